@@ -1,0 +1,19 @@
+//! Shared vocabulary of the appforge crates.
+//!
+//! Every appforge crate reads time through a [`Clock`] so that tests can move it, and keeps
+//! secrets (API keys, webhook secrets, tokens) in a [`SecretString`] whose `Debug` prints
+//! `[REDACTED]`.
+//!
+//! ```
+//! use appforge_core::{Clock, ManualClock};
+//! use std::time::Duration;
+//!
+//! let clock = ManualClock::at("2026-01-31T23:59:59Z".parse().unwrap());
+//! clock.advance(Duration::from_secs(1));
+//! assert_eq!(clock.now().to_rfc3339(), "2026-02-01T00:00:00+00:00");
+//! ```
+
+mod clock;
+
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use secrecy::{ExposeSecret, SecretString};

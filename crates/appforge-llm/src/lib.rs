@@ -1,0 +1,17 @@
+//! Typed, streaming, fault-tolerant generation for AI app builders.
+//!
+//! ```
+//! let err = appforge_llm::Error::Config("max_tokens must be positive".into());
+//! assert_eq!(err.to_string(), "invalid configuration: max_tokens must be positive");
+//! ```
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! | --- | --- | --- |
+//! | (none) | | the client and every provider are always built |
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod error;
+
+pub use error::{Error, Result};

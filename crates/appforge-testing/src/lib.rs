@@ -1,0 +1,39 @@
+//! Test support for the appforge crates. Not published.
+//!
+//! - [`TestDatabase`]: a fresh PostgreSQL database per test, created from `DATABASE_URL` and
+//!   dropped when the value is dropped, so suites run in parallel and repeatably.
+//! - [`TempSqlite`]: a SQLite file in a temporary directory, removed on drop.
+//! - [`ManualClock`]: re-exported from `appforge-core`, for moving time in tests.
+//!
+//! # PostgreSQL suites
+//!
+//! A crate with PostgreSQL tests has a `build.rs` that sets `cfg(appforge_pg)` when
+//! `DATABASE_URL` is set at build time, and marks each PostgreSQL test
+//!
+//! ```text
+//! #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
+//! ```
+//!
+//! so that without a database the run lists those tests as skipped, with the reason.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! let db = appforge_testing::TestDatabase::create().await;
+//! let pool = db.pool().await;
+//! sqlx::query("SELECT 1").execute(&pool).await.unwrap();
+//! // The database is dropped with `db`.
+//! # }
+//! ```
+
+mod postgres;
+mod sqlite;
+
+pub use appforge_core::ManualClock;
+pub use postgres::{TestDatabase, database_url};
+pub use sqlite::TempSqlite;
+
+/// A fixed instant for tests: 2026-03-14 12:00:00 UTC, a Saturday in the middle of a month.
+#[must_use]
+pub fn fixed_now() -> chrono::DateTime<chrono::Utc> {
+    "2026-03-14T12:00:00Z".parse().expect("valid timestamp")
+}
