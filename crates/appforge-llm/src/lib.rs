@@ -13,5 +13,6 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
+pub mod protocol;
 
 pub use error::{Error, Result};
