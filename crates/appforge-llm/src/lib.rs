@@ -12,7 +12,10 @@
 //! | (none) | | the client and every provider are always built |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod changeset;
 mod error;
 pub mod protocol;
 
+pub use changeset::{ApplyError, ApplyErrorKind, ChangeSet, ChangeSetError, Edit, FileChange};
 pub use error::{Error, Result};
+pub use protocol::AppFile;
