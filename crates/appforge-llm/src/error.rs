@@ -14,6 +14,9 @@ pub enum Error {
     /// A change set does not fit the app it was applied to; nothing was applied.
     #[error(transparent)]
     Apply(#[from] crate::changeset::ApplyError),
+    /// A model's output could not be read as the pipeline's result; the raw text is kept.
+    #[error(transparent)]
+    Parse(#[from] crate::pipeline::ParseError),
 }
 
 /// A `Result` whose error defaults to this crate's [`Error`].

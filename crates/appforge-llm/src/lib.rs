@@ -14,8 +14,15 @@
 
 mod changeset;
 mod error;
+mod pipeline;
+mod prompt;
 pub mod protocol;
 
 pub use changeset::{ApplyError, ApplyErrorKind, ChangeSet, ChangeSetError, Edit, FileChange};
 pub use error::{Error, Result};
+pub use pipeline::{ParseError, Phase, PhasePlan};
+pub use prompt::{
+    ChatMode, ChatRequest, FullAppRequest, HistoryMessage, HistoryRole, ModifyRequest,
+    PhaseContext, PlanRequest, PromptSettings, RenderedPrompt, SystemBlock,
+};
 pub use protocol::AppFile;

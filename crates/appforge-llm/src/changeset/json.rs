@@ -79,7 +79,7 @@ fn parse_candidate(candidate: &str) -> serde_json::Result<ChangeSet> {
 }
 
 /// The texts worth trying, most literal first.
-fn candidates(text: &str) -> Vec<String> {
+pub(crate) fn candidates(text: &str) -> Vec<String> {
     let mut out = vec![text.trim().to_owned()];
     if let Some(fenced) = fenced_block(text) {
         out.push(fenced.trim().to_owned());

@@ -1,7 +1,7 @@
 //! Change sets: what a `modify` generation returns, and how it is applied to an app.
 
 mod apply;
-mod json;
+pub(crate) mod json;
 
 use serde::{Deserialize, Serialize};
 
