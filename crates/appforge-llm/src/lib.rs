@@ -1,8 +1,24 @@
 //! Typed, streaming, fault-tolerant generation for AI app builders.
 //!
+//! A [`Provider`] streams a [`MessageRequest`] as typed [`StreamEvent`]s. The
+//! [`ScriptedProvider`] replays recorded transcripts, so this example runs without a network:
+//!
 //! ```
-//! let err = appforge_llm::Error::Config("max_tokens must be positive".into());
-//! assert_eq!(err.to_string(), "invalid configuration: max_tokens must be positive");
+//! use appforge_llm::{MessageRequest, Provider, ScriptedProvider, StopReason};
+//! use futures::StreamExt;
+//!
+//! # futures::executor::block_on(async {
+//! let provider = ScriptedProvider::new()
+//!     .with(ScriptedProvider::text_transcript(["A habit ", "tracker"], &StopReason::EndTurn));
+//! let request = MessageRequest::new("claude-sonnet-4-5", 1024).user("Name an app");
+//! let mut events = provider.stream(request).await?;
+//! while let Some(event) = events.next().await {
+//!     if let Some(text) = event?.text() {
+//!         print!("{text}");
+//!     }
+//! }
+//! # Ok::<_, appforge_llm::Error>(())
+//! # }).unwrap();
 //! ```
 //!
 //! # Features
@@ -12,17 +28,28 @@
 //! | (none) | | the client and every provider are always built |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod api;
 mod changeset;
 mod error;
 mod pipeline;
 mod prompt;
 pub mod protocol;
+mod provider;
+mod sse;
 
+pub use api::{
+    ApiErrorKind, CacheControl, CacheTtl, ContentBlock, ContentBlockParam, CustomTool, Delta,
+    ErrorBody, ImageSource, Message, MessageRequest, MessageResponse, Metadata, RateLimit,
+    RateLimits, ResponseMeta, Role, StopReason, StreamEvent, SystemBlock, SystemPrompt, Thinking,
+    Tool, ToolChoice, Usage,
+};
 pub use changeset::{ApplyError, ApplyErrorKind, ChangeSet, ChangeSetError, Edit, FileChange};
-pub use error::{Error, Result};
+pub use error::{ApiError, Error, Result, TimeoutKind};
 pub use pipeline::{ParseError, Phase, PhasePlan};
 pub use prompt::{
     ChatMode, ChatRequest, FullAppRequest, HistoryMessage, HistoryRole, ModifyRequest,
-    PhaseContext, PlanRequest, PromptSettings, RenderedPrompt, SystemBlock,
+    PhaseContext, PlanRequest, PromptSettings, RenderedPrompt, SystemPart,
 };
 pub use protocol::AppFile;
+pub use provider::{EventStream, Fault, Provider, Script, ScriptedProvider};
+pub use sse::{SseDecoder, SseFrame};

@@ -34,7 +34,7 @@ impl Default for PromptSettings {
 
 /// One block of the system prompt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SystemBlock {
+pub struct SystemPart {
     /// The text.
     pub text: String,
     /// Whether a `cache_control` breakpoint ends this block (the stable prefix).
@@ -45,7 +45,7 @@ pub struct SystemBlock {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RenderedPrompt {
     /// The system prompt; the first block is the stable, cached part.
-    pub system: Vec<SystemBlock>,
+    pub system: Vec<SystemPart>,
     /// The conversation, ending with the user's request.
     pub messages: Vec<HistoryMessage>,
 }

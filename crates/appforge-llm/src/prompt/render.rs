@@ -7,7 +7,7 @@ use super::request::{
     ChatMode, ChatRequest, FullAppRequest, HistoryMessage, HistoryRole, ModifyRequest, PlanRequest,
 };
 use super::text;
-use super::{PromptSettings, RenderedPrompt, SystemBlock};
+use super::{PromptSettings, RenderedPrompt, SystemPart};
 
 impl RenderedPrompt {
     /// The `full_app` prompt: a new app, a phase of a plan, or a rebuild of a current app.
@@ -151,12 +151,12 @@ impl RenderedPrompt {
         user: String,
         settings: &PromptSettings,
     ) -> Self {
-        let mut system = vec![SystemBlock {
+        let mut system = vec![SystemPart {
             text: stable.to_owned(),
             cache: true,
         }];
         if let Some(text) = variable {
-            system.push(SystemBlock {
+            system.push(SystemPart {
                 text: text.to_owned(),
                 cache: false,
             });

@@ -1,0 +1,3 @@
+//! Integration tests of appforge-llm (one binary, one module per concern).
+
+mod scripted;
