@@ -45,11 +45,14 @@ pub use api::{
 };
 pub use changeset::{ApplyError, ApplyErrorKind, ChangeSet, ChangeSetError, Edit, FileChange};
 pub use error::{ApiError, Error, Result, TimeoutKind};
-pub use pipeline::{ParseError, Phase, PhasePlan};
+pub use pipeline::{
+    ChatReply, GeneratedApp, Modification, ParseError, Phase, PhasePlan, Pipelines, PlannedPhases,
+    Progress,
+};
 pub use prompt::{
     ChatMode, ChatRequest, FullAppRequest, HistoryMessage, HistoryRole, ModifyRequest,
     PhaseContext, PlanRequest, PromptSettings, RenderedPrompt, SystemPart,
 };
-pub use protocol::AppFile;
+pub use protocol::{AppFile, Warning};
 pub use provider::{EventStream, Fault, Provider, Script, ScriptedProvider};
 pub use sse::{SseDecoder, SseFrame};

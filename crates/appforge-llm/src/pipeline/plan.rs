@@ -1,10 +1,15 @@
 //! Phase plans: what `plan_phases` returns, and the `full_app` request for one phase.
 
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
+use super::Pipelines;
 use super::output_error::ParseError;
+use super::progress::Progress;
+use super::stream::stream_round;
+use crate::api::Usage;
 use crate::changeset::json::candidates;
-use crate::prompt::{FullAppRequest, PhaseContext};
+use crate::prompt::{FullAppRequest, PhaseContext, PlanRequest, RenderedPrompt};
 use crate::protocol::{AppFile, RawPhase, parse};
 
 /// One build phase.
@@ -116,6 +121,53 @@ impl PhasePlan {
                 plan: self.clone(),
                 number,
             }),
+        })
+    }
+}
+
+/// The result of the `plan_phases` pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PlannedPhases {
+    /// The plan.
+    pub plan: PhasePlan,
+    /// Tokens used.
+    pub usage: Usage,
+}
+
+impl Pipelines {
+    /// Splits an app idea into build phases, streaming [`Progress::TextDelta`]s. Build each
+    /// phase with [`PhasePlan::full_app_request`] and [`Pipelines::full_app`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Parse`](crate::Error::Parse) (with the raw text) when the reply is not a plan
+    /// of consecutive phases, [`Error::Refused`](crate::Error::Refused),
+    /// [`Error::Cancelled`](crate::Error::Cancelled), or the provider's error.
+    pub async fn plan_phases(
+        &self,
+        request: &PlanRequest,
+        mut progress: impl FnMut(Progress) + Send,
+        cancel: &CancellationToken,
+    ) -> crate::Result<PlannedPhases> {
+        let prompt = RenderedPrompt::plan_phases(request, &self.prompt);
+        progress(Progress::RoundStarted { round: 0 });
+        let round = stream_round(
+            self.provider.as_ref(),
+            "plan_phases",
+            self.request(&prompt),
+            cancel,
+            |text| {
+                progress(Progress::TextDelta {
+                    text: text.to_owned(),
+                });
+            },
+        )
+        .await?;
+        progress(Progress::Usage { usage: round.usage });
+        Ok(PlannedPhases {
+            plan: PhasePlan::from_model_output(&round.text)?,
+            usage: round.usage,
         })
     }
 }
