@@ -30,6 +30,7 @@
 
 mod api;
 mod changeset;
+pub mod demo;
 mod error;
 mod pipeline;
 mod prompt;
