@@ -28,10 +28,20 @@
 //! | (none) | | the client and every provider are always built |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod accumulate;
 mod api;
+mod client;
 mod error;
 mod provider;
+mod retry;
 mod sse;
+
+pub use accumulate::{Accumulator, accumulate};
+pub use client::{
+    ApiResponse, Client, ClientBuilder, DEFAULT_API_VERSION, DEFAULT_BASE_URL, MessageStream,
+    Timeouts, TokenCount,
+};
+pub use retry::RetryPolicy;
 
 pub use api::{
     ApiErrorKind, CacheControl, CacheTtl, ContentBlock, ContentBlockParam, CustomTool, Delta,
@@ -40,5 +50,7 @@ pub use api::{
     Tool, ToolChoice, Usage,
 };
 pub use error::{ApiError, Error, Result, TimeoutKind};
-pub use provider::{EventStream, Fault, Provider, Script, ScriptedProvider};
+pub use provider::{
+    EventStream, Fault, OpenAiProvider, OpenAiProviderBuilder, Provider, Script, ScriptedProvider,
+};
 pub use sse::{SseDecoder, SseFrame};
