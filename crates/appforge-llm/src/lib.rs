@@ -28,15 +28,25 @@
 //! | (none) | | the client and every provider are always built |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod accumulate;
 mod api;
 mod changeset;
+mod client;
 pub mod demo;
 mod error;
 mod pipeline;
 mod prompt;
 pub mod protocol;
 mod provider;
+mod retry;
 mod sse;
+
+pub use accumulate::{Accumulator, accumulate};
+pub use client::{
+    ApiResponse, Client, ClientBuilder, DEFAULT_API_VERSION, DEFAULT_BASE_URL, MessageStream,
+    Timeouts, TokenCount,
+};
+pub use retry::RetryPolicy;
 
 pub use api::{
     ApiErrorKind, CacheControl, CacheTtl, ContentBlock, ContentBlockParam, CustomTool, Delta,
@@ -55,5 +65,7 @@ pub use prompt::{
     PhaseContext, PlanRequest, PromptSettings, RenderedPrompt, SystemPart,
 };
 pub use protocol::{AppFile, Warning};
-pub use provider::{EventStream, Fault, Provider, Script, ScriptedProvider};
+pub use provider::{
+    EventStream, Fault, OpenAiProvider, OpenAiProviderBuilder, Provider, Script, ScriptedProvider,
+};
 pub use sse::{SseDecoder, SseFrame};

@@ -32,6 +32,12 @@ pub struct MessageResponse {
     pub usage: Usage,
 }
 
+impl Default for MessageResponse {
+    fn default() -> Self {
+        Self::new("", "")
+    }
+}
+
 fn assistant() -> Role {
     Role::Assistant
 }

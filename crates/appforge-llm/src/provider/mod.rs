@@ -1,5 +1,6 @@
 //! The provider contract pipelines build on, and the providers this crate ships.
 
+mod openai;
 mod scripted;
 
 use std::fmt;
@@ -12,6 +13,7 @@ use futures::future::BoxFuture;
 use crate::api::{MessageRequest, StreamEvent};
 use crate::error::Result;
 
+pub use openai::{OpenAiProvider, OpenAiProviderBuilder};
 pub use scripted::{Fault, Script, ScriptedProvider};
 
 /// A stream of message events, as every provider returns.
