@@ -2,8 +2,6 @@
 
 use std::collections::HashMap;
 
-use memchr::memmem;
-
 use super::generation::{
     AppFile, ParsedGeneration, RawPhase, Section, Warning, parse_dependencies,
 };
@@ -121,7 +119,6 @@ enum Mode {
 /// ```
 #[derive(Debug)]
 pub struct ProtocolParser {
-    finder: memmem::Finder<'static>,
     /// Whether the next byte starts a line.
     line_start: bool,
     /// Whether `pending` holds the start of a line that may be a marker.
@@ -148,7 +145,6 @@ impl ProtocolParser {
     #[must_use]
     pub fn new() -> Self {
         Self {
-            finder: memmem::Finder::new(b"\n=").into_owned(),
             line_start: true,
             in_pending: false,
             pending: String::new(),
@@ -189,10 +185,7 @@ impl ProtocolParser {
                 self.in_pending = true;
                 self.pending_offset = self.consumed + pos;
             } else {
-                let end = match self.finder.find(&bytes[pos..]) {
-                    Some(i) => pos + i + 1,
-                    None => bytes.len(),
-                };
+                let end = content_end(bytes, pos);
                 self.content(&chunk[pos..end], &mut on_event);
                 self.line_start = bytes[end - 1] == b'\n';
                 pos = end;
@@ -347,6 +340,18 @@ impl ProtocolParser {
             on_event(ProtocolEvent::Warning(last));
         }
     }
+}
+
+/// The end of the content run starting at `pos`: just after the next line break followed by
+/// `=` (a possible marker), or the end of the chunk.
+fn content_end(bytes: &[u8], pos: usize) -> usize {
+    for i in memchr::memchr_iter(b'\n', &bytes[pos..]) {
+        let next = pos + i + 1;
+        if bytes.get(next).is_none_or(|&b| b == b'=') {
+            return next;
+        }
+    }
+    bytes.len()
 }
 
 /// Whether a line start without its line break yet may still become a marker.
