@@ -21,6 +21,46 @@
 //! # }).unwrap();
 //! ```
 //!
+//! # Pipelines
+//!
+//! [`Pipelines`] turn a provider's stream into what an app builder needs, reporting
+//! [`Progress`] through a callback and honouring a
+//! [`CancellationToken`](tokio_util::sync::CancellationToken):
+//!
+//! - [`Pipelines::full_app`]: [`FullAppRequest`] -> [`GeneratedApp`] (name, files,
+//!   dependencies, ...), parsed as it streams from the [`protocol`] (`===FILE:path===`
+//!   sections); a truncated output is continued from its last complete file.
+//! - [`Pipelines::modify`]: [`ModifyRequest`] -> a [`ChangeSet`], applied all or nothing by
+//!   [`ChangeSet::apply`].
+//! - [`Pipelines::plan_phases`]: an idea -> a [`PhasePlan`], whose
+//!   [`PhasePlan::full_app_request`] builds each phase.
+//! - [`Pipelines::chat`]: plan or act mode -> a [`ChatReply`], streaming text deltas.
+//!
+//! Prompts are [`RenderedPrompt`]s: deterministic, with a `cache_control` breakpoint on the
+//! stable system part and app files within a [`PromptSettings::context_budget`]. The
+//! [`demo::offline_provider`] replays recorded generations, so this runs offline:
+//!
+//! ```
+//! use appforge_llm::{FullAppRequest, Pipelines, Progress, demo};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! # futures::executor::block_on(async {
+//! let pipelines = Pipelines::new(demo::offline_provider()).continuation_rounds(2);
+//! let mut files_done = 0;
+//! let app = pipelines
+//!     .full_app(
+//!         &FullAppRequest::new("A todo list with filters"),
+//!         |progress| files_done += usize::from(matches!(progress, Progress::FileCompleted { .. })),
+//!         &CancellationToken::new(),
+//!     )
+//!     .await?;
+//! assert_eq!(app.files.len(), files_done);
+//! assert!(app.files.iter().any(|f| f.path == "src/App.tsx"));
+//! println!("{} ({} output tokens)", app.name, app.usage.output_tokens);
+//! # Ok::<_, appforge_llm::Error>(())
+//! # }).unwrap();
+//! ```
+//!
 //! # Features
 //!
 //! | feature | default | what it adds |

@@ -47,7 +47,8 @@ struct Merged {
     files: Vec<AppFile>,
     dependencies: BTreeMap<String, String>,
     has_dependencies: bool,
-    partial: Option<String>,
+    /// Files cut short in any round, in order.
+    partials: Vec<String>,
     ended: bool,
     warnings: Vec<Warning>,
 }
@@ -67,7 +68,11 @@ impl Merged {
         }
         self.dependencies.extend(round.dependencies);
         self.has_dependencies |= round.has_dependencies;
-        self.partial = round.partial_file.map(|f| f.path);
+        if let Some(file) = round.partial_file
+            && !self.partials.contains(&file.path)
+        {
+            self.partials.push(file.path);
+        }
         self.ended = round.ended;
         self.warnings.extend(round.warnings);
     }
@@ -132,7 +137,13 @@ impl Pipelines {
             prompt = base.continuation(&complete, &done);
         }
         if !merged.ended {
-            let mut missing: Vec<String> = merged.partial.take().into_iter().collect();
+            let files = &merged.files;
+            let mut missing: Vec<String> = merged
+                .partials
+                .iter()
+                .filter(|p| !files.iter().any(|f| &f.path == *p))
+                .cloned()
+                .collect();
             if !merged.has_dependencies {
                 missing.push(Section::Dependencies.to_string());
             }

@@ -111,8 +111,9 @@ async fn full_app_continuation_that_never_completes() {
             "===FILE:src/main.tsx===\nimport App",
             &StopReason::MaxTokens,
         ))
+        // The last round writes no file at all: src/main.tsx is still missing.
         .with(transcript(
-            "===FILE:src/main.tsx===\nimport App from",
+            "Let me think about the entry point",
             &StopReason::MaxTokens,
         ));
     let app = pipelines(&provider)
