@@ -80,6 +80,17 @@ fn marker(line: &str) -> Option<Marker<'_>> {
     Section::from_marker(inner).map(Marker::Section)
 }
 
+/// Whether the current file is wrapped in a Markdown code fence (which is not content).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fence {
+    /// The file's first line has not been seen.
+    Unknown,
+    /// No fence.
+    None,
+    /// The first line opened a fence; a closing line before the next marker is dropped.
+    Open,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Preamble,
@@ -95,7 +106,9 @@ enum Mode {
 /// Feed text in chunks of any size (markers may be split anywhere); a marker is a whole line
 /// such as `===NAME===` or `===FILE:src/App.tsx===`, and anything else, including `===` text
 /// that is not a whole marker line, is content. File paths are checked with
-/// [`validate_path`]; a refused path drops its file with a [`Warning::RejectedPath`].
+/// [`validate_path`]; a refused path drops its file with a [`Warning::RejectedPath`]. A file
+/// wrapped in a Markdown code fence (a first line such as `` ```tsx `` and a last line
+/// `` ``` ``), which models write despite instructions, loses the fence.
 ///
 /// # Example
 ///
@@ -130,6 +143,9 @@ pub struct ProtocolParser {
     text: String,
     file_path: String,
     file_offset: usize,
+    fence: Fence,
+    /// A possible closing fence (and blank lines after it), held until the next marker.
+    held: String,
     file_index: HashMap<String, usize>,
     out: ParsedGeneration,
 }
@@ -154,6 +170,8 @@ impl ProtocolParser {
             text: String::new(),
             file_path: String::new(),
             file_offset: 0,
+            fence: Fence::None,
+            held: String::new(),
             file_index: HashMap::new(),
             out: ParsedGeneration::default(),
         }
@@ -175,17 +193,19 @@ impl ProtocolParser {
                     None => {
                         self.pending.push_str(&chunk[pos..]);
                         pos = bytes.len();
-                        if !could_be_marker(&self.pending) {
+                        if !could_be_marker(&self.pending) && !could_be_fence(&self.pending) {
                             self.end_pending(&mut on_event);
                             self.line_start = false;
                         }
                     }
                 }
-            } else if self.line_start && bytes[pos] == b'=' {
+            } else if self.line_start
+                && (bytes[pos] == b'=' || (bytes[pos] == b'`' && self.fence_matters()))
+            {
                 self.in_pending = true;
                 self.pending_offset = self.consumed + pos;
             } else {
-                let end = content_end(bytes, pos);
+                let end = content_end(bytes, pos, self.fence_matters());
                 self.content(&chunk[pos..end], &mut on_event);
                 self.line_start = bytes[end - 1] == b'\n';
                 pos = end;
@@ -218,17 +238,70 @@ impl ProtocolParser {
         self.in_pending = false;
         let line = std::mem::take(&mut self.pending);
         let bare = line.strip_suffix('\n').unwrap_or(&line);
-        match marker(bare) {
-            Some(found) if self.mode != Mode::End => self.on_marker(found, on_event),
-            _ => self.content(&line, on_event),
+        if bare.len() > MAX_MARKER_LINE {
+            // Too long for a marker or a fence, however it arrived.
+            self.content(&line, on_event);
+        } else if line.starts_with('`') && self.mode == Mode::File {
+            self.on_backtick_line(&line, bare.trim_end(), on_event);
+        } else {
+            match marker(bare) {
+                Some(found) if self.mode != Mode::End => self.on_marker(found, on_event),
+                _ => self.content(&line, on_event),
+            }
         }
         self.pending = line;
         self.pending.clear();
     }
 
+    /// Whether a line starting with a backtick may be a code fence to drop.
+    fn fence_matters(&self) -> bool {
+        self.mode == Mode::File && self.fence != Fence::None
+    }
+
+    /// A whole line starting with a backtick, in a file: an opening fence on the first line,
+    /// a possible closing fence in a fenced file, or content.
+    fn on_backtick_line(
+        &mut self,
+        line: &str,
+        bare: &str,
+        on_event: &mut impl FnMut(ProtocolEvent<'_>),
+    ) {
+        match self.fence {
+            Fence::Unknown => {
+                let tag = bare.strip_prefix("```");
+                if tag.is_some_and(|t| {
+                    t.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+-_.".contains(c))
+                }) {
+                    self.fence = Fence::Open;
+                } else {
+                    self.content(line, on_event);
+                }
+            }
+            Fence::Open if bare == "```" && self.held.is_empty() => self.held.push_str(line),
+            _ => self.content(line, on_event),
+        }
+    }
+
     fn content(&mut self, text: &str, on_event: &mut impl FnMut(ProtocolEvent<'_>)) {
         match self.mode {
             Mode::File => {
+                self.fence = match self.fence {
+                    Fence::Unknown => Fence::None,
+                    other => other,
+                };
+                if !self.held.is_empty() {
+                    if text.trim().is_empty() {
+                        self.held.push_str(text);
+                        return;
+                    }
+                    let held = std::mem::take(&mut self.held);
+                    self.text.push_str(&held);
+                    on_event(ProtocolEvent::FileDelta {
+                        path: &self.file_path,
+                        text: &held,
+                    });
+                }
                 self.text.push_str(text);
                 on_event(ProtocolEvent::FileDelta {
                     path: &self.file_path,
@@ -255,6 +328,8 @@ impl ProtocolParser {
                 Ok(path) => {
                     self.file_path = path;
                     self.file_offset = self.pending_offset;
+                    self.fence = Fence::Unknown;
+                    self.held.clear();
                     on_event(ProtocolEvent::FileStarted {
                         path: &self.file_path,
                     });
@@ -278,6 +353,8 @@ impl ProtocolParser {
     fn close(&mut self, on_event: &mut impl FnMut(ProtocolEvent<'_>)) {
         match self.mode {
             Mode::File => {
+                // A held line was the closing fence.
+                self.held.clear();
                 let bytes = self.text.len();
                 on_event(ProtocolEvent::FileCompleted {
                     path: &self.file_path,
@@ -344,14 +421,27 @@ impl ProtocolParser {
 
 /// The end of the content run starting at `pos`: just after the next line break followed by
 /// `=` (a possible marker), or the end of the chunk.
-fn content_end(bytes: &[u8], pos: usize) -> usize {
+fn content_end(bytes: &[u8], pos: usize, stop_at_backtick: bool) -> usize {
     for i in memchr::memchr_iter(b'\n', &bytes[pos..]) {
         let next = pos + i + 1;
-        if bytes.get(next).is_none_or(|&b| b == b'=') {
+        if bytes
+            .get(next)
+            .is_none_or(|&b| b == b'=' || (stop_at_backtick && b == b'`'))
+        {
             return next;
         }
     }
     bytes.len()
+}
+
+/// Whether a line start without its line break yet may still become a code fence line.
+fn could_be_fence(start: &str) -> bool {
+    start.len() <= MAX_MARKER_LINE
+        && if start.len() < 3 {
+            "```".starts_with(start)
+        } else {
+            start.starts_with("```")
+        }
 }
 
 /// Whether a line start without its line break yet may still become a marker.

@@ -64,6 +64,13 @@ import { useState } from 'react';\n\
 export default function App() { return <h1>é ✓</h1>; }\n\
 ===FILE:./src/main.tsx===\r\n\
 import App from './App';\r\n\
+===FILE:src/fenced.ts===\n\
+```typescript\n\
+const a = `x`;\n\
+```\n\
+```js\n\
+```\n\
+\n\
 ===FILE:/etc/passwd===\n\
 root:x:0:0\n\
 ===FILE:src/App.tsx===\n\
@@ -92,7 +99,9 @@ fn parses_sections_files_and_warnings() {
     assert_eq!(parsed.partial_file, None);
     assert_eq!(parsed.complete_len, SAMPLE.len());
     let paths: Vec<_> = parsed.files.iter().map(|f| f.path.as_str()).collect();
-    assert_eq!(paths, ["src/App.tsx", "src/main.tsx"]);
+    assert_eq!(paths, ["src/App.tsx", "src/main.tsx", "src/fenced.ts"]);
+    // The fence around the file is dropped; the fence-like lines inside it stay.
+    assert_eq!(parsed.files[2].content, "const a = `x`;\n```\n```js\n");
     // The later src/App.tsx wins; the marker-like lines of the first one were content.
     assert_eq!(
         parsed.files[0].content,
@@ -293,6 +302,9 @@ fn document() -> impl Strategy<Value = String> {
         Just("===END===".to_owned()),
         Just("===PHASE:3===".to_owned()),
         Just("== = ===".to_owned()),
+        Just("```ts".to_owned()),
+        Just("```".to_owned()),
+        Just("`a`".to_owned()),
         Just("react: 18".to_owned()),
         "[=a-z ]{0,12}",
         "\\PC{0,10}",
@@ -317,4 +329,38 @@ proptest! {
         prop_assert_eq!(parsed, whole);
         prop_assert_eq!(events, whole_events);
     }
+}
+
+#[test]
+fn code_fences_around_a_file_are_dropped_and_others_kept() {
+    let parsed = parse(
+        "===FILE:a.ts===\n```tsx\nexport {};\n```\n===FILE:b.md===\n# Title\n```\ncode\n```\n\
+         ===FILE:c.ts===\n```ts\nlet x;\n```\n\nlet y;\n===FILE:d.ts===\n`template`\n```\n===END===\n",
+    );
+    let contents: Vec<_> = parsed.files.iter().map(|f| f.content.as_str()).collect();
+    assert_eq!(
+        contents,
+        [
+            "export {};\n",
+            "# Title\n```\ncode\n```\n",
+            "let x;\n```\n\nlet y;\n",
+            "`template`\n```\n"
+        ]
+    );
+    let (_, events) = run(["===FILE:a.ts===\n```tsx\nexport {};\n```\n===END===\n"]);
+    assert!(events.contains(&Owned::Completed("a.ts".into(), "export {};\n".len())));
+    assert!(events.contains(&Owned::Delta("a.ts".into(), "export {};\n".into())));
+}
+
+#[test]
+fn overlong_marker_lines_are_content_however_they_arrive() {
+    let line = format!("===FILE:{}===\n", "a/".repeat(200));
+    let text = format!("===FILE:x.ts===\n{line}===END===\n");
+    let whole = parse(&text);
+    assert_eq!(whole.files, vec![AppFile::new("x.ts", line.as_str())]);
+    let (split, _) = run(text
+        .as_bytes()
+        .chunks(7)
+        .map(|c| std::str::from_utf8(c).unwrap()));
+    assert_eq!(split, whole);
 }
