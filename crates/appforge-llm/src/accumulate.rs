@@ -14,9 +14,10 @@ use crate::provider::EventStream;
 /// stops. Unknown events and deltas are skipped; unknown blocks are kept in place.
 ///
 /// ```
-/// use appforge_llm::{Accumulator, Delta, ContentBlock, StreamEvent};
+/// use appforge_llm::{Accumulator, ContentBlock, Delta, MessageResponse, StreamEvent};
 ///
 /// let mut acc = Accumulator::new();
+/// acc.push(&StreamEvent::MessageStart { message: MessageResponse::new("msg_1", "claude") })?;
 /// acc.push(&StreamEvent::ContentBlockStart {
 ///     index: 0,
 ///     content_block: ContentBlock::Text { text: String::new(), citations: vec![] },
@@ -181,15 +182,21 @@ impl Accumulator {
             && !slot.json.trim().is_empty()
         {
             let json = std::mem::take(&mut slot.json);
-            *input = serde_json::from_str::<Value>(&json).map_err(|e| {
-                block_error(
-                    index,
-                    format!(
-                        "tool `{name}` input is not valid JSON ({e}): {}",
-                        preview(&json)
-                    ),
-                )
-            })?;
+            match serde_json::from_str::<Value>(&json) {
+                Ok(parsed) => *input = parsed,
+                Err(e) => {
+                    let error = block_error(
+                        index,
+                        format!(
+                            "tool `{name}` input is not valid JSON ({e}): {}",
+                            preview(&json)
+                        ),
+                    );
+                    // Keep the text, so that the partial message loses nothing.
+                    *input = Value::String(json);
+                    return Err(error);
+                }
+            }
         }
         Ok(())
     }
@@ -233,15 +240,26 @@ impl Accumulator {
 ///
 /// # Errors
 ///
-/// Any error of the stream or of the [`Accumulator`], wrapped in [`Error::Interrupted`]
-/// carrying the partial message and the number of events received.
+/// Any error of the stream or of the [`Accumulator`] (the first one), wrapped in
+/// [`Error::Interrupted`] carrying the partial message and the number of events received.
+/// Tool input that is not valid JSON is kept in the partial message as a JSON string.
 pub async fn accumulate(mut stream: EventStream) -> Result<MessageResponse> {
     let mut acc = Accumulator::new();
+    // An invalid event does not stop the reading: the rest (stop reason, usage) still
+    // belongs in the partial message the error carries.
+    let mut invalid = None;
     while let Some(item) = stream.next().await {
-        let result = item.and_then(|event| acc.push(&event));
-        if let Err(error) = result {
-            return Err(interrupted(&acc, error));
+        match item {
+            Ok(event) => {
+                if let Err(error) = acc.push(&event) {
+                    invalid.get_or_insert(error);
+                }
+            }
+            Err(error) => return Err(interrupted(&acc, invalid.unwrap_or(error))),
         }
+    }
+    if let Some(error) = invalid {
+        return Err(interrupted(&acc, error));
     }
     let events = acc.events;
     let partial = acc.partial();
@@ -303,5 +321,139 @@ fn delta_name(delta: &Delta) -> &'static str {
         Delta::Signature { .. } => "signature_delta",
         Delta::Citations { .. } => "citations_delta",
         Delta::Unknown(_) => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{StopReason, Usage};
+
+    fn start() -> StreamEvent {
+        StreamEvent::MessageStart {
+            message: MessageResponse::new("msg", "m"),
+        }
+    }
+
+    fn text_block(index: usize) -> StreamEvent {
+        StreamEvent::ContentBlockStart {
+            index,
+            content_block: ContentBlock::Text {
+                text: String::new(),
+                citations: vec![],
+            },
+        }
+    }
+
+    fn text(index: usize, text: &str) -> StreamEvent {
+        StreamEvent::ContentBlockDelta {
+            index,
+            delta: Delta::Text { text: text.into() },
+        }
+    }
+
+    #[test]
+    fn names_the_block_that_never_started() {
+        let mut acc = Accumulator::new();
+        acc.push(&start()).unwrap();
+        let err = acc.push(&text(3, "x")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid message stream at block 3: received a delta but never started"
+        );
+        let err = acc.push(&text_block(1)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid message stream at block 1: started before block 0"
+        );
+    }
+
+    #[test]
+    fn a_stream_that_ends_early_names_the_open_block() {
+        let mut acc = Accumulator::new();
+        for event in [start(), text_block(0), text(0, "par")] {
+            acc.push(&event).unwrap();
+        }
+        assert_eq!(acc.partial().text(), "par");
+        let err = acc.finish().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid message stream at block 0: the stream ended inside this block"
+        );
+        let mut acc = Accumulator::new();
+        acc.push(&start()).unwrap();
+        assert_eq!(
+            acc.finish().unwrap_err().to_string(),
+            "invalid message stream: the stream ended before message_stop"
+        );
+    }
+
+    #[test]
+    fn a_delta_that_does_not_fit_its_block_is_an_error_and_a_late_delta_too() {
+        let mut acc = Accumulator::new();
+        for event in [start(), text_block(0)] {
+            acc.push(&event).unwrap();
+        }
+        let json = StreamEvent::ContentBlockDelta {
+            index: 0,
+            delta: Delta::InputJson {
+                partial_json: "{".into(),
+            },
+        };
+        assert_eq!(
+            acc.push(&json).unwrap_err().to_string(),
+            "invalid message stream at block 0: a input_json_delta delta does not fit a text block"
+        );
+        acc.push(&StreamEvent::ContentBlockStop { index: 0 })
+            .unwrap();
+        assert_eq!(
+            acc.push(&text(0, "late")).unwrap_err().to_string(),
+            "invalid message stream at block 0: received a delta after it stopped"
+        );
+    }
+
+    #[tokio::test]
+    async fn invalid_tool_json_keeps_reading_and_the_partial_loses_nothing() {
+        let events = vec![
+            start(),
+            StreamEvent::ContentBlockStart {
+                index: 0,
+                content_block: ContentBlock::ToolUse {
+                    id: "t".into(),
+                    name: "write_file".into(),
+                    input: serde_json::json!({}),
+                },
+            },
+            StreamEvent::ContentBlockDelta {
+                index: 0,
+                delta: Delta::InputJson {
+                    partial_json: "{\"path\": \"a".into(),
+                },
+            },
+            StreamEvent::ContentBlockStop { index: 0 },
+            StreamEvent::MessageDelta {
+                stop_reason: Some(StopReason::MaxTokens),
+                stop_sequence: None,
+                stop_details: None,
+                usage: Usage {
+                    output_tokens: 9,
+                    ..Usage::default()
+                },
+            },
+            StreamEvent::MessageStop,
+        ];
+        let err = accumulate(Box::pin(futures::stream::iter(events.into_iter().map(Ok))))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("at block 0: tool `write_file` input is not valid JSON"),
+            "{err}"
+        );
+        let partial = err.partial_message().unwrap();
+        assert_eq!(partial.stop_reason, Some(StopReason::MaxTokens));
+        assert_eq!(partial.usage.output_tokens, 9);
+        let (_, _, input) = partial.tool_uses().next().unwrap();
+        assert_eq!(input, &serde_json::json!("{\"path\": \"a"));
     }
 }

@@ -261,3 +261,84 @@ mod tests {
         assert!(pending);
     }
 }
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn frames_of(chunks: &[&[u8]]) -> Vec<(String, String, String)> {
+        let mut decoder = SseDecoder::new();
+        let mut frames = Vec::new();
+        for chunk in chunks {
+            decoder
+                .feed(chunk, |f| {
+                    frames.push((f.event.to_owned(), f.data.to_owned(), f.id.to_owned()));
+                    Ok::<_, ()>(())
+                })
+                .unwrap();
+        }
+        frames
+    }
+
+    const SAMPLE: &str = "event: message_start\r\ndata: {\"a\":1}\r\n\r\n: keep-alive\n\
+        event: content_block_delta\ndata: {\"text\":\"h\u{e9}\u{1f600}\"}\ndata:second\r\rid: 9\n\
+        data\n\nevent: ping\rdata: {}\r\n\r\n";
+
+    #[test]
+    fn every_two_way_split_gives_the_same_frames() {
+        let bytes = SAMPLE.as_bytes();
+        let whole = frames_of(&[bytes]);
+        assert_eq!(whole.len(), 4);
+        for at in 0..=bytes.len() {
+            assert_eq!(
+                frames_of(&[&bytes[..at], &bytes[at..]]),
+                whole,
+                "split at {at}"
+            );
+        }
+    }
+
+    #[test]
+    fn byte_by_byte_gives_the_same_frames() {
+        let bytes = SAMPLE.as_bytes();
+        let chunks: Vec<&[u8]> = bytes.chunks(1).collect();
+        assert_eq!(frames_of(&chunks), frames_of(&[bytes]));
+    }
+
+    fn line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z {}\":,\u{e9}\u{1f600}]{0,12}".prop_map(|v| format!("data: {v}")),
+            "[a-z_]{0,8}".prop_map(|v| format!("event: {v}")),
+            "[a-z ]{0,8}".prop_map(|v| format!(": {v}")),
+            "[0-9]{0,3}".prop_map(|v| format!("id: {v}")),
+            Just("data".to_owned()),
+            Just(String::new()),
+        ]
+    }
+
+    fn ending() -> impl Strategy<Value = &'static str> {
+        prop_oneof![Just("\n"), Just("\r\n"), Just("\r")]
+    }
+
+    proptest! {
+        #[test]
+        fn any_split_gives_the_same_frames(
+            lines in proptest::collection::vec((line(), ending()), 0..40),
+            cuts in proptest::collection::vec(any::<proptest::sample::Index>(), 0..12),
+        ) {
+            let text: String = lines.iter().map(|(l, e)| format!("{l}{e}")).collect();
+            let bytes = text.as_bytes();
+            let mut points: Vec<usize> = cuts.iter().map(|c| c.index(bytes.len() + 1)).collect();
+            points.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut from = 0;
+            for at in points {
+                chunks.push(&bytes[from..at]);
+                from = at;
+            }
+            chunks.push(&bytes[from..]);
+            prop_assert_eq!(frames_of(&chunks), frames_of(&[bytes]));
+        }
+    }
+}

@@ -10,16 +10,16 @@ use super::request::{ContentBlockParam, Message, Role};
 #[non_exhaustive]
 pub struct MessageResponse {
     /// The message id (`msg_...`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub id: String,
     /// The model that wrote it.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub model: String,
     /// Always [`Role::Assistant`].
     #[serde(default = "assistant")]
     pub role: Role,
     /// Its content blocks, in index order.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub content: Vec<ContentBlock>,
     /// Why generation stopped (absent in `message_start`).
     #[serde(default)]
@@ -28,7 +28,7 @@ pub struct MessageResponse {
     #[serde(default)]
     pub stop_sequence: Option<String>,
     /// Token usage.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub usage: Usage,
 }
 

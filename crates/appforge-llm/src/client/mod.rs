@@ -454,6 +454,10 @@ impl FrameMapper for AnthropicFrames {
     fn end(&mut self, _out: &mut Vec<Result<StreamEvent>>) -> bool {
         self.stopped
     }
+
+    fn finished(&self) -> bool {
+        self.stopped
+    }
 }
 
 #[cfg(test)]

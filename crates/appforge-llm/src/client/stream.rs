@@ -30,6 +30,9 @@ pub(crate) trait FrameMapper: Send + 'static {
 
     /// The body ended: push any closing events and say whether the stream was complete.
     fn end(&mut self, out: &mut Vec<Result<StreamEvent>>) -> bool;
+
+    /// Whether the message is complete, so that the rest of the body can be dropped.
+    fn finished(&self) -> bool;
 }
 
 /// When each read of the body must complete.
@@ -103,6 +106,9 @@ where
                         if failed {
                             return;
                         }
+                    }
+                    if mapper.finished() {
+                        return;
                     }
                 }
                 Some(Err(error)) => {

@@ -588,4 +588,8 @@ impl FrameMapper for ChatFrames {
         }
         self.done
     }
+
+    fn finished(&self) -> bool {
+        self.done
+    }
 }
