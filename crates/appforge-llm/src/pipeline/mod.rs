@@ -34,6 +34,7 @@ pub struct Pipelines {
     model: String,
     max_tokens: u32,
     continuation_rounds: u32,
+    repair_rounds: u32,
     prompt: PromptSettings,
 }
 
@@ -44,6 +45,7 @@ impl fmt::Debug for Pipelines {
             .field("model", &self.model)
             .field("max_tokens", &self.max_tokens)
             .field("continuation_rounds", &self.continuation_rounds)
+            .field("repair_rounds", &self.repair_rounds)
             .field("prompt", &self.prompt)
             .finish()
     }
@@ -54,13 +56,14 @@ impl Pipelines {
     pub const DEFAULT_MODEL: &'static str = "claude-sonnet-4-5";
 
     /// Pipelines on `provider` with defaults: [`Pipelines::DEFAULT_MODEL`], 16 000 output
-    /// tokens per call, 2 continuation rounds, default [`PromptSettings`].
+    /// tokens per call, 2 continuation rounds, 1 repair round, default [`PromptSettings`].
     pub fn new(provider: impl Provider + 'static) -> Self {
         Self {
             provider: Arc::new(provider),
             model: Self::DEFAULT_MODEL.to_owned(),
             max_tokens: 16_000,
             continuation_rounds: 2,
+            repair_rounds: 1,
             prompt: PromptSettings::default(),
         }
     }
@@ -83,6 +86,14 @@ impl Pipelines {
     #[must_use]
     pub fn continuation_rounds(mut self, rounds: u32) -> Self {
         self.continuation_rounds = rounds;
+        self
+    }
+
+    /// Sets how many times a `modify` change set that is invalid or does not apply is sent
+    /// back for a corrected one.
+    #[must_use]
+    pub fn repair_rounds(mut self, rounds: u32) -> Self {
+        self.repair_rounds = rounds;
         self
     }
 

@@ -5,7 +5,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Pipelines;
 use super::progress::Progress;
-use super::stream::stream_round;
+use super::stream::{add_usage, stream_round};
 use crate::api::{StopReason, Usage};
 use crate::changeset::ChangeSet;
 use crate::error::{Error, Result};
@@ -22,45 +22,62 @@ pub struct Modification {
 }
 
 impl Pipelines {
-    /// Asks for a change set that makes `request.request` to `request.app`. Text deltas are
-    /// reported as [`Progress::TextDelta`].
+    /// Asks for a change set that makes `request.request` to `request.app`, and checks that it
+    /// applies. A reply that is not a valid change set, or does not apply (a missing or
+    /// ambiguous anchor), is sent back with the error for a corrected one, up to the repair
+    /// rounds (default 1). Text deltas are reported as [`Progress::TextDelta`].
     ///
     /// # Errors
     ///
-    /// [`Error::ChangeSet`] (with the raw text) when the reply is not a valid change set,
-    /// also when it stopped at `max_tokens`; [`Error::Refused`],
-    /// [`Error::Cancelled`], or the provider's error.
+    /// [`Error::ChangeSet`] (with the raw text) when the last reply is not a valid change set,
+    /// also when it stopped at `max_tokens`; [`Error::Apply`] when it does not apply to
+    /// `request.app`; [`Error::Refused`], [`Error::Cancelled`], or the provider's error.
     pub async fn modify(
         &self,
         request: &ModifyRequest,
         mut progress: impl FnMut(Progress) + Send,
         cancel: &CancellationToken,
     ) -> Result<Modification> {
-        let prompt = RenderedPrompt::modify(request, &self.prompt);
-        progress(Progress::RoundStarted { round: 0 });
-        let round = stream_round(
-            self.provider.as_ref(),
-            "modify",
-            self.request(&prompt),
-            cancel,
-            |text| {
-                progress(Progress::TextDelta {
-                    text: text.to_owned(),
-                });
-            },
-        )
-        .await?;
-        progress(Progress::Usage { usage: round.usage });
-        let change_set = ChangeSet::from_model_output(&round.text).map_err(|err| match err {
-            Error::ChangeSet(mut e) if round.stop_reason == Some(StopReason::MaxTokens) => {
-                e.reason = format!("the reply stopped at max_tokens: {}", e.reason);
-                Error::ChangeSet(e)
+        let mut prompt = RenderedPrompt::modify(request, &self.prompt);
+        let mut usage = Usage::default();
+        let mut round_number = 0;
+        loop {
+            progress(Progress::RoundStarted {
+                round: round_number,
+            });
+            let round = stream_round(
+                self.provider.as_ref(),
+                "modify",
+                self.request(&prompt),
+                cancel,
+                |text| {
+                    progress(Progress::TextDelta {
+                        text: text.to_owned(),
+                    });
+                },
+            )
+            .await?;
+            add_usage(&mut usage, &round.usage);
+            progress(Progress::Usage { usage });
+            let checked = ChangeSet::from_model_output(&round.text)
+                .map_err(|err| match err {
+                    Error::ChangeSet(mut e) if round.stop_reason == Some(StopReason::MaxTokens) => {
+                        e.reason = format!("the reply stopped at max_tokens: {}", e.reason);
+                        Error::ChangeSet(e)
+                    }
+                    other => other,
+                })
+                .and_then(|set| set.apply(&request.app).map(|_| set));
+            match checked {
+                Ok(change_set) => return Ok(Modification { change_set, usage }),
+                Err(err @ (Error::ChangeSet(_) | Error::Apply(_)))
+                    if round_number < self.repair_rounds =>
+                {
+                    prompt = prompt.repair(&round.text, &err.to_string());
+                    round_number += 1;
+                }
+                Err(err) => return Err(err),
             }
-            other => other,
-        })?;
-        Ok(Modification {
-            change_set,
-            usage: round.usage,
-        })
+        }
     }
 }

@@ -144,6 +144,23 @@ impl RenderedPrompt {
         next
     }
 
+    /// The prompt asking to correct a reply: this prompt, then the reply as the model's turn,
+    /// then the `problem` with it.
+    #[must_use]
+    pub fn repair(&self, reply: &str, problem: &str) -> Self {
+        let mut next = self.clone();
+        let reply = reply.trim_end();
+        if !reply.is_empty() {
+            next.messages.push(HistoryMessage::assistant(reply));
+        }
+        next.messages.push(HistoryMessage::user(format!(
+            "{} {problem}\n{}",
+            text::REPAIR_INTRO,
+            text::REPAIR
+        )));
+        next
+    }
+
     fn build(
         stable: &str,
         variable: Option<&str>,

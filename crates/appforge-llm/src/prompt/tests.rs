@@ -178,3 +178,19 @@ fn history_is_capped_and_rendering_is_deterministic() {
     assert_eq!(firsts, ["u26", "a27", "u28", "a29"]);
     assert_eq!(prompt, RenderedPrompt::full_app(&request, &settings));
 }
+
+#[test]
+fn modify_repair() {
+    let request = ModifyRequest {
+        request: "Make the header sticky".into(),
+        history: Vec::new(),
+        app: vec![AppFile::new("src/App.tsx", "<h1>Todo</h1>\n")],
+    };
+    let base = RenderedPrompt::modify(&request, &PromptSettings::default());
+    let next = base.repair(
+        "{\"changes\": []}\n\n",
+        "invalid change set: it has no changes (16 bytes of model output kept)",
+    );
+    assert_eq!(next.messages.len(), 3);
+    insta::assert_snapshot!(next.to_string());
+}

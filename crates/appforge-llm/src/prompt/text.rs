@@ -103,3 +103,12 @@ pub(crate) const CONTINUE: &str = "\
 Your previous answer was cut off. Continue it in the same format, starting with the \
 ===FILE:...=== marker of the first file that is not complete yet, and finish with ===END===. \
 Do not repeat the files that are already complete";
+
+/// Before the problem with a change set.
+pub(crate) const REPAIR_INTRO: &str = "That change set cannot be used:";
+
+/// Asked after a change set that is invalid or does not apply.
+pub(crate) const REPAIR: &str = "\
+Answer with the complete corrected change set, as one JSON object and nothing else. Copy every \
+`find` and `anchor` exactly from the current files, with enough surrounding text to occur \
+exactly once.";

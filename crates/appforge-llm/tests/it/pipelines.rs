@@ -299,6 +299,7 @@ async fn modify_cut_at_max_tokens_says_so() {
         app: Vec::new(),
     };
     let err = pipelines(&provider)
+        .repair_rounds(0)
         .modify(&request, |_| {}, &CancellationToken::new())
         .await
         .unwrap_err();
@@ -387,4 +388,64 @@ async fn chat_streams_deltas_and_returns_the_reply() {
         matches!(&err, Error::Parse(e) if e.pipeline == "chat"),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn modify_sends_a_change_set_that_does_not_apply_back_once() {
+    let wrong = CHANGE_SET.replace("\"find\":\"<h1>\"", "\"find\":\"<nav>\"");
+    let app = vec![AppFile::new("src/App.tsx", "<h1>Todo</h1>\n")];
+    let request = ModifyRequest {
+        request: "make the header sticky".into(),
+        history: Vec::new(),
+        app,
+    };
+
+    let provider = ScriptedProvider::new()
+        .with(transcript(&wrong, &StopReason::EndTurn))
+        .with(transcript(CHANGE_SET, &StopReason::EndTurn));
+    let result = pipelines(&provider)
+        .modify(&request, |_| {}, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(result.change_set.summary.as_deref(), Some("Sticky header"));
+    assert_eq!(result.usage.input_tokens, 20, "both rounds are counted");
+    let repair = provider.requests()[1].last_user_text().unwrap();
+    assert!(
+        repair.starts_with(
+            "That change set cannot be used: cannot apply change 0 to \"src/App.tsx\", edit 0 (replace): anchor \"<nav>\" not found\n"
+        ),
+        "{repair}"
+    );
+    assert!(
+        messages_json(&provider, 1).contains("<nav>"),
+        "the wrong reply is shown back"
+    );
+
+    let provider = ScriptedProvider::new()
+        .with(transcript(&wrong, &StopReason::EndTurn))
+        .with(transcript(&wrong, &StopReason::EndTurn));
+    let err = pipelines(&provider)
+        .modify(&request, |_| {}, &CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Apply(e) if e.anchor.as_deref() == Some("<nav>")),
+        "{err:?}"
+    );
+    assert_eq!(provider.requests().len(), 2);
+}
+
+#[test]
+fn pipeline_futures_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let pipelines = Pipelines::new(ScriptedProvider::new());
+    let cancel = CancellationToken::new();
+    let full = FullAppRequest::new("x");
+    assert_send(&pipelines.full_app(&full, |_| {}, &cancel));
+    let modify = ModifyRequest::default();
+    assert_send(&pipelines.modify(&modify, |_| {}, &cancel));
+    let plan = PlanRequest::default();
+    assert_send(&pipelines.plan_phases(&plan, |_| {}, &cancel));
+    let chat = ChatRequest::default();
+    assert_send(&pipelines.chat(&chat, |_| {}, &cancel));
 }
