@@ -19,8 +19,10 @@
 //! # }).unwrap();
 //! ```
 
-use futures::FutureExt;
+use std::time::Duration;
+
 use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
 
 use crate::api::MessageRequest;
 use crate::error::Result;
@@ -109,7 +111,16 @@ impl Transcript {
 /// A provider that replays the demo [`Transcript`] matching each request.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OfflineProvider {
-    _private: (),
+    pace: Option<Duration>,
+}
+
+impl OfflineProvider {
+    /// Waits `delay` before each event, so that a demo streams visibly (instant by default).
+    #[must_use]
+    pub fn pace(mut self, delay: Duration) -> Self {
+        self.pace = Some(delay).filter(|d| !d.is_zero());
+        self
+    }
 }
 
 impl Provider for OfflineProvider {
@@ -119,10 +130,20 @@ impl Provider for OfflineProvider {
 
     fn stream(&self, request: MessageRequest) -> BoxFuture<'_, Result<EventStream>> {
         let transcript = Transcript::for_request(&request);
+        let pace = self.pace;
         async move {
             let replay =
                 ScriptedProvider::new().with(Script::new(transcript.sse()).chunk_size(1024));
-            replay.stream(request).await
+            let events = replay.stream(request).await?;
+            Ok(match pace {
+                None => events,
+                Some(delay) => events
+                    .then(move |event| async move {
+                        tokio::time::sleep(delay).await;
+                        event
+                    })
+                    .boxed(),
+            })
         }
         .boxed()
     }

@@ -72,7 +72,8 @@ fn marker(line: &str) -> Option<Marker<'_>> {
         return Some(Marker::End);
     }
     if let Some(path) = inner.strip_prefix("FILE:") {
-        return Some(Marker::File(path.trim()));
+        // Models sometimes quote the path: `src/App.tsx` or "src/App.tsx".
+        return Some(Marker::File(path.trim().trim_matches(['`', '"', '\''])));
     }
     if let Some(n) = inner.strip_prefix("PHASE:") {
         return n.trim().parse().ok().map(Marker::Phase);

@@ -364,3 +364,10 @@ fn overlong_marker_lines_are_content_however_they_arrive() {
         .map(|c| std::str::from_utf8(c).unwrap()));
     assert_eq!(split, whole);
 }
+
+#[test]
+fn quoted_paths_lose_their_quotes() {
+    let parsed = parse("===FILE: `src/a.ts` ===\na\n===FILE:\"b.ts\"===\nb\n===END===\n");
+    let paths: Vec<_> = parsed.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, ["src/a.ts", "b.ts"]);
+}

@@ -169,3 +169,24 @@ async fn the_demo_plan_builds_phase_requests_and_chat_streams() {
     assert!(reply.text.starts_with("Good idea: reminders"));
     assert!(deltas > 50);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_paced_demo_waits_between_events() {
+    let pipelines = Pipelines::new(offline_provider().pace(std::time::Duration::from_millis(10)));
+    let started = tokio::time::Instant::now();
+    let reply = pipelines
+        .chat(
+            &ChatRequest {
+                message: "reminders?".into(),
+                ..ChatRequest::default()
+            },
+            |_| {},
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    let events = Transcript::ChatPlan.sse().matches("\nevent: ").count() + 1;
+    assert!(reply.text.starts_with("Good idea"));
+    let expected = std::time::Duration::from_millis(10) * u32::try_from(events).unwrap();
+    assert_eq!(started.elapsed(), expected);
+}
