@@ -279,7 +279,14 @@ impl ProtocolParser {
                     self.content(line, on_event);
                 }
             }
-            Fence::Open if bare == "```" && self.held.is_empty() => self.held.push_str(line),
+            Fence::Open if bare == "```" => {
+                // An earlier held fence was not the closing one after all.
+                let previous = std::mem::take(&mut self.held);
+                if !previous.is_empty() {
+                    self.content(&previous, on_event);
+                }
+                self.held.push_str(line);
+            }
             _ => self.content(line, on_event),
         }
     }
@@ -287,10 +294,9 @@ impl ProtocolParser {
     fn content(&mut self, text: &str, on_event: &mut impl FnMut(ProtocolEvent<'_>)) {
         match self.mode {
             Mode::File => {
-                self.fence = match self.fence {
-                    Fence::Unknown => Fence::None,
-                    other => other,
-                };
+                if self.fence == Fence::Unknown && !text.trim().is_empty() {
+                    self.fence = Fence::None;
+                }
                 if !self.held.is_empty() {
                     if text.trim().is_empty() {
                         self.held.push_str(text);

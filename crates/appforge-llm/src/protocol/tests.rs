@@ -335,7 +335,8 @@ proptest! {
 fn code_fences_around_a_file_are_dropped_and_others_kept() {
     let parsed = parse(
         "===FILE:a.ts===\n```tsx\nexport {};\n```\n===FILE:b.md===\n# Title\n```\ncode\n```\n\
-         ===FILE:c.ts===\n```ts\nlet x;\n```\n\nlet y;\n===FILE:d.ts===\n`template`\n```\n===END===\n",
+         ===FILE:c.ts===\n```ts\nlet x;\n```\n\nlet y;\n===FILE:d.ts===\n`template`\n```\n\
+         ===FILE:e.ts===\n\n```ts\nlet e;\n```\n```\n===END===\n",
     );
     let contents: Vec<_> = parsed.files.iter().map(|f| f.content.as_str()).collect();
     assert_eq!(
@@ -344,7 +345,8 @@ fn code_fences_around_a_file_are_dropped_and_others_kept() {
             "export {};\n",
             "# Title\n```\ncode\n```\n",
             "let x;\n```\n\nlet y;\n",
-            "`template`\n```\n"
+            "`template`\n```\n",
+            "\nlet e;\n```\n",
         ]
     );
     let (_, events) = run(["===FILE:a.ts===\n```tsx\nexport {};\n```\n===END===\n"]);
