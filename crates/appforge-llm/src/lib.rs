@@ -104,7 +104,7 @@ pub use prompt::{
     ChatMode, ChatRequest, FullAppRequest, HistoryMessage, HistoryRole, ModifyRequest,
     PhaseContext, PlanRequest, PromptSettings, RenderedPrompt, SystemPart,
 };
-pub use protocol::{AppFile, Warning};
+pub use protocol::{AppFile, PathError, Warning, validate_path};
 pub use provider::{
     EventStream, Fault, OpenAiProvider, OpenAiProviderBuilder, Provider, Script, ScriptedProvider,
 };

@@ -70,6 +70,18 @@ async fn full_app_clean_run() {
         .collect();
     assert_eq!(started, [("src/App.tsx", 58), ("src/main.tsx", 42)]);
     insta::assert_yaml_snapshot!(app);
+    // The progress a job would publish, with the many small file deltas counted, not listed.
+    let mut deltas = 0;
+    let mut shown = Vec::new();
+    for event in &events {
+        if matches!(event, Progress::FileDelta { .. }) {
+            deltas += 1;
+        } else {
+            shown.push(serde_json::to_value(event).unwrap());
+        }
+    }
+    assert!(deltas > 5);
+    insta::assert_json_snapshot!("full_app_clean_run_progress", shown);
 }
 
 #[tokio::test]
