@@ -1,5 +1,6 @@
 //! One module per scenario; [`Scenario`] lists them for the command line.
 
+mod file_parse;
 mod noop;
 
 use crate::report::Report;
@@ -9,6 +10,8 @@ use crate::report::Report;
 pub(crate) enum Scenario {
     /// Does nothing N times: exercises the report contract.
     Noop(noop::Args),
+    /// Parses a synthetic generation protocol stream delivered in small chunks.
+    FileParse(file_parse::Args),
 }
 
 impl Scenario {
@@ -16,6 +19,7 @@ impl Scenario {
     pub(crate) async fn run(self) -> Result<Report, Box<dyn std::error::Error + Send + Sync>> {
         match self {
             Self::Noop(args) => Ok(noop::run(&args)),
+            Self::FileParse(args) => Ok(file_parse::run(&args)),
         }
     }
 }
