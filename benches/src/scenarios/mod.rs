@@ -1,6 +1,7 @@
 //! One module per scenario; [`Scenario`] lists them for the command line.
 
 mod noop;
+mod sse_decode;
 
 use crate::report::Report;
 
@@ -9,6 +10,8 @@ use crate::report::Report;
 pub(crate) enum Scenario {
     /// Does nothing N times: exercises the report contract.
     Noop(noop::Args),
+    /// Streams a Messages API response through the appforge-llm client, counting events.
+    SseDecode(sse_decode::Args),
 }
 
 impl Scenario {
@@ -16,6 +19,7 @@ impl Scenario {
     pub(crate) async fn run(self) -> Result<Report, Box<dyn std::error::Error + Send + Sync>> {
         match self {
             Self::Noop(args) => Ok(noop::run(&args)),
+            Self::SseDecode(args) => sse_decode::run(&args).await,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! An OpenAI-compatible chat-completions provider (OpenAI, Ollama, vLLM, LM Studio, ...),
 //! mapped onto the Messages API's stream events.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
@@ -386,40 +387,40 @@ pub(crate) struct ChatFrames {
 }
 
 impl ChatFrames {
-    fn start(&mut self, chunk: &Chunk, out: &mut Vec<Result<StreamEvent>>) {
+    fn start(&mut self, chunk: &Chunk, out: &mut VecDeque<Result<StreamEvent>>) {
         if !self.started {
             self.started = true;
             let message = MessageResponse::new(
                 chunk.id.clone().unwrap_or_default(),
                 chunk.model.clone().unwrap_or_default(),
             );
-            out.push(Ok(StreamEvent::MessageStart { message }));
+            out.push_back(Ok(StreamEvent::MessageStart { message }));
         }
     }
 
-    fn close(&mut self, out: &mut Vec<Result<StreamEvent>>) {
+    fn close(&mut self, out: &mut VecDeque<Result<StreamEvent>>) {
         if let Some(open) = self.open.take() {
             let index = match open {
                 Open::Text(index) | Open::Thinking(index) | Open::Tool { block: index, .. } => {
                     index
                 }
             };
-            out.push(Ok(StreamEvent::ContentBlockStop { index }));
+            out.push_back(Ok(StreamEvent::ContentBlockStop { index }));
         }
     }
 
-    fn open(&mut self, block: ContentBlock, out: &mut Vec<Result<StreamEvent>>) -> usize {
+    fn open(&mut self, block: ContentBlock, out: &mut VecDeque<Result<StreamEvent>>) -> usize {
         self.close(out);
         let index = self.next_index;
         self.next_index += 1;
-        out.push(Ok(StreamEvent::ContentBlockStart {
+        out.push_back(Ok(StreamEvent::ContentBlockStart {
             index,
             content_block: block,
         }));
         index
     }
 
-    fn text(&mut self, text: String, out: &mut Vec<Result<StreamEvent>>) {
+    fn text(&mut self, text: String, out: &mut VecDeque<Result<StreamEvent>>) {
         let index = match self.open {
             Some(Open::Text(index)) => index,
             _ => {
@@ -432,13 +433,13 @@ impl ChatFrames {
                 index
             }
         };
-        out.push(Ok(StreamEvent::ContentBlockDelta {
+        out.push_back(Ok(StreamEvent::ContentBlockDelta {
             index,
             delta: Delta::Text { text },
         }));
     }
 
-    fn thinking(&mut self, thinking: String, out: &mut Vec<Result<StreamEvent>>) {
+    fn thinking(&mut self, thinking: String, out: &mut VecDeque<Result<StreamEvent>>) {
         let index = match self.open {
             Some(Open::Thinking(index)) => index,
             _ => {
@@ -451,13 +452,13 @@ impl ChatFrames {
                 index
             }
         };
-        out.push(Ok(StreamEvent::ContentBlockDelta {
+        out.push_back(Ok(StreamEvent::ContentBlockDelta {
             index,
             delta: Delta::Thinking { thinking },
         }));
     }
 
-    fn tool(&mut self, call: ToolCallDelta, out: &mut Vec<Result<StreamEvent>>) {
+    fn tool(&mut self, call: ToolCallDelta, out: &mut VecDeque<Result<StreamEvent>>) {
         let function = call.function.unwrap_or(FunctionDelta {
             name: None,
             arguments: None,
@@ -481,7 +482,7 @@ impl ChatFrames {
             }
         };
         if let Some(arguments) = function.arguments.filter(|a| !a.is_empty()) {
-            out.push(Ok(StreamEvent::ContentBlockDelta {
+            out.push_back(Ok(StreamEvent::ContentBlockDelta {
                 index,
                 delta: Delta::InputJson {
                     partial_json: arguments,
@@ -490,19 +491,19 @@ impl ChatFrames {
         }
     }
 
-    fn finish(&mut self, out: &mut Vec<Result<StreamEvent>>) {
+    fn finish(&mut self, out: &mut VecDeque<Result<StreamEvent>>) {
         if self.done {
             return;
         }
         self.done = true;
         self.close(out);
-        out.push(Ok(StreamEvent::MessageDelta {
+        out.push_back(Ok(StreamEvent::MessageDelta {
             stop_reason: Some(self.stop_reason.take().unwrap_or(StopReason::EndTurn)),
             stop_sequence: None,
             stop_details: None,
             usage: self.usage,
         }));
-        out.push(Ok(StreamEvent::MessageStop));
+        out.push_back(Ok(StreamEvent::MessageStop));
     }
 }
 
@@ -521,12 +522,13 @@ impl FrameMapper for ChatFrames {
         &mut self,
         frame: SseFrame<'_>,
         meta: &ResponseMeta,
-        out: &mut Vec<Result<StreamEvent>>,
+        out: &mut VecDeque<Result<StreamEvent>>,
     ) {
         if self.done {
             return;
         }
-        let data = frame.data.trim();
+        let data = frame.data();
+        let data = data.trim();
         if data == "[DONE]" {
             self.finish(out);
             return;
@@ -534,7 +536,7 @@ impl FrameMapper for ChatFrames {
         let chunk: Chunk = match serde_json::from_str(data) {
             Ok(chunk) => chunk,
             Err(e) => {
-                out.push(Err(Error::Decode {
+                out.push_back(Err(Error::Decode {
                     what: "a chat completion chunk".to_owned(),
                     detail: e.to_string(),
                 }));
@@ -543,7 +545,7 @@ impl FrameMapper for ChatFrames {
         };
         if let Some(error) = &chunk.error {
             let body = error_body(0, json!({"error": error}).to_string().as_bytes());
-            out.push(Err(ApiError::mid_stream(body, meta.clone()).into()));
+            out.push_back(Err(ApiError::mid_stream(body, meta.clone()).into()));
             return;
         }
         self.start(&chunk, out);
@@ -581,7 +583,7 @@ impl FrameMapper for ChatFrames {
         }
     }
 
-    fn end(&mut self, out: &mut Vec<Result<StreamEvent>>) -> bool {
+    fn end(&mut self, out: &mut VecDeque<Result<StreamEvent>>) -> bool {
         // Some servers omit `[DONE]`; a finish reason is enough to know the answer is whole.
         if !self.done && self.stop_reason.is_some() {
             self.finish(out);

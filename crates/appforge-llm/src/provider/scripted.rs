@@ -248,7 +248,7 @@ fn replay(script: Script) -> Result<EventStream> {
         script.chunk_size
     };
     let mut on_frame = |frame: crate::sse::SseFrame<'_>| {
-        let item = StreamEvent::from_sse(frame.event, frame.data).and_then(|event| match event {
+        let item = StreamEvent::from_frame(&frame).and_then(|event| match event {
             StreamEvent::Error { error } => Err(ApiError::mid_stream(error, meta.clone()).into()),
             other => Ok(other),
         });
