@@ -659,6 +659,21 @@ mod tests {
         assert!(fast(6).is_none() && fast(7).is_none() && fast(8).is_none());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn the_fast_path_agrees_with_serde_on_any_text(text in "(?s).*", index in 0_usize..100_000) {
+            // The API's field order (`to_value` sorts keys).
+            let data = format!(
+                r#"{{"type":"content_block_delta","index":{index},"delta":{{"type":"text_delta","text":{}}}}}"#,
+                serde_json::to_string(&text).unwrap()
+            );
+            let event = StreamEvent::ContentBlockDelta { index, delta: Delta::Text { text } };
+            let fast = fast_delta(data.as_bytes());
+            proptest::prop_assert_eq!(fast.as_ref(), Some(&event));
+            proptest::prop_assert_eq!(StreamEvent::from_sse_general("content_block_delta", &data).ok(), fast);
+        }
+    }
+
     #[test]
     fn takes_the_type_from_data_when_the_event_name_is_absent() {
         let event =
