@@ -595,3 +595,88 @@ impl FrameMapper for ChatFrames {
         self.done
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Message;
+
+    #[test]
+    fn maps_system_tools_tool_calls_and_results_onto_chat_messages() {
+        let request = MessageRequest::new("qwen", 100)
+            .system("be brief")
+            .user("write a.ts")
+            .message(Message::new(
+                Role::Assistant,
+                vec![ContentBlockParam::ToolUse {
+                    id: "call_1".into(),
+                    name: "write_file".into(),
+                    input: json!({"path": "a.ts"}),
+                    cache_control: None,
+                }],
+            ))
+            .message(Message::new(
+                Role::User,
+                vec![ContentBlockParam::tool_result("call_1", "ok")],
+            ))
+            .tool(Tool::custom(
+                "write_file",
+                "Writes",
+                json!({"type": "object"}),
+            ))
+            .tool_choice(ToolChoice::Any {
+                disable_parallel_tool_use: None,
+            })
+            .stop_sequence("END")
+            .temperature(0.5);
+        let body = chat_body(&request);
+        assert_eq!(
+            body["messages"],
+            json!([
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": "write a.ts"},
+                {"role": "assistant", "content": "", "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "write_file", "arguments": "{\"path\":\"a.ts\"}"}}]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "ok"}
+            ])
+        );
+        assert_eq!(body["tools"][0]["function"]["name"], "write_file");
+        assert_eq!(body["tool_choice"], "required");
+        assert_eq!(body["stop"], json!(["END"]));
+        assert_eq!(body["stream_options"]["include_usage"], true);
+    }
+
+    #[test]
+    fn an_error_chunk_ends_the_stream_as_an_api_error() {
+        let mut frames = ChatFrames::default();
+        let mut out = VecDeque::new();
+        let mut decoder = crate::sse::SseDecoder::new();
+        let Ok(()) = decoder.feed(
+            b"data: {\"error\":{\"message\":\"model not found\",\"type\":\"not_found_error\"}}\n\n",
+            |frame| {
+                frames.frame(frame, &ResponseMeta::default(), &mut out);
+                Ok::<_, std::convert::Infallible>(())
+            },
+        );
+        let err = out.pop_front().unwrap().unwrap_err();
+        assert_eq!(
+            err.api_error_kind(),
+            Some(&crate::api::ApiErrorKind::NotFound)
+        );
+        assert!(err.to_string().contains("model not found"), "{err}");
+        assert!(
+            !frames.end(&mut out),
+            "a stream without a finish reason is incomplete"
+        );
+    }
+
+    #[test]
+    fn the_bearer_token_stays_out_of_debug() {
+        let provider = OpenAiProvider::builder()
+            .api_key("sk-openai-secret")
+            .build()
+            .unwrap();
+        assert!(!format!("{provider:?}").contains("secret"));
+        let builder = OpenAiProvider::builder().api_key("sk-openai-secret");
+        assert!(!format!("{builder:?}").contains("secret"));
+    }
+}

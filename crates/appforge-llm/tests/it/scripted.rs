@@ -130,3 +130,17 @@ async fn an_error_event_in_a_transcript_ends_the_stream_as_an_error() {
         "provider error in stream: overloaded_error: Overloaded (request req_scripted)"
     );
 }
+
+#[tokio::test]
+async fn providers_are_usable_as_shared_trait_objects() {
+    let provider: std::sync::Arc<dyn Provider> = std::sync::Arc::new(ScriptedProvider::new().with(
+        ScriptedProvider::text_transcript(["ok"], &StopReason::EndTurn),
+    ));
+    let boxed: Box<dyn Provider> = Box::new(provider.clone());
+    assert_eq!(boxed.name(), "scripted");
+    let message = appforge_llm::accumulate(boxed.stream(request()).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(message.text(), "ok");
+    assert_eq!(message.stop_reason, Some(StopReason::EndTurn));
+}
