@@ -2,7 +2,8 @@
 //!
 //! `--url URL` sends a streaming request to `URL` (the base URL; the path is the API's).
 //! `--serve-deltas N` starts a loopback server in-process that answers with a stream of `N`
-//! text deltas, and also times reading the same stream's raw bytes, for comparison.
+//! text deltas. Either way the same request is also sent once per run to time reading the
+//! raw bytes, for comparison.
 
 use std::time::{Duration, Instant};
 
@@ -65,25 +66,31 @@ pub(crate) async fn run(args: &Args) -> Result<Report, BoxError> {
         }
     }
     let best = best.ok_or("no run")?;
-    let mut report = Report::new("sse-decode", best.events, best.elapsed).with("chars", best.chars);
-    if let Some(bytes) = served {
-        report = report.with("bytes", bytes);
-        let mut raw_best = Duration::MAX;
-        for _ in 0..args.runs.max(1) {
-            raw_best = raw_best.min(read_raw(&url).await?);
-        }
-        let ratio = best.elapsed.as_secs_f64() / raw_best.as_secs_f64();
-        let body = transcript(args.serve_deltas.unwrap_or(0));
+    let mut raw_best = Duration::MAX;
+    let mut bytes = 0;
+    for _ in 0..args.runs.max(1) {
+        let (elapsed, read) = read_raw(&url, &request).await?;
+        raw_best = raw_best.min(elapsed);
+        bytes = read;
+    }
+    if let Some(served) = served {
+        debug_assert_eq!(served, bytes);
+    }
+    let mut report = Report::new("sse-decode", best.events, best.elapsed)
+        .with("bytes", bytes)
+        .with("chars", best.chars)
+        .with("raw_read_seconds", raw_best.as_secs_f64())
+        .with(
+            "decode_over_raw",
+            best.elapsed.as_secs_f64() / raw_best.as_secs_f64(),
+        );
+    if let Some(deltas) = args.serve_deltas {
+        let body = transcript(deltas);
         let mut in_memory = Duration::MAX;
         for _ in 0..args.runs.max(1) {
             in_memory = in_memory.min(decode_in_memory(&body)?);
         }
         report = report.with("in_memory_decode_seconds", in_memory.as_secs_f64());
-        report = report
-            .with("raw_read_seconds", raw_best.as_secs_f64())
-            .with("decode_over_raw", ratio);
-    } else {
-        report = report.with("bytes", serde_json::Value::Null);
     }
     Ok(report)
 }
@@ -126,22 +133,27 @@ fn decode_in_memory(body: &[u8]) -> Result<Duration, BoxError> {
     Ok(start.elapsed())
 }
 
-/// Reads the same response's bytes without decoding them.
-async fn read_raw(url: &str) -> Result<Duration, BoxError> {
+/// Sends the same request and reads the response's bytes without decoding them.
+async fn read_raw(url: &str, request: &MessageRequest) -> Result<(Duration, usize), BoxError> {
+    let mut body = serde_json::to_value(request)?;
+    body["stream"] = serde_json::Value::Bool(true);
     let http = reqwest::Client::new();
     let start = Instant::now();
     let response = http
         .post(format!("{url}/v1/messages"))
-        .body("{}")
+        .header("x-api-key", "bench-key")
+        .header("anthropic-version", appforge_llm::DEFAULT_API_VERSION)
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&body)?)
         .send()
-        .await?;
-    let mut body = response.bytes_stream();
+        .await?
+        .error_for_status()?;
+    let mut stream = response.bytes_stream();
     let mut bytes = 0_usize;
-    while let Some(chunk) = body.next().await {
+    while let Some(chunk) = stream.next().await {
         bytes += chunk?.len();
     }
-    std::hint::black_box(bytes);
-    Ok(start.elapsed())
+    Ok((start.elapsed(), bytes))
 }
 
 /// A Messages API transcript of `deltas` text deltas.
