@@ -155,6 +155,16 @@ impl SseDecoder {
         Ok(())
     }
 
+    /// Bytes held for the frame being read (its unfinished line and its data so far): a
+    /// caller can bound it against a peer that never ends a line or a frame.
+    pub fn pending_bytes(&self) -> usize {
+        let data = match &self.data {
+            Data::Owned(owned) => owned.len(),
+            Data::None | Data::InChunk(..) => 0,
+        };
+        self.partial.len() + data
+    }
+
     /// Ends the stream. Returns `true` when an incomplete frame was pending (bytes after the
     /// last blank line); such a frame is discarded, as the SSE standard requires.
     pub fn finish(&mut self) -> bool {

@@ -36,6 +36,10 @@ pub(crate) trait FrameMapper: Send + Unpin + 'static {
     fn finished(&self) -> bool;
 }
 
+/// The largest event accepted: a peer that never ends a line or an event cannot make the
+/// decoder hold more than this.
+pub(crate) const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
+
 /// When each read of the body must complete.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ReadDeadlines {
@@ -126,6 +130,12 @@ where
         }
         if self.mapper.finished() {
             self.done = true;
+        } else if self.decoder.pending_bytes() > MAX_FRAME_BYTES {
+            self.done = true;
+            self.queue.push_back(Err(Error::Decode {
+                what: "the stream".to_owned(),
+                detail: format!("an event is larger than {MAX_FRAME_BYTES} bytes"),
+            }));
         }
     }
 
@@ -344,5 +354,59 @@ impl Stream for MessageStream {
             }
             Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default)]
+    struct Frames;
+
+    impl FrameMapper for Frames {
+        fn frame(
+            &mut self,
+            frame: SseFrame<'_>,
+            _meta: &ResponseMeta,
+            out: &mut VecDeque<Result<StreamEvent>>,
+        ) {
+            out.push_back(StreamEvent::from_frame(&frame));
+        }
+
+        fn end(&mut self, _out: &mut VecDeque<Result<StreamEvent>>) -> bool {
+            true
+        }
+
+        fn finished(&self) -> bool {
+            false
+        }
+    }
+
+    #[tokio::test]
+    async fn an_event_that_never_ends_is_refused_at_the_limit() {
+        let chunk = Bytes::from(vec![b'x'; 1024 * 1024]);
+        let mut first = b"data: ".to_vec();
+        first.extend_from_slice(&chunk);
+        let chunks = std::iter::once(Bytes::from(first))
+            .chain(std::iter::repeat_n(chunk, 70))
+            .map(Ok::<_, std::io::Error>);
+        let deadlines = ReadDeadlines {
+            first_byte: None,
+            idle: None,
+            total: None,
+        };
+        let mut events = decode_body(
+            futures::stream::iter(chunks),
+            Frames,
+            ResponseMeta::default(),
+            deadlines,
+        );
+        let err = events.next().await.unwrap().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("could not decode the stream: an event is larger than {MAX_FRAME_BYTES} bytes")
+        );
+        assert!(events.next().await.is_none());
     }
 }

@@ -380,6 +380,7 @@ enum Open {
 pub(crate) struct ChatFrames {
     started: bool,
     open: Option<Open>,
+    open_tool_id: Option<String>,
     next_index: usize,
     stop_reason: Option<StopReason>,
     usage: Usage,
@@ -463,13 +464,15 @@ impl ChatFrames {
             name: None,
             arguments: None,
         });
+        // Same call index and no new id (some servers repeat the id): the same call goes on.
+        let same_id = call.id.is_none() || call.id == self.open_tool_id;
         let index = match self.open {
-            Some(Open::Tool { call: open, block }) if open == call.index && call.id.is_none() => {
-                block
-            }
+            Some(Open::Tool { call: open, block }) if open == call.index && same_id => block,
             _ => {
+                let id = call.id.unwrap_or_else(|| format!("call_{}", call.index));
+                self.open_tool_id = Some(id.clone());
                 let block = ContentBlock::ToolUse {
-                    id: call.id.unwrap_or_else(|| format!("call_{}", call.index)),
+                    id,
                     name: function.name.unwrap_or_default(),
                     input: json!({}),
                 };
