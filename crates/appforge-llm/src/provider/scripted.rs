@@ -63,6 +63,8 @@ pub struct Script {
     pub chunk_size: usize,
     /// A fault to inject.
     pub fault: Option<Fault>,
+    /// A pause before each event, to look like a live stream (offline demos).
+    pub pace: Duration,
 }
 
 impl Script {
@@ -72,7 +74,15 @@ impl Script {
             transcript: transcript.into(),
             chunk_size: 0,
             fault: None,
+            pace: Duration::ZERO,
         }
+    }
+
+    /// Pauses this long before each event.
+    #[must_use]
+    pub fn pace(mut self, pace: Duration) -> Self {
+        self.pace = pace;
+        self
     }
 
     /// Feeds the decoder `chunk_size` bytes at a time.
@@ -271,6 +281,7 @@ fn replay(script: Script) -> Result<EventStream> {
             items.truncate(after);
             return Ok(stream::iter(items).chain(stream::pending()).boxed());
         }
+
         Some(Fault::ErrorEvent { after, kind }) => Some((
             after,
             Error::from(ApiError::mid_stream(
@@ -321,5 +332,14 @@ fn replay(script: Script) -> Result<EventStream> {
             }
         }
     }
-    Ok(stream::iter(out).boxed())
+    if script.pace.is_zero() {
+        return Ok(stream::iter(out).boxed());
+    }
+    let pace = script.pace;
+    Ok(stream::iter(out)
+        .then(move |item| async move {
+            tokio::time::sleep(pace).await;
+            item
+        })
+        .boxed())
 }

@@ -168,3 +168,14 @@ async fn providers_are_usable_as_shared_trait_objects() {
     assert_eq!(message.text(), "ok");
     assert_eq!(message.stop_reason, Some(StopReason::EndTurn));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_paced_script_spaces_its_events() {
+    let transcript = ScriptedProvider::text_transcript(["a", "b"], &StopReason::EndTurn);
+    let pace = std::time::Duration::from_millis(40);
+    let provider = ScriptedProvider::new().with(Script::new(transcript).pace(pace));
+    let started = tokio::time::Instant::now();
+    let events = collect(&provider).await;
+    assert_eq!(events.len(), 7);
+    assert_eq!(started.elapsed(), pace * 7);
+}
