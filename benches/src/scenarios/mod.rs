@@ -2,6 +2,7 @@
 
 mod file_parse;
 mod noop;
+mod sse_decode;
 
 use crate::report::Report;
 
@@ -12,6 +13,8 @@ pub(crate) enum Scenario {
     Noop(noop::Args),
     /// Parses a synthetic generation protocol stream delivered in small chunks.
     FileParse(file_parse::Args),
+    /// Streams a Messages API response through the appforge-llm client, counting events.
+    SseDecode(sse_decode::Args),
 }
 
 impl Scenario {
@@ -20,6 +23,7 @@ impl Scenario {
         match self {
             Self::Noop(args) => Ok(noop::run(&args)),
             Self::FileParse(args) => Ok(file_parse::run(&args)),
+            Self::SseDecode(args) => sse_decode::run(&args).await,
         }
     }
 }

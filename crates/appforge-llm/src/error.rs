@@ -226,6 +226,26 @@ impl Error {
         }
     }
 
+    /// Whether the failure is of a passing kind (overload, rate limit, server error, lost
+    /// connection, timeout), looking through [`Error::Interrupted`]: a stream that broke
+    /// after content was delivered is not retried by the client, but a job may start over.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Interrupted { source, .. } => source.is_transient(),
+            Self::Api(api) if api.mid_stream => {
+                api.should_retry != Some(false)
+                    && matches!(
+                        api.body.kind,
+                        ApiErrorKind::Overloaded
+                            | ApiErrorKind::Api
+                            | ApiErrorKind::Timeout
+                            | ApiErrorKind::RateLimit
+                    )
+            }
+            other => other.is_retryable(),
+        }
+    }
+
     /// The delay the provider asked for before a retry, if it asked.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

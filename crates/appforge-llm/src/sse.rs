@@ -10,14 +10,36 @@ use std::borrow::Cow;
 
 /// One decoded frame: its `event:` name (empty when absent), its `data:` lines joined by `\n`,
 /// and the last `id:` seen.
+///
+/// The data stays bytes until asked for as text: a consumer that parses JSON from bytes skips
+/// a separate UTF-8 pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SseFrame<'a> {
+    event: &'a str,
+    data: &'a [u8],
+    id: &'a str,
+}
+
+impl<'a> SseFrame<'a> {
     /// The `event:` field, or `""`.
-    pub event: &'a str,
-    /// The `data:` lines joined with `\n`.
-    pub data: &'a str,
+    pub fn event(&self) -> &'a str {
+        self.event
+    }
+
+    /// The `data:` lines joined with `\n`, as text (invalid UTF-8 replaced by U+FFFD).
+    pub fn data(&self) -> Cow<'a, str> {
+        String::from_utf8_lossy(self.data)
+    }
+
+    /// The `data:` lines joined with `\n`, as bytes.
+    pub fn data_bytes(&self) -> &'a [u8] {
+        self.data
+    }
+
     /// The last `id:` field seen on the stream, or `""`.
-    pub id: &'a str,
+    pub fn id(&self) -> &'a str {
+        self.id
+    }
 }
 
 /// An incremental SSE decoder: [`feed`](SseDecoder::feed) it bytes as they arrive.
@@ -30,7 +52,7 @@ pub struct SseFrame<'a> {
 /// for chunk in [&b"event: ping\r\nda"[..], b"ta: {}\r", b"\n\r\n: comment\n"] {
 ///     decoder
 ///         .feed(chunk, |frame| {
-///             frames.push((frame.event.to_owned(), frame.data.to_owned()));
+///             frames.push((frame.event().to_owned(), frame.data().into_owned()));
 ///             Ok::<_, ()>(())
 ///         })
 ///         .unwrap();
@@ -44,9 +66,26 @@ pub struct SseDecoder {
     /// The previous chunk ended in `\r`: a `\n` opening the next one belongs to it.
     skip_lf: bool,
     event: Vec<u8>,
-    data: Vec<u8>,
-    has_data: bool,
+    data: Data,
     id: Vec<u8>,
+}
+
+/// Where a line is: inside the current chunk, or joined from pieces of several.
+#[derive(Debug, Clone, Copy)]
+enum Line<'a> {
+    InChunk(usize, usize),
+    Joined(&'a [u8]),
+}
+
+/// The data of the frame being read. A single `data:` line inside the current chunk is only
+/// remembered by position; it is copied when the chunk ends before the frame does, or when
+/// a second line joins it.
+#[derive(Debug, Default, Clone)]
+enum Data {
+    #[default]
+    None,
+    InChunk(usize, usize),
+    Owned(Vec<u8>),
 }
 
 impl SseDecoder {
@@ -66,78 +105,123 @@ impl SseDecoder {
         chunk: &[u8],
         mut on_frame: impl FnMut(SseFrame<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let mut rest = chunk;
-        if rest.is_empty() {
+        let mut at = 0;
+        if chunk.is_empty() {
             return Ok(());
         }
         if self.skip_lf {
             self.skip_lf = false;
-            if rest[0] == b'\n' {
-                rest = &rest[1..];
+            if chunk[0] == b'\n' {
+                at = 1;
             }
         }
-        while let Some(pos) = memchr::memchr2(b'\n', b'\r', rest) {
+        let result = self.lines(chunk, at, &mut on_frame);
+        // The chunk is going away: keep what the pending frame still needs.
+        if let Data::InChunk(start, end) = self.data {
+            self.data = Data::Owned(chunk[start..end].to_vec());
+        }
+        result
+    }
+
+    fn lines<E>(
+        &mut self,
+        chunk: &[u8],
+        mut at: usize,
+        on_frame: &mut impl FnMut(SseFrame<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        while let Some(found) = memchr::memchr2(b'\n', b'\r', &chunk[at..]) {
+            let pos = at + found;
             let mut next = pos + 1;
-            if rest[pos] == b'\r' {
-                match rest.get(next) {
+            if chunk[pos] == b'\r' {
+                match chunk.get(next) {
                     Some(b'\n') => next += 1,
                     Some(_) => {}
                     None => self.skip_lf = true,
                 }
             }
             if self.partial.is_empty() {
-                self.line(&rest[..pos], &mut on_frame)?;
+                self.line(chunk, Line::InChunk(at, pos), on_frame)?;
             } else {
-                self.partial.extend_from_slice(&rest[..pos]);
+                self.partial.extend_from_slice(&chunk[at..pos]);
                 let line = std::mem::take(&mut self.partial);
-                let result = self.line(&line, &mut on_frame);
+                let result = self.line(chunk, Line::Joined(&line), on_frame);
                 self.partial = line;
                 self.partial.clear();
                 result?;
             }
-            rest = &rest[next..];
+            at = next;
         }
-        self.partial.extend_from_slice(rest);
+        self.partial.extend_from_slice(&chunk[at..]);
         Ok(())
+    }
+
+    /// Bytes held for the frame being read (its unfinished line and its data so far): a
+    /// caller can bound it against a peer that never ends a line or a frame.
+    pub fn pending_bytes(&self) -> usize {
+        let data = match &self.data {
+            Data::Owned(owned) => owned.len(),
+            Data::None | Data::InChunk(..) => 0,
+        };
+        self.partial.len() + data
     }
 
     /// Ends the stream. Returns `true` when an incomplete frame was pending (bytes after the
     /// last blank line); such a frame is discarded, as the SSE standard requires.
     pub fn finish(&mut self) -> bool {
-        let pending = !self.partial.is_empty() || self.has_data || !self.event.is_empty();
+        let pending =
+            !self.partial.is_empty() || !matches!(self.data, Data::None) || !self.event.is_empty();
         self.partial.clear();
-        self.data.clear();
+        self.data = Data::None;
         self.event.clear();
-        self.has_data = false;
         self.skip_lf = false;
         pending
     }
 
+    /// Handles one line, found in `chunk` or joined from several chunks.
     fn line<E>(
         &mut self,
-        line: &[u8],
+        chunk: &[u8],
+        line: Line<'_>,
         on_frame: &mut impl FnMut(SseFrame<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
-        if line.is_empty() {
-            return self.dispatch(on_frame);
+        let (bytes, offset) = match line {
+            Line::InChunk(start, end) => (&chunk[start..end], Some(start)),
+            Line::Joined(bytes) => (bytes, None),
+        };
+        if bytes.is_empty() {
+            return self.dispatch(chunk, on_frame);
         }
-        if line[0] == b':' {
+        if bytes[0] == b':' {
             return Ok(());
         }
-        let (field, value) = match memchr::memchr(b':', line) {
-            Some(colon) => {
-                let value = &line[colon + 1..];
-                (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
-            }
-            None => (line, &b""[..]),
+        let (field, value_at) = match memchr::memchr(b':', bytes) {
+            Some(colon) => (
+                &bytes[..colon],
+                colon + 1 + usize::from(bytes.get(colon + 1) == Some(&b' ')),
+            ),
+            None => (bytes, bytes.len()),
         };
+        let value = &bytes[value_at..];
         match field {
             b"data" => {
-                if self.has_data {
-                    self.data.push(b'\n');
-                }
-                self.data.extend_from_slice(value);
-                self.has_data = true;
+                self.data = match (std::mem::take(&mut self.data), offset) {
+                    (Data::None, Some(start)) => {
+                        Data::InChunk(start + value_at, start + bytes.len())
+                    }
+                    (Data::None, None) => Data::Owned(value.to_vec()),
+                    (Data::InChunk(s, e), _) => {
+                        let mut owned = Vec::with_capacity(e - s + 1 + value.len());
+                        owned.extend_from_slice(&chunk[s..e]);
+                        owned.push(b'\n');
+                        owned.extend_from_slice(value);
+                        Data::Owned(owned)
+                    }
+                    (Data::Owned(mut owned), _) => {
+                        owned.push(b'\n');
+                        owned.extend_from_slice(value);
+                        Data::Owned(owned)
+                    }
+                };
             }
             b"event" => {
                 self.event.clear();
@@ -154,25 +238,32 @@ impl SseDecoder {
 
     fn dispatch<E>(
         &mut self,
+        chunk: &[u8],
         on_frame: &mut impl FnMut(SseFrame<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
-        if !self.has_data {
-            self.event.clear();
-            return Ok(());
-        }
+        let data = std::mem::take(&mut self.data);
+        let bytes: &[u8] = match &data {
+            Data::None => {
+                self.event.clear();
+                return Ok(());
+            }
+            Data::InChunk(s, e) => &chunk[*s..*e],
+            Data::Owned(owned) => owned,
+        };
         let result = {
             let event = utf8(&self.event);
-            let data = utf8(&self.data);
-            let id = utf8(&self.id);
+            let id = if self.id.is_empty() {
+                Cow::Borrowed("")
+            } else {
+                utf8(&self.id)
+            };
             on_frame(SseFrame {
                 event: &event,
-                data: &data,
+                data: bytes,
                 id: &id,
             })
         };
         self.event.clear();
-        self.data.clear();
-        self.has_data = false;
         result
     }
 }
@@ -196,7 +287,11 @@ mod tests {
         for chunk in chunks {
             decoder
                 .feed(chunk, |f| {
-                    frames.push((f.event.to_owned(), f.data.to_owned(), f.id.to_owned()));
+                    frames.push((
+                        f.event().to_owned(),
+                        f.data().into_owned(),
+                        f.id().to_owned(),
+                    ));
                     Ok::<_, ()>(())
                 })
                 .unwrap();
@@ -273,7 +368,11 @@ mod split_tests {
         for chunk in chunks {
             decoder
                 .feed(chunk, |f| {
-                    frames.push((f.event.to_owned(), f.data.to_owned(), f.id.to_owned()));
+                    frames.push((
+                        f.event().to_owned(),
+                        f.data().into_owned(),
+                        f.id().to_owned(),
+                    ));
                     Ok::<_, ()>(())
                 })
                 .unwrap();

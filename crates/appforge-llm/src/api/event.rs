@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::response::{ContentBlock, MessageResponse, StopReason, Usage, null_as_default};
 use crate::error::{Error, Result};
+use crate::sse::SseFrame;
 
 /// One event of a streamed message, mirroring the API's server-sent events.
 ///
@@ -292,6 +293,68 @@ struct TypeWire<'a> {
     kind: Cow<'a, str>,
 }
 
+/// Decodes the delta events as the API writes them, byte for byte, without a general JSON
+/// parser: `{"type":"content_block_delta","index":N,"delta":{"type":"text_delta","text":"..."}}`
+/// (and the same for `input_json_delta` and `thinking_delta`). Anything else, including
+/// any other spacing or field order, returns `None` and takes the general path.
+fn fast_delta(data: &[u8]) -> Option<StreamEvent> {
+    const PREFIX: &[u8] = br#"{"type":"content_block_delta","index":"#;
+    let rest = data.strip_prefix(PREFIX)?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 9 || (digits > 1 && rest[0] == b'0') {
+        return None;
+    }
+    let index = rest[..digits]
+        .iter()
+        .fold(0_usize, |n, d| n * 10 + usize::from(d - b'0'));
+    let rest = rest[digits..].strip_prefix(br#","delta":{"type":""#)?;
+    let (kind, rest) = if let Some(rest) = rest.strip_prefix(br#"text_delta","text":""#) {
+        (0, rest)
+    } else if let Some(rest) = rest.strip_prefix(br#"input_json_delta","partial_json":""#) {
+        (1, rest)
+    } else if let Some(rest) = rest.strip_prefix(br#"thinking_delta","thinking":""#) {
+        (2, rest)
+    } else {
+        return None;
+    };
+    let first = memchr::memchr2(b'"', b'\\', rest)?;
+    let (text, tail) = if rest[first] == b'"' {
+        let raw = &rest[..first];
+        if raw.iter().any(|b| *b < 0x20) {
+            return None;
+        }
+        (
+            std::str::from_utf8(raw).ok()?.to_owned(),
+            &rest[first + 1..],
+        )
+    } else {
+        let mut i = first;
+        while i < rest.len() {
+            match rest[i] {
+                b'\\' => i += 2,
+                b'"' => break,
+                _ => i += 1,
+            }
+        }
+        if i >= rest.len() {
+            return None;
+        }
+        // The string with its quotes, for the JSON parser to unescape.
+        let start = data.len() - rest.len() - 1;
+        let text: String = serde_json::from_slice(&data[start..start + i + 2]).ok()?;
+        (text, &rest[i + 1..])
+    };
+    if tail != b"}}" {
+        return None;
+    }
+    let delta = match kind {
+        0 => Delta::Text { text },
+        1 => Delta::InputJson { partial_json: text },
+        _ => Delta::Thinking { thinking: text },
+    };
+    Some(StreamEvent::ContentBlockDelta { index, delta })
+}
+
 impl StreamEvent {
     /// Decodes one SSE frame: its `event:` name (empty when absent) and its `data:`.
     ///
@@ -303,6 +366,31 @@ impl StreamEvent {
     /// [`Error::Decode`] when the data is not JSON, or when a known event lacks a field it
     /// cannot do without (such as a delta's `index`).
     pub fn from_sse(event: &str, data: &str) -> Result<Self> {
+        if matches!(event, "content_block_delta" | "")
+            && let Some(event) = fast_delta(data.as_bytes())
+        {
+            return Ok(event);
+        }
+        Self::from_sse_general(event, data)
+    }
+
+    /// Decodes a frame from the [`SseDecoder`](crate::SseDecoder), reading the common delta
+    /// events straight from the bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`StreamEvent::from_sse`].
+    pub fn from_frame(frame: &SseFrame<'_>) -> Result<Self> {
+        let event = frame.event();
+        if matches!(event, "content_block_delta" | "")
+            && let Some(decoded) = fast_delta(frame.data_bytes())
+        {
+            return Ok(decoded);
+        }
+        Self::from_sse_general(event, &frame.data())
+    }
+
+    fn from_sse_general(event: &str, data: &str) -> Result<Self> {
         let kind: Cow<'_, str> = if event.is_empty() || event == "message" {
             match serde_json::from_str::<TypeWire<'_>>(data) {
                 Ok(wire) => wire.kind,
@@ -541,6 +629,49 @@ mod tests {
                 }
             }
         );
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_the_json_parser() {
+        let cases = [
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"plain"}}"#,
+            r#"{"type":"content_block_delta","index":12,"delta":{"type":"text_delta","text":"a\"b\\c\n\u00e9\ud83d\ude00"}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"pa"}}"#,
+            r#"{"type":"content_block_delta","index":3,"delta":{"type":"thinking_delta","thinking":""}}"#,
+            r#"{"type":"content_block_delta","index":3,"delta":{"type":"text_delta","text":"x","extra":1}}"#,
+            r#"{"type":"content_block_delta","index":01,"delta":{"type":"text_delta","text":"x"}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"tab	raw"}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"bad \q"}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"x"}} "#,
+        ];
+        for data in cases {
+            let fast = fast_delta(data.as_bytes());
+            let general = serde_json::from_str::<Value>(data)
+                .ok()
+                .and_then(|_| StreamEvent::slow_path("content_block_delta", data).ok());
+            if let Some(fast) = fast {
+                assert_eq!(Some(fast), general, "{data}");
+            }
+        }
+        let fast = |i: usize| fast_delta(cases[i].as_bytes());
+        assert!(fast(0).is_some() && fast(1).is_some() && fast(2).is_some());
+        assert!(fast(4).is_none() && fast(5).is_none());
+        assert!(fast(6).is_none() && fast(7).is_none() && fast(8).is_none());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_path_agrees_with_serde_on_any_text(text in "(?s).*", index in 0_usize..100_000) {
+            // The API's field order (`to_value` sorts keys).
+            let data = format!(
+                r#"{{"type":"content_block_delta","index":{index},"delta":{{"type":"text_delta","text":{}}}}}"#,
+                serde_json::to_string(&text).unwrap()
+            );
+            let event = StreamEvent::ContentBlockDelta { index, delta: Delta::Text { text } };
+            let fast = fast_delta(data.as_bytes());
+            proptest::prop_assert_eq!(fast.as_ref(), Some(&event));
+            proptest::prop_assert_eq!(StreamEvent::from_sse_general("content_block_delta", &data).ok(), fast);
+        }
     }
 
     #[test]

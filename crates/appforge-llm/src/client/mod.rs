@@ -3,6 +3,7 @@
 mod stream;
 mod transport;
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -435,10 +436,10 @@ impl FrameMapper for AnthropicFrames {
         &mut self,
         frame: SseFrame<'_>,
         meta: &ResponseMeta,
-        out: &mut Vec<Result<StreamEvent>>,
+        out: &mut VecDeque<Result<StreamEvent>>,
     ) {
-        out.push(
-            StreamEvent::from_sse(frame.event, frame.data).and_then(|event| match event {
+        out.push_back(
+            StreamEvent::from_frame(&frame).and_then(|event| match event {
                 StreamEvent::Error { error } => {
                     Err(ApiError::mid_stream(error, meta.clone()).into())
                 }
@@ -451,7 +452,7 @@ impl FrameMapper for AnthropicFrames {
         );
     }
 
-    fn end(&mut self, _out: &mut Vec<Result<StreamEvent>>) -> bool {
+    fn end(&mut self, _out: &mut VecDeque<Result<StreamEvent>>) -> bool {
         self.stopped
     }
 

@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fmt;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -19,21 +20,25 @@ use crate::provider::EventStream;
 use crate::sse::{SseDecoder, SseFrame};
 
 /// Turns SSE frames of one wire format into stream events.
-pub(crate) trait FrameMapper: Send + 'static {
+pub(crate) trait FrameMapper: Send + Unpin + 'static {
     /// Maps one frame, pushing events, or one error that ends the stream, onto `out`.
     fn frame(
         &mut self,
         frame: SseFrame<'_>,
         meta: &ResponseMeta,
-        out: &mut Vec<Result<StreamEvent>>,
+        out: &mut VecDeque<Result<StreamEvent>>,
     );
 
     /// The body ended: push any closing events and say whether the stream was complete.
-    fn end(&mut self, out: &mut Vec<Result<StreamEvent>>) -> bool;
+    fn end(&mut self, out: &mut VecDeque<Result<StreamEvent>>) -> bool;
 
     /// Whether the message is complete, so that the rest of the body can be dropped.
     fn finished(&self) -> bool;
 }
+
+/// The largest event accepted: a peer that never ends a line or an event cannot make the
+/// decoder hold more than this.
+pub(crate) const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
 
 /// When each read of the body must complete.
 #[derive(Debug, Clone, Copy)]
@@ -64,9 +69,11 @@ impl ReadDeadlines {
 }
 
 /// Decodes a response body into events, enforcing the read deadlines.
+///
+/// A hand-written stream rather than a generator: the per-event cost is one queue pop.
 pub(crate) fn decode_body<B, E, M>(
     body: B,
-    mut mapper: M,
+    mapper: M,
     meta: ResponseMeta,
     deadlines: ReadDeadlines,
 ) -> EventStream
@@ -75,67 +82,140 @@ where
     E: fmt::Display + Send + 'static,
     M: FrameMapper,
 {
-    Box::pin(async_stream::stream! {
-        let mut body = Box::pin(body);
-        let mut decoder = SseDecoder::new();
-        let mut out: Vec<Result<StreamEvent>> = Vec::new();
-        let mut last_event: Option<Instant> = None;
-        loop {
-            let next = match deadlines.next(last_event) {
-                Some((at, kind, after)) => match tokio::time::timeout_at(at, body.next()).await {
-                    Ok(next) => next,
-                    Err(_) => {
-                        yield Err(Error::Timeout { kind, after, meta: Some(Box::new(meta.clone())) });
-                        return;
-                    }
-                },
-                None => body.next().await,
+    Box::pin(BodyEvents {
+        body: Box::pin(body),
+        decoder: SseDecoder::new(),
+        mapper,
+        meta,
+        deadlines,
+        queue: VecDeque::new(),
+        last_event: None,
+        timer: None,
+        done: false,
+    })
+}
+
+struct BodyEvents<B, M> {
+    body: Pin<Box<B>>,
+    decoder: SseDecoder,
+    mapper: M,
+    meta: ResponseMeta,
+    deadlines: ReadDeadlines,
+    queue: VecDeque<Result<StreamEvent>>,
+    last_event: Option<Instant>,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// No more reads: the body ended, failed, timed out, or the message is complete.
+    done: bool,
+}
+
+impl<B, E, M> BodyEvents<B, M>
+where
+    B: Stream<Item = std::result::Result<Bytes, E>>,
+    E: fmt::Display,
+    M: FrameMapper,
+{
+    fn meta(&self) -> Option<Box<ResponseMeta>> {
+        Some(Box::new(self.meta.clone()))
+    }
+
+    fn chunk(&mut self, chunk: &[u8]) {
+        let before = self.queue.len();
+        let (mapper, meta, queue) = (&mut self.mapper, &self.meta, &mut self.queue);
+        let Ok(()) = self.decoder.feed(chunk, |frame| {
+            mapper.frame(frame, meta, queue);
+            Ok::<_, Infallible>(())
+        });
+        if self.queue.len() > before {
+            self.last_event = Some(Instant::now());
+        }
+        if self.mapper.finished() {
+            self.done = true;
+        } else if self.decoder.pending_bytes() > MAX_FRAME_BYTES {
+            self.done = true;
+            self.queue.push_back(Err(Error::Decode {
+                what: "the stream".to_owned(),
+                detail: format!("an event is larger than {MAX_FRAME_BYTES} bytes"),
+            }));
+        }
+    }
+
+    fn end(&mut self) {
+        self.done = true;
+        let partial_frame = self.decoder.finish();
+        if !self.mapper.end(&mut self.queue) {
+            let detail = if partial_frame {
+                " (inside an event)"
+            } else {
+                ""
             };
-            match next {
-                Some(Ok(chunk)) => {
-                    let Ok(()) = decoder.feed(&chunk, |frame| {
-                        mapper.frame(frame, &meta, &mut out);
-                        Ok::<_, Infallible>(())
-                    });
-                    if !out.is_empty() {
-                        last_event = Some(Instant::now());
-                    }
-                    for item in out.drain(..) {
-                        let failed = item.is_err();
-                        yield item;
-                        if failed {
-                            return;
-                        }
-                    }
-                    if mapper.finished() {
-                        return;
-                    }
+            self.queue.push_back(Err(Error::Connection {
+                message: format!("the stream ended before message_stop{detail}"),
+                meta: self.meta(),
+            }));
+        }
+    }
+
+    /// Polls the deadline timer; `Some` once it has expired.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Option<Error> {
+        let (at, kind, after) = self.deadlines.next(self.last_event)?;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        if timer.deadline() != at {
+            timer.as_mut().reset(at);
+        }
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Some(Error::Timeout {
+                kind,
+                after,
+                meta: self.meta(),
+            }),
+            Poll::Pending => None,
+        }
+    }
+}
+
+impl<B, E, M> Stream for BodyEvents<B, M>
+where
+    B: Stream<Item = std::result::Result<Bytes, E>>,
+    E: fmt::Display,
+    M: FrameMapper,
+{
+    type Item = Result<StreamEvent>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(item) = this.queue.pop_front() {
+                if item.is_err() {
+                    this.queue.clear();
+                    this.done = true;
                 }
-                Some(Err(error)) => {
-                    yield Err(Error::Connection {
+                return Poll::Ready(Some(item));
+            }
+            if this.done {
+                return Poll::Ready(None);
+            }
+            match this.body.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) => this.chunk(&chunk),
+                Poll::Ready(Some(Err(error))) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(Error::Connection {
                         message: format!("reading the stream failed: {error}"),
-                        meta: Some(Box::new(meta.clone())),
-                    });
-                    return;
+                        meta: this.meta(),
+                    })));
                 }
-                None => {
-                    let partial_frame = decoder.finish();
-                    let complete = mapper.end(&mut out);
-                    for item in out.drain(..) {
-                        yield item;
+                Poll::Ready(None) => this.end(),
+                Poll::Pending => {
+                    if let Some(error) = this.poll_deadline(cx) {
+                        this.done = true;
+                        return Poll::Ready(Some(Err(error)));
                     }
-                    if !complete {
-                        let detail = if partial_frame { " (inside an event)" } else { "" };
-                        yield Err(Error::Connection {
-                            message: format!("the stream ended before message_stop{detail}"),
-                            meta: Some(Box::new(meta.clone())),
-                        });
-                    }
-                    return;
+                    return Poll::Pending;
                 }
             }
         }
-    })
+    }
 }
 
 /// Reads events until the first one that must reach the caller (anything but `message_start`
@@ -274,5 +354,59 @@ impl Stream for MessageStream {
             }
             Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default)]
+    struct Frames;
+
+    impl FrameMapper for Frames {
+        fn frame(
+            &mut self,
+            frame: SseFrame<'_>,
+            _meta: &ResponseMeta,
+            out: &mut VecDeque<Result<StreamEvent>>,
+        ) {
+            out.push_back(StreamEvent::from_frame(&frame));
+        }
+
+        fn end(&mut self, _out: &mut VecDeque<Result<StreamEvent>>) -> bool {
+            true
+        }
+
+        fn finished(&self) -> bool {
+            false
+        }
+    }
+
+    #[tokio::test]
+    async fn an_event_that_never_ends_is_refused_at_the_limit() {
+        let chunk = Bytes::from(vec![b'x'; 1024 * 1024]);
+        let mut first = b"data: ".to_vec();
+        first.extend_from_slice(&chunk);
+        let chunks = std::iter::once(Bytes::from(first))
+            .chain(std::iter::repeat_n(chunk, 70))
+            .map(Ok::<_, std::io::Error>);
+        let deadlines = ReadDeadlines {
+            first_byte: None,
+            idle: None,
+            total: None,
+        };
+        let mut events = decode_body(
+            futures::stream::iter(chunks),
+            Frames,
+            ResponseMeta::default(),
+            deadlines,
+        );
+        let err = events.next().await.unwrap().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("could not decode the stream: an event is larger than {MAX_FRAME_BYTES} bytes")
+        );
+        assert!(events.next().await.is_none());
     }
 }

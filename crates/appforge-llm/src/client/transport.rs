@@ -14,7 +14,9 @@ use crate::retry::{self, RetryPolicy};
 
 /// The four timeouts of a request. `None` disables one.
 ///
-/// Defaults: connect 10 s, first byte 60 s, idle 60 s, total 10 minutes.
+/// Defaults: connect 10 s, first byte 60 s, idle 60 s, total 10 minutes. First byte and idle
+/// apply to streams; a non-streaming request (whose answer only starts when it is complete)
+/// is bounded by connect and total.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Timeouts {

@@ -18,8 +18,11 @@ pub use scripted::{Fault, Script, ScriptedProvider};
 
 /// A stream of message events, as every provider returns.
 ///
-/// A provider turns a mid-stream `error` event into an `Err(Error::Api)` item and ends the
-/// stream there; every other event, known or not, is an `Ok` item.
+/// Every event, known or not, is an `Ok` item. A failure after content has started (a
+/// mid-stream `error` event, a dropped connection, a timeout) is one `Err` item, then the end;
+/// the providers of this crate give it as [`Error::Interrupted`](crate::Error::Interrupted)
+/// around the cause, so ask [`Error::api_error_kind`](crate::Error::api_error_kind) or
+/// [`Error::is_transient`](crate::Error::is_transient) rather than match variants.
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<StreamEvent>> + Send + 'static>>;
 
 /// Something that streams a message for a request: the Anthropic client, an

@@ -1,6 +1,7 @@
 //! An OpenAI-compatible chat-completions provider (OpenAI, Ollama, vLLM, LM Studio, ...),
 //! mapped onto the Messages API's stream events.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
@@ -379,6 +380,7 @@ enum Open {
 pub(crate) struct ChatFrames {
     started: bool,
     open: Option<Open>,
+    open_tool_id: Option<String>,
     next_index: usize,
     stop_reason: Option<StopReason>,
     usage: Usage,
@@ -386,40 +388,40 @@ pub(crate) struct ChatFrames {
 }
 
 impl ChatFrames {
-    fn start(&mut self, chunk: &Chunk, out: &mut Vec<Result<StreamEvent>>) {
+    fn start(&mut self, chunk: &Chunk, out: &mut VecDeque<Result<StreamEvent>>) {
         if !self.started {
             self.started = true;
             let message = MessageResponse::new(
                 chunk.id.clone().unwrap_or_default(),
                 chunk.model.clone().unwrap_or_default(),
             );
-            out.push(Ok(StreamEvent::MessageStart { message }));
+            out.push_back(Ok(StreamEvent::MessageStart { message }));
         }
     }
 
-    fn close(&mut self, out: &mut Vec<Result<StreamEvent>>) {
+    fn close(&mut self, out: &mut VecDeque<Result<StreamEvent>>) {
         if let Some(open) = self.open.take() {
             let index = match open {
                 Open::Text(index) | Open::Thinking(index) | Open::Tool { block: index, .. } => {
                     index
                 }
             };
-            out.push(Ok(StreamEvent::ContentBlockStop { index }));
+            out.push_back(Ok(StreamEvent::ContentBlockStop { index }));
         }
     }
 
-    fn open(&mut self, block: ContentBlock, out: &mut Vec<Result<StreamEvent>>) -> usize {
+    fn open(&mut self, block: ContentBlock, out: &mut VecDeque<Result<StreamEvent>>) -> usize {
         self.close(out);
         let index = self.next_index;
         self.next_index += 1;
-        out.push(Ok(StreamEvent::ContentBlockStart {
+        out.push_back(Ok(StreamEvent::ContentBlockStart {
             index,
             content_block: block,
         }));
         index
     }
 
-    fn text(&mut self, text: String, out: &mut Vec<Result<StreamEvent>>) {
+    fn text(&mut self, text: String, out: &mut VecDeque<Result<StreamEvent>>) {
         let index = match self.open {
             Some(Open::Text(index)) => index,
             _ => {
@@ -432,13 +434,13 @@ impl ChatFrames {
                 index
             }
         };
-        out.push(Ok(StreamEvent::ContentBlockDelta {
+        out.push_back(Ok(StreamEvent::ContentBlockDelta {
             index,
             delta: Delta::Text { text },
         }));
     }
 
-    fn thinking(&mut self, thinking: String, out: &mut Vec<Result<StreamEvent>>) {
+    fn thinking(&mut self, thinking: String, out: &mut VecDeque<Result<StreamEvent>>) {
         let index = match self.open {
             Some(Open::Thinking(index)) => index,
             _ => {
@@ -451,24 +453,26 @@ impl ChatFrames {
                 index
             }
         };
-        out.push(Ok(StreamEvent::ContentBlockDelta {
+        out.push_back(Ok(StreamEvent::ContentBlockDelta {
             index,
             delta: Delta::Thinking { thinking },
         }));
     }
 
-    fn tool(&mut self, call: ToolCallDelta, out: &mut Vec<Result<StreamEvent>>) {
+    fn tool(&mut self, call: ToolCallDelta, out: &mut VecDeque<Result<StreamEvent>>) {
         let function = call.function.unwrap_or(FunctionDelta {
             name: None,
             arguments: None,
         });
+        // Same call index and no new id (some servers repeat the id): the same call goes on.
+        let same_id = call.id.is_none() || call.id == self.open_tool_id;
         let index = match self.open {
-            Some(Open::Tool { call: open, block }) if open == call.index && call.id.is_none() => {
-                block
-            }
+            Some(Open::Tool { call: open, block }) if open == call.index && same_id => block,
             _ => {
+                let id = call.id.unwrap_or_else(|| format!("call_{}", call.index));
+                self.open_tool_id = Some(id.clone());
                 let block = ContentBlock::ToolUse {
-                    id: call.id.unwrap_or_else(|| format!("call_{}", call.index)),
+                    id,
                     name: function.name.unwrap_or_default(),
                     input: json!({}),
                 };
@@ -481,7 +485,7 @@ impl ChatFrames {
             }
         };
         if let Some(arguments) = function.arguments.filter(|a| !a.is_empty()) {
-            out.push(Ok(StreamEvent::ContentBlockDelta {
+            out.push_back(Ok(StreamEvent::ContentBlockDelta {
                 index,
                 delta: Delta::InputJson {
                     partial_json: arguments,
@@ -490,19 +494,19 @@ impl ChatFrames {
         }
     }
 
-    fn finish(&mut self, out: &mut Vec<Result<StreamEvent>>) {
+    fn finish(&mut self, out: &mut VecDeque<Result<StreamEvent>>) {
         if self.done {
             return;
         }
         self.done = true;
         self.close(out);
-        out.push(Ok(StreamEvent::MessageDelta {
+        out.push_back(Ok(StreamEvent::MessageDelta {
             stop_reason: Some(self.stop_reason.take().unwrap_or(StopReason::EndTurn)),
             stop_sequence: None,
             stop_details: None,
             usage: self.usage,
         }));
-        out.push(Ok(StreamEvent::MessageStop));
+        out.push_back(Ok(StreamEvent::MessageStop));
     }
 }
 
@@ -521,12 +525,13 @@ impl FrameMapper for ChatFrames {
         &mut self,
         frame: SseFrame<'_>,
         meta: &ResponseMeta,
-        out: &mut Vec<Result<StreamEvent>>,
+        out: &mut VecDeque<Result<StreamEvent>>,
     ) {
         if self.done {
             return;
         }
-        let data = frame.data.trim();
+        let data = frame.data();
+        let data = data.trim();
         if data == "[DONE]" {
             self.finish(out);
             return;
@@ -534,7 +539,7 @@ impl FrameMapper for ChatFrames {
         let chunk: Chunk = match serde_json::from_str(data) {
             Ok(chunk) => chunk,
             Err(e) => {
-                out.push(Err(Error::Decode {
+                out.push_back(Err(Error::Decode {
                     what: "a chat completion chunk".to_owned(),
                     detail: e.to_string(),
                 }));
@@ -543,7 +548,7 @@ impl FrameMapper for ChatFrames {
         };
         if let Some(error) = &chunk.error {
             let body = error_body(0, json!({"error": error}).to_string().as_bytes());
-            out.push(Err(ApiError::mid_stream(body, meta.clone()).into()));
+            out.push_back(Err(ApiError::mid_stream(body, meta.clone()).into()));
             return;
         }
         self.start(&chunk, out);
@@ -581,7 +586,7 @@ impl FrameMapper for ChatFrames {
         }
     }
 
-    fn end(&mut self, out: &mut Vec<Result<StreamEvent>>) -> bool {
+    fn end(&mut self, out: &mut VecDeque<Result<StreamEvent>>) -> bool {
         // Some servers omit `[DONE]`; a finish reason is enough to know the answer is whole.
         if !self.done && self.stop_reason.is_some() {
             self.finish(out);
@@ -591,5 +596,90 @@ impl FrameMapper for ChatFrames {
 
     fn finished(&self) -> bool {
         self.done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Message;
+
+    #[test]
+    fn maps_system_tools_tool_calls_and_results_onto_chat_messages() {
+        let request = MessageRequest::new("qwen", 100)
+            .system("be brief")
+            .user("write a.ts")
+            .message(Message::new(
+                Role::Assistant,
+                vec![ContentBlockParam::ToolUse {
+                    id: "call_1".into(),
+                    name: "write_file".into(),
+                    input: json!({"path": "a.ts"}),
+                    cache_control: None,
+                }],
+            ))
+            .message(Message::new(
+                Role::User,
+                vec![ContentBlockParam::tool_result("call_1", "ok")],
+            ))
+            .tool(Tool::custom(
+                "write_file",
+                "Writes",
+                json!({"type": "object"}),
+            ))
+            .tool_choice(ToolChoice::Any {
+                disable_parallel_tool_use: None,
+            })
+            .stop_sequence("END")
+            .temperature(0.5);
+        let body = chat_body(&request);
+        assert_eq!(
+            body["messages"],
+            json!([
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": "write a.ts"},
+                {"role": "assistant", "content": "", "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "write_file", "arguments": "{\"path\":\"a.ts\"}"}}]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "ok"}
+            ])
+        );
+        assert_eq!(body["tools"][0]["function"]["name"], "write_file");
+        assert_eq!(body["tool_choice"], "required");
+        assert_eq!(body["stop"], json!(["END"]));
+        assert_eq!(body["stream_options"]["include_usage"], true);
+    }
+
+    #[test]
+    fn an_error_chunk_ends_the_stream_as_an_api_error() {
+        let mut frames = ChatFrames::default();
+        let mut out = VecDeque::new();
+        let mut decoder = crate::sse::SseDecoder::new();
+        let Ok(()) = decoder.feed(
+            b"data: {\"error\":{\"message\":\"model not found\",\"type\":\"not_found_error\"}}\n\n",
+            |frame| {
+                frames.frame(frame, &ResponseMeta::default(), &mut out);
+                Ok::<_, std::convert::Infallible>(())
+            },
+        );
+        let err = out.pop_front().unwrap().unwrap_err();
+        assert_eq!(
+            err.api_error_kind(),
+            Some(&crate::api::ApiErrorKind::NotFound)
+        );
+        assert!(err.to_string().contains("model not found"), "{err}");
+        assert!(
+            !frames.end(&mut out),
+            "a stream without a finish reason is incomplete"
+        );
+    }
+
+    #[test]
+    fn the_bearer_token_stays_out_of_debug() {
+        let provider = OpenAiProvider::builder()
+            .api_key("sk-openai-secret")
+            .build()
+            .unwrap();
+        assert!(!format!("{provider:?}").contains("secret"));
+        let builder = OpenAiProvider::builder().api_key("sk-openai-secret");
+        assert!(!format!("{builder:?}").contains("secret"));
     }
 }

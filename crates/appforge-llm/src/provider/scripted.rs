@@ -19,7 +19,9 @@ use crate::sse::SseDecoder;
 ///
 /// Transcripts are what the Messages API sends (`event:` / `data:` frames); they go through the
 /// same decoder as a live stream, in chunks of [`Script::chunk_size`] bytes. A [`Fault`]
-/// injects an HTTP error, a mid-stream error, a stall or a cut connection.
+/// injects an HTTP error, a mid-stream error, a stall or a cut connection. Failures take the
+/// shapes the HTTP providers give them: before any content, `stream()` itself fails; after
+/// content, the stream ends with [`Error::Interrupted`] counting the events delivered.
 ///
 /// ```
 /// # tokio_test_block_on(async {
@@ -61,6 +63,8 @@ pub struct Script {
     pub chunk_size: usize,
     /// A fault to inject.
     pub fault: Option<Fault>,
+    /// A pause before each event, to look like a live stream (offline demos).
+    pub pace: Duration,
 }
 
 impl Script {
@@ -70,7 +74,15 @@ impl Script {
             transcript: transcript.into(),
             chunk_size: 0,
             fault: None,
+            pace: Duration::ZERO,
         }
+    }
+
+    /// Pauses this long before each event.
+    #[must_use]
+    pub fn pace(mut self, pace: Duration) -> Self {
+        self.pace = pace;
+        self
     }
 
     /// Feeds the decoder `chunk_size` bytes at a time.
@@ -248,7 +260,7 @@ fn replay(script: Script) -> Result<EventStream> {
         script.chunk_size
     };
     let mut on_frame = |frame: crate::sse::SseFrame<'_>| {
-        let item = StreamEvent::from_sse(frame.event, frame.data).and_then(|event| match event {
+        let item = StreamEvent::from_frame(&frame).and_then(|event| match event {
             StreamEvent::Error { error } => Err(ApiError::mid_stream(error, meta.clone()).into()),
             other => Ok(other),
         });
@@ -263,32 +275,71 @@ fn replay(script: Script) -> Result<EventStream> {
     if let Some(end) = items.iter().position(Result::is_err) {
         items.truncate(end + 1);
     }
-    let items = stream::iter(items);
-    Ok(match script.fault {
-        None | Some(Fault::Status { .. }) => items.boxed(),
-        Some(Fault::ErrorEvent { after, kind }) => {
-            let error = ApiError::mid_stream(
+    let failure = match script.fault {
+        None | Some(Fault::Status { .. }) => None,
+        Some(Fault::Stall { after }) => {
+            items.truncate(after);
+            return Ok(stream::iter(items).chain(stream::pending()).boxed());
+        }
+
+        Some(Fault::ErrorEvent { after, kind }) => Some((
+            after,
+            Error::from(ApiError::mid_stream(
                 ErrorBody {
                     kind,
                     message: "scripted mid-stream error".to_owned(),
                 },
-                meta,
-            );
-            items
-                .take(after)
-                .chain(stream::once(async move { Err(error.into()) }))
-                .boxed()
-        }
-        Some(Fault::Stall { after }) => items.take(after).chain(stream::pending()).boxed(),
-        Some(Fault::Cut { after }) => {
-            let error = Error::Connection {
+                meta.clone(),
+            )),
+        )),
+        Some(Fault::Cut { after }) => Some((
+            after,
+            Error::Connection {
                 message: "scripted connection cut".to_owned(),
                 meta: Some(Box::new(meta)),
-            };
-            items
-                .take(after)
-                .chain(stream::once(async move { Err(error) }))
-                .boxed()
+            },
+        )),
+    };
+    if let Some((after, error)) = failure {
+        items.truncate(after);
+        items.push(Err(error));
+    }
+    // As the HTTP providers do: a failure before any content fails the call itself (the
+    // client would have retried it), a later one is an interruption counting what was
+    // delivered.
+    let content_at = items.iter().position(|item| {
+        !matches!(
+            item,
+            Ok(StreamEvent::MessageStart { .. } | StreamEvent::Ping)
+        )
+    });
+    let mut delivered = 0_u64;
+    let mut out = Vec::with_capacity(items.len());
+    for (position, item) in items.into_iter().enumerate() {
+        match item {
+            Ok(event) => {
+                delivered += 1;
+                out.push(Ok(event));
+            }
+            Err(error) if Some(position) == content_at => return Err(error),
+            Err(error) => {
+                out.push(Err(Error::Interrupted {
+                    events: delivered,
+                    partial: None,
+                    source: Box::new(error),
+                }));
+                break;
+            }
         }
-    })
+    }
+    if script.pace.is_zero() {
+        return Ok(stream::iter(out).boxed());
+    }
+    let pace = script.pace;
+    Ok(stream::iter(out)
+        .then(move |item| async move {
+            tokio::time::sleep(pace).await;
+            item
+        })
+        .boxed())
 }

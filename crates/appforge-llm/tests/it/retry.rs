@@ -219,5 +219,6 @@ async fn an_overloaded_error_after_content_is_an_error_carrying_what_was_receive
     assert_eq!(*received, 3);
     assert_eq!(err.api_error_kind(), Some(&ApiErrorKind::Overloaded));
     assert!(!err.is_retryable());
+    assert!(err.is_transient(), "a job may start over");
     assert_eq!(requests(&server).await, 1);
 }

@@ -91,6 +91,7 @@ async fn injects_a_mid_stream_error_and_a_cut_connection() {
             after: 3,
             kind: ApiErrorKind::Overloaded,
         }))
+        .with(Script::new(transcript.as_str()).fault(Fault::Cut { after: 3 }))
         .with(Script::new(transcript.as_str()).fault(Fault::Cut { after: 1 }));
     let events = collect(&provider).await;
     assert_eq!(events.len(), 4);
@@ -99,10 +100,24 @@ async fn injects_a_mid_stream_error_and_a_cut_connection() {
         Ok(StreamEvent::ContentBlockDelta { delta: Delta::Text { text }, .. }) if text == "x"
     ));
     let err = events[3].as_ref().unwrap_err();
+    assert!(
+        matches!(err, Error::Interrupted { events: 3, .. }),
+        "{err:?}"
+    );
     assert_eq!(err.api_error_kind(), Some(&ApiErrorKind::Overloaded));
+    assert!(err.is_transient());
+
     let events = collect(&provider).await;
-    assert_eq!(events.len(), 2);
-    assert!(matches!(events[1], Err(Error::Connection { .. })));
+    let err = events[3].as_ref().unwrap_err();
+    let Error::Interrupted { source, .. } = err else {
+        panic!("expected an interruption, got {err:?}");
+    };
+    assert!(matches!(**source, Error::Connection { .. }));
+
+    // Cut before any content: the call itself fails, as the client's would after retrying.
+    let err = provider.stream(request()).await.err().unwrap();
+    assert!(matches!(err, Error::Connection { .. }), "{err:?}");
+    assert!(err.is_retryable());
 }
 
 #[tokio::test(start_paused = true)]
@@ -118,15 +133,49 @@ async fn a_stall_never_yields_again() {
 }
 
 #[tokio::test]
-async fn an_error_event_in_a_transcript_ends_the_stream_as_an_error() {
-    let transcript = "event: ping\ndata: {\"type\":\"ping\"}\n\n\
-        event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n\
-        event: ping\ndata: {\"type\":\"ping\"}\n\n";
-    let provider = ScriptedProvider::new().with(transcript);
-    let events = collect(&provider).await;
-    assert_eq!(events.len(), 2);
+async fn an_error_event_in_a_transcript_fails_the_call_or_interrupts_the_stream() {
+    let error = "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
+    let before_content = format!("event: ping\ndata: {{\"type\":\"ping\"}}\n\n{error}");
+    let full = ScriptedProvider::text_transcript(["a"], &StopReason::EndTurn);
+    let cut = full.find("event: content_block_stop").unwrap();
+    let after_content = format!("{}{error}", &full[..cut]);
+    let provider = ScriptedProvider::new()
+        .with(before_content)
+        .with(after_content);
+    let err = provider.stream(request()).await.err().unwrap();
     assert_eq!(
-        events[1].as_ref().unwrap_err().to_string(),
+        err.to_string(),
         "provider error in stream: overloaded_error: Overloaded (request req_scripted)"
     );
+    let events = collect(&provider).await;
+    assert_eq!(events.len(), 4);
+    assert_eq!(
+        events[3].as_ref().unwrap_err().to_string(),
+        "stream interrupted after 3 events: provider error in stream: overloaded_error: Overloaded (request req_scripted)"
+    );
+}
+
+#[tokio::test]
+async fn providers_are_usable_as_shared_trait_objects() {
+    let provider: std::sync::Arc<dyn Provider> = std::sync::Arc::new(ScriptedProvider::new().with(
+        ScriptedProvider::text_transcript(["ok"], &StopReason::EndTurn),
+    ));
+    let boxed: Box<dyn Provider> = Box::new(provider.clone());
+    assert_eq!(boxed.name(), "scripted");
+    let message = appforge_llm::accumulate(boxed.stream(request()).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(message.text(), "ok");
+    assert_eq!(message.stop_reason, Some(StopReason::EndTurn));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_paced_script_spaces_its_events() {
+    let transcript = ScriptedProvider::text_transcript(["a", "b"], &StopReason::EndTurn);
+    let pace = std::time::Duration::from_millis(40);
+    let provider = ScriptedProvider::new().with(Script::new(transcript).pace(pace));
+    let started = tokio::time::Instant::now();
+    let events = collect(&provider).await;
+    assert_eq!(events.len(), 7);
+    assert_eq!(started.elapsed(), pace * 7);
 }
