@@ -18,7 +18,7 @@ impl PlanId {
     /// The id of the default Team plan.
     pub const TEAM: &'static str = "team";
 
-    /// A plan id. Any non-empty text works; see [`PlanCatalogue::new`] for validation.
+    /// A plan id. Any non-empty text works; see [`PlanCatalogue::new`](crate::PlanCatalogue::new) for validation.
     pub fn new(id: impl Into<String>) -> Self {
         Self(id.into())
     }
