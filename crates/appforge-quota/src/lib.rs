@@ -38,8 +38,8 @@
 //!
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
-//! | `sqlite` | yes | the embedded SQLite store |
-//! | `postgres` | no | the PostgreSQL store, for many processes on one database |
+//! | `sqlite` | yes | [`SqliteUsageStore`], the embedded store |
+//! | `postgres` | no | `PgUsageStore`, for many processes on one database |
 //! | `axum` | no | axum support: a denial as `429` with `Retry-After` |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -62,6 +62,12 @@ pub use reservation::{Admission, Reservation, ReservationId, ReservationState, S
 pub use status::{LimitKind, QuotaStatus, WindowStatus};
 pub use store::any::AnyUsageStore;
 pub use store::memory::MemoryUsageStore;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use store::postgres::PgUsageStore;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use store::sqlite::SqliteUsageStore;
 pub use store::{ReserveOutcome, ReserveRequest, StoreContext, SweepReport, UsageStore};
 pub use usage::Usage;
 pub use window::{BillingPeriod, Windows};

@@ -395,6 +395,15 @@ impl Quota {
         Ok(())
     }
 
+    /// Creates or updates the store's tables (see [`AnyUsageStore::migrate`]).
+    ///
+    /// # Errors
+    ///
+    /// Migration errors.
+    pub async fn migrate(&self) -> Result<()> {
+        self.inner.store.migrate().await
+    }
+
     /// The store.
     #[must_use]
     pub fn store(&self) -> &AnyUsageStore {

@@ -11,3 +11,18 @@ mod memory {
 
     crate::backend_suite!(store);
 }
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use appforge_quota::{AnyUsageStore, SqliteUsageStore};
+    use appforge_testing::TempSqlite;
+
+    async fn store() -> (AnyUsageStore, super::suite::Guard) {
+        let file = TempSqlite::new();
+        let store = SqliteUsageStore::connect(&file.url()).await.unwrap();
+        store.migrate().await.unwrap();
+        (store.into(), Box::new(file))
+    }
+
+    crate::backend_suite!(store);
+}
