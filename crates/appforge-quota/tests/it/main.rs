@@ -26,3 +26,21 @@ mod sqlite {
 
     crate::backend_suite!(store);
 }
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use appforge_quota::{AnyUsageStore, PgUsageStore};
+    use appforge_testing::TestDatabase;
+
+    async fn store() -> (AnyUsageStore, super::suite::Guard) {
+        let db = TestDatabase::create().await;
+        let pool = db
+            .pool_with(sqlx::postgres::PgPoolOptions::new().max_connections(8))
+            .await;
+        let store = PgUsageStore::from_pool(pool);
+        store.migrate().await.unwrap();
+        (store.into(), Box::new(db))
+    }
+
+    crate::backend_suite!(store, #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]);
+}
