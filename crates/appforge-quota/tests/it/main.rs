@@ -43,4 +43,51 @@ mod postgres {
     }
 
     crate::backend_suite!(store, #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]);
+
+    /// 1,000 reservations for one new Free user through four pools (as four processes would):
+    /// exactly 5 granted, and exactly 50 for a Pro user.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
+    async fn several_pools_admit_exactly_the_limit() {
+        use appforge_quota::{PlanId, Quota};
+
+        let db = TestDatabase::create().await;
+        let clock = appforge_testing::ManualClock::at(appforge_testing::fixed_now());
+        let mut quotas = Vec::new();
+        for _ in 0..4 {
+            let pool = db
+                .pool_with(sqlx::postgres::PgPoolOptions::new().max_connections(5))
+                .await;
+            let store = PgUsageStore::from_pool(pool);
+            store.migrate().await.unwrap();
+            let quota = Quota::builder(store)
+                .clock(clock.shared())
+                .burst_limits(false)
+                .build()
+                .unwrap();
+            quotas.push(quota);
+        }
+        let (free, pro) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        quotas[0].set_plan(pro, &PlanId::pro()).await.unwrap();
+        let tasks: Vec<_> = (0..2_000)
+            .map(|i| {
+                let quota = quotas[i % 4].clone();
+                let user = if i % 2 == 0 { free } else { pro };
+                tokio::spawn(async move {
+                    (user, quota.reserve(user, 1).await.unwrap().is_granted())
+                })
+            })
+            .collect();
+        let (mut free_granted, mut pro_granted) = (0, 0);
+        for task in tasks {
+            match task.await.unwrap() {
+                (user, true) if user == free => free_granted += 1,
+                (_, true) => pro_granted += 1,
+                _ => {}
+            }
+        }
+        assert_eq!((free_granted, pro_granted), (5, 50));
+        assert_eq!(quotas[3].status(free).await.unwrap().daily.used, 5);
+        assert_eq!(quotas[2].status(pro).await.unwrap().daily.used, 50);
+    }
 }
