@@ -40,12 +40,14 @@
 //! | --- | --- | --- |
 //! | `sqlite` | yes | [`SqliteUsageStore`], the embedded store |
 //! | `postgres` | no | `PgUsageStore`, for many processes on one database |
-//! | `axum` | no | axum support: a denial as `429` with `Retry-After` |
+//! | `axum` | no | the `Reserved` extractor and `QuotaExceeded`: a denial as `429` with `Retry-After` |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod burst;
 mod catalogue;
 mod error;
+#[cfg(feature = "axum")]
+mod extract;
 mod plan;
 mod quota;
 mod reservation;
@@ -56,6 +58,9 @@ mod window;
 
 pub use catalogue::PlanCatalogue;
 pub use error::{Error, Result};
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use extract::{QuotaCost, QuotaExceeded, QuotaRejection, QuotaUser, Reserved};
 pub use plan::{Burst, Plan, PlanId};
 pub use quota::{DEFAULT_RESERVATION_TIMEOUT, Quota, QuotaBuilder};
 pub use reservation::{Admission, Reservation, ReservationId, ReservationState, Settlement};

@@ -73,9 +73,9 @@ mod postgres {
             .map(|i| {
                 let quota = quotas[i % 4].clone();
                 let user = if i % 2 == 0 { free } else { pro };
-                tokio::spawn(async move {
-                    (user, quota.reserve(user, 1).await.unwrap().is_granted())
-                })
+                tokio::spawn(
+                    async move { (user, quota.reserve(user, 1).await.unwrap().is_granted()) },
+                )
             })
             .collect();
         let (mut free_granted, mut pro_granted) = (0, 0);
