@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
 use dashmap::DashMap;
@@ -14,7 +15,10 @@ use crate::{Error, Result};
 
 /// A usage store in process memory, for tests, prototypes and single-process deployments.
 ///
-/// Each user's usage and reservations sit behind one lock; clones share the same data.
+/// Each user's usage and pending reservations sit behind one lock; clones share the same
+/// data. Settled reservations are remembered (for idempotent commit and refund) up to
+/// [`MemoryUsageStore::REMEMBERED`] of the most recent ones; an id settled longer ago than
+/// that answers [`Error::ReservationNotFound`].
 #[derive(Debug, Clone, Default)]
 pub struct MemoryUsageStore {
     inner: Arc<Inner>,
@@ -22,21 +26,108 @@ pub struct MemoryUsageStore {
 
 #[derive(Debug, Default)]
 struct Inner {
-    users: DashMap<Uuid, Arc<Mutex<UserState>>>,
-    /// Which user holds each reservation.
-    owners: DashMap<ReservationId, Uuid>,
+    users: DashMap<Uuid, Arc<Mutex<UserState>>, UuidHash>,
+    /// Which user holds each pending reservation.
+    owners: DashMap<ReservationId, Uuid, UuidHash>,
+    settled: Settled,
     plans: Mutex<Vec<Plan>>,
 }
 
 #[derive(Debug)]
 struct UserState {
     usage: Usage,
-    pending: HashMap<ReservationId, Held>,
-    settled: HashMap<ReservationId, ReservationState>,
+    pending: HashMap<ReservationId, Held, UuidHash>,
+}
+
+const SETTLED_SHARDS: usize = 64;
+const SETTLED_PER_GENERATION: usize = 4_096;
+
+/// The states of recently settled reservations: per shard, a current and a previous
+/// generation; when the current one is full it becomes the previous one. Bounded, and small
+/// enough to stay in cache.
+#[derive(Debug)]
+struct Settled {
+    shards: Vec<Mutex<Generations>>,
+}
+
+#[derive(Debug, Default)]
+struct Generations {
+    current: HashMap<ReservationId, ReservationState, UuidHash>,
+    previous: HashMap<ReservationId, ReservationState, UuidHash>,
+}
+
+impl Default for Settled {
+    fn default() -> Self {
+        Self {
+            shards: (0..SETTLED_SHARDS).map(|_| Mutex::default()).collect(),
+        }
+    }
+}
+
+impl Settled {
+    fn shard(&self, id: ReservationId) -> &Mutex<Generations> {
+        let index = UuidHash.hash_one(id) % SETTLED_SHARDS as u64;
+        &self.shards[usize::try_from(index).unwrap_or(0)]
+    }
+
+    fn insert(&self, id: ReservationId, state: ReservationState) {
+        let mut shard = self.shard(id).lock();
+        if shard.current.len() >= SETTLED_PER_GENERATION {
+            // Reuse the previous generation's table: no allocation, no regrowth.
+            let shard = &mut *shard;
+            std::mem::swap(&mut shard.current, &mut shard.previous);
+            shard.current.clear();
+        }
+        shard.current.insert(id, state);
+    }
+
+    fn get(&self, id: ReservationId) -> Option<ReservationState> {
+        let shard = self.shard(id).lock();
+        shard
+            .current
+            .get(&id)
+            .or_else(|| shard.previous.get(&id))
+            .copied()
+    }
+}
+
+/// Hashes UUIDs by folding their bytes: reservation ids are random and user ids come from
+/// the host's authentication, so SipHash's protection against chosen keys buys nothing
+/// here, and it is a large part of the cost of a reservation in memory.
+#[derive(Debug, Clone, Copy, Default)]
+struct UuidHash;
+
+impl BuildHasher for UuidHash {
+    type Hasher = FoldHasher;
+
+    fn build_hasher(&self) -> FoldHasher {
+        FoldHasher(0)
+    }
+}
+
+#[derive(Debug)]
+struct FoldHasher(u64);
+
+impl Hasher for FoldHasher {
+    fn finish(&self) -> u64 {
+        // A final mix (from SplitMix64) so that DashMap's shard bits are well spread.
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(29) ^ u64::from_le_bytes(word);
+        }
+    }
 }
 
 impl UserState {
-    fn release_expired(&mut self, cx: &StoreContext<'_>) -> u64 {
+    fn release_expired(&mut self, cx: &StoreContext<'_>, inner: &Inner) -> u64 {
         if self.pending.is_empty() {
             return 0;
         }
@@ -50,7 +141,8 @@ impl UserState {
         for id in &expired {
             if let Some(held) = self.pending.remove(id) {
                 self.usage.release(&held);
-                self.settled.insert(*id, ReservationState::Expired);
+                inner.settled.insert(*id, ReservationState::Expired);
+                inner.owners.remove(id);
             }
         }
         expired.len() as u64
@@ -58,6 +150,9 @@ impl UserState {
 }
 
 impl MemoryUsageStore {
+    /// How many of the most recently settled reservations are at least remembered.
+    pub const REMEMBERED: usize = SETTLED_SHARDS * SETTLED_PER_GENERATION;
+
     /// An empty store.
     #[must_use]
     pub fn new() -> Self {
@@ -71,8 +166,7 @@ impl MemoryUsageStore {
         let state = self.inner.users.entry(user).or_insert_with(|| {
             Arc::new(Mutex::new(UserState {
                 usage: Usage::fresh(user, cx.plans.default_plan().id.clone(), cx.now, cx.windows),
-                pending: HashMap::new(),
-                settled: HashMap::new(),
+                pending: HashMap::default(),
             }))
         });
         Arc::clone(&state)
@@ -85,39 +179,44 @@ impl MemoryUsageStore {
         how: Settle,
         tokens: u64,
     ) -> Result<Settlement> {
-        let owner = self
-            .inner
-            .owners
-            .get(&id)
-            .map(|o| *o)
-            .ok_or(Error::ReservationNotFound(id))?;
-        let state = self.user(cx, owner);
-        let mut state = state.lock();
-        let (current, expired) = match state.pending.get(&id) {
-            Some(held) => (ReservationState::Pending, held.expires_at <= cx.now),
-            None => match state.settled.get(&id) {
-                Some(s) => (*s, false),
-                None => return Err(Error::ReservationNotFound(id)),
-            },
-        };
-        match step(current, expired, how) {
-            Step::Stay(a) => answer(id, a),
-            Step::Move {
-                to,
-                release,
-                answer: a,
-            } => {
-                let held = state.pending.remove(&id).expect("pending above");
-                if release {
-                    state.usage.release(&held);
-                }
-                if to == ReservationState::Committed {
-                    state.usage.roll(cx.now, cx.windows);
-                    state.usage.add_tokens(tokens);
-                }
-                state.settled.insert(id, to);
-                answer(id, a)
+        let owner = self.inner.owners.get(&id).map(|o| *o);
+        if let Some(owner) = owner {
+            let state = self.user(cx, owner);
+            let mut state = state.lock();
+            if let Some(held) = state.pending.get(&id).copied() {
+                return match step(ReservationState::Pending, held.expires_at <= cx.now, how) {
+                    Step::Stay(a) => answer(id, a),
+                    Step::Move {
+                        to,
+                        release,
+                        answer: a,
+                    } => {
+                        state.pending.remove(&id);
+                        if release {
+                            state.usage.release(&held);
+                        }
+                        if to == ReservationState::Committed {
+                            state.usage.roll(cx.now, cx.windows);
+                            state.usage.add_tokens(tokens);
+                        }
+                        // Recorded as settled before it stops being pending, so that a
+                        // concurrent caller always finds it in one place or the other.
+                        self.inner.settled.insert(id, to);
+                        self.inner.owners.remove(&id);
+                        answer(id, a)
+                    }
+                };
             }
+        }
+        let settled = self
+            .inner
+            .settled
+            .get(id)
+            .ok_or(Error::ReservationNotFound(id))?;
+        match step(settled, false, how) {
+            Step::Stay(a) => answer(id, a),
+            // A settled reservation never moves; `step` only moves pending ones.
+            Step::Move { .. } => answer(id, Err(settled)),
         }
     }
 }
@@ -130,7 +229,7 @@ impl UsageStore for MemoryUsageStore {
     ) -> Result<ReserveOutcome> {
         let state = self.user(&cx, request.user);
         let mut state = state.lock();
-        state.release_expired(&cx);
+        state.release_expired(&cx, &self.inner);
         state.usage.roll(cx.now, cx.windows);
         let plan = cx.plans.require(&state.usage.plan)?;
         let refused_by = state.usage.refusal(plan, request.cost);
@@ -174,7 +273,7 @@ impl UsageStore for MemoryUsageStore {
             ));
         };
         let mut state = state.lock();
-        state.release_expired(&cx);
+        state.release_expired(&cx, &self.inner);
         state.usage.roll(cx.now, cx.windows);
         Ok(state.usage.clone())
     }
@@ -206,7 +305,7 @@ impl UsageStore for MemoryUsageStore {
             .collect();
         for state in users {
             let mut state = state.lock();
-            report.released += state.release_expired(&cx);
+            report.released += state.release_expired(&cx, &self.inner);
             if state.usage.roll(cx.now, cx.windows) {
                 report.reset += 1;
             }
