@@ -34,6 +34,36 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Settling reservations
+//!
+//! [`Quota::commit`] and [`Quota::refund`] take a [`ReservationId`] (a UUID, serializable) so
+//! that a worker in another process can settle what an API node reserved. Both are
+//! idempotent: settling the same way twice answers [`Settlement::AlreadyDone`]. Settling the
+//! other way is an error, [`Error::AlreadySettled`]: refunding a committed reservation or
+//! committing a refunded one. A reservation still pending after the reservation timeout
+//! (default 30 minutes) is released: lazily by the user's next reservation or status, or by
+//! [`Quota::reset_expired`]; committing it afterwards is [`Error::AlreadySettled`] with state
+//! `expired`, refunding it answers [`Settlement::AlreadyReleased`].
+//!
+//! # Windows
+//!
+//! Days are UTC days unless [`Windows::with_offset`] says otherwise; months are calendar
+//! months, or the user's billing period once the billing crate calls
+//! [`Quota::set_billing_period`]. A counter resets when a request arrives after its window
+//! ended, in the same atomic step as that request, and only once. Time comes from the
+//! [`SharedClock`](appforge_core::SharedClock) given to [`QuotaBuilder::clock`], also on
+//! PostgreSQL (as a bound parameter), so tests move it.
+//!
+//! # Stores
+//!
+//! [`MemoryUsageStore`] (one lock per user), [`SqliteUsageStore`] (one `BEGIN IMMEDIATE`
+//! transaction per call) and `PgUsageStore` (one conditional `UPDATE ... RETURNING` per
+//! reservation, safe across any number of processes), or [`AnyUsageStore::connect`] with a
+//! URL chosen at run time. The SQL stores own the tables `usage_quotas`,
+//! `quota_reservations` and `pricing_plans` (migration table `_appforge_quota_migrations`);
+//! [`Quota::load_plans`] and [`Quota::save_plans`] move the catalogue through
+//! `pricing_plans`.
+//!
 //! # Features
 //!
 //! | feature | default | what it adds |

@@ -273,7 +273,8 @@ impl Quota {
     }
 
     /// Moves the user to `plan`. Usage in the current windows is kept and counted against the
-    /// new plan's limits.
+    /// new plan's limits at once. (Burst limits, which live in each process, follow a change
+    /// made by another process after that process's next [`reset_expired`](Self::reset_expired).)
     ///
     /// # Errors
     ///
@@ -334,6 +335,9 @@ impl Quota {
         let cx = StoreContext::new(self.now(), self.inner.windows, &plans.catalogue);
         let report = self.inner.store.sweep(cx).await?;
         plans.burst.shrink();
+        // Forget the plans remembered for burst limits, so that plan changes made by other
+        // processes are picked up and the map does not grow without end.
+        self.inner.user_plans.clear();
         Ok(report)
     }
 
