@@ -40,7 +40,7 @@ struct UserState {
 }
 
 const SETTLED_SHARDS: usize = 64;
-const SETTLED_PER_GENERATION: usize = 4_096;
+const SETTLED_PER_GENERATION: usize = 2_048;
 
 /// The states of recently settled reservations: per shard, a current and a previous
 /// generation; when the current one is full it becomes the previous one. Bounded, and small

@@ -224,6 +224,33 @@ pub(crate) async fn days_roll_over_at_midnight_utc(store: (AnyUsageStore, Guard)
     assert_eq!(status.daily.resets_at, t("2026-03-16T00:00:00Z"));
 }
 
+pub(crate) async fn days_follow_the_deployment_offset(store: (AnyUsageStore, Guard)) {
+    let clock = ManualClock::at(t("2026-03-14T21:59:59.999Z"));
+    let offset = chrono::FixedOffset::east_opt(2 * 3600).unwrap();
+    let quota = Quota::builder(store.0)
+        .clock(clock.shared())
+        .windows(appforge_quota::Windows::with_offset(offset))
+        .burst_limits(false)
+        .build()
+        .unwrap();
+    let user = Uuid::new_v4();
+    for _ in 0..5 {
+        assert!(quota.reserve(user, 1).await.unwrap().is_granted());
+    }
+    let Admission::Denied(status) = quota.reserve(user, 1).await.unwrap() else {
+        panic!("the sixth is refused");
+    };
+    assert_eq!(
+        status.daily.resets_at,
+        t("2026-03-14T22:00:00Z"),
+        "local midnight"
+    );
+    clock.advance(Duration::from_millis(1));
+    assert!(quota.reserve(user, 1).await.unwrap().is_granted());
+    assert_eq!(quota.status(user).await.unwrap().daily.used, 1);
+    drop(store.1);
+}
+
 pub(crate) async fn windows_reset_once(store: (AnyUsageStore, Guard)) {
     let f = Fixture::new(store, "2026-03-14T20:00:00Z").await;
     let user = Uuid::new_v4();
@@ -493,6 +520,7 @@ macro_rules! backend_suite {
             commit_and_refund_are_idempotent
             tokens_are_counted_and_limited
             days_roll_over_at_midnight_utc
+            days_follow_the_deployment_offset
             windows_reset_once
             months_end_on_their_last_day
             plan_changes_keep_the_window
