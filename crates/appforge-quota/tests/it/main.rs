@@ -91,3 +91,57 @@ mod postgres {
         assert_eq!(quotas[2].status(pro).await.unwrap().daily.used, 50);
     }
 }
+
+mod any {
+    use appforge_quota::{AnyUsageStore, Error, Quota};
+
+    #[tokio::test]
+    async fn stores_are_chosen_by_url() {
+        let store = AnyUsageStore::connect("memory:").await.unwrap();
+        assert!(matches!(store, AnyUsageStore::Memory(_)));
+        let err = AnyUsageStore::connect("mysql://localhost/db")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Config(m) if m.contains("\"mysql\"")),
+            "{err}"
+        );
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn a_sqlite_url_opens_and_migrates_twice() {
+        let file = appforge_testing::TempSqlite::new();
+        let store = AnyUsageStore::connect(&file.url()).await.unwrap();
+        assert!(matches!(store, AnyUsageStore::Sqlite(_)));
+        let quota = Quota::new(store);
+        quota.migrate().await.unwrap();
+        quota.migrate().await.unwrap();
+        assert!(
+            quota
+                .reserve(uuid::Uuid::new_v4(), 1)
+                .await
+                .unwrap()
+                .is_granted()
+        );
+    }
+
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
+    async fn a_postgres_url_opens_and_migrates_twice() {
+        let db = appforge_testing::TestDatabase::create().await;
+        let store = AnyUsageStore::connect(db.url()).await.unwrap();
+        assert!(matches!(store, AnyUsageStore::Postgres(_)));
+        let quota = Quota::new(store);
+        quota.migrate().await.unwrap();
+        quota.migrate().await.unwrap();
+        assert!(
+            quota
+                .reserve(uuid::Uuid::new_v4(), 1)
+                .await
+                .unwrap()
+                .is_granted()
+        );
+    }
+}

@@ -495,6 +495,32 @@ pub(crate) async fn concurrent_reservations_admit_exactly_the_limit(store: (AnyU
     assert_eq!(f.quota.status(user).await.unwrap().daily.used, 5);
 }
 
+/// A full day, then midnight and 200 reservations at once: the window resets once, so
+/// exactly 5 are granted.
+pub(crate) async fn midnight_resets_once_under_concurrency(store: (AnyUsageStore, Guard)) {
+    let f = Arc::new(Fixture::new(store, "2026-03-14T23:59:59Z").await);
+    let user = Uuid::new_v4();
+    f.use_up(user, 5).await;
+    f.clock.set(t("2026-03-15T00:00:00Z"));
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let f = Arc::clone(&f);
+            tokio::spawn(async move { f.quota.reserve(user, 1).await.unwrap().is_granted() })
+        })
+        .collect();
+    let mut granted = 0;
+    for task in tasks {
+        granted += usize::from(task.await.unwrap());
+    }
+    assert_eq!(granted, 5);
+    let status = f.quota.status(user).await.unwrap();
+    assert_eq!(
+        (status.daily.used, status.tokens.used),
+        (5, 50),
+        "yesterday's tokens stay in the month"
+    );
+}
+
 /// Test helpers on [`Quota`].
 pub(crate) trait QuotaExt {
     async fn store_usage(&self, user: Uuid) -> appforge_quota::Usage;
@@ -534,6 +560,11 @@ macro_rules! backend_suite {
         $(#[$attr])*
         async fn concurrent_reservations_admit_exactly_the_limit() {
             $crate::suite::concurrent_reservations_admit_exactly_the_limit($store().await).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        $(#[$attr])*
+        async fn midnight_resets_once_under_concurrency() {
+            $crate::suite::midnight_resets_once_under_concurrency($store().await).await;
         }
     };
     (@tests $store:path [$($attrs:tt)*]) => {};
