@@ -16,9 +16,10 @@ use crate::{Error, Result};
 /// A usage store in process memory, for tests, prototypes and single-process deployments.
 ///
 /// Each user's usage and pending reservations sit behind one lock; clones share the same
-/// data. Settled reservations are remembered (for idempotent commit and refund) up to
-/// [`MemoryUsageStore::REMEMBERED`] of the most recent ones; an id settled longer ago than
-/// that answers [`Error::ReservationNotFound`].
+/// data. Settled reservations are remembered (for idempotent commit and refund) in a bounded
+/// record of about [`MemoryUsageStore::REMEMBERED`] of the most recent ones (ids are spread
+/// over 64 shards, each keeping at least its last 2,048); an id settled longer ago answers
+/// [`Error::ReservationNotFound`].
 #[derive(Debug, Clone, Default)]
 pub struct MemoryUsageStore {
     inner: Arc<Inner>,
@@ -150,7 +151,7 @@ impl UserState {
 }
 
 impl MemoryUsageStore {
-    /// How many of the most recently settled reservations are at least remembered.
+    /// About how many of the most recently settled reservations are remembered.
     pub const REMEMBERED: usize = SETTLED_SHARDS * SETTLED_PER_GENERATION;
 
     /// An empty store.
@@ -324,5 +325,50 @@ impl UsageStore for MemoryUsageStore {
             None => plans.push(plan.clone()),
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shard_of(id: ReservationId) -> u64 {
+        UuidHash.hash_one(id) % SETTLED_SHARDS as u64
+    }
+
+    #[test]
+    fn remembers_recent_settlements_within_a_bound() {
+        let settled = Settled::default();
+        // Ids of one shard, so the bound is exact: the shard keeps at least its last 2,048.
+        let ids: Vec<ReservationId> = (0u128..)
+            .map(|i| ReservationId::from_uuid(Uuid::from_u128(i)))
+            .filter(|id| shard_of(*id) == 0)
+            .take(3 * SETTLED_PER_GENERATION + 1)
+            .collect();
+        for id in &ids {
+            settled.insert(*id, ReservationState::Committed);
+        }
+        let recent = &ids[ids.len() - SETTLED_PER_GENERATION..];
+        assert!(
+            recent
+                .iter()
+                .all(|id| settled.get(*id) == Some(ReservationState::Committed))
+        );
+        assert_eq!(settled.get(ids[0]), None, "the oldest are forgotten");
+        let shard = settled.shards[0].lock();
+        assert!(shard.current.len() + shard.previous.len() <= 2 * SETTLED_PER_GENERATION);
+    }
+
+    #[test]
+    fn uuid_hash_spreads_sequential_ids_over_shards() {
+        let mut counts = [0usize; SETTLED_SHARDS];
+        for i in 0..64_000u128 {
+            let shard = shard_of(ReservationId::from_uuid(Uuid::from_u128(i << 64 | i)));
+            counts[usize::try_from(shard).unwrap()] += 1;
+        }
+        assert!(
+            counts.iter().all(|&c| (700..1300).contains(&c)),
+            "{counts:?}"
+        );
     }
 }
