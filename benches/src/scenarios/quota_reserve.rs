@@ -40,6 +40,9 @@ pub(crate) struct Args {
     /// Concurrent tasks.
     #[arg(long, default_value_t = 32)]
     concurrency: u64,
+    /// PostgreSQL connections (default: one per task, at most 100).
+    #[arg(long)]
+    connections: Option<u32>,
 }
 
 async fn store(args: &Args) -> Result<(AnyUsageStore, Option<tempfile::TempDir>), BoxError> {
@@ -58,7 +61,10 @@ async fn store(args: &Args) -> Result<(AnyUsageStore, Option<tempfile::TempDir>)
                 .as_deref()
                 .ok_or("--database-url or DATABASE_URL is needed for postgres")?;
             let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(u32::try_from(args.concurrency.clamp(1, 100))?)
+                .max_connections(match args.connections {
+                    Some(n) => n.max(1),
+                    None => u32::try_from(args.concurrency.clamp(1, 100))?,
+                })
                 .connect(url)
                 .await?;
             let store = PgUsageStore::from_pool(pool);
