@@ -41,8 +41,8 @@
 //! idempotent: settling the same way twice answers [`Settlement::AlreadyDone`]. Settling the
 //! other way is an error, [`Error::AlreadySettled`]: refunding a committed reservation or
 //! committing a refunded one. A reservation still pending after the reservation timeout
-//! (default 30 minutes) is released: lazily by the user's next reservation or status, or by
-//! [`Quota::reset_expired`]; committing it afterwards is [`Error::AlreadySettled`] with state
+//! (default 30 minutes) is released: lazily, when the user's next reservation needs the room
+//! or their status is read, or by [`Quota::reset_expired`]; committing it afterwards is [`Error::AlreadySettled`] with state
 //! `expired`, refunding it answers [`Settlement::AlreadyReleased`].
 //!
 //! # Windows
