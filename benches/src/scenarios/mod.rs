@@ -3,6 +3,7 @@
 mod file_parse;
 mod noop;
 mod sse_decode;
+mod quota_reserve;
 
 use crate::report::Report;
 
@@ -15,6 +16,8 @@ pub(crate) enum Scenario {
     FileParse(file_parse::Args),
     /// Streams a Messages API response through the appforge-llm client, counting events.
     SseDecode(sse_decode::Args),
+    /// Reserve + commit pairs on a quota store; checks nothing is admitted over the limit.
+    QuotaReserve(quota_reserve::Args),
 }
 
 impl Scenario {
@@ -24,6 +27,7 @@ impl Scenario {
             Self::Noop(args) => Ok(noop::run(&args)),
             Self::FileParse(args) => Ok(file_parse::run(&args)),
             Self::SseDecode(args) => sse_decode::run(&args).await,
+            Self::QuotaReserve(args) => quota_reserve::run(&args).await,
         }
     }
 }
