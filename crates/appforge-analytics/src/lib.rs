@@ -41,7 +41,7 @@
 //! | --- | --- | --- |
 //! | `sqlite` | yes | the embedded SQLite store |
 //! | `postgres` | no | the PostgreSQL store |
-//! | `sentry` | no | `reporting`: error reports to Sentry from `SENTRY_DSN`, secrets scrubbed |
+//! | `sentry` | no | `ReportingConfig`: error reports to Sentry from `SENTRY_DSN`, secrets scrubbed |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
@@ -49,6 +49,8 @@ mod event;
 mod metrics;
 mod pricing;
 mod recorder;
+#[cfg(feature = "sentry")]
+mod reporting;
 mod store;
 
 pub use error::{Error, Result};
@@ -60,6 +62,12 @@ pub use metrics::{
 };
 pub use pricing::{ModelPrice, PriceTable, TokenCounts};
 pub use recorder::{Recorder, RecorderBuilder, RecorderStats};
+#[cfg(feature = "sentry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sentry")))]
+pub use reporting::{
+    ReportingConfig, ReportingGuard, scrub_event, scrub_text, tag_job_id, tag_request_id,
+    tag_user_id,
+};
 #[cfg(feature = "postgres")]
 pub use store::PgEventStore;
 #[cfg(feature = "sqlite")]

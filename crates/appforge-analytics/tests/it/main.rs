@@ -4,4 +4,6 @@
 mod backends;
 mod data;
 mod recorder;
+#[cfg(feature = "sentry")]
+mod reporting;
 mod suite;
