@@ -100,6 +100,7 @@ pub(crate) async fn run(args: Args) -> Result<Report, BoxError> {
         .with("written", stats.written)
         .with("dropped", stats.dropped())
         .with("write_errors", stats.write_errors)
+        .with("record_calls_per_s", rate(args.events, recorded_in))
         .with("recorded_per_s", rate(stats.recorded, recorded_in))
         .with("written_per_s", rate(stats.written, written_in))
         .with("record_p50_ns", at(50))
