@@ -318,9 +318,13 @@ impl<S: EventStore> Writer<S> {
         }
     }
 
-    /// Takes everything already in the channel and writes it all.
+    /// Takes what is in the channel now (not what producers add meanwhile, so that a flush
+    /// under steady load ends) and writes it all.
     async fn drain(&mut self, events: &mut mpsc::Receiver<AnalyticsEvent>) {
-        while let Ok(event) = events.try_recv() {
+        for _ in 0..events.len() {
+            let Ok(event) = events.try_recv() else {
+                break;
+            };
             self.buffer.push(event);
             if self.buffer.len() >= self.batch_size {
                 self.write_buffer().await;
