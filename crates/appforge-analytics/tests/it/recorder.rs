@@ -284,3 +284,42 @@ async fn zero_settings_are_refused() {
         assert!(matches!(builder.spawn(), Err(Error::Config(_))));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_ends_while_producers_keep_recording() {
+    let store = TestStore::default();
+    let recorder = Recorder::builder(store.clone())
+        .capacity(100_000)
+        .spawn()
+        .unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let producer = {
+        let (recorder, stop) = (recorder.clone(), Arc::clone(&stop));
+        tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                recorder.record(event(i));
+                i += 1;
+                if i % 10 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        })
+    };
+    for _ in 0..20 {
+        // A guard against a flush that chases the producer forever, not a timing assertion.
+        tokio::time::timeout(Duration::from_secs(30), recorder.flush())
+            .await
+            .expect("flush ended under load")
+            .unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    producer.await.unwrap();
+    recorder.shutdown().await;
+    let stats = recorder.stats();
+    assert_eq!(
+        stats.written + stats.dropped(),
+        stats.recorded + stats.dropped_full
+    );
+    assert_eq!(u64::try_from(store.inner.len()).unwrap(), stats.written);
+}
