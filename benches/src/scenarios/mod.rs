@@ -1,6 +1,7 @@
 //! One module per scenario; [`Scenario`] lists them for the command line.
 
 mod file_parse;
+mod analytics_ingest;
 mod noop;
 mod sse_decode;
 mod quota_reserve;
@@ -18,6 +19,8 @@ pub(crate) enum Scenario {
     SseDecode(sse_decode::Args),
     /// Reserve + commit pairs on a quota store; checks nothing is admitted over the limit.
     QuotaReserve(quota_reserve::Args),
+    /// Records N analytics events through the recorder into SQLite or PostgreSQL.
+    AnalyticsIngest(analytics_ingest::Args),
 }
 
 impl Scenario {
@@ -28,6 +31,7 @@ impl Scenario {
             Self::FileParse(args) => Ok(file_parse::run(&args)),
             Self::SseDecode(args) => sse_decode::run(&args).await,
             Self::QuotaReserve(args) => quota_reserve::run(&args).await,
+            Self::AnalyticsIngest(args) => analytics_ingest::run(args).await,
         }
     }
 }
