@@ -84,3 +84,51 @@ pub(crate) async fn snapshot_of(
         fetched,
     })
 }
+
+impl PlanSync for appforge_quota::Quota {
+    fn plan_for_price(&self, price_id: &str) -> BoxFuture<'_, Result<Option<String>>> {
+        let plan = self
+            .catalogue()
+            .by_stripe_price(price_id)
+            .map(|p| p.id.as_str().to_owned());
+        Box::pin(async move { Ok(plan) })
+    }
+
+    fn price_for_plan(
+        &self,
+        plan: &str,
+        interval: Interval,
+    ) -> BoxFuture<'_, Result<Option<String>>> {
+        let catalogue = self.catalogue();
+        let price = catalogue
+            .get(&appforge_quota::PlanId::new(plan))
+            .filter(|p| p.is_active)
+            .and_then(|p| match interval {
+                Interval::Monthly => p.stripe_price_id_monthly.clone(),
+                Interval::Yearly => p.stripe_price_id_yearly.clone(),
+            });
+        Box::pin(async move { Ok(price) })
+    }
+
+    fn set_plan(
+        &self,
+        user: Uuid,
+        plan: &str,
+        period: Option<BillingPeriod>,
+    ) -> BoxFuture<'_, Result<()>> {
+        let plan = appforge_quota::PlanId::new(plan);
+        Box::pin(async move {
+            let quota_error = |e: appforge_quota::Error| Error::Quota(e.to_string());
+            appforge_quota::Quota::set_plan(self, user, &plan)
+                .await
+                .map_err(quota_error)?;
+            match period {
+                Some(p) if p.end > p.start => self
+                    .set_billing_period(user, p.start, p.end)
+                    .await
+                    .map_err(quota_error),
+                _ => self.clear_billing_period(user).await.map_err(quota_error),
+            }
+        })
+    }
+}
