@@ -168,3 +168,106 @@ fn invoice_subscription(invoice: &Invoice) -> Option<String> {
                 .map(|s| s.id().as_str().to_owned())
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        let path = format!(
+            "{}/tests/fixtures/events/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    fn parse_fixture(name: &str) -> ParsedEvent {
+        let body = fixture(name);
+        let secret = "whsec_unit";
+        let header = format!(
+            "t=1,v1={}",
+            hex::encode(hmac_for(secret, &format!("1.{body}")))
+        );
+        parse(&body, &header, secret, 1)
+    }
+
+    fn hmac_for(secret: &str, message: &str) -> [u8; 32] {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(message.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    #[test]
+    fn every_handled_fixture_parses_into_its_kind() {
+        type IsKind = fn(&EventKind) -> bool;
+        let cases: [(&str, IsKind); 10] = [
+            ("01-checkout.session.completed", |k| {
+                matches!(k, EventKind::CheckoutCompleted(_))
+            }),
+            ("02-customer.subscription.created", |k| {
+                matches!(k, EventKind::SubscriptionChanged(_))
+            }),
+            ("03-customer.subscription.updated-pro", |k| {
+                matches!(k, EventKind::SubscriptionChanged(_))
+            }),
+            ("04-invoice.paid", |k| {
+                matches!(k, EventKind::InvoicePaid(_))
+            }),
+            ("05-invoice.payment_failed", |k| {
+                matches!(k, EventKind::InvoicePaymentFailed(_))
+            }),
+            ("06-invoice.paid-retry", |k| {
+                matches!(k, EventKind::InvoicePaid(_))
+            }),
+            ("07-customer.subscription.updated-team", |k| {
+                matches!(k, EventKind::SubscriptionChanged(_))
+            }),
+            (
+                "08-customer.subscription.updated-cancel-at-period-end",
+                |k| matches!(k, EventKind::SubscriptionChanged(_)),
+            ),
+            ("09-customer.subscription.deleted", |k| {
+                matches!(k, EventKind::SubscriptionChanged(_))
+            }),
+            ("customer.subscription.trial_will_end", |k| {
+                matches!(k, EventKind::TrialWillEnd(_))
+            }),
+        ];
+        for (name, is_kind) in cases {
+            let event = parse_fixture(name);
+            assert!(is_kind(&event.kind), "{name}: {:?}", event.kind);
+            assert_eq!(
+                event.envelope.api_version.as_deref(),
+                Some("2026-09-30.endive")
+            );
+        }
+    }
+
+    #[test]
+    fn the_invoice_subscription_is_read_from_its_parent() {
+        let EventKind::InvoicePaymentFailed(invoice) =
+            parse_fixture("05-invoice.payment_failed").kind
+        else {
+            panic!("not an invoice");
+        };
+        let record = invoice_record(&invoice, 7).unwrap();
+        assert_eq!(
+            record.stripe_subscription_id.as_deref(),
+            Some("sub_1RqA8mKfT7xYw2Qe3LzN5bVd")
+        );
+        assert_eq!((record.status.as_str(), record.amount_due), ("open", 1000));
+        assert_eq!(record.currency, "usd");
+    }
+
+    #[test]
+    fn unknown_and_broken_events_keep_their_envelope() {
+        let unknown = parse_fixture("unknown-type");
+        assert!(matches!(unknown.kind, EventKind::Unhandled));
+        assert_eq!(unknown.envelope.event_type, "future_thing.created");
+        let broken = parse_fixture("unparseable-subscription");
+        assert!(matches!(broken.kind, EventKind::Unparseable(_)));
+        assert_eq!(broken.envelope.id, "evt_1RqA9aKfT7xYw2QeBrokenObj");
+        assert_eq!(broken.envelope.created, 1_772_323_204);
+    }
+}

@@ -117,6 +117,7 @@ impl EventStatus {
         }
     }
 
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "processed" => Self::Processed,
