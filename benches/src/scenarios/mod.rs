@@ -1,6 +1,8 @@
 //! One module per scenario; [`Scenario`] lists them for the command line.
 
 mod noop;
+mod webhook_e2e;
+mod webhook_verify;
 
 use crate::report::Report;
 
@@ -9,6 +11,10 @@ use crate::report::Report;
 pub(crate) enum Scenario {
     /// Does nothing N times: exercises the report contract.
     Noop(noop::Args),
+    /// Verifies and parses N signed copies of a Stripe event payload.
+    WebhookVerify(webhook_verify::Args),
+    /// Handles N distinct Stripe events end to end: verify, ledger, upsert, plan change.
+    WebhookE2e(webhook_e2e::Args),
 }
 
 impl Scenario {
@@ -16,6 +22,8 @@ impl Scenario {
     pub(crate) async fn run(self) -> Result<Report, Box<dyn std::error::Error + Send + Sync>> {
         match self {
             Self::Noop(args) => Ok(noop::run(&args)),
+            Self::WebhookVerify(args) => webhook_verify::run(&args),
+            Self::WebhookE2e(args) => webhook_e2e::run(&args).await,
         }
     }
 }

@@ -12,6 +12,9 @@ pub enum Error {
     /// A webhook delivery failed verification.
     #[error("webhook rejected: {0}")]
     Signature(#[from] SignatureError),
+    /// A verified payload is not an event async-stripe can read.
+    #[error("unparseable stripe event: {0}")]
+    Parse(String),
     /// A subscription's price maps to no plan in the catalogue.
     #[error("stripe price {0} maps to no plan in the catalogue")]
     UnknownPrice(String),

@@ -153,6 +153,26 @@ impl WebhookVerifier {
         self.verify_matching(body, header).map(|(t, _)| t)
     }
 
+    /// Verifies like [`verify`](Self::verify), then parses the event with async-stripe (the
+    /// types of API version `2026-09-30.endive`); for hosts that want the event without the
+    /// ledger and handlers of [`Billing`](crate::Billing).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Signature`] when verification fails, [`Error::Parse`] when the verified body
+    /// is not an event async-stripe can read.
+    pub fn verify_event(&self, body: &[u8], header: Option<&str>) -> Result<stripe_webhook::Event> {
+        let (timestamp, secret) = self.verify_matching(body, header)?;
+        let payload = std::str::from_utf8(body).map_err(|_| Error::Parse("the body is not UTF-8".into()))?;
+        stripe_webhook::Webhook::construct_event_with_timestamp(
+            payload,
+            header.unwrap_or_default(),
+            secret,
+            timestamp,
+        )
+        .map_err(|e| Error::Parse(e.to_string()))
+    }
+
     /// [`verify`](Self::verify), also returning the secret that matched (for the parser).
     pub(crate) fn verify_matching(
         &self,
