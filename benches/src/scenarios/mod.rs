@@ -1,6 +1,7 @@
 //! One module per scenario; [`Scenario`] lists them for the command line.
 
 mod noop;
+mod quota_reserve;
 mod webhook_e2e;
 mod webhook_verify;
 
@@ -11,6 +12,8 @@ use crate::report::Report;
 pub(crate) enum Scenario {
     /// Does nothing N times: exercises the report contract.
     Noop(noop::Args),
+    /// Reserve + commit pairs on a quota store; checks nothing is admitted over the limit.
+    QuotaReserve(quota_reserve::Args),
     /// Verifies and parses N signed copies of a Stripe event payload.
     WebhookVerify(webhook_verify::Args),
     /// Handles N distinct Stripe events end to end: verify, ledger, upsert, plan change.
@@ -22,6 +25,7 @@ impl Scenario {
     pub(crate) async fn run(self) -> Result<Report, Box<dyn std::error::Error + Send + Sync>> {
         match self {
             Self::Noop(args) => Ok(noop::run(&args)),
+            Self::QuotaReserve(args) => quota_reserve::run(&args).await,
             Self::WebhookVerify(args) => webhook_verify::run(&args),
             Self::WebhookE2e(args) => webhook_e2e::run(&args).await,
         }

@@ -31,6 +31,10 @@ pub enum Error {
         state: ReservationState,
     },
 
+    /// The store kept losing races on one user or reservation; trying again may succeed.
+    #[error("quota store busy: {0}")]
+    Busy(String),
+
     /// Stored data cannot be read back (a negative counter, an unknown state, bad JSON).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
@@ -56,6 +60,7 @@ impl Error {
         match self {
             #[cfg(any(feature = "sqlite", feature = "postgres"))]
             Self::Database(e) => is_transient(e),
+            Self::Busy(_) => true,
             _ => false,
         }
     }

@@ -34,18 +34,50 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Settling reservations
+//!
+//! [`Quota::commit`] and [`Quota::refund`] take a [`ReservationId`] (a UUID, serializable) so
+//! that a worker in another process can settle what an API node reserved. Both are
+//! idempotent: settling the same way twice answers [`Settlement::AlreadyDone`]. Settling the
+//! other way is an error, [`Error::AlreadySettled`]: refunding a committed reservation or
+//! committing a refunded one. A reservation still pending after the reservation timeout
+//! (default 30 minutes) is released: lazily, when the user's next reservation needs the room
+//! or their status is read, or by [`Quota::reset_expired`]; committing it afterwards is [`Error::AlreadySettled`] with state
+//! `expired`, refunding it answers [`Settlement::AlreadyReleased`].
+//!
+//! # Windows
+//!
+//! Days are UTC days unless [`Windows::with_offset`] says otherwise; months are calendar
+//! months, or the user's billing period once the billing crate calls
+//! [`Quota::set_billing_period`]. A counter resets when a request arrives after its window
+//! ended, in the same atomic step as that request, and only once. Time comes from the
+//! [`SharedClock`](appforge_core::SharedClock) given to [`QuotaBuilder::clock`], also on
+//! PostgreSQL (as a bound parameter), so tests move it.
+//!
+//! # Stores
+//!
+//! [`MemoryUsageStore`] (one lock per user), [`SqliteUsageStore`] (one `BEGIN IMMEDIATE`
+//! transaction per call) and `PgUsageStore` (one conditional `UPDATE ... RETURNING` per
+//! reservation, safe across any number of processes), or [`AnyUsageStore::connect`] with a
+//! URL chosen at run time. The SQL stores own the tables `usage_quotas`,
+//! `quota_reservations` and `pricing_plans` (migration table `_appforge_quota_migrations`);
+//! [`Quota::load_plans`] and [`Quota::save_plans`] move the catalogue through
+//! `pricing_plans`.
+//!
 //! # Features
 //!
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
-//! | `sqlite` | yes | the embedded SQLite store |
-//! | `postgres` | no | the PostgreSQL store, for many processes on one database |
-//! | `axum` | no | axum support: a denial as `429` with `Retry-After` |
+//! | `sqlite` | yes | [`SqliteUsageStore`], the embedded store |
+//! | `postgres` | no | `PgUsageStore`, for many processes on one database |
+//! | `axum` | no | the `Reserved` extractor and `QuotaExceeded`: a denial as `429` with `Retry-After` |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod burst;
 mod catalogue;
 mod error;
+#[cfg(feature = "axum")]
+mod extract;
 mod plan;
 mod quota;
 mod reservation;
@@ -56,12 +88,21 @@ mod window;
 
 pub use catalogue::PlanCatalogue;
 pub use error::{Error, Result};
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use extract::{QuotaCost, QuotaExceeded, QuotaRejection, QuotaUser, Reserved};
 pub use plan::{Burst, Plan, PlanId};
 pub use quota::{DEFAULT_RESERVATION_TIMEOUT, Quota, QuotaBuilder};
 pub use reservation::{Admission, Reservation, ReservationId, ReservationState, Settlement};
 pub use status::{LimitKind, QuotaStatus, WindowStatus};
 pub use store::any::AnyUsageStore;
 pub use store::memory::MemoryUsageStore;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use store::postgres::PgUsageStore;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use store::sqlite::SqliteUsageStore;
 pub use store::{ReserveOutcome, ReserveRequest, StoreContext, SweepReport, UsageStore};
 pub use usage::Usage;
 pub use window::{BillingPeriod, Windows};

@@ -35,12 +35,12 @@ struct Inner {
     windows: Windows,
     timeout: chrono::Duration,
     burst_limits: bool,
-    plans: RwLock<Plans>,
+    plans: RwLock<Arc<Plans>>,
     /// Each user's plan as last seen, to pick a burst limiter without a store read.
     user_plans: DashMap<Uuid, PlanId>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Plans {
     catalogue: Arc<PlanCatalogue>,
     burst: SharedBurst,
@@ -117,7 +117,7 @@ impl QuotaBuilder {
                 windows: self.windows,
                 timeout,
                 burst_limits: self.burst_limits,
-                plans: RwLock::new(Plans::new(self.catalogue)),
+                plans: RwLock::new(Arc::new(Plans::new(self.catalogue))),
                 user_plans: DashMap::new(),
             }),
         })
@@ -145,8 +145,8 @@ impl Quota {
             .expect("the default settings are valid")
     }
 
-    fn plans(&self) -> Plans {
-        self.inner.plans.read().clone()
+    fn plans(&self) -> Arc<Plans> {
+        Arc::clone(&self.inner.plans.read())
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -273,7 +273,8 @@ impl Quota {
     }
 
     /// Moves the user to `plan`. Usage in the current windows is kept and counted against the
-    /// new plan's limits.
+    /// new plan's limits at once. (Burst limits, which live in each process, follow a change
+    /// made by another process after that process's next [`reset_expired`](Self::reset_expired).)
     ///
     /// # Errors
     ///
@@ -334,18 +335,21 @@ impl Quota {
         let cx = StoreContext::new(self.now(), self.inner.windows, &plans.catalogue);
         let report = self.inner.store.sweep(cx).await?;
         plans.burst.shrink();
+        // Forget the plans remembered for burst limits, so that plan changes made by other
+        // processes are picked up and the map does not grow without end.
+        self.inner.user_plans.clear();
         Ok(report)
     }
 
     /// The plan catalogue in use.
     #[must_use]
     pub fn catalogue(&self) -> Arc<PlanCatalogue> {
-        Arc::clone(&self.inner.plans.read().catalogue)
+        Arc::clone(&self.plans().catalogue)
     }
 
     /// Replaces the plan catalogue (burst state starts afresh).
     pub fn set_catalogue(&self, catalogue: PlanCatalogue) {
-        *self.inner.plans.write() = Plans::new(catalogue);
+        *self.inner.plans.write() = Arc::new(Plans::new(catalogue));
     }
 
     /// Loads the plans stored in the `pricing_plans` table into the catalogue, keeping the
@@ -393,6 +397,15 @@ impl Quota {
         self.inner.store.save_plan(&plan).await?;
         self.set_catalogue(catalogue);
         Ok(())
+    }
+
+    /// Creates or updates the store's tables (see [`AnyUsageStore::migrate`]).
+    ///
+    /// # Errors
+    ///
+    /// Migration errors.
+    pub async fn migrate(&self) -> Result<()> {
+        self.inner.store.migrate().await
     }
 
     /// The store.

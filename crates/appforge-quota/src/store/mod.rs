@@ -16,6 +16,12 @@ use crate::window::{BillingPeriod, Windows};
 
 pub(crate) mod any;
 pub(crate) mod memory;
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) mod sql;
+#[cfg(feature = "sqlite")]
+pub(crate) mod sqlite;
 
 /// What every store call is given: the time, how windows are cut, and the plans.
 #[derive(Debug, Clone, Copy)]

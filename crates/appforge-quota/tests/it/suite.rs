@@ -224,6 +224,33 @@ pub(crate) async fn days_roll_over_at_midnight_utc(store: (AnyUsageStore, Guard)
     assert_eq!(status.daily.resets_at, t("2026-03-16T00:00:00Z"));
 }
 
+pub(crate) async fn days_follow_the_deployment_offset(store: (AnyUsageStore, Guard)) {
+    let clock = ManualClock::at(t("2026-03-14T21:59:59.999Z"));
+    let offset = chrono::FixedOffset::east_opt(2 * 3600).unwrap();
+    let quota = Quota::builder(store.0)
+        .clock(clock.shared())
+        .windows(appforge_quota::Windows::with_offset(offset))
+        .burst_limits(false)
+        .build()
+        .unwrap();
+    let user = Uuid::new_v4();
+    for _ in 0..5 {
+        assert!(quota.reserve(user, 1).await.unwrap().is_granted());
+    }
+    let Admission::Denied(status) = quota.reserve(user, 1).await.unwrap() else {
+        panic!("the sixth is refused");
+    };
+    assert_eq!(
+        status.daily.resets_at,
+        t("2026-03-14T22:00:00Z"),
+        "local midnight"
+    );
+    clock.advance(Duration::from_millis(1));
+    assert!(quota.reserve(user, 1).await.unwrap().is_granted());
+    assert_eq!(quota.status(user).await.unwrap().daily.used, 1);
+    drop(store.1);
+}
+
 pub(crate) async fn windows_reset_once(store: (AnyUsageStore, Guard)) {
     let f = Fixture::new(store, "2026-03-14T20:00:00Z").await;
     let user = Uuid::new_v4();
@@ -468,6 +495,32 @@ pub(crate) async fn concurrent_reservations_admit_exactly_the_limit(store: (AnyU
     assert_eq!(f.quota.status(user).await.unwrap().daily.used, 5);
 }
 
+/// A full day, then midnight and 200 reservations at once: the window resets once, so
+/// exactly 5 are granted.
+pub(crate) async fn midnight_resets_once_under_concurrency(store: (AnyUsageStore, Guard)) {
+    let f = Arc::new(Fixture::new(store, "2026-03-14T23:59:59Z").await);
+    let user = Uuid::new_v4();
+    f.use_up(user, 5).await;
+    f.clock.set(t("2026-03-15T00:00:00Z"));
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let f = Arc::clone(&f);
+            tokio::spawn(async move { f.quota.reserve(user, 1).await.unwrap().is_granted() })
+        })
+        .collect();
+    let mut granted = 0;
+    for task in tasks {
+        granted += usize::from(task.await.unwrap());
+    }
+    assert_eq!(granted, 5);
+    let status = f.quota.status(user).await.unwrap();
+    assert_eq!(
+        (status.daily.used, status.tokens.used),
+        (5, 50),
+        "yesterday's tokens stay in the month"
+    );
+}
+
 /// Test helpers on [`Quota`].
 pub(crate) trait QuotaExt {
     async fn store_usage(&self, user: Uuid) -> appforge_quota::Usage;
@@ -493,6 +546,7 @@ macro_rules! backend_suite {
             commit_and_refund_are_idempotent
             tokens_are_counted_and_limited
             days_roll_over_at_midnight_utc
+            days_follow_the_deployment_offset
             windows_reset_once
             months_end_on_their_last_day
             plan_changes_keep_the_window
@@ -506,6 +560,11 @@ macro_rules! backend_suite {
         $(#[$attr])*
         async fn concurrent_reservations_admit_exactly_the_limit() {
             $crate::suite::concurrent_reservations_admit_exactly_the_limit($store().await).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        $(#[$attr])*
+        async fn midnight_resets_once_under_concurrency() {
+            $crate::suite::midnight_resets_once_under_concurrency($store().await).await;
         }
     };
     (@tests $store:path [$($attrs:tt)*]) => {};
