@@ -198,6 +198,8 @@ impl<S: BillingStore> Billing<S> {
     }
 
     /// Sets `user`'s quota plan from their stored subscriptions, as of now, and returns it.
+    /// Webhook handling calls it after each committed event that touches the user; it reads
+    /// the committed state, so calling it again (a lazy check, a repair job) is always safe.
     ///
     /// # Errors
     ///
