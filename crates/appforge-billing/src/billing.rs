@@ -10,7 +10,7 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::event::{self, ParsedEvent};
+use crate::event::{self, BillingEvent};
 use crate::model::{EventStatus, FREE_PLAN, SubscriptionRecord};
 use crate::notice::BillingNotice;
 use crate::plans::{BillingPeriod, PlanSync};
@@ -150,10 +150,9 @@ impl<S: BillingStore> Billing<S> {
         signature: Option<&str>,
     ) -> Result<WebhookOutcome> {
         let inner = &*self.inner;
-        let (timestamp, secret) = inner.verifier.verify_matching(body, signature)?;
+        let timestamp = inner.verifier.verify(body, signature)?;
         let payload = String::from_utf8_lossy(body);
-        let header = signature.unwrap_or_default();
-        let parsed = event::parse(&payload, header, secret, timestamp);
+        let parsed = event::parse(&payload, timestamp);
         let event_id = parsed.envelope.id.clone();
         if let Some(row) = inner.store.event(&event_id).await?
             && row.status != EventStatus::Failed
@@ -231,7 +230,7 @@ fn best(subs: &[SubscriptionRecord], now: DateTime<Utc>) -> Option<&Subscription
 impl<S: BillingStore> Inner<S> {
     async fn process(
         &self,
-        parsed: &ParsedEvent,
+        parsed: &BillingEvent,
         payload: &str,
         now: DateTime<Utc>,
     ) -> Result<WebhookOutcome> {

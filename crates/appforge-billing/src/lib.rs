@@ -68,7 +68,7 @@ pub use account::CheckoutRequest;
 pub use axum_handler::webhook_handler;
 pub use billing::{Billing, BillingBuilder, DEFAULT_GRACE_PERIOD, WebhookOutcome};
 pub use error::{Error, Result};
-pub use event::USER_ID_METADATA_KEY;
+pub use event::{BillingEvent, BillingObject, USER_ID_METADATA_KEY};
 pub use model::{EventStatus, FREE_PLAN, InvoiceRecord, LedgerEntry, SubscriptionRecord};
 pub use notice::BillingNotice;
 pub use plans::{BillingPeriod, Interval, PlanSync};
