@@ -8,6 +8,10 @@
 //!   a failed payment starts a grace period, then a downgrade.
 //! - [`StripeApi`] creates customers, checkout and portal sessions, cancels and changes plans.
 //!
+//! Verified events of the handled types are parsed straight into async-stripe's types
+//! ([`WebhookVerifier::verify_billing_event`]); [`WebhookVerifier::verify_event`] returns
+//! async-stripe-webhook's `Event` for any type.
+//!
 //! ```
 //! use appforge_billing::{SignatureError, WebhookVerifier, sign_payload};
 //! use appforge_core::{Clock, ManualClock, SecretString};
