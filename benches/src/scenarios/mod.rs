@@ -1,10 +1,12 @@
 //! One module per scenario; [`Scenario`] lists them for the command line.
 
-mod file_parse;
 mod analytics_ingest;
+mod file_parse;
 mod noop;
-mod sse_decode;
 mod quota_reserve;
+mod sse_decode;
+mod webhook_e2e;
+mod webhook_verify;
 
 use crate::report::Report;
 
@@ -21,6 +23,10 @@ pub(crate) enum Scenario {
     QuotaReserve(quota_reserve::Args),
     /// Records N analytics events through the recorder into SQLite or PostgreSQL.
     AnalyticsIngest(analytics_ingest::Args),
+    /// Verifies and parses N signed copies of a Stripe event payload.
+    WebhookVerify(webhook_verify::Args),
+    /// Handles N distinct Stripe events end to end: verify, ledger, upsert, plan change.
+    WebhookE2e(webhook_e2e::Args),
 }
 
 impl Scenario {
@@ -32,6 +38,8 @@ impl Scenario {
             Self::SseDecode(args) => sse_decode::run(&args).await,
             Self::QuotaReserve(args) => quota_reserve::run(&args).await,
             Self::AnalyticsIngest(args) => analytics_ingest::run(args).await,
+            Self::WebhookVerify(args) => webhook_verify::run(&args),
+            Self::WebhookE2e(args) => webhook_e2e::run(&args).await,
         }
     }
 }
