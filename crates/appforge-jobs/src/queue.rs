@@ -394,6 +394,9 @@ impl<S: JobStore> JobQueue<S> {
         // Subscribe before reading so that nothing between the read and the first event is lost.
         let rx = self.inner.bus.subscribe();
         let job = self.get(user, id).await?;
+        if !job.status.is_terminal() {
+            self.inner.store.watch(id).await?;
+        }
         Ok(JobSubscription::new(
             self.clone(),
             job,

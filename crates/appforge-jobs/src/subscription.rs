@@ -39,7 +39,8 @@ fn seen(job: &Job) -> Seen {
     )
 }
 
-struct State<S> {
+struct State<S: JobStore> {
+    _watch: Unwatch<S>,
     queue: JobQueue<S>,
     id: JobId,
     rx: broadcast::Receiver<JobEvent>,
@@ -57,6 +58,10 @@ impl JobSubscription {
         poll: Duration,
     ) -> Self {
         let state = State {
+            _watch: Unwatch {
+                queue: queue.clone(),
+                id: job.id,
+            },
             queue,
             id: job.id,
             rx,
@@ -109,6 +114,25 @@ async fn next<S: JobStore>(mut st: State<S>) -> Option<(JobEvent, State<S>)> {
                 Err(e) if e.is_not_found() => return None,
                 Err(e) => tracing::debug!(error = %e, "subscription resync failed; will retry"),
             },
+        }
+    }
+}
+
+/// Stops watching the job when the subscription ends.
+struct Unwatch<S: JobStore> {
+    queue: JobQueue<S>,
+    id: JobId,
+}
+
+impl<S: JobStore> Drop for Unwatch<S> {
+    fn drop(&mut self) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (queue, id) = (self.queue.clone(), self.id);
+            runtime.spawn(async move {
+                if let Err(e) = queue.store().unwatch(id).await {
+                    tracing::debug!(error = %e, "cannot unwatch a job; the watch expires");
+                }
+            });
         }
     }
 }

@@ -169,6 +169,12 @@ impl JobStore for AnyJobStore {
     async fn publish(&self, events: &[JobEvent]) -> Result<()> {
         dispatch!(self, s => s.publish(events).await)
     }
+    async fn watch(&self, id: JobId) -> Result<()> {
+        dispatch!(self, s => s.watch(id).await)
+    }
+    async fn unwatch(&self, id: JobId) -> Result<()> {
+        dispatch!(self, s => s.unwatch(id).await)
+    }
     async fn wake(&self) -> Result<()> {
         dispatch!(self, s => s.wake().await)
     }

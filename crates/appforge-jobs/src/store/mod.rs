@@ -257,6 +257,19 @@ pub trait JobStore: Clone + Send + Sync + fmt::Debug + 'static {
         async { Ok(()) }
     }
 
+    /// Notes that this process subscribes to the job's events, so that other processes send
+    /// them (a no-op for single-process stores).
+    fn watch(&self, id: JobId) -> impl Future<Output = Result<()>> + Send {
+        let _ = id;
+        async { Ok(()) }
+    }
+
+    /// Undoes [`watch`](Self::watch).
+    fn unwatch(&self, id: JobId) -> impl Future<Output = Result<()>> + Send {
+        let _ = id;
+        async { Ok(()) }
+    }
+
     /// Wakes idle workers in other processes (a no-op for single-process stores).
     fn wake(&self) -> impl Future<Output = Result<()>> + Send {
         async { Ok(()) }

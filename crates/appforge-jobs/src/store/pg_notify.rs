@@ -1,8 +1,8 @@
 //! `LISTEN/NOTIFY` on PostgreSQL: wake-ups for idle workers and job events across processes.
 //!
 //! Two channels: `appforge_jobs_wake` (empty payload, so PostgreSQL coalesces repeats within a
-//! transaction) and `appforge_job_events` (a payload of lines: the publishing store's origin,
-//! then one JSON event per line, kept under the 8000-byte limit by chunking).
+//! transaction) and `appforge_job_events` (one event per notification: the publishing store's
+//! origin, a newline, the event as JSON), sent only for watched jobs.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -45,54 +45,77 @@ fn crosses_processes(event: &JobEvent) -> bool {
     )
 }
 
-fn chunks(origin: Origin, events: &[JobEvent]) -> Vec<String> {
-    let header = origin.0.simple().to_string();
-    let mut out = Vec::new();
-    let mut current = header.clone();
-    for event in events.iter().filter(|e| crosses_processes(e)) {
-        let Ok(line) = serde_json::to_string(event) else {
-            continue;
-        };
-        if header.len() + 1 + line.len() > MAX_PAYLOAD {
-            // Too large to carry (a very long error): subscribers catch up by polling.
-            continue;
-        }
-        if current.len() + 1 + line.len() > MAX_PAYLOAD {
-            out.push(std::mem::replace(&mut current, header.clone()));
-        }
-        current.push('\n');
-        current.push_str(&line);
-    }
-    if current.len() > header.len() {
-        out.push(current);
-    }
-    out
+/// One payload per event: the origin, a newline, the event as JSON. `None` when too large to
+/// carry (a very long error): subscribers then catch up by polling.
+fn payload(origin: Origin, event: &JobEvent) -> Option<String> {
+    let line = serde_json::to_string(event).ok()?;
+    let payload = format!("{}\n{line}", origin.0.simple());
+    (payload.len() <= MAX_PAYLOAD).then_some(payload)
 }
 
-/// Publishes events to other processes, in one statement.
+/// Publishes events to other processes, in one statement: only events of watched jobs (a
+/// subscriber somewhere), and cancellation requests (for the worker running the job).
 pub(crate) async fn publish(pool: &PgPool, origin: Origin, events: &[JobEvent]) -> Result<()> {
-    let payloads = chunks(origin, events);
+    let mut payloads = Vec::new();
+    let mut ids = Vec::new();
+    let mut always = Vec::new();
+    for event in events.iter().filter(|e| crosses_processes(e)) {
+        if let Some(p) = payload(origin, event) {
+            payloads.push(p);
+            ids.push(event.job_id.as_uuid());
+            always.push(matches!(event.kind, JobEventKind::CancelRequested));
+        }
+    }
     if payloads.is_empty() {
         return Ok(());
     }
-    sqlx::query("SELECT pg_notify('appforge_job_events', p) FROM unnest($1::text[]) AS p")
-        .bind(payloads)
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "SELECT pg_notify('appforge_job_events', u.p) \
+         FROM unnest($1::text[], $2::uuid[], $3::bool[]) AS u(p, id, always) \
+         WHERE u.always OR EXISTS (SELECT 1 FROM generation_job_watches w \
+         WHERE w.job_id = u.id AND w.expires_at > now())",
+    )
+    .bind(payloads)
+    .bind(ids)
+    .bind(always)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
-fn parse(origin: Origin, payload: &str) -> Option<Vec<JobEvent>> {
-    let mut lines = payload.split('\n');
-    let from = Uuid::parse_str(lines.next()?).ok()?;
-    if from == origin.0 {
+/// Marks a job as watched by `origin` for an hour (renewed by each subscription).
+pub(crate) async fn watch(pool: &PgPool, origin: Origin, job: Uuid) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO generation_job_watches (job_id, watcher, expires_at) \
+         VALUES ($1, $2, now() + interval '1 hour') \
+         ON CONFLICT (job_id, watcher) DO UPDATE SET expires_at = excluded.expires_at",
+    )
+    .bind(job)
+    .bind(origin.0)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Stops watching a job; also sweeps expired watches.
+pub(crate) async fn unwatch(pool: &PgPool, origin: Origin, job: Uuid) -> Result<()> {
+    sqlx::query(
+        "DELETE FROM generation_job_watches WHERE (job_id = $1 AND watcher = $2) \
+         OR expires_at < now()",
+    )
+    .bind(job)
+    .bind(origin.0)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+fn parse(origin: Origin, payload: &str) -> Option<JobEvent> {
+    let (from, line) = payload.split_once('\n')?;
+    if Uuid::parse_str(from).ok()? == origin.0 {
         return None;
     }
-    Some(
-        lines
-            .filter_map(|line| serde_json::from_str::<JobEvent>(line).ok())
-            .collect(),
-    )
+    serde_json::from_str(line).ok()
 }
 
 async fn connect(pool: &PgPool) -> Result<PgListener> {
@@ -145,9 +168,9 @@ async fn next(mut st: State) -> Option<(Notification, State)> {
         match listener.try_recv().await {
             Ok(Some(n)) if n.channel() == WAKE => return Some((Notification::Wake, st)),
             Ok(Some(n)) => {
-                if let Some(events) = parse(st.origin, n.payload()) {
-                    let wake = events.iter().any(|e| e.status == crate::JobStatus::Pending);
-                    st.backlog.push_back(Notification::Events(events));
+                if let Some(event) = parse(st.origin, n.payload()) {
+                    let wake = event.status == crate::JobStatus::Pending;
+                    st.backlog.push_back(Notification::Events(vec![event]));
                     if wake {
                         st.backlog.push_back(Notification::Wake);
                     }
@@ -184,25 +207,16 @@ mod tests {
     }
 
     #[test]
-    fn chunks_stay_under_the_limit_and_round_trip() {
+    fn payloads_round_trip_and_skip_their_origin() {
         let origin = Origin::new();
-        let events: Vec<JobEvent> = (0..200).map(|_| event("boom")).collect();
-        let payloads = chunks(origin, &events);
-        assert!(payloads.len() > 1);
-        assert!(payloads.iter().all(|p| p.len() <= MAX_PAYLOAD));
-        let other = Origin::new();
-        let back: Vec<JobEvent> = payloads
-            .iter()
-            .flat_map(|p| parse(other, p).unwrap())
-            .collect();
-        assert_eq!(back, events);
-        // Its own origin is skipped.
-        assert!(parse(origin, &payloads[0]).is_none());
+        let e = event("boom");
+        let p = payload(origin, &e).unwrap();
+        assert_eq!(parse(Origin::new(), &p), Some(e));
+        assert_eq!(parse(origin, &p), None);
     }
 
     #[test]
     fn oversized_events_are_left_to_polling() {
-        let payloads = chunks(Origin::new(), &[event(&"x".repeat(9000))]);
-        assert!(payloads.is_empty());
+        assert!(payload(Origin::new(), &event(&"x".repeat(9000))).is_none());
     }
 }

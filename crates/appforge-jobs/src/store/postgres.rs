@@ -292,13 +292,13 @@ impl JobStore for PgJobStore {
 
     async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Job>> {
         let rows = sqlx::query_as::<_, Row>(
-            "WITH picked AS (SELECT id FROM generation_jobs \
+            "UPDATE generation_jobs SET status = 'processing', attempt = attempt + 1, \
+             started_at = $1, lease_owner = $2, lease_expires_at = $3 \
+             WHERE id = ANY(ARRAY(SELECT id FROM generation_jobs \
              WHERE status = 'pending' AND run_at <= $1 \
              AND ($4::text[] IS NULL OR kind = ANY($4)) \
-             ORDER BY priority DESC, run_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) \
-             UPDATE generation_jobs j SET status = 'processing', attempt = j.attempt + 1, \
-             started_at = $1, lease_owner = $2, lease_expires_at = $3 \
-             FROM picked WHERE j.id = picked.id RETURNING j.*",
+             ORDER BY priority DESC, run_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)) \
+             AND set_config('synchronous_commit', 'off', true) IS NOT NULL RETURNING *",
         )
         .bind(request.now)
         .bind(request.worker.as_uuid())
@@ -333,8 +333,8 @@ impl JobStore for PgJobStore {
              $12::bool[], $13::timestamptz[], $14::timestamptz[]) \
              AS u(id, owner, attempt, status, result, input_tokens, output_tokens, set_error, \
              error, run_at, attempt_back, set_duration, completed_at, now) \
-             WHERE j.id = u.id AND j.status = 'processing' AND j.lease_owner = u.owner \
-             AND j.attempt = u.attempt RETURNING j.*",
+             WHERE j.id = ANY($1) AND j.id = u.id AND j.status = 'processing' \
+             AND j.lease_owner = u.owner AND j.attempt = u.attempt RETURNING j.*",
         )
         .bind(
             batch
@@ -406,8 +406,10 @@ impl JobStore for PgJobStore {
         let rows: Vec<(Uuid, bool)> = sqlx::query_as(
             "UPDATE generation_jobs j SET lease_expires_at = $4 \
              FROM unnest($1::uuid[], $2::uuid[], $3::int4[]) AS u(id, owner, attempt) \
-             WHERE j.id = u.id AND j.status = 'processing' AND j.lease_owner = u.owner \
-             AND j.attempt = u.attempt RETURNING j.id, j.cancel_requested",
+             WHERE j.id = ANY($1) AND j.id = u.id AND j.status = 'processing' \
+             AND j.lease_owner = u.owner AND j.attempt = u.attempt \
+             AND set_config('synchronous_commit', 'off', true) IS NOT NULL \
+             RETURNING j.id, j.cancel_requested",
         )
         .bind(
             leases
@@ -691,6 +693,14 @@ impl JobStore for PgJobStore {
 
     async fn publish(&self, events: &[JobEvent]) -> Result<()> {
         pg_notify::publish(&self.pool, self.origin, events).await
+    }
+
+    async fn watch(&self, id: JobId) -> Result<()> {
+        pg_notify::watch(&self.pool, self.origin, id.as_uuid()).await
+    }
+
+    async fn unwatch(&self, id: JobId) -> Result<()> {
+        pg_notify::unwatch(&self.pool, self.origin, id.as_uuid()).await
     }
 
     async fn wake(&self) -> Result<()> {

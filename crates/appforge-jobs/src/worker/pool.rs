@@ -27,6 +27,7 @@ pub struct WorkerPoolBuilder<S> {
 #[derive(Debug, Clone, Copy)]
 struct Settings {
     concurrency: u32,
+    prefetch: u32,
     lease: Duration,
     heartbeat: Duration,
     poll_interval: Duration,
@@ -60,6 +61,15 @@ impl<S: JobStore> WorkerPoolBuilder<S> {
     #[must_use]
     pub fn concurrency(mut self, n: u32) -> Self {
         self.settings.concurrency = n;
+        self
+    }
+
+    /// Jobs claimed ahead of free slots, waiting locally under a renewed lease (default 0:
+    /// claims are sized to the free slots). Larger batches per claim for many short jobs,
+    /// at the cost of holding jobs another worker could have started.
+    #[must_use]
+    pub fn prefetch(mut self, n: u32) -> Self {
+        self.settings.prefetch = n;
         self
     }
 
@@ -137,6 +147,8 @@ impl<S: JobStore> WorkerPoolBuilder<S> {
         }
         let permits = usize::try_from(s.concurrency)
             .map_err(|_| Error::Config("concurrency too large".into()))?;
+        let held = usize::try_from(s.concurrency.saturating_add(s.prefetch))
+            .map_err(|_| Error::Config("prefetch too large".into()))?;
         let (done_tx, done_rx) = mpsc::channel(s.completion_batch.max(64) * 4);
         let mut kinds: Vec<String> = self.handlers.keys().cloned().collect();
         kinds.sort();
@@ -150,6 +162,7 @@ impl<S: JobStore> WorkerPoolBuilder<S> {
             kinds,
             running: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(permits)),
+            capacity: Arc::new(Semaphore::new(held)),
             stop: CancellationToken::new(),
             closing: CancellationToken::new(),
             halt: CancellationToken::new(),
@@ -211,7 +224,10 @@ struct Shared<S> {
     handlers: HashMap<String, Handler>,
     kinds: Vec<String>,
     running: Mutex<HashMap<JobId, Running>>,
+    /// Jobs running at once.
     slots: Arc<Semaphore>,
+    /// Jobs held at once (running or claimed ahead).
+    capacity: Arc<Semaphore>,
     /// Stop claiming.
     stop: CancellationToken,
     /// Flush the completer and stop it.
@@ -238,6 +254,7 @@ impl<S: JobStore> WorkerPool<S> {
             handlers: HashMap::new(),
             settings: Settings {
                 concurrency: 10,
+                prefetch: 0,
                 lease: Duration::from_secs(30),
                 heartbeat: Duration::from_secs(5),
                 poll_interval: Duration::from_secs(1),
@@ -328,20 +345,26 @@ impl<S> Drop for WorkerPool<S> {
 async fn claim_loop<S: JobStore>(shared: Arc<Shared<S>>) {
     shared.queue.ensure_listening().await;
     let mut wakes = shared.queue.wakes();
-    let max = usize::try_from(shared.settings.concurrency).unwrap_or(usize::MAX);
+    let max = usize::try_from(
+        shared
+            .settings
+            .concurrency
+            .saturating_add(shared.settings.prefetch),
+    )
+    .unwrap_or(usize::MAX);
     loop {
         let mut permit = tokio::select! {
             biased;
             () = shared.stop.cancelled() => return,
-            permit = Arc::clone(&shared.slots).acquire_owned() => match permit {
+            permit = Arc::clone(&shared.capacity).acquire_owned() => match permit {
                 Ok(p) => p,
                 Err(_) => return,
             },
         };
-        let extra = shared.slots.available_permits().min(max - 1);
+        let extra = shared.capacity.available_permits().min(max - 1);
         if extra > 0
-            && let Ok(more) =
-                Arc::clone(&shared.slots).try_acquire_many_owned(u32::try_from(extra).unwrap_or(0))
+            && let Ok(more) = Arc::clone(&shared.capacity)
+                .try_acquire_many_owned(u32::try_from(extra).unwrap_or(0))
         {
             permit.merge(more);
         }
@@ -401,6 +424,25 @@ async fn run_job<S: JobStore>(shared: Arc<Shared<S>>, job: Job, permit: OwnedSem
     if job.cancel_requested {
         token.cancel();
     }
+    // A prefetched job waits here for a free slot; its lease is renewed meanwhile. A pool
+    // that stops before the job starts gives it back.
+    let slot = tokio::select! {
+        biased;
+        () = shared.stop.cancelled() => None,
+        slot = Arc::clone(&shared.slots).acquire_owned() => slot.ok(),
+    };
+    let Some(slot) = slot else {
+        if shared.running.lock().remove(&lease.job_id).is_some() {
+            let now = shared.queue.now();
+            let release = FinishRequest {
+                lease,
+                finish: Finish::Release,
+                now,
+            };
+            let _ = shared.done_tx.send(release).await;
+        }
+        return;
+    };
     let max_attempts = job.max_attempts;
     let outcome = match shared.handlers.get(&job.kind) {
         None => Outcome::permanent(format!("no handler for job kind {:?}", job.kind)),
@@ -458,6 +500,7 @@ async fn run_job<S: JobStore>(shared: Arc<Shared<S>>, job: Job, permit: OwnedSem
     if shared.done_tx.send(request).await.is_err() {
         tracing::warn!(job = %lease.job_id, "completer stopped; the lease will expire");
     }
+    drop(slot);
     drop(permit);
 }
 

@@ -823,7 +823,10 @@ pub(crate) async fn workers_registry<S: JobStore>(f: Fixture<S>) {
         ..info.clone()
     };
     f.store.record_worker(&later).await.unwrap();
-    assert_eq!(f.store.workers().await.unwrap(), std::slice::from_ref(&later));
+    assert_eq!(
+        f.store.workers().await.unwrap(),
+        std::slice::from_ref(&later)
+    );
     f.advance(Duration::from_secs(5));
     assert_eq!(f.queue.stats().await.unwrap().live_workers, 1);
     f.advance(Duration::from_secs(60));
