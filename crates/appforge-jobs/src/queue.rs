@@ -393,9 +393,12 @@ impl<S: JobStore> JobQueue<S> {
         self.ensure_listening().await;
         // Subscribe before reading so that nothing between the read and the first event is lost.
         let rx = self.inner.bus.subscribe();
-        let job = self.get(user, id).await?;
+        let mut job = self.get(user, id).await?;
         if !job.status.is_terminal() {
+            // Watch, then read again: an event published between the first read and the
+            // watch would not have crossed processes.
             self.inner.store.watch(id).await?;
+            job = self.get_any(id).await?;
         }
         Ok(JobSubscription::new(
             self.clone(),

@@ -2,6 +2,8 @@
 //! backend, plus worker, event and operations tests.
 
 mod conformance;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod crash;
 mod fixtures;
 mod workers;
 
