@@ -6,10 +6,13 @@ use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "postgres")]
+use appforge_jobs::JobEventKind;
 use appforge_jobs::{
-    AnyJobStore, JobEventKind, JobFilter, JobId, JobQueue, JobStatus, JobStore, NewJob, Outcome,
-    PageRequest, Progress, WorkerPool,
+    AnyJobStore, JobFilter, JobId, JobQueue, JobStatus, JobStore, NewJob, Outcome, PageRequest,
+    Progress, WorkerPool,
 };
+#[cfg(feature = "postgres")]
 use futures::StreamExt;
 use serde_json::json;
 use uuid::Uuid;
