@@ -361,6 +361,8 @@ async fn claim_loop<S: JobStore>(shared: Arc<Shared<S>>) {
                 Err(_) => return,
             },
         };
+        // Let jobs finishing at the same moment free their slots: one claim for all of them.
+        tokio::task::yield_now().await;
         let extra = shared.capacity.available_permits().min(max - 1);
         if extra > 0
             && let Ok(more) = Arc::clone(&shared.capacity)
