@@ -2,6 +2,7 @@
 
 mod analytics_ingest;
 mod file_parse;
+mod jobs;
 mod noop;
 mod quota_reserve;
 mod sse_decode;
@@ -27,6 +28,10 @@ pub(crate) enum Scenario {
     WebhookVerify(webhook_verify::Args),
     /// Handles N distinct Stripe events end to end: verify, ledger, upsert, plan change.
     WebhookE2e(webhook_e2e::Args),
+    /// Enqueues N no-op jobs in bulk, then drains them with a worker pool.
+    JobsDrain(jobs::DrainArgs),
+    /// Enqueues one job at a time into idle workers: latency from enqueue to handler start.
+    JobsLatency(jobs::LatencyArgs),
 }
 
 impl Scenario {
@@ -40,6 +45,8 @@ impl Scenario {
             Self::AnalyticsIngest(args) => analytics_ingest::run(args).await,
             Self::WebhookVerify(args) => webhook_verify::run(&args),
             Self::WebhookE2e(args) => webhook_e2e::run(&args).await,
+            Self::JobsDrain(args) => jobs::drain(&args).await,
+            Self::JobsLatency(args) => jobs::latency(&args).await,
         }
     }
 }
