@@ -1,0 +1,3 @@
+//! The `appforge-server` binary.
+
+fn main() {}
