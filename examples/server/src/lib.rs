@@ -6,7 +6,10 @@
 mod auth;
 mod config;
 mod error;
+mod layers;
 mod request_id;
+pub mod shutdown;
+pub mod telemetry;
 
 pub use auth::{AuthUser, Claims, JwtKeys};
 pub use config::{Config, ConfigError, LogFormat, ProviderConfig, StripeConfig};
