@@ -1,6 +1,7 @@
 //! One module per scenario; [`Scenario`] lists them for the command line.
 
 mod noop;
+mod quota_reserve;
 
 use crate::report::Report;
 
@@ -9,6 +10,8 @@ use crate::report::Report;
 pub(crate) enum Scenario {
     /// Does nothing N times: exercises the report contract.
     Noop(noop::Args),
+    /// Reserve + commit pairs on a quota store; checks nothing is admitted over the limit.
+    QuotaReserve(quota_reserve::Args),
 }
 
 impl Scenario {
@@ -16,6 +19,7 @@ impl Scenario {
     pub(crate) async fn run(self) -> Result<Report, Box<dyn std::error::Error + Send + Sync>> {
         match self {
             Self::Noop(args) => Ok(noop::run(&args)),
+            Self::QuotaReserve(args) => quota_reserve::run(&args).await,
         }
     }
 }

@@ -1,10 +1,88 @@
+use crate::plan::PlanId;
+use crate::reservation::{ReservationId, ReservationState};
+
 /// The error type of this crate.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A setting or an argument is invalid.
+    /// A setting is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+
+    /// An argument is invalid (a zero cost, a billing period that ends before it starts, ...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// A plan id is not in the catalogue.
+    #[error("plan {0} is not in the plan catalogue")]
+    UnknownPlan(PlanId),
+
+    /// No reservation has this id.
+    #[error("reservation {0} does not exist")]
+    ReservationNotFound(ReservationId),
+
+    /// The reservation was settled the other way: committing a refunded (or expired)
+    /// reservation, or refunding a committed one.
+    #[error("reservation {id} is already {state}")]
+    AlreadySettled {
+        /// The reservation.
+        id: ReservationId,
+        /// The state it is in.
+        state: ReservationState,
+    },
+
+    /// The store kept losing races on one user or reservation; trying again may succeed.
+    #[error("quota store busy: {0}")]
+    Busy(String),
+
+    /// Stored data cannot be read back (a negative counter, an unknown state, bad JSON).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+
+    /// The database failed.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+    #[error("quota database error: {0}")]
+    Database(#[from] sqlx::Error),
+
+    /// A migration failed.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+    #[error("quota migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl Error {
+    /// Whether trying the same call again may succeed (a lost connection, a pool timeout, a
+    /// deadlock or serialization failure on PostgreSQL, a busy SQLite file).
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            #[cfg(any(feature = "sqlite", feature = "postgres"))]
+            Self::Database(e) => is_transient(e),
+            Self::Busy(_) => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the error says that something does not exist (a reservation or a plan).
+    #[must_use]
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::ReservationNotFound(_) | Self::UnknownPlan(_))
+    }
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => matches!(
+            db.code().as_deref(),
+            // PostgreSQL: serialization failure, deadlock. SQLite: busy, locked.
+            Some("40001" | "40P01" | "5" | "6" | "517" | "262")
+        ),
+        _ => false,
+    }
 }
 
 /// A `Result` whose error defaults to this crate's [`Error`].

@@ -1,0 +1,422 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use appforge_core::{SharedClock, SystemClock};
+use chrono::{DateTime, Utc};
+use dashmap::DashMap;
+use parking_lot::RwLock;
+use uuid::Uuid;
+
+use crate::burst::{BurstLimiter, SharedBurst};
+use crate::catalogue::PlanCatalogue;
+use crate::plan::{Plan, PlanId};
+use crate::reservation::{Admission, Reservation, ReservationId, Settlement};
+use crate::status::{LimitKind, QuotaStatus};
+use crate::store::any::AnyUsageStore;
+use crate::store::{ReserveRequest, StoreContext, SweepReport, UsageStore};
+use crate::window::{BillingPeriod, Windows};
+use crate::{Error, Result};
+
+/// How long a reservation may stay pending by default: 30 minutes.
+pub const DEFAULT_RESERVATION_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// The quota handle: a store, a plan catalogue, a clock and burst limits. Cheap to clone.
+///
+/// See the [crate documentation](crate) for an example.
+#[derive(Debug, Clone)]
+pub struct Quota {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: AnyUsageStore,
+    clock: SharedClock,
+    windows: Windows,
+    timeout: chrono::Duration,
+    burst_limits: bool,
+    plans: RwLock<Arc<Plans>>,
+    /// Each user's plan as last seen, to pick a burst limiter without a store read.
+    user_plans: DashMap<Uuid, PlanId>,
+}
+
+#[derive(Debug)]
+struct Plans {
+    catalogue: Arc<PlanCatalogue>,
+    burst: SharedBurst,
+}
+
+impl Plans {
+    fn new(catalogue: PlanCatalogue) -> Self {
+        Self {
+            burst: Arc::new(BurstLimiter::new(&catalogue)),
+            catalogue: Arc::new(catalogue),
+        }
+    }
+}
+
+/// Builds a [`Quota`]: `Quota::builder(store).clock(clock).build()?`.
+#[derive(Debug)]
+#[must_use]
+pub struct QuotaBuilder {
+    store: AnyUsageStore,
+    catalogue: PlanCatalogue,
+    clock: SharedClock,
+    windows: Windows,
+    timeout: Duration,
+    burst_limits: bool,
+}
+
+impl QuotaBuilder {
+    /// The plans (default: [`PlanCatalogue::default`]).
+    pub fn catalogue(mut self, catalogue: PlanCatalogue) -> Self {
+        self.catalogue = catalogue;
+        self
+    }
+
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How days and months are cut (default: UTC days and calendar months).
+    pub fn windows(mut self, windows: Windows) -> Self {
+        self.windows = windows;
+        self
+    }
+
+    /// How long a reservation may stay pending before it is released (default 30 minutes).
+    pub fn reservation_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Whether plans' burst limits apply (default: yes).
+    pub fn burst_limits(mut self, on: bool) -> Self {
+        self.burst_limits = on;
+        self
+    }
+
+    /// The handle.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a zero or out-of-range reservation timeout.
+    pub fn build(self) -> Result<Quota> {
+        let timeout = chrono::Duration::from_std(self.timeout)
+            .ok()
+            .filter(|t| *t > chrono::Duration::zero() && *t < chrono::Duration::days(3650))
+            .ok_or_else(|| {
+                Error::Config("reservation timeout must be between 0 and 10 years".into())
+            })?;
+        Ok(Quota {
+            inner: Arc::new(Inner {
+                store: self.store,
+                clock: self.clock,
+                windows: self.windows,
+                timeout,
+                burst_limits: self.burst_limits,
+                plans: RwLock::new(Arc::new(Plans::new(self.catalogue))),
+                user_plans: DashMap::new(),
+            }),
+        })
+    }
+}
+
+impl Quota {
+    /// A builder over `store` (a [`MemoryUsageStore`](crate::MemoryUsageStore), a SQLite or
+    /// PostgreSQL store, or an [`AnyUsageStore`]).
+    pub fn builder(store: impl Into<AnyUsageStore>) -> QuotaBuilder {
+        QuotaBuilder {
+            store: store.into(),
+            catalogue: PlanCatalogue::default(),
+            clock: SystemClock::shared(),
+            windows: Windows::default(),
+            timeout: DEFAULT_RESERVATION_TIMEOUT,
+            burst_limits: true,
+        }
+    }
+
+    /// A quota over `store` with the default plans, the system clock and UTC windows.
+    pub fn new(store: impl Into<AnyUsageStore>) -> Self {
+        Self::builder(store)
+            .build()
+            .expect("the default settings are valid")
+    }
+
+    fn plans(&self) -> Arc<Plans> {
+        Arc::clone(&self.inner.plans.read())
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    /// Holds `cost` generations for `user` if their plan allows it now.
+    ///
+    /// A denial carries the user's [`QuotaStatus`] with the limit that refused it and the
+    /// time until a retry can succeed. Commit or refund a granted reservation when the work
+    /// ends; one left pending past the reservation timeout is released.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] for a zero cost, [`Error::UnknownPlan`] when the user's
+    /// stored plan left the catalogue, storage errors.
+    pub async fn reserve(&self, user: Uuid, cost: u32) -> Result<Admission> {
+        if cost == 0 {
+            return Err(Error::InvalidArgument(
+                "a reservation costs at least 1".into(),
+            ));
+        }
+        let plans = self.plans();
+        let now = self.now();
+        let cx = StoreContext::new(now, self.inner.windows, &plans.catalogue);
+        if self.inner.burst_limits {
+            let cached = self.inner.user_plans.get(&user).map(|p| p.clone());
+            let plan = match cached {
+                Some(plan) => plan,
+                None => self.inner.store.usage(cx, user).await?.plan,
+            };
+            if let Err(wait) = plans.burst.check(&plan, user) {
+                let usage = self.inner.store.usage(cx, user).await?;
+                let plan = plans.catalogue.require(&usage.plan)?;
+                let mut status = usage.status(plan, now, cx.windows, Some(LimitKind::Burst));
+                status.retry_after = Some(wait);
+                return Ok(Admission::Denied(status));
+            }
+        }
+        let id = ReservationId::new();
+        let expires_at = now + self.inner.timeout;
+        let outcome = self
+            .inner
+            .store
+            .reserve(cx, ReserveRequest::new(id, user, cost, expires_at))
+            .await?;
+        let plan = plans.catalogue.require(&outcome.usage.plan)?;
+        if self.inner.burst_limits {
+            self.remember_plan(user, &plan.id);
+        }
+        Ok(match outcome.refused_by {
+            None => Admission::Granted(Reservation {
+                id,
+                user,
+                cost,
+                plan: plan.id.clone(),
+                priority: plan.priority,
+                expires_at,
+            }),
+            Some(kind) => {
+                Admission::Denied(outcome.usage.status(plan, now, cx.windows, Some(kind)))
+            }
+        })
+    }
+
+    fn remember_plan(&self, user: Uuid, plan: &PlanId) {
+        let stale = self.inner.user_plans.get(&user).is_none_or(|p| *p != *plan);
+        if stale {
+            self.inner.user_plans.insert(user, plan.clone());
+        }
+    }
+
+    /// Commits a reservation and records the tokens the work used. Committing it again does
+    /// nothing and answers [`Settlement::AlreadyDone`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReservationNotFound`]; [`Error::AlreadySettled`] when the reservation was
+    /// refunded or expired (an expired reservation's cost was released and its tokens are not
+    /// recorded); storage errors.
+    pub async fn commit(&self, id: ReservationId, tokens: u64) -> Result<Settlement> {
+        let plans = self.plans();
+        let cx = StoreContext::new(self.now(), self.inner.windows, &plans.catalogue);
+        self.inner.store.commit(cx, id, tokens).await
+    }
+
+    /// Refunds a reservation, giving its cost back to the windows it was taken from (if they
+    /// are still current). Refunding it again, or refunding an expired one, does nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReservationNotFound`]; [`Error::AlreadySettled`] when the reservation was
+    /// committed; storage errors.
+    pub async fn refund(&self, id: ReservationId) -> Result<Settlement> {
+        let plans = self.plans();
+        let cx = StoreContext::new(self.now(), self.inner.windows, &plans.catalogue);
+        self.inner.store.refund(cx, id).await
+    }
+
+    /// The user's plan and windows now.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownPlan`] when the user's stored plan left the catalogue, storage errors.
+    pub async fn status(&self, user: Uuid) -> Result<QuotaStatus> {
+        let plans = self.plans();
+        let now = self.now();
+        let cx = StoreContext::new(now, self.inner.windows, &plans.catalogue);
+        let usage = self.inner.store.usage(cx, user).await?;
+        let plan = plans.catalogue.require(&usage.plan)?;
+        Ok(usage.status(plan, now, cx.windows, None))
+    }
+
+    /// The user's plan (the default plan for a user never seen).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownPlan`] when the user's stored plan left the catalogue, storage errors.
+    pub async fn plan_of(&self, user: Uuid) -> Result<Plan> {
+        let plans = self.plans();
+        let cx = StoreContext::new(self.now(), self.inner.windows, &plans.catalogue);
+        let usage = self.inner.store.usage(cx, user).await?;
+        plans.catalogue.require(&usage.plan).cloned()
+    }
+
+    /// Moves the user to `plan`. Usage in the current windows is kept and counted against the
+    /// new plan's limits at once. (Burst limits, which live in each process, follow a change
+    /// made by another process after that process's next [`reset_expired`](Self::reset_expired).)
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownPlan`] when `plan` is not in the catalogue, storage errors.
+    pub async fn set_plan(&self, user: Uuid, plan: &PlanId) -> Result<()> {
+        let plans = self.plans();
+        plans.catalogue.require(plan)?;
+        let cx = StoreContext::new(self.now(), self.inner.windows, &plans.catalogue);
+        self.inner.store.set_plan(cx, user, plan).await?;
+        if self.inner.burst_limits {
+            self.inner.user_plans.insert(user, plan.clone());
+        }
+        Ok(())
+    }
+
+    /// Uses the subscription's billing period `[start, end)` as the user's monthly window.
+    /// A period starting after the stored window starts new monthly counters; once `end`
+    /// passes without a new period, calendar months apply again from `end`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] when `end` is not after `start`, storage errors.
+    pub async fn set_billing_period(
+        &self,
+        user: Uuid,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<()> {
+        let period = BillingPeriod::new(start, end)?;
+        let plans = self.plans();
+        let cx = StoreContext::new(self.now(), self.inner.windows, &plans.catalogue);
+        self.inner
+            .store
+            .set_billing_period(cx, user, Some(period))
+            .await
+    }
+
+    /// Goes back to calendar months for the user.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub async fn clear_billing_period(&self, user: Uuid) -> Result<()> {
+        let plans = self.plans();
+        let cx = StoreContext::new(self.now(), self.inner.windows, &plans.catalogue);
+        self.inner.store.set_billing_period(cx, user, None).await
+    }
+
+    /// Releases expired reservations and resets ended windows for every user, so that
+    /// reports read current numbers. Correctness never depends on it: reservations do the
+    /// same lazily for their user. Also forgets idle burst state.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub async fn reset_expired(&self) -> Result<SweepReport> {
+        let plans = self.plans();
+        let cx = StoreContext::new(self.now(), self.inner.windows, &plans.catalogue);
+        let report = self.inner.store.sweep(cx).await?;
+        plans.burst.shrink();
+        // Forget the plans remembered for burst limits, so that plan changes made by other
+        // processes are picked up and the map does not grow without end.
+        self.inner.user_plans.clear();
+        Ok(report)
+    }
+
+    /// The plan catalogue in use.
+    #[must_use]
+    pub fn catalogue(&self) -> Arc<PlanCatalogue> {
+        Arc::clone(&self.plans().catalogue)
+    }
+
+    /// Replaces the plan catalogue (burst state starts afresh).
+    pub fn set_catalogue(&self, catalogue: PlanCatalogue) {
+        *self.inner.plans.write() = Arc::new(Plans::new(catalogue));
+    }
+
+    /// Loads the plans stored in the `pricing_plans` table into the catalogue, keeping the
+    /// current default plan (or the first stored plan if the default is not stored). Does
+    /// nothing when no plan is stored.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the stored plans do not form a valid catalogue, storage errors.
+    pub async fn load_plans(&self) -> Result<Arc<PlanCatalogue>> {
+        let stored = self.inner.store.load_plans().await?;
+        if stored.is_empty() {
+            return Ok(self.catalogue());
+        }
+        let current = self.catalogue().default_plan().id.clone();
+        let default = if stored.iter().any(|p| p.id == current) {
+            current
+        } else {
+            stored[0].id.clone()
+        };
+        self.set_catalogue(PlanCatalogue::new(stored, default)?);
+        Ok(self.catalogue())
+    }
+
+    /// Stores every plan of the catalogue in the `pricing_plans` table.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub async fn save_plans(&self) -> Result<()> {
+        let catalogue = self.catalogue();
+        for plan in catalogue.plans() {
+            self.inner.store.save_plan(plan).await?;
+        }
+        Ok(())
+    }
+
+    /// Adds or replaces one plan, in the store and in the catalogue.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for an invalid plan, storage errors.
+    pub async fn save_plan(&self, plan: Plan) -> Result<()> {
+        let catalogue = self.catalogue().with_plan(plan.clone())?;
+        self.inner.store.save_plan(&plan).await?;
+        self.set_catalogue(catalogue);
+        Ok(())
+    }
+
+    /// Creates or updates the store's tables (see [`AnyUsageStore::migrate`]).
+    ///
+    /// # Errors
+    ///
+    /// Migration errors.
+    pub async fn migrate(&self) -> Result<()> {
+        self.inner.store.migrate().await
+    }
+
+    /// The store.
+    #[must_use]
+    pub fn store(&self) -> &AnyUsageStore {
+        &self.inner.store
+    }
+
+    /// The clock.
+    #[must_use]
+    pub fn clock(&self) -> &SharedClock {
+        &self.inner.clock
+    }
+}

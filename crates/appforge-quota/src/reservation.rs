@@ -1,0 +1,169 @@
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::plan::PlanId;
+use crate::status::QuotaStatus;
+
+/// The id of a reservation: a UUID, so that a worker in another process can settle it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ReservationId(Uuid);
+
+impl ReservationId {
+    /// A new random id.
+    #[must_use]
+    pub fn new() -> Self {
+        // A thread-local generator rather than the operating system's for every id: reserving
+        // is a hot path.
+        Self(uuid::Builder::from_random_bytes(rand::random()).into_uuid())
+    }
+
+    /// The id of an existing reservation.
+    #[must_use]
+    pub fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    /// The id as a UUID.
+    #[must_use]
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl Default for ReservationId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for ReservationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for ReservationId {
+    type Err = uuid::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s).map(Self)
+    }
+}
+
+impl From<Uuid> for ReservationId {
+    fn from(id: Uuid) -> Self {
+        Self(id)
+    }
+}
+
+/// Where a reservation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ReservationState {
+    /// Holding its cost against the user's windows, waiting for commit or refund.
+    Pending,
+    /// Used: the cost stays counted and the tokens were added.
+    Committed,
+    /// Given back: the cost was released.
+    Refunded,
+    /// Neither committed nor refunded before its deadline: the cost was released.
+    Expired,
+}
+
+impl ReservationState {
+    /// The state's name as stored: `pending`, `committed`, `refunded`, `expired`.
+    #[must_use]
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Committed => "committed",
+            Self::Refunded => "refunded",
+            Self::Expired => "expired",
+        }
+    }
+
+    #[allow(dead_code)] // read by the SQL stores
+    pub(crate) fn parse(s: &str) -> crate::Result<Self> {
+        Ok(match s {
+            "pending" => Self::Pending,
+            "committed" => Self::Committed,
+            "refunded" => Self::Refunded,
+            "expired" => Self::Expired,
+            other => {
+                return Err(crate::Error::Corrupt(format!(
+                    "unknown reservation state {other:?}"
+                )));
+            }
+        })
+    }
+}
+
+impl fmt::Display for ReservationState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Quota held for one piece of work until it is committed or refunded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Reservation {
+    /// The id to commit or refund with.
+    pub id: ReservationId,
+    /// The user it was taken for.
+    pub user: Uuid,
+    /// Generations held.
+    pub cost: u32,
+    /// The user's plan when it was taken.
+    pub plan: PlanId,
+    /// The plan's queue priority (larger runs first).
+    pub priority: i16,
+    /// When it is released unless committed or refunded first.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The answer to [`Quota::reserve`](crate::Quota::reserve).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Admission {
+    /// The work may go ahead; commit or refund the reservation when it ends.
+    Granted(Reservation),
+    /// A limit refused it; the status says which, and when to retry.
+    Denied(QuotaStatus),
+}
+
+impl Admission {
+    /// The reservation, if granted.
+    #[must_use]
+    pub fn reservation(&self) -> Option<&Reservation> {
+        match self {
+            Self::Granted(r) => Some(r),
+            Self::Denied(_) => None,
+        }
+    }
+
+    /// Whether it was granted.
+    #[must_use]
+    pub fn is_granted(&self) -> bool {
+        matches!(self, Self::Granted(_))
+    }
+}
+
+/// What a commit or refund did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Settlement {
+    /// This call settled the reservation.
+    Settled,
+    /// It was already settled this way: nothing changed.
+    AlreadyDone,
+    /// (Refund only.) It had already expired and been released: nothing changed.
+    AlreadyReleased,
+}

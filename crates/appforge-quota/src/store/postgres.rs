@@ -1,0 +1,584 @@
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use sqlx::AssertSqlSafe;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use uuid::Uuid;
+
+use super::sql::{MIGRATIONS_TABLE, PlanRow, PlanValues, count, stored};
+use super::{ReserveOutcome, ReserveRequest, StoreContext, SweepReport, UsageStore};
+use crate::plan::{Plan, PlanId};
+use crate::reservation::{ReservationId, ReservationState, Settlement};
+use crate::usage::{Settle, Step, Usage, answer, step};
+use crate::window::BillingPeriod;
+use crate::{Error, Result};
+
+/// A usage store in PostgreSQL, for many API and worker processes on one database.
+///
+/// A reservation is one conditional `UPDATE ... RETURNING` (with the reservation row inserted
+/// by the same statement): the limits are checked against the row PostgreSQL has locked, so
+/// concurrent callers in any number of processes never admit more than a limit. Time is the
+/// quota clock's, passed as a parameter, never the database's `now()`.
+#[derive(Debug, Clone)]
+pub struct PgUsageStore {
+    pool: PgPool,
+}
+
+/// How many times a reservation retries after losing a race (a plan change, a release, a
+/// first row) before answering with what it last read.
+const MAX_ATTEMPTS: usize = 16;
+
+/// The start of the row's monthly window at `$NOW`, given the calendar month start `$CAL`:
+/// mirrors [`Windows::month`](crate::Windows::month).
+const MONTH: &str = "(CASE WHEN u.period_start <= $NOW AND $NOW < u.period_end THEN u.period_start \
+     WHEN $NOW >= u.period_end THEN GREATEST($CAL, u.period_end) ELSE $CAL END)";
+
+/// Builds a statement from audited constants, numbering the time parameters.
+fn sql(template: &str, now: &str, day: &str, cal: &str) -> String {
+    template
+        .replace("$MONTH", MONTH)
+        .replace("$NOW", now)
+        .replace("$DAY", day)
+        .replace("$CAL", cal)
+}
+
+const USAGE_RETURNING: &str = "u.user_id, u.plan, u.daily_generations, u.monthly_generations, \
+     u.monthly_tokens_used, u.total_tokens_used, u.last_reset_daily, u.last_reset_monthly, \
+     u.period_start, u.period_end";
+
+/// `$1` user, `$2` now, `$3` cost, `$4` reservation id, `$5` expiry, `$6` day start, `$7`
+/// calendar month start, `$8..$11` the catalogue's plan ids and limits.
+static RESERVE: LazyLock<String> = LazyLock::new(|| {
+    sql(
+        &format!(
+            "WITH limits AS ( \
+                SELECT * FROM unnest($8::text[], $9::int8[], $10::int8[], $11::int8[]) \
+                AS l(plan, daily, monthly, tokens) \
+             ), granted AS ( \
+                UPDATE usage_quotas u SET \
+                    daily_generations = \
+                        (CASE WHEN u.last_reset_daily < $DAY THEN 0 ELSE u.daily_generations END) + $3, \
+                    monthly_generations = \
+                        (CASE WHEN u.last_reset_monthly < $MONTH THEN 0 ELSE u.monthly_generations END) + $3, \
+                    monthly_tokens_used = \
+                        CASE WHEN u.last_reset_monthly < $MONTH THEN 0 ELSE u.monthly_tokens_used END, \
+                    last_reset_daily = GREATEST(u.last_reset_daily, $DAY), \
+                    last_reset_monthly = GREATEST(u.last_reset_monthly, $MONTH), \
+                    updated_at = $NOW \
+                FROM limits l \
+                WHERE u.user_id = $1 AND l.plan = u.plan \
+                  AND (l.daily IS NULL OR (CASE WHEN u.last_reset_daily < $DAY THEN 0 \
+                        ELSE u.daily_generations END) + $3 <= l.daily) \
+                  AND (l.monthly IS NULL OR (CASE WHEN u.last_reset_monthly < $MONTH THEN 0 \
+                        ELSE u.monthly_generations END) + $3 <= l.monthly) \
+                  AND (l.tokens IS NULL OR (CASE WHEN u.last_reset_monthly < $MONTH THEN 0 \
+                        ELSE u.monthly_tokens_used END) < l.tokens) \
+                RETURNING {USAGE_RETURNING} \
+             ), held AS ( \
+                INSERT INTO quota_reservations \
+                    (id, user_id, cost, state, day_start, month_start, created_at, expires_at) \
+                SELECT $4, g.user_id, $3, 'pending', g.last_reset_daily, g.last_reset_monthly, \
+                    $NOW, $5 FROM granted g \
+             ) SELECT * FROM granted"
+        ),
+        "$2",
+        "$6",
+        "$7",
+    )
+});
+
+/// Releases the user's expired reservations: `$1` user, `$2` now. Returns the count released.
+const RELEASE_EXPIRED: &str = "WITH expired AS ( \
+        UPDATE quota_reservations SET state = 'expired', settled_at = $2 \
+        WHERE user_id = $1 AND state = 'pending' AND expires_at <= $2 \
+        RETURNING cost, day_start, month_start \
+     ) UPDATE usage_quotas u SET \
+        daily_generations = GREATEST(u.daily_generations - (SELECT COALESCE(SUM(e.cost), 0) \
+            FROM expired e WHERE e.day_start = u.last_reset_daily), 0), \
+        monthly_generations = GREATEST(u.monthly_generations - (SELECT COALESCE(SUM(e.cost), 0) \
+            FROM expired e WHERE e.month_start = u.last_reset_monthly), 0), \
+        updated_at = $2 \
+     WHERE u.user_id = $1 AND EXISTS (SELECT 1 FROM expired) \
+     RETURNING (SELECT count(*) FROM expired)";
+
+/// Commits: `$1` id, `$2` now, `$3` tokens, `$4` day start, `$5` calendar month start.
+static COMMIT: LazyLock<String> = LazyLock::new(|| {
+    sql(
+        "WITH r AS ( \
+            UPDATE quota_reservations SET state = 'committed', settled_at = $NOW, tokens = $3 \
+            WHERE id = $1 AND state = 'pending' AND expires_at > $NOW \
+            RETURNING user_id \
+         ) UPDATE usage_quotas u SET \
+            daily_generations = CASE WHEN u.last_reset_daily < $DAY THEN 0 \
+                ELSE u.daily_generations END, \
+            monthly_generations = CASE WHEN u.last_reset_monthly < $MONTH THEN 0 \
+                ELSE u.monthly_generations END, \
+            monthly_tokens_used = (CASE WHEN u.last_reset_monthly < $MONTH THEN 0 \
+                ELSE u.monthly_tokens_used END) + $3, \
+            total_tokens_used = u.total_tokens_used + $3, \
+            last_reset_daily = GREATEST(u.last_reset_daily, $DAY), \
+            last_reset_monthly = GREATEST(u.last_reset_monthly, $MONTH), \
+            updated_at = $NOW \
+         FROM r WHERE u.user_id = r.user_id RETURNING u.user_id",
+        "$2",
+        "$4",
+        "$5",
+    )
+});
+
+/// Releases one pending reservation (refunded before its deadline, expired after): `$1` id,
+/// `$2` now. Returns the state it moved to.
+const RELEASE: &str = "WITH r AS ( \
+        UPDATE quota_reservations \
+        SET state = CASE WHEN expires_at > $2 THEN 'refunded' ELSE 'expired' END, \
+            settled_at = $2 \
+        WHERE id = $1 AND state = 'pending' \
+        RETURNING user_id, cost, day_start, month_start, state \
+     ), u AS ( \
+        UPDATE usage_quotas u SET \
+            daily_generations = CASE WHEN u.last_reset_daily = r.day_start \
+                THEN GREATEST(u.daily_generations - r.cost, 0) ELSE u.daily_generations END, \
+            monthly_generations = CASE WHEN u.last_reset_monthly = r.month_start \
+                THEN GREATEST(u.monthly_generations - r.cost, 0) ELSE u.monthly_generations END, \
+            updated_at = $2 \
+        FROM r WHERE u.user_id = r.user_id RETURNING u.user_id \
+     ) SELECT r.state FROM r";
+
+/// Resets every ended window: `$1` now, `$2` day start, `$3` calendar month start.
+static ROLL_ALL: LazyLock<String> = LazyLock::new(|| {
+    sql(
+        "UPDATE usage_quotas u SET \
+            daily_generations = CASE WHEN u.last_reset_daily < $DAY THEN 0 \
+                ELSE u.daily_generations END, \
+            monthly_generations = CASE WHEN u.last_reset_monthly < $MONTH THEN 0 \
+                ELSE u.monthly_generations END, \
+            monthly_tokens_used = CASE WHEN u.last_reset_monthly < $MONTH THEN 0 \
+                ELSE u.monthly_tokens_used END, \
+            last_reset_daily = GREATEST(u.last_reset_daily, $DAY), \
+            last_reset_monthly = GREATEST(u.last_reset_monthly, $MONTH), \
+            updated_at = $NOW \
+         WHERE u.last_reset_daily < $DAY OR u.last_reset_monthly < $MONTH",
+        "$1",
+        "$2",
+        "$3",
+    )
+});
+
+#[derive(sqlx::FromRow)]
+struct UsageRow {
+    user_id: Uuid,
+    plan: String,
+    daily_generations: i64,
+    monthly_generations: i64,
+    monthly_tokens_used: i64,
+    total_tokens_used: i64,
+    last_reset_daily: DateTime<Utc>,
+    last_reset_monthly: DateTime<Utc>,
+    period_start: Option<DateTime<Utc>>,
+    period_end: Option<DateTime<Utc>>,
+}
+
+impl UsageRow {
+    fn into_usage(self) -> Result<Usage> {
+        let billing_period = match (self.period_start, self.period_end) {
+            (Some(start), Some(end)) => Some(BillingPeriod { start, end }),
+            _ => None,
+        };
+        Ok(Usage {
+            user: self.user_id,
+            plan: PlanId::new(self.plan),
+            daily_generations: count("daily_generations", self.daily_generations)?,
+            monthly_generations: count("monthly_generations", self.monthly_generations)?,
+            monthly_tokens: count("monthly_tokens_used", self.monthly_tokens_used)?,
+            total_tokens: count("total_tokens_used", self.total_tokens_used)?,
+            day_start: self.last_reset_daily,
+            month_start: self.last_reset_monthly,
+            billing_period,
+        })
+    }
+}
+
+impl PgUsageStore {
+    /// Connects to `url` (`postgres://...`) with a pool of up to 10 connections. Call
+    /// [`migrate`](Self::migrate) before use.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] when the database cannot be reached.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .connect(url)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// A store on an existing pool (shared with other crates).
+    #[must_use]
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// The pool.
+    #[must_use]
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Creates or updates this crate's tables (migration table `_appforge_quota_migrations`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Migrate`] when a migration fails.
+    pub async fn migrate(&self) -> Result<()> {
+        let mut migrator = sqlx::migrate!("./migrations/postgres");
+        migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn read_usage(&self, user: Uuid) -> Result<Option<Usage>> {
+        let row: Option<UsageRow> = sqlx::query_as(
+            "SELECT user_id, plan, daily_generations, monthly_generations, monthly_tokens_used, \
+             total_tokens_used, last_reset_daily, last_reset_monthly, period_start, period_end \
+             FROM usage_quotas WHERE user_id = $1",
+        )
+        .bind(user)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(UsageRow::into_usage).transpose()
+    }
+
+    async fn release_expired(&self, user: Uuid, now: DateTime<Utc>) -> Result<u64> {
+        let released: Option<i64> = sqlx::query_scalar(RELEASE_EXPIRED)
+            .bind(user)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(released.map_or(0, |n| count("released", n).unwrap_or(0)))
+    }
+
+    /// Stores a new user's row on the default plan, unless one appeared meanwhile.
+    async fn insert_fresh(&self, cx: &StoreContext<'_>, user: Uuid) -> Result<()> {
+        let fresh = Usage::fresh(user, cx.plans.default_plan().id.clone(), cx.now, cx.windows);
+        sqlx::query(
+            "INSERT INTO usage_quotas (user_id, plan, last_reset_daily, last_reset_monthly, \
+             updated_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id) DO NOTHING",
+        )
+        .bind(user)
+        .bind(fresh.plan.as_str())
+        .bind(fresh.day_start)
+        .bind(fresh.month_start)
+        .bind(cx.now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn settle(
+        &self,
+        cx: StoreContext<'_>,
+        id: ReservationId,
+        how: Settle,
+        tokens: u64,
+    ) -> Result<Settlement> {
+        let (day, _) = cx.windows.day(cx.now);
+        let (cal, _) = cx.windows.calendar_month(cx.now);
+        for _ in 0..MAX_ATTEMPTS {
+            // The fast paths: one statement each.
+            match how {
+                Settle::Commit => {
+                    let done = sqlx::query(AssertSqlSafe(COMMIT.as_str()))
+                        .bind(id.as_uuid())
+                        .bind(cx.now)
+                        .bind(stored(tokens))
+                        .bind(day)
+                        .bind(cal)
+                        .execute(&self.pool)
+                        .await?;
+                    if done.rows_affected() > 0 {
+                        return Ok(Settlement::Settled);
+                    }
+                }
+                Settle::Refund => {
+                    if let Some(state) = self.release(id, cx.now).await? {
+                        return Ok(match state {
+                            ReservationState::Refunded => Settlement::Settled,
+                            _ => Settlement::AlreadyReleased,
+                        });
+                    }
+                }
+            }
+            // Not pending (or expired): say why, releasing an expired one.
+            let row: Option<(String, DateTime<Utc>)> =
+                sqlx::query_as("SELECT state, expires_at FROM quota_reservations WHERE id = $1")
+                    .bind(id.as_uuid())
+                    .fetch_optional(&self.pool)
+                    .await?;
+            let (state, expires_at) = row.ok_or(Error::ReservationNotFound(id))?;
+            let state = ReservationState::parse(&state)?;
+            match step(state, expires_at <= cx.now, how) {
+                Step::Stay(a) => return answer(id, a),
+                Step::Move {
+                    to: ReservationState::Expired,
+                    answer: a,
+                    ..
+                } => {
+                    self.release(id, cx.now).await?;
+                    return answer(id, a);
+                }
+                // Pending and live after all: it changed under us; try again.
+                Step::Move { .. } => {}
+            }
+        }
+        Err(Error::Busy(format!(
+            "reservation {id} kept changing while being settled"
+        )))
+    }
+
+    async fn release(
+        &self,
+        id: ReservationId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ReservationState>> {
+        let state: Option<String> = sqlx::query_scalar(RELEASE)
+            .bind(id.as_uuid())
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        state.map(|s| ReservationState::parse(&s)).transpose()
+    }
+}
+
+impl UsageStore for PgUsageStore {
+    async fn reserve(
+        &self,
+        cx: StoreContext<'_>,
+        request: ReserveRequest,
+    ) -> Result<ReserveOutcome> {
+        let plans = cx.plans.plans();
+        let ids: Vec<&str> = plans.iter().map(|p| p.id.as_str()).collect();
+        let daily: Vec<Option<i64>> = plans
+            .iter()
+            .map(|p| p.daily_generations.map(i64::from))
+            .collect();
+        let monthly: Vec<Option<i64>> = plans
+            .iter()
+            .map(|p| p.monthly_generations.map(i64::from))
+            .collect();
+        let tokens: Vec<Option<i64>> = plans.iter().map(|p| p.monthly_tokens.map(stored)).collect();
+        let (day, _) = cx.windows.day(cx.now);
+        let (cal, _) = cx.windows.calendar_month(cx.now);
+        let mut last = None;
+        for _ in 0..MAX_ATTEMPTS {
+            let granted: Option<UsageRow> = sqlx::query_as(AssertSqlSafe(RESERVE.as_str()))
+                .bind(request.user)
+                .bind(cx.now)
+                .bind(i64::from(request.cost))
+                .bind(request.id.as_uuid())
+                .bind(request.expires_at)
+                .bind(day)
+                .bind(cal)
+                .bind(&ids)
+                .bind(&daily)
+                .bind(&monthly)
+                .bind(&tokens)
+                .fetch_optional(&self.pool)
+                .await?;
+            if let Some(row) = granted {
+                return Ok(ReserveOutcome {
+                    refused_by: None,
+                    usage: row.into_usage()?,
+                });
+            }
+            // Refused, or no row yet, or lost a race: release what expired, then look.
+            let released = self.release_expired(request.user, cx.now).await?;
+            let Some(mut usage) = self.read_usage(request.user).await? else {
+                self.insert_fresh(&cx, request.user).await?;
+                continue;
+            };
+            usage.roll(cx.now, cx.windows);
+            let plan = cx.plans.require(&usage.plan)?;
+            match usage.refusal(plan, request.cost) {
+                Some(kind) if released == 0 => {
+                    return Ok(ReserveOutcome {
+                        refused_by: Some(kind),
+                        usage,
+                    });
+                }
+                refusal => last = refusal.map(|kind| (kind, usage)),
+            }
+        }
+        // Still contended: refuse if the last look said so, else give up without holding.
+        match last {
+            Some((kind, usage)) => Ok(ReserveOutcome {
+                refused_by: Some(kind),
+                usage,
+            }),
+            None => Err(Error::Busy(format!(
+                "usage of {} kept changing while reserving",
+                request.user
+            ))),
+        }
+    }
+
+    async fn commit(
+        &self,
+        cx: StoreContext<'_>,
+        id: ReservationId,
+        tokens: u64,
+    ) -> Result<Settlement> {
+        self.settle(cx, id, Settle::Commit, tokens).await
+    }
+
+    async fn refund(&self, cx: StoreContext<'_>, id: ReservationId) -> Result<Settlement> {
+        self.settle(cx, id, Settle::Refund, 0).await
+    }
+
+    async fn usage(&self, cx: StoreContext<'_>, user: Uuid) -> Result<Usage> {
+        self.release_expired(user, cx.now).await?;
+        let mut usage = match self.read_usage(user).await? {
+            Some(usage) => usage,
+            None => Usage::fresh(user, cx.plans.default_plan().id.clone(), cx.now, cx.windows),
+        };
+        usage.roll(cx.now, cx.windows);
+        Ok(usage)
+    }
+
+    async fn set_plan(&self, cx: StoreContext<'_>, user: Uuid, plan: &PlanId) -> Result<()> {
+        let fresh = Usage::fresh(user, plan.clone(), cx.now, cx.windows);
+        sqlx::query(
+            "INSERT INTO usage_quotas (user_id, plan, last_reset_daily, last_reset_monthly, \
+             updated_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (user_id) DO UPDATE SET plan = excluded.plan, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(user)
+        .bind(plan.as_str())
+        .bind(fresh.day_start)
+        .bind(fresh.month_start)
+        .bind(cx.now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_billing_period(
+        &self,
+        cx: StoreContext<'_>,
+        user: Uuid,
+        period: Option<BillingPeriod>,
+    ) -> Result<()> {
+        let fresh = Usage::fresh(user, cx.plans.default_plan().id.clone(), cx.now, cx.windows);
+        sqlx::query(
+            "INSERT INTO usage_quotas (user_id, plan, last_reset_daily, last_reset_monthly, \
+             period_start, period_end, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (user_id) DO UPDATE SET period_start = excluded.period_start, \
+             period_end = excluded.period_end, updated_at = excluded.updated_at",
+        )
+        .bind(user)
+        .bind(fresh.plan.as_str())
+        .bind(fresh.day_start)
+        .bind(fresh.month_start)
+        .bind(period.map(|p| p.start))
+        .bind(period.map(|p| p.end))
+        .bind(cx.now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn sweep(&self, cx: StoreContext<'_>) -> Result<SweepReport> {
+        let users: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT DISTINCT user_id FROM quota_reservations \
+             WHERE state = 'pending' AND expires_at <= $1",
+        )
+        .bind(cx.now)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut report = SweepReport::default();
+        for user in users {
+            report.released += self.release_expired(user, cx.now).await?;
+        }
+        let (day, _) = cx.windows.day(cx.now);
+        let (cal, _) = cx.windows.calendar_month(cx.now);
+        report.reset = sqlx::query(AssertSqlSafe(ROLL_ALL.as_str()))
+            .bind(cx.now)
+            .bind(day)
+            .bind(cal)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(report)
+    }
+
+    async fn load_plans(&self) -> Result<Vec<Plan>> {
+        let rows: Vec<PlanRow> = sqlx::query_as(
+            "SELECT id, name, description, price_monthly::int8 AS price_monthly, \
+             price_yearly::int8 AS price_yearly, daily_limit::int8 AS daily_limit, \
+             monthly_limit::int8 AS monthly_limit, features::text AS features, \
+             stripe_price_id_monthly, stripe_price_id_yearly, is_active, monthly_token_limit, \
+             burst_requests::int8 AS burst_requests, burst_period_ms, \
+             burst_size::int8 AS burst_size, priority::int8 AS priority \
+             FROM pricing_plans ORDER BY position, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(PlanRow::into_plan).collect()
+    }
+
+    async fn save_plan(&self, plan: &Plan) -> Result<()> {
+        let v = PlanValues::new(plan)?;
+        let priority = plan.priority;
+        let int = |v: Option<u32>, what: &str| {
+            v.map(i32::try_from).transpose().map_err(|_| {
+                Error::Config(format!("plan {}: {what} does not fit the table", plan.id))
+            })
+        };
+        let burst_requests = v.burst_requests.map(i32::try_from).transpose();
+        let burst_size = v.burst_size.map(i32::try_from).transpose();
+        let (Ok(burst_requests), Ok(burst_size)) = (burst_requests, burst_size) else {
+            return Err(Error::Config(format!(
+                "plan {}: burst does not fit the table",
+                plan.id
+            )));
+        };
+        sqlx::query(
+            "INSERT INTO pricing_plans (id, name, description, price_monthly, price_yearly, \
+             daily_limit, monthly_limit, features, stripe_price_id_monthly, \
+             stripe_price_id_yearly, is_active, monthly_token_limit, burst_requests, \
+             burst_period_ms, burst_size, priority, position) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15, \
+             $16, (SELECT COALESCE(MAX(position), 0) + 1 FROM pricing_plans)) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
+             description = excluded.description, price_monthly = excluded.price_monthly, \
+             price_yearly = excluded.price_yearly, daily_limit = excluded.daily_limit, \
+             monthly_limit = excluded.monthly_limit, features = excluded.features, \
+             stripe_price_id_monthly = excluded.stripe_price_id_monthly, \
+             stripe_price_id_yearly = excluded.stripe_price_id_yearly, \
+             is_active = excluded.is_active, monthly_token_limit = excluded.monthly_token_limit, \
+             burst_requests = excluded.burst_requests, \
+             burst_period_ms = excluded.burst_period_ms, burst_size = excluded.burst_size, \
+             priority = excluded.priority",
+        )
+        .bind(plan.id.as_str())
+        .bind(&plan.name)
+        .bind(plan.description.as_deref())
+        .bind(int(plan.price_monthly, "monthly price")?)
+        .bind(int(plan.price_yearly, "yearly price")?)
+        .bind(int(plan.daily_generations, "daily limit")?)
+        .bind(int(plan.monthly_generations, "monthly limit")?)
+        .bind(&v.features)
+        .bind(plan.stripe_price_id_monthly.as_deref())
+        .bind(plan.stripe_price_id_yearly.as_deref())
+        .bind(plan.is_active)
+        .bind(v.token_limit)
+        .bind(burst_requests)
+        .bind(v.burst_period_ms)
+        .bind(burst_size)
+        .bind(priority)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,219 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::plan::{Plan, PlanId};
+use crate::reservation::{ReservationId, ReservationState, Settlement};
+use crate::status::{LimitKind, QuotaStatus, WindowStatus, until};
+use crate::window::{BillingPeriod, Windows};
+use crate::{Error, Result};
+
+/// A user's stored usage: the seed's `usage_quotas` row plus the plan and billing period.
+///
+/// `day_start` and `month_start` are the starts of the windows the counters belong to (the
+/// seed's `last_reset_daily` / `last_reset_monthly`); a counter is reset when the current
+/// window starts later than the stored one, so a window resets exactly once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Usage {
+    /// The user.
+    pub user: Uuid,
+    /// The user's plan.
+    pub plan: PlanId,
+    /// Generations in the daily window, pending reservations included.
+    pub daily_generations: u64,
+    /// Generations in the monthly window, pending reservations included.
+    pub monthly_generations: u64,
+    /// Committed tokens in the monthly window.
+    pub monthly_tokens: u64,
+    /// Committed tokens ever.
+    pub total_tokens: u64,
+    /// Start of the daily window the counter belongs to.
+    pub day_start: DateTime<Utc>,
+    /// Start of the monthly window the counters belong to.
+    pub month_start: DateTime<Utc>,
+    /// The subscription's billing period, when the billing crate has set one.
+    pub billing_period: Option<BillingPeriod>,
+}
+
+impl Usage {
+    /// A new user's usage on `plan`, with empty windows at `now`.
+    pub(crate) fn fresh(user: Uuid, plan: PlanId, now: DateTime<Utc>, windows: Windows) -> Self {
+        Self {
+            user,
+            plan,
+            daily_generations: 0,
+            monthly_generations: 0,
+            monthly_tokens: 0,
+            total_tokens: 0,
+            day_start: windows.day(now).0,
+            month_start: windows.month(now, None).0,
+            billing_period: None,
+        }
+    }
+
+    /// Starts new windows if `now` is past the stored ones; returns whether anything changed.
+    pub(crate) fn roll(&mut self, now: DateTime<Utc>, windows: Windows) -> bool {
+        let mut changed = false;
+        let day = windows.day(now).0;
+        if self.day_start < day {
+            self.day_start = day;
+            self.daily_generations = 0;
+            changed = true;
+        }
+        let month = windows.month(now, self.billing_period.as_ref()).0;
+        if self.month_start < month {
+            self.month_start = month;
+            self.monthly_generations = 0;
+            self.monthly_tokens = 0;
+            changed = true;
+        }
+        changed
+    }
+
+    /// The first limit of `plan` that refuses `cost` more generations (windows rolled).
+    pub(crate) fn refusal(&self, plan: &Plan, cost: u32) -> Option<LimitKind> {
+        let cost = u64::from(cost);
+        let over = |used: u64, limit: Option<u32>| {
+            limit.is_some_and(|l| used.saturating_add(cost) > u64::from(l))
+        };
+        if over(self.daily_generations, plan.daily_generations) {
+            Some(LimitKind::Daily)
+        } else if over(self.monthly_generations, plan.monthly_generations) {
+            Some(LimitKind::Monthly)
+        } else if plan
+            .monthly_tokens
+            .is_some_and(|l| self.monthly_tokens >= l)
+        {
+            Some(LimitKind::Tokens)
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn charge(&mut self, cost: u32) {
+        self.daily_generations += u64::from(cost);
+        self.monthly_generations += u64::from(cost);
+    }
+
+    /// Gives back a reservation's cost to the windows it was charged to, if they are still
+    /// the current ones.
+    pub(crate) fn release(&mut self, r: &Held) {
+        let cost = u64::from(r.cost);
+        if self.day_start == r.day_start {
+            self.daily_generations = self.daily_generations.saturating_sub(cost);
+        }
+        if self.month_start == r.month_start {
+            self.monthly_generations = self.monthly_generations.saturating_sub(cost);
+        }
+    }
+
+    pub(crate) fn add_tokens(&mut self, tokens: u64) {
+        self.monthly_tokens = self.monthly_tokens.saturating_add(tokens);
+        self.total_tokens = self.total_tokens.saturating_add(tokens);
+    }
+
+    /// The status at `now` (windows rolled on a copy).
+    pub(crate) fn status(
+        &self,
+        plan: &Plan,
+        now: DateTime<Utc>,
+        windows: Windows,
+        denied_by: Option<LimitKind>,
+    ) -> QuotaStatus {
+        let mut u = self.clone();
+        u.roll(now, windows);
+        let day_end = windows.day(now).1;
+        let month_end = windows.month(now, u.billing_period.as_ref()).1;
+        let daily = WindowStatus::new(
+            plan.daily_generations.map(u64::from),
+            u.daily_generations,
+            day_end,
+            now,
+        );
+        let monthly = WindowStatus::new(
+            plan.monthly_generations.map(u64::from),
+            u.monthly_generations,
+            month_end,
+            now,
+        );
+        let tokens = WindowStatus::new(plan.monthly_tokens, u.monthly_tokens, month_end, now);
+        let retry_after = denied_by.map(|kind| match kind {
+            LimitKind::Daily => until(now, day_end),
+            LimitKind::Monthly | LimitKind::Tokens | LimitKind::Burst => until(now, month_end),
+        });
+        QuotaStatus {
+            plan: u.plan,
+            daily,
+            monthly,
+            tokens,
+            denied_by,
+            retry_after,
+        }
+    }
+}
+
+/// What a reservation holds: its cost and the windows it was charged to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Held {
+    pub(crate) cost: u32,
+    pub(crate) day_start: DateTime<Utc>,
+    pub(crate) month_start: DateTime<Utc>,
+    pub(crate) expires_at: DateTime<Utc>,
+}
+
+/// Settling a reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Settle {
+    Commit,
+    Refund,
+}
+
+/// What to do with a reservation in `state` asked to `settle` at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Move to `to`; release the cost if `release`; answer `answer`.
+    Move {
+        to: ReservationState,
+        release: bool,
+        answer: Result<Settlement, ReservationState>,
+    },
+    /// Change nothing; answer.
+    Stay(Result<Settlement, ReservationState>),
+}
+
+pub(crate) fn step(state: ReservationState, expired: bool, settle: Settle) -> Step {
+    use ReservationState::{Committed, Expired, Pending, Refunded};
+    match (state, settle) {
+        (Pending, _) if expired => Step::Move {
+            to: Expired,
+            release: true,
+            answer: match settle {
+                Settle::Commit => Err(Expired),
+                Settle::Refund => Ok(Settlement::AlreadyReleased),
+            },
+        },
+        (Pending, Settle::Commit) => Step::Move {
+            to: Committed,
+            release: false,
+            answer: Ok(Settlement::Settled),
+        },
+        (Pending, Settle::Refund) => Step::Move {
+            to: Refunded,
+            release: true,
+            answer: Ok(Settlement::Settled),
+        },
+        (Committed, Settle::Commit) | (Refunded, Settle::Refund) => {
+            Step::Stay(Ok(Settlement::AlreadyDone))
+        }
+        (Expired, Settle::Refund) => Step::Stay(Ok(Settlement::AlreadyReleased)),
+        (other, _) => Step::Stay(Err(other)),
+    }
+}
+
+pub(crate) fn answer(
+    id: ReservationId,
+    answer: Result<Settlement, ReservationState>,
+) -> Result<Settlement> {
+    answer.map_err(|state| Error::AlreadySettled { id, state })
+}

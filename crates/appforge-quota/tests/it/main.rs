@@ -1,0 +1,147 @@
+//! Integration tests of appforge-quota: one behavioural suite, run on every backend.
+
+mod suite;
+
+mod memory {
+    use appforge_quota::{AnyUsageStore, MemoryUsageStore};
+
+    async fn store() -> (AnyUsageStore, super::suite::Guard) {
+        (MemoryUsageStore::new().into(), Box::new(()))
+    }
+
+    crate::backend_suite!(store);
+}
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use appforge_quota::{AnyUsageStore, SqliteUsageStore};
+    use appforge_testing::TempSqlite;
+
+    async fn store() -> (AnyUsageStore, super::suite::Guard) {
+        let file = TempSqlite::new();
+        let store = SqliteUsageStore::connect(&file.url()).await.unwrap();
+        store.migrate().await.unwrap();
+        (store.into(), Box::new(file))
+    }
+
+    crate::backend_suite!(store);
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use appforge_quota::{AnyUsageStore, PgUsageStore};
+    use appforge_testing::TestDatabase;
+
+    async fn store() -> (AnyUsageStore, super::suite::Guard) {
+        let db = TestDatabase::create().await;
+        let pool = db
+            .pool_with(sqlx::postgres::PgPoolOptions::new().max_connections(8))
+            .await;
+        let store = PgUsageStore::from_pool(pool);
+        store.migrate().await.unwrap();
+        (store.into(), Box::new(db))
+    }
+
+    crate::backend_suite!(store, #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]);
+
+    /// 1,000 reservations for one new Free user through four pools (as four processes would):
+    /// exactly 5 granted, and exactly 50 for a Pro user.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
+    async fn several_pools_admit_exactly_the_limit() {
+        use appforge_quota::{PlanId, Quota};
+
+        let db = TestDatabase::create().await;
+        let clock = appforge_testing::ManualClock::at(appforge_testing::fixed_now());
+        let mut quotas = Vec::new();
+        for _ in 0..4 {
+            let pool = db
+                .pool_with(sqlx::postgres::PgPoolOptions::new().max_connections(5))
+                .await;
+            let store = PgUsageStore::from_pool(pool);
+            store.migrate().await.unwrap();
+            let quota = Quota::builder(store)
+                .clock(clock.shared())
+                .burst_limits(false)
+                .build()
+                .unwrap();
+            quotas.push(quota);
+        }
+        let (free, pro) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        quotas[0].set_plan(pro, &PlanId::pro()).await.unwrap();
+        let tasks: Vec<_> = (0..2_000)
+            .map(|i| {
+                let quota = quotas[i % 4].clone();
+                let user = if i % 2 == 0 { free } else { pro };
+                tokio::spawn(
+                    async move { (user, quota.reserve(user, 1).await.unwrap().is_granted()) },
+                )
+            })
+            .collect();
+        let (mut free_granted, mut pro_granted) = (0, 0);
+        for task in tasks {
+            match task.await.unwrap() {
+                (user, true) if user == free => free_granted += 1,
+                (_, true) => pro_granted += 1,
+                _ => {}
+            }
+        }
+        assert_eq!((free_granted, pro_granted), (5, 50));
+        assert_eq!(quotas[3].status(free).await.unwrap().daily.used, 5);
+        assert_eq!(quotas[2].status(pro).await.unwrap().daily.used, 50);
+    }
+}
+
+mod any {
+    use appforge_quota::{AnyUsageStore, Error, Quota};
+
+    #[tokio::test]
+    async fn stores_are_chosen_by_url() {
+        let store = AnyUsageStore::connect("memory:").await.unwrap();
+        assert!(matches!(store, AnyUsageStore::Memory(_)));
+        let err = AnyUsageStore::connect("mysql://localhost/db")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Config(m) if m.contains("\"mysql\"")),
+            "{err}"
+        );
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn a_sqlite_url_opens_and_migrates_twice() {
+        let file = appforge_testing::TempSqlite::new();
+        let store = AnyUsageStore::connect(&file.url()).await.unwrap();
+        assert!(matches!(store, AnyUsageStore::Sqlite(_)));
+        let quota = Quota::new(store);
+        quota.migrate().await.unwrap();
+        quota.migrate().await.unwrap();
+        assert!(
+            quota
+                .reserve(uuid::Uuid::new_v4(), 1)
+                .await
+                .unwrap()
+                .is_granted()
+        );
+    }
+
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
+    async fn a_postgres_url_opens_and_migrates_twice() {
+        let db = appforge_testing::TestDatabase::create().await;
+        let store = AnyUsageStore::connect(db.url()).await.unwrap();
+        assert!(matches!(store, AnyUsageStore::Postgres(_)));
+        let quota = Quota::new(store);
+        quota.migrate().await.unwrap();
+        quota.migrate().await.unwrap();
+        assert!(
+            quota
+                .reserve(uuid::Uuid::new_v4(), 1)
+                .await
+                .unwrap()
+                .is_granted()
+        );
+    }
+}
