@@ -2,6 +2,8 @@
 
 mod noop;
 mod quota_reserve;
+mod webhook_e2e;
+mod webhook_verify;
 
 use crate::report::Report;
 
@@ -12,6 +14,10 @@ pub(crate) enum Scenario {
     Noop(noop::Args),
     /// Reserve + commit pairs on a quota store; checks nothing is admitted over the limit.
     QuotaReserve(quota_reserve::Args),
+    /// Verifies and parses N signed copies of a Stripe event payload.
+    WebhookVerify(webhook_verify::Args),
+    /// Handles N distinct Stripe events end to end: verify, ledger, upsert, plan change.
+    WebhookE2e(webhook_e2e::Args),
 }
 
 impl Scenario {
@@ -20,6 +26,8 @@ impl Scenario {
         match self {
             Self::Noop(args) => Ok(noop::run(&args)),
             Self::QuotaReserve(args) => quota_reserve::run(&args).await,
+            Self::WebhookVerify(args) => webhook_verify::run(&args),
+            Self::WebhookE2e(args) => webhook_e2e::run(&args).await,
         }
     }
 }

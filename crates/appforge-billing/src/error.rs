@@ -1,3 +1,7 @@
+use uuid::Uuid;
+
+use crate::signature::SignatureError;
+
 /// The error type of this crate.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -5,6 +9,98 @@ pub enum Error {
     /// A setting or an argument is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A webhook delivery failed verification.
+    #[error("webhook rejected: {0}")]
+    Signature(#[from] SignatureError),
+    /// A verified payload is not an event async-stripe can read.
+    #[error("unparseable stripe event: {0}")]
+    Parse(String),
+    /// A subscription's price maps to no plan in the catalogue.
+    #[error("stripe price {0} maps to no plan in the catalogue")]
+    UnknownPrice(String),
+    /// A plan has no Stripe price for the requested interval.
+    #[error("plan {plan} has no {interval} stripe price")]
+    NoPrice {
+        /// The plan id.
+        plan: String,
+        /// `monthly` or `yearly`.
+        interval: &'static str,
+    },
+    /// The user has no Stripe customer yet.
+    #[error("user {0} has no stripe customer")]
+    NoCustomer(Uuid),
+    /// The user has no live subscription.
+    #[error("user {0} has no live subscription")]
+    NoSubscription(Uuid),
+    /// A call to Stripe failed.
+    #[error("stripe {operation} failed{}: {message}", status.map(|s| format!(" with status {s}")).unwrap_or_default())]
+    Stripe {
+        /// What was being done (`retrieve subscription`, ...).
+        operation: &'static str,
+        /// The HTTP status, when Stripe answered.
+        status: Option<u16>,
+        /// What went wrong.
+        message: String,
+    },
+    /// The plan catalogue or the quota could not be read or written.
+    #[error("quota: {0}")]
+    Quota(String),
+    /// The store failed.
+    #[error("billing store: {0}")]
+    Store(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("billing migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be read back.
+    #[error("billing store holds an invalid {what}: {value}")]
+    Corrupt {
+        /// The column or field.
+        what: &'static str,
+        /// The value found.
+        value: String,
+    },
+}
+
+impl Error {
+    /// Whether trying again later may succeed (Stripe or the database unreachable or
+    /// overloaded); configuration and input errors are not retryable.
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Stripe { status, .. } => status.is_none_or(|s| s == 409 || s == 429 || s >= 500),
+            Self::Store(e) => {
+                matches!(
+                    e,
+                    sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
+                ) || e
+                    .as_database_error()
+                    .is_some_and(|d| d.code().is_some_and(|c| c == "40001" || c == "40P01"))
+            }
+            Self::Quota(_) | Self::UnknownPrice(_) => true,
+            _ => false,
+        }
+    }
+
+    /// Whether Stripe could not be reached (network error, timeout, 429 or 5xx).
+    #[must_use]
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Stripe { status, .. } if status.is_none_or(|s| s == 429 || s >= 500))
+    }
+
+    pub(crate) fn stripe(operation: &'static str, e: stripe::StripeError) -> Self {
+        let (status, message) = match e {
+            stripe::StripeError::Stripe(api, status) => (
+                Some(status),
+                api.message.unwrap_or_else(|| "no message".to_owned()),
+            ),
+            other => (None, other.to_string()),
+        };
+        Self::Stripe {
+            operation,
+            status,
+            message,
+        }
+    }
 }
 
 /// A `Result` whose error defaults to this crate's [`Error`].

@@ -1,0 +1,340 @@
+//! The billing handle: webhook handling, grace periods, quota sync.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use appforge_core::{SharedClock, SystemClock};
+use chrono::{DateTime, Utc};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::event::{self, ParsedEvent};
+use crate::model::{EventStatus, FREE_PLAN, SubscriptionRecord};
+use crate::notice::BillingNotice;
+use crate::plans::{BillingPeriod, PlanSync};
+use crate::signature::WebhookVerifier;
+use crate::store::{BillingStore, Commit, NewEvent};
+use crate::stripe_api::StripeApi;
+
+/// The default grace period after a failed payment: 3 days.
+pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(3 * 24 * 3600);
+
+/// How a verified webhook delivery was handled. Every variant is answered 2xx.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WebhookOutcome {
+    /// The event was handled and its changes committed.
+    Processed {
+        /// The event id.
+        event_id: String,
+    },
+    /// The event was already processed (or skipped): nothing changed.
+    Duplicate {
+        /// The event id.
+        event_id: String,
+    },
+    /// The event was stored without handling: an unknown type or an unparseable object.
+    Skipped {
+        /// The event id.
+        event_id: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl WebhookOutcome {
+    /// The event id.
+    #[must_use]
+    pub fn event_id(&self) -> &str {
+        match self {
+            Self::Processed { event_id }
+            | Self::Duplicate { event_id }
+            | Self::Skipped { event_id, .. } => event_id,
+        }
+    }
+}
+
+pub(crate) struct Inner<S> {
+    pub(crate) store: S,
+    pub(crate) verifier: WebhookVerifier,
+    pub(crate) stripe: Option<StripeApi>,
+    pub(crate) plans: Arc<dyn PlanSync>,
+    pub(crate) clock: SharedClock,
+    pub(crate) grace: Duration,
+    pub(crate) notices: broadcast::Sender<BillingNotice>,
+}
+
+/// Stripe billing for one account: verifies and handles webhooks exactly once, keeps
+/// subscriptions and invoices, and sets each user's quota plan. Cheap to clone.
+pub struct Billing<S> {
+    pub(crate) inner: Arc<Inner<S>>,
+}
+
+impl<S> Clone for Billing<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for Billing<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Billing")
+            .field("store", &self.inner.store)
+            .field("verifier", &self.inner.verifier)
+            .field("stripe", &self.inner.stripe)
+            .field("plans", &self.inner.plans)
+            .field("grace", &self.inner.grace)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Billing`].
+#[derive(Debug)]
+pub struct BillingBuilder<S> {
+    store: S,
+    verifier: WebhookVerifier,
+    plans: Arc<dyn PlanSync>,
+    stripe: Option<StripeApi>,
+    clock: Option<SharedClock>,
+    grace: Duration,
+}
+
+impl<S: BillingStore> Billing<S> {
+    /// A builder over `store`, verifying with `verifier` and mapping prices and plans through
+    /// `plans` (usually the `appforge_quota::Quota`).
+    pub fn builder(
+        store: S,
+        verifier: WebhookVerifier,
+        plans: Arc<dyn PlanSync>,
+    ) -> BillingBuilder<S> {
+        BillingBuilder {
+            store,
+            verifier,
+            plans,
+            stripe: None,
+            clock: None,
+            grace: DEFAULT_GRACE_PERIOD,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.inner.store
+    }
+
+    /// The Stripe client, when one is configured.
+    pub fn stripe(&self) -> Option<&StripeApi> {
+        self.inner.stripe.as_ref()
+    }
+
+    /// Notices for the host (trial ending, plan changes); a late subscriber misses earlier
+    /// ones.
+    pub fn notices(&self) -> broadcast::Receiver<BillingNotice> {
+        self.inner.notices.subscribe()
+    }
+
+    /// Verifies and handles one webhook delivery: `body` is the raw request body and
+    /// `signature` the `Stripe-Signature` header.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Signature`] when verification fails (answer 400); any other error means the
+    /// handler failed, the event is recorded `failed` and Stripe should retry (answer 5xx).
+    pub async fn handle_webhook(
+        &self,
+        body: &[u8],
+        signature: Option<&str>,
+    ) -> Result<WebhookOutcome> {
+        let inner = &*self.inner;
+        let (timestamp, secret) = inner.verifier.verify_matching(body, signature)?;
+        let payload = String::from_utf8_lossy(body);
+        let header = signature.unwrap_or_default();
+        let parsed = event::parse(&payload, header, secret, timestamp);
+        let event_id = parsed.envelope.id.clone();
+        if let Some(row) = inner.store.event(&event_id).await?
+            && row.status != EventStatus::Failed
+        {
+            return Ok(WebhookOutcome::Duplicate { event_id });
+        }
+        let now = inner.clock.now();
+        match inner.process(&parsed, &payload, now).await {
+            Ok(outcome) => Ok(outcome),
+            Err(e) => {
+                let message = e.to_string();
+                let failed = NewEvent {
+                    envelope: &parsed.envelope,
+                    payload: &payload,
+                    status: EventStatus::Failed,
+                    error: Some(&message),
+                    now,
+                };
+                if let Err(store_error) = inner.store.fail_event(&failed).await {
+                    tracing::error!(event = %event_id, error = %store_error, "could not record a failed event");
+                }
+                tracing::warn!(event = %event_id, error = %e, "stripe event failed; stripe will retry");
+                Err(e)
+            }
+        }
+    }
+
+    /// Downgrades the users whose grace period after a failed payment has ended (and who did
+    /// not pay since). Run it periodically; returns how many users were synced.
+    ///
+    /// # Errors
+    ///
+    /// A store or quota error.
+    pub async fn enforce_grace_periods(&self) -> Result<usize> {
+        let now = self.inner.clock.now();
+        let expired = self.inner.store.grace_expired(now).await?;
+        let users: BTreeSet<Uuid> = expired.iter().filter_map(|s| s.user_id).collect();
+        for user in &users {
+            self.inner.sync_user(*user, now).await?;
+        }
+        Ok(users.len())
+    }
+
+    /// Sets `user`'s quota plan from their stored subscriptions, as of now, and returns it.
+    ///
+    /// # Errors
+    ///
+    /// A store or quota error.
+    pub async fn sync_user(&self, user: Uuid) -> Result<String> {
+        self.inner.sync_user(user, self.inner.clock.now()).await
+    }
+
+    /// The plan `user` should have now according to their stored subscriptions.
+    ///
+    /// # Errors
+    ///
+    /// A store error.
+    pub async fn plan_of(&self, user: Uuid) -> Result<String> {
+        let subs = self.inner.store.subscriptions_of_user(user).await?;
+        Ok(best(&subs, self.inner.clock.now())
+            .map_or(FREE_PLAN, |s| s.effective_plan(self.inner.clock.now()))
+            .to_owned())
+    }
+}
+
+/// The subscription that decides a user's plan: the freshest one giving a paid plan.
+fn best(subs: &[SubscriptionRecord], now: DateTime<Utc>) -> Option<&SubscriptionRecord> {
+    subs.iter()
+        .filter(|s| s.effective_plan(now) != FREE_PLAN)
+        .max_by_key(|s| (s.synced_version, s.created_at))
+}
+
+impl<S: BillingStore> Inner<S> {
+    async fn process(
+        &self,
+        parsed: &ParsedEvent,
+        payload: &str,
+        now: DateTime<Utc>,
+    ) -> Result<WebhookOutcome> {
+        let plan = self.plan(parsed, now).await?;
+        let event = NewEvent {
+            envelope: &parsed.envelope,
+            payload,
+            status: plan.status,
+            error: plan.note.as_deref(),
+            now,
+        };
+        let event_id = parsed.envelope.id.clone();
+        let records = match self.store.commit_event(&event, &plan.effects).await? {
+            Commit::Applied(records) => records,
+            Commit::Duplicate => return Ok(WebhookOutcome::Duplicate { event_id }),
+        };
+        let users: BTreeSet<Uuid> = records.iter().filter_map(|r| r.user_id).collect();
+        for user in users {
+            self.sync_user(user, now).await?;
+        }
+        if let Some((subscription, trial_end)) = plan.trial_end {
+            let user = records
+                .iter()
+                .find(|r| r.stripe_subscription_id == subscription)
+                .and_then(|r| r.user_id);
+            // Nobody listening is fine: the notice is advisory.
+            let _ = self.notices.send(BillingNotice::TrialWillEnd {
+                user,
+                subscription,
+                trial_end,
+            });
+        }
+        Ok(match plan.status {
+            EventStatus::Skipped => WebhookOutcome::Skipped {
+                event_id,
+                reason: plan.note.unwrap_or_default(),
+            },
+            _ => WebhookOutcome::Processed { event_id },
+        })
+    }
+
+    pub(crate) async fn sync_user(&self, user: Uuid, now: DateTime<Utc>) -> Result<String> {
+        let subs = self.store.subscriptions_of_user(user).await?;
+        let chosen = best(&subs, now);
+        let plan = chosen
+            .map_or(FREE_PLAN, |s| s.effective_plan(now))
+            .to_owned();
+        let period = chosen.and_then(|s| {
+            Some(BillingPeriod {
+                start: s.current_period_start?,
+                end: s.current_period_end?,
+            })
+        });
+        self.plans.set_plan(user, &plan, period).await?;
+        let _ = self.notices.send(BillingNotice::PlanSynced {
+            user,
+            plan: plan.clone(),
+        });
+        Ok(plan)
+    }
+}
+
+impl<S: BillingStore> BillingBuilder<S> {
+    /// The Stripe client used to re-read subscriptions and for checkout, portal and plan
+    /// changes. Without one, events are applied from their own copies (newest wins).
+    #[must_use]
+    pub fn stripe(mut self, stripe: StripeApi) -> Self {
+        self.stripe = Some(stripe);
+        self
+    }
+
+    /// The clock (default: the system clock).
+    #[must_use]
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// How long a user keeps their plan after a failed payment (default 3 days).
+    #[must_use]
+    pub fn grace_period(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Builds the handle.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a grace period too large to represent.
+    pub fn build(self) -> Result<Billing<S>> {
+        if chrono::Duration::from_std(self.grace).is_err() {
+            return Err(Error::Config("the grace period is too large".into()));
+        }
+        let (notices, _) = broadcast::channel(256);
+        Ok(Billing {
+            inner: Arc::new(Inner {
+                store: self.store,
+                verifier: self.verifier,
+                stripe: self.stripe,
+                plans: self.plans,
+                clock: self.clock.unwrap_or_else(SystemClock::shared),
+                grace: self.grace,
+                notices,
+            }),
+        })
+    }
+}

@@ -1,0 +1,281 @@
+//! The rows this crate stores: subscriptions, invoices, the event ledger.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The plan a user falls back to without a live subscription.
+pub const FREE_PLAN: &str = "free";
+
+/// A subscription as stored (the seed's `subscriptions` table plus what ordering needs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionRecord {
+    /// Stripe's subscription id (`sub_...`), the key.
+    pub stripe_subscription_id: String,
+    /// Stripe's customer id (`cus_...`).
+    pub stripe_customer_id: String,
+    /// The user, once known (from the customer link or the subscription's metadata).
+    pub user_id: Option<Uuid>,
+    /// The plan the subscription's price maps to (`free` when not live or unknown).
+    pub plan: String,
+    /// Stripe's status: `active`, `trialing`, `past_due`, `canceled`, `unpaid`, ...
+    pub status: String,
+    /// The subscribed price (`price_...`).
+    pub price_id: Option<String>,
+    /// The quantity: seats for Team.
+    pub quantity: u64,
+    /// Start of the current billing period.
+    pub current_period_start: Option<DateTime<Utc>>,
+    /// End of the current billing period.
+    pub current_period_end: Option<DateTime<Utc>>,
+    /// Whether the subscription ends at the end of the period.
+    pub cancel_at_period_end: bool,
+    /// Whether the latest invoice event was a failed payment.
+    pub past_due: bool,
+    /// When a failed payment's grace period ends (the user is downgraded after it).
+    pub grace_until: Option<DateTime<Utc>>,
+    /// Freshness of the subscription fields: `created` of the event they came from, or the
+    /// time they were fetched from Stripe (Unix seconds).
+    pub synced_version: i64,
+    /// `created` of the newest invoice event applied (Unix seconds).
+    pub payment_version: i64,
+    /// When the row was first written.
+    pub created_at: DateTime<Utc>,
+    /// When the row was last written.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl SubscriptionRecord {
+    /// Whether Stripe's status gives access: `active`, `trialing` or `past_due`.
+    #[must_use]
+    pub fn is_live(&self) -> bool {
+        matches!(self.status.as_str(), "active" | "trialing" | "past_due")
+    }
+
+    /// The plan the user should have at `now`: the subscribed plan while the subscription is
+    /// live and any grace period has not run out, Free otherwise. `cancel_at_period_end` keeps
+    /// the plan until the period ends.
+    #[must_use]
+    pub fn effective_plan(&self, now: DateTime<Utc>) -> &str {
+        if !self.is_live() {
+            return FREE_PLAN;
+        }
+        if self.past_due && self.grace_until.is_some_and(|g| g <= now) {
+            return FREE_PLAN;
+        }
+        if self.cancel_at_period_end && self.current_period_end.is_some_and(|end| end <= now) {
+            return FREE_PLAN;
+        }
+        &self.plan
+    }
+}
+
+/// An invoice as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceRecord {
+    /// Stripe's invoice id (`in_...`).
+    pub stripe_invoice_id: String,
+    /// Stripe's customer id.
+    pub stripe_customer_id: String,
+    /// The subscription the invoice bills, if any.
+    pub stripe_subscription_id: Option<String>,
+    /// `draft`, `open`, `paid`, `uncollectible` or `void`.
+    pub status: String,
+    /// Amount due, in the currency's smallest unit.
+    pub amount_due: i64,
+    /// Amount paid, in the currency's smallest unit.
+    pub amount_paid: i64,
+    /// Three-letter ISO currency code, lowercase.
+    pub currency: String,
+    /// The hosted invoice page.
+    pub hosted_invoice_url: Option<String>,
+    /// `created` of the event this row came from (Unix seconds).
+    pub version: i64,
+}
+
+/// What happened to a ledger row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventStatus {
+    /// Handled; its changes are committed.
+    Processed,
+    /// Stored and acknowledged without handling: an unknown type or an unparseable object.
+    Skipped,
+    /// The handler failed; Stripe will retry and the retry is handled again.
+    Failed,
+}
+
+impl EventStatus {
+    /// The stored spelling.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Processed => "processed",
+            Self::Skipped => "skipped",
+            Self::Failed => "failed",
+        }
+    }
+
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "processed" => Self::Processed,
+            "skipped" => Self::Skipped,
+            "failed" => Self::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// A row of the `stripe_events` ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// Stripe's event id (`evt_...`).
+    pub id: String,
+    /// The event type (`customer.subscription.updated`, ...).
+    pub event_type: String,
+    /// When Stripe created the event.
+    pub created: DateTime<Utc>,
+    /// The API version the event was rendered with.
+    pub api_version: Option<String>,
+    /// When the first delivery arrived.
+    pub received_at: DateTime<Utc>,
+    /// When it was last processed (or skipped).
+    pub processed_at: Option<DateTime<Utc>>,
+    /// Its state.
+    pub status: EventStatus,
+    /// How many deliveries were handled (a duplicate of a processed event does not count).
+    pub attempts: u32,
+    /// The last handler error, or why the event was skipped.
+    pub error: Option<String>,
+    /// The raw payload, as received.
+    pub payload: String,
+}
+
+/// What an event changes, applied by a store in one transaction with its ledger row.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(unreachable_pub)] // named only through the sealed store trait
+pub enum Effect {
+    /// Link a Stripe customer to a user, and adopt that customer's subscriptions.
+    LinkCustomer { customer: String, user: Uuid },
+    /// Write the subscription's fields when `snapshot.version` is newer than the stored ones.
+    UpsertSubscription(SubscriptionSnapshot),
+    /// Write the invoice when `version` is newer than the stored one.
+    RecordInvoice(InvoiceRecord),
+    /// Record a payment outcome for a subscription when newer than the last one.
+    Payment {
+        subscription: String,
+        customer: String,
+        failed: bool,
+        version: i64,
+        grace_until: Option<DateTime<Utc>>,
+    },
+}
+
+/// The fields of a Stripe subscription this crate keeps, with their freshness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(unreachable_pub)] // named only through the sealed store trait
+pub struct SubscriptionSnapshot {
+    pub(crate) id: String,
+    pub(crate) customer: String,
+    pub(crate) user_hint: Option<Uuid>,
+    pub(crate) plan: String,
+    pub(crate) status: String,
+    pub(crate) price_id: Option<String>,
+    pub(crate) quantity: u64,
+    pub(crate) current_period_start: Option<DateTime<Utc>>,
+    pub(crate) current_period_end: Option<DateTime<Utc>>,
+    pub(crate) cancel_at_period_end: bool,
+    pub(crate) version: i64,
+    /// Read from Stripe's API rather than from an event: as fresh as anything stored with
+    /// the same version.
+    pub(crate) fetched: bool,
+}
+
+impl SubscriptionSnapshot {
+    /// Copies the snapshot's fields onto `record`.
+    pub(crate) fn apply_to(&self, record: &mut SubscriptionRecord, now: DateTime<Utc>) {
+        record.stripe_customer_id.clone_from(&self.customer);
+        if self.user_hint.is_some() {
+            record.user_id = self.user_hint;
+        }
+        record.plan.clone_from(&self.plan);
+        record.status.clone_from(&self.status);
+        record.price_id.clone_from(&self.price_id);
+        record.quantity = self.quantity;
+        record.current_period_start = self.current_period_start;
+        record.current_period_end = self.current_period_end;
+        record.cancel_at_period_end = self.cancel_at_period_end;
+        record.synced_version = self.version;
+        record.updated_at = now;
+    }
+}
+
+/// A record for a subscription known only from an invoice so far.
+pub(crate) fn placeholder_record(
+    subscription: &str,
+    customer: &str,
+    now: DateTime<Utc>,
+) -> SubscriptionRecord {
+    SubscriptionRecord {
+        stripe_subscription_id: subscription.to_owned(),
+        stripe_customer_id: customer.to_owned(),
+        user_id: None,
+        plan: FREE_PLAN.to_owned(),
+        status: "incomplete".to_owned(),
+        price_id: None,
+        quantity: 0,
+        current_period_start: None,
+        current_period_end: None,
+        cancel_at_period_end: false,
+        past_due: false,
+        grace_until: None,
+        synced_version: 0,
+        payment_version: 0,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Applies a snapshot to `record` when it is newer, and fills in the user when it becomes
+/// known (from the snapshot's metadata or the customer's link).
+pub(crate) fn apply_snapshot(
+    record: &mut SubscriptionRecord,
+    snapshot: &SubscriptionSnapshot,
+    linked: Option<Uuid>,
+    now: DateTime<Utc>,
+) {
+    let newer = snapshot.version > record.synced_version
+        || (snapshot.fetched && snapshot.version == record.synced_version);
+    if newer {
+        snapshot.apply_to(record, now);
+    }
+    if record.user_id.is_none() {
+        record.user_id = snapshot.user_hint.or(linked);
+        if record.user_id.is_some() {
+            record.updated_at = now;
+        }
+    }
+}
+
+/// Applies a payment outcome to `record` when it is newer than the last one.
+pub(crate) fn apply_payment(
+    record: &mut SubscriptionRecord,
+    failed: bool,
+    version: i64,
+    grace_until: Option<DateTime<Utc>>,
+    linked: Option<Uuid>,
+    now: DateTime<Utc>,
+) {
+    if version > record.payment_version {
+        record.past_due = failed;
+        record.grace_until = if failed { grace_until } else { None };
+        record.payment_version = version;
+        record.updated_at = now;
+    }
+    if record.user_id.is_none() && linked.is_some() {
+        record.user_id = linked;
+        record.updated_at = now;
+    }
+}

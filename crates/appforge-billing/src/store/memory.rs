@@ -1,0 +1,233 @@
+//! The in-memory store: tests and prototypes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use uuid::Uuid;
+
+use super::{BillingStore, Commit, NewEvent};
+use crate::error::Result;
+use crate::event::from_unix;
+use crate::model::{
+    Effect, EventStatus, InvoiceRecord, LedgerEntry, SubscriptionRecord, apply_payment,
+    apply_snapshot, placeholder_record,
+};
+
+#[derive(Debug, Default)]
+struct State {
+    events: HashMap<String, LedgerEntry>,
+    subscriptions: HashMap<String, SubscriptionRecord>,
+    invoices: HashMap<String, InvoiceRecord>,
+    /// customer -> (user, linked at)
+    customers: HashMap<String, (Uuid, DateTime<Utc>)>,
+}
+
+/// A [`BillingStore`] in memory. Clones share the same data.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryBillingStore {
+    state: Arc<Mutex<State>>,
+}
+
+impl MemoryBillingStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn ledger_row(event: &NewEvent<'_>, attempts: u32) -> LedgerEntry {
+    LedgerEntry {
+        id: event.envelope.id.clone(),
+        event_type: event.envelope.event_type.clone(),
+        created: from_unix(event.envelope.created).unwrap_or(DateTime::UNIX_EPOCH),
+        api_version: event.envelope.api_version.clone(),
+        received_at: event.now,
+        processed_at: (event.status != EventStatus::Failed).then_some(event.now),
+        status: event.status,
+        attempts,
+        error: event.error.map(str::to_owned),
+        payload: event.payload.to_owned(),
+    }
+}
+
+impl State {
+    fn apply(&mut self, effect: &Effect, now: DateTime<Utc>, touched: &mut Vec<String>) {
+        match effect {
+            Effect::LinkCustomer { customer, user } => {
+                self.customers.insert(customer.clone(), (*user, now));
+                for sub in self.subscriptions.values_mut() {
+                    if &sub.stripe_customer_id == customer && sub.user_id != Some(*user) {
+                        sub.user_id = Some(*user);
+                        sub.updated_at = now;
+                    }
+                    if &sub.stripe_customer_id == customer {
+                        touched.push(sub.stripe_subscription_id.clone());
+                    }
+                }
+            }
+            Effect::UpsertSubscription(snapshot) => {
+                let linked = self.customers.get(&snapshot.customer).map(|(u, _)| *u);
+                let record = self
+                    .subscriptions
+                    .entry(snapshot.id.clone())
+                    .or_insert_with(|| placeholder_record(&snapshot.id, &snapshot.customer, now));
+                apply_snapshot(record, snapshot, linked, now);
+                touched.push(snapshot.id.clone());
+            }
+            Effect::RecordInvoice(invoice) => {
+                let newer = self
+                    .invoices
+                    .get(&invoice.stripe_invoice_id)
+                    .is_none_or(|old| invoice.version > old.version);
+                if newer {
+                    self.invoices
+                        .insert(invoice.stripe_invoice_id.clone(), invoice.clone());
+                }
+            }
+            Effect::Payment {
+                subscription,
+                customer,
+                failed,
+                version,
+                grace_until,
+            } => {
+                let linked = self.customers.get(customer).map(|(u, _)| *u);
+                let record = self
+                    .subscriptions
+                    .entry(subscription.clone())
+                    .or_insert_with(|| placeholder_record(subscription, customer, now));
+                apply_payment(record, *failed, *version, *grace_until, linked, now);
+                touched.push(subscription.clone());
+            }
+        }
+    }
+}
+
+impl super::sealed::Internal for MemoryBillingStore {
+    async fn commit_event(&self, event: &NewEvent<'_>, effects: &[Effect]) -> Result<Commit> {
+        let mut state = self.state.lock();
+        let attempts = match state.events.get(&event.envelope.id) {
+            Some(old) if old.status != EventStatus::Failed => return Ok(Commit::Duplicate),
+            Some(old) => old.attempts + 1,
+            None => 1,
+        };
+        let received_at = state
+            .events
+            .get(&event.envelope.id)
+            .map_or(event.now, |old| old.received_at);
+        let mut row = ledger_row(event, attempts);
+        row.received_at = received_at;
+        state.events.insert(row.id.clone(), row);
+        let mut touched = Vec::new();
+        for effect in effects {
+            state.apply(effect, event.now, &mut touched);
+        }
+        touched.sort();
+        touched.dedup();
+        Ok(Commit::Applied(
+            touched
+                .iter()
+                .filter_map(|id| state.subscriptions.get(id).cloned())
+                .collect(),
+        ))
+    }
+
+    async fn fail_event(&self, event: &NewEvent<'_>) -> Result<()> {
+        let mut state = self.state.lock();
+        let row = match state.events.get(&event.envelope.id) {
+            Some(old) => {
+                let attempts = if old.status == EventStatus::Failed {
+                    old.attempts + 1
+                } else {
+                    old.attempts
+                };
+                LedgerEntry {
+                    status: EventStatus::Failed,
+                    attempts,
+                    error: event.error.map(str::to_owned),
+                    ..old.clone()
+                }
+            }
+            None => ledger_row(event, 1),
+        };
+        state.events.insert(row.id.clone(), row);
+        Ok(())
+    }
+}
+
+impl BillingStore for MemoryBillingStore {
+    async fn migrate(&self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn event(&self, id: &str) -> Result<Option<LedgerEntry>> {
+        Ok(self.state.lock().events.get(id).cloned())
+    }
+
+    async fn subscription(&self, id: &str) -> Result<Option<SubscriptionRecord>> {
+        Ok(self.state.lock().subscriptions.get(id).cloned())
+    }
+
+    async fn subscriptions_of_user(&self, user: Uuid) -> Result<Vec<SubscriptionRecord>> {
+        let state = self.state.lock();
+        let mut subs: Vec<_> = state
+            .subscriptions
+            .values()
+            .filter(|s| s.user_id == Some(user))
+            .cloned()
+            .collect();
+        subs.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| b.stripe_subscription_id.cmp(&a.stripe_subscription_id))
+        });
+        Ok(subs)
+    }
+
+    async fn grace_expired(&self, now: DateTime<Utc>) -> Result<Vec<SubscriptionRecord>> {
+        let state = self.state.lock();
+        let mut subs: Vec<_> = state
+            .subscriptions
+            .values()
+            .filter(|s| s.past_due && s.grace_until.is_some_and(|g| g <= now))
+            .cloned()
+            .collect();
+        subs.sort_by(|a, b| a.stripe_subscription_id.cmp(&b.stripe_subscription_id));
+        Ok(subs)
+    }
+
+    async fn invoice(&self, id: &str) -> Result<Option<InvoiceRecord>> {
+        Ok(self.state.lock().invoices.get(id).cloned())
+    }
+
+    async fn link_customer(&self, customer: &str, user: Uuid, now: DateTime<Utc>) -> Result<()> {
+        let mut state = self.state.lock();
+        let mut touched = Vec::new();
+        state.apply(
+            &Effect::LinkCustomer {
+                customer: customer.to_owned(),
+                user,
+            },
+            now,
+            &mut touched,
+        );
+        Ok(())
+    }
+
+    async fn customer_of_user(&self, user: Uuid) -> Result<Option<String>> {
+        let state = self.state.lock();
+        Ok(state
+            .customers
+            .iter()
+            .filter(|(_, (u, _))| *u == user)
+            .max_by(|a, b| a.1.1.cmp(&b.1.1).then_with(|| a.0.cmp(b.0)))
+            .map(|(c, _)| c.clone()))
+    }
+
+    async fn user_of_customer(&self, customer: &str) -> Result<Option<Uuid>> {
+        Ok(self.state.lock().customers.get(customer).map(|(u, _)| *u))
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests of appforge-billing: one binary, one module per concern.
+
+mod api;
+#[cfg(feature = "axum")]
+mod axum_handler;
+mod lifecycle;
+mod signature;
+mod store;
+mod support;

@@ -1,0 +1,482 @@
+//! The behavioural suite every store runs: the ledger, exactly-once handling, ordering,
+//! grace periods, notices. One generic body per behaviour, instantiated per backend.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use appforge_billing::{BillingNotice, BillingStore, EventStatus, WebhookOutcome};
+use appforge_core::Clock;
+use appforge_quota::{Plan, PlanCatalogue, PlanId};
+
+use crate::support::{CUSTOMER, Harness, SUB, event_fixture, sign, user};
+
+pub(crate) async fn processed_events_are_recorded_in_the_ledger<S: BillingStore>(h: Harness<S>) {
+    let outcome = h.deliver("01-checkout.session.completed").await.unwrap();
+    assert_eq!(
+        outcome,
+        WebhookOutcome::Processed {
+            event_id: "evt_1RqA8oKfT7xYw2QeCheckDone".into()
+        }
+    );
+    let row = h
+        .billing
+        .store()
+        .event("evt_1RqA8oKfT7xYw2QeCheckDone")
+        .await
+        .unwrap()
+        .expect("ledger row");
+    assert_eq!(row.status, EventStatus::Processed);
+    assert_eq!(row.event_type, "checkout.session.completed");
+    assert_eq!(row.api_version.as_deref(), Some("2026-09-30.endive"));
+    assert_eq!(row.created.timestamp(), 1_772_323_205);
+    assert_eq!(row.attempts, 1);
+    assert_eq!(row.error, None);
+    assert_eq!(row.received_at, h.clock.now());
+    assert_eq!(row.processed_at, Some(h.clock.now()));
+    assert_eq!(row.payload, event_fixture("01-checkout.session.completed"));
+    // The customer is linked to the user both ways.
+    let store = h.billing.store();
+    assert_eq!(
+        store.user_of_customer(CUSTOMER).await.unwrap(),
+        Some(user())
+    );
+    assert_eq!(
+        store.customer_of_user(user()).await.unwrap().as_deref(),
+        Some(CUSTOMER)
+    );
+}
+
+pub(crate) async fn a_sequential_duplicate_changes_nothing<S: BillingStore>(h: Harness<S>) {
+    h.deliver("01-checkout.session.completed").await.unwrap();
+    let first = h
+        .deliver("03-customer.subscription.updated-pro")
+        .await
+        .unwrap();
+    assert!(matches!(first, WebhookOutcome::Processed { .. }));
+    let writes = h.plan_writes();
+    let before = h.billing.store().subscription(SUB).await.unwrap().unwrap();
+    h.clock.advance(Duration::from_secs(30));
+    let second = h
+        .deliver("03-customer.subscription.updated-pro")
+        .await
+        .unwrap();
+    assert!(
+        matches!(second, WebhookOutcome::Duplicate { .. }),
+        "{second:?}"
+    );
+    assert_eq!(h.plan_writes(), writes);
+    let after = h.billing.store().subscription(SUB).await.unwrap().unwrap();
+    assert_eq!(after, before);
+    let row = h
+        .billing
+        .store()
+        .event("evt_1RqA8pKfT7xYw2QeSubActive")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.attempts, 1);
+}
+
+pub(crate) async fn ten_concurrent_duplicates_apply_once<S: BillingStore + 'static>(h: Harness<S>) {
+    h.deliver("01-checkout.session.completed").await.unwrap();
+    let writes = h.plan_writes();
+    let body = event_fixture("03-customer.subscription.updated-pro");
+    let header = sign(&h.clock, &body);
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let billing = h.billing.clone();
+            let body = body.clone();
+            let header = header.clone();
+            tokio::spawn(
+                async move { billing.handle_webhook(body.as_bytes(), Some(&header)).await },
+            )
+        })
+        .collect();
+    let mut processed = 0;
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            WebhookOutcome::Processed { .. } => processed += 1,
+            WebhookOutcome::Duplicate { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(processed, 1);
+    assert_eq!(h.plan_writes(), writes + 1, "one plan change");
+    assert_eq!(h.quota_plan().await, "pro");
+    let row = h
+        .billing
+        .store()
+        .event("evt_1RqA8pKfT7xYw2QeSubActive")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((row.status, row.attempts), (EventStatus::Processed, 1));
+}
+
+pub(crate) async fn a_failed_handler_is_recorded_and_its_retry_processed<S: BillingStore>(
+    h: Harness<S>,
+) {
+    // A catalogue that does not know the subscription's price: the handler fails.
+    let without_prices = PlanCatalogue::new(
+        vec![Plan::free(), Plan::pro(), Plan::team()],
+        PlanId::free(),
+    )
+    .unwrap();
+    h.quota.set_catalogue(without_prices);
+    let err = h
+        .deliver("03-customer.subscription.updated-pro")
+        .await
+        .unwrap_err();
+    assert!(!matches!(err, appforge_billing::Error::Signature(_)));
+    assert!(err.is_retryable());
+    let store = h.billing.store();
+    let row = store
+        .event("evt_1RqA8pKfT7xYw2QeSubActive")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, EventStatus::Failed);
+    assert_eq!(row.attempts, 1);
+    assert!(
+        row.error
+            .as_deref()
+            .unwrap()
+            .contains("price_1RqA2bKfT7xYw2QeP7oMonthly")
+    );
+    assert!(
+        store.subscription(SUB).await.unwrap().is_none(),
+        "nothing applied"
+    );
+
+    h.deliver("03-customer.subscription.updated-pro")
+        .await
+        .unwrap_err();
+    let row = store
+        .event("evt_1RqA8pKfT7xYw2QeSubActive")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((row.status, row.attempts), (EventStatus::Failed, 2));
+
+    h.quota.set_catalogue(crate::support::catalogue());
+    let outcome = h
+        .deliver("03-customer.subscription.updated-pro")
+        .await
+        .unwrap();
+    assert!(matches!(outcome, WebhookOutcome::Processed { .. }));
+    let row = store
+        .event("evt_1RqA8pKfT7xYw2QeSubActive")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((row.status, row.attempts), (EventStatus::Processed, 3));
+    assert_eq!(row.error, None);
+    assert_eq!(store.subscription(SUB).await.unwrap().unwrap().plan, "pro");
+    assert_eq!(h.quota_plan().await, "pro");
+}
+
+pub(crate) async fn unknown_and_unparseable_events_are_stored_and_acknowledged<S: BillingStore>(
+    h: Harness<S>,
+) {
+    let store = h.billing.store();
+    for (fixture, id, reason) in [
+        (
+            "unknown-type",
+            "evt_1RzZ9zKfT7xYw2QeFutureType",
+            "not handled",
+        ),
+        (
+            "customer.created-unhandled",
+            "evt_1RqA7zKfT7xYw2QeCustCreate",
+            "not handled",
+        ),
+        (
+            "unparseable-subscription",
+            "evt_1RqA9aKfT7xYw2QeBrokenObj",
+            "unparseable",
+        ),
+    ] {
+        let outcome = h.deliver(fixture).await.unwrap();
+        let WebhookOutcome::Skipped {
+            event_id,
+            reason: why,
+        } = outcome
+        else {
+            panic!("{fixture}: {outcome:?}");
+        };
+        assert_eq!(event_id, id);
+        assert!(why.contains(reason), "{fixture}: {why}");
+        let row = store.event(id).await.unwrap().unwrap();
+        assert_eq!(row.status, EventStatus::Skipped);
+        assert_eq!(row.payload, event_fixture(fixture));
+        assert!(matches!(
+            h.deliver(fixture).await.unwrap(),
+            WebhookOutcome::Duplicate { .. }
+        ));
+    }
+    assert!(store.subscription(SUB).await.unwrap().is_none());
+    assert_eq!(h.plan_writes(), 0);
+}
+
+pub(crate) async fn an_older_copy_never_overwrites_a_newer_one<S: BillingStore>(h: Harness<S>) {
+    h.deliver("01-checkout.session.completed").await.unwrap();
+    h.deliver("07-customer.subscription.updated-team")
+        .await
+        .unwrap();
+    h.deliver("03-customer.subscription.updated-pro")
+        .await
+        .unwrap();
+    h.deliver("02-customer.subscription.created").await.unwrap();
+    let sub = h.billing.store().subscription(SUB).await.unwrap().unwrap();
+    assert_eq!((sub.plan.as_str(), sub.quantity), ("team", 3));
+    assert_eq!(sub.status, "active");
+    assert_eq!(sub.user_id, Some(user()));
+    h.clock.set("2026-04-10T00:00:00Z".parse().unwrap());
+    assert_eq!(h.billing.sync_user(user()).await.unwrap(), "team");
+    assert_eq!(h.quota_plan().await, "team");
+}
+
+pub(crate) async fn a_subscription_before_its_checkout_is_adopted<S: BillingStore>(h: Harness<S>) {
+    // The subscription carries no user metadata here: the link comes with the checkout.
+    let body = event_fixture("03-customer.subscription.updated-pro").replace(
+        "\"appforge_user_id\": \"7d6f0b4e-3a52-4c1e-9f0a-2b8e5d1c9a41\"",
+        "\"note\": \"x\"",
+    );
+    h.clock.set("2026-03-10T00:00:00Z".parse().unwrap());
+    let header = sign(&h.clock, &body);
+    h.billing
+        .handle_webhook(body.as_bytes(), Some(&header))
+        .await
+        .unwrap();
+    let sub = h.billing.store().subscription(SUB).await.unwrap().unwrap();
+    assert_eq!(sub.user_id, None);
+    assert_eq!(h.plan_writes(), 0);
+    h.deliver("01-checkout.session.completed").await.unwrap();
+    let sub = h.billing.store().subscription(SUB).await.unwrap().unwrap();
+    assert_eq!(sub.user_id, Some(user()));
+    assert_eq!(h.quota_plan().await, "pro");
+}
+
+pub(crate) async fn grace_period_expiry_downgrades_until_paid<S: BillingStore>(h: Harness<S>) {
+    h.clock.set("2026-04-01T00:00:00Z".parse().unwrap());
+    for e in [
+        "01-checkout.session.completed",
+        "02-customer.subscription.created",
+        "03-customer.subscription.updated-pro",
+    ] {
+        h.deliver(e).await.unwrap();
+    }
+    assert_eq!(h.quota_plan().await, "pro");
+    // The payment fails at 01:00; the grace period (3 days) ends 2026-04-04T01:00.
+    h.clock.set("2026-04-01T02:00:00Z".parse().unwrap());
+    h.deliver("05-invoice.payment_failed").await.unwrap();
+    let sub = h.billing.store().subscription(SUB).await.unwrap().unwrap();
+    assert!(sub.past_due);
+    assert_eq!(
+        sub.grace_until,
+        Some("2026-04-04T01:00:00Z".parse().unwrap())
+    );
+    assert_eq!(h.quota_plan().await, "pro", "kept during the grace period");
+    let invoice = h
+        .billing
+        .store()
+        .invoice("in_1RrB9pKfT7xYw2QeInv00002")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((invoice.status.as_str(), invoice.amount_paid), ("open", 0));
+
+    h.clock.set("2026-04-04T00:59:59Z".parse().unwrap());
+    assert_eq!(h.billing.enforce_grace_periods().await.unwrap(), 0);
+    assert_eq!(h.quota_plan().await, "pro");
+    h.clock.set("2026-04-04T01:00:00Z".parse().unwrap());
+    assert_eq!(h.billing.enforce_grace_periods().await.unwrap(), 1);
+    assert_eq!(h.quota_plan().await, "free");
+    assert_eq!(h.billing.plan_of(user()).await.unwrap(), "free");
+
+    // A later payment restores the plan.
+    h.deliver("06-invoice.paid-retry").await.unwrap();
+    let sub = h.billing.store().subscription(SUB).await.unwrap().unwrap();
+    assert!(!sub.past_due);
+    assert_eq!(sub.grace_until, None);
+    assert_eq!(h.quota_plan().await, "pro");
+    let invoice = h
+        .billing
+        .store()
+        .invoice("in_1RrB9pKfT7xYw2QeInv00002")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (invoice.status.as_str(), invoice.amount_paid),
+        ("paid", 1000)
+    );
+}
+
+pub(crate) async fn a_late_failure_after_a_payment_is_ignored<S: BillingStore>(h: Harness<S>) {
+    h.clock.set("2026-04-03T00:00:00Z".parse().unwrap());
+    h.deliver("01-checkout.session.completed").await.unwrap();
+    h.deliver("03-customer.subscription.updated-pro")
+        .await
+        .unwrap();
+    h.deliver("06-invoice.paid-retry").await.unwrap();
+    h.deliver("05-invoice.payment_failed").await.unwrap();
+    let sub = h.billing.store().subscription(SUB).await.unwrap().unwrap();
+    assert!(!sub.past_due);
+    // The invoice keeps its newest state too.
+    let invoice = h
+        .billing
+        .store()
+        .invoice("in_1RrB9pKfT7xYw2QeInv00002")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(invoice.status, "paid");
+}
+
+pub(crate) async fn cancel_at_period_end_keeps_the_plan_until_deleted<S: BillingStore>(
+    h: Harness<S>,
+) {
+    h.clock.set("2026-04-07T00:00:00Z".parse().unwrap());
+    for e in [
+        "01-checkout.session.completed",
+        "03-customer.subscription.updated-pro",
+        "07-customer.subscription.updated-team",
+        "08-customer.subscription.updated-cancel-at-period-end",
+    ] {
+        h.deliver(e).await.unwrap();
+    }
+    let sub = h.billing.store().subscription(SUB).await.unwrap().unwrap();
+    assert!(sub.cancel_at_period_end);
+    assert_eq!(h.quota_plan().await, "team");
+    h.clock.set("2026-05-01T00:00:05Z".parse().unwrap());
+    h.deliver("09-customer.subscription.deleted").await.unwrap();
+    assert_eq!(h.quota_plan().await, "free");
+    let sub = h.billing.store().subscription(SUB).await.unwrap().unwrap();
+    assert_eq!(sub.status, "canceled");
+}
+
+pub(crate) async fn trial_will_end_is_surfaced_to_the_host<S: BillingStore>(h: Harness<S>) {
+    let mut notices = h.billing.notices();
+    h.clock.set("2026-03-12T00:00:00Z".parse().unwrap());
+    h.deliver("customer.subscription.trial_will_end")
+        .await
+        .unwrap();
+    let mut seen = None;
+    while let Ok(notice) = notices.try_recv() {
+        if let BillingNotice::TrialWillEnd { .. } = notice {
+            seen = Some(notice);
+        }
+    }
+    assert_eq!(
+        seen,
+        Some(BillingNotice::TrialWillEnd {
+            user: Some(user()),
+            subscription: "sub_1RtT5fKfT7xYw2QeTrialSub1".into(),
+            trial_end: Some("2026-03-15T00:00:00Z".parse().unwrap()),
+        })
+    );
+    // A trialing subscription gives the plan.
+    assert_eq!(h.quota_plan().await, "pro");
+}
+
+pub(crate) async fn a_forged_delivery_changes_nothing<S: BillingStore>(h: Harness<S>) {
+    let body = event_fixture("03-customer.subscription.updated-pro");
+    let header = sign(&h.clock, &body);
+    let forged = body.replace("\"active\"", "\"trialing\"");
+    let err = h
+        .billing
+        .handle_webhook(forged.as_bytes(), Some(&header))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, appforge_billing::Error::Signature(_)));
+    assert!(!err.is_retryable());
+    assert!(
+        h.billing
+            .store()
+            .event("evt_1RqA8pKfT7xYw2QeSubActive")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// Instantiates the suite for one backend: `$make` is an async expression giving a
+/// `Harness` (and keeping any database alive in `$guard`).
+macro_rules! store_suite {
+    ($module:ident, $(#[$attr:meta])* setup = |$guard:ident| $make:expr) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+
+            store_suite!(@test $module, processed_events_are_recorded_in_the_ledger, $(#[$attr])* |$guard| $make);
+            store_suite!(@test $module, a_sequential_duplicate_changes_nothing, $(#[$attr])* |$guard| $make);
+            store_suite!(@test $module, ten_concurrent_duplicates_apply_once, $(#[$attr])* |$guard| $make);
+            store_suite!(@test $module, a_failed_handler_is_recorded_and_its_retry_processed, $(#[$attr])* |$guard| $make);
+            store_suite!(@test $module, unknown_and_unparseable_events_are_stored_and_acknowledged, $(#[$attr])* |$guard| $make);
+            store_suite!(@test $module, an_older_copy_never_overwrites_a_newer_one, $(#[$attr])* |$guard| $make);
+            store_suite!(@test $module, a_subscription_before_its_checkout_is_adopted, $(#[$attr])* |$guard| $make);
+            store_suite!(@test $module, grace_period_expiry_downgrades_until_paid, $(#[$attr])* |$guard| $make);
+            store_suite!(@test $module, a_late_failure_after_a_payment_is_ignored, $(#[$attr])* |$guard| $make);
+            store_suite!(@test $module, cancel_at_period_end_keeps_the_plan_until_deleted, $(#[$attr])* |$guard| $make);
+            store_suite!(@test $module, trial_will_end_is_surfaced_to_the_host, $(#[$attr])* |$guard| $make);
+            store_suite!(@test $module, a_forged_delivery_changes_nothing, $(#[$attr])* |$guard| $make);
+        }
+    };
+    (@test $module:ident, $name:ident, $(#[$attr:meta])* |$guard:ident| $make:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $(#[$attr])*
+        async fn $name() {
+            #[allow(unused_variables)]
+            let ($guard, harness) = $make;
+            super::$name(harness).await;
+        }
+    };
+}
+
+store_suite!(
+    memory,
+    setup = |guard| ((), crate::support::memory_harness())
+);
+
+#[cfg(feature = "sqlite")]
+store_suite!(
+    sqlite,
+    setup = |guard| {
+        let file = appforge_testing::TempSqlite::new();
+        let store = appforge_billing::SqliteBillingStore::connect(&file.url())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        (file, crate::support::harness(store, None))
+    }
+);
+
+#[cfg(feature = "postgres")]
+store_suite!(
+    postgres,
+    #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
+    setup = |guard| {
+        let db = appforge_testing::TestDatabase::create().await;
+        let store = appforge_billing::PgBillingStore::new(db.pool().await);
+        store.migrate().await.unwrap();
+        (db, crate::support::harness(store, None))
+    }
+);
+
+#[tokio::test]
+async fn the_any_store_connects_by_url() {
+    let store = appforge_billing::AnyBillingStore::connect("memory:")
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    assert!(matches!(
+        store,
+        appforge_billing::AnyBillingStore::Memory(_)
+    ));
+    let err = appforge_billing::AnyBillingStore::connect("mysql://x")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("mysql"), "{err}");
+    let _ = Arc::new(());
+}
