@@ -1,5 +1,6 @@
 //! One module per scenario; [`Scenario`] lists them for the command line.
 
+mod file_parse;
 mod noop;
 mod quota_reserve;
 mod webhook_e2e;
@@ -18,6 +19,8 @@ pub(crate) enum Scenario {
     WebhookVerify(webhook_verify::Args),
     /// Handles N distinct Stripe events end to end: verify, ledger, upsert, plan change.
     WebhookE2e(webhook_e2e::Args),
+    /// Parses a synthetic generation protocol stream delivered in small chunks.
+    FileParse(file_parse::Args),
 }
 
 impl Scenario {
@@ -28,6 +31,7 @@ impl Scenario {
             Self::QuotaReserve(args) => quota_reserve::run(&args).await,
             Self::WebhookVerify(args) => webhook_verify::run(&args),
             Self::WebhookE2e(args) => webhook_e2e::run(&args).await,
+            Self::FileParse(args) => Ok(file_parse::run(&args)),
         }
     }
 }

@@ -1,0 +1,74 @@
+//! One model call: stream the text, watch for cancellation, collect usage and stop reason.
+
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{MessageRequest, StopReason, StreamEvent, Usage};
+use crate::error::{Error, Result};
+use crate::provider::Provider;
+
+/// What one model call produced.
+#[derive(Debug, Default)]
+pub(crate) struct Round {
+    pub(crate) text: String,
+    pub(crate) stop_reason: Option<StopReason>,
+    pub(crate) usage: Usage,
+}
+
+/// Streams `request`, handing each text delta to `on_text`. A refusal is an error.
+pub(crate) async fn stream_round(
+    provider: &dyn Provider,
+    pipeline: &'static str,
+    request: MessageRequest,
+    cancel: &CancellationToken,
+    mut on_text: impl FnMut(&str) + Send,
+) -> Result<Round> {
+    let cancelled = || Error::Cancelled { pipeline };
+    let mut events = tokio::select! {
+        biased;
+        () = cancel.cancelled() => return Err(cancelled()),
+        events = provider.stream(request) => events?,
+    };
+    let mut round = Round::default();
+    loop {
+        let event = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Err(cancelled()),
+            event = events.next() => event,
+        };
+        let Some(event) = event else { break };
+        match event? {
+            StreamEvent::MessageStart { message } => round.usage.merge(&message.usage),
+            StreamEvent::MessageDelta {
+                stop_reason, usage, ..
+            } => {
+                round.usage.merge(&usage);
+                if stop_reason.is_some() {
+                    round.stop_reason = stop_reason;
+                }
+            }
+            StreamEvent::MessageStop => break,
+            other => {
+                if let Some(text) = other.text() {
+                    round.text.push_str(text);
+                    on_text(text);
+                }
+            }
+        }
+    }
+    if round.stop_reason == Some(StopReason::Refusal) {
+        return Err(Error::Refused {
+            pipeline,
+            partial: round.text,
+        });
+    }
+    Ok(round)
+}
+
+/// Adds one round's usage to a running total.
+pub(crate) fn add_usage(total: &mut Usage, round: &Usage) {
+    total.input_tokens += round.input_tokens;
+    total.output_tokens += round.output_tokens;
+    total.cache_creation_input_tokens += round.cache_creation_input_tokens;
+    total.cache_read_input_tokens += round.cache_read_input_tokens;
+}

@@ -1,0 +1,10 @@
+//! Integration tests of appforge-llm (one binary, one module per concern).
+
+mod client;
+mod demo;
+mod faults;
+mod pipelines;
+mod retry;
+mod scripted;
+mod support;
+mod transcripts;
