@@ -1,6 +1,7 @@
 //! One module per scenario; [`Scenario`] lists them for the command line.
 
 mod file_parse;
+mod jobs;
 mod noop;
 mod quota_reserve;
 mod webhook_e2e;
@@ -21,6 +22,10 @@ pub(crate) enum Scenario {
     WebhookE2e(webhook_e2e::Args),
     /// Parses a synthetic generation protocol stream delivered in small chunks.
     FileParse(file_parse::Args),
+    /// Enqueues N no-op jobs in bulk, then drains them with a worker pool.
+    JobsDrain(jobs::DrainArgs),
+    /// Enqueues one job at a time into idle workers: latency from enqueue to handler start.
+    JobsLatency(jobs::LatencyArgs),
 }
 
 impl Scenario {
@@ -32,6 +37,8 @@ impl Scenario {
             Self::WebhookVerify(args) => webhook_verify::run(&args),
             Self::WebhookE2e(args) => webhook_e2e::run(&args).await,
             Self::FileParse(args) => Ok(file_parse::run(&args)),
+            Self::JobsDrain(args) => jobs::drain(&args).await,
+            Self::JobsLatency(args) => jobs::latency(&args).await,
         }
     }
 }

@@ -1,3 +1,5 @@
+use crate::{JobId, JobStatus, Transition};
+
 /// The error type of this crate.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -5,6 +7,89 @@ pub enum Error {
     /// A setting or an argument is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A new job or a request is malformed; nothing was written.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// No job with this id is visible to the caller.
+    #[error("job {0} not found")]
+    NotFound(JobId),
+    /// The job is not in a state this transition starts from.
+    #[error("job {id} cannot {transition} while {from}")]
+    IllegalTransition {
+        /// The job.
+        id: JobId,
+        /// Its current status.
+        from: JobStatus,
+        /// The transition that was refused.
+        transition: Transition,
+    },
+    /// The caller's lease on a running job is gone: it expired and the job was rescued, or
+    /// another worker now holds it. The caller must drop its result.
+    #[error("lease on job {id} (attempt {attempt}) was lost")]
+    LeaseLost {
+        /// The job.
+        id: JobId,
+        /// The attempt the caller was running.
+        attempt: i32,
+    },
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying the migrations failed.
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be decoded.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+    /// The queue or worker pool is shutting down.
+    #[error("the queue is shutting down")]
+    ShuttingDown,
+}
+
+impl Error {
+    /// Whether retrying the same call later may succeed (a lost connection, a busy database).
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Database(e) => {
+                matches!(
+                    e,
+                    sqlx::Error::Io(_)
+                        | sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::WorkerCrashed
+                        | sqlx::Error::Protocol(_)
+                ) || e
+                    .as_database_error()
+                    .and_then(|d| d.code())
+                    .is_some_and(|code| {
+                        // SQLite busy/locked; PostgreSQL serialization, deadlock, admin shutdown,
+                        // connection failures.
+                        matches!(&*code, "5" | "6" | "517" | "40001" | "40P01" | "57P01")
+                            || code.starts_with("08")
+                    })
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the job does not exist or is not the caller's.
+    #[must_use]
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound(_))
+    }
+
+    /// Whether the caller's lease on a running job was lost.
+    #[must_use]
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(self, Self::LeaseLost { .. })
+    }
+
+    /// Whether a transition was refused because of the job's current state.
+    #[must_use]
+    pub fn is_illegal_transition(&self) -> bool {
+        matches!(self, Self::IllegalTransition { .. })
+    }
 }
 
 /// A `Result` whose error defaults to this crate's [`Error`].

@@ -1,18 +1,102 @@
 //! Durable generation jobs: a priority queue with leases, retries, workers and live events.
 //!
+//! A [`JobQueue`] stores jobs in a [`JobStore`] (memory, SQLite or PostgreSQL); a
+//! [`WorkerPool`] claims them (highest [`Priority`] first, FIFO within one), runs the handler
+//! registered for their kind under a lease renewed by heartbeat, and writes the [`Outcome`]:
+//! completed, retried with backoff, or failed. Every transition and progress report is a
+//! [`JobEvent`]; [`JobQueue::subscribe`] streams one job's events, current state first.
+//!
 //! ```
-//! let err = appforge_jobs::Error::Config("concurrency must be positive".into());
-//! assert_eq!(err.to_string(), "invalid configuration: concurrency must be positive");
+//! use appforge_jobs::{JobEventKind, JobQueue, JobStatus, MemoryJobStore, NewJob, Outcome, Priority, Progress, WorkerPool};
+//! use futures::StreamExt;
+//! use serde_json::json;
+//! use std::time::Duration;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> appforge_jobs::Result<()> {
+//! let queue = JobQueue::new(MemoryJobStore::new());
+//! let workers = WorkerPool::builder(queue.clone())
+//!     .concurrency(4)
+//!     .handler("full_app", |ctx| async move {
+//!         let prompt = ctx.payload()["prompt"].as_str().unwrap_or_default().to_owned();
+//!         ctx.progress(Progress::FileStarted { path: "src/App.tsx".into() }).await.ok();
+//!         Outcome::success(json!({ "name": prompt })).with_tokens(120, 900)
+//!     })
+//!     .start()?;
+//!
+//! let user = uuid::Uuid::new_v4();
+//! let job = queue
+//!     .enqueue(NewJob::new("full_app", user, json!({ "prompt": "habit tracker" })).priority(Priority::PRO))
+//!     .await?;
+//! let mut events = queue.subscribe(user, job.id).await?;
+//! while let Some(event) = events.next().await {
+//!     if let JobEventKind::Completed { output_tokens, .. } = event.kind {
+//!         assert_eq!(output_tokens, Some(900));
+//!     }
+//! }
+//! let done = queue.get(user, job.id).await?;
+//! assert_eq!(done.status, JobStatus::Completed);
+//! assert_eq!(done.result, Some(json!({ "name": "habit tracker" })));
+//! workers.shutdown(Duration::from_secs(5)).await;
+//! # Ok(()) }
 //! ```
 //!
 //! # Features
 //!
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
-//! | `sqlite` | yes | the embedded SQLite store |
-//! | `postgres` | no | the PostgreSQL store |
+//! | `sqlite` | yes | [`SqliteJobStore`], the embedded store |
+//! | `postgres` | no | [`PgJobStore`]: `SKIP LOCKED` claims, `LISTEN/NOTIFY` wake-ups and events |
+//!
+//! # Guarantees
+//!
+//! - Every write about a running job is guarded by its [`Lease`] (worker and attempt): a
+//!   worker whose lease expired and was rescued cannot complete or fail the job any more.
+//! - A job runs again only after a retryable failure or when its lease expired (its worker
+//!   died or stalled); a graceful shutdown gives unfinished jobs back without spending an
+//!   attempt.
+//! - [`JobQueueBuilder::on_terminal`] is called exactly once per terminal transition, by the
+//!   process that wrote it.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod alerts;
 mod error;
+mod event;
+mod id;
+mod job;
+mod outcome;
+mod priority;
+mod queue;
+mod retry;
+mod stats;
+mod status;
+mod store;
+mod subscription;
+mod time;
+mod worker;
 
+pub use alerts::{Alert, AlertMonitor, AlertPolicy};
 pub use error::{Error, Result};
+pub use event::{JobEvent, JobEventKind};
+pub use id::{JobId, WorkerId};
+pub use job::{Cursor, DEFAULT_MAX_ATTEMPTS, Enqueued, Job, JobFilter, NewJob, Page, PageRequest};
+pub use outcome::{Outcome, Progress};
+pub use priority::Priority;
+pub use queue::{JobQueue, JobQueueBuilder, TerminalHook};
+pub use retry::RetryPolicy;
+pub use stats::{DepthCount, QueueStats};
+pub use status::{JobStatus, Transition};
+pub use store::any::AnyJobStore;
+pub use store::memory::MemoryJobStore;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use store::postgres::PgJobStore;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use store::sqlite::SqliteJobStore;
+pub use store::{
+    ClaimRequest, Finish, FinishRequest, JobStore, Lease, LeaseState, Notification, Notifications,
+    Retention, WorkerInfo,
+};
+pub use subscription::JobSubscription;
+pub use worker::{JobContext, ShutdownReport, WorkerPool, WorkerPoolBuilder};

@@ -1,0 +1,116 @@
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What a handler's attempt came to.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The job is done: store `result` and the token usage.
+    Success {
+        /// The result, stored on the job.
+        result: Value,
+        /// Input tokens used.
+        input_tokens: i64,
+        /// Output tokens produced.
+        output_tokens: i64,
+    },
+    /// A transient failure: retry after backoff (or after `retry_after`) while attempts remain.
+    Retryable {
+        /// What went wrong.
+        error: String,
+        /// When the cause says how long to wait (a provider's 429 `retry-after`).
+        retry_after: Option<Duration>,
+    },
+    /// A failure that retrying cannot fix: fail the job now.
+    Permanent {
+        /// What went wrong.
+        error: String,
+    },
+}
+
+impl Outcome {
+    /// Success with `result` and no token usage.
+    #[must_use]
+    pub const fn success(result: Value) -> Self {
+        Self::Success {
+            result,
+            input_tokens: 0,
+            output_tokens: 0,
+        }
+    }
+
+    /// Sets the token usage of a success; no effect on failures.
+    #[must_use]
+    pub fn with_tokens(mut self, input: i64, output: i64) -> Self {
+        if let Self::Success {
+            input_tokens,
+            output_tokens,
+            ..
+        } = &mut self
+        {
+            *input_tokens = input;
+            *output_tokens = output;
+        }
+        self
+    }
+
+    /// A retryable failure.
+    pub fn retry(error: impl Into<String>) -> Self {
+        Self::Retryable {
+            error: error.into(),
+            retry_after: None,
+        }
+    }
+
+    /// A retryable failure to run again no sooner than `after`.
+    pub fn retry_after(error: impl Into<String>, after: Duration) -> Self {
+        Self::Retryable {
+            error: error.into(),
+            retry_after: Some(after),
+        }
+    }
+
+    /// A permanent failure.
+    pub fn permanent(error: impl Into<String>) -> Self {
+        Self::Permanent {
+            error: error.into(),
+        }
+    }
+}
+
+/// A progress report from a running handler; stored as the job's `progress` and published as
+/// a [`JobEventKind::Progress`](crate::JobEventKind::Progress) event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Progress {
+    /// The model started writing a file.
+    FileStarted {
+        /// Its relative path.
+        path: String,
+    },
+    /// The model finished a file.
+    FileCompleted {
+        /// Its relative path.
+        path: String,
+    },
+    /// Tokens used so far.
+    Tokens {
+        /// Input tokens.
+        input: i64,
+        /// Output tokens.
+        output: i64,
+    },
+    /// A free-form message (`"planning"`, `"continuing after truncation"`).
+    Message {
+        /// The text.
+        text: String,
+    },
+    /// Anything else, as JSON.
+    Custom {
+        /// The value.
+        value: Value,
+    },
+}

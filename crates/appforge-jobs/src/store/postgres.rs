@@ -1,0 +1,716 @@
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::pg_notify::{self, Origin};
+use super::sql::{FinishParams, job_columns, lease_error, rescue_requests};
+use super::{
+    ClaimRequest, FinishRequest, JobStore, Lease, LeaseState, Notifications, Retention, WorkerInfo,
+};
+use crate::stats::{DepthCount, QueueStats};
+use crate::{
+    Cursor, Enqueued, Error, Job, JobEvent, JobFilter, JobId, JobStatus, Page, PageRequest,
+    Priority, Result, Transition, WorkerId,
+};
+
+/// The production job store on PostgreSQL.
+///
+/// Claims take a batch in one `UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)` statement
+/// in priority, `run_at`, id order, served by a partial index on runnable rows; completions are
+/// written in batches with `unnest`; enqueues are bulk inserts. `LISTEN/NOTIFY` wakes idle
+/// workers and carries job events between processes; workers still poll, so everything works
+/// (more slowly) behind a transaction-pooling proxy that drops notifications.
+#[derive(Debug, Clone)]
+pub struct PgJobStore {
+    pool: PgPool,
+    origin: Origin,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    user_id: Uuid,
+    kind: String,
+    priority: i16,
+    status: String,
+    payload: Json<Value>,
+    result: Option<Json<Value>>,
+    error_message: Option<String>,
+    attempt: i32,
+    max_attempts: i32,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    duration_ms: Option<i64>,
+    created_at: DateTime<Utc>,
+    run_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+    lease_owner: Option<Uuid>,
+    lease_expires_at: Option<DateTime<Utc>>,
+    progress: Option<Json<Value>>,
+    cancel_requested: bool,
+    dedupe_key: Option<String>,
+}
+
+impl TryFrom<Row> for Job {
+    type Error = Error;
+
+    fn try_from(r: Row) -> Result<Self> {
+        Ok(Self {
+            id: JobId::from(r.id),
+            user_id: r.user_id,
+            kind: r.kind,
+            priority: Priority(r.priority),
+            status: JobStatus::from_str(&r.status)?,
+            payload: r.payload.0,
+            result: r.result.map(|j| j.0),
+            error: r.error_message,
+            attempt: r.attempt,
+            max_attempts: r.max_attempts,
+            input_tokens: r.input_tokens,
+            output_tokens: r.output_tokens,
+            duration_ms: r.duration_ms,
+            created_at: r.created_at,
+            run_at: r.run_at,
+            started_at: r.started_at,
+            completed_at: r.completed_at,
+            lease_owner: r.lease_owner.map(WorkerId::from),
+            lease_expires_at: r.lease_expires_at,
+            progress: r.progress.map(|j| j.0),
+            cancel_requested: r.cancel_requested,
+            dedupe_key: r.dedupe_key,
+        })
+    }
+}
+
+/// `generation_job_workers` columns.
+type WorkerRow = (Uuid, String, DateTime<Utc>, DateTime<Utc>, i32, i32);
+
+fn jobs(rows: Vec<Row>) -> Result<Vec<Job>> {
+    rows.into_iter().map(Job::try_from).collect()
+}
+
+const SELECT_ONE: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM generation_jobs WHERE id = $1"
+);
+
+/// Whether the error is a unique violation (a dedupe key already held).
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "23505")
+}
+
+impl PgJobStore {
+    /// Connects to a `postgres://` URL with a pool of up to 20 connections.
+    ///
+    /// # Errors
+    ///
+    /// Connection errors.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(20)
+            .connect_with(options)
+            .await?;
+        Ok(Self::from_pool(pool))
+    }
+
+    /// A store over an existing pool (shared with other crates).
+    #[must_use]
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self {
+            pool,
+            origin: Origin::new(),
+        }
+    }
+
+    /// The pool.
+    #[must_use]
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Creates or updates the tables (migration table `_appforge_jobs_migrations`).
+    ///
+    /// # Errors
+    ///
+    /// Migration errors.
+    pub async fn migrate(&self) -> Result<()> {
+        let mut migrator = sqlx::migrate!("./migrations/postgres");
+        migrator.dangerous_set_table_name("_appforge_jobs_migrations");
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Inserts jobs on `conn`, which may be inside the caller's transaction: they become
+    /// visible, and idle workers in every process are woken, only when it commits.
+    pub(crate) async fn insert_on(conn: &mut PgConnection, jobs: &[Job]) -> Result<Vec<Enqueued>> {
+        let mut out: Vec<Option<Enqueued>> = vec![None; jobs.len()];
+        let mut todo: Vec<usize> = (0..jobs.len()).collect();
+        // A dedupe key's holder may finish between the insert and the look-up: go again.
+        for _ in 0..5 {
+            if todo.is_empty() {
+                break;
+            }
+            let batch: Vec<&Job> = todo.iter().map(|&i| &jobs[i]).collect();
+            let inserted: Vec<Uuid> = sqlx::query_scalar(
+                "INSERT INTO generation_jobs (id, user_id, kind, priority, status, payload, \
+                 attempt, max_attempts, created_at, run_at, dedupe_key) \
+                 SELECT u.id, u.user_id, u.kind, u.priority, 'pending', u.payload, 0, \
+                 u.max_attempts, u.created_at, u.run_at, u.dedupe_key \
+                 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int2[], $5::jsonb[], \
+                 $6::int4[], $7::timestamptz[], $8::timestamptz[], $9::text[]) \
+                 AS u(id, user_id, kind, priority, payload, max_attempts, created_at, run_at, \
+                 dedupe_key) \
+                 ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL \
+                 AND status IN ('pending', 'processing') DO NOTHING RETURNING id",
+            )
+            .bind(batch.iter().map(|j| j.id.as_uuid()).collect::<Vec<_>>())
+            .bind(batch.iter().map(|j| j.user_id).collect::<Vec<_>>())
+            .bind(batch.iter().map(|j| j.kind.as_str()).collect::<Vec<_>>())
+            .bind(batch.iter().map(|j| j.priority.get()).collect::<Vec<_>>())
+            .bind(batch.iter().map(|j| Json(&j.payload)).collect::<Vec<_>>())
+            .bind(batch.iter().map(|j| j.max_attempts).collect::<Vec<_>>())
+            .bind(batch.iter().map(|j| j.created_at).collect::<Vec<_>>())
+            .bind(batch.iter().map(|j| j.run_at).collect::<Vec<_>>())
+            .bind(
+                batch
+                    .iter()
+                    .map(|j| j.dedupe_key.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .fetch_all(&mut *conn)
+            .await?;
+            let inserted: std::collections::HashSet<Uuid> = inserted.into_iter().collect();
+            let mut missing_keys = Vec::new();
+            for &i in &todo {
+                if inserted.contains(&jobs[i].id.as_uuid()) {
+                    out[i] = Some(Enqueued {
+                        id: jobs[i].id,
+                        deduplicated: false,
+                    });
+                } else if let Some(key) = &jobs[i].dedupe_key {
+                    missing_keys.push(key.as_str());
+                }
+            }
+            let holders: Vec<(String, Uuid)> = if missing_keys.is_empty() {
+                Vec::new()
+            } else {
+                sqlx::query_as(
+                    "SELECT dedupe_key, id FROM generation_jobs WHERE dedupe_key = ANY($1) \
+                     AND status IN ('pending', 'processing')",
+                )
+                .bind(&missing_keys)
+                .fetch_all(&mut *conn)
+                .await?
+            };
+            let holders: HashMap<String, Uuid> = holders.into_iter().collect();
+            todo.retain(|&i| {
+                if out[i].is_some() {
+                    return false;
+                }
+                match jobs[i].dedupe_key.as_ref().and_then(|k| holders.get(k)) {
+                    Some(holder) => {
+                        out[i] = Some(Enqueued {
+                            id: JobId::from(*holder),
+                            deduplicated: true,
+                        });
+                        false
+                    }
+                    None => true,
+                }
+            });
+        }
+        let wake = out.iter().flatten().any(|e| !e.deduplicated);
+        if wake {
+            pg_notify::wake_on(conn).await?;
+        }
+        out.into_iter()
+            .map(|e| e.ok_or_else(|| Error::Corrupt("a dedupe key kept changing hands".into())))
+            .collect()
+    }
+}
+
+async fn fetch(conn: &mut PgConnection, id: JobId) -> Result<Option<Job>> {
+    sqlx::query_as::<_, Row>(SELECT_ONE)
+        .bind(id.as_uuid())
+        .fetch_optional(conn)
+        .await?
+        .map(Job::try_from)
+        .transpose()
+}
+
+impl JobStore for PgJobStore {
+    async fn insert(&self, jobs: Vec<Job>) -> Result<Vec<Enqueued>> {
+        let mut conn = self.pool.acquire().await?;
+        Self::insert_on(&mut conn, &jobs).await
+    }
+
+    async fn get(&self, id: JobId) -> Result<Option<Job>> {
+        let mut conn = self.pool.acquire().await?;
+        fetch(&mut conn, id).await
+    }
+
+    async fn list(&self, user: Uuid, filter: &JobFilter, page: &PageRequest) -> Result<Page<Job>> {
+        let rows = sqlx::query_as::<_, Row>(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM generation_jobs WHERE user_id = $1 \
+             AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR kind = $3) \
+             AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5::uuid)) \
+             ORDER BY created_at DESC, id DESC LIMIT $6"
+        ))
+        .bind(user)
+        .bind(filter.status.map(JobStatus::as_str))
+        .bind(filter.kind.as_deref())
+        .bind(page.after.as_ref().map(|c| c.created_at))
+        .bind(page.after.as_ref().map(|c| c.id.as_uuid()))
+        .bind(i64::from(page.limit) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut items = jobs(rows)?;
+        let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next = if more {
+            items.last().map(Cursor::of)
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Job>> {
+        let rows = sqlx::query_as::<_, Row>(
+            "UPDATE generation_jobs SET status = 'processing', attempt = attempt + 1, \
+             started_at = $1, lease_owner = $2, lease_expires_at = $3 \
+             WHERE id = ANY(ARRAY(SELECT id FROM generation_jobs \
+             WHERE status = 'pending' AND run_at <= $1 \
+             AND ($4::text[] IS NULL OR kind = ANY($4)) \
+             ORDER BY priority DESC, run_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)) \
+             AND set_config('synchronous_commit', 'off', true) IS NOT NULL RETURNING *",
+        )
+        .bind(request.now)
+        .bind(request.worker.as_uuid())
+        .bind(request.lease_until)
+        .bind(request.kinds.as_deref())
+        .bind(i64::from(request.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut claimed = jobs(rows)?;
+        claimed.sort_by_key(|j| (std::cmp::Reverse(j.priority), j.run_at, j.id));
+        Ok(claimed)
+    }
+
+    async fn finish(&self, batch: &[FinishRequest]) -> Result<Vec<Result<Job>>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let params: Vec<FinishParams> = batch.iter().map(FinishParams::of).collect();
+        let rows = sqlx::query_as::<_, Row>(
+            "UPDATE generation_jobs j SET status = u.status, \
+             result = COALESCE(u.result, j.result), \
+             input_tokens = COALESCE(u.input_tokens, j.input_tokens), \
+             output_tokens = COALESCE(u.output_tokens, j.output_tokens), \
+             error_message = CASE WHEN u.set_error THEN u.error ELSE j.error_message END, \
+             run_at = COALESCE(u.run_at, j.run_at), attempt = j.attempt - u.attempt_back, \
+             duration_ms = CASE WHEN u.set_duration \
+             THEN GREATEST(0, floor(extract(epoch FROM (u.now - j.started_at)) * 1000))::bigint \
+             ELSE j.duration_ms END, \
+             completed_at = u.completed_at, lease_owner = NULL, lease_expires_at = NULL \
+             FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::jsonb[], \
+             $6::int8[], $7::int8[], $8::bool[], $9::text[], $10::timestamptz[], $11::int4[], \
+             $12::bool[], $13::timestamptz[], $14::timestamptz[]) \
+             AS u(id, owner, attempt, status, result, input_tokens, output_tokens, set_error, \
+             error, run_at, attempt_back, set_duration, completed_at, now) \
+             WHERE j.id = ANY($1) AND j.id = u.id AND j.status = 'processing' \
+             AND j.lease_owner = u.owner AND j.attempt = u.attempt RETURNING j.*",
+        )
+        .bind(
+            batch
+                .iter()
+                .map(|r| r.lease.job_id.as_uuid())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            batch
+                .iter()
+                .map(|r| r.lease.worker.as_uuid())
+                .collect::<Vec<_>>(),
+        )
+        .bind(batch.iter().map(|r| r.lease.attempt).collect::<Vec<_>>())
+        .bind(params.iter().map(|p| p.status).collect::<Vec<_>>())
+        .bind(
+            params
+                .iter()
+                .map(|p| p.result.as_ref().map(Json))
+                .collect::<Vec<_>>(),
+        )
+        .bind(params.iter().map(|p| p.input_tokens).collect::<Vec<_>>())
+        .bind(params.iter().map(|p| p.output_tokens).collect::<Vec<_>>())
+        .bind(params.iter().map(|p| p.set_error).collect::<Vec<_>>())
+        .bind(
+            params
+                .iter()
+                .map(|p| p.error.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(params.iter().map(|p| p.run_at).collect::<Vec<_>>())
+        .bind(params.iter().map(|p| p.attempt_back).collect::<Vec<_>>())
+        .bind(params.iter().map(|p| p.set_duration).collect::<Vec<_>>())
+        .bind(params.iter().map(|p| p.completed_at).collect::<Vec<_>>())
+        .bind(params.iter().map(|p| p.now).collect::<Vec<_>>())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut done: HashMap<JobId, Job> = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let job = Job::try_from(row)?;
+            done.insert(job.id, job);
+        }
+        let missing: Vec<Uuid> = batch
+            .iter()
+            .filter(|r| !done.contains_key(&r.lease.job_id))
+            .map(|r| r.lease.job_id.as_uuid())
+            .collect();
+        let existing: std::collections::HashSet<Uuid> = if missing.is_empty() {
+            std::collections::HashSet::new()
+        } else {
+            sqlx::query_scalar::<_, Uuid>("SELECT id FROM generation_jobs WHERE id = ANY($1)")
+                .bind(&missing)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .collect()
+        };
+        Ok(batch
+            .iter()
+            .map(|r| {
+                done.remove(&r.lease.job_id).ok_or_else(|| {
+                    lease_error(&r.lease, existing.contains(&r.lease.job_id.as_uuid()))
+                })
+            })
+            .collect())
+    }
+
+    async fn renew(&self, leases: &[Lease], until: DateTime<Utc>) -> Result<Vec<LeaseState>> {
+        let rows: Vec<(Uuid, bool)> = sqlx::query_as(
+            "UPDATE generation_jobs j SET lease_expires_at = $4 \
+             FROM unnest($1::uuid[], $2::uuid[], $3::int4[]) AS u(id, owner, attempt) \
+             WHERE j.id = ANY($1) AND j.id = u.id AND j.status = 'processing' \
+             AND j.lease_owner = u.owner AND j.attempt = u.attempt \
+             AND set_config('synchronous_commit', 'off', true) IS NOT NULL \
+             RETURNING j.id, j.cancel_requested",
+        )
+        .bind(
+            leases
+                .iter()
+                .map(|l| l.job_id.as_uuid())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            leases
+                .iter()
+                .map(|l| l.worker.as_uuid())
+                .collect::<Vec<_>>(),
+        )
+        .bind(leases.iter().map(|l| l.attempt).collect::<Vec<_>>())
+        .bind(until)
+        .fetch_all(&self.pool)
+        .await?;
+        let held: HashMap<Uuid, bool> = rows.into_iter().collect();
+        Ok(leases
+            .iter()
+            .map(|lease| {
+                let state = held.get(&lease.job_id.as_uuid());
+                LeaseState {
+                    lease: *lease,
+                    held: state.is_some(),
+                    cancel_requested: state.copied().unwrap_or(false),
+                }
+            })
+            .collect())
+    }
+
+    async fn set_progress(&self, lease: &Lease, progress: &Value) -> Result<Job> {
+        let mut conn = self.pool.acquire().await?;
+        let row = sqlx::query_as::<_, Row>(concat!(
+            "UPDATE generation_jobs SET progress = $1 WHERE id = $2 AND status = 'processing' \
+             AND lease_owner = $3 AND attempt = $4 RETURNING ",
+            job_columns!()
+        ))
+        .bind(Json(progress))
+        .bind(lease.job_id.as_uuid())
+        .bind(lease.worker.as_uuid())
+        .bind(lease.attempt)
+        .fetch_optional(&mut *conn)
+        .await?;
+        match row {
+            Some(row) => Job::try_from(row),
+            None => {
+                let exists = fetch(&mut conn, lease.job_id).await?.is_some();
+                Err(lease_error(lease, exists))
+            }
+        }
+    }
+
+    async fn cancel(&self, id: JobId, user: Option<Uuid>, now: DateTime<Utc>) -> Result<Job> {
+        let mut conn = self.pool.acquire().await?;
+        // A job may change between the write and the explaining read (it just finished):
+        // then the next round reports it.
+        for _ in 0..3 {
+            // Pending: cancelled now. Processing: flagged, its worker ends it.
+            let row = sqlx::query_as::<_, Row>(concat!(
+                "UPDATE generation_jobs SET cancel_requested = (status = 'processing'), \
+                 status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END, \
+                 completed_at = CASE WHEN status = 'pending' THEN $2 ELSE completed_at END \
+                 WHERE id = $1 AND ($3::uuid IS NULL OR user_id = $3) \
+                 AND status IN ('pending', 'processing') RETURNING ",
+                job_columns!()
+            ))
+            .bind(id.as_uuid())
+            .bind(now)
+            .bind(user)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if let Some(row) = row {
+                return Job::try_from(row);
+            }
+            let job = fetch(&mut conn, id)
+                .await?
+                .filter(|j| user.is_none_or(|u| j.user_id == u))
+                .ok_or(Error::NotFound(id))?;
+            Transition::Cancel.check(id, job.status)?;
+        }
+        Err(Error::Corrupt(format!(
+            "job {id} kept changing while being cancelled"
+        )))
+    }
+
+    async fn requeue(&self, id: JobId, now: DateTime<Utc>) -> Result<Job> {
+        let mut conn = self.pool.acquire().await?;
+        let row = sqlx::query_as::<_, Row>(concat!(
+            "UPDATE generation_jobs SET status = 'pending', attempt = 0, run_at = $2, \
+             cancel_requested = false, completed_at = NULL, result = NULL \
+             WHERE id = $1 AND status IN ('failed', 'cancelled') RETURNING ",
+            job_columns!()
+        ))
+        .bind(id.as_uuid())
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await;
+        match row {
+            Ok(Some(row)) => {
+                pg_notify::wake_on(&mut conn).await?;
+                Job::try_from(row)
+            }
+            Ok(None) => {
+                let job = fetch(&mut conn, id).await?.ok_or(Error::NotFound(id))?;
+                Transition::Requeue.check(id, job.status)?;
+                Err(Error::Corrupt(format!(
+                    "job {id} changed while being requeued"
+                )))
+            }
+            Err(e) if is_unique_violation(&e) => Err(Error::InvalidInput(format!(
+                "job {id} cannot be requeued: another active job holds its dedupe key"
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn rescue(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Job>> {
+        let rows = sqlx::query_as::<_, Row>(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM generation_jobs WHERE status = 'processing' AND lease_expires_at < $1 LIMIT $2"
+        ))
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let expired = jobs(rows)?;
+        if expired.is_empty() {
+            return Ok(Vec::new());
+        }
+        let requests = rescue_requests(&expired, now);
+        Ok(self
+            .finish(&requests)
+            .await?
+            .into_iter()
+            .filter_map(Result::ok)
+            .collect())
+    }
+
+    async fn prune(&self, retention: &Retention, now: DateTime<Utc>) -> Result<u64> {
+        let mut deleted = 0;
+        let batch = i64::from(retention.batch_size);
+        if let Some(age) = retention.older_than {
+            let cutoff = crate::time::sub(now, age);
+            loop {
+                let n = sqlx::query(
+                    "DELETE FROM generation_jobs WHERE id IN (SELECT id FROM generation_jobs \
+                     WHERE status IN ('completed', 'failed', 'cancelled') AND completed_at < $1 \
+                     LIMIT $2)",
+                )
+                .bind(cutoff)
+                .bind(batch)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                deleted += n;
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        if let Some(keep) = retention.keep_latest {
+            let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+            loop {
+                let n = sqlx::query(
+                    "DELETE FROM generation_jobs WHERE id IN (SELECT id FROM generation_jobs \
+                     WHERE status IN ('completed', 'failed', 'cancelled') \
+                     ORDER BY completed_at DESC, id DESC OFFSET $1 LIMIT $2)",
+                )
+                .bind(keep)
+                .bind(batch)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                deleted += n;
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    async fn stats(&self, now: DateTime<Utc>, window: Duration) -> Result<QueueStats> {
+        let since = crate::time::sub(now, window);
+        let depth: Vec<(String, i16, i64)> = sqlx::query_as(
+            "SELECT status, priority, count(*) FROM generation_jobs GROUP BY status, priority",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut depth = depth
+            .into_iter()
+            .map(|(status, priority, count)| {
+                Ok(DepthCount {
+                    status: JobStatus::from_str(&status)?,
+                    priority: Priority(priority),
+                    count: u64::try_from(count).unwrap_or(0),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        depth.sort_by_key(|d| (d.status, std::cmp::Reverse(d.priority)));
+        let (completed, failed, p50, p95): (i64, i64, Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE status = 'completed'), \
+             count(*) FILTER (WHERE status = 'failed'), \
+             percentile_disc(0.5) WITHIN GROUP (ORDER BY duration_ms) \
+             FILTER (WHERE status = 'completed'), \
+             percentile_disc(0.95) WITHIN GROUP (ORDER BY duration_ms) \
+             FILTER (WHERE status = 'completed') \
+             FROM generation_jobs WHERE status IN ('completed', 'failed') AND completed_at >= $1",
+        )
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        let (oldest, expired): (Option<DateTime<Utc>>, i64) = sqlx::query_as(
+            "SELECT (SELECT min(created_at) FROM generation_jobs WHERE status = 'pending' \
+             AND run_at <= $1), (SELECT count(*) FROM generation_jobs \
+             WHERE status = 'processing' AND lease_expires_at < $1)",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(QueueStats::assemble(
+            depth,
+            u64::try_from(completed).unwrap_or(0),
+            u64::try_from(failed).unwrap_or(0),
+            p50,
+            p95,
+            oldest.map(|o| (now - o).to_std().unwrap_or_default()),
+            u64::try_from(expired).unwrap_or(0),
+            window,
+        ))
+    }
+
+    async fn record_worker(&self, info: &WorkerInfo) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO generation_job_workers (id, name, started_at, last_heartbeat, \
+             concurrency, running) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE \
+             SET last_heartbeat = excluded.last_heartbeat, running = excluded.running",
+        )
+        .bind(info.id.as_uuid())
+        .bind(&info.name)
+        .bind(info.started_at)
+        .bind(info.last_heartbeat)
+        .bind(i32::try_from(info.concurrency).unwrap_or(i32::MAX))
+        .bind(i32::try_from(info.running).unwrap_or(i32::MAX))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn remove_worker(&self, id: WorkerId) -> Result<()> {
+        sqlx::query("DELETE FROM generation_job_workers WHERE id = $1")
+            .bind(id.as_uuid())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn workers(&self) -> Result<Vec<WorkerInfo>> {
+        let rows: Vec<WorkerRow> = sqlx::query_as(
+            "SELECT id, name, started_at, last_heartbeat, concurrency, running \
+             FROM generation_job_workers ORDER BY started_at",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, name, started_at, last_heartbeat, concurrency, running)| WorkerInfo {
+                    id: WorkerId::from(id),
+                    name,
+                    started_at,
+                    last_heartbeat,
+                    concurrency: u32::try_from(concurrency).unwrap_or(0),
+                    running: u32::try_from(running).unwrap_or(0),
+                },
+            )
+            .collect())
+    }
+
+    async fn publish(&self, events: &[JobEvent]) -> Result<()> {
+        pg_notify::publish(&self.pool, self.origin, events).await
+    }
+
+    async fn watch(&self, id: JobId) -> Result<()> {
+        pg_notify::watch(&self.pool, self.origin, id.as_uuid()).await
+    }
+
+    async fn unwatch(&self, id: JobId) -> Result<()> {
+        pg_notify::unwatch(&self.pool, self.origin, id.as_uuid()).await
+    }
+
+    async fn wake(&self) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        pg_notify::wake_on(&mut conn).await
+    }
+
+    async fn listen(&self) -> Result<Option<Notifications>> {
+        Ok(Some(
+            pg_notify::listen(self.pool.clone(), self.origin).await?,
+        ))
+    }
+}

@@ -1,0 +1,590 @@
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{SqliteConnection, SqlitePool};
+use uuid::Uuid;
+
+use super::sql::{FinishParams, job_columns, json_text, lease_error, parse_json, rescue_requests};
+use super::{ClaimRequest, FinishRequest, JobStore, Lease, LeaseState, Retention, WorkerInfo};
+use crate::stats::{DepthCount, QueueStats, percentile};
+use crate::{
+    Cursor, Enqueued, Error, Job, JobFilter, JobId, JobStatus, Page, PageRequest, Priority, Result,
+    Transition, WorkerId,
+};
+
+/// The embedded job store on SQLite (WAL mode; writes in `BEGIN IMMEDIATE` transactions).
+///
+/// Workers in several processes may share the file; they find work by polling (SQLite has no
+/// notifications), and subscriptions in other processes catch up by re-reading.
+#[derive(Debug, Clone)]
+pub struct SqliteJobStore {
+    pool: SqlitePool,
+}
+
+fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+fn from_micros(v: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(v).ok_or_else(|| Error::Corrupt(format!("bad timestamp {v}")))
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    user_id: Uuid,
+    kind: String,
+    priority: i16,
+    status: String,
+    payload: String,
+    result: Option<String>,
+    error_message: Option<String>,
+    attempt: i32,
+    max_attempts: i32,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    duration_ms: Option<i64>,
+    created_at: i64,
+    run_at: i64,
+    started_at: Option<i64>,
+    completed_at: Option<i64>,
+    lease_owner: Option<Uuid>,
+    lease_expires_at: Option<i64>,
+    progress: Option<String>,
+    cancel_requested: bool,
+    dedupe_key: Option<String>,
+}
+
+impl TryFrom<Row> for Job {
+    type Error = Error;
+
+    fn try_from(r: Row) -> Result<Self> {
+        Ok(Self {
+            id: JobId::from(r.id),
+            user_id: r.user_id,
+            kind: r.kind,
+            priority: Priority(r.priority),
+            status: JobStatus::from_str(&r.status)?,
+            payload: parse_json(&r.payload)?,
+            result: r.result.as_deref().map(parse_json).transpose()?,
+            error: r.error_message,
+            attempt: r.attempt,
+            max_attempts: r.max_attempts,
+            input_tokens: r.input_tokens,
+            output_tokens: r.output_tokens,
+            duration_ms: r.duration_ms,
+            created_at: from_micros(r.created_at)?,
+            run_at: from_micros(r.run_at)?,
+            started_at: r.started_at.map(from_micros).transpose()?,
+            completed_at: r.completed_at.map(from_micros).transpose()?,
+            lease_owner: r.lease_owner.map(WorkerId::from),
+            lease_expires_at: r.lease_expires_at.map(from_micros).transpose()?,
+            progress: r.progress.as_deref().map(parse_json).transpose()?,
+            cancel_requested: r.cancel_requested,
+            dedupe_key: r.dedupe_key,
+        })
+    }
+}
+
+fn jobs(rows: Vec<Row>) -> Result<Vec<Job>> {
+    rows.into_iter().map(Job::try_from).collect()
+}
+
+const SELECT_ONE: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM generation_jobs WHERE id = ?1"
+);
+
+impl SqliteJobStore {
+    /// Opens (creating when missing) the database at a `sqlite://` URL, in WAL mode.
+    ///
+    /// # Errors
+    ///
+    /// Connection errors.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// A store over an existing pool (shared with other crates). Use WAL mode and a busy
+    /// timeout on it.
+    #[must_use]
+    pub fn from_pool(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+
+    /// The pool.
+    #[must_use]
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Creates or updates the tables (migration table `_appforge_jobs_migrations`).
+    ///
+    /// # Errors
+    ///
+    /// Migration errors.
+    pub async fn migrate(&self) -> Result<()> {
+        let mut migrator = sqlx::migrate!("./migrations/sqlite");
+        migrator.dangerous_set_table_name("_appforge_jobs_migrations");
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+async fn fetch(conn: &mut SqliteConnection, id: JobId) -> Result<Option<Job>> {
+    sqlx::query_as::<_, Row>(SELECT_ONE)
+        .bind(id.as_uuid())
+        .fetch_optional(conn)
+        .await?
+        .map(Job::try_from)
+        .transpose()
+}
+
+async fn finish_one(conn: &mut SqliteConnection, request: &FinishRequest) -> Result<Result<Job>> {
+    let p = FinishParams::of(request);
+    let row = sqlx::query_as::<_, Row>(concat!(
+        "UPDATE generation_jobs SET status = ?1, result = COALESCE(?2, result), \
+         input_tokens = COALESCE(?3, input_tokens), output_tokens = COALESCE(?4, output_tokens), \
+         error_message = CASE WHEN ?5 THEN ?6 ELSE error_message END, \
+         run_at = COALESCE(?7, run_at), attempt = attempt - ?8, \
+         duration_ms = CASE WHEN ?9 THEN MAX(0, (?10 - started_at) / 1000) ELSE duration_ms END, \
+         completed_at = ?11, lease_owner = NULL, lease_expires_at = NULL \
+         WHERE id = ?12 AND status = 'processing' AND lease_owner = ?13 AND attempt = ?14 \
+         RETURNING ",
+        job_columns!()
+    ))
+    .bind(p.status)
+    .bind(p.result.as_ref().map(json_text))
+    .bind(p.input_tokens)
+    .bind(p.output_tokens)
+    .bind(p.set_error)
+    .bind(p.error)
+    .bind(p.run_at.map(micros))
+    .bind(p.attempt_back)
+    .bind(p.set_duration)
+    .bind(micros(p.now))
+    .bind(p.completed_at.map(micros))
+    .bind(request.lease.job_id.as_uuid())
+    .bind(request.lease.worker.as_uuid())
+    .bind(request.lease.attempt)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match row {
+        Some(row) => Ok(Job::try_from(row)),
+        None => {
+            let exists = fetch(conn, request.lease.job_id).await?.is_some();
+            Ok(Err(lease_error(&request.lease, exists)))
+        }
+    }
+}
+
+impl JobStore for SqliteJobStore {
+    async fn insert(&self, jobs: Vec<Job>) -> Result<Vec<Enqueued>> {
+        let mut tx = self.begin().await?;
+        let mut out = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            if let Some(key) = &job.dedupe_key {
+                let existing: Option<Uuid> = sqlx::query_scalar(
+                    "SELECT id FROM generation_jobs WHERE dedupe_key = ?1 \
+                     AND status IN ('pending', 'processing')",
+                )
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(id) = existing {
+                    out.push(Enqueued {
+                        id: JobId::from(id),
+                        deduplicated: true,
+                    });
+                    continue;
+                }
+            }
+            sqlx::query(
+                "INSERT INTO generation_jobs (id, user_id, kind, priority, status, payload, \
+                 attempt, max_attempts, created_at, run_at, dedupe_key) \
+                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, 0, ?6, ?7, ?8, ?9)",
+            )
+            .bind(job.id.as_uuid())
+            .bind(job.user_id)
+            .bind(&job.kind)
+            .bind(job.priority.get())
+            .bind(json_text(&job.payload))
+            .bind(job.max_attempts)
+            .bind(micros(job.created_at))
+            .bind(micros(job.run_at))
+            .bind(&job.dedupe_key)
+            .execute(&mut *tx)
+            .await?;
+            out.push(Enqueued {
+                id: job.id,
+                deduplicated: false,
+            });
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn get(&self, id: JobId) -> Result<Option<Job>> {
+        let mut conn = self.pool.acquire().await?;
+        fetch(&mut conn, id).await
+    }
+
+    async fn list(&self, user: Uuid, filter: &JobFilter, page: &PageRequest) -> Result<Page<Job>> {
+        let rows = sqlx::query_as::<_, Row>(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM generation_jobs WHERE user_id = ?1 \
+             AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR kind = ?3) \
+             AND (?4 IS NULL OR created_at < ?4 OR (created_at = ?4 AND id < ?5)) \
+             ORDER BY created_at DESC, id DESC LIMIT ?6"
+        ))
+        .bind(user)
+        .bind(filter.status.map(JobStatus::as_str))
+        .bind(filter.kind.as_deref())
+        .bind(page.after.as_ref().map(|c| micros(c.created_at)))
+        .bind(page.after.as_ref().map(|c| c.id.as_uuid()))
+        .bind(i64::from(page.limit) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut items = jobs(rows)?;
+        let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next = if more {
+            items.last().map(Cursor::of)
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Job>> {
+        let kinds = request
+            .kinds
+            .as_ref()
+            .map(|k| serde_json::to_string(k).unwrap_or_else(|_| "[]".into()));
+        let rows = sqlx::query_as::<_, Row>(concat!(
+            "UPDATE generation_jobs SET status = 'processing', attempt = attempt + 1, \
+             started_at = ?1, lease_owner = ?2, lease_expires_at = ?3 \
+             WHERE id IN (SELECT id FROM generation_jobs WHERE status = 'pending' AND run_at <= ?1 \
+             AND (?4 IS NULL OR kind IN (SELECT value FROM json_each(?4))) \
+             ORDER BY priority DESC, run_at, id LIMIT ?5) RETURNING ",
+            job_columns!()
+        ))
+        .bind(micros(request.now))
+        .bind(request.worker.as_uuid())
+        .bind(micros(request.lease_until))
+        .bind(kinds)
+        .bind(i64::from(request.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut claimed = jobs(rows)?;
+        claimed.sort_by_key(|j| (std::cmp::Reverse(j.priority), j.run_at, j.id));
+        Ok(claimed)
+    }
+
+    async fn finish(&self, batch: &[FinishRequest]) -> Result<Vec<Result<Job>>> {
+        let mut tx = self.begin().await?;
+        let mut out = Vec::with_capacity(batch.len());
+        for request in batch {
+            out.push(finish_one(&mut tx, request).await?);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn renew(&self, leases: &[Lease], until: DateTime<Utc>) -> Result<Vec<LeaseState>> {
+        let mut tx = self.begin().await?;
+        let mut out = Vec::with_capacity(leases.len());
+        for lease in leases {
+            let cancel: Option<bool> = sqlx::query_scalar(
+                "UPDATE generation_jobs SET lease_expires_at = ?1 WHERE id = ?2 \
+                 AND status = 'processing' AND lease_owner = ?3 AND attempt = ?4 \
+                 RETURNING cancel_requested",
+            )
+            .bind(micros(until))
+            .bind(lease.job_id.as_uuid())
+            .bind(lease.worker.as_uuid())
+            .bind(lease.attempt)
+            .fetch_optional(&mut *tx)
+            .await?;
+            out.push(LeaseState {
+                lease: *lease,
+                held: cancel.is_some(),
+                cancel_requested: cancel.unwrap_or(false),
+            });
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn set_progress(&self, lease: &Lease, progress: &Value) -> Result<Job> {
+        let mut conn = self.pool.acquire().await?;
+        let row = sqlx::query_as::<_, Row>(concat!(
+            "UPDATE generation_jobs SET progress = ?1 WHERE id = ?2 AND status = 'processing' \
+             AND lease_owner = ?3 AND attempt = ?4 RETURNING ",
+            job_columns!()
+        ))
+        .bind(json_text(progress))
+        .bind(lease.job_id.as_uuid())
+        .bind(lease.worker.as_uuid())
+        .bind(lease.attempt)
+        .fetch_optional(&mut *conn)
+        .await?;
+        match row {
+            Some(row) => Job::try_from(row),
+            None => {
+                let exists = fetch(&mut conn, lease.job_id).await?.is_some();
+                Err(lease_error(lease, exists))
+            }
+        }
+    }
+
+    async fn cancel(&self, id: JobId, user: Option<Uuid>, now: DateTime<Utc>) -> Result<Job> {
+        let mut tx = self.begin().await?;
+        let job = fetch(&mut tx, id)
+            .await?
+            .filter(|j| user.is_none_or(|u| j.user_id == u))
+            .ok_or(Error::NotFound(id))?;
+        Transition::Cancel.check(id, job.status)?;
+        let row = if job.status == JobStatus::Processing {
+            sqlx::query_as::<_, Row>(concat!(
+                "UPDATE generation_jobs SET cancel_requested = 1 WHERE id = ?1 RETURNING ",
+                job_columns!()
+            ))
+            .bind(id.as_uuid())
+            .fetch_one(&mut *tx)
+            .await?
+        } else {
+            sqlx::query_as::<_, Row>(concat!(
+                "UPDATE generation_jobs SET status = 'cancelled', completed_at = ?2 \
+                 WHERE id = ?1 RETURNING ",
+                job_columns!()
+            ))
+            .bind(id.as_uuid())
+            .bind(micros(now))
+            .fetch_one(&mut *tx)
+            .await?
+        };
+        tx.commit().await?;
+        Job::try_from(row)
+    }
+
+    async fn requeue(&self, id: JobId, now: DateTime<Utc>) -> Result<Job> {
+        let mut tx = self.begin().await?;
+        let job = fetch(&mut tx, id).await?.ok_or(Error::NotFound(id))?;
+        Transition::Requeue.check(id, job.status)?;
+        if let Some(key) = &job.dedupe_key {
+            let held: Option<Uuid> = sqlx::query_scalar(
+                "SELECT id FROM generation_jobs WHERE dedupe_key = ?1 \
+                 AND status IN ('pending', 'processing')",
+            )
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if held.is_some() {
+                return Err(Error::InvalidInput(format!(
+                    "job {id} cannot be requeued: another active job holds its dedupe key"
+                )));
+            }
+        }
+        let row = sqlx::query_as::<_, Row>(concat!(
+            "UPDATE generation_jobs SET status = 'pending', attempt = 0, run_at = ?2, \
+             cancel_requested = 0, completed_at = NULL, result = NULL WHERE id = ?1 RETURNING ",
+            job_columns!()
+        ))
+        .bind(id.as_uuid())
+        .bind(micros(now))
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Job::try_from(row)
+    }
+
+    async fn rescue(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Job>> {
+        let rows = sqlx::query_as::<_, Row>(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM generation_jobs WHERE status = 'processing' AND lease_expires_at < ?1 LIMIT ?2"
+        ))
+        .bind(micros(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let expired = jobs(rows)?;
+        if expired.is_empty() {
+            return Ok(Vec::new());
+        }
+        let requests = rescue_requests(&expired, now);
+        Ok(self
+            .finish(&requests)
+            .await?
+            .into_iter()
+            .filter_map(Result::ok)
+            .collect())
+    }
+
+    async fn prune(&self, retention: &Retention, now: DateTime<Utc>) -> Result<u64> {
+        let mut deleted = 0;
+        if let Some(age) = retention.older_than {
+            let cutoff = micros(crate::time::sub(now, age));
+            loop {
+                let n = sqlx::query(
+                    "DELETE FROM generation_jobs WHERE id IN (SELECT id FROM generation_jobs \
+                     WHERE status IN ('completed', 'failed', 'cancelled') AND completed_at < ?1 \
+                     LIMIT ?2)",
+                )
+                .bind(cutoff)
+                .bind(i64::from(retention.batch_size))
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                deleted += n;
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        if let Some(keep) = retention.keep_latest {
+            let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+            loop {
+                let n = sqlx::query(
+                    "DELETE FROM generation_jobs WHERE id IN (SELECT id FROM generation_jobs \
+                     WHERE status IN ('completed', 'failed', 'cancelled') \
+                     ORDER BY completed_at DESC, id DESC LIMIT ?2 OFFSET ?1)",
+                )
+                .bind(keep)
+                .bind(i64::from(retention.batch_size))
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                deleted += n;
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    async fn stats(&self, now: DateTime<Utc>, window: Duration) -> Result<QueueStats> {
+        let since = micros(crate::time::sub(now, window));
+        let depth: Vec<(String, i16, i64)> = sqlx::query_as(
+            "SELECT status, priority, COUNT(*) FROM generation_jobs GROUP BY status, priority \
+             ORDER BY status, priority DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut depth = depth
+            .into_iter()
+            .map(|(status, priority, count)| {
+                Ok(DepthCount {
+                    status: JobStatus::from_str(&status)?,
+                    priority: Priority(priority),
+                    count: u64::try_from(count).unwrap_or(0),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        depth.sort_by_key(|d| (d.status, std::cmp::Reverse(d.priority)));
+        let finished: Vec<(String, Option<i64>)> = sqlx::query_as(
+            "SELECT status, duration_ms FROM generation_jobs \
+             WHERE status IN ('completed', 'failed') AND completed_at >= ?1",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        let failed = finished.iter().filter(|(s, _)| s == "failed").count();
+        let mut durations: Vec<i64> = finished
+            .iter()
+            .filter(|(s, _)| s == "completed")
+            .filter_map(|(_, d)| *d)
+            .collect();
+        durations.sort_unstable();
+        let completed = finished.len() - failed;
+        let (oldest, expired): (Option<i64>, i64) = sqlx::query_as(
+            "SELECT (SELECT MIN(created_at) FROM generation_jobs WHERE status = 'pending' \
+             AND run_at <= ?1), (SELECT COUNT(*) FROM generation_jobs \
+             WHERE status = 'processing' AND lease_expires_at < ?1)",
+        )
+        .bind(micros(now))
+        .fetch_one(&self.pool)
+        .await?;
+        let oldest = oldest
+            .map(from_micros)
+            .transpose()?
+            .map(|o| (now - o).to_std().unwrap_or_default());
+        Ok(QueueStats::assemble(
+            depth,
+            u64::try_from(completed).unwrap_or(0),
+            u64::try_from(failed).unwrap_or(0),
+            percentile(&durations, 50),
+            percentile(&durations, 95),
+            oldest,
+            u64::try_from(expired).unwrap_or(0),
+            window,
+        ))
+    }
+
+    async fn record_worker(&self, info: &WorkerInfo) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO generation_job_workers (id, name, started_at, last_heartbeat, \
+             concurrency, running) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO UPDATE \
+             SET last_heartbeat = excluded.last_heartbeat, running = excluded.running",
+        )
+        .bind(info.id.as_uuid())
+        .bind(&info.name)
+        .bind(micros(info.started_at))
+        .bind(micros(info.last_heartbeat))
+        .bind(i64::from(info.concurrency))
+        .bind(i64::from(info.running))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn remove_worker(&self, id: WorkerId) -> Result<()> {
+        sqlx::query("DELETE FROM generation_job_workers WHERE id = ?1")
+            .bind(id.as_uuid())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn workers(&self) -> Result<Vec<WorkerInfo>> {
+        let rows: Vec<(Uuid, String, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT id, name, started_at, last_heartbeat, concurrency, running \
+             FROM generation_job_workers ORDER BY started_at",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(id, name, started, beat, concurrency, running)| {
+                Ok(WorkerInfo {
+                    id: WorkerId::from(id),
+                    name,
+                    started_at: from_micros(started)?,
+                    last_heartbeat: from_micros(beat)?,
+                    concurrency: u32::try_from(concurrency).unwrap_or(0),
+                    running: u32::try_from(running).unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,628 @@
+use std::collections::HashMap;
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use parking_lot::Mutex;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::context::{Handler, JobContext, handler};
+use crate::store::{Finish, FinishRequest, JobStore, Lease, WorkerInfo};
+use crate::time::add;
+use crate::{Error, Job, JobEventKind, JobId, JobQueue, Outcome, Result, WorkerId};
+
+/// Builds and starts a [`WorkerPool`].
+pub struct WorkerPoolBuilder<S> {
+    queue: JobQueue<S>,
+    handlers: HashMap<String, Handler>,
+    settings: Settings,
+    name: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    concurrency: u32,
+    prefetch: u32,
+    lease: Duration,
+    heartbeat: Duration,
+    poll_interval: Duration,
+    rescue_interval: Duration,
+    completion_batch: usize,
+}
+
+impl<S> fmt::Debug for WorkerPoolBuilder<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerPoolBuilder")
+            .field("name", &self.name)
+            .field("kinds", &self.handlers.keys().collect::<Vec<_>>())
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: JobStore> WorkerPoolBuilder<S> {
+    /// Registers the handler for jobs of `kind`. The pool only claims kinds it has handlers for.
+    #[must_use]
+    pub fn handler<F, Fut>(mut self, kind: impl Into<String>, f: F) -> Self
+    where
+        F: Fn(JobContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Outcome> + Send + 'static,
+    {
+        self.handlers.insert(kind.into(), handler(f));
+        self
+    }
+
+    /// Jobs run at once (default 10).
+    #[must_use]
+    pub fn concurrency(mut self, n: u32) -> Self {
+        self.settings.concurrency = n;
+        self
+    }
+
+    /// Jobs claimed ahead of free slots, waiting locally under a renewed lease (default 0:
+    /// claims are sized to the free slots). Larger batches per claim for many short jobs,
+    /// at the cost of holding jobs another worker could have started.
+    #[must_use]
+    pub fn prefetch(mut self, n: u32) -> Self {
+        self.settings.prefetch = n;
+        self
+    }
+
+    /// How long a claimed job's lease lasts without a heartbeat (default 30 s).
+    #[must_use]
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.settings.lease = lease;
+        self
+    }
+
+    /// How often leases are renewed and the pool's liveness recorded (default 5 s).
+    #[must_use]
+    pub fn heartbeat(mut self, every: Duration) -> Self {
+        self.settings.heartbeat = every;
+        self
+    }
+
+    /// How often an idle pool polls for runnable jobs when no wake-up arrives (default 1 s).
+    #[must_use]
+    pub fn poll_interval(mut self, every: Duration) -> Self {
+        self.settings.poll_interval = every;
+        self
+    }
+
+    /// How often the pool rescues jobs whose lease expired (default: the heartbeat interval).
+    #[must_use]
+    pub fn rescue_interval(mut self, every: Duration) -> Self {
+        self.settings.rescue_interval = every;
+        self
+    }
+
+    /// Attempt endings written per statement at most (default 500).
+    #[must_use]
+    pub fn completion_batch(mut self, n: usize) -> Self {
+        self.settings.completion_batch = n;
+        self
+    }
+
+    /// A name for dashboards (default: host and process id).
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Starts the pool on the current Tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for no handlers, zero concurrency or intervals, or a heartbeat not
+    /// shorter than the lease.
+    pub fn start(self) -> Result<WorkerPool<S>> {
+        let s = self.settings;
+        if self.handlers.is_empty() {
+            return Err(Error::Config(
+                "a worker pool needs at least one handler".into(),
+            ));
+        }
+        if s.concurrency == 0 || s.completion_batch == 0 {
+            return Err(Error::Config(
+                "concurrency and completion batch must be positive".into(),
+            ));
+        }
+        if [s.lease, s.heartbeat, s.poll_interval, s.rescue_interval]
+            .iter()
+            .any(Duration::is_zero)
+        {
+            return Err(Error::Config("worker intervals must be positive".into()));
+        }
+        if s.heartbeat >= s.lease {
+            return Err(Error::Config(format!(
+                "heartbeat {:?} must be shorter than the lease {:?}",
+                s.heartbeat, s.lease
+            )));
+        }
+        let permits = usize::try_from(s.concurrency)
+            .map_err(|_| Error::Config("concurrency too large".into()))?;
+        let held = usize::try_from(s.concurrency.saturating_add(s.prefetch))
+            .map_err(|_| Error::Config("prefetch too large".into()))?;
+        let (done_tx, done_rx) = mpsc::channel(s.completion_batch.max(64) * 4);
+        let mut kinds: Vec<String> = self.handlers.keys().cloned().collect();
+        kinds.sort();
+        let shared = Arc::new(Shared {
+            queue: self.queue,
+            id: WorkerId::new(),
+            name: self.name,
+            started_at: chrono::Utc::now(),
+            settings: s,
+            handlers: self.handlers,
+            kinds,
+            running: Mutex::new(HashMap::new()),
+            slots: Arc::new(Semaphore::new(permits)),
+            capacity: Arc::new(Semaphore::new(held)),
+            stop: CancellationToken::new(),
+            closing: CancellationToken::new(),
+            halt: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            done_tx,
+        });
+        let tasks = vec![
+            tokio::spawn(claim_loop(Arc::clone(&shared))),
+            tokio::spawn(heartbeat_loop(Arc::clone(&shared))),
+            tokio::spawn(rescue_loop(Arc::clone(&shared))),
+            tokio::spawn(cancel_watcher(Arc::clone(&shared))),
+        ];
+        let completer = tokio::spawn(completer(Arc::clone(&shared), done_rx));
+        Ok(WorkerPool {
+            shared,
+            tasks: Mutex::new(tasks),
+            completer: Mutex::new(Some(completer)),
+        })
+    }
+}
+
+/// A running pool of workers over a [`JobQueue`]: claims jobs in batches sized to its free
+/// slots, runs their handlers, renews leases by heartbeat, rescues expired leases, and stops
+/// gracefully with [`shutdown`](Self::shutdown).
+///
+/// Dropping the pool without `shutdown` stops claiming and leaves running jobs' leases to
+/// expire (they are then rescued, as after a crash).
+pub struct WorkerPool<S> {
+    shared: Arc<Shared<S>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    completer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl<S> fmt::Debug for WorkerPool<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerPool")
+            .field("id", &self.shared.id)
+            .field("name", &self.shared.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a [`WorkerPool::shutdown`] went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Whether every running job finished before the deadline.
+    pub drained: bool,
+    /// Jobs still running at the deadline, whose leases were released back to pending.
+    pub released: usize,
+}
+
+struct Shared<S> {
+    queue: JobQueue<S>,
+    id: WorkerId,
+    name: String,
+    started_at: chrono::DateTime<chrono::Utc>,
+    settings: Settings,
+    handlers: HashMap<String, Handler>,
+    kinds: Vec<String>,
+    running: Mutex<HashMap<JobId, Running>>,
+    /// Jobs running at once.
+    slots: Arc<Semaphore>,
+    /// Jobs held at once (running or claimed ahead).
+    capacity: Arc<Semaphore>,
+    /// Stop claiming.
+    stop: CancellationToken,
+    /// Flush the completer and stop it.
+    closing: CancellationToken,
+    /// Stop heartbeats, rescues and the cancel watcher.
+    halt: CancellationToken,
+    tracker: TaskTracker,
+    done_tx: mpsc::Sender<FinishRequest>,
+}
+
+struct Running {
+    lease: Lease,
+    token: CancellationToken,
+    cancel_requested: bool,
+    /// The lease was lost or released: drop the attempt's outcome.
+    abandoned: bool,
+}
+
+impl<S: JobStore> WorkerPool<S> {
+    /// A builder for a pool over `queue`.
+    pub fn builder(queue: JobQueue<S>) -> WorkerPoolBuilder<S> {
+        WorkerPoolBuilder {
+            queue,
+            handlers: HashMap::new(),
+            settings: Settings {
+                concurrency: 10,
+                prefetch: 0,
+                lease: Duration::from_secs(30),
+                heartbeat: Duration::from_secs(5),
+                poll_interval: Duration::from_secs(1),
+                rescue_interval: Duration::from_secs(5),
+                completion_batch: 500,
+            },
+            name: format!(
+                "{}:{}",
+                std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into()),
+                std::process::id()
+            ),
+        }
+    }
+
+    /// This pool's id (the lease owner of the jobs it runs).
+    #[must_use]
+    pub fn id(&self) -> WorkerId {
+        self.shared.id
+    }
+
+    /// Jobs running right now.
+    #[must_use]
+    pub fn running(&self) -> usize {
+        self.shared.running.lock().len()
+    }
+
+    /// Stops claiming, waits up to `deadline` for running jobs, then cancels the rest and
+    /// releases their leases back to pending; flushes outstanding completions.
+    pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
+        let shared = &self.shared;
+        shared.stop.cancel();
+        shared.tracker.close();
+        let drained = tokio::time::timeout(deadline, shared.tracker.wait())
+            .await
+            .is_ok();
+        let mut released = 0;
+        if !drained {
+            let leases: Vec<Lease> = {
+                // Forget them: a handler that finishes later finds no entry and writes nothing.
+                let mut running = shared.running.lock();
+                running
+                    .drain()
+                    .map(|(_, r)| {
+                        r.token.cancel();
+                        r.lease
+                    })
+                    .collect()
+            };
+            let now = shared.queue.now();
+            let batch: Vec<FinishRequest> = leases
+                .iter()
+                .map(|lease| FinishRequest {
+                    lease: *lease,
+                    finish: Finish::Release,
+                    now,
+                })
+                .collect();
+            match shared.queue.finish(&batch).await {
+                Ok(results) => released = results.iter().filter(|r| r.is_ok()).count(),
+                Err(e) => tracing::warn!(error = %e, "cannot release leases; they will expire"),
+            }
+        }
+        shared.closing.cancel();
+        let completer = self.completer.lock().take();
+        if let Some(handle) = completer {
+            let _ = handle.await;
+        }
+        shared.halt.cancel();
+        let tasks = std::mem::take(&mut *self.tasks.lock());
+        for task in tasks {
+            let _ = task.await;
+        }
+        if let Err(e) = shared.queue.store().remove_worker(shared.id).await {
+            tracing::warn!(error = %e, "cannot unregister worker");
+        }
+        ShutdownReport { drained, released }
+    }
+}
+
+impl<S> Drop for WorkerPool<S> {
+    fn drop(&mut self) {
+        self.shared.stop.cancel();
+        self.shared.closing.cancel();
+        self.shared.halt.cancel();
+    }
+}
+
+async fn claim_loop<S: JobStore>(shared: Arc<Shared<S>>) {
+    shared.queue.ensure_listening().await;
+    let mut wakes = shared.queue.wakes();
+    let max = usize::try_from(
+        shared
+            .settings
+            .concurrency
+            .saturating_add(shared.settings.prefetch),
+    )
+    .unwrap_or(usize::MAX);
+    loop {
+        let mut permit = tokio::select! {
+            biased;
+            () = shared.stop.cancelled() => return,
+            permit = Arc::clone(&shared.capacity).acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
+        let extra = shared.capacity.available_permits().min(max - 1);
+        if extra > 0
+            && let Ok(more) = Arc::clone(&shared.capacity)
+                .try_acquire_many_owned(u32::try_from(extra).unwrap_or(0))
+        {
+            permit.merge(more);
+        }
+        let wanted = permit.num_permits();
+        // Mark wake-ups seen before claiming: one arriving during the claim is kept.
+        wakes.borrow_and_update();
+        let claimed = shared
+            .queue
+            .claim(
+                shared.id,
+                Some(shared.kinds.clone()),
+                u32::try_from(wanted).unwrap_or(u32::MAX),
+                shared.settings.lease,
+            )
+            .await;
+        let jobs = match claimed {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                tracing::warn!(error = %e, "claim failed; retrying after the poll interval");
+                drop(permit);
+                tokio::select! {
+                    () = shared.stop.cancelled() => return,
+                    () = tokio::time::sleep(shared.settings.poll_interval) => {}
+                }
+                continue;
+            }
+        };
+        let full = jobs.len() == wanted;
+        for job in jobs {
+            let Some(one) = permit.split(1) else { break };
+            let shared2 = Arc::clone(&shared);
+            shared.tracker.spawn(run_job(shared2, job, one));
+        }
+        drop(permit);
+        if !full {
+            tokio::select! {
+                () = shared.stop.cancelled() => return,
+                _ = wakes.changed() => {}
+                () = tokio::time::sleep(shared.settings.poll_interval) => {}
+            }
+        }
+    }
+}
+
+async fn run_job<S: JobStore>(shared: Arc<Shared<S>>, job: Job, permit: OwnedSemaphorePermit) {
+    let Some(lease) = job.lease() else { return };
+    let token = CancellationToken::new();
+    shared.running.lock().insert(
+        job.id,
+        Running {
+            lease,
+            token: token.clone(),
+            cancel_requested: job.cancel_requested,
+            abandoned: false,
+        },
+    );
+    if job.cancel_requested {
+        token.cancel();
+    }
+    // A prefetched job waits here for a free slot; its lease is renewed meanwhile. A pool
+    // that stops before the job starts gives it back.
+    let slot = tokio::select! {
+        biased;
+        () = shared.stop.cancelled() => None,
+        slot = Arc::clone(&shared.slots).acquire_owned() => slot.ok(),
+    };
+    let Some(slot) = slot else {
+        if shared.running.lock().remove(&lease.job_id).is_some() {
+            let now = shared.queue.now();
+            let release = FinishRequest {
+                lease,
+                finish: Finish::Release,
+                now,
+            };
+            let _ = shared.done_tx.send(release).await;
+        }
+        return;
+    };
+    let max_attempts = job.max_attempts;
+    let outcome = match shared.handlers.get(&job.kind) {
+        None => Outcome::permanent(format!("no handler for job kind {:?}", job.kind)),
+        Some(handler) => {
+            let reporter = Arc::new(shared.queue.clone());
+            let ctx = JobContext::new(Arc::new(job), lease, token, reporter);
+            AssertUnwindSafe(handler(ctx))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| {
+                    let message = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "non-string panic".into());
+                    tracing::error!(job = %lease.job_id, %message, "job handler panicked");
+                    Outcome::retry(format!("handler panicked: {message}"))
+                })
+        }
+    };
+    let Some(state) = shared.running.lock().remove(&lease.job_id) else {
+        return;
+    };
+    if state.abandoned {
+        return;
+    }
+    let now = shared.queue.now();
+    let finish = match outcome {
+        Outcome::Success {
+            result,
+            input_tokens,
+            output_tokens,
+        } => Finish::Complete {
+            result,
+            input_tokens,
+            output_tokens,
+        },
+        _ if state.cancel_requested => Finish::Cancel,
+        Outcome::Retryable { error, retry_after } if lease.attempt < max_attempts => {
+            let delay = shared
+                .queue
+                .retry_policy()
+                .delay(lease.attempt, retry_after);
+            Finish::Retry {
+                run_at: add(now, delay),
+                error,
+            }
+        }
+        Outcome::Retryable { error, .. } => Finish::Fail {
+            error: format!("{error} (attempt {} of {max_attempts})", lease.attempt),
+        },
+        Outcome::Permanent { error } => Finish::Fail { error },
+    };
+    let request = FinishRequest { lease, finish, now };
+    if shared.done_tx.send(request).await.is_err() {
+        tracing::warn!(job = %lease.job_id, "completer stopped; the lease will expire");
+    }
+    drop(slot);
+    drop(permit);
+}
+
+async fn completer<S: JobStore>(shared: Arc<Shared<S>>, mut rx: mpsc::Receiver<FinishRequest>) {
+    let max = shared.settings.completion_batch;
+    loop {
+        let first = tokio::select! {
+            biased;
+            item = rx.recv() => item,
+            () = shared.closing.cancelled() => rx.try_recv().ok(),
+        };
+        let Some(first) = first else { return };
+        let mut batch = vec![first];
+        while batch.len() < max {
+            match rx.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        flush(&shared, &batch).await;
+    }
+}
+
+async fn flush<S: JobStore>(shared: &Shared<S>, batch: &[FinishRequest]) {
+    let mut delay = Duration::from_millis(50);
+    for attempt in 1..=6 {
+        match shared.queue.finish(batch).await {
+            Ok(results) => {
+                for result in results {
+                    if let Err(e) = result {
+                        tracing::info!(error = %e, "attempt outcome dropped");
+                    }
+                }
+                return;
+            }
+            Err(e) if attempt < 6 => {
+                tracing::warn!(error = %e, attempt, "cannot write completions; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "giving up on completions; their leases will expire");
+            }
+        }
+    }
+}
+
+async fn heartbeat_loop<S: JobStore>(shared: Arc<Shared<S>>) {
+    loop {
+        record(&shared).await;
+        tokio::select! {
+            () = shared.halt.cancelled() => return,
+            () = tokio::time::sleep(shared.settings.heartbeat) => {}
+        }
+        let leases: Vec<Lease> = shared.running.lock().values().map(|r| r.lease).collect();
+        if leases.is_empty() {
+            continue;
+        }
+        match shared.queue.renew(&leases, shared.settings.lease).await {
+            Ok(states) => {
+                let mut running = shared.running.lock();
+                for state in states {
+                    let Some(r) = running.get_mut(&state.lease.job_id) else {
+                        continue;
+                    };
+                    if !state.held {
+                        tracing::warn!(job = %state.lease.job_id, "lease lost; abandoning attempt");
+                        r.abandoned = true;
+                        r.token.cancel();
+                    } else if state.cancel_requested {
+                        r.cancel_requested = true;
+                        r.token.cancel();
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot renew leases"),
+        }
+    }
+}
+
+async fn record<S: JobStore>(shared: &Shared<S>) {
+    let info = WorkerInfo {
+        id: shared.id,
+        name: shared.name.clone(),
+        started_at: shared.started_at,
+        last_heartbeat: shared.queue.now(),
+        concurrency: shared.settings.concurrency,
+        running: u32::try_from(shared.running.lock().len()).unwrap_or(u32::MAX),
+    };
+    if let Err(e) = shared.queue.store().record_worker(&info).await {
+        tracing::warn!(error = %e, "cannot record worker heartbeat");
+    }
+}
+
+async fn rescue_loop<S: JobStore>(shared: Arc<Shared<S>>) {
+    loop {
+        tokio::select! {
+            () = shared.halt.cancelled() => return,
+            () = tokio::time::sleep(shared.settings.rescue_interval) => {}
+        }
+        if let Err(e) = shared.queue.rescue_expired().await {
+            tracing::warn!(error = %e, "lease rescue failed");
+        }
+    }
+}
+
+async fn cancel_watcher<S: JobStore>(shared: Arc<Shared<S>>) {
+    let mut events = shared.queue.events();
+    loop {
+        let event = tokio::select! {
+            () = shared.halt.cancelled() => return,
+            event = events.recv() => event,
+        };
+        match event {
+            Ok(event) if matches!(event.kind, JobEventKind::CancelRequested) => {
+                if let Some(r) = shared.running.lock().get_mut(&event.job_id) {
+                    r.cancel_requested = true;
+                    r.token.cancel();
+                }
+            }
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}

@@ -1,0 +1,845 @@
+//! The behaviour every job store must have, written once and run per backend.
+
+use std::time::Duration;
+
+use appforge_jobs::{
+    ClaimRequest, Finish, FinishRequest, Job, JobFilter, JobId, JobStatus, JobStore, Lease,
+    PageRequest, Priority, Retention, WorkerId, WorkerInfo,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::fixtures::{Fixture, job};
+
+const LEASE: Duration = Duration::from_secs(30);
+
+async fn claim<S: JobStore>(f: &Fixture<S>, worker: WorkerId, limit: u32) -> Vec<Job> {
+    let now = f.clock_now();
+    f.store
+        .claim(&ClaimRequest {
+            worker,
+            kinds: None,
+            limit,
+            now,
+            lease_until: now + chrono::Duration::from_std(LEASE).unwrap(),
+        })
+        .await
+        .unwrap()
+}
+
+async fn finish<S: JobStore>(
+    f: &Fixture<S>,
+    lease: Lease,
+    finish: Finish,
+) -> appforge_jobs::Result<Job> {
+    let mut out = f
+        .store
+        .finish(&[FinishRequest {
+            lease,
+            finish,
+            now: f.clock_now(),
+        }])
+        .await
+        .unwrap();
+    out.pop().unwrap()
+}
+
+fn complete() -> Finish {
+    Finish::Complete {
+        result: json!({"files": 3}),
+        input_tokens: 100,
+        output_tokens: 2000,
+    }
+}
+
+impl<S: JobStore> Fixture<S> {
+    pub(crate) fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        use appforge_core::Clock;
+        self.clock.now()
+    }
+}
+
+pub(crate) async fn enqueue_and_owner_only_get<S: JobStore>(f: Fixture<S>) {
+    let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let enq = f
+        .queue
+        .enqueue(job("full_app", alice).priority(Priority::PRO))
+        .await
+        .unwrap();
+    assert!(!enq.deduplicated);
+    let got = f.queue.get(alice, enq.id).await.unwrap();
+    assert_eq!(got.status, JobStatus::Pending);
+    assert_eq!(got.priority, Priority::PRO);
+    assert_eq!(got.attempt, 0);
+    assert_eq!(got.max_attempts, 3);
+    assert_eq!(got.created_at, f.clock_now());
+    assert_eq!(got.payload, json!({"prompt": "a habit tracker"}));
+    assert!(f.queue.get(bob, enq.id).await.unwrap_err().is_not_found());
+    assert!(
+        f.queue
+            .get(alice, JobId::new())
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    assert_eq!(f.queue.get_any(enq.id).await.unwrap(), got);
+    // Bad input is refused and nothing is written.
+    let err = f.queue.enqueue(job("", alice)).await.unwrap_err();
+    assert!(
+        matches!(err, appforge_jobs::Error::InvalidInput(_)),
+        "{err}"
+    );
+    let page = f
+        .queue
+        .list(alice, &JobFilter::default(), &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+}
+
+pub(crate) async fn claims_by_priority_then_fifo<S: JobStore>(f: Fixture<S>) {
+    let user = Uuid::new_v4();
+    let mut ids = Vec::new();
+    for p in [
+        Priority::FREE,
+        Priority::PRO,
+        Priority::TEAM,
+        Priority::FREE,
+        Priority::PRO,
+        Priority::TEAM,
+    ] {
+        ids.push(
+            f.queue
+                .enqueue(job("full_app", user).priority(p))
+                .await
+                .unwrap()
+                .id,
+        );
+        f.advance(Duration::from_millis(1));
+    }
+    let worker = WorkerId::new();
+    let first = claim(&f, worker, 1).await;
+    assert_eq!(first.iter().map(|j| j.id).collect::<Vec<_>>(), [ids[2]]);
+    let rest = claim(&f, worker, 10).await;
+    let order: Vec<JobId> = rest.iter().map(|j| j.id).collect();
+    assert_eq!(order, [ids[5], ids[1], ids[4], ids[0], ids[3]]);
+    for j in &rest {
+        assert_eq!(j.status, JobStatus::Processing);
+        assert_eq!(j.attempt, 1);
+        assert_eq!(j.lease_owner, Some(worker));
+        assert_eq!(j.started_at, Some(f.clock_now()));
+    }
+    assert!(claim(&f, worker, 10).await.is_empty());
+}
+
+pub(crate) async fn claim_waits_for_run_at_and_filters_kinds<S: JobStore>(f: Fixture<S>) {
+    let user = Uuid::new_v4();
+    let later = f.clock_now() + chrono::Duration::seconds(60);
+    let delayed = f
+        .queue
+        .enqueue(job("full_app", user).run_at(later))
+        .await
+        .unwrap()
+        .id;
+    let other = f.queue.enqueue(job("plan_phases", user)).await.unwrap().id;
+    let worker = WorkerId::new();
+    let now = f.clock_now();
+    let request = ClaimRequest {
+        worker,
+        kinds: Some(vec!["full_app".into()]),
+        limit: 10,
+        now,
+        lease_until: now + chrono::Duration::seconds(30),
+    };
+    assert!(
+        f.store.claim(&request).await.unwrap().is_empty(),
+        "nothing runnable of that kind"
+    );
+    f.advance(Duration::from_secs(60));
+    let request = ClaimRequest {
+        now: f.clock_now(),
+        ..request
+    };
+    let got: Vec<JobId> = f
+        .store
+        .claim(&request)
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(got, [delayed]);
+    let got: Vec<JobId> = claim(&f, worker, 10).await.iter().map(|j| j.id).collect();
+    assert_eq!(got, [other]);
+}
+
+pub(crate) async fn complete_records_result_tokens_and_duration<S: JobStore>(f: Fixture<S>) {
+    let user = Uuid::new_v4();
+    let id = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
+    let claimed = claim(&f, WorkerId::new(), 1).await.pop().unwrap();
+    f.advance(Duration::from_millis(1500));
+    let done = finish(&f, claimed.lease().unwrap(), complete())
+        .await
+        .unwrap();
+    assert_eq!(done.status, JobStatus::Completed);
+    let stored = f.queue.get(user, id).await.unwrap();
+    assert_eq!(stored, done);
+    assert_eq!(stored.result, Some(json!({"files": 3})));
+    assert_eq!(
+        (stored.input_tokens, stored.output_tokens),
+        (Some(100), Some(2000))
+    );
+    assert_eq!(stored.duration_ms, Some(1500));
+    assert_eq!(stored.completed_at, Some(f.clock_now()));
+    assert_eq!(stored.lease_owner, None);
+    assert_eq!(stored.lease_expires_at, None);
+}
+
+pub(crate) async fn illegal_transitions_are_errors<S: JobStore>(f: Fixture<S>) {
+    let user = Uuid::new_v4();
+    let id = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
+    // Requeue is only for failed or cancelled jobs.
+    assert!(f.queue.retry(id).await.unwrap_err().is_illegal_transition());
+    let claimed = claim(&f, WorkerId::new(), 1).await.pop().unwrap();
+    assert!(f.queue.retry(id).await.unwrap_err().is_illegal_transition());
+    let lease = claimed.lease().unwrap();
+    finish(&f, lease, complete()).await.unwrap();
+    // A finished job cannot be completed, failed, cancelled or retried by anyone.
+    for again in [
+        complete(),
+        Finish::Fail { error: "x".into() },
+        Finish::Cancel,
+        Finish::Release,
+    ] {
+        assert!(finish(&f, lease, again).await.unwrap_err().is_lease_lost());
+    }
+    let err = f.queue.cancel(user, id).await.unwrap_err();
+    assert!(err.is_illegal_transition(), "{err}");
+    assert!(
+        err.to_string().contains("cannot cancel while completed"),
+        "{err}"
+    );
+    assert!(f.queue.retry(id).await.unwrap_err().is_illegal_transition());
+    assert_eq!(
+        f.queue.get(user, id).await.unwrap().status,
+        JobStatus::Completed
+    );
+    // An unknown job.
+    let ghost = Lease {
+        job_id: JobId::new(),
+        worker: WorkerId::new(),
+        attempt: 1,
+    };
+    assert!(
+        finish(&f, ghost, complete())
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+}
+
+pub(crate) async fn retry_schedules_attempt_in_the_future<S: JobStore>(f: Fixture<S>) {
+    let user = Uuid::new_v4();
+    let id = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
+    let worker = WorkerId::new();
+    let claimed = claim(&f, worker, 1).await.pop().unwrap();
+    let run_at = f.clock_now() + chrono::Duration::seconds(5);
+    let job = finish(
+        &f,
+        claimed.lease().unwrap(),
+        Finish::Retry {
+            run_at,
+            error: "429".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(job.status, JobStatus::Pending);
+    assert_eq!(job.run_at, run_at);
+    assert_eq!(job.attempt, 1);
+    assert_eq!(job.error.as_deref(), Some("429"));
+    assert!(claim(&f, worker, 1).await.is_empty(), "not before run_at");
+    f.advance(Duration::from_secs(5));
+    let again = claim(&f, worker, 1).await.pop().unwrap();
+    assert_eq!((again.id, again.attempt), (id, 2));
+}
+
+pub(crate) async fn fail_is_terminal<S: JobStore>(f: Fixture<S>) {
+    let user = Uuid::new_v4();
+    let id = f
+        .queue
+        .enqueue(job("full_app", user).dedupe_key("k"))
+        .await
+        .unwrap()
+        .id;
+    let claimed = claim(&f, WorkerId::new(), 1).await.pop().unwrap();
+    let failed = finish(
+        &f,
+        claimed.lease().unwrap(),
+        Finish::Fail {
+            error: "bad prompt".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(failed.status, JobStatus::Failed);
+    assert_eq!(failed.error.as_deref(), Some("bad prompt"));
+    assert_eq!(failed.completed_at, Some(f.clock_now()));
+    assert!(claim(&f, WorkerId::new(), 1).await.is_empty());
+    // The dedupe key is free again.
+    let next = f
+        .queue
+        .enqueue(job("full_app", user).dedupe_key("k"))
+        .await
+        .unwrap();
+    assert!(!next.deduplicated);
+    assert_ne!(next.id, id);
+}
+
+pub(crate) async fn dedupe_while_active<S: JobStore>(f: Fixture<S>) {
+    let user = Uuid::new_v4();
+    let first = f
+        .queue
+        .enqueue(job("full_app", user).dedupe_key("gen-1"))
+        .await
+        .unwrap();
+    let dup = f
+        .queue
+        .enqueue(job("full_app", user).dedupe_key("gen-1"))
+        .await
+        .unwrap();
+    assert!(dup.deduplicated);
+    assert_eq!(dup.id, first.id);
+    // In one batch, too.
+    let batch = f
+        .queue
+        .enqueue_many(vec![
+            job("full_app", user).dedupe_key("gen-2"),
+            job("full_app", user).dedupe_key("gen-2"),
+            job("full_app", user).dedupe_key("gen-1"),
+            job("full_app", user),
+        ])
+        .await
+        .unwrap();
+    assert!(!batch[0].deduplicated);
+    assert_eq!((batch[1].id, batch[1].deduplicated), (batch[0].id, true));
+    assert_eq!((batch[2].id, batch[2].deduplicated), (first.id, true));
+    assert!(!batch[3].deduplicated);
+    // Still held while processing.
+    let worker = WorkerId::new();
+    let claimed = claim(&f, worker, 10).await;
+    assert_eq!(claimed.len(), 3);
+    let dup = f
+        .queue
+        .enqueue(job("full_app", user).dedupe_key("gen-1"))
+        .await
+        .unwrap();
+    assert_eq!((dup.id, dup.deduplicated), (first.id, true));
+    // Released once finished.
+    let lease = claimed
+        .iter()
+        .find(|j| j.id == first.id)
+        .unwrap()
+        .lease()
+        .unwrap();
+    finish(&f, lease, complete()).await.unwrap();
+    let fresh = f
+        .queue
+        .enqueue(job("full_app", user).dedupe_key("gen-1"))
+        .await
+        .unwrap();
+    assert!(!fresh.deduplicated);
+    assert_ne!(fresh.id, first.id);
+}
+
+pub(crate) async fn cancel_pending_job<S: JobStore>(f: Fixture<S>) {
+    let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let id = f
+        .queue
+        .enqueue(job("full_app", alice).dedupe_key("c"))
+        .await
+        .unwrap()
+        .id;
+    assert!(f.queue.cancel(bob, id).await.unwrap_err().is_not_found());
+    let cancelled = f.queue.cancel(alice, id).await.unwrap();
+    assert_eq!(cancelled.status, JobStatus::Cancelled);
+    assert_eq!(cancelled.completed_at, Some(f.clock_now()));
+    assert!(claim(&f, WorkerId::new(), 10).await.is_empty());
+    assert!(
+        f.queue
+            .cancel(alice, id)
+            .await
+            .unwrap_err()
+            .is_illegal_transition()
+    );
+    assert!(
+        !f.queue
+            .enqueue(job("full_app", alice).dedupe_key("c"))
+            .await
+            .unwrap()
+            .deduplicated
+    );
+}
+
+pub(crate) async fn cancel_running_job_requests_then_cancels<S: JobStore>(f: Fixture<S>) {
+    let user = Uuid::new_v4();
+    let id = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
+    let claimed = claim(&f, WorkerId::new(), 1).await.pop().unwrap();
+    let lease = claimed.lease().unwrap();
+    let requested = f.queue.cancel(user, id).await.unwrap();
+    assert_eq!(requested.status, JobStatus::Processing);
+    assert!(requested.cancel_requested);
+    // Asking twice is fine.
+    assert!(f.queue.cancel(user, id).await.unwrap().cancel_requested);
+    let states = f
+        .store
+        .renew(&[lease], f.clock_now() + chrono::Duration::seconds(30))
+        .await
+        .unwrap();
+    assert!(states[0].held && states[0].cancel_requested);
+    let done = finish(&f, lease, Finish::Cancel).await.unwrap();
+    assert_eq!(done.status, JobStatus::Cancelled);
+
+    // A running job whose worker died while cancelling ends cancelled on rescue.
+    let id = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
+    claim(&f, WorkerId::new(), 1).await;
+    f.queue.cancel(user, id).await.unwrap();
+    f.advance(LEASE + Duration::from_secs(1));
+    let rescued = f.queue.rescue_expired().await.unwrap();
+    assert_eq!(rescued.len(), 1);
+    assert_eq!(rescued[0].status, JobStatus::Cancelled);
+}
+
+pub(crate) async fn lease_expiry_rescues_and_fences_the_stale_worker<S: JobStore>(f: Fixture<S>) {
+    let user = Uuid::new_v4();
+    let id = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
+    let stale = WorkerId::new();
+    let old = claim(&f, stale, 1).await.pop().unwrap().lease().unwrap();
+    f.advance(LEASE);
+    assert!(
+        f.queue.rescue_expired().await.unwrap().is_empty(),
+        "not expired at the instant"
+    );
+    f.advance(Duration::from_secs(1));
+    let rescued = f.queue.rescue_expired().await.unwrap();
+    assert_eq!(rescued.len(), 1);
+    let job = &rescued[0];
+    assert_eq!(
+        (job.id, job.status, job.attempt),
+        (id, JobStatus::Pending, 1)
+    );
+    assert!(
+        job.error.as_deref().unwrap().contains("lease expired"),
+        "{:?}",
+        job.error
+    );
+    assert_eq!(job.lease_owner, None);
+    // Another worker takes it.
+    let fresh = WorkerId::new();
+    let new = claim(&f, fresh, 1).await.pop().unwrap();
+    assert_eq!((new.id, new.attempt, new.lease_owner), (id, 2, Some(fresh)));
+    // The stale worker wakes up: it can neither renew, report, complete nor fail.
+    let states = f.store.renew(&[old], f.clock_now()).await.unwrap();
+    assert!(!states[0].held);
+    assert!(
+        f.store
+            .set_progress(&old, &json!({"x": 1}))
+            .await
+            .unwrap_err()
+            .is_lease_lost()
+    );
+    assert!(
+        finish(&f, old, complete())
+            .await
+            .unwrap_err()
+            .is_lease_lost()
+    );
+    assert!(
+        finish(
+            &f,
+            old,
+            Finish::Fail {
+                error: "late".into()
+            }
+        )
+        .await
+        .unwrap_err()
+        .is_lease_lost()
+    );
+    // Even with the same worker id but the old attempt number.
+    let same_owner_old_attempt = Lease {
+        worker: fresh,
+        ..old
+    };
+    assert!(
+        finish(&f, same_owner_old_attempt, complete())
+            .await
+            .unwrap_err()
+            .is_lease_lost()
+    );
+    let done = finish(&f, new.lease().unwrap(), complete()).await.unwrap();
+    assert_eq!((done.status, done.attempt), (JobStatus::Completed, 2));
+}
+
+pub(crate) async fn rescue_fails_when_attempts_are_spent<S: JobStore>(f: Fixture<S>) {
+    let user = Uuid::new_v4();
+    let id = f
+        .queue
+        .enqueue(job("full_app", user).max_attempts(1))
+        .await
+        .unwrap()
+        .id;
+    claim(&f, WorkerId::new(), 1).await;
+    f.advance(LEASE + Duration::from_secs(1));
+    let rescued = f.queue.rescue_expired().await.unwrap();
+    assert_eq!(rescued.len(), 1);
+    let job = f.queue.get(user, id).await.unwrap();
+    assert_eq!(job.status, JobStatus::Failed);
+    assert!(job.error.unwrap().contains("attempt 1 of 1"));
+    assert_eq!(job.completed_at, Some(f.clock_now()));
+}
+
+pub(crate) async fn renew_extends_only_held_leases<S: JobStore>(f: Fixture<S>) {
+    let user = Uuid::new_v4();
+    f.queue.enqueue(job("full_app", user)).await.unwrap();
+    let lease = claim(&f, WorkerId::new(), 1)
+        .await
+        .pop()
+        .unwrap()
+        .lease()
+        .unwrap();
+    f.advance(Duration::from_secs(20));
+    let until = f.clock_now() + chrono::Duration::seconds(30);
+    let states = f.store.renew(&[lease], until).await.unwrap();
+    assert!(states[0].held && !states[0].cancel_requested);
+    assert_eq!(
+        f.queue
+            .get_any(lease.job_id)
+            .await
+            .unwrap()
+            .lease_expires_at,
+        Some(until)
+    );
+    f.advance(Duration::from_secs(20));
+    assert!(
+        f.queue.rescue_expired().await.unwrap().is_empty(),
+        "renewed lease holds"
+    );
+    let other = Lease {
+        worker: WorkerId::new(),
+        ..lease
+    };
+    assert!(!f.store.renew(&[other], until).await.unwrap()[0].held);
+}
+
+pub(crate) async fn release_gives_the_attempt_back<S: JobStore>(f: Fixture<S>) {
+    let user = Uuid::new_v4();
+    let id = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
+    let lease = claim(&f, WorkerId::new(), 1)
+        .await
+        .pop()
+        .unwrap()
+        .lease()
+        .unwrap();
+    let released = finish(&f, lease, Finish::Release).await.unwrap();
+    assert_eq!((released.status, released.attempt), (JobStatus::Pending, 0));
+    let again = claim(&f, WorkerId::new(), 1).await.pop().unwrap();
+    assert_eq!((again.id, again.attempt), (id, 1));
+}
+
+pub(crate) async fn progress_is_guarded_by_the_lease<S: JobStore>(f: Fixture<S>) {
+    let user = Uuid::new_v4();
+    let id = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
+    let lease = claim(&f, WorkerId::new(), 1)
+        .await
+        .pop()
+        .unwrap()
+        .lease()
+        .unwrap();
+    let progress = json!({"type": "file_started", "path": "src/App.tsx"});
+    f.store.set_progress(&lease, &progress).await.unwrap();
+    assert_eq!(
+        f.queue.get(user, id).await.unwrap().progress,
+        Some(progress)
+    );
+    let wrong = Lease {
+        attempt: 2,
+        ..lease
+    };
+    assert!(
+        f.store
+            .set_progress(&wrong, &json!(1))
+            .await
+            .unwrap_err()
+            .is_lease_lost()
+    );
+}
+
+pub(crate) async fn operator_requeue<S: JobStore>(f: Fixture<S>) {
+    let user = Uuid::new_v4();
+    let id = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
+    let lease = claim(&f, WorkerId::new(), 1)
+        .await
+        .pop()
+        .unwrap()
+        .lease()
+        .unwrap();
+    finish(
+        &f,
+        lease,
+        Finish::Fail {
+            error: "boom".into(),
+        },
+    )
+    .await
+    .unwrap();
+    f.advance(Duration::from_secs(10));
+    let requeued = f.queue.retry(id).await.unwrap();
+    assert_eq!((requeued.status, requeued.attempt), (JobStatus::Pending, 0));
+    assert_eq!(requeued.run_at, f.clock_now());
+    assert_eq!(requeued.completed_at, None);
+    let again = claim(&f, WorkerId::new(), 1).await.pop().unwrap();
+    assert_eq!((again.id, again.attempt), (id, 1));
+    // Cancelled jobs too.
+    let id = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
+    f.queue.cancel(user, id).await.unwrap();
+    assert_eq!(f.queue.retry(id).await.unwrap().status, JobStatus::Pending);
+}
+
+pub(crate) async fn history_pagination_newest_first<S: JobStore>(f: Fixture<S>) {
+    let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        let kind = if i % 5 == 0 { "modify" } else { "full_app" };
+        ids.push(f.queue.enqueue(job(kind, alice)).await.unwrap().id);
+        if i % 2 == 0 {
+            // Some share a timestamp: the id breaks the tie.
+            f.advance(Duration::from_secs(1));
+        }
+    }
+    for _ in 0..3 {
+        f.queue.enqueue(job("full_app", bob)).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut page = PageRequest::first(10);
+    loop {
+        let got = f
+            .queue
+            .list(alice, &JobFilter::default(), &page)
+            .await
+            .unwrap();
+        assert!(got.items.len() <= 10);
+        seen.extend(got.items.iter().map(|j| j.id));
+        match got.next {
+            Some(cursor) => {
+                let text = cursor.to_string();
+                page = PageRequest::after(10, text.parse().unwrap());
+            }
+            None => break,
+        }
+    }
+    let newest_first: Vec<JobId> = ids.iter().rev().copied().collect();
+    assert_eq!(seen, newest_first);
+    let modify = f
+        .queue
+        .list(
+            alice,
+            &JobFilter::default().kind("modify"),
+            &PageRequest::first(100),
+        )
+        .await
+        .unwrap();
+    assert_eq!(modify.items.len(), 5);
+    assert!(modify.next.is_none());
+    f.queue.cancel(alice, ids[3]).await.unwrap();
+    let cancelled = f
+        .queue
+        .list(
+            alice,
+            &JobFilter::default().status(JobStatus::Cancelled),
+            &PageRequest::first(100),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        cancelled.items.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [ids[3]]
+    );
+    assert!(
+        f.queue
+            .list(alice, &JobFilter::default(), &PageRequest::first(0))
+            .await
+            .is_err()
+    );
+}
+
+pub(crate) async fn retention_by_age_and_count<S: JobStore>(f: Fixture<S>) {
+    let user = Uuid::new_v4();
+    let worker = WorkerId::new();
+    let mut finished = Vec::new();
+    for day in 0..6 {
+        let id = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
+        let lease = claim(&f, worker, 1).await.pop().unwrap().lease().unwrap();
+        finish(
+            &f,
+            lease,
+            if day % 2 == 0 {
+                complete()
+            } else {
+                Finish::Fail { error: "e".into() }
+            },
+        )
+        .await
+        .unwrap();
+        finished.push(id);
+        f.advance(Duration::from_secs(24 * 3600));
+    }
+    let pending = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
+    // Completed 6, 5, 4, 3, 2, 1 days ago: delete those older than 3.5 days.
+    let by_age = Retention {
+        older_than: Some(Duration::from_secs(84 * 3600)),
+        keep_latest: None,
+        batch_size: 2,
+    };
+    assert_eq!(f.queue.prune(&by_age).await.unwrap(), 3);
+    // Keep the newest 2 of the remaining 3.
+    let by_count = Retention {
+        older_than: None,
+        keep_latest: Some(2),
+        batch_size: 1,
+    };
+    assert_eq!(f.queue.prune(&by_count).await.unwrap(), 1);
+    let left: Vec<JobId> = f
+        .queue
+        .list(user, &JobFilter::default(), &PageRequest::first(100))
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(left, [pending, finished[5], finished[4]]);
+}
+
+pub(crate) async fn stats_depth_rates_and_durations<S: JobStore>(f: Fixture<S>) {
+    let user = Uuid::new_v4();
+    let worker = WorkerId::new();
+    for _ in 0..4 {
+        f.queue
+            .enqueue(job("full_app", user).priority(Priority::TEAM))
+            .await
+            .unwrap();
+    }
+    for (i, lease) in claim(&f, worker, 4)
+        .await
+        .iter()
+        .map(|j| j.lease().unwrap())
+        .enumerate()
+    {
+        f.advance(Duration::from_millis(100));
+        let ending = if i == 3 {
+            Finish::Fail { error: "e".into() }
+        } else {
+            complete()
+        };
+        finish(&f, lease, ending).await.unwrap();
+    }
+    f.queue.enqueue(job("full_app", user)).await.unwrap();
+    f.queue.enqueue(job("full_app", user)).await.unwrap();
+    f.queue
+        .enqueue(job("full_app", user).priority(Priority::PRO))
+        .await
+        .unwrap();
+    claim(&f, worker, 1).await; // the PRO job
+    f.advance(Duration::from_secs(10));
+    let stats = f.queue.stats().await.unwrap();
+    assert_eq!(stats.count(JobStatus::Pending), 2);
+    assert_eq!(stats.count(JobStatus::Processing), 1);
+    assert_eq!(stats.count(JobStatus::Completed), 3);
+    assert_eq!(stats.count(JobStatus::Failed), 1);
+    let team_completed = stats
+        .depth
+        .iter()
+        .find(|d| d.status == JobStatus::Completed && d.priority == Priority::TEAM)
+        .unwrap();
+    assert_eq!(team_completed.count, 3);
+    assert_eq!((stats.completed_in_window, stats.failed_in_window), (3, 1));
+    assert!((stats.failure_rate - 0.25).abs() < 1e-9);
+    assert_eq!(stats.duration_p50_ms, Some(200));
+    assert_eq!(stats.duration_p95_ms, Some(300));
+    assert_eq!(stats.oldest_pending_age, Some(Duration::from_secs(10)));
+    assert_eq!(stats.expired_leases, 0);
+    f.advance(LEASE);
+    assert_eq!(f.queue.stats().await.unwrap().expired_leases, 1);
+    // Outside the window, nothing finished.
+    f.advance(Duration::from_secs(600));
+    let later = f.queue.stats().await.unwrap();
+    assert_eq!((later.completed_in_window, later.failure_rate), (0, 0.0));
+}
+
+pub(crate) async fn bulk_enqueue_and_drain<S: JobStore>(f: Fixture<S>) {
+    let user = Uuid::new_v4();
+    let jobs = (0..500)
+        .map(|i| job("noop", user).priority(i16::try_from(i % 3).unwrap()))
+        .collect();
+    let enqueued = f.queue.enqueue_many(jobs).await.unwrap();
+    assert_eq!(enqueued.len(), 500);
+    let worker = WorkerId::new();
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let batch = claim(&f, worker, 64).await;
+        if batch.is_empty() {
+            break;
+        }
+        let requests: Vec<FinishRequest> = batch
+            .iter()
+            .map(|j| FinishRequest {
+                lease: j.lease().unwrap(),
+                finish: complete(),
+                now: f.clock_now(),
+            })
+            .collect();
+        for result in f.store.finish(&requests).await.unwrap() {
+            assert!(seen.insert(result.unwrap().id), "completed twice");
+        }
+    }
+    assert_eq!(seen.len(), 500);
+    assert!(enqueued.iter().all(|e| seen.contains(&e.id)));
+}
+
+pub(crate) async fn workers_registry<S: JobStore>(f: Fixture<S>) {
+    let info = WorkerInfo {
+        id: WorkerId::new(),
+        name: "host:1".into(),
+        started_at: f.clock_now(),
+        last_heartbeat: f.clock_now(),
+        concurrency: 10,
+        running: 2,
+    };
+    f.store.record_worker(&info).await.unwrap();
+    let later = WorkerInfo {
+        last_heartbeat: f.clock_now() + chrono::Duration::seconds(5),
+        running: 3,
+        ..info.clone()
+    };
+    f.store.record_worker(&later).await.unwrap();
+    assert_eq!(
+        f.store.workers().await.unwrap(),
+        std::slice::from_ref(&later)
+    );
+    f.advance(Duration::from_secs(5));
+    assert_eq!(f.queue.stats().await.unwrap().live_workers, 1);
+    f.advance(Duration::from_secs(60));
+    assert_eq!(f.queue.stats().await.unwrap().live_workers, 0);
+    let alerts = f
+        .queue
+        .check_alerts(&appforge_jobs::AlertPolicy::default())
+        .await
+        .unwrap();
+    assert!(
+        matches!(&alerts[..], [appforge_jobs::Alert::WorkerSilent { worker }] if worker.id == info.id),
+        "{alerts:?}"
+    );
+    f.store.remove_worker(info.id).await.unwrap();
+    assert!(f.store.workers().await.unwrap().is_empty());
+}

@@ -1,0 +1,84 @@
+//! Integration tests of appforge-jobs: one binary, the conformance suite instantiated per
+//! backend, plus worker, event and operations tests.
+
+mod conformance;
+mod fixtures;
+mod workers;
+
+/// Generates one `#[tokio::test]` per name, calling `crate::$module::$name(fixture)`.
+macro_rules! tests_for {
+    ($make:path, #[$attr:meta]; $module:ident; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[$attr]
+            async fn $name() {
+                let fixture = $make().await;
+                crate::$module::$name(fixture).await;
+            }
+        )*
+    };
+}
+
+/// Instantiates the store-level conformance suite with a fixture constructor.
+macro_rules! store_suite {
+    ($make:path, #[$attr:meta]) => {
+        tests_for!($make, #[$attr]; conformance;
+            enqueue_and_owner_only_get,
+            claims_by_priority_then_fifo,
+            claim_waits_for_run_at_and_filters_kinds,
+            complete_records_result_tokens_and_duration,
+            illegal_transitions_are_errors,
+            retry_schedules_attempt_in_the_future,
+            fail_is_terminal,
+            dedupe_while_active,
+            cancel_pending_job,
+            cancel_running_job_requests_then_cancels,
+            lease_expiry_rescues_and_fences_the_stale_worker,
+            rescue_fails_when_attempts_are_spent,
+            renew_extends_only_held_leases,
+            release_gives_the_attempt_back,
+            progress_is_guarded_by_the_lease,
+            operator_requeue,
+            history_pagination_newest_first,
+            retention_by_age_and_count,
+            stats_depth_rates_and_durations,
+            bulk_enqueue_and_drain,
+            workers_registry,
+        );
+    };
+}
+
+/// Instantiates the worker-level suite.
+macro_rules! worker_suite {
+    ($make:path, #[$attr:meta]) => {
+        tests_for!($make, #[$attr]; workers;
+            runs_a_job_and_streams_its_events,
+            retries_with_backoff_then_succeeds,
+            permanent_error_fails_at_once,
+            panicking_handler_fails_the_attempt_not_the_pool,
+            cancelling_a_running_job_fires_its_token,
+            graceful_shutdown_releases_unfinished_jobs,
+            concurrency_limit_holds,
+            heartbeat_renews_the_lease,
+            terminal_hook_fires_once_per_terminal_job,
+            late_subscriber_gets_state_then_the_rest,
+        );
+    };
+}
+
+mod memory {
+    store_suite!(crate::fixtures::memory, #[allow(unused)]);
+    worker_suite!(crate::fixtures::memory, #[allow(unused)]);
+}
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    store_suite!(crate::fixtures::sqlite, #[allow(unused)]);
+    worker_suite!(crate::fixtures::sqlite, #[allow(unused)]);
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    store_suite!(crate::fixtures::postgres, #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]);
+    worker_suite!(crate::fixtures::postgres, #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]);
+}
