@@ -2,6 +2,7 @@
 
 mod file_parse;
 mod jobs;
+mod analytics_ingest;
 mod noop;
 mod quota_reserve;
 mod webhook_e2e;
@@ -26,6 +27,8 @@ pub(crate) enum Scenario {
     JobsDrain(jobs::DrainArgs),
     /// Enqueues one job at a time into idle workers: latency from enqueue to handler start.
     JobsLatency(jobs::LatencyArgs),
+    /// Records N analytics events through the recorder into SQLite or PostgreSQL.
+    AnalyticsIngest(analytics_ingest::Args),
 }
 
 impl Scenario {
@@ -39,6 +42,7 @@ impl Scenario {
             Self::FileParse(args) => Ok(file_parse::run(&args)),
             Self::JobsDrain(args) => jobs::drain(&args).await,
             Self::JobsLatency(args) => jobs::latency(&args).await,
+            Self::AnalyticsIngest(args) => analytics_ingest::run(args).await,
         }
     }
 }
