@@ -1,8 +1,8 @@
 //! One module per scenario; [`Scenario`] lists them for the command line.
 
+mod analytics_ingest;
 mod file_parse;
 mod jobs;
-mod analytics_ingest;
 mod noop;
 mod quota_reserve;
 mod webhook_e2e;

@@ -64,7 +64,9 @@ pub(crate) async fn run(args: &Args) -> Result<Report, Box<dyn std::error::Error
     let mut team = Plan::team();
     team.stripe_price_id_monthly = Some(TEAM.into());
     let catalogue = PlanCatalogue::new(vec![Plan::free(), pro, team], PlanId::free())?;
-    let quota = Quota::builder(MemoryUsageStore::new()).catalogue(catalogue).build()?;
+    let quota = Quota::builder(MemoryUsageStore::new())
+        .catalogue(catalogue)
+        .build()?;
     let secret = SecretString::from("whsec_bench_0f1e2d3c4b5a69788796a5b4c3d2e1f0");
     let verifier = WebhookVerifier::builder().secret(secret.clone()).build()?;
     let billing = Billing::builder(store, verifier, Arc::new(quota)).build()?;
@@ -101,7 +103,9 @@ pub(crate) async fn run(args: &Args) -> Result<Report, Box<dyn std::error::Error
                 let Some((body, header)) = deliveries.get(i) else {
                     break;
                 };
-                let outcome = billing.handle_webhook(body.as_bytes(), Some(header)).await?;
+                let outcome = billing
+                    .handle_webhook(body.as_bytes(), Some(header))
+                    .await?;
                 processed += u64::from(matches!(
                     outcome,
                     appforge_billing::WebhookOutcome::Processed { .. }

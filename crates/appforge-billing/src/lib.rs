@@ -83,6 +83,6 @@ pub use store::postgres::PgBillingStore;
 #[cfg(feature = "sqlite")]
 pub use store::sqlite::SqliteBillingStore;
 pub use store::{BillingStore, Commit};
+pub use stripe_api::{CancelMode, HostedSession, ProrationBehavior, StripeApi, StripeApiBuilder};
 /// The async-stripe webhook types returned by [`WebhookVerifier::verify_event`].
 pub use stripe_webhook;
-pub use stripe_api::{CancelMode, HostedSession, ProrationBehavior, StripeApi, StripeApiBuilder};

@@ -163,7 +163,8 @@ impl WebhookVerifier {
     /// is not an event async-stripe can read.
     pub fn verify_event(&self, body: &[u8], header: Option<&str>) -> Result<stripe_webhook::Event> {
         let (timestamp, secret) = self.verify_matching(body, header)?;
-        let payload = std::str::from_utf8(body).map_err(|_| Error::Parse("the body is not UTF-8".into()))?;
+        let payload =
+            std::str::from_utf8(body).map_err(|_| Error::Parse("the body is not UTF-8".into()))?;
         stripe_webhook::Webhook::construct_event_with_timestamp(
             payload,
             header.unwrap_or_default(),
