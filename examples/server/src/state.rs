@@ -110,6 +110,9 @@ impl AppState {
             .load_plans()
             .await
             .map_err(|e| StartError::setup("plans", e))?;
+        if let Some(stripe) = &config.stripe {
+            apply_prices(&quota, stripe).map_err(|e| StartError::setup("plans", e))?;
+        }
         let metrics = Metrics::new();
         let hook_quota = quota.clone();
         let hook_metrics = metrics.clone();
@@ -201,6 +204,23 @@ impl FromRef<AppState> for Metrics {
     fn from_ref(state: &AppState) -> Self {
         state.inner.metrics.clone()
     }
+}
+
+/// `STRIPE_PRICE_PRO` / `STRIPE_PRICE_TEAM` override the catalogue's monthly prices.
+fn apply_prices(quota: &Quota, stripe: &crate::config::StripeConfig) -> appforge_quota::Result<()> {
+    let mut catalogue = (*quota.catalogue()).clone();
+    for (id, price) in [
+        (appforge_quota::PlanId::pro(), &stripe.price_pro),
+        (appforge_quota::PlanId::team(), &stripe.price_team),
+    ] {
+        if let (Some(price), Some(plan)) = (price, catalogue.get(&id)) {
+            let mut plan = plan.clone();
+            plan.stripe_price_id_monthly = Some(price.clone());
+            catalogue = catalogue.with_plan(plan)?;
+        }
+    }
+    quota.set_catalogue(catalogue);
+    Ok(())
 }
 
 fn billing(

@@ -1,0 +1,1 @@
+//! Stripe webhooks through the server.
