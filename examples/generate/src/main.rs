@@ -55,7 +55,7 @@ async fn main() -> ExitCode {
                 demo::offline_provider().pace(Duration::from_millis(args.pace_ms)),
             )
         }
-        other => match appforge_server::pipelines(other) {
+        other => match appforge_server::pipelines(other, Duration::ZERO) {
             Ok((pipelines, name)) => {
                 println!("Generating with {name}.");
                 pipelines

@@ -81,6 +81,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// `APPFORGE_SHUTDOWN_GRACE_SECS`: how long running jobs may finish on shutdown (default 30).
     pub shutdown_grace: Duration,
+    /// `APPFORGE_DEMO_PACE_MS`: with the offline demo provider, a delay between streamed
+    /// events so that a demo streams visibly (default 0: instant).
+    pub demo_pace: Duration,
 }
 
 /// A setting that cannot be used.
@@ -176,6 +179,7 @@ impl Config {
             max_prompt_bytes: parse(&get, "APPFORGE_MAX_PROMPT_BYTES", "32768")?,
             max_body_bytes: parse(&get, "APPFORGE_MAX_BODY_BYTES", "2097152")?,
             shutdown_grace: Duration::from_secs(parse(&get, "APPFORGE_SHUTDOWN_GRACE_SECS", "30")?),
+            demo_pace: Duration::from_millis(parse(&get, "APPFORGE_DEMO_PACE_MS", "0")?),
         })
     }
 }

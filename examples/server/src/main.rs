@@ -15,7 +15,15 @@ async fn main() -> std::process::ExitCode {
         }
     };
     telemetry::init(config.log_format);
-    match run(config).await {
+    // `appforge-server worker`: the job handlers only, as `appforge-worker` runs them.
+    let outcome = if std::env::args().nth(1).as_deref() == Some("worker") {
+        server::run_worker(config, shutdown::signal())
+            .await
+            .map_err(Into::into)
+    } else {
+        run(config).await
+    };
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "appforge-server stopped");

@@ -9,12 +9,15 @@ use appforge_llm::{Client, OpenAiProvider, Pipelines, Provider, demo};
 use crate::config::ProviderConfig;
 
 /// Builds the pipelines over the configured provider, with the provider's name (it goes in
-/// every result: `"offline-demo"`, `"anthropic"`, ...).
+/// every result: `"offline-demo"`, `"anthropic"`, ...). `demo_pace` slows the offline demo.
 ///
 /// # Errors
 ///
 /// A provider client that cannot be built (an invalid base URL).
-pub fn pipelines(config: &ProviderConfig) -> Result<(Pipelines, String), appforge_llm::Error> {
+pub fn pipelines(
+    config: &ProviderConfig,
+    demo_pace: std::time::Duration,
+) -> Result<(Pipelines, String), appforge_llm::Error> {
     let (provider, model): (Arc<dyn Provider>, Option<&String>) = match config {
         ProviderConfig::Anthropic {
             api_key,
@@ -38,7 +41,7 @@ pub fn pipelines(config: &ProviderConfig) -> Result<(Pipelines, String), appforg
             }
             (Arc::new(builder.build()?), model.as_ref())
         }
-        ProviderConfig::OfflineDemo => (Arc::new(demo::offline_provider()), None),
+        ProviderConfig::OfflineDemo => (Arc::new(demo::offline_provider().pace(demo_pace)), None),
     };
     let name = provider.name().to_owned();
     let mut pipelines = Pipelines::new(provider);

@@ -21,7 +21,7 @@ pub const DEMO_USER: Uuid = Uuid::from_u128(0x0000_0000_0000_4000_8000_00de_0000
 ///
 /// [`StartError`] when the provider, database or a crate's set-up fails.
 pub async fn assemble(config: Config) -> Result<(AppState, Option<String>), StartError> {
-    let (pipelines, provider) = crate::provider::pipelines(&config.provider)
+    let (pipelines, provider) = crate::provider::pipelines(&config.provider, config.demo_pace)
         .map_err(|e| StartError::setup("provider", e))?;
     let (jwt, demo_token) = match &config.jwt_secret {
         Some(secret) => (JwtKeys::new(secret), None),
@@ -86,4 +86,31 @@ pub fn start_workers(state: &AppState) -> appforge_jobs::Result<Option<WorkerPoo
         return Ok(None);
     }
     crate::work::start(state, slots).map(Some)
+}
+
+/// Runs only the job handlers (no HTTP) until `shutdown` resolves: what `appforge-worker`
+/// and `appforge-server worker` do. `config.workers` is the number of slots (at least 1).
+///
+/// # Errors
+///
+/// [`StartError`] when the state cannot be assembled or the pool not started.
+pub async fn run_worker(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), StartError> {
+    let slots = u32::try_from(config.workers.max(1)).unwrap_or(u32::MAX);
+    let (state, _) = assemble(config).await?;
+    let pool = crate::work::start(&state, slots).map_err(|e| StartError::setup("workers", e))?;
+    tracing::info!(
+        worker = %pool.id(),
+        slots,
+        provider = state.provider(),
+        database = state.db().backend(),
+        "worker running"
+    );
+    shutdown.await;
+    let report = pool.shutdown(state.config().shutdown_grace).await;
+    tracing::info!(?report, "worker stopped");
+    state.db().close().await;
+    Ok(())
 }

@@ -10,7 +10,7 @@
 // A command-line program: start-up failures go to stderr.
 #![allow(clippy::print_stderr)]
 
-use appforge_server::{Config, server, shutdown, telemetry, work};
+use appforge_server::{Config, server, shutdown, telemetry};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -33,19 +33,6 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
-    let slots = u32::try_from(config.workers.max(1)).unwrap_or(u32::MAX);
-    let (state, _) = server::assemble(config).await?;
-    let pool = work::start(&state, slots)?;
-    tracing::info!(
-        worker = %pool.id(),
-        slots,
-        provider = state.provider(),
-        database = state.db().backend(),
-        "appforge-worker running"
-    );
-    shutdown::signal().await;
-    let report = pool.shutdown(state.config().shutdown_grace).await;
-    tracing::info!(?report, "appforge-worker stopped");
-    state.db().close().await;
+    server::run_worker(config, shutdown::signal()).await?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 mod billing;
 mod flows;
+mod process;
 mod support;
 
 /// Instantiates each scenario of [`flows`] per backend.
