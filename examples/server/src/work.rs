@@ -95,7 +95,8 @@ async fn run(state: AppState, ctx: JobContext) -> Outcome {
     };
     let (result, ()) = tokio::join!(work, forward(rx, &ctx));
     match result {
-        Ok((mut value, usage)) => {
+        Ok((value, usage)) => {
+            let mut value = camel_case_keys(value);
             if let Value::Object(map) = &mut value {
                 map.insert("provider".into(), json!(state.provider()));
             }
@@ -147,5 +148,63 @@ fn tokens(usage: Usage) -> Progress {
     Progress::Tokens {
         input: i64::try_from(usage.input_tokens).unwrap_or(i64::MAX),
         output: i64::try_from(usage.output_tokens).unwrap_or(i64::MAX),
+    }
+}
+
+/// The API answers in camelCase: the result's own keys and its `usage` are renamed; data
+/// inside it (file contents, package names, change-set edits) is left as the model wrote it.
+pub(crate) fn camel_case_keys(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| {
+                    let value = if key == "usage" {
+                        camel_case_keys(value)
+                    } else {
+                        value
+                    };
+                    (camel(&key), value)
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+pub(crate) fn camel(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut upper = false;
+    for c in key.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_keys_become_camel_case_but_data_does_not() {
+        let value = json!({
+            "app_type": "react",
+            "usage": { "input_tokens": 1 },
+            "dependencies": { "some_package": "1" },
+        });
+        assert_eq!(
+            camel_case_keys(value),
+            json!({
+                "appType": "react",
+                "usage": { "inputTokens": 1 },
+                "dependencies": { "some_package": "1" },
+            })
+        );
     }
 }

@@ -61,7 +61,7 @@ pub(crate) async fn chat(
         };
         let last = match pipelines.chat(&request, report, &token).await {
             Ok(reply) => Chunk::Done(json!({
-                "usage": reply.usage,
+                "usage": crate::work::camel_case_keys(json!(reply.usage)),
                 "stopReason": reply.stop_reason,
                 "provider": provider,
             })),

@@ -210,19 +210,7 @@ fn sse(name: &str, data: &Value) -> Event {
 /// `{"type":"file_started","path":..}` becomes `{"type":"fileStarted","path":..}`.
 fn camel_progress(mut progress: Value) -> Value {
     if let Some(Value::String(kind)) = progress.get_mut("type") {
-        let mut out = String::with_capacity(kind.len());
-        let mut upper = false;
-        for c in kind.chars() {
-            if c == '_' {
-                upper = true;
-            } else if upper {
-                out.extend(c.to_uppercase());
-                upper = false;
-            } else {
-                out.push(c);
-            }
-        }
-        *kind = out;
+        *kind = crate::work::camel(kind);
     }
     progress
 }

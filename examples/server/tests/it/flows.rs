@@ -365,7 +365,7 @@ pub(crate) async fn chat_streams_deltas_then_done(db: Db) {
     let (last, done) = frames.last().unwrap();
     assert_eq!(last, "done");
     assert!(
-        done["usage"]["output_tokens"].as_u64().unwrap() > 0,
+        done["usage"]["outputTokens"].as_u64().unwrap() > 0,
         "{done}"
     );
     server.stop().await;
