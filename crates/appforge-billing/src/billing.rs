@@ -10,7 +10,7 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::event::{self, ParsedEvent};
+use crate::event::{self, BillingEvent};
 use crate::model::{EventStatus, FREE_PLAN, SubscriptionRecord};
 use crate::notice::BillingNotice;
 use crate::plans::{BillingPeriod, PlanSync};
@@ -150,10 +150,9 @@ impl<S: BillingStore> Billing<S> {
         signature: Option<&str>,
     ) -> Result<WebhookOutcome> {
         let inner = &*self.inner;
-        let (timestamp, secret) = inner.verifier.verify_matching(body, signature)?;
+        let timestamp = inner.verifier.verify(body, signature)?;
         let payload = String::from_utf8_lossy(body);
-        let header = signature.unwrap_or_default();
-        let parsed = event::parse(&payload, header, secret, timestamp);
+        let parsed = event::parse(&payload, timestamp);
         let event_id = parsed.envelope.id.clone();
         if let Some(row) = inner.store.event(&event_id).await?
             && row.status != EventStatus::Failed
@@ -198,6 +197,8 @@ impl<S: BillingStore> Billing<S> {
     }
 
     /// Sets `user`'s quota plan from their stored subscriptions, as of now, and returns it.
+    /// Webhook handling calls it after each committed event that touches the user; it reads
+    /// the committed state, so calling it again (a lazy check, a repair job) is always safe.
     ///
     /// # Errors
     ///
@@ -229,7 +230,7 @@ fn best(subs: &[SubscriptionRecord], now: DateTime<Utc>) -> Option<&Subscription
 impl<S: BillingStore> Inner<S> {
     async fn process(
         &self,
-        parsed: &ParsedEvent,
+        parsed: &BillingEvent,
         payload: &str,
         now: DateTime<Utc>,
     ) -> Result<WebhookOutcome> {

@@ -5,7 +5,7 @@ use stripe_billing::Subscription;
 
 use crate::billing::Inner;
 use crate::error::Result;
-use crate::event::{EventKind, ParsedEvent, from_unix, invoice_record, user_in_metadata};
+use crate::event::{BillingEvent, BillingObject, from_unix, invoice_record, user_in_metadata};
 use crate::model::{Effect, EventStatus};
 use crate::plans::snapshot_of;
 use crate::store::BillingStore;
@@ -41,10 +41,10 @@ impl Plan {
 
 impl<S: BillingStore> Inner<S> {
     /// Works out an event's effects, re-reading subscriptions from Stripe when it can.
-    pub(crate) async fn plan(&self, event: &ParsedEvent, now: DateTime<Utc>) -> Result<Plan> {
+    pub(crate) async fn plan(&self, event: &BillingEvent, now: DateTime<Utc>) -> Result<Plan> {
         let created = event.envelope.created;
-        Ok(match &event.kind {
-            EventKind::CheckoutCompleted(session) => {
+        Ok(match &event.object {
+            BillingObject::CheckoutSessionCompleted(session) => {
                 let mut effects = Vec::new();
                 let user = session
                     .client_reference_id
@@ -78,10 +78,10 @@ impl<S: BillingStore> Inner<S> {
                 }
                 Plan::processed(effects)
             }
-            EventKind::SubscriptionChanged(sub) => {
+            BillingObject::SubscriptionChanged(sub) => {
                 Plan::processed(vec![self.sync_subscription(sub, created, now).await?])
             }
-            EventKind::TrialWillEnd(sub) => {
+            BillingObject::TrialWillEnd(sub) => {
                 let mut plan =
                     Plan::processed(vec![self.sync_subscription(sub, created, now).await?]);
                 plan.trial_end = Some((
@@ -90,8 +90,8 @@ impl<S: BillingStore> Inner<S> {
                 ));
                 plan
             }
-            EventKind::InvoicePaid(invoice) | EventKind::InvoicePaymentFailed(invoice) => {
-                let failed = matches!(event.kind, EventKind::InvoicePaymentFailed(_));
+            BillingObject::InvoicePaid(invoice) | BillingObject::InvoicePaymentFailed(invoice) => {
+                let failed = matches!(event.object, BillingObject::InvoicePaymentFailed(_));
                 let Some(record) = invoice_record(invoice, created) else {
                     return Ok(Plan::skipped("invoice without id or customer".into()));
                 };
@@ -110,11 +110,11 @@ impl<S: BillingStore> Inner<S> {
                 effects.insert(0, Effect::RecordInvoice(record));
                 Plan::processed(effects)
             }
-            EventKind::Unhandled => Plan::skipped(format!(
+            BillingObject::Unhandled => Plan::skipped(format!(
                 "event type {} is not handled",
                 event.envelope.event_type
             )),
-            EventKind::Unparseable(reason) => Plan::skipped(format!("unparseable: {reason}")),
+            BillingObject::Unparseable(reason) => Plan::skipped(format!("unparseable: {reason}")),
         })
     }
 

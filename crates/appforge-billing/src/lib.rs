@@ -8,6 +8,10 @@
 //!   a failed payment starts a grace period, then a downgrade.
 //! - [`StripeApi`] creates customers, checkout and portal sessions, cancels and changes plans.
 //!
+//! Verified events of the handled types are parsed straight into async-stripe's types
+//! ([`WebhookVerifier::verify_billing_event`]); [`WebhookVerifier::verify_event`] returns
+//! async-stripe-webhook's `Event` for any type.
+//!
 //! ```
 //! use appforge_billing::{SignatureError, WebhookVerifier, sign_payload};
 //! use appforge_core::{Clock, ManualClock, SecretString};
@@ -68,7 +72,7 @@ pub use account::CheckoutRequest;
 pub use axum_handler::webhook_handler;
 pub use billing::{Billing, BillingBuilder, DEFAULT_GRACE_PERIOD, WebhookOutcome};
 pub use error::{Error, Result};
-pub use event::USER_ID_METADATA_KEY;
+pub use event::{BillingEvent, BillingObject, USER_ID_METADATA_KEY};
 pub use model::{EventStatus, FREE_PLAN, InvoiceRecord, LedgerEntry, SubscriptionRecord};
 pub use notice::BillingNotice;
 pub use plans::{BillingPeriod, Interval, PlanSync};

@@ -279,3 +279,63 @@ pub(crate) fn apply_payment(
         record.updated_at = now;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn pro(status: &str) -> SubscriptionRecord {
+        let mut r = placeholder_record("sub_1", "cus_1", at("2026-03-01T00:00:00Z"));
+        r.plan = "pro".into();
+        r.status = status.into();
+        r.current_period_end = Some(at("2026-04-01T00:00:00Z"));
+        r
+    }
+
+    #[test]
+    fn only_live_statuses_give_the_plan() {
+        let now = at("2026-03-10T00:00:00Z");
+        for (status, plan) in [
+            ("active", "pro"),
+            ("trialing", "pro"),
+            ("past_due", "pro"),
+            ("canceled", FREE_PLAN),
+            ("unpaid", FREE_PLAN),
+            ("incomplete", FREE_PLAN),
+            ("incomplete_expired", FREE_PLAN),
+            ("paused", FREE_PLAN),
+        ] {
+            assert_eq!(pro(status).effective_plan(now), plan, "{status}");
+        }
+    }
+
+    #[test]
+    fn grace_and_period_end_bound_the_plan() {
+        let mut r = pro("active");
+        r.past_due = true;
+        r.grace_until = Some(at("2026-03-12T00:00:00Z"));
+        assert_eq!(r.effective_plan(at("2026-03-11T23:59:59Z")), "pro");
+        assert_eq!(r.effective_plan(at("2026-03-12T00:00:00Z")), FREE_PLAN);
+
+        let mut r = pro("active");
+        r.cancel_at_period_end = true;
+        assert_eq!(r.effective_plan(at("2026-03-31T23:59:59Z")), "pro");
+        assert_eq!(r.effective_plan(at("2026-04-01T00:00:00Z")), FREE_PLAN);
+    }
+
+    #[test]
+    fn payments_apply_only_when_newer() {
+        let now = at("2026-03-10T00:00:00Z");
+        let mut r = pro("active");
+        apply_payment(&mut r, false, 20, None, None, now);
+        apply_payment(&mut r, true, 10, Some(now), None, now);
+        assert!(!r.past_due);
+        apply_payment(&mut r, true, 30, Some(now), None, now);
+        assert!(r.past_due);
+        assert_eq!(r.grace_until, Some(now));
+    }
+}

@@ -9,6 +9,7 @@ use sha2::Sha256;
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use crate::error::{Error, Result};
+use crate::event::BillingEvent;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -172,6 +173,24 @@ impl WebhookVerifier {
             timestamp,
         )
         .map_err(|e| Error::Parse(e.to_string()))
+    }
+
+    /// Verifies like [`verify`](Self::verify), then parses the event the way [`Billing`]
+    /// does: the object of a handled type into async-stripe's type, other types left
+    /// unparsed.
+    ///
+    /// [`Billing`]: crate::Billing
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Signature`] when verification fails. A payload that cannot be read is not an
+    /// error: its object is [`BillingObject::Unparseable`](crate::BillingObject::Unparseable).
+    pub fn verify_billing_event(&self, body: &[u8], header: Option<&str>) -> Result<BillingEvent> {
+        let timestamp = self.verify(body, header)?;
+        Ok(crate::event::parse(
+            &String::from_utf8_lossy(body),
+            timestamp,
+        ))
     }
 
     /// [`verify`](Self::verify), also returning the secret that matched (for the parser).

@@ -229,3 +229,30 @@ fn building_without_a_secret_is_refused() {
             .is_err()
     );
 }
+
+#[test]
+fn verified_events_parse_with_both_parsers() {
+    let (clock, verifier, body) = setup();
+    let header = sign_payload(&secret(), now(&clock), body.as_bytes());
+    let generic = verifier
+        .verify_event(body.as_bytes(), Some(&header))
+        .unwrap();
+    assert_eq!(generic.id.as_str(), "evt_1RqA8pKfT7xYw2QeSubActive");
+    assert!(matches!(
+        generic.data.object,
+        appforge_billing::stripe_webhook::EventObject::CustomerSubscriptionUpdated(_)
+    ));
+    let billing = verifier
+        .verify_billing_event(body.as_bytes(), Some(&header))
+        .unwrap();
+    assert_eq!(billing.id(), "evt_1RqA8pKfT7xYw2QeSubActive");
+    assert_eq!(billing.event_type(), "customer.subscription.updated");
+    assert_eq!(billing.api_version(), Some("2026-09-30.endive"));
+    let appforge_billing::BillingObject::SubscriptionChanged(sub) = billing.object else {
+        panic!("{:?}", billing.object);
+    };
+    assert_eq!(sub.id.as_str(), "sub_1RqA8mKfT7xYw2Qe3LzN5bVd");
+    // A forged body is refused by both.
+    assert!(verifier.verify_event(b"{}", Some(&header)).is_err());
+    assert!(verifier.verify_billing_event(b"{}", Some(&header)).is_err());
+}

@@ -1,7 +1,6 @@
 //! The behavioural suite every store runs: the ledger, exactly-once handling, ordering,
 //! grace periods, notices. One generic body per behaviour, instantiated per backend.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use appforge_billing::{BillingNotice, BillingStore, EventStatus, WebhookOutcome};
@@ -478,5 +477,4 @@ async fn the_any_store_connects_by_url() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("mysql"), "{err}");
-    let _ = Arc::new(());
 }
