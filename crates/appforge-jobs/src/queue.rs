@@ -199,15 +199,8 @@ impl<S: JobStore> JobQueue<S> {
     ///
     /// As [`enqueue`](Self::enqueue).
     pub async fn enqueue_many(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>> {
-        for job in &jobs {
-            job.validate()?;
-        }
-        let now = self.now();
-        let default_attempts = self.inner.retry.max_attempts();
-        let jobs: Vec<Job> = jobs
-            .into_iter()
-            .map(|j| j.into_job(now, default_attempts))
-            .collect();
+        let jobs = self.prepare(jobs)?;
+        let now = jobs.first().map_or_else(|| self.now(), |j| j.created_at);
         let enqueued = self.inner.store.insert(jobs.clone()).await?;
         let events: Vec<JobEvent> = jobs
             .iter()
@@ -220,6 +213,19 @@ impl<S: JobStore> JobQueue<S> {
             self.emit(events, &[]).await;
         }
         Ok(enqueued)
+    }
+
+    /// Validates new jobs and builds their records, stamped now.
+    pub(crate) fn prepare(&self, jobs: Vec<NewJob>) -> Result<Vec<Job>> {
+        for job in &jobs {
+            job.validate()?;
+        }
+        let now = self.now();
+        let default_attempts = self.inner.retry.max_attempts();
+        Ok(jobs
+            .into_iter()
+            .map(|j| j.into_job(now, default_attempts))
+            .collect())
     }
 
     /// The job, if `user` owns it.
@@ -393,9 +399,12 @@ impl<S: JobStore> JobQueue<S> {
         self.ensure_listening().await;
         // Subscribe before reading so that nothing between the read and the first event is lost.
         let rx = self.inner.bus.subscribe();
-        let job = self.get(user, id).await?;
+        let mut job = self.get(user, id).await?;
         if !job.status.is_terminal() {
+            // Watch, then read again: an event published between the first read and the
+            // watch would not have crossed processes.
             self.inner.store.watch(id).await?;
+            job = self.get_any(id).await?;
         }
         Ok(JobSubscription::new(
             self.clone(),

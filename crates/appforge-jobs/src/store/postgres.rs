@@ -714,3 +714,23 @@ impl JobStore for PgJobStore {
         ))
     }
 }
+
+impl crate::JobQueue<PgJobStore> {
+    /// Enqueues jobs on `conn`, typically inside the caller's transaction: the jobs exist, and
+    /// workers in every process are woken, only if and when it commits. Dedupe applies as in
+    /// [`enqueue_many`](Self::enqueue_many).
+    ///
+    /// No in-process `Enqueued` event is sent (the transaction may still roll back).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a malformed job; database errors.
+    pub async fn enqueue_in(
+        &self,
+        conn: &mut PgConnection,
+        jobs: Vec<crate::NewJob>,
+    ) -> Result<Vec<Enqueued>> {
+        let jobs = self.prepare(jobs)?;
+        PgJobStore::insert_on(conn, &jobs).await
+    }
+}

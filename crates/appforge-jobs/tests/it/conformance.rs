@@ -843,3 +843,67 @@ pub(crate) async fn workers_registry<S: JobStore>(f: Fixture<S>) {
     f.store.remove_worker(info.id).await.unwrap();
     assert!(f.store.workers().await.unwrap().is_empty());
 }
+
+pub(crate) async fn alerts_on_length_failures_and_stuck_jobs<S: JobStore>(f: Fixture<S>) {
+    use appforge_jobs::{Alert, AlertMonitor, AlertPolicy};
+    let user = Uuid::new_v4();
+    let policy = AlertPolicy::default();
+    assert!(f.queue.check_alerts(&policy).await.unwrap().is_empty());
+    f.queue
+        .enqueue_many((0..63).map(|_| job("full_app", user)).collect())
+        .await
+        .unwrap();
+    let worker = WorkerId::new();
+    for (i, j) in claim(&f, worker, 12).await.iter().enumerate() {
+        let ending = if i < 2 {
+            Finish::Fail { error: "e".into() }
+        } else {
+            complete()
+        };
+        finish(&f, j.lease().unwrap(), ending).await.unwrap();
+    }
+    claim(&f, worker, 1).await;
+    f.advance(LEASE + Duration::from_secs(1));
+    let alerts = f.queue.check_alerts(&policy).await.unwrap();
+    assert!(
+        !alerts
+            .iter()
+            .any(|a| matches!(a, Alert::QueueLength { .. })),
+        "50 pending is not over 50: {alerts:?}"
+    );
+    f.queue.enqueue(job("full_app", user)).await.unwrap();
+    let alerts = f.queue.check_alerts(&policy).await.unwrap();
+    assert!(
+        alerts.iter().any(|a| matches!(
+            a,
+            Alert::QueueLength {
+                pending: 51,
+                threshold: 50
+            }
+        )),
+        "{alerts:?}"
+    );
+    assert!(
+        alerts.iter().any(|a| matches!(a, Alert::FailureRate { failed: 2, rate, .. } if (*rate - 2.0 / 12.0).abs() < 1e-9)),
+        "{alerts:?}"
+    );
+    assert!(
+        alerts.contains(&Alert::StuckJobs { count: 1 }),
+        "{alerts:?}"
+    );
+    // The same alerts reach a callback.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let _monitor = AlertMonitor::start(
+        f.queue.clone(),
+        policy,
+        Duration::from_millis(10),
+        move |a| {
+            let _ = tx.send(a.clone());
+        },
+    );
+    let first = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(alerts.contains(&first), "{first:?}");
+}

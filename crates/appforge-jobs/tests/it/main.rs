@@ -2,6 +2,8 @@
 //! backend, plus worker, event and operations tests.
 
 mod conformance;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod crash;
 mod fixtures;
 mod workers;
 
@@ -44,6 +46,7 @@ macro_rules! store_suite {
             stats_depth_rates_and_durations,
             bulk_enqueue_and_drain,
             workers_registry,
+            alerts_on_length_failures_and_stuck_jobs,
         );
     };
 }
@@ -62,6 +65,7 @@ macro_rules! worker_suite {
             heartbeat_renews_the_lease,
             terminal_hook_fires_once_per_terminal_job,
             late_subscriber_gets_state_then_the_rest,
+            prefetched_jobs_wait_for_a_slot_and_are_given_back,
         );
     };
 }

@@ -445,3 +445,54 @@ pub(crate) async fn late_subscriber_gets_state_then_the_rest<S: JobStore>(f: Fix
     );
     workers.shutdown(BOUND).await;
 }
+
+pub(crate) async fn prefetched_jobs_wait_for_a_slot_and_are_given_back<S: JobStore>(f: Fixture<S>) {
+    let active = Arc::new(AtomicUsize::new(0));
+    let a = Arc::clone(&active);
+    let workers = pool(&f.queue)
+        .concurrency(1)
+        .prefetch(3)
+        .handler("full_app", move |_| {
+            a.fetch_add(1, Ordering::SeqCst);
+            async {
+                std::future::pending::<()>().await;
+                Outcome::success(json!(null))
+            }
+        })
+        .start()
+        .unwrap();
+    let user = Uuid::new_v4();
+    let ids: Vec<_> = f
+        .queue
+        .enqueue_many((0..5).map(|_| job("full_app", user)).collect())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    // One running plus three claimed ahead; the fifth stays pending.
+    tokio::time::timeout(BOUND, async {
+        while f.queue.stats().await.unwrap().count(JobStatus::Processing) < 4
+            || active.load(Ordering::SeqCst) == 0
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(f.queue.stats().await.unwrap().count(JobStatus::Pending), 1);
+    assert_eq!(active.load(Ordering::SeqCst), 1, "only one handler runs");
+    let report = workers.shutdown(Duration::from_millis(50)).await;
+    assert_eq!(
+        report.released, 1,
+        "the running job is released at the deadline"
+    );
+    for id in ids {
+        let job = f.queue.get(user, id).await.unwrap();
+        assert_eq!(
+            (job.status, job.attempt),
+            (JobStatus::Pending, 0),
+            "{job:?}"
+        );
+    }
+}
