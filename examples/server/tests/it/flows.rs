@@ -438,3 +438,26 @@ pub(crate) async fn list_is_newest_first_and_paginated(db: Db) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     server.stop().await;
 }
+
+/// Every route the OpenAPI document lists is served (an unauthenticated call is answered by
+/// the route, not 404/405).
+pub(crate) async fn every_listed_route_is_served(db: Db) {
+    let server = TestServer::start(
+        db,
+        Options {
+            workers: 0,
+            ..Options::default()
+        },
+    )
+    .await;
+    let id = Uuid::new_v4();
+    for (method, path) in appforge_server::routes::ROUTES {
+        let path = path.replace("{id}", &id.to_string());
+        let (status, _, _) = server.call(&method.to_uppercase(), &path, None, None).await;
+        assert!(
+            status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}: {status}"
+        );
+    }
+    server.stop().await;
+}

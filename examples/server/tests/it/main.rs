@@ -39,4 +39,5 @@ per_backend!(
     chat_streams_deltas_then_done,
     finished_job_events_replay_state_then_terminal,
     list_is_newest_first_and_paginated,
+    every_listed_route_is_served,
 );
