@@ -61,6 +61,26 @@ impl Database {
         }
     }
 
+    /// Whether every crate's migrations have been applied: each crate's migration table
+    /// holds successful rows. A read only: readiness probes never migrate.
+    pub async fn migrated(&self) -> Result<bool, sqlx::Error> {
+        const CHECKS: [&str; 3] = [
+            "SELECT COUNT(*) FROM _appforge_quota_migrations WHERE success",
+            "SELECT COUNT(*) FROM _appforge_jobs_migrations WHERE success",
+            "SELECT COUNT(*) FROM _appforge_billing_migrations WHERE success",
+        ];
+        for sql in CHECKS {
+            let applied: i64 = match self {
+                Self::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await?,
+                Self::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await?,
+            };
+            if applied == 0 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
         match self {

@@ -21,8 +21,13 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
         )
             .into_response();
     }
-    let migrated = state.quota().store().migrate().await.is_ok()
-        && state.queue().store().migrate().await.is_ok();
+    let migrated = match state.db().migrated().await {
+        Ok(migrated) => migrated,
+        Err(error) => {
+            tracing::warn!(%error, "readiness: migration tables unreadable");
+            false
+        }
+    };
     if !migrated {
         return (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -461,3 +461,21 @@ pub(crate) async fn every_listed_route_is_served(db: Db) {
     }
     server.stop().await;
 }
+
+pub(crate) async fn ready_once_migrated(db: Db) {
+    let server = TestServer::start(
+        db,
+        Options {
+            workers: 0,
+            ..Options::default()
+        },
+    )
+    .await;
+    let (status, _, body) = server.call("GET", "/readyz", None, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["provider"], "offline-demo");
+    let (status, _, _) = server.call("GET", "/healthz", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    server.stop().await;
+}

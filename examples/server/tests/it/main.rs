@@ -40,4 +40,5 @@ per_backend!(
     finished_job_events_replay_state_then_terminal,
     list_is_newest_first_and_paginated,
     every_listed_route_is_served,
+    ready_once_migrated,
 );
