@@ -64,8 +64,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let workers = start_workers(&state).map_err(std::io::Error::other)?;
     let app = router(&state);
+    let token = state.shutdown_token().clone();
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // End the open SSE streams: the graceful shutdown waits for every connection.
+            token.cancel();
+        })
         .await?;
     if let Some(pool) = workers {
         let report = pool.shutdown(state.config().shutdown_grace).await;

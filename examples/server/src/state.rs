@@ -56,6 +56,7 @@ struct Inner {
     pipelines: Pipelines,
     provider: String,
     metrics: Metrics,
+    shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl std::fmt::Debug for AppState {
@@ -135,6 +136,7 @@ impl AppState {
                 pipelines,
                 provider,
                 metrics,
+                shutdown: tokio_util::sync::CancellationToken::new(),
             }),
         })
     }
@@ -191,6 +193,13 @@ impl AppState {
     #[must_use]
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Cancelled when the server shuts down: open SSE streams end so that the graceful
+    /// shutdown does not wait for them.
+    #[must_use]
+    pub fn shutdown_token(&self) -> &tokio_util::sync::CancellationToken {
+        &self.inner.shutdown
     }
 }
 

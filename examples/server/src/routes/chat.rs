@@ -6,7 +6,7 @@ use std::time::Duration;
 use appforge_llm::{ChatMode, ChatRequest, HistoryMessage};
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -91,5 +91,6 @@ pub(crate) async fn chat(
             }
         }
     };
+    let stream = stream.take_until(state.shutdown_token().clone().cancelled_owned());
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

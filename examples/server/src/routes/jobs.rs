@@ -200,6 +200,7 @@ pub(crate) async fn events(
             }
         }
     };
+    let stream = stream.take_until(state.shutdown_token().clone().cancelled_owned());
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 

@@ -70,7 +70,7 @@ impl Process {
             .await
             .unwrap();
         assert!(status.success());
-        let exit = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+        let exit = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
             .await
             .expect("the server exits after SIGTERM")
             .unwrap();
@@ -143,7 +143,16 @@ async fn sigterm_during_a_job_then_restart_finishes_it_once() {
     let base = first.url().to_owned();
     let job = enqueue(&client, &base, user, "a habit tracker").await;
     wait_for(&client, &base, user, &job, |v| v["status"] == "processing").await;
+    // An open event stream does not hold the shutdown up.
+    let events = client
+        .get(format!("{base}/api/jobs/{job}/events"))
+        .bearer_auth(token(user))
+        .send()
+        .await
+        .unwrap();
+    assert!(events.status().is_success());
     first.terminate().await;
+    drop(events);
 
     let second = Process::start(&db.url(), 1, false, 0).await;
     let base = second.url().to_owned();
