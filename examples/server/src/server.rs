@@ -76,6 +76,7 @@ pub async fn serve(
         let report = pool.shutdown(state.config().shutdown_grace).await;
         tracing::info!(?report, "workers stopped");
     }
+    state.flush_settlements(Duration::from_secs(5)).await;
     state.db().close().await;
     Ok(())
 }
@@ -116,6 +117,7 @@ pub async fn run_worker(
     shutdown.await;
     let report = pool.shutdown(state.config().shutdown_grace).await;
     tracing::info!(?report, "worker stopped");
+    state.flush_settlements(Duration::from_secs(5)).await;
     state.db().close().await;
     Ok(())
 }

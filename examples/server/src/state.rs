@@ -57,6 +57,7 @@ struct Inner {
     provider: String,
     metrics: Metrics,
     shutdown: tokio_util::sync::CancellationToken,
+    settlements: tokio_util::task::TaskTracker,
 }
 
 impl std::fmt::Debug for AppState {
@@ -117,8 +118,10 @@ impl AppState {
         let metrics = Metrics::new();
         let hook_quota = quota.clone();
         let hook_metrics = metrics.clone();
+        let settlements = tokio_util::task::TaskTracker::new();
+        let hook_tasks = settlements.clone();
         let queue = JobQueue::builder(jobs)
-            .on_terminal(move |job| settle(&hook_quota, &hook_metrics, job))
+            .on_terminal(move |job| settle(&hook_quota, &hook_metrics, &hook_tasks, job))
             .build()
             .map_err(|e| StartError::setup("jobs", e))?;
         let billing = match &config.stripe {
@@ -137,6 +140,7 @@ impl AppState {
                 provider,
                 metrics,
                 shutdown: tokio_util::sync::CancellationToken::new(),
+                settlements,
             }),
         })
     }
@@ -193,6 +197,21 @@ impl AppState {
     #[must_use]
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Waits (up to `deadline`) for the quota settlements of jobs that just finished, so that
+    /// a process stopping right after a job's last write still commits or refunds it.
+    pub async fn flush_settlements(&self, deadline: std::time::Duration) {
+        self.inner.settlements.close();
+        if tokio::time::timeout(deadline, self.inner.settlements.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                pending = self.inner.settlements.len(),
+                "quota settlements still running at exit; their reservations are released after the timeout"
+            );
+        }
     }
 
     /// Cancelled when the server shuts down: open SSE streams end so that the graceful
@@ -265,7 +284,7 @@ pub(crate) fn reservation_of(job: &Job) -> Option<ReservationId> {
 /// Money follows the job: a completed job commits its reservation with the tokens used, a
 /// failed or cancelled one refunds it. Both are idempotent, so a repeated hook (or a
 /// reconciliation after a crash) never charges twice.
-fn settle(quota: &Quota, metrics: &Metrics, job: &Job) {
+fn settle(quota: &Quota, metrics: &Metrics, tasks: &tokio_util::task::TaskTracker, job: &Job) {
     let Some(reservation) = reservation_of(job) else {
         return;
     };
@@ -285,10 +304,10 @@ fn settle(quota: &Quota, metrics: &Metrics, job: &Job) {
         .unwrap_or(0)
         .saturating_add(job.output_tokens.unwrap_or(0));
     let id = job.id;
-    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+    if tokio::runtime::Handle::try_current().is_err() {
         return;
-    };
-    handle.spawn(async move {
+    }
+    tasks.spawn(async move {
         let result = match status {
             JobStatus::Completed => {
                 quota
