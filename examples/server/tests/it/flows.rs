@@ -70,9 +70,20 @@ pub(crate) async fn generate_streams_events_and_completes(db: Db) {
 pub(crate) async fn modify_and_plan_phases_complete(db: Db) {
     let server = TestServer::start(db, Options::default()).await;
     let user = Uuid::new_v4();
-    let app = json!({ "files": [
-        { "path": "src/App.tsx", "content": "export default function App() {\n  return <h1>Habits</h1>;\n}\n" }
-    ]});
+    // Modify the app a generation made, as the builder does (the demo change set adds dark
+    // mode to the demo todo app).
+    let first = server
+        .generate(
+            user,
+            FULL_APP,
+            json!({ "prompt": "a todo list with filters" }),
+        )
+        .await;
+    server.events(user, &first).await.rest().await;
+    let (_, _, generated) = server
+        .call("GET", &format!("/api/jobs/{first}"), Some(user), None)
+        .await;
+    let app = json!({ "files": generated["result"]["files"] });
     let modify = server
         .generate(
             user,
@@ -89,24 +100,14 @@ pub(crate) async fn modify_and_plan_phases_complete(db: Db) {
         .await;
     for job in [&modify, &plan] {
         let frames = server.events(user, job).await.rest().await;
-        let (name, body) = frames.last().unwrap();
-        assert!(
-            ["completed", "failed"].contains(&name.as_str()),
-            "{frames:?}"
-        );
-        let (_, _, view) = server
-            .call("GET", &format!("/api/jobs/{job}"), Some(user), None)
-            .await;
-        assert_eq!(
-            &view["status"],
-            if name == "completed" {
-                "completed"
-            } else {
-                "failed"
-            },
-            "{body}"
-        );
+        assert_eq!(frames.last().unwrap().0, "completed", "{frames:?}");
     }
+    let (_, _, view) = server
+        .call("GET", &format!("/api/jobs/{modify}"), Some(user), None)
+        .await;
+    assert_eq!(view["kind"], "modify");
+    assert!(view["result"]["changeSet"].is_object(), "{view}");
+    assert_eq!(view["result"]["provider"], "offline-demo");
     let (_, _, view) = server
         .call("GET", &format!("/api/jobs/{plan}"), Some(user), None)
         .await;
