@@ -53,7 +53,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
                 .map(|d| {
                     (
                         format!("{:?}", d.status).to_lowercase(),
-                        d.priority.0.to_string(),
+                        priority_label(d.priority),
                         d.count,
                     )
                 })
@@ -87,4 +87,14 @@ pub(crate) async fn openapi() -> Response {
         crate::openapi::DOCUMENT,
     )
         .into_response()
+}
+
+/// `free`, `pro`, `team` for the plans' priorities, the number otherwise.
+fn priority_label(priority: appforge_jobs::Priority) -> String {
+    match priority.0 {
+        0 => "free".into(),
+        10 => "pro".into(),
+        20 => "team".into(),
+        other => other.to_string(),
+    }
 }

@@ -225,3 +225,15 @@ where
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// The `/metrics` text.
+pub(crate) async fn metrics_text(server: &TestServer) -> String {
+    let request = Request::builder()
+        .uri("/metrics")
+        .body(Body::empty())
+        .unwrap();
+    let response = server.send(request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
