@@ -4,7 +4,7 @@
 //! transaction) and `appforge_job_events` (one event per notification: the publishing store's
 //! origin, a newline, the event as JSON), sent only for watched jobs.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
@@ -55,31 +55,53 @@ fn payload(origin: Origin, event: &JobEvent) -> Option<String> {
 
 /// Publishes events to other processes, in one statement: only events of watched jobs (a
 /// subscriber somewhere), and cancellation requests (for the worker running the job).
-pub(crate) async fn publish(pool: &PgPool, origin: Origin, events: &[JobEvent]) -> Result<()> {
-    let mut payloads = Vec::new();
-    let mut ids = Vec::new();
-    let mut always = Vec::new();
-    for event in events.iter().filter(|e| crosses_processes(e)) {
-        if let Some(p) = payload(origin, event) {
-            payloads.push(p);
-            ids.push(event.job_id.as_uuid());
-            always.push(matches!(event.kind, JobEventKind::CancelRequested));
-        }
+/// `known` says, for jobs whose watch state the writing statement already returned, whether
+/// they are watched; other jobs are looked up.
+pub(crate) async fn publish(
+    pool: &PgPool,
+    origin: Origin,
+    events: &[JobEvent],
+    known: &HashMap<Uuid, bool>,
+) -> Result<()> {
+    let events: Vec<&JobEvent> = events.iter().filter(|e| crosses_processes(e)).collect();
+    if events.is_empty() {
+        return Ok(());
     }
+    let always = |e: &JobEvent| matches!(e.kind, JobEventKind::CancelRequested);
+    // Ask which jobs are watched first: the common case (nobody watching) sends ids only.
+    let unknown: Vec<Uuid> = events
+        .iter()
+        .filter(|e| !always(e) && !known.contains_key(&e.job_id.as_uuid()))
+        .map(|e| e.job_id.as_uuid())
+        .collect();
+    let mut watched: HashSet<Uuid> = known
+        .iter()
+        .filter(|(_, w)| **w)
+        .map(|(id, _)| *id)
+        .collect();
+    if !unknown.is_empty() {
+        let ids = unknown;
+        let found: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT DISTINCT job_id FROM generation_job_watches \
+             WHERE job_id = ANY($1) AND expires_at > now()",
+        )
+        .bind(ids)
+        .fetch_all(pool)
+        .await?;
+        watched.extend::<Vec<Uuid>>(found);
+    }
+    let payloads: Vec<String> = events
+        .iter()
+        .filter(|e| always(e) || watched.contains(&e.job_id.as_uuid()))
+        .filter_map(|e| payload(origin, e))
+        .collect();
     if payloads.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "SELECT pg_notify('appforge_job_events', u.p) \
-         FROM unnest($1::text[], $2::uuid[], $3::bool[]) AS u(p, id, always) \
-         WHERE u.always OR EXISTS (SELECT 1 FROM generation_job_watches w \
-         WHERE w.job_id = u.id AND w.expires_at > now())",
-    )
-    .bind(payloads)
-    .bind(ids)
-    .bind(always)
-    .execute(pool)
-    .await?;
+    sqlx::query("SELECT pg_notify('appforge_job_events', p) FROM unnest($1::text[]) AS p")
+        .bind(payloads)
+        .execute(pool)
+        .await?;
     Ok(())
 }
 

@@ -1,4 +1,7 @@
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -31,6 +34,9 @@ use crate::{
 pub struct PgJobStore {
     pool: PgPool,
     origin: Origin,
+    /// Whether the jobs this store just claimed or finished are watched (read in the same
+    /// statement), so that publishing their events needs no extra query.
+    watched: Arc<Mutex<HashMap<Uuid, bool>>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -57,6 +63,9 @@ struct Row {
     progress: Option<Json<Value>>,
     cancel_requested: bool,
     dedupe_key: Option<String>,
+    /// Whether someone subscribes to the job (only some statements return it).
+    #[sqlx(default)]
+    watched: Option<bool>,
 }
 
 impl TryFrom<Row> for Job {
@@ -131,6 +140,7 @@ impl PgJobStore {
         Self {
             pool,
             origin: Origin::new(),
+            watched: Arc::default(),
         }
     }
 
@@ -241,6 +251,22 @@ impl PgJobStore {
     }
 }
 
+impl PgJobStore {
+    fn note_watched(&self, rows: &[Row]) {
+        let mut watched = self.watched.lock();
+        // Bounded: entries are taken by the next publish; a store whose events are never
+        // published (no queue) must not grow without end.
+        if watched.len() > 100_000 {
+            watched.clear();
+        }
+        for row in rows {
+            if let Some(w) = row.watched {
+                watched.insert(row.id, w);
+            }
+        }
+    }
+}
+
 async fn fetch(conn: &mut PgConnection, id: JobId) -> Result<Option<Job>> {
     sqlx::query_as::<_, Row>(SELECT_ONE)
         .bind(id.as_uuid())
@@ -298,7 +324,9 @@ impl JobStore for PgJobStore {
              WHERE status = 'pending' AND run_at <= $1 \
              AND ($4::text[] IS NULL OR kind = ANY($4)) \
              ORDER BY priority DESC, run_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)) \
-             AND set_config('synchronous_commit', 'off', true) IS NOT NULL RETURNING *",
+             AND set_config('synchronous_commit', 'off', true) IS NOT NULL \
+             RETURNING *, EXISTS (SELECT 1 FROM generation_job_watches w \
+             WHERE w.job_id = generation_jobs.id AND w.expires_at > now()) AS watched",
         )
         .bind(request.now)
         .bind(request.worker.as_uuid())
@@ -307,6 +335,7 @@ impl JobStore for PgJobStore {
         .bind(i64::from(request.limit))
         .fetch_all(&self.pool)
         .await?;
+        self.note_watched(&rows);
         let mut claimed = jobs(rows)?;
         claimed.sort_by_key(|j| (std::cmp::Reverse(j.priority), j.run_at, j.id));
         Ok(claimed)
@@ -317,6 +346,9 @@ impl JobStore for PgJobStore {
             return Ok(Vec::new());
         }
         let params: Vec<FinishParams> = batch.iter().map(FinishParams::of).collect();
+        // The expected status travels as a column rather than a constant: with a constant,
+        // the planner picks the partial lease index, whose dead entries grow with every job
+        // that ever ran; by id it touches only the batch's rows.
         let rows = sqlx::query_as::<_, Row>(
             "UPDATE generation_jobs j SET status = u.status, \
              result = COALESCE(u.result, j.result), \
@@ -330,11 +362,13 @@ impl JobStore for PgJobStore {
              completed_at = u.completed_at, lease_owner = NULL, lease_expires_at = NULL \
              FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::jsonb[], \
              $6::int8[], $7::int8[], $8::bool[], $9::text[], $10::timestamptz[], $11::int4[], \
-             $12::bool[], $13::timestamptz[], $14::timestamptz[]) \
+             $12::bool[], $13::timestamptz[], $14::timestamptz[], $15::text[]) \
              AS u(id, owner, attempt, status, result, input_tokens, output_tokens, set_error, \
-             error, run_at, attempt_back, set_duration, completed_at, now) \
-             WHERE j.id = ANY($1) AND j.id = u.id AND j.status = 'processing' \
-             AND j.lease_owner = u.owner AND j.attempt = u.attempt RETURNING j.*",
+             error, run_at, attempt_back, set_duration, completed_at, now, expected) \
+             WHERE j.id = ANY($1) AND j.id = u.id AND j.status = u.expected \
+             AND j.lease_owner = u.owner AND j.attempt = u.attempt \
+             RETURNING j.*, EXISTS (SELECT 1 FROM generation_job_watches w \
+             WHERE w.job_id = j.id AND w.expires_at > now()) AS watched",
         )
         .bind(
             batch
@@ -370,8 +404,10 @@ impl JobStore for PgJobStore {
         .bind(params.iter().map(|p| p.set_duration).collect::<Vec<_>>())
         .bind(params.iter().map(|p| p.completed_at).collect::<Vec<_>>())
         .bind(params.iter().map(|p| p.now).collect::<Vec<_>>())
+        .bind(vec![JobStatus::Processing.as_str(); batch.len()])
         .fetch_all(&self.pool)
         .await?;
+        self.note_watched(&rows);
         let mut done: HashMap<JobId, Job> = HashMap::with_capacity(rows.len());
         for row in rows {
             let job = Job::try_from(row)?;
@@ -405,8 +441,9 @@ impl JobStore for PgJobStore {
     async fn renew(&self, leases: &[Lease], until: DateTime<Utc>) -> Result<Vec<LeaseState>> {
         let rows: Vec<(Uuid, bool)> = sqlx::query_as(
             "UPDATE generation_jobs j SET lease_expires_at = $4 \
-             FROM unnest($1::uuid[], $2::uuid[], $3::int4[]) AS u(id, owner, attempt) \
-             WHERE j.id = ANY($1) AND j.id = u.id AND j.status = 'processing' \
+             FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $5::text[]) \
+             AS u(id, owner, attempt, expected) \
+             WHERE j.id = ANY($1) AND j.id = u.id AND j.status = u.expected \
              AND j.lease_owner = u.owner AND j.attempt = u.attempt \
              AND set_config('synchronous_commit', 'off', true) IS NOT NULL \
              RETURNING j.id, j.cancel_requested",
@@ -425,6 +462,7 @@ impl JobStore for PgJobStore {
         )
         .bind(leases.iter().map(|l| l.attempt).collect::<Vec<_>>())
         .bind(until)
+        .bind(vec![JobStatus::Processing.as_str(); leases.len()])
         .fetch_all(&self.pool)
         .await?;
         let held: HashMap<Uuid, bool> = rows.into_iter().collect();
@@ -692,7 +730,17 @@ impl JobStore for PgJobStore {
     }
 
     async fn publish(&self, events: &[JobEvent]) -> Result<()> {
-        pg_notify::publish(&self.pool, self.origin, events).await
+        let known: HashMap<Uuid, bool> = {
+            let mut watched = self.watched.lock();
+            events
+                .iter()
+                .filter_map(|e| {
+                    let id = e.job_id.as_uuid();
+                    watched.remove(&id).map(|w| (id, w))
+                })
+                .collect()
+        };
+        pg_notify::publish(&self.pool, self.origin, events, &known).await
     }
 
     async fn watch(&self, id: JobId) -> Result<()> {

@@ -504,15 +504,21 @@ async fn run_job<S: JobStore>(shared: Arc<Shared<S>>, job: Job, permit: OwnedSem
     drop(permit);
 }
 
+/// Writes attempt endings in batches, up to [`FLUSHES`] statements in flight at once (commits
+/// then share the log flush).
 async fn completer<S: JobStore>(shared: Arc<Shared<S>>, mut rx: mpsc::Receiver<FinishRequest>) {
     let max = shared.settings.completion_batch;
+    let in_flight = Arc::new(Semaphore::new(FLUSHES));
     loop {
         let first = tokio::select! {
             biased;
             item = rx.recv() => item,
             () = shared.closing.cancelled() => rx.try_recv().ok(),
         };
-        let Some(first) = first else { return };
+        let Some(first) = first else { break };
+        let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
+            break;
+        };
         let mut batch = vec![first];
         while batch.len() < max {
             match rx.try_recv() {
@@ -520,9 +526,26 @@ async fn completer<S: JobStore>(shared: Arc<Shared<S>>, mut rx: mpsc::Receiver<F
                 Err(_) => break,
             }
         }
-        flush(&shared, &batch).await;
+        if batch.len() < max / 4 {
+            // A light load: one statement at a time batches best.
+            flush(&shared, &batch).await;
+            drop(permit);
+        } else {
+            let shared = Arc::clone(&shared);
+            tokio::spawn(async move {
+                flush(&shared, &batch).await;
+                drop(permit);
+            });
+        }
     }
+    // Wait for the flushes still in flight.
+    let _ = in_flight
+        .acquire_many(u32::try_from(FLUSHES).unwrap_or(1))
+        .await;
 }
+
+/// Completion statements in flight at once.
+const FLUSHES: usize = 4;
 
 async fn flush<S: JobStore>(shared: &Shared<S>, batch: &[FinishRequest]) {
     let mut delay = Duration::from_millis(50);
