@@ -1,0 +1,51 @@
+//! `appforge-server`: an Axum server assembling the appforge crates: generation jobs on a
+//! durable queue, plan quotas where money follows the job, Stripe billing, chat streaming.
+//!
+//! Run it with `cargo run -p appforge-server` (SQLite file, offline demo provider, a printed
+//! token); see the workspace README for `curl` lines and `docs/deployment.md` for every
+//! setting. The library is what the binary, the `appforge-worker` process and the tests use:
+//!
+//! ```no_run
+//! use appforge_server::{Config, server};
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = Config::from_env()?;
+//! let (state, demo_token) = server::assemble(config).await?;
+//! let listener = tokio::net::TcpListener::bind(state.config().addr).await?;
+//! server::serve(state, listener, appforge_server::shutdown::signal()).await?;
+//! # drop(demo_token); Ok(()) }
+//! ```
+//!
+//! | module | what it holds |
+//! | --- | --- |
+//! | [`server`] | assembling the state, serving, in-process workers, shutdown |
+//! | [`work`] | the job handlers (shared with `appforge-worker`) |
+//! | [`routes`] | the router and its route list |
+
+mod auth;
+mod config;
+mod db;
+mod error;
+mod extract;
+mod layers;
+mod metrics;
+mod openapi;
+mod provider;
+mod request_id;
+pub mod routes;
+pub mod server;
+pub mod shutdown;
+mod state;
+pub mod telemetry;
+pub mod work;
+
+pub use auth::{AuthUser, Claims, JwtKeys};
+pub use config::{Config, ConfigError, LogFormat, ProviderConfig, StripeConfig};
+pub use db::Database;
+pub use error::ApiError;
+pub use extract::Json;
+pub use metrics::Metrics;
+pub use openapi::DOCUMENT as OPENAPI_DOCUMENT;
+pub use provider::pipelines;
+pub use request_id::{REQUEST_ID, RequestId};
+pub use state::{AppState, StartError};

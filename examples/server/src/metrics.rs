@@ -1,0 +1,242 @@
+//! Prometheus metrics, one registry per server (no global state, so tests can run several
+//! servers in one process). `GET /metrics` renders the text exposition format.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of an HTTP request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+/// Labels of a queue gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    status: String,
+    priority: String,
+}
+
+/// Labels naming one thing.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: String,
+}
+
+/// The server's metrics. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    request_seconds: Family<KindLabel, Histogram>,
+    jobs: Family<JobLabels, Gauge>,
+    queue_depth: Gauge,
+    job_seconds: Family<KindLabel, Histogram>,
+    tokens: Family<KindLabel, Counter>,
+    webhooks: Family<KindLabel, Counter>,
+    quota_denials: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every appforge metric registered.
+    #[must_use]
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("appforge");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("http_requests", "HTTP requests answered", requests.clone());
+        let request_seconds = Family::<KindLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 16))
+        });
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer, by route",
+            request_seconds.clone(),
+        );
+        let jobs = Family::<JobLabels, Gauge>::default();
+        registry.register("jobs", "Jobs by status and priority", jobs.clone());
+        let queue_depth = Gauge::default();
+        registry.register("queue_depth", "Jobs waiting to run", queue_depth.clone());
+        let job_seconds = Family::<KindLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.05, 2.0, 14))
+        });
+        registry.register(
+            "job_duration_seconds",
+            "Time from start to completion, by kind",
+            job_seconds.clone(),
+        );
+        let tokens = Family::<KindLabel, Counter>::default();
+        registry.register("tokens", "Model tokens used, by direction", tokens.clone());
+        let webhooks = Family::<KindLabel, Counter>::default();
+        registry.register(
+            "stripe_webhooks",
+            "Stripe webhook deliveries, by outcome",
+            webhooks.clone(),
+        );
+        let quota_denials = Counter::default();
+        registry.register(
+            "quota_denials",
+            "Generations refused for quota",
+            quota_denials.clone(),
+        );
+        Self {
+            inner: Arc::new(Inner {
+                registry,
+                requests,
+                request_seconds,
+                jobs,
+                queue_depth,
+                job_seconds,
+                tokens,
+                webhooks,
+                quota_denials,
+            }),
+        }
+    }
+
+    /// Records a finished job of `kind` that took `seconds` and used the given tokens.
+    pub fn job_finished(&self, kind: &str, seconds: f64, input_tokens: u64, output_tokens: u64) {
+        let inner = &self.inner;
+        inner
+            .job_seconds
+            .get_or_create(&KindLabel { kind: kind.into() })
+            .observe(seconds);
+        inner
+            .tokens
+            .get_or_create(&KindLabel {
+                kind: "input".into(),
+            })
+            .inc_by(input_tokens);
+        inner
+            .tokens
+            .get_or_create(&KindLabel {
+                kind: "output".into(),
+            })
+            .inc_by(output_tokens);
+    }
+
+    /// Counts a webhook delivery by its outcome (`processed`, `duplicate`, `rejected`, ...).
+    pub fn webhook(&self, outcome: &str) {
+        self.inner
+            .webhooks
+            .get_or_create(&KindLabel {
+                kind: outcome.into(),
+            })
+            .inc();
+    }
+
+    /// Counts a generation refused for quota.
+    pub fn quota_denied(&self) {
+        self.inner.quota_denials.inc();
+    }
+
+    /// Sets the job gauges from a queue snapshot: `(status, priority, count)` rows and the
+    /// number of runnable jobs.
+    pub fn set_jobs<'a>(
+        &self,
+        rows: impl IntoIterator<Item = (&'a str, &'a str, u64)>,
+        depth: u64,
+    ) {
+        self.inner.jobs.clear();
+        for (status, priority, count) in rows {
+            let labels = JobLabels {
+                status: status.into(),
+                priority: priority.into(),
+            };
+            self.inner
+                .jobs
+                .get_or_create(&labels)
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+        self.inner
+            .queue_depth
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
+    }
+
+    /// The text exposition of every metric.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.inner.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+/// Middleware: counts requests by method, matched route and status, and times them.
+pub(crate) async fn track(
+    State(metrics): State<Metrics>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    let inner = &metrics.inner;
+    inner
+        .requests
+        .get_or_create(&RequestLabels {
+            method,
+            route: route.clone(),
+            status: response.status().as_u16(),
+        })
+        .inc();
+    inner
+        .request_seconds
+        .get_or_create(&KindLabel { kind: route })
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_what_was_recorded() {
+        let metrics = Metrics::new();
+        metrics.job_finished("full_app", 12.5, 1000, 4000);
+        metrics.webhook("duplicate");
+        metrics.set_jobs([("pending", "free", 3), ("processing", "pro", 1)], 3);
+        let text = metrics.render();
+        assert!(
+            text.contains("appforge_tokens_total{kind=\"output\"} 4000"),
+            "{text}"
+        );
+        assert!(
+            text.contains("appforge_stripe_webhooks_total{kind=\"duplicate\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("appforge_jobs{status=\"pending\",priority=\"free\"} 3"),
+            "{text}"
+        );
+        assert!(text.contains("appforge_queue_depth 3"), "{text}");
+    }
+}

@@ -1,0 +1,54 @@
+//! Every request gets an id (the caller's `x-request-id` when it is sane, else a new UUID): it is
+//! on the tracing span, in the `x-request-id` answer header, and in the body of error answers.
+
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::HeaderValue;
+use tracing::Instrument;
+
+use crate::error::ErrorBody;
+
+/// The header carrying the request id.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The request id of a request, available to handlers as an extension.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Middleware: assigns the id, opens the request span, stamps the answer.
+pub(crate) async fn layer(mut request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=64).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = %id,
+        status = tracing::field::Empty,
+    );
+    let mut response = next.run(request).instrument(span.clone()).await;
+    span.record("status", response.status().as_u16());
+    if let Some(mut body) = response.extensions_mut().remove::<ErrorBody>() {
+        body.request_id = Some(id.clone());
+        let (mut parts, _) = response.into_parts();
+        parts.headers.remove(http::header::CONTENT_LENGTH);
+        let rebuilt = axum::Json(body).into_response();
+        let (rebuilt_parts, rebuilt_body) = rebuilt.into_parts();
+        parts.headers.extend(rebuilt_parts.headers);
+        response = Response::from_parts(parts, rebuilt_body);
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}

@@ -1,0 +1,157 @@
+//! Quota, plans and billing: `GET /api/quota`, `GET /api/plans`,
+//! `GET /api/billing/subscription`, `POST /api/stripe/{checkout,portal,webhook}`.
+
+use appforge_billing::{AnyBillingStore, Billing, BillingStore, CheckoutRequest, Interval};
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::HeaderMap;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::extract::Json;
+use crate::state::AppState;
+
+pub(crate) async fn quota(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<axum::Json<appforge_quota::QuotaStatus>, ApiError> {
+    let status = state
+        .quota()
+        .status(user.id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(axum::Json(status))
+}
+
+pub(crate) async fn plans(State(state): State<AppState>) -> axum::Json<Value> {
+    let catalogue = state.quota().catalogue();
+    let plans: Vec<Value> = catalogue
+        .active()
+        .map(|p| serde_json::to_value(p).unwrap_or(Value::Null))
+        .collect();
+    axum::Json(json!({ "plans": plans, "default": catalogue.default_plan().id }))
+}
+
+fn billing(state: &AppState) -> Result<&Billing<AnyBillingStore>, ApiError> {
+    state.billing().ok_or_else(|| {
+        ApiError::unavailable(
+            "billing is not configured on this server (set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET)",
+        )
+    })
+}
+
+pub(crate) async fn subscription(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<axum::Json<Value>, ApiError> {
+    let billing = billing(&state)?;
+    let subscriptions = billing
+        .store()
+        .subscriptions_of_user(user.id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let plan = state
+        .quota()
+        .plan_of(user.id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(axum::Json(
+        json!({ "plan": plan.id, "subscriptions": subscriptions }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CheckoutBody {
+    plan: String,
+    interval: Interval,
+    seats: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct UrlAnswer {
+    url: String,
+}
+
+fn origin(headers: &HeaderMap, state: &AppState) -> String {
+    headers
+        .get(http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|o| state.config().allowed_origins.iter().any(|a| a == o))
+        .map_or_else(|| format!("http://{}", state.config().addr), str::to_owned)
+}
+
+pub(crate) async fn checkout(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    Json(body): Json<CheckoutBody>,
+) -> Result<axum::Json<UrlAnswer>, ApiError> {
+    let billing = billing(&state)?;
+    let base = origin(&headers, &state);
+    let request = CheckoutRequest {
+        plan: body.plan,
+        interval: body.interval,
+        seats: body.seats.unwrap_or(1),
+        success_url: format!("{base}/billing/success"),
+        cancel_url: format!("{base}/billing/cancelled"),
+        email: user.email.clone(),
+    };
+    let session = billing
+        .checkout(user.id, &request)
+        .await
+        .map_err(|e| billing_error(&e))?;
+    Ok(axum::Json(UrlAnswer { url: session.url }))
+}
+
+pub(crate) async fn portal(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+) -> Result<axum::Json<UrlAnswer>, ApiError> {
+    let billing = billing(&state)?;
+    let base = origin(&headers, &state);
+    let session = billing
+        .portal(user.id, &format!("{base}/billing"))
+        .await
+        .map_err(|e| billing_error(&e))?;
+    Ok(axum::Json(UrlAnswer { url: session.url }))
+}
+
+fn billing_error(error: &appforge_billing::Error) -> ApiError {
+    match error {
+        appforge_billing::Error::NoPrice { .. } | appforge_billing::Error::Config(_) => {
+            ApiError::bad_request(error.to_string())
+        }
+        appforge_billing::Error::NoCustomer(_) | appforge_billing::Error::NoSubscription(_) => {
+            ApiError::new(
+                http::StatusCode::CONFLICT,
+                "no_subscription",
+                error.to_string(),
+            )
+        }
+        other => ApiError::internal(other),
+    }
+}
+
+/// The raw body goes to the billing crate's handler: verified, handled exactly once.
+pub(crate) async fn webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let billing = billing(&state)?.clone();
+    let (status, text) = appforge_billing::webhook_handler(State(billing), headers, body).await;
+    let outcome = if status.is_success() {
+        "ok"
+    } else if status == http::StatusCode::BAD_REQUEST {
+        "rejected"
+    } else {
+        "error"
+    };
+    state.metrics().webhook(outcome);
+    Ok((status, text).into_response())
+}

@@ -1,0 +1,228 @@
+//! `GET /api/jobs`, `GET|DELETE /api/jobs/{id}` and the job's live events as SSE.
+
+use std::convert::Infallible;
+use std::str::FromStr;
+use std::time::Duration;
+
+use appforge_jobs::{Cursor, Job, JobEventKind, JobFilter, JobId, JobStatus, PageRequest};
+use axum::extract::{Path, Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A job as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct JobView {
+    id: String,
+    kind: String,
+    status: JobStatus,
+    priority: i16,
+    prompt: Option<String>,
+    result: Option<Value>,
+    error: Option<String>,
+    attempt: i32,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    duration_ms: Option<i64>,
+    created_at: chrono::DateTime<chrono::Utc>,
+    started_at: Option<chrono::DateTime<chrono::Utc>>,
+    completed_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<&Job> for JobView {
+    fn from(job: &Job) -> Self {
+        Self {
+            id: job.id.to_string(),
+            kind: job.kind.clone(),
+            status: job.status,
+            priority: job.priority.0,
+            prompt: job
+                .payload
+                .get("prompt")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            result: job.result.clone(),
+            error: job.error.clone(),
+            attempt: job.attempt,
+            input_tokens: job.input_tokens,
+            output_tokens: job.output_tokens,
+            duration_ms: job.duration_ms,
+            created_at: job.created_at,
+            started_at: job.started_at,
+            completed_at: job.completed_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ListQuery {
+    status: Option<JobStatus>,
+    kind: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct JobList {
+    items: Vec<JobView>,
+    next_cursor: Option<String>,
+}
+
+fn job_id(raw: &str) -> Result<JobId, ApiError> {
+    // An unparsable id is as unknown as another user's.
+    JobId::from_str(raw).map_err(|_| ApiError::not_found("job"))
+}
+
+fn jobs_error(error: &appforge_jobs::Error) -> ApiError {
+    if error.is_not_found() {
+        ApiError::not_found("job")
+    } else {
+        ApiError::internal(error)
+    }
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<JobList>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(format!("invalid query: {e}")))?;
+    let mut filter = JobFilter::default();
+    if let Some(status) = query.status {
+        filter = filter.status(status);
+    }
+    if let Some(kind) = query.kind {
+        filter = filter.kind(kind);
+    }
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request("`limit` must be between 1 and 100"));
+    }
+    let page = match query.cursor {
+        Some(raw) => PageRequest::after(
+            limit,
+            Cursor::from_str(&raw).map_err(|_| ApiError::bad_request("invalid `cursor`"))?,
+        ),
+        None => PageRequest::first(limit),
+    };
+    let page = state
+        .queue()
+        .list(user.id, &filter, &page)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(axum::Json(JobList {
+        items: page.items.iter().map(JobView::from).collect(),
+        next_cursor: page.next.map(|c| c.to_string()),
+    }))
+}
+
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<axum::Json<JobView>, ApiError> {
+    let job = state
+        .queue()
+        .get(user.id, job_id(&id)?)
+        .await
+        .map_err(|e| jobs_error(&e))?;
+    Ok(axum::Json(JobView::from(&job)))
+}
+
+/// Cancels a pending job at once, or asks a running one to stop. Cancelling a finished job
+/// answers it as it is: the call is idempotent.
+pub(crate) async fn cancel(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<axum::Json<JobView>, ApiError> {
+    let id = job_id(&id)?;
+    let job = match state.queue().cancel(user.id, id).await {
+        Ok(job) => job,
+        Err(e) if e.is_illegal_transition() => state
+            .queue()
+            .get(user.id, id)
+            .await
+            .map_err(|e| jobs_error(&e))?,
+        Err(e) => return Err(jobs_error(&e)),
+    };
+    Ok(axum::Json(JobView::from(&job)))
+}
+
+/// `state`, then `progress` events, then exactly one terminal event; the stream then ends.
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let id = job_id(&id)?;
+    let mut subscription = state
+        .queue()
+        .subscribe(user.id, id)
+        .await
+        .map_err(|e| jobs_error(&e))?;
+    let queue = state.queue().clone();
+    let stream = async_stream::stream! {
+        let mut started = false;
+        while let Some(event) = subscription.next().await {
+            let finished = event.is_terminal();
+            let terminal = match event.kind {
+                JobEventKind::Snapshot { job } => {
+                    if !started {
+                        started = true;
+                        yield Ok(sse("state", &json!(JobView::from(job.as_ref()))));
+                    }
+                    job.status.is_terminal().then_some(*job)
+                }
+                JobEventKind::Progress { progress } => {
+                    yield Ok(sse("progress", &camel_progress(progress)));
+                    None
+                }
+                _ if finished => queue.get(user.id, id).await.ok(),
+                _ => None,
+            };
+            if let Some(job) = terminal {
+                let (name, body) = match job.status {
+                    JobStatus::Completed => ("completed", json!(JobView::from(&job))),
+                    JobStatus::Failed => ("failed", json!({ "error": job.error, "job": JobView::from(&job) })),
+                    _ => ("cancelled", json!(JobView::from(&job))),
+                };
+                yield Ok(sse(name, &body));
+                break;
+            }
+        }
+    };
+    let stream = stream.take_until(state.shutdown_token().clone().cancelled_owned());
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+fn sse(name: &str, data: &Value) -> Event {
+    Event::default().event(name).data(data.to_string())
+}
+
+/// `{"type":"file_started","path":..}` becomes `{"type":"fileStarted","path":..}`.
+fn camel_progress(mut progress: Value) -> Value {
+    if let Some(Value::String(kind)) = progress.get_mut("type") {
+        *kind = crate::work::camel(kind);
+    }
+    progress
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_types_are_camel_case() {
+        let v = camel_progress(json!({"type": "file_completed", "path": "a"}));
+        assert_eq!(v, json!({"type": "fileCompleted", "path": "a"}));
+    }
+}

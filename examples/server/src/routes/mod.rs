@@ -1,0 +1,69 @@
+//! The router: every route of the API, behind the server's layers.
+
+pub(crate) mod account;
+pub(crate) mod chat;
+pub(crate) mod generate;
+pub(crate) mod jobs;
+pub(crate) mod ops;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use crate::state::AppState;
+
+/// The largest webhook body accepted (Stripe events are a few KiB).
+const WEBHOOK_BODY_LIMIT: usize = 256 * 1024;
+
+/// Every `(method, path)` the router serves; the OpenAPI document is checked against it.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", "/api/ai-builder/full-app"),
+    ("post", "/api/ai-builder/modify"),
+    ("post", "/api/ai-builder/plan-phases"),
+    ("post", "/api/chat"),
+    ("get", "/api/jobs"),
+    ("get", "/api/jobs/{id}"),
+    ("delete", "/api/jobs/{id}"),
+    ("get", "/api/jobs/{id}/events"),
+    ("get", "/api/quota"),
+    ("get", "/api/plans"),
+    ("get", "/api/billing/subscription"),
+    ("post", "/api/stripe/checkout"),
+    ("post", "/api/stripe/portal"),
+    ("post", "/api/stripe/webhook"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+];
+
+/// The API over `state`, with CORS, body limits, timeouts, request ids and metrics.
+pub fn router(state: &AppState) -> Router {
+    let api = Router::new()
+        .route("/api/ai-builder/full-app", post(generate::full_app))
+        .route("/api/ai-builder/modify", post(generate::modify))
+        .route("/api/ai-builder/plan-phases", post(generate::plan_phases))
+        .route("/api/chat", post(chat::chat))
+        .route("/api/jobs", get(jobs::list))
+        .route("/api/jobs/{id}", get(jobs::get).delete(jobs::cancel))
+        .route("/api/jobs/{id}/events", get(jobs::events))
+        .route("/api/quota", get(account::quota))
+        .route("/api/plans", get(account::plans))
+        .route("/api/billing/subscription", get(account::subscription))
+        .route("/api/stripe/checkout", post(account::checkout))
+        .route("/api/stripe/portal", post(account::portal))
+        .route(
+            "/api/stripe/webhook",
+            post(account::webhook).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)),
+        )
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.metrics().clone(),
+            crate::metrics::track,
+        ))
+        .with_state(state.clone());
+    crate::layers::apply(api, state.config())
+}

@@ -1,0 +1,324 @@
+//! The application state: one database shared by every crate's store, the provider, the
+//! queue, quota and billing. Cheap to clone.
+
+use std::sync::Arc;
+
+use appforge_billing::{AnyBillingStore, Billing, StripeApi, WebhookVerifier};
+use appforge_jobs::{AnyJobStore, Job, JobQueue, JobStatus};
+use appforge_llm::Pipelines;
+use appforge_quota::{AnyUsageStore, Quota, ReservationId};
+use axum::extract::FromRef;
+
+use crate::auth::JwtKeys;
+use crate::config::Config;
+use crate::db::Database;
+use crate::metrics::Metrics;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The database could not be reached.
+    #[error("cannot open the database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A crate's migrations or set-up failed.
+    #[error("cannot set up {what}: {message}")]
+    Setup {
+        /// Which part.
+        what: &'static str,
+        /// Why.
+        message: String,
+    },
+}
+
+impl StartError {
+    pub(crate) fn setup(what: &'static str, error: impl std::fmt::Display) -> Self {
+        Self::Setup {
+            what,
+            message: error.to_string(),
+        }
+    }
+}
+
+/// Everything a request handler or job handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    db: Database,
+    jwt: JwtKeys,
+    quota: Quota,
+    queue: JobQueue<AnyJobStore>,
+    billing: Option<Billing<AnyBillingStore>>,
+    pipelines: Pipelines,
+    provider: String,
+    metrics: Metrics,
+    shutdown: tokio_util::sync::CancellationToken,
+    settlements: tokio_util::task::TaskTracker,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("backend", &self.inner.db.backend())
+            .field("provider", &self.inner.provider)
+            .field("billing", &self.inner.billing.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Opens the database, migrates every crate's tables and assembles the state over the
+    /// given pipelines (see [`crate::provider::pipelines`]) and token keys.
+    ///
+    /// # Errors
+    ///
+    /// [`StartError`] when the database or a crate's set-up fails.
+    pub async fn build(
+        config: Config,
+        pipelines: Pipelines,
+        provider: String,
+        jwt: JwtKeys,
+    ) -> Result<Self, StartError> {
+        let db = Database::connect(&config.database_url).await?;
+        let (usage, jobs, billing_store) = match &db {
+            Database::Sqlite(pool) => (
+                AnyUsageStore::from_sqlite_pool(pool.clone()),
+                AnyJobStore::from_sqlite_pool(pool.clone()),
+                AnyBillingStore::from_sqlite_pool(pool.clone()),
+            ),
+            Database::Postgres(pool) => (
+                AnyUsageStore::from_pg_pool(pool.clone()),
+                AnyJobStore::from_pg_pool(pool.clone()),
+                AnyBillingStore::from_pg_pool(pool.clone()),
+            ),
+        };
+        usage
+            .migrate()
+            .await
+            .map_err(|e| StartError::setup("quota", e))?;
+        jobs.migrate()
+            .await
+            .map_err(|e| StartError::setup("jobs", e))?;
+        appforge_billing::BillingStore::migrate(&billing_store)
+            .await
+            .map_err(|e| StartError::setup("billing", e))?;
+
+        let quota = Quota::new(usage);
+        quota
+            .load_plans()
+            .await
+            .map_err(|e| StartError::setup("plans", e))?;
+        if let Some(stripe) = &config.stripe {
+            apply_prices(&quota, stripe).map_err(|e| StartError::setup("plans", e))?;
+        }
+        let metrics = Metrics::new();
+        let hook_quota = quota.clone();
+        let hook_metrics = metrics.clone();
+        let settlements = tokio_util::task::TaskTracker::new();
+        let hook_tasks = settlements.clone();
+        let queue = JobQueue::builder(jobs)
+            .on_terminal(move |job| settle(&hook_quota, &hook_metrics, &hook_tasks, job))
+            .build()
+            .map_err(|e| StartError::setup("jobs", e))?;
+        let billing = match &config.stripe {
+            Some(stripe) => Some(billing(stripe, billing_store, &quota)?),
+            None => None,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                db,
+                jwt,
+                quota,
+                queue,
+                billing,
+                pipelines,
+                provider,
+                metrics,
+                shutdown: tokio_util::sync::CancellationToken::new(),
+                settlements,
+            }),
+        })
+    }
+
+    /// The settings.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The shared database.
+    #[must_use]
+    pub fn db(&self) -> &Database {
+        &self.inner.db
+    }
+
+    /// Token keys.
+    #[must_use]
+    pub fn jwt(&self) -> &JwtKeys {
+        &self.inner.jwt
+    }
+
+    /// Quotas.
+    #[must_use]
+    pub fn quota(&self) -> &Quota {
+        &self.inner.quota
+    }
+
+    /// The job queue.
+    #[must_use]
+    pub fn queue(&self) -> &JobQueue<AnyJobStore> {
+        &self.inner.queue
+    }
+
+    /// Billing, when Stripe is configured.
+    #[must_use]
+    pub fn billing(&self) -> Option<&Billing<AnyBillingStore>> {
+        self.inner.billing.as_ref()
+    }
+
+    /// The generation pipelines.
+    #[must_use]
+    pub fn pipelines(&self) -> &Pipelines {
+        &self.inner.pipelines
+    }
+
+    /// The provider's name, reported in every result.
+    #[must_use]
+    pub fn provider(&self) -> &str {
+        &self.inner.provider
+    }
+
+    /// Metrics.
+    #[must_use]
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Waits (up to `deadline`) for the quota settlements of jobs that just finished, so that
+    /// a process stopping right after a job's last write still commits or refunds it.
+    pub async fn flush_settlements(&self, deadline: std::time::Duration) {
+        self.inner.settlements.close();
+        if tokio::time::timeout(deadline, self.inner.settlements.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                pending = self.inner.settlements.len(),
+                "quota settlements still running at exit; their reservations are released after the timeout"
+            );
+        }
+    }
+
+    /// Cancelled when the server shuts down: open SSE streams end so that the graceful
+    /// shutdown does not wait for them.
+    #[must_use]
+    pub fn shutdown_token(&self) -> &tokio_util::sync::CancellationToken {
+        &self.inner.shutdown
+    }
+}
+
+impl FromRef<AppState> for JwtKeys {
+    fn from_ref(state: &AppState) -> Self {
+        state.inner.jwt.clone()
+    }
+}
+
+impl FromRef<AppState> for Metrics {
+    fn from_ref(state: &AppState) -> Self {
+        state.inner.metrics.clone()
+    }
+}
+
+/// `STRIPE_PRICE_PRO` / `STRIPE_PRICE_TEAM` override the catalogue's monthly prices.
+fn apply_prices(quota: &Quota, stripe: &crate::config::StripeConfig) -> appforge_quota::Result<()> {
+    let mut catalogue = (*quota.catalogue()).clone();
+    for (id, price) in [
+        (appforge_quota::PlanId::pro(), &stripe.price_pro),
+        (appforge_quota::PlanId::team(), &stripe.price_team),
+    ] {
+        if let (Some(price), Some(plan)) = (price, catalogue.get(&id)) {
+            let mut plan = plan.clone();
+            plan.stripe_price_id_monthly = Some(price.clone());
+            catalogue = catalogue.with_plan(plan)?;
+        }
+    }
+    quota.set_catalogue(catalogue);
+    Ok(())
+}
+
+fn billing(
+    stripe: &crate::config::StripeConfig,
+    store: AnyBillingStore,
+    quota: &Quota,
+) -> Result<Billing<AnyBillingStore>, StartError> {
+    let mut verifier = WebhookVerifier::builder();
+    for secret in &stripe.webhook_secrets {
+        verifier = verifier.secret(secret.clone());
+    }
+    let verifier = verifier
+        .build()
+        .map_err(|e| StartError::setup("stripe webhooks", e))?;
+    let mut api = StripeApi::builder(stripe.secret_key.clone());
+    if let Some(base) = &stripe.api_base {
+        api = api.base_url(base.clone());
+    }
+    let api = api.build().map_err(|e| StartError::setup("stripe", e))?;
+    Billing::builder(store, verifier, Arc::new(quota.clone()))
+        .stripe(api)
+        .build()
+        .map_err(|e| StartError::setup("billing", e))
+}
+
+/// The reservation a generation job carries in its payload.
+pub(crate) fn reservation_of(job: &Job) -> Option<ReservationId> {
+    job.payload
+        .get("reservationId")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+}
+
+/// Money follows the job: a completed job commits its reservation with the tokens used, a
+/// failed or cancelled one refunds it. Both are idempotent, so a repeated hook (or a
+/// reconciliation after a crash) never charges twice.
+fn settle(quota: &Quota, metrics: &Metrics, tasks: &tokio_util::task::TaskTracker, job: &Job) {
+    let Some(reservation) = reservation_of(job) else {
+        return;
+    };
+    if job.status == JobStatus::Completed {
+        let input = u64::try_from(job.input_tokens.unwrap_or(0)).unwrap_or(0);
+        let output = u64::try_from(job.output_tokens.unwrap_or(0)).unwrap_or(0);
+        let seconds = std::time::Duration::from_millis(
+            u64::try_from(job.duration_ms.unwrap_or(0)).unwrap_or(0),
+        )
+        .as_secs_f64();
+        metrics.job_finished(&job.kind, seconds, input, output);
+    }
+    let quota = quota.clone();
+    let status = job.status;
+    let tokens = job
+        .input_tokens
+        .unwrap_or(0)
+        .saturating_add(job.output_tokens.unwrap_or(0));
+    let id = job.id;
+    if tokio::runtime::Handle::try_current().is_err() {
+        return;
+    }
+    tasks.spawn(async move {
+        let result = match status {
+            JobStatus::Completed => {
+                quota
+                    .commit(reservation, u64::try_from(tokens).unwrap_or(0))
+                    .await
+            }
+            JobStatus::Failed | JobStatus::Cancelled => quota.refund(reservation).await,
+            _ => return,
+        };
+        if let Err(error) = result {
+            tracing::warn!(job = %id, %error, "settling the job's quota reservation failed");
+        }
+    });
+}

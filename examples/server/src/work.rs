@@ -1,0 +1,210 @@
+//! The job handlers: `full_app`, `modify` and `plan_phases` run the llm pipelines, report
+//! progress as job events and honour cancellation. The server runs them in-process and the
+//! `appforge-worker` binary runs the same ones in a separate process.
+
+use std::time::Duration;
+
+use appforge_jobs::{AnyJobStore, JobContext, Outcome, Progress, WorkerPool, WorkerPoolBuilder};
+use appforge_llm::{FullAppRequest, ModifyRequest, PlanRequest, Usage};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::state::AppState;
+
+/// The job kind of a whole-app generation.
+pub const FULL_APP: &str = "full_app";
+/// The job kind of a change to an existing app.
+pub const MODIFY: &str = "modify";
+/// The job kind of a phase plan.
+pub const PLAN_PHASES: &str = "plan_phases";
+
+/// Registers the generation handlers on `builder`.
+#[must_use]
+pub fn register(
+    builder: WorkerPoolBuilder<AnyJobStore>,
+    state: &AppState,
+) -> WorkerPoolBuilder<AnyJobStore> {
+    let full = state.clone();
+    let modify = state.clone();
+    let plan = state.clone();
+    builder
+        .handler(FULL_APP, move |ctx| run(full.clone(), ctx))
+        .handler(MODIFY, move |ctx| run(modify.clone(), ctx))
+        .handler(PLAN_PHASES, move |ctx| run(plan.clone(), ctx))
+}
+
+/// Starts a worker pool of `concurrency` slots running the generation handlers.
+///
+/// # Errors
+///
+/// The pool's configuration error.
+pub fn start(state: &AppState, concurrency: u32) -> appforge_jobs::Result<WorkerPool<AnyJobStore>> {
+    register(WorkerPool::builder(state.queue().clone()), state)
+        .concurrency(concurrency)
+        .lease(Duration::from_secs(60))
+        .heartbeat(Duration::from_secs(15))
+        .start()
+}
+
+async fn run(state: AppState, ctx: JobContext) -> Outcome {
+    let kind = ctx.job().kind.clone();
+    let request = ctx.payload().get("request").cloned().unwrap_or(Value::Null);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let report = move |progress: appforge_llm::Progress| {
+        if let Some(p) = job_progress(progress) {
+            // The receiver lives as long as the pipeline runs.
+            let _ = tx.send(p);
+        }
+    };
+    let pipelines = state.pipelines();
+    let cancel = ctx.cancellation().clone();
+    let work = async move {
+        match kind.as_str() {
+            FULL_APP => {
+                let request: FullAppRequest = decode(request)?;
+                let app = pipelines
+                    .full_app(&request, report, &cancel)
+                    .await
+                    .map_err(Failure::Llm)?;
+                Ok((serde_json::to_value(&app).unwrap_or(Value::Null), app.usage))
+            }
+            MODIFY => {
+                let request: ModifyRequest = decode(request)?;
+                let change = pipelines
+                    .modify(&request, report, &cancel)
+                    .await
+                    .map_err(Failure::Llm)?;
+                Ok((
+                    serde_json::to_value(&change).unwrap_or(Value::Null),
+                    change.usage,
+                ))
+            }
+            PLAN_PHASES => {
+                let request: PlanRequest = decode(request)?;
+                let plan = pipelines
+                    .plan_phases(&request, report, &cancel)
+                    .await
+                    .map_err(Failure::Llm)?;
+                Ok((
+                    json!({ "plan": plan.plan, "usage": plan.usage }),
+                    plan.usage,
+                ))
+            }
+            other => Err(Failure::Input(format!("no handler for job kind `{other}`"))),
+        }
+    };
+    let (result, ()) = tokio::join!(work, forward(rx, &ctx));
+    match result {
+        Ok((value, usage)) => {
+            let mut value = camel_case_keys(value);
+            if let Value::Object(map) = &mut value {
+                map.insert("provider".into(), json!(state.provider()));
+            }
+            Outcome::success(value).with_tokens(
+                i64::try_from(usage.input_tokens).unwrap_or(i64::MAX),
+                i64::try_from(usage.output_tokens).unwrap_or(i64::MAX),
+            )
+        }
+        Err(Failure::Input(message)) => Outcome::permanent(message),
+        Err(Failure::Llm(error)) if error.is_retryable() => match error.retry_after() {
+            Some(after) => Outcome::retry_after(error.to_string(), after),
+            None => Outcome::retry(error.to_string()),
+        },
+        Err(Failure::Llm(error)) => Outcome::permanent(error.to_string()),
+    }
+}
+
+enum Failure {
+    Input(String),
+    Llm(appforge_llm::Error),
+}
+
+fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, Failure> {
+    serde_json::from_value(value).map_err(|e| Failure::Input(format!("invalid job payload: {e}")))
+}
+
+/// Sends the pipeline's reports as job progress, in order, until the pipeline ends.
+async fn forward(mut rx: mpsc::UnboundedReceiver<Progress>, ctx: &JobContext) {
+    while let Some(progress) = rx.recv().await {
+        if let Err(error) = ctx.progress(progress).await {
+            tracing::debug!(%error, "progress not recorded");
+        }
+    }
+}
+
+/// The job progress a pipeline report becomes: files and tokens; text deltas stay local.
+fn job_progress(progress: appforge_llm::Progress) -> Option<Progress> {
+    match progress {
+        appforge_llm::Progress::FileStarted { path } => Some(Progress::FileStarted { path }),
+        appforge_llm::Progress::FileCompleted { path, .. } => {
+            Some(Progress::FileCompleted { path })
+        }
+        appforge_llm::Progress::Usage { usage } => Some(tokens(usage)),
+        _ => None,
+    }
+}
+
+fn tokens(usage: Usage) -> Progress {
+    Progress::Tokens {
+        input: i64::try_from(usage.input_tokens).unwrap_or(i64::MAX),
+        output: i64::try_from(usage.output_tokens).unwrap_or(i64::MAX),
+    }
+}
+
+/// The API answers in camelCase: the result's own keys and its `usage` are renamed; data
+/// inside it (file contents, package names, change-set edits) is left as the model wrote it.
+pub(crate) fn camel_case_keys(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| {
+                    let value = if key == "usage" {
+                        camel_case_keys(value)
+                    } else {
+                        value
+                    };
+                    (camel(&key), value)
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+pub(crate) fn camel(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut upper = false;
+    for c in key.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_keys_become_camel_case_but_data_does_not() {
+        let value = json!({
+            "app_type": "react",
+            "usage": { "input_tokens": 1 },
+            "dependencies": { "some_package": "1" },
+        });
+        assert_eq!(
+            camel_case_keys(value),
+            json!({
+                "appType": "react",
+                "usage": { "inputTokens": 1 },
+                "dependencies": { "some_package": "1" },
+            })
+        );
+    }
+}

@@ -1,0 +1,487 @@
+//! The scenarios every backend runs.
+
+use std::time::Duration;
+
+use http::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::support::{Db, Options, TestServer, eventually};
+
+const FULL_APP: &str = "/api/ai-builder/full-app";
+
+async fn daily_used(server: &TestServer, user: Uuid) -> u64 {
+    let (_, _, quota) = server.call("GET", "/api/quota", Some(user), None).await;
+    quota["daily"]["used"].as_u64().unwrap()
+}
+
+pub(crate) async fn generate_streams_events_and_completes(db: Db) {
+    let server = TestServer::start(db, Options::default()).await;
+    let user = Uuid::new_v4();
+    let job = server
+        .generate(
+            user,
+            FULL_APP,
+            json!({ "prompt": "a habit tracker with streaks" }),
+        )
+        .await;
+    let mut events = server.events(user, &job).await;
+    let frames = events.rest().await;
+    let (first, state) = &frames[0];
+    assert_eq!(first, "state");
+    assert_eq!(state["id"], json!(job));
+    let terminal: Vec<&(String, Value)> = frames
+        .iter()
+        .filter(|(n, _)| ["completed", "failed", "cancelled"].contains(&n.as_str()))
+        .collect();
+    assert_eq!(terminal.len(), 1, "exactly one terminal event: {frames:?}");
+    assert_eq!(terminal[0].0, "completed");
+    assert_eq!(frames.last().unwrap().0, "completed");
+
+    let (status, _, view) = server
+        .call("GET", &format!("/api/jobs/{job}"), Some(user), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(view["status"], "completed");
+    assert_eq!(view["prompt"], "a habit tracker with streaks");
+    assert_eq!(view["result"]["provider"], "offline-demo");
+    assert!(
+        view["result"]["files"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty())
+    );
+    let output = view["outputTokens"].as_i64().unwrap();
+    assert!(output > 0);
+    let input = view["inputTokens"].as_i64().unwrap();
+    // Money follows the job: the reservation is committed with the tokens used.
+    let expected = u64::try_from(input + output).unwrap();
+    eventually(
+        "the reservation is committed with the job's tokens",
+        || async {
+            let (_, _, quota) = server.call("GET", "/api/quota", Some(user), None).await;
+            quota["tokens"]["used"].as_u64() == Some(expected)
+        },
+    )
+    .await;
+    assert_eq!(daily_used(&server, user).await, 1);
+    let metrics = crate::support::metrics_text(&server).await;
+    assert!(
+        metrics.contains("appforge_jobs{status=\"completed\",priority=\"free\"} 1"),
+        "{metrics}"
+    );
+    server.stop().await;
+}
+
+pub(crate) async fn modify_and_plan_phases_complete(db: Db) {
+    let server = TestServer::start(db, Options::default()).await;
+    let user = Uuid::new_v4();
+    // Modify the app a generation made, as the builder does (the demo change set adds dark
+    // mode to the demo todo app).
+    let first = server
+        .generate(
+            user,
+            FULL_APP,
+            json!({ "prompt": "a todo list with filters" }),
+        )
+        .await;
+    server.events(user, &first).await.rest().await;
+    let (_, _, generated) = server
+        .call("GET", &format!("/api/jobs/{first}"), Some(user), None)
+        .await;
+    let app = json!({ "files": generated["result"]["files"] });
+    let modify = server
+        .generate(
+            user,
+            "/api/ai-builder/modify",
+            json!({ "prompt": "add a dark mode toggle", "currentAppState": app }),
+        )
+        .await;
+    let plan = server
+        .generate(
+            user,
+            "/api/ai-builder/plan-phases",
+            json!({ "prompt": "a recipe manager" }),
+        )
+        .await;
+    for job in [&modify, &plan] {
+        let frames = server.events(user, job).await.rest().await;
+        assert_eq!(frames.last().unwrap().0, "completed", "{frames:?}");
+    }
+    let (_, _, view) = server
+        .call("GET", &format!("/api/jobs/{modify}"), Some(user), None)
+        .await;
+    assert_eq!(view["kind"], "modify");
+    assert!(view["result"]["changeSet"].is_object(), "{view}");
+    assert_eq!(view["result"]["provider"], "offline-demo");
+    let (_, _, view) = server
+        .call("GET", &format!("/api/jobs/{plan}"), Some(user), None)
+        .await;
+    assert_eq!(view["status"], "completed", "{view}");
+    assert!(view["result"]["plan"].is_object(), "{view}");
+    assert_eq!(view["result"]["provider"], "offline-demo");
+    server.stop().await;
+}
+
+pub(crate) async fn sixth_free_generation_is_refused(db: Db) {
+    // No workers: the jobs stay pending, their reservations held.
+    let server = TestServer::start(
+        db,
+        Options {
+            workers: 0,
+            ..Options::default()
+        },
+    )
+    .await;
+    let user = Uuid::new_v4();
+    for _ in 0..5 {
+        server
+            .generate(user, FULL_APP, json!({ "prompt": "an app" }))
+            .await;
+    }
+    let (status, headers, body) = server
+        .call(
+            "POST",
+            FULL_APP,
+            Some(user),
+            Some(json!({ "prompt": "one more" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry > 0);
+    assert_eq!(body["error"], "quota_exceeded");
+    assert_eq!(body["details"]["deniedBy"], "daily");
+    assert_eq!(body["details"]["daily"]["remaining"], 0);
+    let (_, _, list) = server.call("GET", "/api/jobs", Some(user), None).await;
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        5,
+        "the refused one was not enqueued"
+    );
+    server.stop().await;
+}
+
+pub(crate) async fn cancel_pending_refunds(db: Db) {
+    let server = TestServer::start(
+        db,
+        Options {
+            workers: 0,
+            ..Options::default()
+        },
+    )
+    .await;
+    let user = Uuid::new_v4();
+    let job = server
+        .generate(user, FULL_APP, json!({ "prompt": "an app" }))
+        .await;
+    assert_eq!(daily_used(&server, user).await, 1);
+    let (status, _, view) = server
+        .call("DELETE", &format!("/api/jobs/{job}"), Some(user), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(view["status"], "cancelled");
+    // Idempotent.
+    let (status, _, view) = server
+        .call("DELETE", &format!("/api/jobs/{job}"), Some(user), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(view["status"], "cancelled");
+    eventually("the cancelled job's reservation is refunded", || async {
+        daily_used(&server, user).await == 0
+    })
+    .await;
+    let frames = server.events(user, &job).await.rest().await;
+    assert_eq!(frames.first().unwrap().0, "state");
+    assert_eq!(frames.last().unwrap().0, "cancelled");
+    server.stop().await;
+}
+
+pub(crate) async fn cancel_running_job(db: Db) {
+    let server = TestServer::start(
+        db,
+        Options {
+            pace: Some(Duration::from_millis(20)),
+            ..Options::default()
+        },
+    )
+    .await;
+    let user = Uuid::new_v4();
+    let job = server
+        .generate(user, FULL_APP, json!({ "prompt": "an app" }))
+        .await;
+    let mut events = server.events(user, &job).await;
+    // Wait until it runs: its first progress report.
+    loop {
+        let (name, _) = events.next().await.expect("progress before the end");
+        if name == "progress" {
+            break;
+        }
+        assert_ne!(
+            name, "completed",
+            "the job finished before it could be cancelled"
+        );
+    }
+    let (status, _, _) = server
+        .call("DELETE", &format!("/api/jobs/{job}"), Some(user), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let rest = events.rest().await;
+    assert_eq!(rest.last().unwrap().0, "cancelled", "{rest:?}");
+    let (_, _, view) = server
+        .call("GET", &format!("/api/jobs/{job}"), Some(user), None)
+        .await;
+    assert_eq!(view["status"], "cancelled");
+    eventually("the cancelled job's reservation is refunded", || async {
+        daily_used(&server, user).await == 0
+    })
+    .await;
+    server.stop().await;
+}
+
+pub(crate) async fn another_users_job_is_not_found(db: Db) {
+    let server = TestServer::start(
+        db,
+        Options {
+            workers: 0,
+            ..Options::default()
+        },
+    )
+    .await;
+    let owner = Uuid::new_v4();
+    let other = Uuid::new_v4();
+    let job = server
+        .generate(owner, FULL_APP, json!({ "prompt": "mine" }))
+        .await;
+    for (method, path) in [
+        ("GET", format!("/api/jobs/{job}")),
+        ("DELETE", format!("/api/jobs/{job}")),
+        ("GET", format!("/api/jobs/{job}/events")),
+    ] {
+        let (status, _, body) = server.call(method, &path, Some(other), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}");
+        assert_eq!(body["error"], "not_found");
+    }
+    let (_, _, view) = server
+        .call("GET", &format!("/api/jobs/{job}"), Some(owner), None)
+        .await;
+    assert_eq!(
+        view["status"], "pending",
+        "the other user's cancel changed nothing"
+    );
+    let (status, _, _) = server.call("GET", "/api/jobs", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    server.stop().await;
+}
+
+pub(crate) async fn bad_bodies_are_field_level_400s(db: Db) {
+    let server = TestServer::start(
+        db,
+        Options {
+            workers: 0,
+            ..Options::default()
+        },
+    )
+    .await;
+    let user = Uuid::new_v4();
+    let (status, _, body) = server
+        .call("POST", FULL_APP, Some(user), Some(json!({ "prompt": 42 })))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["details"]["field"], "prompt");
+    assert!(body["requestId"].is_string());
+    let (status, _, body) = server
+        .call(
+            "POST",
+            "/api/ai-builder/modify",
+            Some(user),
+            Some(json!({ "prompt": "x" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("currentAppState"),
+        "{body}"
+    );
+    let (status, _, body) = server
+        .call(
+            "POST",
+            FULL_APP,
+            Some(user),
+            Some(json!({ "prompt": "x".repeat(5000) })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["details"]["field"], "prompt");
+    // Not JSON at all.
+    let request = http::Request::builder()
+        .method("POST")
+        .uri(FULL_APP)
+        .header("authorization", format!("Bearer {}", server.token(user)))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from("{not json"))
+        .unwrap();
+    assert_eq!(server.send(request).await.status(), StatusCode::BAD_REQUEST);
+    // Larger than the body limit.
+    let big = json!({ "prompt": "x", "conversationHistory": [{ "role": "user", "content": "y".repeat(70_000) }] });
+    let (status, _, body) = server.call("POST", FULL_APP, Some(user), Some(big)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    // Nothing was reserved or enqueued by any of them.
+    assert_eq!(daily_used(&server, user).await, 0);
+    server.stop().await;
+}
+
+pub(crate) async fn chat_streams_deltas_then_done(db: Db) {
+    let server = TestServer::start(
+        db,
+        Options {
+            workers: 0,
+            ..Options::default()
+        },
+    )
+    .await;
+    let user = Uuid::new_v4();
+    let request = http::Request::builder()
+        .method("POST")
+        .uri("/api/chat")
+        .header("authorization", format!("Bearer {}", server.token(user)))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(
+            json!({ "prompt": "how should I structure it?", "mode": "plan" }).to_string(),
+        ))
+        .unwrap();
+    let response = server.send(request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut reader = crate::support::SseReader::from_response(response);
+    let frames = reader.rest().await;
+    let deltas: Vec<&Value> = frames
+        .iter()
+        .filter(|(n, _)| n == "delta")
+        .map(|(_, v)| v)
+        .collect();
+    assert!(deltas.len() > 1, "{frames:?}");
+    let (last, done) = frames.last().unwrap();
+    assert_eq!(last, "done");
+    assert!(
+        done["usage"]["outputTokens"].as_u64().unwrap() > 0,
+        "{done}"
+    );
+    server.stop().await;
+}
+
+pub(crate) async fn finished_job_events_replay_state_then_terminal(db: Db) {
+    let server = TestServer::start(db, Options::default()).await;
+    let user = Uuid::new_v4();
+    let job = server
+        .generate(user, FULL_APP, json!({ "prompt": "an app" }))
+        .await;
+    server.events(user, &job).await.rest().await;
+    let frames = server.events(user, &job).await.rest().await;
+    let names: Vec<&str> = frames.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["state", "completed"]);
+    server.stop().await;
+}
+
+pub(crate) async fn list_is_newest_first_and_paginated(db: Db) {
+    let server = TestServer::start(
+        db,
+        Options {
+            workers: 0,
+            ..Options::default()
+        },
+    )
+    .await;
+    let user = Uuid::new_v4();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(
+            server
+                .generate(user, FULL_APP, json!({ "prompt": format!("app {i}") }))
+                .await,
+        );
+    }
+    let (_, _, page) = server
+        .call("GET", "/api/jobs?limit=2", Some(user), None)
+        .await;
+    let first: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(first, [ids[2].as_str(), ids[1].as_str()]);
+    let cursor = page["nextCursor"].as_str().unwrap();
+    let (_, _, page) = server
+        .call(
+            "GET",
+            &format!("/api/jobs?limit=2&cursor={cursor}"),
+            Some(user),
+            None,
+        )
+        .await;
+    let second: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(second, [ids[0].as_str()]);
+    let (_, _, page) = server
+        .call("GET", "/api/jobs?status=completed", Some(user), None)
+        .await;
+    assert!(page["items"].as_array().unwrap().is_empty());
+    let (status, _, _) = server
+        .call("GET", "/api/jobs?limit=0", Some(user), None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    server.stop().await;
+}
+
+/// Every route the OpenAPI document lists is served (an unauthenticated call is answered by
+/// the route, not 404/405).
+pub(crate) async fn every_listed_route_is_served(db: Db) {
+    let server = TestServer::start(
+        db,
+        Options {
+            workers: 0,
+            ..Options::default()
+        },
+    )
+    .await;
+    let id = Uuid::new_v4();
+    for (method, path) in appforge_server::routes::ROUTES {
+        let path = path.replace("{id}", &id.to_string());
+        let (status, _, _) = server.call(&method.to_uppercase(), &path, None, None).await;
+        assert!(
+            status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}: {status}"
+        );
+    }
+    server.stop().await;
+}
+
+pub(crate) async fn ready_once_migrated(db: Db) {
+    let server = TestServer::start(
+        db,
+        Options {
+            workers: 0,
+            ..Options::default()
+        },
+    )
+    .await;
+    let (status, _, body) = server.call("GET", "/readyz", None, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["provider"], "offline-demo");
+    let (status, _, _) = server.call("GET", "/healthz", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    server.stop().await;
+}

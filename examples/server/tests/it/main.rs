@@ -1,0 +1,44 @@
+//! The server over HTTP, in-process, on SQLite and (with `DATABASE_URL`) on PostgreSQL.
+
+mod billing;
+mod flows;
+mod process;
+mod support;
+
+/// Instantiates each scenario of [`flows`] per backend.
+macro_rules! per_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    crate::flows::$name(crate::support::Db::sqlite().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
+                async fn $name() {
+                    crate::flows::$name(crate::support::Db::postgres().await).await;
+                }
+            )*
+        }
+    };
+}
+
+per_backend!(
+    generate_streams_events_and_completes,
+    modify_and_plan_phases_complete,
+    sixth_free_generation_is_refused,
+    cancel_pending_refunds,
+    cancel_running_job,
+    another_users_job_is_not_found,
+    bad_bodies_are_field_level_400s,
+    chat_streams_deltas_then_done,
+    finished_job_events_replay_state_then_terminal,
+    list_is_newest_first_and_paginated,
+    every_listed_route_is_served,
+    ready_once_migrated,
+);

@@ -1,0 +1,239 @@
+//! A server in-process: state over a fresh database, workers, and HTTP through `oneshot`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use appforge_core::SecretString;
+use appforge_jobs::{AnyJobStore, WorkerPool};
+use appforge_llm::{Pipelines, demo};
+use appforge_server::{AppState, Config, JwtKeys, routes};
+use axum::body::Body;
+use futures::StreamExt;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+use uuid::Uuid;
+
+pub(crate) const SECRET: &str = "test-secret-of-sufficient-length-0123456789";
+
+/// Where the test's database lives.
+pub(crate) enum Db {
+    Sqlite(appforge_testing::TempSqlite),
+    #[allow(dead_code)]
+    Postgres(appforge_testing::TestDatabase),
+}
+
+impl Db {
+    pub(crate) async fn sqlite() -> Self {
+        Self::Sqlite(appforge_testing::TempSqlite::new())
+    }
+
+    #[allow(dead_code)]
+    pub(crate) async fn postgres() -> Self {
+        Self::Postgres(appforge_testing::TestDatabase::create().await)
+    }
+
+    fn url(&self) -> String {
+        match self {
+            Self::Sqlite(db) => db.url(),
+            Self::Postgres(db) => db.url().to_owned(),
+        }
+    }
+}
+
+pub(crate) struct TestServer {
+    pub(crate) state: AppState,
+    pub(crate) workers: Option<WorkerPool<AnyJobStore>>,
+    keys: JwtKeys,
+    _db: Db,
+}
+
+pub(crate) struct Options {
+    pub(crate) workers: usize,
+    pub(crate) pace: Option<Duration>,
+    pub(crate) env: Vec<(&'static str, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            pace: None,
+            env: Vec::new(),
+        }
+    }
+}
+
+impl TestServer {
+    pub(crate) async fn start(db: Db, options: Options) -> Self {
+        let mut env: HashMap<&str, String> = HashMap::new();
+        env.insert("DATABASE_URL", db.url());
+        env.insert("APPFORGE_WORKERS", options.workers.to_string());
+        env.insert("APPFORGE_JWT_SECRET", SECRET.to_owned());
+        env.insert("APPFORGE_MAX_BODY_BYTES", "65536".to_owned());
+        env.insert("APPFORGE_MAX_PROMPT_BYTES", "4096".to_owned());
+        for (k, v) in options.env {
+            env.insert(k, v);
+        }
+        let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+        let provider = match options.pace {
+            Some(pace) => demo::offline_provider().pace(pace),
+            None => demo::offline_provider(),
+        };
+        let keys = JwtKeys::new(&SecretString::from(SECRET));
+        let state = AppState::build(
+            config,
+            Pipelines::new(provider),
+            "offline-demo".into(),
+            keys.clone(),
+        )
+        .await
+        .unwrap();
+        let workers = appforge_server::server::start_workers(&state).unwrap();
+        Self {
+            state,
+            workers,
+            keys,
+            _db: db,
+        }
+    }
+
+    pub(crate) fn token(&self, user: Uuid) -> String {
+        self.keys
+            .issue(user, Some("someone@example.com"), Duration::from_secs(3600))
+    }
+
+    pub(crate) async fn send(&self, request: Request<Body>) -> http::Response<Body> {
+        routes::router(&self.state).oneshot(request).await.unwrap()
+    }
+
+    pub(crate) async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        user: Option<Uuid>,
+        body: Option<Value>,
+    ) -> (StatusCode, http::HeaderMap, Value) {
+        let mut builder = Request::builder().method(method).uri(path);
+        if let Some(user) = user {
+            builder = builder.header("authorization", format!("Bearer {}", self.token(user)));
+        }
+        let request = match body {
+            Some(body) => builder
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+            None => builder.body(Body::empty()).unwrap(),
+        };
+        let response = self.send(request).await;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, headers, value)
+    }
+
+    /// Enqueues a generation and returns its id.
+    pub(crate) async fn generate(&self, user: Uuid, path: &str, body: Value) -> String {
+        let (status, _, value) = self.call("POST", path, Some(user), Some(body)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{value}");
+        value["jobId"].as_str().unwrap().to_owned()
+    }
+
+    /// Opens a job's SSE stream.
+    pub(crate) async fn events(&self, user: Uuid, job: &str) -> SseReader {
+        let request = Request::builder()
+            .uri(format!("/api/jobs/{job}/events"))
+            .header("authorization", format!("Bearer {}", self.token(user)))
+            .body(Body::empty())
+            .unwrap();
+        let response = self.send(request).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        SseReader::from_response(response)
+    }
+
+    pub(crate) async fn stop(self) {
+        if let Some(workers) = &self.workers {
+            workers.shutdown(Duration::from_secs(5)).await;
+        }
+    }
+}
+
+/// Reads `event:`/`data:` frames from an SSE body.
+pub(crate) struct SseReader {
+    body: futures::stream::BoxStream<'static, Result<bytes::Bytes, axum::Error>>,
+    buffer: String,
+}
+
+impl SseReader {
+    pub(crate) fn from_response(response: http::Response<Body>) -> Self {
+        Self {
+            body: StreamExt::boxed(response.into_body().into_data_stream()),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next `(event, data)`, or `None` when the stream ended.
+    pub(crate) async fn next(&mut self) -> Option<(String, Value)> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let frame: String = self.buffer.drain(..end + 2).collect();
+                let mut name = String::from("message");
+                let mut data = String::new();
+                for line in frame.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        name = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if data.is_empty() {
+                    continue; // a keep-alive comment
+                }
+                return Some((name, serde_json::from_str(&data).unwrap()));
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(30), self.body.next())
+                .await
+                .expect("the stream stalled")?
+                .unwrap();
+            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    /// Every remaining frame.
+    pub(crate) async fn rest(&mut self) -> Vec<(String, Value)> {
+        let mut all = Vec::new();
+        while let Some(frame) = self.next().await {
+            all.push(frame);
+        }
+        all
+    }
+}
+
+/// Polls `check` until it holds (settlement happens on a spawned task after the job's last
+/// write), failing after five seconds.
+pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The `/metrics` text.
+pub(crate) async fn metrics_text(server: &TestServer) -> String {
+    let request = Request::builder()
+        .uri("/metrics")
+        .body(Body::empty())
+        .unwrap();
+    let response = server.send(request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}

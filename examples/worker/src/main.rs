@@ -1,0 +1,38 @@
+//! `appforge-worker`: the server's generation job handlers in a process of their own, for
+//! split deployments (API nodes with `APPFORGE_WORKERS=0`, worker nodes running this, all on
+//! one PostgreSQL database).
+//!
+//! It reads the same settings as the server (`DATABASE_URL`, the provider, ...);
+//! `APPFORGE_WORKERS` is its number of job slots (default 4). On SIGTERM or Ctrl-C it stops
+//! claiming, lets running jobs finish for `APPFORGE_SHUTDOWN_GRACE_SECS` and releases the rest
+//! for another worker.
+
+// A command-line program: start-up failures go to stderr.
+#![allow(clippy::print_stderr)]
+
+use appforge_server::{Config, server, shutdown, telemetry};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("appforge-worker: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format);
+    match run(config).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "appforge-worker stopped");
+            eprintln!("appforge-worker: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    server::run_worker(config, shutdown::signal()).await?;
+    Ok(())
+}
