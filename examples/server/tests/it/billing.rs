@@ -124,14 +124,7 @@ async fn a_forged_webhook_is_refused_and_changes_nothing() {
 
 #[tokio::test]
 async fn without_stripe_keys_billing_routes_are_503() {
-    let server = TestServer::start(
-        Db::sqlite().await,
-        Options {
-            workers: 0,
-            ..Options::default()
-        },
-    )
-    .await;
+    let server = TestServer::start(Db::sqlite().await, Options::api_only()).await;
     let user = Uuid::new_v4();
     for (method, path, body) in [
         ("GET", "/api/billing/subscription", None),

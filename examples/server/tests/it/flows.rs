@@ -124,14 +124,7 @@ pub(crate) async fn modify_and_plan_phases_complete(db: Db) {
 
 pub(crate) async fn sixth_free_generation_is_refused(db: Db) {
     // No workers: the jobs stay pending, their reservations held.
-    let server = TestServer::start(
-        db,
-        Options {
-            workers: 0,
-            ..Options::default()
-        },
-    )
-    .await;
+    let server = TestServer::start(db, Options::api_only()).await;
     let user = Uuid::new_v4();
     for _ in 0..5 {
         server
@@ -162,14 +155,7 @@ pub(crate) async fn sixth_free_generation_is_refused(db: Db) {
 }
 
 pub(crate) async fn cancel_pending_refunds(db: Db) {
-    let server = TestServer::start(
-        db,
-        Options {
-            workers: 0,
-            ..Options::default()
-        },
-    )
-    .await;
+    let server = TestServer::start(db, Options::api_only()).await;
     let user = Uuid::new_v4();
     let job = server
         .generate(user, FULL_APP, json!({ "prompt": "an app" }))
@@ -239,14 +225,7 @@ pub(crate) async fn cancel_running_job(db: Db) {
 }
 
 pub(crate) async fn another_users_job_is_not_found(db: Db) {
-    let server = TestServer::start(
-        db,
-        Options {
-            workers: 0,
-            ..Options::default()
-        },
-    )
-    .await;
+    let server = TestServer::start(db, Options::api_only()).await;
     let owner = Uuid::new_v4();
     let other = Uuid::new_v4();
     let job = server
@@ -274,14 +253,7 @@ pub(crate) async fn another_users_job_is_not_found(db: Db) {
 }
 
 pub(crate) async fn bad_bodies_are_field_level_400s(db: Db) {
-    let server = TestServer::start(
-        db,
-        Options {
-            workers: 0,
-            ..Options::default()
-        },
-    )
-    .await;
+    let server = TestServer::start(db, Options::api_only()).await;
     let user = Uuid::new_v4();
     let (status, _, body) = server
         .call("POST", FULL_APP, Some(user), Some(json!({ "prompt": 42 })))
@@ -334,14 +306,7 @@ pub(crate) async fn bad_bodies_are_field_level_400s(db: Db) {
 }
 
 pub(crate) async fn chat_streams_deltas_then_done(db: Db) {
-    let server = TestServer::start(
-        db,
-        Options {
-            workers: 0,
-            ..Options::default()
-        },
-    )
-    .await;
+    let server = TestServer::start(db, Options::api_only()).await;
     let user = Uuid::new_v4();
     let request = http::Request::builder()
         .method("POST")
@@ -391,14 +356,7 @@ pub(crate) async fn finished_job_events_replay_state_then_terminal(db: Db) {
 }
 
 pub(crate) async fn list_is_newest_first_and_paginated(db: Db) {
-    let server = TestServer::start(
-        db,
-        Options {
-            workers: 0,
-            ..Options::default()
-        },
-    )
-    .await;
+    let server = TestServer::start(db, Options::api_only()).await;
     let user = Uuid::new_v4();
     let mut ids = Vec::new();
     for i in 0..3 {
@@ -448,14 +406,7 @@ pub(crate) async fn list_is_newest_first_and_paginated(db: Db) {
 /// Every route the OpenAPI document lists is served (an unauthenticated call is answered by
 /// the route, not 404/405).
 pub(crate) async fn every_listed_route_is_served(db: Db) {
-    let server = TestServer::start(
-        db,
-        Options {
-            workers: 0,
-            ..Options::default()
-        },
-    )
-    .await;
+    let server = TestServer::start(db, Options::api_only()).await;
     let id = Uuid::new_v4();
     for (method, path) in appforge_server::routes::ROUTES {
         let path = path.replace("{id}", &id.to_string());
@@ -469,14 +420,7 @@ pub(crate) async fn every_listed_route_is_served(db: Db) {
 }
 
 pub(crate) async fn ready_once_migrated(db: Db) {
-    let server = TestServer::start(
-        db,
-        Options {
-            workers: 0,
-            ..Options::default()
-        },
-    )
-    .await;
+    let server = TestServer::start(db, Options::api_only()).await;
     let (status, _, body) = server.call("GET", "/readyz", None, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "ready");

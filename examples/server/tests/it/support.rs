@@ -65,6 +65,16 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// No in-process workers: jobs stay pending.
+    pub(crate) fn api_only() -> Self {
+        Self {
+            workers: 0,
+            ..Self::default()
+        }
+    }
+}
+
 impl TestServer {
     pub(crate) async fn start(db: Db, options: Options) -> Self {
         let mut env: HashMap<&str, String> = HashMap::new();
