@@ -152,6 +152,65 @@ where
     }
 }
 
+/// The operator token of the admin routes and pages (`APPFORGE_ADMIN_TOKEN`); `None` when it
+/// is not configured, which closes every admin route.
+#[derive(Clone, Default)]
+pub struct AdminToken(pub Option<SecretString>);
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if self.0.is_some() {
+            "[REDACTED]"
+        } else {
+            "unset"
+        };
+        write!(f, "AdminToken({state})")
+    }
+}
+
+/// A request made with the admin token, as `Authorization: Bearer <APPFORGE_ADMIN_TOKEN>`.
+///
+/// Rejects with 401 when the token is missing or wrong and with 404 when the server has no
+/// admin token, so that an unconfigured deployment does not reveal its admin routes. The
+/// comparison is constant-time.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminAuth;
+
+impl<S> FromRequestParts<S> for AdminAuth
+where
+    AdminToken: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        use subtle::ConstantTimeEq;
+
+        let AdminToken(Some(expected)) = AdminToken::from_ref(state) else {
+            return Err(ApiError::not_found("route"));
+        };
+        let given = parts
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <admin token>"))?;
+        let ok: bool = given
+            .as_bytes()
+            .ct_eq(expected.expose_secret().as_bytes())
+            .into();
+        if ok {
+            Ok(Self)
+        } else {
+            Err(ApiError::unauthorized("invalid admin token"))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +262,12 @@ mod tests {
         };
         assert!(keys.verify(&encode(&wrong_aud)).is_err());
         assert!(keys.verify("not.a.jwt").is_err());
+    }
+
+    #[test]
+    fn admin_token_debug_hides_the_secret() {
+        let token = AdminToken(Some(SecretString::from("admin-secret-value")));
+        assert!(!format!("{token:?}").contains("admin-secret-value"));
     }
 
     #[test]

@@ -39,7 +39,7 @@ mod state;
 pub mod telemetry;
 pub mod work;
 
-pub use auth::{AuthUser, Claims, JwtKeys};
+pub use auth::{AdminAuth, AdminToken, AuthUser, Claims, JwtKeys};
 pub use config::{Config, ConfigError, LogFormat, ProviderConfig, StripeConfig};
 pub use db::Database;
 pub use error::ApiError;

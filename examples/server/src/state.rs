@@ -228,6 +228,12 @@ impl FromRef<AppState> for JwtKeys {
     }
 }
 
+impl FromRef<AppState> for crate::auth::AdminToken {
+    fn from_ref(state: &AppState) -> Self {
+        Self(state.config().admin_token.clone())
+    }
+}
+
 impl FromRef<AppState> for Metrics {
     fn from_ref(state: &AppState) -> Self {
         state.inner.metrics.clone()
