@@ -235,8 +235,7 @@ mod tests {
     fn an_edit_that_no_longer_fits_is_a_conflict_naming_the_file() {
         let v1 = [f("src/App.tsx", "<header>\n"), f("b", "x")];
         let v2 = [f("src/App.tsx", "<header className=\"a\">\n"), f("b", "x")];
-        let err = resolve(&replace("src/App.tsx", "<header>", "<h>"), &v1, &v2, 1, 2)
-            .unwrap_err();
+        let err = resolve(&replace("src/App.tsx", "<header>", "<h>"), &v1, &v2, 1, 2).unwrap_err();
         assert_eq!(err.conflict_path(), Some("src/App.tsx"), "{err}");
     }
 

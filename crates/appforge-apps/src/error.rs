@@ -25,7 +25,9 @@ pub enum Error {
 
     /// The app moved on since the base version and the change touches a file that changed
     /// meanwhile in a way the change no longer fits; nothing was stored.
-    #[error("conflict on {path:?}: the file changed since version {base} (now at version {current})")]
+    #[error(
+        "conflict on {path:?}: the file changed since version {base} (now at version {current})"
+    )]
     Conflict {
         /// The file the change cannot be applied to.
         path: String,
@@ -111,9 +113,7 @@ impl Error {
         match self {
             #[cfg(any(feature = "sqlite", feature = "postgres"))]
             Self::Database(e) => match e {
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed => {
-                    true
-                }
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed => true,
                 sqlx::Error::Database(db) => matches!(
                     db.code().as_deref(),
                     Some("40001" | "40P01" | "5" | "6" | "517" | "262")

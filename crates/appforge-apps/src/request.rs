@@ -219,7 +219,12 @@ impl Cursor {
 
 impl fmt::Display for Cursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.created_at.timestamp_millis(), self.id.simple())
+        write!(
+            f,
+            "{}.{}",
+            self.created_at.timestamp_millis(),
+            self.id.simple()
+        )
     }
 }
 

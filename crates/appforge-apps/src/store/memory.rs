@@ -5,8 +5,7 @@ use parking_lot::Mutex;
 use uuid::Uuid;
 
 use super::{
-    AppStore, Settings, check_base, new_app, new_version, next_number, patch_app,
-    settings_setters,
+    AppStore, Settings, check_base, new_app, new_version, next_number, patch_app, settings_setters,
 };
 use crate::app::{App, PublishedApp, Saved, Version, VersionInfo};
 use crate::change::{prepare_app, prepare_version, resolve};
@@ -162,15 +161,11 @@ impl AppStore for MemoryAppStore {
                 None => !request.deleted,
                 Some(at) => request.deleted && at > kept_since,
             })
-            .filter(|a| {
-                search
-                    .as_deref()
-                    .is_none_or(|s| fold(&a.title).contains(s))
-            })
+            .filter(|a| search.as_deref().is_none_or(|s| fold(&a.title).contains(s)))
             .filter(|a| request.after.is_none_or(|c| c.precedes(a)))
             .cloned()
             .collect();
-        items.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+        items.sort_by_key(|a| std::cmp::Reverse((a.created_at, a.id)));
         items.truncate(usize::try_from(limit).unwrap_or(usize::MAX) + 1);
         Ok(AppPage::from_fetched(items, limit))
     }
@@ -178,7 +173,12 @@ impl AppStore for MemoryAppStore {
     async fn list_versions(&self, user: Uuid, app: Uuid) -> Result<Vec<VersionInfo>> {
         let mut apps = self.state.lock();
         let entry = live(&mut apps, user, app)?;
-        Ok(entry.versions.iter().rev().map(|v| v.info.clone()).collect())
+        Ok(entry
+            .versions
+            .iter()
+            .rev()
+            .map(|v| v.info.clone())
+            .collect())
     }
 
     async fn update_app(&self, user: Uuid, app: Uuid, patch: AppPatch) -> Result<App> {

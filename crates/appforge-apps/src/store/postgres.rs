@@ -10,8 +10,7 @@ use super::sql::{
     stored_number,
 };
 use super::{
-    AppStore, Settings, check_base, new_app, new_version, next_number, patch_app,
-    settings_setters,
+    AppStore, Settings, check_base, new_app, new_version, next_number, patch_app, settings_setters,
 };
 use crate::app::{App, PublishedApp, Saved, Version, VersionInfo};
 use crate::change::{prepare_app, prepare_version, resolve};
@@ -46,7 +45,10 @@ impl PgAppStore {
     ///
     /// [`Error::Database`] when the server cannot be reached.
     pub async fn connect(url: &str) -> Result<Self> {
-        let pool = PgPoolOptions::new().max_connections(10).connect(url).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .connect(url)
+            .await?;
         Ok(Self::from_pool(pool))
     }
 

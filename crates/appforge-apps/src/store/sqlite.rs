@@ -15,8 +15,7 @@ use super::sql::{
     stored_number,
 };
 use super::{
-    AppStore, Settings, check_base, new_app, new_version, next_number, patch_app,
-    settings_setters,
+    AppStore, Settings, check_base, new_app, new_version, next_number, patch_app, settings_setters,
 };
 use crate::app::{App, PublishedApp, Saved, Version, VersionInfo};
 use crate::change::{prepare_app, prepare_version, resolve};
@@ -212,12 +211,13 @@ impl AppStore for SqliteAppStore {
         let now = self.settings.now();
         let mut record = live_app(&mut tx, user, app).await?;
         if let Some(job) = new.job_id {
-            let done: Option<i32> =
-                sqlx::query_scalar("SELECT number FROM app_versions WHERE app_id = ? AND job_id = ?")
-                    .bind(app)
-                    .bind(job)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            let done: Option<i32> = sqlx::query_scalar(
+                "SELECT number FROM app_versions WHERE app_id = ? AND job_id = ?",
+            )
+            .bind(app)
+            .bind(job)
+            .fetch_optional(&mut *tx)
+            .await?;
             if let Some(number) = done {
                 let number = u32::try_from(number).unwrap_or(0);
                 let version = read_version(&mut tx, app, number).await?;
