@@ -81,6 +81,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// `APPFORGE_SHUTDOWN_GRACE_SECS`: how long running jobs may finish on shutdown (default 30).
     pub shutdown_grace: Duration,
+    /// `APPFORGE_APP_RETENTION_DAYS`: how long a deleted app can be restored before it is
+    /// purged (default 30).
+    pub app_retention: Duration,
     /// `APPFORGE_DEMO_PACE_MS`: with the offline demo provider, a delay between streamed
     /// events so that a demo streams visibly (default 0: instant).
     pub demo_pace: Duration,
@@ -179,6 +182,9 @@ impl Config {
             max_prompt_bytes: parse(&get, "APPFORGE_MAX_PROMPT_BYTES", "32768")?,
             max_body_bytes: parse(&get, "APPFORGE_MAX_BODY_BYTES", "2097152")?,
             shutdown_grace: Duration::from_secs(parse(&get, "APPFORGE_SHUTDOWN_GRACE_SECS", "30")?),
+            app_retention: Duration::from_secs(
+                parse::<u64>(&get, "APPFORGE_APP_RETENTION_DAYS", "30")?.saturating_mul(86_400),
+            ),
             demo_pace: Duration::from_millis(parse(&get, "APPFORGE_DEMO_PACE_MS", "0")?),
         })
     }
@@ -224,6 +230,7 @@ mod tests {
         assert!(matches!(config.provider, ProviderConfig::OfflineDemo));
         assert!(config.stripe.is_none());
         assert_eq!(config.log_format, LogFormat::Pretty);
+        assert_eq!(config.app_retention, Duration::from_secs(30 * 86_400));
     }
 
     #[test]

@@ -48,6 +48,31 @@ pub async fn reconcile(state: &AppState) {
         Ok(report) => tracing::debug!(?report, "released expired reservations"),
         Err(error) => tracing::warn!(%error, "releasing expired reservations failed"),
     }
+    purge_apps(state).await;
+}
+
+/// Removes the apps deleted longer than the retention period ago.
+async fn purge_apps(state: &AppState) {
+    match appforge_apps::AppStore::purge_deleted(state.apps()).await {
+        Ok(0) => {}
+        Ok(purged) => tracing::info!(purged, "purged deleted apps past their retention"),
+        Err(error) => tracing::warn!(%error, "purging deleted apps failed"),
+    }
+}
+
+/// Purges deleted apps every hour until the server shuts down.
+fn spawn_purge(state: &AppState) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(3600));
+        every.tick().await;
+        loop {
+            tokio::select! {
+                () = state.shutdown_token().cancelled() => break,
+                _ = every.tick() => purge_apps(&state).await,
+            }
+        }
+    });
 }
 
 /// Runs the API (and `config.workers` in-process worker slots) until `shutdown` resolves,
@@ -63,6 +88,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let workers = start_workers(&state).map_err(std::io::Error::other)?;
+    spawn_purge(&state);
     let app = router(&state);
     let token = state.shutdown_token().clone();
     axum::serve(listener, app)

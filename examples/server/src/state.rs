@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use appforge_apps::AnyAppStore;
 use appforge_billing::{AnyBillingStore, Billing, StripeApi, WebhookVerifier};
 use appforge_jobs::{AnyJobStore, Job, JobQueue, JobStatus};
 use appforge_llm::Pipelines;
@@ -51,6 +52,7 @@ struct Inner {
     db: Database,
     jwt: JwtKeys,
     quota: Quota,
+    apps: AnyAppStore,
     queue: JobQueue<AnyJobStore>,
     billing: Option<Billing<AnyBillingStore>>,
     pipelines: Pipelines,
@@ -84,18 +86,21 @@ impl AppState {
         jwt: JwtKeys,
     ) -> Result<Self, StartError> {
         let db = Database::connect(&config.database_url).await?;
-        let (usage, jobs, billing_store) = match &db {
+        let (usage, jobs, billing_store, apps) = match &db {
             Database::Sqlite(pool) => (
                 AnyUsageStore::from_sqlite_pool(pool.clone()),
                 AnyJobStore::from_sqlite_pool(pool.clone()),
                 AnyBillingStore::from_sqlite_pool(pool.clone()),
+                AnyAppStore::from_sqlite_pool(pool.clone()),
             ),
             Database::Postgres(pool) => (
                 AnyUsageStore::from_pg_pool(pool.clone()),
                 AnyJobStore::from_pg_pool(pool.clone()),
                 AnyBillingStore::from_pg_pool(pool.clone()),
+                AnyAppStore::from_pg_pool(pool.clone()),
             ),
         };
+        let apps = apps.with_retention(config.app_retention);
         usage
             .migrate()
             .await
@@ -106,6 +111,9 @@ impl AppState {
         appforge_billing::BillingStore::migrate(&billing_store)
             .await
             .map_err(|e| StartError::setup("billing", e))?;
+        apps.migrate()
+            .await
+            .map_err(|e| StartError::setup("apps", e))?;
 
         let quota = Quota::new(usage);
         quota
@@ -134,6 +142,7 @@ impl AppState {
                 db,
                 jwt,
                 quota,
+                apps,
                 queue,
                 billing,
                 pipelines,
@@ -167,6 +176,12 @@ impl AppState {
     #[must_use]
     pub fn quota(&self) -> &Quota {
         &self.inner.quota
+    }
+
+    /// Saved apps and their versions.
+    #[must_use]
+    pub fn apps(&self) -> &AnyAppStore {
+        &self.inner.apps
     }
 
     /// The job queue.

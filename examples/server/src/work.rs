@@ -1,13 +1,17 @@
 //! The job handlers: `full_app`, `modify` and `plan_phases` run the llm pipelines, report
-//! progress as job events and honour cancellation. The server runs them in-process and the
+//! progress as job events and honour cancellation. A finished `full_app` is saved as a new app
+//! (or the next version of the app it was started from), a finished `modify` started from a
+//! saved app as that app's next version. The server runs them in-process and the
 //! `appforge-worker` binary runs the same ones in a separate process.
 
 use std::time::Duration;
 
+use appforge_apps::{AnyAppStore, AppStore, NewApp, NewVersion};
 use appforge_jobs::{AnyJobStore, JobContext, Outcome, Progress, WorkerPool, WorkerPoolBuilder};
-use appforge_llm::{FullAppRequest, ModifyRequest, PlanRequest, Usage};
+use appforge_llm::{FullAppRequest, GeneratedApp, Modification, ModifyRequest, PlanRequest, Usage};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+use uuid::Uuid;
 
 use crate::state::AppState;
 
@@ -49,6 +53,23 @@ pub fn start(state: &AppState, concurrency: u32) -> appforge_jobs::Result<Worker
 async fn run(state: AppState, ctx: JobContext) -> Outcome {
     let kind = ctx.job().kind.clone();
     let request = ctx.payload().get("request").cloned().unwrap_or(Value::Null);
+    let target = match target_of(ctx.payload()) {
+        Ok(target) => target,
+        Err(Failure::Input(message)) => return Outcome::permanent(message),
+        Err(_) => None,
+    };
+    let save = SaveTo {
+        apps: state.apps().clone(),
+        user: ctx.job().user_id,
+        job: ctx.job().id.into(),
+        prompt: ctx
+            .payload()
+            .get("prompt")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        target,
+        started: std::time::Instant::now(),
+    };
     let (tx, rx) = mpsc::unbounded_channel();
     let report = move |progress: appforge_llm::Progress| {
         if let Some(p) = job_progress(progress) {
@@ -66,7 +87,10 @@ async fn run(state: AppState, ctx: JobContext) -> Outcome {
                     .full_app(&request, report, &cancel)
                     .await
                     .map_err(Failure::Llm)?;
-                Ok((serde_json::to_value(&app).unwrap_or(Value::Null), app.usage))
+                let saved = save.full_app(&app).await?;
+                let mut value = serde_json::to_value(&app).unwrap_or(Value::Null);
+                saved.annotate(&mut value);
+                Ok((value, app.usage))
             }
             MODIFY => {
                 let request: ModifyRequest = decode(request)?;
@@ -74,10 +98,11 @@ async fn run(state: AppState, ctx: JobContext) -> Outcome {
                     .modify(&request, report, &cancel)
                     .await
                     .map_err(Failure::Llm)?;
-                Ok((
-                    serde_json::to_value(&change).unwrap_or(Value::Null),
-                    change.usage,
-                ))
+                let mut value = serde_json::to_value(&change).unwrap_or(Value::Null);
+                if let Some(saved) = save.modification(&change).await? {
+                    saved.annotate(&mut value);
+                }
+                Ok((value, change.usage))
             }
             PLAN_PHASES => {
                 let request: PlanRequest = decode(request)?;
@@ -111,12 +136,126 @@ async fn run(state: AppState, ctx: JobContext) -> Outcome {
             None => Outcome::retry(error.to_string()),
         },
         Err(Failure::Llm(error)) => Outcome::permanent(error.to_string()),
+        Err(Failure::Apps(error)) if error.is_retryable() => Outcome::retry(error.to_string()),
+        Err(Failure::Apps(error)) => Outcome::permanent(match error.conflict_path() {
+            Some(path) => format!(
+                "the app changed while this generation ran and {path:?} no longer takes the \
+                 change: {error}"
+            ),
+            None => format!("the result cannot be saved: {error}"),
+        }),
     }
 }
 
 enum Failure {
     Input(String),
     Llm(appforge_llm::Error),
+    Apps(appforge_apps::Error),
+}
+
+/// The saved app a job builds on (`appId`, `baseVersion` in its payload).
+fn target_of(payload: &Value) -> Result<Option<(Uuid, u32)>, Failure> {
+    let Some(app) = payload.get("appId") else {
+        return Ok(None);
+    };
+    let app: Uuid = serde_json::from_value(app.clone())
+        .map_err(|e| Failure::Input(format!("invalid job payload: appId: {e}")))?;
+    let base = payload
+        .get("baseVersion")
+        .and_then(Value::as_u64)
+        .and_then(|v| u32::try_from(v).ok())
+        .ok_or_else(|| Failure::Input("invalid job payload: baseVersion".into()))?;
+    Ok(Some((app, base)))
+}
+
+/// Where a finished generation is saved: a new app, or the next version of the one the job
+/// was started from. Keyed by the job id, so a retried job saves once.
+struct SaveTo {
+    apps: AnyAppStore,
+    user: Uuid,
+    job: Uuid,
+    prompt: Option<String>,
+    target: Option<(Uuid, u32)>,
+    started: std::time::Instant,
+}
+
+/// The app and version a job saved, added to its result as `appId` and `version`.
+struct SavedAt {
+    app: Uuid,
+    version: u32,
+}
+
+impl SavedAt {
+    fn annotate(&self, value: &mut Value) {
+        if let Value::Object(map) = value {
+            map.insert("app_id".into(), json!(self.app));
+            map.insert("version".into(), json!(self.version));
+        }
+    }
+}
+
+impl SaveTo {
+    fn version(&self, version: NewVersion, usage: Usage) -> NewVersion {
+        let version = version
+            .job(self.job)
+            .tokens(usage.input_tokens, usage.output_tokens)
+            .duration(self.started.elapsed());
+        match &self.prompt {
+            Some(prompt) => version.prompt(prompt.clone()),
+            None => version,
+        }
+    }
+
+    async fn full_app(&self, app: &GeneratedApp) -> Result<SavedAt, Failure> {
+        let mut version = self.version(NewVersion::files(app.files.clone()), app.usage);
+        if !app.change_summary.trim().is_empty() {
+            version = version.summary(app.change_summary.clone());
+        }
+        let saved = match self.target {
+            Some((id, base)) => self.apps.add_version(self.user, id, base, version).await,
+            None => {
+                let title = if app.name.trim().is_empty() {
+                    "Untitled app"
+                } else {
+                    app.name.as_str()
+                };
+                let metadata = json!({
+                    "appType": app.app_type,
+                    "dependencies": app.dependencies,
+                    "setupInstructions": app.setup_instructions,
+                });
+                let new = NewApp::new(title, version)
+                    .description(app.description.clone())
+                    .metadata(metadata);
+                self.apps.create_app(self.user, new).await
+            }
+        }
+        .map_err(Failure::Apps)?;
+        Ok(SavedAt {
+            app: saved.app.id,
+            version: saved.version.info.number,
+        })
+    }
+
+    /// Saves a change set as the next version, when the job was started from a saved app.
+    async fn modification(&self, change: &Modification) -> Result<Option<SavedAt>, Failure> {
+        let Some((id, base)) = self.target else {
+            return Ok(None);
+        };
+        let version = self.version(
+            NewVersion::change_set(change.change_set.clone()),
+            change.usage,
+        );
+        let saved = self
+            .apps
+            .add_version(self.user, id, base, version)
+            .await
+            .map_err(Failure::Apps)?;
+        Ok(Some(SavedAt {
+            app: saved.app.id,
+            version: saved.version.info.number,
+        }))
+    }
 }
 
 fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, Failure> {

@@ -1,6 +1,7 @@
 //! `POST /api/ai-builder/{full-app,modify,plan-phases}`: reserve quota, enqueue at the plan's
 //! priority, answer `202 {jobId, status}`.
 
+use appforge_apps::AppStore;
 use appforge_jobs::{NewJob, Priority};
 use appforge_llm::{
     AppFile, FullAppRequest, HistoryMessage, ModifyRequest, PhaseContext, PlanRequest,
@@ -11,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
@@ -34,6 +36,10 @@ pub(crate) struct FullAppBody {
     conversation_history: Vec<HistoryMessage>,
     current_app_state: Option<CurrentApp>,
     phase_context: Option<PhaseContext>,
+    /// A saved app to build on: the result becomes its next version.
+    app_id: Option<Uuid>,
+    /// The version of `app_id` to build on (default: its current one).
+    base_version: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -42,7 +48,60 @@ pub(crate) struct ModifyBody {
     prompt: String,
     #[serde(default)]
     conversation_history: Vec<HistoryMessage>,
-    current_app_state: CurrentApp,
+    current_app_state: Option<CurrentApp>,
+    /// A saved app to change: the change becomes its next version.
+    app_id: Option<Uuid>,
+    /// The version of `app_id` the change is made from (default: its current one).
+    base_version: Option<u32>,
+}
+
+/// The saved app a generation builds on: its id, the base version and that version's files.
+struct Base {
+    app: Uuid,
+    version: u32,
+    files: Vec<AppFile>,
+}
+
+/// Loads the base version of the user's app (404 when it is not theirs or does not exist).
+/// The files come from the store, so a body may not carry its own as well.
+async fn base(
+    state: &AppState,
+    user: &AuthUser,
+    app: Option<Uuid>,
+    version: Option<u32>,
+    current_app_state: Option<&CurrentApp>,
+) -> Result<Option<Base>, ApiError> {
+    let Some(app) = app else {
+        if version.is_some() {
+            return Err(field_error("baseVersion", "requires `appId`"));
+        }
+        return Ok(None);
+    };
+    if current_app_state.is_some() {
+        return Err(field_error(
+            "currentAppState",
+            "not allowed with `appId`: the saved version's files are used",
+        ));
+    }
+    let stored = state
+        .apps()
+        .get_version(user.id, app, version)
+        .await
+        .map_err(|e| crate::routes::apps::apps_error(&e))?;
+    Ok(Some(Base {
+        app,
+        version: stored.info.number,
+        files: stored.files,
+    }))
+}
+
+fn field_error(field: &str, message: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_body",
+        format!("invalid field `{field}`: {message}"),
+    )
+    .with_details(json!({ "field": field }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,13 +125,33 @@ pub(crate) async fn full_app(
     Json(body): Json<FullAppBody>,
 ) -> Result<Response, ApiError> {
     check_prompt(&state, &body.prompt)?;
+    let base = base(
+        &state,
+        &user,
+        body.app_id,
+        body.base_version,
+        body.current_app_state.as_ref(),
+    )
+    .await?;
+    let (current_app, target) = match base {
+        Some(base) => (Some(base.files), Some((base.app, base.version))),
+        None => (body.current_app_state.map(|a| a.files), None),
+    };
     let request = FullAppRequest {
         prompt: body.prompt.clone(),
         history: body.conversation_history,
-        current_app: body.current_app_state.map(|a| a.files),
+        current_app,
         phase: body.phase_context,
     };
-    submit(&state, &user, FULL_APP, &body.prompt, to_value(&request)).await
+    submit(
+        &state,
+        &user,
+        FULL_APP,
+        &body.prompt,
+        to_value(&request),
+        target,
+    )
+    .await
 }
 
 pub(crate) async fn modify(
@@ -81,12 +160,38 @@ pub(crate) async fn modify(
     Json(body): Json<ModifyBody>,
 ) -> Result<Response, ApiError> {
     check_prompt(&state, &body.prompt)?;
+    let base = base(
+        &state,
+        &user,
+        body.app_id,
+        body.base_version,
+        body.current_app_state.as_ref(),
+    )
+    .await?;
+    let (app, target) = match (base, body.current_app_state) {
+        (Some(base), _) => (base.files, Some((base.app, base.version))),
+        (None, Some(current)) => (current.files, None),
+        (None, None) => {
+            return Err(field_error(
+                "currentAppState",
+                "required unless `appId` names a saved app",
+            ));
+        }
+    };
     let request = ModifyRequest {
         request: body.prompt.clone(),
         history: body.conversation_history,
-        app: body.current_app_state.files,
+        app,
     };
-    submit(&state, &user, MODIFY, &body.prompt, to_value(&request)).await
+    submit(
+        &state,
+        &user,
+        MODIFY,
+        &body.prompt,
+        to_value(&request),
+        target,
+    )
+    .await
 }
 
 pub(crate) async fn plan_phases(
@@ -99,7 +204,15 @@ pub(crate) async fn plan_phases(
         prompt: body.prompt.clone(),
         history: body.conversation_history,
     };
-    submit(&state, &user, PLAN_PHASES, &body.prompt, to_value(&request)).await
+    submit(
+        &state,
+        &user,
+        PLAN_PHASES,
+        &body.prompt,
+        to_value(&request),
+        None,
+    )
+    .await
 }
 
 fn to_value(request: &impl Serialize) -> Value {
@@ -137,6 +250,7 @@ async fn submit(
     kind: &str,
     prompt: &str,
     request: Value,
+    target: Option<(Uuid, u32)>,
 ) -> Result<Response, ApiError> {
     let quota = state.quota();
     let reservation = match quota
@@ -164,11 +278,15 @@ async fn submit(
             return Err(ApiError::internal(&e));
         }
     };
-    let payload = json!({
+    let mut payload = json!({
         "prompt": prompt,
         "request": request,
         "reservationId": reservation.id,
     });
+    if let Some((app, version)) = target {
+        payload["appId"] = json!(app);
+        payload["baseVersion"] = json!(version);
+    }
     let job = NewJob::new(kind, user.id, payload).priority(Priority(plan.priority));
     match state.queue().enqueue(job).await {
         Ok(enqueued) => Ok((

@@ -1,6 +1,7 @@
 //! The router: every route of the API, behind the server's layers.
 
 pub(crate) mod account;
+pub(crate) mod apps;
 pub(crate) mod chat;
 pub(crate) mod generate;
 pub(crate) mod jobs;
@@ -25,6 +26,19 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/jobs/{id}"),
     ("delete", "/api/jobs/{id}"),
     ("get", "/api/jobs/{id}/events"),
+    ("get", "/api/apps"),
+    ("get", "/api/apps/{id}"),
+    ("patch", "/api/apps/{id}"),
+    ("delete", "/api/apps/{id}"),
+    ("get", "/api/apps/{id}/versions"),
+    ("get", "/api/apps/{id}/versions/{n}"),
+    ("get", "/api/apps/{id}/diff"),
+    ("post", "/api/apps/{id}/restore"),
+    ("post", "/api/apps/{id}/undelete"),
+    ("post", "/api/apps/{id}/publish"),
+    ("delete", "/api/apps/{id}/publish"),
+    ("get", "/api/apps/{id}/zip"),
+    ("get", "/p/{slug}"),
     ("get", "/api/quota"),
     ("get", "/api/plans"),
     ("get", "/api/billing/subscription"),
@@ -47,6 +61,22 @@ pub fn router(state: &AppState) -> Router {
         .route("/api/jobs", get(jobs::list))
         .route("/api/jobs/{id}", get(jobs::get).delete(jobs::cancel))
         .route("/api/jobs/{id}/events", get(jobs::events))
+        .route("/api/apps", get(apps::list))
+        .route(
+            "/api/apps/{id}",
+            get(apps::get).patch(apps::update).delete(apps::delete),
+        )
+        .route("/api/apps/{id}/versions", get(apps::versions))
+        .route("/api/apps/{id}/versions/{n}", get(apps::version))
+        .route("/api/apps/{id}/diff", get(apps::diff))
+        .route("/api/apps/{id}/restore", post(apps::restore))
+        .route("/api/apps/{id}/undelete", post(apps::undelete))
+        .route(
+            "/api/apps/{id}/publish",
+            post(apps::publish).delete(apps::unpublish),
+        )
+        .route("/api/apps/{id}/zip", get(apps::zip))
+        .route("/p/{slug}", get(apps::preview))
         .route("/api/quota", get(account::quota))
         .route("/api/plans", get(account::plans))
         .route("/api/billing/subscription", get(account::subscription))
