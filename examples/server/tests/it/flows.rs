@@ -410,9 +410,11 @@ pub(crate) async fn every_listed_route_is_served(db: Db) {
     let id = Uuid::new_v4();
     for (method, path) in appforge_server::routes::ROUTES {
         let path = path.replace("{id}", &id.to_string());
-        let (status, _, _) = server.call(&method.to_uppercase(), &path, None, None).await;
+        let (status, _, body) = server.call(&method.to_uppercase(), &path, None, None).await;
+        // A handler's own 404 (an unknown preview slug) has a JSON body; the router's has none.
+        let unrouted = status == StatusCode::NOT_FOUND && body["error"] != "not_found";
         assert!(
-            status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
+            !unrouted && status != StatusCode::METHOD_NOT_ALLOWED,
             "{method} {path}: {status}"
         );
     }

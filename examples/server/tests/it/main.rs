@@ -1,32 +1,46 @@
 //! The server over HTTP, in-process, on SQLite and (with `DATABASE_URL`) on PostgreSQL.
 
+mod apps;
 mod billing;
 mod flows;
 mod process;
 mod support;
 
-/// Instantiates each scenario of [`flows`] per backend.
+/// Instantiates each scenario of a module ([`flows`] by default) per backend.
 macro_rules! per_backend {
     ($($name:ident),* $(,)?) => {
-        mod sqlite {
+        per_backend!(@module flows sqlite postgres $($name),*);
+    };
+    (@module $module:ident $sqlite:ident $postgres:ident $($name:ident),* $(,)?) => {
+        mod $sqlite {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    crate::flows::$name(crate::support::Db::sqlite().await).await;
+                    crate::$module::$name(crate::support::Db::sqlite().await).await;
                 }
             )*
         }
-        mod postgres {
+        mod $postgres {
             $(
                 #[tokio::test]
                 #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
                 async fn $name() {
-                    crate::flows::$name(crate::support::Db::postgres().await).await;
+                    crate::$module::$name(crate::support::Db::postgres().await).await;
                 }
             )*
         }
     };
 }
+
+per_backend!(
+    @module apps apps_sqlite apps_postgres
+    generations_are_saved_as_versions,
+    racing_modifications_conflict_naming_the_file,
+    another_users_app_is_not_found,
+    the_preview_shows_the_published_version_only,
+    the_zip_equals_the_version_files,
+    delete_then_undelete,
+);
 
 per_backend!(
     generate_streams_events_and_completes,
