@@ -300,4 +300,71 @@ mod tests {
             Err(Error::InvalidArgument(_))
         ));
     }
+
+    mod rebase {
+        use std::collections::BTreeMap;
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const PATHS: [&str; 3] = ["a.ts", "b.ts", "src/c.ts"];
+
+        /// One file's content in the base, in my version and in theirs (`None`: absent).
+        type Triple = (Option<u8>, Option<u8>, Option<u8>);
+
+        fn set(contents: &[Option<u8>]) -> Vec<AppFile> {
+            PATHS
+                .iter()
+                .zip(contents)
+                .filter_map(|(p, c)| c.map(|c| f(p, &format!("v{c}\n"))))
+                .collect()
+        }
+
+        fn map(files: &[AppFile]) -> BTreeMap<String, String> {
+            files
+                .iter()
+                .map(|f| (f.path.clone(), f.content.clone()))
+                .collect()
+        }
+
+        proptest! {
+            /// A whole file set made from an old version lands on the current one exactly
+            /// when no file was changed differently on both sides; then every file holds the
+            /// side that changed it (or the common content), so no one's change is lost.
+            #[test]
+            fn file_sets_rebase_without_losing_a_change(
+                triples in proptest::collection::vec(
+                    (proptest::option::of(0u8..3), proptest::option::of(0u8..3), proptest::option::of(0u8..3)),
+                    3,
+                )
+            ) {
+                let triples: Vec<Triple> = triples;
+                let base = set(&triples.iter().map(|t| t.0).collect::<Vec<_>>());
+                let mine = set(&triples.iter().map(|t| t.1).collect::<Vec<_>>());
+                let theirs = set(&triples.iter().map(|t| t.2).collect::<Vec<_>>());
+                let clash = PATHS.iter().zip(&triples).find(|(_, (b, m, t))| m != b && t != b && m != t);
+                match resolve(&Change::Files(mine), &base, &theirs, 1, 2) {
+                    Ok(out) => {
+                        prop_assert!(clash.is_none());
+                        let out = map(&out);
+                        for (path, (b, m, t)) in PATHS.iter().zip(&triples) {
+                            let expected = if m != b { *m } else { *t };
+                            let expected = expected.map(|c| format!("v{c}\n"));
+                            prop_assert_eq!(out.get(*path).cloned(), expected, "{}", path);
+                        }
+                    }
+                    Err(Error::Conflict { path, .. }) => {
+                        let (_, (b, m, t)) = PATHS
+                            .iter()
+                            .zip(&triples)
+                            .find(|(p, _)| **p == path)
+                            .unwrap();
+                        prop_assert!(m != b && t != b && m != t, "{} {:?}", path, triples);
+                    }
+                    Err(other) => prop_assert!(false, "{}", other),
+                }
+            }
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! `appforge-server`: an Axum server assembling the appforge crates: generation jobs on a
-//! durable queue, plan quotas where money follows the job, Stripe billing, chat streaming.
+//! durable queue, plan quotas where money follows the job, Stripe billing, chat streaming, and
+//! a library of saved apps with version history, diffs and a public preview.
 //!
 //! Run it with `cargo run -p appforge-server` (SQLite file, offline demo provider, a printed
 //! token); see the workspace README for `curl` lines and `docs/deployment.md` for every
