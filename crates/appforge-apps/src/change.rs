@@ -8,8 +8,8 @@ use appforge_llm::{AppFile, ChangeSet, FileChange, validate_path};
 use crate::request::{Change, NewApp, NewVersion};
 use crate::{Error, Result};
 
-/// The longest accepted title, in characters.
-pub(crate) const MAX_TITLE_CHARS: usize = 200;
+/// The longest accepted app title, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
 
 /// Checks every path of `change` (relative, no `..`, no absolute or drive path, no NUL, sane
 /// length) and writes it back normalised; a file set may not hold a path twice.

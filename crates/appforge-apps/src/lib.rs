@@ -86,6 +86,7 @@ mod slug;
 mod store;
 
 pub use app::{App, PublishedApp, Saved, Version, VersionInfo};
+pub use change::MAX_TITLE_CHARS;
 pub use diff::{FileDiff, FileStatus, VersionDiff, diff_files};
 pub use error::{Error, Result};
 pub use export::export_zip;

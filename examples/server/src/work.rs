@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use appforge_apps::{AnyAppStore, AppStore, NewApp, NewVersion};
+use appforge_apps::{AnyAppStore, AppStore, MAX_TITLE_CHARS, NewApp, NewVersion};
 use appforge_jobs::{AnyJobStore, JobContext, Outcome, Progress, WorkerPool, WorkerPoolBuilder};
 use appforge_llm::{FullAppRequest, GeneratedApp, Modification, ModifyRequest, PlanRequest, Usage};
 use serde_json::{Value, json};
@@ -179,6 +179,22 @@ struct SaveTo {
     started: std::time::Instant,
 }
 
+/// A library title from a model's app name: its first line, without control characters,
+/// at most [`MAX_TITLE_CHARS`] characters; "Untitled app" when nothing is left.
+fn title_of(name: &str) -> String {
+    let line = name.lines().map(str::trim).find(|l| !l.is_empty());
+    let title: String = line
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_TITLE_CHARS)
+        .collect();
+    match title.trim() {
+        "" => "Untitled app".to_owned(),
+        t => t.to_owned(),
+    }
+}
+
 /// The app and version a job saved, added to its result as `appId` and `version`.
 struct SavedAt {
     app: Uuid,
@@ -214,11 +230,7 @@ impl SaveTo {
         let saved = match self.target {
             Some((id, base)) => self.apps.add_version(self.user, id, base, version).await,
             None => {
-                let title = if app.name.trim().is_empty() {
-                    "Untitled app"
-                } else {
-                    app.name.as_str()
-                };
+                let title = title_of(&app.name);
                 let metadata = json!({
                     "appType": app.app_type,
                     "dependencies": app.dependencies,
@@ -329,6 +341,14 @@ pub(crate) fn camel(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn titles_are_one_clean_line_of_bounded_length() {
+        assert_eq!(title_of("  Focus Todo \nextra"), "Focus Todo");
+        assert_eq!(title_of("\n\n Habits\u{7}"), "Habits");
+        assert_eq!(title_of("  \n "), "Untitled app");
+        assert_eq!(title_of(&"x".repeat(500)).chars().count(), MAX_TITLE_CHARS);
+    }
 
     #[test]
     fn result_keys_become_camel_case_but_data_does_not() {

@@ -43,6 +43,85 @@ mod postgres {
     }
 
     crate::backend_suite!(store, #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]);
+
+    /// Modifications racing through four pools (as four processes would): those touching
+    /// distinct files all land with distinct numbers; of those replacing the same text
+    /// exactly one lands.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
+    async fn several_pools_never_overwrite() {
+        use appforge_apps::{AppStore, NewApp, NewVersion};
+        use appforge_llm::{AppFile, ChangeSet, Edit, FileChange};
+
+        let db = TestDatabase::create().await;
+        let mut stores = Vec::new();
+        for _ in 0..4 {
+            let pool = db
+                .pool_with(sqlx::postgres::PgPoolOptions::new().max_connections(4))
+                .await;
+            let store = PgAppStore::from_pool(pool);
+            store.migrate().await.unwrap();
+            stores.push(store);
+        }
+        let user = uuid::Uuid::new_v4();
+        let files = vec![AppFile::new("src/App.tsx", "<main />\n")];
+        let app = stores[0]
+            .create_app(user, NewApp::new("Race", NewVersion::files(files)))
+            .await
+            .unwrap()
+            .app
+            .id;
+        let change = |path: String, edit: Option<String>| {
+            let change = match edit {
+                Some(with) => FileChange::Update {
+                    path,
+                    edits: vec![Edit::Replace {
+                        find: "<main />".into(),
+                        with,
+                    }],
+                },
+                None => FileChange::Create {
+                    path,
+                    content: "x".into(),
+                },
+            };
+            NewVersion::change_set(ChangeSet {
+                summary: None,
+                changes: vec![change],
+            })
+        };
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let store = stores[i % 4].clone();
+                let version = change(format!("src/f{i}.ts"), None);
+                tokio::spawn(async move { store.add_version(user, app, 1, version).await })
+            })
+            .collect();
+        let mut numbers = Vec::new();
+        for task in tasks {
+            numbers.push(task.await.unwrap().unwrap().version.info.number);
+        }
+        numbers.sort_unstable();
+        assert_eq!(numbers, (2..=17).collect::<Vec<u32>>());
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let store = stores[i % 4].clone();
+                let version = change("src/App.tsx".into(), Some(format!("<main>{i}</main>")));
+                tokio::spawn(async move { store.add_version(user, app, 17, version).await })
+            })
+            .collect();
+        let mut landed = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) => landed += 1,
+                Err(e) => assert_eq!(e.conflict_path(), Some("src/App.tsx"), "{e}"),
+            }
+        }
+        assert_eq!(landed, 1);
+        let current = stores[3].get_version(user, app, None).await.unwrap();
+        assert_eq!(current.info.number, 18);
+        assert_eq!(current.files.len(), 17);
+    }
 }
 
 mod any {
