@@ -55,8 +55,7 @@ async fn run(state: AppState, ctx: JobContext) -> Outcome {
     let request = ctx.payload().get("request").cloned().unwrap_or(Value::Null);
     let target = match target_of(ctx.payload()) {
         Ok(target) => target,
-        Err(Failure::Input(message)) => return Outcome::permanent(message),
-        Err(_) => None,
+        Err(message) => return Outcome::permanent(message),
     };
     let save = SaveTo {
         apps: state.apps().clone(),
@@ -154,17 +153,17 @@ enum Failure {
 }
 
 /// The saved app a job builds on (`appId`, `baseVersion` in its payload).
-fn target_of(payload: &Value) -> Result<Option<(Uuid, u32)>, Failure> {
+fn target_of(payload: &Value) -> Result<Option<(Uuid, u32)>, String> {
     let Some(app) = payload.get("appId") else {
         return Ok(None);
     };
     let app: Uuid = serde_json::from_value(app.clone())
-        .map_err(|e| Failure::Input(format!("invalid job payload: appId: {e}")))?;
+        .map_err(|e| format!("invalid job payload: appId: {e}"))?;
     let base = payload
         .get("baseVersion")
         .and_then(Value::as_u64)
         .and_then(|v| u32::try_from(v).ok())
-        .ok_or_else(|| Failure::Input("invalid job payload: baseVersion".into()))?;
+        .ok_or_else(|| "invalid job payload: baseVersion".to_owned())?;
     Ok(Some((app, base)))
 }
 
