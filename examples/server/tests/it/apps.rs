@@ -186,6 +186,31 @@ pub(crate) async fn generations_are_saved_as_versions(db: Db) {
         .call("GET", "/api/apps?search=habit", Some(user), None)
         .await;
     assert!(none["items"].as_array().unwrap().is_empty());
+
+    // A full generation started from the saved app (a rebuild, a later phase) is its next
+    // version too; the saved files are used, so the body may not carry its own.
+    let rebuild = finished(
+        &server,
+        user,
+        FULL_APP,
+        json!({ "prompt": "a todo list, rebuilt", "appId": app }),
+    )
+    .await;
+    assert_eq!(rebuild["status"], "completed", "{rebuild}");
+    assert_eq!(rebuild["result"]["appId"], json!(app));
+    assert_eq!(rebuild["result"]["version"], 4);
+    let (status, _, body) = server
+        .call(
+            "POST",
+            FULL_APP,
+            Some(user),
+            Some(json!({ "prompt": "x", "appId": app, "currentAppState": { "files": [] } })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["details"]["field"], "currentAppState");
+    let (_, _, list) = server.call("GET", "/api/apps", Some(user), None).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
     server.stop().await;
 }
 
