@@ -1,5 +1,6 @@
 //! Integration tests of appforge-apps: one behavioural suite, run on every backend.
 
+mod concurrency;
 mod suite;
 
 mod memory {

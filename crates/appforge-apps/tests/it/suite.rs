@@ -18,13 +18,13 @@ pub(crate) type Guard = Box<dyn Any + Send + Sync>;
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
 pub(crate) struct Fixture {
-    store: AnyAppStore,
-    clock: ManualClock,
+    pub(crate) store: AnyAppStore,
+    pub(crate) clock: ManualClock,
     _guard: Guard,
 }
 
 impl Fixture {
-    fn new(store: (AnyAppStore, Guard)) -> Self {
+    pub(crate) fn new(store: (AnyAppStore, Guard)) -> Self {
         let clock = ManualClock::at(appforge_testing::fixed_now());
         Self {
             store: store.0.with_clock(clock.shared()).with_retention(7 * DAY),
@@ -34,7 +34,7 @@ impl Fixture {
     }
 
     /// An app of `user` titled `title` holding the demo files.
-    async fn app(&self, user: Uuid, title: &str) -> Uuid {
+    pub(crate) async fn app(&self, user: Uuid, title: &str) -> Uuid {
         self.store
             .create_app(user, NewApp::new(title, NewVersion::files(files())))
             .await
@@ -44,18 +44,18 @@ impl Fixture {
     }
 }
 
-fn f(path: &str, content: &str) -> AppFile {
+pub(crate) fn f(path: &str, content: &str) -> AppFile {
     AppFile::new(path, content)
 }
 
-fn files() -> Vec<AppFile> {
+pub(crate) fn files() -> Vec<AppFile> {
     vec![
         f("src/App.tsx", "<header>Habits</header>\n<main />\n"),
         f("src/theme.ts", "export const dark = false;\n"),
     ]
 }
 
-fn replace(path: &str, find: &str, with: &str) -> NewVersion {
+pub(crate) fn replace(path: &str, find: &str, with: &str) -> NewVersion {
     NewVersion::change_set(ChangeSet {
         summary: Some(format!("{find} -> {with}")),
         changes: vec![FileChange::Update {
@@ -68,7 +68,7 @@ fn replace(path: &str, find: &str, with: &str) -> NewVersion {
     })
 }
 
-fn create(path: &str, content: &str) -> NewVersion {
+pub(crate) fn create(path: &str, content: &str) -> NewVersion {
     NewVersion::change_set(ChangeSet {
         summary: None,
         changes: vec![FileChange::Create {
@@ -713,104 +713,6 @@ pub(crate) async fn hostile_paths_cannot_be_stored(store: (AnyAppStore, Guard)) 
     assert_eq!(saved.version.files[2].path, "src/util.ts");
 }
 
-/// Modifications racing from one base: those touching distinct files all land, one after the
-/// other; of those editing the same text exactly one lands and the rest conflict.
-pub(crate) async fn concurrent_versions_never_overwrite(store: (AnyAppStore, Guard)) {
-    let fx = Fixture::new(store);
-    let user = Uuid::new_v4();
-    let app = fx.app(user, "Habits").await;
-    let tasks: Vec<_> = (0..8)
-        .map(|i| {
-            let store = fx.store.clone();
-            tokio::spawn(async move {
-                store
-                    .add_version(user, app, 1, create(&format!("src/f{i}.ts"), "x"))
-                    .await
-            })
-        })
-        .collect();
-    let mut numbers = Vec::new();
-    for task in tasks {
-        numbers.push(task.await.unwrap().unwrap().version.info.number);
-    }
-    numbers.sort_unstable();
-    assert_eq!(numbers, (2..=9).collect::<Vec<u32>>());
-    let current = fx.store.get_version(user, app, None).await.unwrap();
-    assert_eq!(current.files.len(), 10);
-
-    let tasks: Vec<_> = (0..8)
-        .map(|i| {
-            let store = fx.store.clone();
-            tokio::spawn(async move {
-                store
-                    .add_version(
-                        user,
-                        app,
-                        9,
-                        replace("src/App.tsx", "<main />", &format!("<main>{i}</main>")),
-                    )
-                    .await
-            })
-        })
-        .collect();
-    let (mut landed, mut conflicts) = (0, 0);
-    for task in tasks {
-        match task.await.unwrap() {
-            Ok(_) => landed += 1,
-            Err(e) if e.conflict_path() == Some("src/App.tsx") => conflicts += 1,
-            Err(e) => panic!("unexpected {e}"),
-        }
-    }
-    assert_eq!((landed, conflicts), (1, 7));
-    assert_eq!(
-        fx.store.get_app(user, app).await.unwrap().current_version,
-        10
-    );
-}
-
-/// Retries of one job racing each other create one app, and one version of it.
-pub(crate) async fn concurrent_retries_of_a_job_save_once(store: (AnyAppStore, Guard)) {
-    let fx = Fixture::new(store);
-    let user = Uuid::new_v4();
-    let job = Uuid::new_v4();
-    let tasks: Vec<_> = (0..6)
-        .map(|_| {
-            let store = fx.store.clone();
-            tokio::spawn(async move {
-                let new = NewApp::new("Habits", NewVersion::files(files()).job(job));
-                store.create_app(user, new).await.unwrap()
-            })
-        })
-        .collect();
-    let mut saved = Vec::new();
-    for task in tasks {
-        saved.push(task.await.unwrap());
-    }
-    assert_eq!(saved.iter().filter(|s| s.created).count(), 1);
-    let app = saved[0].app.id;
-    assert!(saved.iter().all(|s| s.app.id == app));
-    let modify = Uuid::new_v4();
-    let tasks: Vec<_> = (0..6)
-        .map(|_| {
-            let store = fx.store.clone();
-            tokio::spawn(async move {
-                store
-                    .add_version(user, app, 1, create("b.txt", "x").job(modify))
-                    .await
-                    .unwrap()
-            })
-        })
-        .collect();
-    let mut created = 0;
-    for task in tasks {
-        let saved = task.await.unwrap();
-        assert_eq!(saved.version.info.number, 2);
-        created += usize::from(saved.created);
-    }
-    assert_eq!(created, 1);
-    assert_eq!(fx.store.list_versions(user, app).await.unwrap().len(), 2);
-}
-
 /// Instantiates every scenario of the suite as a test on one backend.
 #[macro_export]
 macro_rules! backend_suite {
@@ -833,12 +735,12 @@ macro_rules! backend_suite {
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         $(#[$attr])*
         async fn concurrent_versions_never_overwrite() {
-            $crate::suite::concurrent_versions_never_overwrite($store().await).await;
+            $crate::concurrency::concurrent_versions_never_overwrite($store().await).await;
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         $(#[$attr])*
         async fn concurrent_retries_of_a_job_save_once() {
-            $crate::suite::concurrent_retries_of_a_job_save_once($store().await).await;
+            $crate::concurrency::concurrent_retries_of_a_job_save_once($store().await).await;
         }
     };
     (@tests $store:path [$($attrs:tt)*]) => {};

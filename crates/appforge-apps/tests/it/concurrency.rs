@@ -1,0 +1,104 @@
+//! Writers racing on one app: every backend decides them one after the other.
+
+use appforge_apps::{AnyAppStore, AppStore, NewApp, NewVersion};
+use uuid::Uuid;
+
+use crate::suite::{Fixture, Guard, create, files, replace};
+
+/// Modifications racing from one base: those touching distinct files all land, one after the
+/// other; of those editing the same text exactly one lands and the rest conflict.
+pub(crate) async fn concurrent_versions_never_overwrite(store: (AnyAppStore, Guard)) {
+    let fx = Fixture::new(store);
+    let user = Uuid::new_v4();
+    let app = fx.app(user, "Habits").await;
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = fx.store.clone();
+            tokio::spawn(async move {
+                store
+                    .add_version(user, app, 1, create(&format!("src/f{i}.ts"), "x"))
+                    .await
+            })
+        })
+        .collect();
+    let mut numbers = Vec::new();
+    for task in tasks {
+        numbers.push(task.await.unwrap().unwrap().version.info.number);
+    }
+    numbers.sort_unstable();
+    assert_eq!(numbers, (2..=9).collect::<Vec<u32>>());
+    let current = fx.store.get_version(user, app, None).await.unwrap();
+    assert_eq!(current.files.len(), 10);
+
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = fx.store.clone();
+            tokio::spawn(async move {
+                store
+                    .add_version(
+                        user,
+                        app,
+                        9,
+                        replace("src/App.tsx", "<main />", &format!("<main>{i}</main>")),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let (mut landed, mut conflicts) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => landed += 1,
+            Err(e) if e.conflict_path() == Some("src/App.tsx") => conflicts += 1,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!((landed, conflicts), (1, 7));
+    assert_eq!(
+        fx.store.get_app(user, app).await.unwrap().current_version,
+        10
+    );
+}
+
+/// Retries of one job racing each other create one app, and one version of it.
+pub(crate) async fn concurrent_retries_of_a_job_save_once(store: (AnyAppStore, Guard)) {
+    let fx = Fixture::new(store);
+    let user = Uuid::new_v4();
+    let job = Uuid::new_v4();
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let store = fx.store.clone();
+            tokio::spawn(async move {
+                let new = NewApp::new("Habits", NewVersion::files(files()).job(job));
+                store.create_app(user, new).await.unwrap()
+            })
+        })
+        .collect();
+    let mut saved = Vec::new();
+    for task in tasks {
+        saved.push(task.await.unwrap());
+    }
+    assert_eq!(saved.iter().filter(|s| s.created).count(), 1);
+    let app = saved[0].app.id;
+    assert!(saved.iter().all(|s| s.app.id == app));
+    let modify = Uuid::new_v4();
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let store = fx.store.clone();
+            tokio::spawn(async move {
+                store
+                    .add_version(user, app, 1, create("b.txt", "x").job(modify))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for task in tasks {
+        let saved = task.await.unwrap();
+        assert_eq!(saved.version.info.number, 2);
+        created += usize::from(saved.created);
+    }
+    assert_eq!(created, 1);
+    assert_eq!(fx.store.list_versions(user, app).await.unwrap().len(), 2);
+}
