@@ -267,6 +267,40 @@ impl<S: JobStore> JobQueue<S> {
         self.inner.store.list(user, filter, page).await
     }
 
+    /// Every user's jobs, newest first (for operators): `filter` by status and kind and, with
+    /// `finished_since`, only jobs that reached a terminal status at or after that time.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use appforge_jobs::{JobFilter, JobQueue, JobStatus, MemoryJobStore, NewJob, PageRequest};
+    /// let queue = JobQueue::new(MemoryJobStore::new());
+    /// for _ in 0..3 {
+    ///     queue.enqueue(NewJob::new("full_app", uuid::Uuid::new_v4(), serde_json::json!({}))).await?;
+    /// }
+    /// let pending = JobFilter::default().status(JobStatus::Pending);
+    /// let page = queue.list_all(&pending, None, &PageRequest::first(2)).await?;
+    /// assert_eq!(page.items.len(), 2);
+    /// let rest = queue.list_all(&pending, None, &PageRequest::after(2, page.next.unwrap())).await?;
+    /// assert_eq!(rest.items.len(), 1);
+    /// # Ok::<_, appforge_jobs::Error>(()) }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a page limit outside 1 to 100; store errors.
+    pub async fn list_all(
+        &self,
+        filter: &JobFilter,
+        finished_since: Option<DateTime<Utc>>,
+        page: &PageRequest,
+    ) -> Result<Page<Job>> {
+        page.validate()?;
+        self.inner
+            .store
+            .list_all(filter, finished_since, page)
+            .await
+    }
+
     /// Cancels the user's job: a pending job at once; a running one is asked to stop (its
     /// handler's cancellation token fires) and ends cancelled. Returns the job after the write.
     ///

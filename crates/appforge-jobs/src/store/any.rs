@@ -130,6 +130,14 @@ impl JobStore for AnyJobStore {
     async fn list(&self, user: Uuid, filter: &JobFilter, page: &PageRequest) -> Result<Page<Job>> {
         dispatch!(self, s => s.list(user, filter, page).await)
     }
+    async fn list_all(
+        &self,
+        filter: &JobFilter,
+        finished_since: Option<DateTime<Utc>>,
+        page: &PageRequest,
+    ) -> Result<Page<Job>> {
+        dispatch!(self, s => s.list_all(filter, finished_since, page).await)
+    }
     async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Job>> {
         dispatch!(self, s => s.claim(request).await)
     }

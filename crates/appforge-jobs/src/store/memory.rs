@@ -413,6 +413,35 @@ impl JobStore for MemoryJobStore {
         workers.sort_by_key(|w| w.started_at);
         Ok(workers)
     }
+
+    async fn list_all(
+        &self,
+        filter: &JobFilter,
+        finished_since: Option<DateTime<Utc>>,
+        page: &PageRequest,
+    ) -> Result<Page<Job>> {
+        let state = self.state.lock();
+        let mut items: Vec<&Job> = state
+            .jobs
+            .values()
+            .filter(|job| {
+                filter.status.is_none_or(|s| job.status == s)
+                    && filter.kind.as_ref().is_none_or(|k| &job.kind == k)
+                    && finished_since.is_none_or(|t| job.completed_at.is_some_and(|c| c >= t))
+                    && page.after.as_ref().is_none_or(|c| c.precedes(job))
+            })
+            .collect();
+        items.sort_by_key(|j| Reverse((j.created_at, j.id)));
+        let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
+        let more = items.len() > limit;
+        let items: Vec<Job> = items.into_iter().take(limit).cloned().collect();
+        let next = if more {
+            items.last().map(Cursor::of)
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
 }
 
 /// How a rescue ends an expired attempt, and the error it records (shared by every store).

@@ -182,6 +182,15 @@ pub trait JobStore: Clone + Send + Sync + fmt::Debug + 'static {
         page: &PageRequest,
     ) -> impl Future<Output = Result<Page<Job>>> + Send;
 
+    /// Every user's jobs, newest first, for operators: `filter` as in [`list`](Self::list),
+    /// and with `finished_since`, only jobs that reached a terminal status at or after it.
+    fn list_all(
+        &self,
+        filter: &JobFilter,
+        finished_since: Option<DateTime<Utc>>,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Page<Job>>> + Send;
+
     /// Claims up to `limit` runnable jobs, highest priority first, then `run_at`, then id:
     /// `pending -> processing`, `attempt + 1`, leased to the worker.
     fn claim(&self, request: &ClaimRequest) -> impl Future<Output = Result<Vec<Job>>> + Send;

@@ -42,6 +42,7 @@ macro_rules! store_suite {
             progress_is_guarded_by_the_lease,
             operator_requeue,
             history_pagination_newest_first,
+            operator_listing_across_users,
             retention_by_age_and_count,
             stats_depth_rates_and_durations,
             bulk_enqueue_and_drain,

@@ -312,3 +312,106 @@ pub(crate) async fn alerts_on_length_failures_and_stuck_jobs<S: JobStore>(f: Fix
         .unwrap();
     assert!(alerts.contains(&first), "{first:?}");
 }
+
+pub(crate) async fn operator_listing_across_users<S: JobStore>(f: Fixture<S>) {
+    let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let owner = if i % 3 == 0 { bob } else { alice };
+        let kind = if i % 4 == 0 { "modify" } else { "full_app" };
+        ids.push(f.queue.enqueue(job(kind, owner)).await.unwrap().id);
+        if i % 2 == 0 {
+            f.advance(Duration::from_secs(1));
+        }
+    }
+    // Every user's jobs, newest first, across pages.
+    let mut seen = Vec::new();
+    let mut page = PageRequest::first(5);
+    loop {
+        let got = f
+            .queue
+            .list_all(&JobFilter::default(), None, &page)
+            .await
+            .unwrap();
+        assert!(got.items.len() <= 5);
+        seen.extend(got.items.iter().map(|j| j.id));
+        match got.next {
+            Some(cursor) => page = PageRequest::after(5, cursor.to_string().parse().unwrap()),
+            None => break,
+        }
+    }
+    let newest_first: Vec<JobId> = ids.iter().rev().copied().collect();
+    assert_eq!(seen, newest_first);
+    let modify = f
+        .queue
+        .list_all(
+            &JobFilter::default().kind("modify"),
+            None,
+            &PageRequest::first(100),
+        )
+        .await
+        .unwrap();
+    let expected: Vec<JobId> = [8, 4, 0].iter().map(|&i| ids[i]).collect();
+    assert_eq!(
+        modify.items.iter().map(|j| j.id).collect::<Vec<_>>(),
+        expected
+    );
+
+    // Two jobs finish now, one a minute later: `finished_since` keeps only the later one.
+    let worker = WorkerId::new();
+    let running = claim(&f, worker, 3).await;
+    assert_eq!(running.len(), 3);
+    finish(&f, running[0].lease().unwrap(), complete())
+        .await
+        .unwrap();
+    finish(
+        &f,
+        running[1].lease().unwrap(),
+        Finish::Fail {
+            error: "model refused".into(),
+        },
+    )
+    .await
+    .unwrap();
+    f.advance(Duration::from_secs(60));
+    let since = f.clock_now();
+    finish(
+        &f,
+        running[2].lease().unwrap(),
+        Finish::Fail {
+            error: "provider overloaded".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let failed = f
+        .queue
+        .list_all(
+            &JobFilter::default().status(JobStatus::Failed),
+            None,
+            &PageRequest::first(100),
+        )
+        .await
+        .unwrap();
+    assert_eq!(failed.items.len(), 2);
+    assert!(failed.items.iter().all(|j| j.status == JobStatus::Failed));
+    let recent = f
+        .queue
+        .list_all(&JobFilter::default(), Some(since), &PageRequest::first(100))
+        .await
+        .unwrap();
+    assert_eq!(
+        recent.items.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [running[2].id]
+    );
+    assert_eq!(
+        recent.items[0].error.as_deref(),
+        Some("provider overloaded")
+    );
+    assert!(
+        f.queue
+            .list_all(&JobFilter::default(), None, &PageRequest::first(101))
+            .await
+            .is_err()
+    );
+}
