@@ -21,7 +21,7 @@
 //! | --- | --- |
 //! | [`server`] | assembling the state, serving, in-process workers, shutdown |
 //! | [`work`] | the job handlers (shared with `appforge-worker`) |
-//! | [`routes`] | the router and its route list |
+//! | [`routes`] | the router, its route list, the admin API and the web pages |
 
 mod auth;
 mod config;

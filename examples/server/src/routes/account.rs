@@ -96,8 +96,8 @@ pub(crate) async fn checkout(
         plan: body.plan,
         interval: body.interval,
         seats: body.seats.unwrap_or(1),
-        success_url: format!("{base}/billing/success"),
-        cancel_url: format!("{base}/billing/cancelled"),
+        success_url: format!("{base}/account/billing?checkout=success"),
+        cancel_url: format!("{base}/account/billing?checkout=cancelled"),
         email: user.email.clone(),
     };
     let session = billing
@@ -115,7 +115,7 @@ pub(crate) async fn portal(
     let billing = billing(&state)?;
     let base = origin(&headers, &state);
     let session = billing
-        .portal(user.id, &format!("{base}/billing"))
+        .portal(user.id, &format!("{base}/account/billing"))
         .await
         .map_err(|e| billing_error(&e))?;
     Ok(axum::Json(UrlAnswer { url: session.url }))

@@ -1,11 +1,14 @@
-//! The router: every route of the API, behind the server's layers.
+//! The router: every route of the API and the web interface, behind the server's layers.
 
 pub(crate) mod account;
+pub(crate) mod admin;
 pub(crate) mod apps;
 pub(crate) mod chat;
+pub(crate) mod download;
 pub(crate) mod generate;
 pub(crate) mod jobs;
 pub(crate) mod ops;
+pub(crate) mod pages;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -39,12 +42,26 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/apps/{id}/publish"),
     ("get", "/api/apps/{id}/zip"),
     ("get", "/p/{slug}"),
+    ("get", "/api/jobs/{id}/app"),
+    ("get", "/api/jobs/{id}/zip"),
     ("get", "/api/quota"),
     ("get", "/api/plans"),
     ("get", "/api/billing/subscription"),
     ("post", "/api/stripe/checkout"),
     ("post", "/api/stripe/portal"),
     ("post", "/api/stripe/webhook"),
+    ("get", "/api/admin/queues"),
+    ("get", "/api/admin/queues/events"),
+    ("get", "/api/admin/jobs"),
+    ("post", "/api/admin/jobs/{id}/retry"),
+    ("post", "/api/admin/jobs/{id}/cancel"),
+    ("get", "/"),
+    ("get", "/jobs"),
+    ("get", "/jobs/{id}"),
+    ("get", "/pricing"),
+    ("get", "/account/billing"),
+    ("get", "/admin/queues"),
+    ("get", "/assets/{file}"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -77,6 +94,8 @@ pub fn router(state: &AppState) -> Router {
         )
         .route("/api/apps/{id}/zip", get(apps::zip))
         .route("/p/{slug}", get(apps::preview))
+        .route("/api/jobs/{id}/app", get(download::app))
+        .route("/api/jobs/{id}/zip", get(download::zip))
         .route("/api/quota", get(account::quota))
         .route("/api/plans", get(account::plans))
         .route("/api/billing/subscription", get(account::subscription))
@@ -86,6 +105,12 @@ pub fn router(state: &AppState) -> Router {
             "/api/stripe/webhook",
             post(account::webhook).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)),
         )
+        .route("/api/admin/queues", get(admin::queues))
+        .route("/api/admin/queues/events", get(admin::queue_events))
+        .route("/api/admin/jobs", get(admin::jobs))
+        .route("/api/admin/jobs/{id}/retry", post(admin::retry))
+        .route("/api/admin/jobs/{id}/cancel", post(admin::cancel))
+        .merge(pages())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -96,4 +121,17 @@ pub fn router(state: &AppState) -> Router {
         ))
         .with_state(state.clone());
     crate::layers::apply(api, state.config())
+}
+
+/// The web interface's pages and assets, with their security headers.
+fn pages() -> Router<AppState> {
+    Router::new()
+        .route("/", get(pages::generate))
+        .route("/jobs", get(pages::history))
+        .route("/jobs/{id}", get(pages::job))
+        .route("/pricing", get(pages::pricing))
+        .route("/account/billing", get(pages::billing))
+        .route("/admin/queues", get(pages::admin))
+        .route("/assets/{file}", get(pages::asset))
+        .route_layer(axum::middleware::from_fn(pages::security_headers))
 }

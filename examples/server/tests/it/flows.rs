@@ -406,10 +406,16 @@ pub(crate) async fn list_is_newest_first_and_paginated(db: Db) {
 /// Every route the OpenAPI document lists is served (an unauthenticated call is answered by
 /// the route, not 404/405).
 pub(crate) async fn every_listed_route_is_served(db: Db) {
-    let server = TestServer::start(db, Options::api_only()).await;
+    let options = Options {
+        env: vec![("APPFORGE_ADMIN_TOKEN", "operator-token".to_owned())],
+        ..Options::api_only()
+    };
+    let server = TestServer::start(db, options).await;
     let id = Uuid::new_v4();
     for (method, path) in appforge_server::routes::ROUTES {
-        let path = path.replace("{id}", &id.to_string());
+        let path = path
+            .replace("{id}", &id.to_string())
+            .replace("{file}", "app.css");
         let (status, _, body) = server.call(&method.to_uppercase(), &path, None, None).await;
         // A handler's own 404 (an unknown preview slug) has a JSON body; the router's has none.
         let unrouted = status == StatusCode::NOT_FOUND && body["error"] != "not_found";

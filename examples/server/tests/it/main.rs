@@ -3,6 +3,7 @@
 mod apps;
 mod billing;
 mod flows;
+mod pages;
 mod process;
 mod support;
 
@@ -55,4 +56,16 @@ per_backend!(
     list_is_newest_first_and_paginated,
     every_listed_route_is_served,
     ready_once_migrated,
+);
+
+per_backend!(
+    @module pages pages_sqlite pages_postgres
+    admin_routes_are_closed_without_a_configured_token,
+    admin_routes_need_the_admin_token,
+    admin_stats_describe_the_queue,
+    admin_retry_and_cancel_any_users_job,
+    admin_events_stream_statistics,
+    completed_apps_download_as_zip,
+    pages_are_html_with_a_content_security_policy,
+    assets_have_types_and_cache_validators,
 );

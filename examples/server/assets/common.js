@@ -1,0 +1,229 @@
+// Shared by every page: the signed-in token, API calls, server-sent events over fetch (so that
+// the bearer token travels in a header), DOM helpers and the sign-in box.
+"use strict";
+
+(function () {
+  const TOKEN_KEY = "appforge.token";
+  const ADMIN_KEY = "appforge.adminToken";
+
+  function token() {
+    try { return localStorage.getItem(TOKEN_KEY) || ""; } catch (_) { return ""; }
+  }
+  function setToken(value) {
+    try {
+      if (value) localStorage.setItem(TOKEN_KEY, value); else localStorage.removeItem(TOKEN_KEY);
+    } catch (_) { /* storage unavailable: the token lives for this page only */ }
+  }
+  function adminToken() {
+    try { return localStorage.getItem(ADMIN_KEY) || ""; } catch (_) { return ""; }
+  }
+  function setAdminToken(value) {
+    try {
+      if (value) localStorage.setItem(ADMIN_KEY, value); else localStorage.removeItem(ADMIN_KEY);
+    } catch (_) { /* ignore */ }
+  }
+
+  // The claims of a JWT, read without verifying it (the server verifies every call).
+  function claims(jwt) {
+    const part = (jwt || "").split(".")[1];
+    if (!part) return null;
+    try {
+      const b64 = part.replace(/-/g, "+").replace(/_/g, "/");
+      const text = atob(b64 + "===".slice((b64.length + 3) % 4));
+      return JSON.parse(decodeURIComponent(Array.from(text, (c) => "%" + c.charCodeAt(0).toString(16).padStart(2, "0")).join("")));
+    } catch (_) {
+      return null;
+    }
+  }
+
+  // fetch with the user's (or the given) token; answers {status, ok, data, headers}.
+  async function api(method, path, body, options) {
+    const opts = options || {};
+    const headers = { accept: "application/json" };
+    const bearer = opts.token !== undefined ? opts.token : token();
+    if (bearer) headers.authorization = "Bearer " + bearer;
+    const init = { method, headers };
+    if (body !== undefined) {
+      headers["content-type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(path, init);
+    } catch (e) {
+      return { status: 0, ok: false, data: { message: "the server cannot be reached" }, headers: new Headers() };
+    }
+    let data = null;
+    const type = response.headers.get("content-type") || "";
+    if (type.includes("json")) {
+      try { data = await response.json(); } catch (_) { data = null; }
+    }
+    return { status: response.status, ok: response.ok, data, headers: response.headers, response };
+  }
+
+  // Reads a text/event-stream answer and calls onEvent(name, data) per event. Resolves with
+  // the final HTTP status when the stream ends; rejects only when `signal` aborts.
+  async function sse(path, onEvent, options) {
+    const opts = options || {};
+    const headers = { accept: "text/event-stream" };
+    const bearer = opts.token !== undefined ? opts.token : token();
+    if (bearer) headers.authorization = "Bearer " + bearer;
+    const response = await fetch(path, { headers, signal: opts.signal });
+    if (!response.ok || !response.body) {
+      let data = null;
+      try { data = await response.json(); } catch (_) { data = null; }
+      return { status: response.status, data };
+    }
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true }).replace(/\r\n/g, "\n");
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const frame = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let name = "message";
+        const data = [];
+        for (const line of frame.split("\n")) {
+          if (line.startsWith("event:")) name = line.slice(6).trim();
+          else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+        }
+        if (data.length === 0) continue;
+        let parsed;
+        try { parsed = JSON.parse(data.join("\n")); } catch (_) { parsed = data.join("\n"); }
+        onEvent(name, parsed);
+      }
+    }
+    return { status: response.status, data: null };
+  }
+
+  // el("a", {href: "/", class: "x"}, "text", child): builds DOM without parsing HTML, so
+  // text from jobs and models is never interpreted as markup.
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
+      else if (key === "text") node.textContent = value;
+      else node.setAttribute(key, value === true ? "" : String(value));
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function clear(node) {
+    while (node.firstChild) node.removeChild(node.firstChild);
+    return node;
+  }
+
+  function $(selector) { return document.querySelector(selector); }
+
+  function formatDuration(ms) {
+    if (ms === null || ms === undefined || Number.isNaN(ms)) return "–";
+    if (ms < 1000) return Math.round(ms) + " ms";
+    const s = ms / 1000;
+    if (s < 60) return s.toFixed(1) + " s";
+    const m = Math.floor(s / 60);
+    return m + " min " + Math.round(s - m * 60) + " s";
+  }
+
+  function formatTime(iso) {
+    if (!iso) return "–";
+    const d = new Date(iso);
+    return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
+  }
+
+  function formatNumber(n) {
+    return n === null || n === undefined ? "–" : Number(n).toLocaleString();
+  }
+
+  function badge(status) {
+    return el("span", { class: "badge " + status }, status);
+  }
+
+  // A polite live region: screen readers hear progress without losing focus.
+  function announce(text) {
+    let region = document.getElementById("announcer");
+    if (!region) {
+      region = el("div", { id: "announcer", class: "visually-hidden", role: "status", "aria-live": "polite" });
+      document.body.append(region);
+    }
+    region.textContent = text;
+  }
+
+  function notice(container, text, kind) {
+    clear(container);
+    if (!text) { container.hidden = true; return; }
+    container.hidden = false;
+    container.className = "notice" + (kind ? " " + kind : "");
+    if (text instanceof Node) container.append(text); else container.textContent = text;
+  }
+
+  function errorMessage(result) {
+    if (result && result.data && result.data.message) return result.data.message;
+    if (result && result.status === 0) return "the server cannot be reached";
+    return "the request failed (HTTP " + (result ? result.status : "?") + ")";
+  }
+
+  // The sign-in box in the header: a token field, or who the page acts for.
+  function renderSession() {
+    const box = document.getElementById("session");
+    if (!box) return;
+    clear(box);
+    const current = token();
+    const who = claims(current);
+    if (current) {
+      const name = who && who.email ? who.email : "an unnamed user";
+      const id = who && who.sub ? who.sub : "unknown id";
+      box.append(
+        el("span", { class: "who", id: "who" }, "Signed in as ", el("strong", {}, name), " (user ", el("code", {}, id), ")"),
+        el("button", { type: "button", class: "secondary", id: "sign-out", onclick: () => { setToken(""); renderSession(); document.dispatchEvent(new CustomEvent("af:session")); } }, "Sign out"),
+      );
+    } else {
+      const input = el("input", { type: "password", id: "token-input", name: "token", autocomplete: "off", placeholder: "paste the token the server printed" });
+      const form = el("form", { id: "sign-in", "aria-label": "Sign in" },
+        el("label", { for: "token-input" }, "Token"),
+        input,
+        el("button", { type: "submit" }, "Sign in"));
+      form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        const value = input.value.trim().replace(/^Bearer\s+/i, "").replace(/^export TOKEN=/, "");
+        if (!value) return;
+        if (!claims(value)) {
+          announce("That does not look like a token");
+          input.setAttribute("aria-invalid", "true");
+          return;
+        }
+        setToken(value);
+        renderSession();
+        document.dispatchEvent(new CustomEvent("af:session"));
+      });
+      box.append(form);
+    }
+  }
+
+  function markNav() {
+    const path = location.pathname;
+    for (const link of document.querySelectorAll(".top nav a")) {
+      const href = link.getAttribute("href");
+      const here = href === "/" ? (path === "/" || /^\/jobs\/./.test(path)) : path === href;
+      if (here) link.setAttribute("aria-current", "page");
+    }
+  }
+
+  window.AF = {
+    token, setToken, adminToken, setAdminToken, claims, api, sse, el, clear, $,
+    formatDuration, formatTime, formatNumber, badge, announce, notice, errorMessage, renderSession,
+  };
+
+  document.addEventListener("DOMContentLoaded", () => {
+    markNav();
+    renderSession();
+  });
+})();

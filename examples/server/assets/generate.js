@@ -1,0 +1,382 @@
+// The generate page (`/` and `/jobs/{id}`): submit a prompt, follow the job's events, show the
+// file tree, code, tokens and elapsed time, then the result with download, modify and plan.
+"use strict";
+
+(function () {
+  const { api, sse, el, clear, $, formatDuration, formatNumber, badge, announce, notice, errorMessage } = window.AF;
+
+  const view = {
+    jobId: null,
+    job: null,
+    files: new Map(), // path -> {state: "writing" | "done", content: string | null}
+    selected: null,
+    abort: null,
+    timer: null,
+    startedAt: null,
+    app: null, // {files, dependencies, setupInstructions, name} of a finished app
+    prompt: "",
+  };
+
+  function jobIdFromPath() {
+    const match = location.pathname.match(/^\/jobs\/([^/]+)$/);
+    return match ? decodeURIComponent(match[1]) : null;
+  }
+
+  function signedInView() {
+    const signedIn = !!window.AF.token();
+    $("#signed-out").hidden = signedIn;
+    $("#generate").disabled = !signedIn;
+    return signedIn;
+  }
+
+  // ---- file tree and code view -------------------------------------------------------------
+
+  function renderTree() {
+    const list = clear($("#file-tree"));
+    const paths = Array.from(view.files.keys()).sort();
+    $("#tree-empty").hidden = paths.length > 0;
+    $("#files-count").textContent = String(paths.length);
+    for (const path of paths) {
+      const file = view.files.get(path);
+      const done = file.state === "done";
+      const button = el("button", {
+        type: "button",
+        "aria-pressed": view.selected === path ? "true" : "false",
+        "data-path": path,
+        "data-state": file.state,
+        onclick: () => select(path),
+      },
+      el("span", { class: "state " + (done ? "done" : "writing"), "aria-hidden": "true" }, done ? "✓" : "…"),
+      path,
+      el("span", { class: "visually-hidden" }, done ? " (complete)" : " (being written)"));
+      list.append(el("li", {}, button));
+    }
+  }
+
+  function select(path) {
+    view.selected = path;
+    const file = view.files.get(path);
+    $("#code-title").textContent = path;
+    const code = $("#code-text");
+    if (file && file.content !== null && file.content !== undefined) {
+      code.textContent = file.content;
+    } else if (file && file.state === "done") {
+      code.textContent = "(the content is shown when the job completes)";
+    } else {
+      code.textContent = "(being written…)";
+    }
+    renderTree();
+  }
+
+  function setFile(path, state, content) {
+    const known = view.files.get(path) || { state: "writing", content: null };
+    known.state = state;
+    if (content !== undefined) known.content = content;
+    view.files.set(path, known);
+    if (!view.selected) view.selected = path;
+    renderTree();
+    if (view.selected === path) select(path);
+  }
+
+  // ---- job header --------------------------------------------------------------------------
+
+  function setStatus(status) {
+    const holder = clear($("#job-status"));
+    holder.append(badge(status));
+    $("#cancel").hidden = !(status === "pending" || status === "processing");
+    if (status === "pending" || status === "processing") startClock(); else stopClock();
+  }
+
+  function setTokens(input, output) {
+    if (input === null && output === null) return;
+    $("#tokens").textContent = formatNumber(input || 0) + " / " + formatNumber(output || 0);
+  }
+
+  function startClock() {
+    if (view.timer) return;
+    const tick = () => {
+      const since = view.startedAt ? new Date(view.startedAt).getTime() : Date.now();
+      $("#elapsed").textContent = formatDuration(Math.max(0, Date.now() - since));
+    };
+    tick();
+    view.timer = setInterval(tick, 250);
+  }
+
+  function stopClock() {
+    if (view.timer) clearInterval(view.timer);
+    view.timer = null;
+  }
+
+  function showJob(job) {
+    view.job = job;
+    if (job.kind === "full_app" && job.prompt) view.prompt = job.prompt;
+    view.startedAt = job.startedAt || job.createdAt || view.startedAt;
+    $("#job").hidden = false;
+    const kinds = { full_app: "New app", modify: "Modification", plan_phases: "Plan in phases" };
+    $("#job-heading").textContent = (kinds[job.kind] || job.kind) + " · " + job.id.slice(0, 8);
+    $("#job-prompt").textContent = job.prompt ? "“" + job.prompt + "”" : "";
+    setStatus(job.status);
+    setTokens(job.inputTokens, job.outputTokens);
+    if (job.durationMs !== null && job.durationMs !== undefined && job.status !== "pending" && job.status !== "processing") {
+      $("#elapsed").textContent = formatDuration(job.durationMs);
+    }
+  }
+
+  function reset() {
+    if (view.abort) view.abort.abort();
+    stopClock();
+    view.files = new Map();
+    view.selected = null;
+    view.app = null;
+    view.job = null;
+    view.startedAt = null;
+    $("#result").hidden = true;
+    $("#plan-result").hidden = true;
+    $("#app-result").hidden = true;
+    $("#workspace").hidden = false;
+    $("#code-title").textContent = "No file selected";
+    $("#code-text").textContent = "";
+    $("#tokens").textContent = "–";
+    $("#elapsed").textContent = "–";
+    notice($("#job-notice"), "");
+    renderTree();
+  }
+
+  // ---- following a job ---------------------------------------------------------------------
+
+  async function follow(id, resume) {
+    if (resume) {
+      if (view.abort) view.abort.abort();
+    } else {
+      reset();
+    }
+    view.jobId = id;
+    $("#job").hidden = false;
+    $("#job-heading").textContent = "Job " + id.slice(0, 8);
+    const abort = new AbortController();
+    view.abort = abort;
+    let terminal = false;
+    try {
+      const outcome = await sse("/api/jobs/" + encodeURIComponent(id) + "/events", (name, data) => {
+        if (name === "state") {
+          showJob(data);
+          if (data.status === "completed") { terminal = true; finished(data); }
+        } else if (name === "progress") {
+          progress(data);
+        } else if (name === "completed") {
+          terminal = true;
+          finished(data);
+        } else if (name === "failed") {
+          terminal = true;
+          const job = data.job || {};
+          if (job.id) showJob(job); else setStatus("failed");
+          notice($("#job-notice"), "The generation failed: " + (data.error || "unknown error"), "error");
+          announce("The generation failed");
+        } else if (name === "cancelled") {
+          terminal = true;
+          showJob(data);
+          notice($("#job-notice"), "The job was cancelled.", "warn");
+          announce("The job was cancelled");
+        }
+      }, { signal: abort.signal });
+      if (outcome.status === 404) {
+        $("#job").hidden = false;
+        notice($("#job-notice"), "No such job for the signed-in user.", "error");
+        return;
+      }
+      if (outcome.status === 401) {
+        notice($("#job-notice"), "Sign in to see this job.", "warn");
+        return;
+      }
+      if (!terminal && !abort.signal.aborted) {
+        // The stream ended early (server restart): read the job as it is now.
+        const again = await api("GET", "/api/jobs/" + encodeURIComponent(id));
+        if (again.ok) {
+          showJob(again.data);
+          if (again.data.status === "completed") finished(again.data);
+          else if (again.data.status === "pending" || again.data.status === "processing") {
+            setTimeout(() => { if (view.jobId === id) follow(id, true); }, 2000);
+          }
+        }
+      }
+    } catch (error) {
+      if (!abort.signal.aborted) notice($("#job-notice"), "Lost the connection to the job's events.", "error");
+    }
+  }
+
+  function progress(event) {
+    if (view.job && view.job.status === "pending") setStatus("processing");
+    if (event.type === "fileStarted" && event.path) {
+      setFile(event.path, "writing");
+      announce("Writing " + event.path);
+    } else if (event.type === "fileCompleted" && event.path) {
+      setFile(event.path, "done");
+    } else if (event.type === "tokens") {
+      setTokens(event.input, event.output);
+    }
+  }
+
+  async function finished(job) {
+    showJob(job);
+    announce("The job completed");
+    const result = job.result || {};
+    $("#result").hidden = false;
+    if (job.kind === "plan_phases") {
+      showPlan(result.plan || {});
+      return;
+    }
+    let app = null;
+    if (job.kind === "full_app") {
+      app = { name: result.name, files: result.files || [], dependencies: result.dependencies || {}, setupInstructions: result.setupInstructions };
+      $("#result-summary").textContent = [result.name, result.description].filter(Boolean).join(": ");
+    } else {
+      const answer = await api("GET", "/api/jobs/" + encodeURIComponent(job.id) + "/app");
+      const change = result.changeSet || {};
+      $("#result-summary").textContent = change.summary || "The change set was applied.";
+      if (answer.ok) app = answer.data;
+      else notice($("#job-notice"), "The change could not be applied: " + errorMessage(answer), "error");
+    }
+    if (!app) return;
+    view.app = app;
+    for (const file of app.files) setFile(file.path, "done", file.content);
+    if (app.files.length > 0 && (!view.selected || !view.files.get(view.selected))) select(app.files[0].path);
+    else if (view.selected) select(view.selected);
+    const deps = clear($("#dependencies"));
+    const names = Object.keys(app.dependencies || {});
+    if (names.length === 0) deps.append(el("li", { class: "muted" }, "none"));
+    for (const name of names) deps.append(el("li", {}, el("code", {}, name + "@" + app.dependencies[name])));
+    $("#setup").textContent = app.setupInstructions || "No setup steps.";
+    $("#app-result").hidden = false;
+  }
+
+  function showPlan(plan) {
+    const list = clear($("#phases"));
+    for (const phase of plan.phases || []) {
+      const features = el("ul", {}, (phase.features || []).map((f) => el("li", {}, f)));
+      list.append(el("li", {}, el("strong", {}, phase.name || "Phase " + phase.number), " — ", phase.description || "", features));
+    }
+    $("#result-summary").textContent = "A plan in " + (plan.phases || []).length + " phases.";
+    $("#plan-result").hidden = false;
+    $("#workspace").hidden = true;
+  }
+
+  // ---- starting jobs -----------------------------------------------------------------------
+
+  async function start(path, body) {
+    notice($("#form-notice"), "");
+    $("#quota-prompt").hidden = true;
+    const answer = await api("POST", path, body);
+    if (answer.status === 202) {
+      const id = answer.data.jobId;
+      history.pushState({ job: id }, "", "/jobs/" + encodeURIComponent(id));
+      follow(id);
+      $("#job").scrollIntoView({ block: "start" });
+      return true;
+    }
+    if (answer.status === 429 && answer.data && answer.data.error === "quota_exceeded") {
+      showQuota(answer.data.details || {}, answer.headers.get("retry-after"));
+      return false;
+    }
+    if (answer.status === 401) {
+      notice($("#form-notice"), "Sign in first: your token is missing or expired.", "error");
+      return false;
+    }
+    notice($("#form-notice"), "Could not start the job: " + errorMessage(answer), "error");
+    return false;
+  }
+
+  function showQuota(status, retryAfter) {
+    const win = status[status.deniedBy] || status.daily || {};
+    let resets = win.resetsAt ? new Date(win.resetsAt) : null;
+    if (!resets && retryAfter) resets = new Date(Date.now() + Number(retryAfter) * 1000);
+    const limit = win.limit !== undefined && win.limit !== null ? win.limit : "?";
+    const plan = status.plan || "current";
+    const text = "You have used " + (win.used !== undefined ? win.used : limit) + " of " + limit +
+      " generations on the " + plan + " plan." + (resets ? " It resets at " + resets.toLocaleString() + "." : "") +
+      " Upgrade for more.";
+    $("#quota-detail").textContent = " " + text;
+    $("#quota-detail").setAttribute("data-resets-at", resets ? resets.toISOString() : "");
+    $("#quota-prompt").hidden = false;
+    announce("Generation limit reached");
+  }
+
+  function wire() {
+    $("#prompt-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const prompt = $("#prompt").value.trim();
+      if (!prompt) { $("#prompt").focus(); return; }
+      const button = $("#generate");
+      button.disabled = true;
+      try {
+        view.prompt = prompt;
+        await start("/api/ai-builder/full-app", { prompt });
+      } finally {
+        button.disabled = !window.AF.token();
+      }
+    });
+    $("#cancel").addEventListener("click", async () => {
+      if (!view.jobId) return;
+      $("#cancel").disabled = true;
+      const answer = await api("DELETE", "/api/jobs/" + encodeURIComponent(view.jobId));
+      $("#cancel").disabled = false;
+      if (!answer.ok) notice($("#job-notice"), "Could not cancel: " + errorMessage(answer), "error");
+      else announce("Cancellation requested");
+    });
+    $("#download").addEventListener("click", download);
+    $("#modify-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const prompt = $("#modify-prompt").value.trim();
+      if (!prompt || !view.app) return;
+      const files = view.app.files.map((f) => ({ path: f.path, content: f.content }));
+      if (await start("/api/ai-builder/modify", { prompt, currentAppState: { files } })) $("#modify-prompt").value = "";
+    });
+    $("#plan").addEventListener("click", () => {
+      const prompt = view.prompt || $("#prompt").value.trim();
+      if (!prompt) { notice($("#form-notice"), "Write a prompt to plan first.", "warn"); return; }
+      start("/api/ai-builder/plan-phases", { prompt });
+    });
+    window.addEventListener("popstate", () => {
+      const id = jobIdFromPath();
+      if (id) follow(id); else { reset(); $("#job").hidden = true; }
+    });
+    document.addEventListener("af:session", () => {
+      signedInView();
+      const id = jobIdFromPath();
+      if (id) follow(id);
+    });
+  }
+
+  async function download() {
+    if (!view.jobId) return;
+    const button = $("#download");
+    button.disabled = true;
+    try {
+      const response = await fetch("/api/jobs/" + encodeURIComponent(view.jobId) + "/zip", {
+        headers: { authorization: "Bearer " + window.AF.token() },
+      });
+      if (!response.ok) {
+        notice($("#job-notice"), "The download failed (HTTP " + response.status + ").", "error");
+        return;
+      }
+      const blob = await response.blob();
+      const disposition = response.headers.get("content-disposition") || "";
+      const match = disposition.match(/filename="([^"]+)"/);
+      const link = el("a", { href: URL.createObjectURL(blob), download: match ? match[1] : "app.zip" });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+      announce("Download started");
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    wire();
+    const signedIn = signedInView();
+    const id = jobIdFromPath();
+    if (id && signedIn) follow(id);
+    else if (id) { $("#job").hidden = false; notice($("#job-notice"), "Sign in to see this job.", "warn"); }
+  });
+})();

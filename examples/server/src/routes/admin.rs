@@ -1,0 +1,486 @@
+//! The operator API behind the admin token: queue statistics (`GET /api/admin/queues`, and
+//! live as SSE at `/api/admin/queues/events`), every user's jobs (`GET /api/admin/jobs`), and
+//! retry or cancel of any job.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::str::FromStr;
+use std::time::Duration;
+
+use appforge_jobs::{
+    Alert, AlertPolicy, Cursor, Job, JobFilter, JobId, JobStatus, JobStore, PageRequest,
+    QueueStats, WorkerInfo,
+};
+use axum::extract::{Path, Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use futures::{Stream, StreamExt};
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::AdminAuth;
+use crate::error::ApiError;
+use crate::routes::jobs::JobView;
+use crate::state::AppState;
+
+/// The window of the counts, rates and durations unless `?window=` says otherwise.
+const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
+/// A worker pool silent for longer than this is not live.
+const STALE_AFTER: Duration = Duration::from_secs(30);
+/// The chart: one bucket per minute over the last hour.
+const SERIES_BUCKET: Duration = Duration::from_secs(60);
+const SERIES_BUCKETS: u32 = 60;
+/// At most this many finished jobs per status are read for the chart.
+const SERIES_MAX_JOBS: usize = 2000;
+/// How many recent failures the dashboard shows.
+const RECENT_FAILURES: u32 = 10;
+/// How often the live stream sends fresh statistics.
+const LIVE_EVERY: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct StatsQuery {
+    /// The window in seconds (10 to 86400).
+    window: Option<u64>,
+}
+
+/// The dashboard's picture of the queue.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct QueueReport {
+    generated_at: DateTime<Utc>,
+    window_seconds: u64,
+    depth: Vec<DepthRow>,
+    totals: BTreeMap<&'static str, u64>,
+    completed_in_window: u64,
+    failed_in_window: u64,
+    failure_rate: f64,
+    duration_p50_ms: Option<i64>,
+    duration_p95_ms: Option<i64>,
+    oldest_pending_age_seconds: Option<u64>,
+    expired_leases: u64,
+    live_workers: u64,
+    workers: Vec<WorkerRow>,
+    alerts: Vec<Alert>,
+    recent_failures: Vec<FailureRow>,
+    series: Series,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DepthRow {
+    status: JobStatus,
+    priority: i16,
+    plan: String,
+    count: u64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WorkerRow {
+    id: String,
+    name: String,
+    started_at: DateTime<Utc>,
+    last_heartbeat: DateTime<Utc>,
+    heartbeat_age_seconds: u64,
+    live: bool,
+    concurrency: u32,
+    running: u32,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FailureRow {
+    id: String,
+    kind: String,
+    user_id: String,
+    status: JobStatus,
+    error: Option<String>,
+    attempt: i32,
+    max_attempts: i32,
+    completed_at: Option<DateTime<Utc>>,
+}
+
+/// Jobs finished per bucket, oldest bucket first.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Series {
+    bucket_seconds: u64,
+    points: Vec<Point>,
+    /// Whether more finished jobs existed than were read (the counts are then lower bounds).
+    truncated: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Point {
+    at: DateTime<Utc>,
+    completed: u64,
+    failed: u64,
+}
+
+/// `free`, `pro`, `team` for the plans' priorities, the number otherwise.
+pub(crate) fn plan_label(priority: i16) -> String {
+    match priority {
+        0 => "free".into(),
+        10 => "pro".into(),
+        20 => "team".into(),
+        other => other.to_string(),
+    }
+}
+
+fn window_of(query: &StatsQuery) -> Result<Duration, ApiError> {
+    match query.window {
+        None => Ok(DEFAULT_WINDOW),
+        Some(secs) if (10..=86_400).contains(&secs) => Ok(Duration::from_secs(secs)),
+        Some(_) => Err(ApiError::bad_request(
+            "`window` must be between 10 and 86400 seconds",
+        )),
+    }
+}
+
+fn internal(error: &appforge_jobs::Error) -> ApiError {
+    ApiError::internal(error)
+}
+
+/// Builds the report: statistics, workers, alerts, recent failures and the chart's series.
+pub(crate) async fn report(state: &AppState, window: Duration) -> Result<QueueReport, ApiError> {
+    let queue = state.queue();
+    let now = Utc::now();
+    let stats: QueueStats = queue
+        .stats_over(window, STALE_AFTER)
+        .await
+        .map_err(|e| internal(&e))?;
+    let mut policy = AlertPolicy::default();
+    policy.window = window;
+    let alerts = queue
+        .check_alerts(&policy)
+        .await
+        .map_err(|e| internal(&e))?;
+    let workers = queue
+        .store()
+        .workers()
+        .await
+        .map_err(|e| internal(&e))?
+        .into_iter()
+        .map(|w| worker_row(w, now))
+        .collect();
+    let failed = queue
+        .list_all(
+            &JobFilter::default().status(JobStatus::Failed),
+            None,
+            &PageRequest::first(RECENT_FAILURES),
+        )
+        .await
+        .map_err(|e| internal(&e))?;
+    let recent_failures = failed.items.iter().map(failure_row).collect();
+    let series = series(state, now).await?;
+    let mut totals = BTreeMap::new();
+    for status in [
+        JobStatus::Pending,
+        JobStatus::Processing,
+        JobStatus::Completed,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+    ] {
+        totals.insert(status.as_str(), stats.count(status));
+    }
+    Ok(QueueReport {
+        generated_at: now,
+        window_seconds: window.as_secs(),
+        depth: stats
+            .depth
+            .iter()
+            .map(|d| DepthRow {
+                status: d.status,
+                priority: d.priority.0,
+                plan: plan_label(d.priority.0),
+                count: d.count,
+            })
+            .collect(),
+        totals,
+        completed_in_window: stats.completed_in_window,
+        failed_in_window: stats.failed_in_window,
+        failure_rate: stats.failure_rate,
+        duration_p50_ms: stats.duration_p50_ms,
+        duration_p95_ms: stats.duration_p95_ms,
+        oldest_pending_age_seconds: stats.oldest_pending_age.map(|d| d.as_secs()),
+        expired_leases: stats.expired_leases,
+        live_workers: stats.live_workers,
+        workers,
+        alerts,
+        recent_failures,
+        series,
+    })
+}
+
+fn worker_row(w: WorkerInfo, now: DateTime<Utc>) -> WorkerRow {
+    let age = (now - w.last_heartbeat).to_std().unwrap_or_default();
+    WorkerRow {
+        id: w.id.to_string(),
+        name: w.name,
+        started_at: w.started_at,
+        last_heartbeat: w.last_heartbeat,
+        heartbeat_age_seconds: age.as_secs(),
+        live: age <= STALE_AFTER,
+        concurrency: w.concurrency,
+        running: w.running,
+    }
+}
+
+fn failure_row(job: &Job) -> FailureRow {
+    FailureRow {
+        id: job.id.to_string(),
+        kind: job.kind.clone(),
+        user_id: job.user_id.to_string(),
+        status: job.status,
+        error: job.error.clone(),
+        attempt: job.attempt,
+        max_attempts: job.max_attempts,
+        completed_at: job.completed_at,
+    }
+}
+
+/// Completed and failed jobs per minute over the last hour, read from the store so that
+/// every process (and a restart) draws the same chart.
+async fn series(state: &AppState, now: DateTime<Utc>) -> Result<Series, ApiError> {
+    let bucket = TimeDelta::from_std(SERIES_BUCKET).unwrap_or(TimeDelta::minutes(1));
+    let end = now.duration_trunc(bucket).unwrap_or(now) + bucket;
+    let start = end - bucket * i32::try_from(SERIES_BUCKETS).unwrap_or(60);
+    let mut points: Vec<Point> = (0..SERIES_BUCKETS)
+        .map(|i| Point {
+            at: start + bucket * i32::try_from(i).unwrap_or(0),
+            completed: 0,
+            failed: 0,
+        })
+        .collect();
+    let mut truncated = false;
+    for status in [JobStatus::Completed, JobStatus::Failed] {
+        let filter = JobFilter::default().status(status);
+        let mut page = PageRequest::first(100);
+        let mut read = 0usize;
+        loop {
+            let got = state
+                .queue()
+                .list_all(&filter, Some(start), &page)
+                .await
+                .map_err(|e| internal(&e))?;
+            read += got.items.len();
+            for job in &got.items {
+                let Some(at) = job.completed_at else { continue };
+                let offset = (at - start).num_seconds() / bucket.num_seconds().max(1);
+                if let Some(point) = usize::try_from(offset).ok().and_then(|i| points.get_mut(i)) {
+                    match status {
+                        JobStatus::Completed => point.completed += 1,
+                        _ => point.failed += 1,
+                    }
+                }
+            }
+            match got.next {
+                Some(cursor) if read < SERIES_MAX_JOBS => page = PageRequest::after(100, cursor),
+                Some(_) => {
+                    truncated = true;
+                    break;
+                }
+                None => break,
+            }
+        }
+    }
+    Ok(Series {
+        bucket_seconds: SERIES_BUCKET.as_secs(),
+        points,
+        truncated,
+    })
+}
+
+pub(crate) async fn queues(
+    State(state): State<AppState>,
+    _admin: AdminAuth,
+    query: Result<Query<StatsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<QueueReport>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(format!("invalid query: {e}")))?;
+    let window = window_of(&query)?;
+    Ok(axum::Json(report(&state, window).await?))
+}
+
+/// A `stats` event with the report at once, then every few seconds until the client leaves
+/// or the server stops.
+pub(crate) async fn queue_events(
+    State(state): State<AppState>,
+    _admin: AdminAuth,
+    query: Result<Query<StatsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(format!("invalid query: {e}")))?;
+    let window = window_of(&query)?;
+    let live = state.clone();
+    let stream = async_stream::stream! {
+        let mut tick = tokio::time::interval(LIVE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match report(&live, window).await {
+                Ok(report) => {
+                    let data = serde_json::to_string(&report).unwrap_or_default();
+                    yield Ok(Event::default().event("stats").data(data));
+                }
+                Err(_) => {
+                    yield Ok(Event::default().event("unavailable").data("{}"));
+                }
+            }
+        }
+    };
+    let stream = stream.take_until(state.shutdown_token().clone().cancelled_owned());
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct AllJobsQuery {
+    status: Option<JobStatus>,
+    kind: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+    /// RFC 3339: only jobs finished at or after this time.
+    finished_since: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AllJobs {
+    items: Vec<AdminJobView>,
+    next_cursor: Option<String>,
+}
+
+/// A job as operators see it: the user's view plus its owner.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AdminJobView {
+    user_id: String,
+    max_attempts: i32,
+    #[serde(flatten)]
+    job: JobView,
+}
+
+impl From<&Job> for AdminJobView {
+    fn from(job: &Job) -> Self {
+        Self {
+            user_id: job.user_id.to_string(),
+            max_attempts: job.max_attempts,
+            job: JobView::from(job),
+        }
+    }
+}
+
+pub(crate) async fn jobs(
+    State(state): State<AppState>,
+    _admin: AdminAuth,
+    query: Result<Query<AllJobsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<AllJobs>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(format!("invalid query: {e}")))?;
+    let mut filter = JobFilter::default();
+    if let Some(status) = query.status {
+        filter = filter.status(status);
+    }
+    if let Some(kind) = query.kind {
+        filter = filter.kind(kind);
+    }
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request("`limit` must be between 1 and 100"));
+    }
+    let page = match query.cursor {
+        Some(raw) => PageRequest::after(
+            limit,
+            Cursor::from_str(&raw).map_err(|_| ApiError::bad_request("invalid `cursor`"))?,
+        ),
+        None => PageRequest::first(limit),
+    };
+    let page = state
+        .queue()
+        .list_all(&filter, query.finished_since, &page)
+        .await
+        .map_err(|e| internal(&e))?;
+    Ok(axum::Json(AllJobs {
+        items: page.items.iter().map(AdminJobView::from).collect(),
+        next_cursor: page.next.map(|c| c.to_string()),
+    }))
+}
+
+fn job_id(raw: &str) -> Result<JobId, ApiError> {
+    JobId::from_str(raw).map_err(|_| ApiError::not_found("job"))
+}
+
+fn write_error(error: &appforge_jobs::Error, action: &str) -> ApiError {
+    if error.is_not_found() {
+        ApiError::not_found("job")
+    } else if error.is_illegal_transition() {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "illegal_transition",
+            format!("the job cannot be {action} in its current status"),
+        )
+    } else {
+        ApiError::internal(error)
+    }
+}
+
+/// Runs a failed or cancelled job again with fresh attempts; 409 for any other status.
+pub(crate) async fn retry(
+    State(state): State<AppState>,
+    _admin: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<axum::Json<AdminJobView>, ApiError> {
+    let job = state
+        .queue()
+        .retry(job_id(&id)?)
+        .await
+        .map_err(|e| write_error(&e, "retried"))?;
+    tracing::info!(job = %job.id, "operator retried a job");
+    Ok(axum::Json(AdminJobView::from(&job)))
+}
+
+/// Cancels any user's pending or running job; 409 when it already finished.
+pub(crate) async fn cancel(
+    State(state): State<AppState>,
+    _admin: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<axum::Json<AdminJobView>, ApiError> {
+    let job = state
+        .queue()
+        .cancel_any(job_id(&id)?)
+        .await
+        .map_err(|e| write_error(&e, "cancelled"))?;
+    tracing::info!(job = %job.id, "operator cancelled a job");
+    Ok(axum::Json(AdminJobView::from(&job)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_outside_the_bounds_are_refused() {
+        assert_eq!(
+            window_of(&StatsQuery { window: None }).unwrap(),
+            DEFAULT_WINDOW
+        );
+        assert!(window_of(&StatsQuery { window: Some(5) }).is_err());
+        assert!(
+            window_of(&StatsQuery {
+                window: Some(100_000)
+            })
+            .is_err()
+        );
+        assert_eq!(
+            window_of(&StatsQuery { window: Some(60) }).unwrap(),
+            Duration::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn plans_are_named_by_priority() {
+        assert_eq!(plan_label(0), "free");
+        assert_eq!(plan_label(20), "team");
+        assert_eq!(plan_label(7), "7");
+    }
+}

@@ -1,0 +1,205 @@
+//! The web interface: static HTML, CSS and JavaScript compiled into the binary from
+//! `examples/server/assets/` (no build step, nothing fetched from elsewhere).
+//!
+//! Every page and asset carries a Content-Security-Policy that allows only this origin and no
+//! inline script or style, so the pages' behaviour lives in the `/assets/*.js` files.
+
+use axum::extract::{Path, Request};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+
+use crate::error::ApiError;
+
+/// The policy of the pages: this origin only, no inline code, no framing.
+pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
+     manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// An embedded file.
+struct Asset {
+    name: &'static str,
+    content_type: &'static str,
+    body: &'static str,
+}
+
+macro_rules! asset {
+    ($name:literal, $type:expr) => {
+        Asset {
+            name: $name,
+            content_type: $type,
+            body: include_str!(concat!("../../assets/", $name)),
+        }
+    };
+}
+
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+const HTML: &str = "text/html; charset=utf-8";
+
+/// Everything under `/assets/`.
+const ASSETS: &[Asset] = &[
+    asset!("app.css", CSS),
+    asset!("common.js", JS),
+    asset!("generate.js", JS),
+    asset!("history.js", JS),
+    asset!("pricing.js", JS),
+    asset!("billing.js", JS),
+    asset!("admin.js", JS),
+    asset!("favicon.svg", "image/svg+xml"),
+];
+
+const GENERATE: &str = include_str!("../../assets/generate.html");
+const HISTORY: &str = include_str!("../../assets/history.html");
+const PRICING: &str = include_str!("../../assets/pricing.html");
+const BILLING: &str = include_str!("../../assets/billing.html");
+const ADMIN: &str = include_str!("../../assets/admin.html");
+
+/// A page: HTML that is revalidated on every load, so a new binary shows at once.
+fn page(body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HTML),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+pub(crate) async fn generate() -> Response {
+    page(GENERATE)
+}
+
+/// `/jobs/{id}`: the generate page, which reads the job id from its address.
+pub(crate) async fn job(Path(_id): Path<String>) -> Response {
+    page(GENERATE)
+}
+
+pub(crate) async fn history() -> Response {
+    page(HISTORY)
+}
+
+pub(crate) async fn pricing() -> Response {
+    page(PRICING)
+}
+
+pub(crate) async fn billing() -> Response {
+    page(BILLING)
+}
+
+pub(crate) async fn admin() -> Response {
+    page(ADMIN)
+}
+
+/// A strong validator for an embedded file: FNV-1a over its bytes, stable across builds
+/// of the same content.
+fn etag(body: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in body.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("\"{hash:016x}\"")
+}
+
+/// `/assets/{file}`: the embedded file with its type, cached for five minutes and then
+/// revalidated by `ETag` (the names carry no content hash).
+pub(crate) async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
+    let Some(asset) = ASSETS.iter().find(|a| a.name == file) else {
+        return ApiError::not_found("asset").into_response();
+    };
+    let tag = etag(asset.body);
+    let cache = "public, max-age=300, must-revalidate";
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag));
+    if fresh {
+        return (
+            StatusCode::NOT_MODIFIED,
+            [
+                (header::ETAG, tag),
+                (header::CACHE_CONTROL, cache.to_owned()),
+            ],
+        )
+            .into_response();
+    }
+    (
+        [
+            (header::CONTENT_TYPE, asset.content_type.to_owned()),
+            (header::CACHE_CONTROL, cache.to_owned()),
+            (header::ETAG, tag),
+        ],
+        asset.body,
+    )
+        .into_response()
+}
+
+/// Adds the Content-Security-Policy and related headers to the pages' answers.
+pub(crate) async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_load_scripts_and_styles_from_files_only() {
+        for html in [GENERATE, HISTORY, PRICING, BILLING, ADMIN] {
+            assert!(
+                html.contains("<script src=\"/assets/"),
+                "a page without its script"
+            );
+            assert!(!html.contains("<script>"), "inline script");
+            assert!(!html.contains(" style=\""), "inline style");
+            assert!(!html.contains(" onclick="), "inline handler");
+            assert!(
+                !html.contains("http://") && !html.contains("https://"),
+                "an outside address"
+            );
+        }
+        for asset in ASSETS {
+            assert!(
+                !asset.body.contains("https://"),
+                "{} names an outside address",
+                asset.name
+            );
+        }
+    }
+
+    #[test]
+    fn every_referenced_asset_is_embedded() {
+        for html in [GENERATE, HISTORY, PRICING, BILLING, ADMIN] {
+            for part in html.split("/assets/").skip(1) {
+                let name = part.split('"').next().unwrap_or_default();
+                assert!(
+                    ASSETS.iter().any(|a| a.name == name),
+                    "missing asset {name}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn etags_follow_the_content() {
+        assert_eq!(etag("a"), etag("a"));
+        assert_ne!(etag("a"), etag("b"));
+    }
+}

@@ -1,0 +1,528 @@
+//! The web interface in headless Chromium, driven over WebDriver by `chromedriver`: sign in,
+//! generate on the offline provider and watch the files appear, re-open the job from the
+//! history, run into the Free plan's limit, and open the queue dashboard with the admin token.
+//!
+//! Each page is saved as a screenshot in `target/browser-artifacts/`, and the browser's log
+//! must hold no errors beyond the HTTP answers a step expects (a 429, a 503, a 404).
+//!
+//! Needs `chromium` and `chromedriver` (`apt-get install chromium chromium-driver`); the build
+//! script enables it when `/usr/bin/chromedriver` exists or `CHROMEDRIVER` names one.
+#![cfg_attr(not(appforge_browser), allow(dead_code, unused_imports))]
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use appforge_core::SecretString;
+use appforge_server::{Config, JwtKeys, server};
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+use uuid::Uuid;
+
+const SECRET: &str = "browser-test-secret-of-sufficient-length-0123";
+const ADMIN: &str = "browser-admin-token";
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A chromedriver child on a free port, killed on drop.
+struct Driver {
+    _child: Child,
+    url: String,
+}
+
+impl Driver {
+    async fn start() -> Self {
+        let binary =
+            std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let port = free_port();
+        let child = Command::new(&binary)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+        let url = format!("http://127.0.0.1:{port}");
+        // Ready once /status answers; chromedriver starts in well under a second.
+        let http = reqwest::Client::new();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Ok(r) = http.get(format!("{url}/status")).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "chromedriver never became ready"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self { _child: child, url }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `POST /session/{id}/se/log {"type": "browser"}`: the browser's console and network log.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _url: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({ "type": "browser" }).to_string()),
+        )
+    }
+}
+
+struct Browser {
+    client: Client,
+    base: String,
+    artifacts: PathBuf,
+}
+
+impl Browser {
+    async fn open(driver: &Driver, base: String) -> Self {
+        let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": binary,
+                "args": [
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-dev-shm-usage",
+                    "--window-size=1280,1000",
+                ],
+            },
+            "goog:loggingPrefs": { "browser": "ALL" },
+        });
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!()
+        };
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&driver.url)
+            .await
+            .expect("a Chromium session");
+        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+            PathBuf::from,
+        );
+        let artifacts = target.join("browser-artifacts");
+        std::fs::create_dir_all(&artifacts).unwrap();
+        Self {
+            client,
+            base,
+            artifacts,
+        }
+    }
+
+    async fn goto(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .unwrap();
+    }
+
+    async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+    }
+
+    async fn count(&self, css: &str) -> usize {
+        self.client.find_all(Locator::Css(css)).await.unwrap().len()
+    }
+
+    /// Waits until `script` (a function body returning a boolean) holds.
+    async fn until(&self, what: &str, script: &str) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let value = self.client.execute(script, vec![]).await.unwrap();
+            if value == Value::Bool(true) {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::write(self.artifacts.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// The log's errors since the last call, except those containing every `expected` text
+    /// (the failed request a step expects, as Chromium logs it).
+    async fn errors(&self, expected: &[&str]) -> Vec<String> {
+        let log = self.client.issue_cmd(BrowserLog).await.unwrap();
+        log.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|entry| entry["level"] == "SEVERE")
+            .map(|entry| entry["message"].as_str().unwrap_or_default().to_owned())
+            .filter(|message| expected.is_empty() || !expected.iter().all(|e| message.contains(e)))
+            .collect()
+    }
+
+    async fn assert_clean(&self, page: &str, expected: &[&str]) {
+        let errors = self.errors(expected).await;
+        assert!(errors.is_empty(), "{page}: console errors {errors:#?}");
+    }
+}
+
+/// The server on a free port over a fresh SQLite file, with the offline provider paced so
+/// that files arrive one after another.
+async fn start_server(dir: &tempfile::TempDir) -> (String, tokio_util::sync::CancellationToken) {
+    let port = free_port();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("app.db").display());
+    let env = [
+        ("DATABASE_URL", url),
+        ("APPFORGE_ADDR", format!("127.0.0.1:{port}")),
+        ("APPFORGE_JWT_SECRET", SECRET.to_owned()),
+        ("APPFORGE_ADMIN_TOKEN", ADMIN.to_owned()),
+        ("APPFORGE_WORKERS", "2".to_owned()),
+        ("APPFORGE_DEMO_PACE_MS", "3".to_owned()),
+    ];
+    let config =
+        Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
+    let (state, _) = server::assemble(config).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let signal = stop.clone();
+    tokio::spawn(async move {
+        server::serve(state, listener, async move { signal.cancelled().await })
+            .await
+            .unwrap();
+    });
+    (format!("http://127.0.0.1:{port}"), stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(appforge_browser),
+    ignore = "needs chromium and chromedriver (/usr/bin/chromedriver or CHROMEDRIVER)"
+)]
+async fn the_pages_work_in_chromium() {
+    use futures::FutureExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (base, stop) = start_server(&dir).await;
+    let driver = Driver::start().await;
+    let browser = Browser::open(&driver, base.clone()).await;
+    // End the browser session even when a step fails, so that no Chromium outlives the test.
+    let outcome = std::panic::AssertUnwindSafe(scenario(&browser, &base))
+        .catch_unwind()
+        .await;
+    browser.client.close().await.unwrap();
+    drop(driver);
+    stop.cancel();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn scenario(browser: &Browser, base: &str) {
+    let user = Uuid::new_v4();
+    let token = JwtKeys::new(&SecretString::from(SECRET)).issue(
+        user,
+        Some("browser@example.com"),
+        Duration::from_secs(3600),
+    );
+
+    // Sign in: the page says which user it acts for.
+    browser.goto("/").await;
+    browser.find("#sign-in").await;
+    browser.screenshot("01-generate-signed-out").await;
+    browser
+        .find("#token-input")
+        .await
+        .send_keys(&token)
+        .await
+        .unwrap();
+    browser
+        .find("#sign-in button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let who = browser.find("#who").await.text().await.unwrap();
+    assert!(
+        who.contains("browser@example.com") && who.contains(&user.to_string()),
+        "{who}"
+    );
+
+    // Generate: files appear in the tree, then the job completes with its result.
+    browser
+        .find("#prompt")
+        .await
+        .send_keys("a todo list with filters")
+        .await
+        .unwrap();
+    browser.find("#generate").await.click().await.unwrap();
+    browser.find("#file-tree li").await;
+    browser
+        .until(
+            "the job completes",
+            "return !!document.querySelector('#job-status .badge.completed') \
+             && !document.querySelector('#app-result').hidden",
+        )
+        .await;
+    let job_url = browser.client.current_url().await.unwrap();
+    let job_path = job_url.path().to_owned();
+    assert!(job_path.starts_with("/jobs/"), "{job_path}");
+    let files = browser.count("#file-tree li").await;
+    assert!(files > 1, "{files} files");
+    assert_eq!(
+        browser.count("#file-tree button[data-state=done]").await,
+        files,
+        "every file is complete"
+    );
+    let code = browser.find("#code-text").await.text().await.unwrap();
+    assert!(!code.trim().is_empty(), "the selected file's code is shown");
+    let tokens = browser.find("#tokens").await.text().await.unwrap();
+    assert!(tokens.contains('/') && tokens != "–", "{tokens}");
+    assert!(browser.count("#dependencies li").await > 0);
+    browser.screenshot("02-generate-completed").await;
+    browser.assert_clean("generate", &[]).await;
+
+    // Modify the finished app, then plan it in phases.
+    browser
+        .find("#modify-prompt")
+        .await
+        .send_keys("add a dark mode toggle")
+        .await
+        .unwrap();
+    browser.find("#modify").await.click().await.unwrap();
+    browser
+        .until(
+            "the modification completes with the changed app",
+            &format!(
+                "return location.pathname !== {job_path:?} \
+             && !!document.querySelector('#job-status .badge.completed') \
+             && !document.querySelector('#app-result').hidden \
+             && document.querySelectorAll('#file-tree li').length > 1"
+            ),
+        )
+        .await;
+    let modify_path = browser
+        .client
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .to_owned();
+    assert_ne!(modify_path, job_path);
+    browser.screenshot("03-modify-completed").await;
+    browser.find("#plan").await.click().await.unwrap();
+    browser.find("#phases li").await;
+    assert!(
+        browser
+            .find("#workspace")
+            .await
+            .attr("hidden")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    browser.screenshot("04-plan-in-phases").await;
+    browser.assert_clean("modify and plan", &[]).await;
+
+    // History: the job is listed and re-opens on its page.
+    browser.goto("/jobs").await;
+    browser.find("#jobs tr").await;
+    browser.screenshot("05-history").await;
+    browser
+        .find("#status-filter")
+        .await
+        .select_by_value("failed")
+        .await
+        .unwrap();
+    browser.find("#empty:not([hidden])").await;
+    browser
+        .find("#status-filter")
+        .await
+        .select_by_value("completed")
+        .await
+        .unwrap();
+    browser
+        .find("#kind-filter")
+        .await
+        .select_by_value("full_app")
+        .await
+        .unwrap();
+    browser
+        .until(
+            "only the full-app job is listed",
+            "return document.querySelectorAll('#jobs tr').length === 1",
+        )
+        .await;
+    browser.find("a.job-link").await.click().await.unwrap();
+    browser
+        .until(
+            "the re-opened job shows its files",
+            "return !!document.querySelector('#job-status .badge.completed') \
+             && document.querySelectorAll('#file-tree li').length > 1",
+        )
+        .await;
+    assert_eq!(browser.client.current_url().await.unwrap().path(), job_path);
+    browser.screenshot("06-job-reopened").await;
+    browser.assert_clean("history", &[]).await;
+
+    // The zip download answers an archive for the signed-in user.
+    let http = reqwest::Client::new();
+    let zip = http
+        .get(format!("{base}/api{job_path}/zip"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zip.status(), 200);
+    assert_eq!(zip.headers()["content-type"], "application/zip");
+
+    // Exhaust the Free plan (5 a day; three used above): the page shows the upgrade prompt
+    // with the reset time.
+    for _ in 0..2 {
+        let answer = http
+            .post(format!("{base}/api/ai-builder/full-app"))
+            .bearer_auth(&token)
+            .json(&json!({ "prompt": "another app" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 202);
+    }
+    browser.goto("/").await;
+    browser
+        .find("#prompt")
+        .await
+        .send_keys("one app too many")
+        .await
+        .unwrap();
+    browser.find("#generate").await.click().await.unwrap();
+    let prompt = browser.find("#quota-prompt:not([hidden])").await;
+    let text = prompt.text().await.unwrap();
+    assert!(text.contains("resets at"), "{text}");
+    assert!(text.contains("5 of 5"), "{text}");
+    let resets = browser
+        .find("#quota-detail")
+        .await
+        .attr("data-resets-at")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(resets.ends_with('Z'), "a reset time: {resets:?}");
+    browser.screenshot("07-quota-upgrade-prompt").await;
+    browser
+        .assert_clean("quota", &["/api/ai-builder/full-app", "429"])
+        .await;
+
+    // A phone-sized window: nothing overflows sideways.
+    browser.client.set_window_size(375, 812).await.unwrap();
+    browser.goto(&job_path).await;
+    browser.find("#job-status .badge.completed").await;
+    browser
+        .until(
+            "the page fits 375 px",
+            "return document.documentElement.scrollWidth <= window.innerWidth",
+        )
+        .await;
+    browser.screenshot("08-job-phone").await;
+    browser.client.set_window_size(1280, 1000).await.unwrap();
+
+    // Pricing marks the current plan; billing says that Stripe is not configured.
+    browser.goto("/pricing").await;
+    let current = browser.find("#plans tr[aria-current=true]").await;
+    assert_eq!(
+        current.attr("data-plan").await.unwrap().as_deref(),
+        Some("free")
+    );
+    browser
+        .find("#plans button[data-plan=pro]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let notice = browser
+        .find("#pricing-notice:not([hidden])")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(notice.contains("not configured"), "{notice}");
+    browser.screenshot("09-pricing").await;
+    browser
+        .assert_clean("pricing", &["/api/stripe/checkout", "503"])
+        .await;
+    browser.goto("/account/billing").await;
+    let notice = browser
+        .find("#billing-notice:not([hidden])")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(notice.contains("not configured"), "{notice}");
+    browser.screenshot("10-billing").await;
+    browser
+        .assert_clean("billing", &["/api/billing/subscription", "503"])
+        .await;
+
+    // The dashboard with the admin token: numbers, chart, workers; metrics answer 404 here.
+    browser.goto("/admin/queues").await;
+    browser
+        .find("#admin-token")
+        .await
+        .send_keys(ADMIN)
+        .await
+        .unwrap();
+    browser
+        .find("#admin-form button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.find("#dashboard:not([hidden])").await;
+    browser.find("#chart svg rect.completed").await;
+    browser
+        .until(
+            "all five jobs are counted",
+            "return document.querySelector('#card-completed .value').textContent === '5'",
+        )
+        .await;
+    assert!(browser.count("#workers tr").await >= 1);
+    browser.find("#metrics-unavailable").await;
+    let live = browser.find("#live").await.text().await.unwrap();
+    assert!(live.starts_with("Live"), "{live}");
+    browser.screenshot("11-admin-dashboard").await;
+    browser
+        .assert_clean("dashboard", &["/api/admin/metrics", "404"])
+        .await;
+}
