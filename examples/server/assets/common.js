@@ -171,6 +171,23 @@
     return "the request failed (HTTP " + (result ? result.status : "?") + ")";
   }
 
+  // The upgrade prompt of a generation refused for quota: the window that refused it, its use
+  // and the time it resets (#quota-prompt and #quota-detail on the page).
+  function showQuota(status, retryAfter) {
+    const win = status[status.deniedBy] || status.daily || {};
+    let resets = win.resetsAt ? new Date(win.resetsAt) : null;
+    if (!resets && retryAfter) resets = new Date(Date.now() + Number(retryAfter) * 1000);
+    const limit = win.limit !== undefined && win.limit !== null ? win.limit : "?";
+    const plan = status.plan || "current";
+    const text = "You have used " + (win.used !== undefined ? win.used : limit) + " of " + limit +
+      " generations on the " + plan + " plan." + (resets ? " It resets at " + resets.toLocaleString() + "." : "") +
+      " Upgrade for more.";
+    $("#quota-detail").textContent = " " + text;
+    $("#quota-detail").setAttribute("data-resets-at", resets ? resets.toISOString() : "");
+    $("#quota-prompt").hidden = false;
+    announce("Generation limit reached");
+  }
+
   // The sign-in box in the header: a token field, or who the page acts for.
   function renderSession() {
     const box = document.getElementById("session");
@@ -212,14 +229,15 @@
     const path = location.pathname;
     for (const link of document.querySelectorAll(".top nav a")) {
       const href = link.getAttribute("href");
-      const here = href === "/" ? (path === "/" || /^\/jobs\/./.test(path)) : path === href;
+      const here = href === "/" ? (path === "/" || /^\/jobs\/./.test(path))
+        : path === href || (href === "/apps" && path.startsWith("/apps/"));
       if (here) link.setAttribute("aria-current", "page");
     }
   }
 
   window.AF = {
     token, setToken, adminToken, setAdminToken, claims, api, sse, el, clear, $,
-    formatDuration, formatTime, formatNumber, badge, announce, notice, errorMessage, renderSession,
+    formatDuration, formatTime, formatNumber, badge, announce, notice, errorMessage, renderSession, showQuota,
   };
 
   document.addEventListener("DOMContentLoaded", () => {

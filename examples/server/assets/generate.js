@@ -14,6 +14,7 @@
     timer: null,
     startedAt: null,
     app: null, // {files, dependencies, setupInstructions, name} of a finished app
+    saved: null, // {appId, version}: where the finished app is saved in the library
     prompt: "",
   };
 
@@ -128,6 +129,7 @@
     view.files = new Map();
     view.selected = null;
     view.app = null;
+    view.saved = null;
     view.job = null;
     view.startedAt = null;
     $("#result").hidden = true;
@@ -238,6 +240,13 @@
     }
     if (!app) return;
     view.app = app;
+    view.saved = result.appId ? { appId: result.appId, version: result.version } : null;
+    const open = $("#open-app");
+    open.hidden = !view.saved;
+    if (view.saved) {
+      open.setAttribute("href", "/apps/" + encodeURIComponent(view.saved.appId));
+      open.textContent = "Open in your apps (version " + view.saved.version + ")";
+    }
     for (const file of app.files) setFile(file.path, "done", file.content);
     if (app.files.length > 0 && (!view.selected || !view.files.get(view.selected))) select(app.files[0].path);
     else if (view.selected) select(view.selected);
@@ -274,7 +283,7 @@
       return true;
     }
     if (answer.status === 429 && answer.data && answer.data.error === "quota_exceeded") {
-      showQuota(answer.data.details || {}, answer.headers.get("retry-after"));
+      window.AF.showQuota(answer.data.details || {}, answer.headers.get("retry-after"));
       return false;
     }
     if (answer.status === 401) {
@@ -283,21 +292,6 @@
     }
     notice($("#form-notice"), "Could not start the job: " + errorMessage(answer), "error");
     return false;
-  }
-
-  function showQuota(status, retryAfter) {
-    const win = status[status.deniedBy] || status.daily || {};
-    let resets = win.resetsAt ? new Date(win.resetsAt) : null;
-    if (!resets && retryAfter) resets = new Date(Date.now() + Number(retryAfter) * 1000);
-    const limit = win.limit !== undefined && win.limit !== null ? win.limit : "?";
-    const plan = status.plan || "current";
-    const text = "You have used " + (win.used !== undefined ? win.used : limit) + " of " + limit +
-      " generations on the " + plan + " plan." + (resets ? " It resets at " + resets.toLocaleString() + "." : "") +
-      " Upgrade for more.";
-    $("#quota-detail").textContent = " " + text;
-    $("#quota-detail").setAttribute("data-resets-at", resets ? resets.toISOString() : "");
-    $("#quota-prompt").hidden = false;
-    announce("Generation limit reached");
   }
 
   function wire() {
@@ -327,8 +321,12 @@
       event.preventDefault();
       const prompt = $("#modify-prompt").value.trim();
       if (!prompt || !view.app) return;
-      const files = view.app.files.map((f) => ({ path: f.path, content: f.content }));
-      if (await start("/api/ai-builder/modify", { prompt, currentAppState: { files } })) $("#modify-prompt").value = "";
+      // A saved app is changed by reference, so that the change becomes its next version;
+      // an app that was not saved is sent whole.
+      const body = view.saved
+        ? { prompt, appId: view.saved.appId, baseVersion: view.saved.version }
+        : { prompt, currentAppState: { files: view.app.files.map((f) => ({ path: f.path, content: f.content })) } };
+      if (await start("/api/ai-builder/modify", body)) $("#modify-prompt").value = "";
     });
     $("#plan").addEventListener("click", () => {
       const prompt = view.prompt || $("#prompt").value.trim();

@@ -397,6 +397,92 @@ async fn scenario(browser: &Browser, base: &str) {
     browser.screenshot("06-job-reopened").await;
     browser.assert_clean("history", &[]).await;
 
+    // The library: the generation and its modification are one app with two versions.
+    browser.goto("/apps").await;
+    browser.find("#apps a.app-link").await;
+    assert_eq!(browser.count("#apps tr").await, 1, "one app in the library");
+    browser.screenshot("06a-library").await;
+    browser
+        .find("#apps a.app-link")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .until(
+            "the app page lists both versions and shows the current files",
+            "return document.querySelectorAll('#versions tr').length === 2 \
+             && document.querySelector('#app-version').textContent === 'v2' \
+             && document.querySelector('#files-version').textContent === '2' \
+             && document.querySelectorAll('#file-tree li').length > 1",
+        )
+        .await;
+    let app_path = browser
+        .client
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .to_owned();
+    assert!(app_path.starts_with("/apps/"), "{app_path}");
+    // Compare v1 with v2: the modification's changes, line by line.
+    browser
+        .find("#diff-form button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .until(
+            "the diff shows changed lines",
+            "return document.querySelectorAll('#diff .diff-file').length > 0 \
+             && !!document.querySelector('#diff .diff span.add, #diff .diff span.del')",
+        )
+        .await;
+    let summary = browser.find("#diff-summary").await.text().await.unwrap();
+    assert!(summary.starts_with("From v1 to v2"), "{summary}");
+    browser.screenshot("06b-app-versions-and-diff").await;
+    // View version 1, then restore it as version 3.
+    browser
+        .find("#versions button[data-view='1']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .until(
+            "version 1's files are shown",
+            "return document.querySelector('#files-version').textContent === '1'",
+        )
+        .await;
+    browser
+        .find("#versions button[data-restore='1']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .until(
+            "the restore is version 3",
+            "return document.querySelectorAll('#versions tr').length === 3 \
+             && document.querySelector('#app-version').textContent === 'v3'",
+        )
+        .await;
+    // Publish: the preview address answers anyone, with the published version.
+    browser.find("#publish").await.click().await.unwrap();
+    let preview = browser.find("#preview-link:not([hidden])").await;
+    let href = preview.attr("href").await.unwrap().unwrap_or_default();
+    assert!(href.starts_with("/p/"), "{href}");
+    let public: Value = reqwest::get(format!("{base}{href}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(public["version"], 3);
+    browser.screenshot("06c-app-published").await;
+    browser.assert_clean("library and app", &[]).await;
+
     // The zip download answers an archive for the signed-in user.
     let http = reqwest::Client::new();
     let zip = http

@@ -58,6 +58,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/"),
     ("get", "/jobs"),
     ("get", "/jobs/{id}"),
+    ("get", "/apps"),
+    ("get", "/apps/{id}"),
     ("get", "/pricing"),
     ("get", "/account/billing"),
     ("get", "/admin/queues"),
@@ -129,6 +131,8 @@ fn pages() -> Router<AppState> {
         .route("/", get(pages::generate))
         .route("/jobs", get(pages::history))
         .route("/jobs/{id}", get(pages::job))
+        .route("/apps", get(pages::apps))
+        .route("/apps/{id}", get(pages::app))
         .route("/pricing", get(pages::pricing))
         .route("/account/billing", get(pages::billing))
         .route("/admin/queues", get(pages::admin))

@@ -43,6 +43,8 @@ const ASSETS: &[Asset] = &[
     asset!("common.js", JS),
     asset!("generate.js", JS),
     asset!("history.js", JS),
+    asset!("apps.js", JS),
+    asset!("app.js", JS),
     asset!("pricing.js", JS),
     asset!("billing.js", JS),
     asset!("admin.js", JS),
@@ -51,6 +53,8 @@ const ASSETS: &[Asset] = &[
 
 const GENERATE: &str = include_str!("../../assets/generate.html");
 const HISTORY: &str = include_str!("../../assets/history.html");
+const APPS: &str = include_str!("../../assets/apps.html");
+const APP: &str = include_str!("../../assets/app.html");
 const PRICING: &str = include_str!("../../assets/pricing.html");
 const BILLING: &str = include_str!("../../assets/billing.html");
 const ADMIN: &str = include_str!("../../assets/admin.html");
@@ -78,6 +82,15 @@ pub(crate) async fn job(Path(_id): Path<String>) -> Response {
 
 pub(crate) async fn history() -> Response {
     page(HISTORY)
+}
+
+pub(crate) async fn apps() -> Response {
+    page(APPS)
+}
+
+/// `/apps/{id}`: the app page, which reads the app id from its address.
+pub(crate) async fn app(Path(_id): Path<String>) -> Response {
+    page(APP)
 }
 
 pub(crate) async fn pricing() -> Response {
@@ -162,7 +175,7 @@ mod tests {
 
     #[test]
     fn pages_load_scripts_and_styles_from_files_only() {
-        for html in [GENERATE, HISTORY, PRICING, BILLING, ADMIN] {
+        for html in [GENERATE, HISTORY, APPS, APP, PRICING, BILLING, ADMIN] {
             assert!(
                 html.contains("<script src=\"/assets/"),
                 "a page without its script"
@@ -186,7 +199,7 @@ mod tests {
 
     #[test]
     fn every_referenced_asset_is_embedded() {
-        for html in [GENERATE, HISTORY, PRICING, BILLING, ADMIN] {
+        for html in [GENERATE, HISTORY, APPS, APP, PRICING, BILLING, ADMIN] {
             for part in html.split("/assets/").skip(1) {
                 let name = part.split('"').next().unwrap_or_default();
                 assert!(

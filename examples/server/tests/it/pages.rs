@@ -342,10 +342,13 @@ pub(crate) async fn completed_apps_download_as_zip(db: Db) {
 pub(crate) async fn pages_are_html_with_a_content_security_policy(db: Db) {
     let server = TestServer::start(db, Options::api_only()).await;
     let job = format!("/jobs/{}", Uuid::new_v4());
+    let app = format!("/apps/{}", Uuid::new_v4());
     for path in [
         "/",
         "/jobs",
         job.as_str(),
+        "/apps",
+        app.as_str(),
         "/pricing",
         "/account/billing",
         "/admin/queues",
@@ -375,6 +378,8 @@ pub(crate) async fn assets_have_types_and_cache_validators(db: Db) {
         ("/assets/app.css", "text/css; charset=utf-8"),
         ("/assets/common.js", "text/javascript; charset=utf-8"),
         ("/assets/generate.js", "text/javascript; charset=utf-8"),
+        ("/assets/apps.js", "text/javascript; charset=utf-8"),
+        ("/assets/app.js", "text/javascript; charset=utf-8"),
         ("/assets/admin.js", "text/javascript; charset=utf-8"),
         ("/assets/favicon.svg", "image/svg+xml"),
     ] {
