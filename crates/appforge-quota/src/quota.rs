@@ -419,4 +419,19 @@ impl Quota {
     pub fn clock(&self) -> &SharedClock {
         &self.inner.clock
     }
+
+    /// How long a reservation may stay pending before it is released.
+    ///
+    /// ```
+    /// use appforge_quota::{DEFAULT_RESERVATION_TIMEOUT, MemoryUsageStore, Quota};
+    /// let quota = Quota::new(MemoryUsageStore::new());
+    /// assert_eq!(quota.reservation_timeout(), DEFAULT_RESERVATION_TIMEOUT);
+    /// ```
+    #[must_use]
+    pub fn reservation_timeout(&self) -> Duration {
+        self.inner
+            .timeout
+            .to_std()
+            .unwrap_or(DEFAULT_RESERVATION_TIMEOUT)
+    }
 }

@@ -21,6 +21,7 @@
 //! | --- | --- |
 //! | [`server`] | assembling the state, serving, in-process workers, shutdown |
 //! | [`work`] | the job handlers (shared with `appforge-worker`) |
+//! | [`reconcile`] | settling the reservations of jobs a stopped process left unsettled |
 //! | [`routes`] | the router, its route list, the admin API and the web pages |
 
 mod auth;
@@ -32,6 +33,7 @@ mod layers;
 mod metrics;
 mod openapi;
 mod provider;
+pub mod reconcile;
 mod request_id;
 pub mod routes;
 pub mod server;

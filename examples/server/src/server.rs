@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::auth::JwtKeys;
 use crate::config::Config;
+use crate::reconcile::ReconcileReport;
 use crate::routes::router;
 use crate::state::{AppState, StartError};
 
@@ -41,14 +42,13 @@ pub async fn assemble(config: Config) -> Result<(AppState, Option<String>), Star
 }
 
 /// Settles the reservations of jobs that finished while no process could settle them (a
-/// crash between the job's last write and the settlement): commit and refund are idempotent,
-/// so settling again is harmless.
-pub async fn reconcile(state: &AppState) {
-    match state.quota().reset_expired().await {
-        Ok(report) => tracing::debug!(?report, "released expired reservations"),
-        Err(error) => tracing::warn!(%error, "releasing expired reservations failed"),
-    }
+/// crash between the job's last write and the settlement), releases expired ones, and purges
+/// deleted apps past their retention. Commit and refund are idempotent, so settling again is
+/// harmless; see [`crate::reconcile`].
+pub async fn reconcile(state: &AppState) -> ReconcileReport {
+    let report = crate::reconcile::reconcile_at_start(state).await;
     purge_apps(state).await;
+    report
 }
 
 /// Removes the apps deleted longer than the retention period ago.
@@ -89,6 +89,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let workers = start_workers(&state).map_err(std::io::Error::other)?;
     spawn_purge(&state);
+    crate::reconcile::spawn(&state);
     let app = router(&state);
     let token = state.shutdown_token().clone();
     axum::serve(listener, app)
@@ -133,6 +134,7 @@ pub async fn run_worker(
     let slots = u32::try_from(config.workers.max(1)).unwrap_or(u32::MAX);
     let (state, _) = assemble(config).await?;
     let pool = crate::work::start(&state, slots).map_err(|e| StartError::setup("workers", e))?;
+    crate::reconcile::spawn(&state);
     tracing::info!(
         worker = %pool.id(),
         slots,

@@ -7,7 +7,7 @@ use appforge_apps::AnyAppStore;
 use appforge_billing::{AnyBillingStore, Billing, StripeApi, WebhookVerifier};
 use appforge_jobs::{AnyJobStore, Job, JobQueue, JobStatus};
 use appforge_llm::Pipelines;
-use appforge_quota::{AnyUsageStore, Quota, ReservationId};
+use appforge_quota::{AnyUsageStore, Quota, ReservationId, Settlement};
 use axum::extract::FromRef;
 
 use crate::auth::JwtKeys;
@@ -306,9 +306,9 @@ pub(crate) fn reservation_of(job: &Job) -> Option<ReservationId> {
 /// failed or cancelled one refunds it. Both are idempotent, so a repeated hook (or a
 /// reconciliation after a crash) never charges twice.
 fn settle(quota: &Quota, metrics: &Metrics, tasks: &tokio_util::task::TaskTracker, job: &Job) {
-    let Some(reservation) = reservation_of(job) else {
+    if reservation_of(job).is_none() {
         return;
-    };
+    }
     if job.status == JobStatus::Completed {
         let input = u64::try_from(job.input_tokens.unwrap_or(0)).unwrap_or(0);
         let output = u64::try_from(job.output_tokens.unwrap_or(0)).unwrap_or(0);
@@ -318,28 +318,43 @@ fn settle(quota: &Quota, metrics: &Metrics, tasks: &tokio_util::task::TaskTracke
         .as_secs_f64();
         metrics.job_finished(&job.kind, seconds, input, output);
     }
-    let quota = quota.clone();
-    let status = job.status;
-    let tokens = job
-        .input_tokens
-        .unwrap_or(0)
-        .saturating_add(job.output_tokens.unwrap_or(0));
-    let id = job.id;
     if tokio::runtime::Handle::try_current().is_err() {
         return;
     }
+    let quota = quota.clone();
+    let job = job.clone();
     tasks.spawn(async move {
-        let result = match status {
-            JobStatus::Completed => {
-                quota
-                    .commit(reservation, u64::try_from(tokens).unwrap_or(0))
-                    .await
-            }
-            JobStatus::Failed | JobStatus::Cancelled => quota.refund(reservation).await,
-            _ => return,
-        };
-        if let Err(error) = result {
-            tracing::warn!(job = %id, %error, "settling the job's quota reservation failed");
+        if let Err(error) = settle_reservation(&quota, &job).await {
+            tracing::warn!(job = %job.id, %error, "settling the job's quota reservation failed");
         }
     });
+}
+
+/// Settles a finished job's reservation: commit with its tokens when it completed, refund
+/// when it failed or was cancelled. `None` for a job without a reservation or not finished.
+///
+/// # Errors
+///
+/// The quota's errors (a reservation already settled the other way, storage).
+pub(crate) async fn settle_reservation(
+    quota: &Quota,
+    job: &Job,
+) -> Result<Option<Settlement>, appforge_quota::Error> {
+    let Some(reservation) = reservation_of(job) else {
+        return Ok(None);
+    };
+    let settlement = match job.status {
+        JobStatus::Completed => {
+            let tokens = job
+                .input_tokens
+                .unwrap_or(0)
+                .saturating_add(job.output_tokens.unwrap_or(0));
+            quota
+                .commit(reservation, u64::try_from(tokens).unwrap_or(0))
+                .await?
+        }
+        JobStatus::Failed | JobStatus::Cancelled => quota.refund(reservation).await?,
+        _ => return Ok(None),
+    };
+    Ok(Some(settlement))
 }

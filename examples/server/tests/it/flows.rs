@@ -437,3 +437,85 @@ pub(crate) async fn ready_once_migrated(db: Db) {
     assert_eq!(status, StatusCode::OK);
     server.stop().await;
 }
+
+/// A process that dies between a job's terminal write and its settlement leaves the
+/// reservation open; the next start (or any node's periodic pass) settles it: the completed
+/// job is charged with its tokens, the failed and cancelled ones refunded, and only once.
+pub(crate) async fn lost_settlements_are_reconciled(db: Db) {
+    use appforge_jobs::{ClaimRequest, Finish, FinishRequest, JobStore, WorkerId};
+
+    let server = TestServer::start(db, Options::api_only()).await;
+    let user = Uuid::new_v4();
+    let mut jobs = Vec::new();
+    for prompt in ["kept", "failed", "cancelled"] {
+        jobs.push(
+            server
+                .generate(user, FULL_APP, json!({ "prompt": prompt }))
+                .await,
+        );
+    }
+    assert_eq!(daily_used(&server, user).await, 3);
+
+    // Finish the jobs through the bare store: the writes a crashed worker made before it
+    // could settle anything.
+    let store = server.state.queue().store().clone();
+    let now = chrono::Utc::now();
+    let claimed = store
+        .claim(&ClaimRequest {
+            worker: WorkerId::new(),
+            kinds: None,
+            limit: 10,
+            now,
+            lease_until: now + chrono::Duration::seconds(30),
+        })
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3);
+    let ending = |prompt: &str| match prompt {
+        "kept" => Finish::Complete {
+            result: json!({ "name": "Kept" }),
+            input_tokens: 120,
+            output_tokens: 30,
+        },
+        "failed" => Finish::Fail {
+            error: "the model refused".into(),
+        },
+        _ => Finish::Cancel,
+    };
+    let batch: Vec<FinishRequest> = claimed
+        .iter()
+        .map(|job| FinishRequest {
+            lease: job.lease().unwrap(),
+            finish: ending(job.payload["prompt"].as_str().unwrap()),
+            now,
+        })
+        .collect();
+    for written in store.finish(&batch).await.unwrap() {
+        assert!(written.unwrap().status.is_terminal());
+    }
+    assert_eq!(
+        daily_used(&server, user).await,
+        3,
+        "nothing settled them yet"
+    );
+
+    let report = appforge_server::server::reconcile(&server.state).await;
+    assert_eq!(
+        (
+            report.scanned,
+            report.committed,
+            report.refunded,
+            report.errors
+        ),
+        (3, 1, 2, 0)
+    );
+    let (_, _, quota) = server.call("GET", "/api/quota", Some(user), None).await;
+    assert_eq!(quota["daily"]["used"], 1, "{quota}");
+    assert_eq!(quota["tokens"]["used"], 150, "{quota}");
+
+    // Again: nothing left to settle, nothing charged twice.
+    let again = appforge_server::server::reconcile(&server.state).await;
+    assert_eq!((again.committed, again.refunded, again.errors), (0, 0, 0));
+    assert_eq!(daily_used(&server, user).await, 1);
+    server.stop().await;
+}

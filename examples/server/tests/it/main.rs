@@ -49,6 +49,7 @@ per_backend!(
     sixth_free_generation_is_refused,
     cancel_pending_refunds,
     cancel_running_job,
+    lost_settlements_are_reconciled,
     another_users_job_is_not_found,
     bad_bodies_are_field_level_400s,
     chat_streams_deltas_then_done,
