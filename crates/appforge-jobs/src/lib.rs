@@ -80,7 +80,7 @@ pub use error::{Error, Result};
 pub use event::{JobEvent, JobEventKind};
 pub use id::{JobId, WorkerId};
 pub use job::{Cursor, DEFAULT_MAX_ATTEMPTS, Enqueued, Job, JobFilter, NewJob, Page, PageRequest};
-pub use outcome::{Outcome, Progress};
+pub use outcome::{Outcome, Progress, TokenUsage};
 pub use priority::Priority;
 pub use queue::{JobQueue, JobQueueBuilder, TerminalHook};
 pub use retry::RetryPolicy;

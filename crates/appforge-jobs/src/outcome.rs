@@ -22,12 +22,34 @@ pub enum Outcome {
         error: String,
         /// When the cause says how long to wait (a provider's 429 `retry-after`).
         retry_after: Option<Duration>,
+        /// The tokens the attempt used; recorded when this failure (or a cancellation) ends
+        /// the job.
+        tokens: Option<TokenUsage>,
     },
     /// A failure that retrying cannot fix: fail the job now.
     Permanent {
         /// What went wrong.
         error: String,
+        /// The tokens the attempt used; recorded on the failed (or cancelled) job.
+        tokens: Option<TokenUsage>,
     },
+}
+
+/// The tokens an attempt used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenUsage {
+    /// Input tokens.
+    pub input: i64,
+    /// Output tokens.
+    pub output: i64,
+}
+
+impl TokenUsage {
+    /// `input` and `output` tokens.
+    #[must_use]
+    pub const fn new(input: i64, output: i64) -> Self {
+        Self { input, output }
+    }
 }
 
 impl Outcome {
@@ -41,19 +63,44 @@ impl Outcome {
         }
     }
 
-    /// Sets the token usage of a success; no effect on failures.
+    /// Sets the tokens the attempt used. A success stores them with its result; a failure
+    /// that ends the job, or a cancellation that stops it, records them on the job (a host
+    /// can charge what a cancelled generation spent).
+    ///
+    /// ```
+    /// use appforge_jobs::{Outcome, TokenUsage};
+    /// let failed = Outcome::permanent("the model refused").with_tokens(900, 40);
+    /// assert_eq!(failed.tokens(), Some(TokenUsage::new(900, 40)));
+    /// ```
     #[must_use]
     pub fn with_tokens(mut self, input: i64, output: i64) -> Self {
-        if let Self::Success {
-            input_tokens,
-            output_tokens,
-            ..
-        } = &mut self
-        {
-            *input_tokens = input;
-            *output_tokens = output;
+        match &mut self {
+            Self::Success {
+                input_tokens,
+                output_tokens,
+                ..
+            } => {
+                *input_tokens = input;
+                *output_tokens = output;
+            }
+            Self::Retryable { tokens, .. } | Self::Permanent { tokens, .. } => {
+                *tokens = Some(TokenUsage::new(input, output));
+            }
         }
         self
+    }
+
+    /// The tokens the attempt used, when the handler said.
+    #[must_use]
+    pub const fn tokens(&self) -> Option<TokenUsage> {
+        match self {
+            Self::Success {
+                input_tokens,
+                output_tokens,
+                ..
+            } => Some(TokenUsage::new(*input_tokens, *output_tokens)),
+            Self::Retryable { tokens, .. } | Self::Permanent { tokens, .. } => *tokens,
+        }
     }
 
     /// A retryable failure.
@@ -61,6 +108,7 @@ impl Outcome {
         Self::Retryable {
             error: error.into(),
             retry_after: None,
+            tokens: None,
         }
     }
 
@@ -69,6 +117,7 @@ impl Outcome {
         Self::Retryable {
             error: error.into(),
             retry_after: Some(after),
+            tokens: None,
         }
     }
 
@@ -76,6 +125,7 @@ impl Outcome {
     pub fn permanent(error: impl Into<String>) -> Self {
         Self::Permanent {
             error: error.into(),
+            tokens: None,
         }
     }
 }

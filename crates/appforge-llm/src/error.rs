@@ -91,6 +91,9 @@ pub enum Error {
     Cancelled {
         /// The pipeline (`full_app`, `modify`, ...).
         pipeline: &'static str,
+        /// The tokens the run had used when it stopped (every round so far, the one cut short
+        /// included, as far as its stream had told).
+        usage: crate::api::Usage,
     },
 }
 
@@ -258,6 +261,15 @@ impl Error {
     /// The HTTP status of the failed response, if there was one.
     pub fn status(&self) -> Option<u16> {
         self.meta().map(|m| m.status).filter(|s| *s != 0)
+    }
+
+    /// The tokens a cancelled run had used when it stopped; `None` for other errors.
+    #[must_use]
+    pub const fn usage(&self) -> Option<&crate::api::Usage> {
+        match self {
+            Self::Cancelled { usage, .. } => Some(usage),
+            _ => None,
+        }
     }
 
     /// The provider's request id, if the response carried one.

@@ -11,11 +11,11 @@
 
 use std::time::Duration;
 
-use appforge_jobs::{JobFilter, JobStatus, PageRequest};
+use appforge_jobs::{JobFilter, PageRequest};
 use appforge_quota::Settlement;
 use chrono::{DateTime, Utc};
 
-use crate::state::{AppState, settle_reservation};
+use crate::state::{AppState, Settled, settle_reservation};
 
 /// How often a running process reconciles.
 pub const RECONCILE_EVERY: Duration = Duration::from_secs(60);
@@ -33,9 +33,11 @@ const PAGE: u32 = 100;
 pub struct ReconcileReport {
     /// Finished jobs read.
     pub scanned: u64,
-    /// Reservations this pass committed: completed jobs whose settlement had been lost.
+    /// Reservations this pass committed: completed jobs (or jobs cancelled while running)
+    /// whose settlement had been lost.
     pub committed: u64,
-    /// Reservations this pass refunded: failed or cancelled jobs whose settlement was lost.
+    /// Reservations this pass refunded: failed jobs (or jobs cancelled before they ran) whose
+    /// settlement had been lost.
     pub refunded: u64,
     /// Jobs whose settlement failed (a storage error; the next pass tries again).
     pub errors: u64,
@@ -64,10 +66,16 @@ pub async fn reconcile_since(state: &AppState, since: DateTime<Utc>) -> Reconcil
         for job in &jobs.items {
             report.scanned += 1;
             match settle_reservation(quota, job).await {
-                Ok(Some(Settlement::Settled)) if job.status == JobStatus::Completed => {
-                    report.committed += 1;
+                Ok(Some(Settled {
+                    settlement: Settlement::Settled,
+                    charged,
+                })) => {
+                    if charged {
+                        report.committed += 1;
+                    } else {
+                        report.refunded += 1;
+                    }
                 }
-                Ok(Some(Settlement::Settled)) => report.refunded += 1,
                 Ok(_) => {}
                 // Settled the other way already (a refund raced a commit): nothing to mend.
                 Err(appforge_quota::Error::AlreadySettled { .. }) => {}

@@ -302,8 +302,9 @@ pub(crate) fn reservation_of(job: &Job) -> Option<ReservationId> {
         .and_then(|v| serde_json::from_value(v.clone()).ok())
 }
 
-/// Money follows the job: a completed job commits its reservation with the tokens used, a
-/// failed or cancelled one refunds it. Both are idempotent, so a repeated hook (or a
+/// Money follows the job: a completed job (or one cancelled while it ran) commits its
+/// reservation with the tokens used, a failed one (or one cancelled before it ran) refunds it.
+/// Both are idempotent, so a repeated hook (or a
 /// reconciliation after a crash) never charges twice.
 fn settle(quota: &Quota, metrics: &Metrics, tasks: &tokio_util::task::TaskTracker, job: &Job) {
     if reservation_of(job).is_none() {
@@ -330,8 +331,9 @@ fn settle(quota: &Quota, metrics: &Metrics, tasks: &tokio_util::task::TaskTracke
     });
 }
 
-/// Settles a finished job's reservation: commit with its tokens when it completed, refund
-/// when it failed or was cancelled. `None` for a job without a reservation or not finished.
+/// Settles a finished job's reservation: commit with its tokens when it completed or was
+/// cancelled after it started running, refund when it failed for good or was cancelled before
+/// it ran. `None` for a job without a reservation or not finished.
 ///
 /// # Errors
 ///
@@ -339,22 +341,39 @@ fn settle(quota: &Quota, metrics: &Metrics, tasks: &tokio_util::task::TaskTracke
 pub(crate) async fn settle_reservation(
     quota: &Quota,
     job: &Job,
-) -> Result<Option<Settlement>, appforge_quota::Error> {
+) -> Result<Option<Settled>, appforge_quota::Error> {
     let Some(reservation) = reservation_of(job) else {
         return Ok(None);
     };
-    let settlement = match job.status {
-        JobStatus::Completed => {
-            let tokens = job
-                .input_tokens
-                .unwrap_or(0)
-                .saturating_add(job.output_tokens.unwrap_or(0));
-            quota
-                .commit(reservation, u64::try_from(tokens).unwrap_or(0))
-                .await?
-        }
-        JobStatus::Failed | JobStatus::Cancelled => quota.refund(reservation).await?,
+    // A generation the user stopped after it started spent tokens: it counts, with them.
+    let charged = match job.status {
+        JobStatus::Completed => true,
+        JobStatus::Cancelled => job.started_at.is_some(),
+        JobStatus::Failed => false,
         _ => return Ok(None),
     };
-    Ok(Some(settlement))
+    let settlement = if charged {
+        let tokens = job
+            .input_tokens
+            .unwrap_or(0)
+            .saturating_add(job.output_tokens.unwrap_or(0));
+        quota
+            .commit(reservation, u64::try_from(tokens).unwrap_or(0))
+            .await?
+    } else {
+        quota.refund(reservation).await?
+    };
+    Ok(Some(Settled {
+        charged,
+        settlement,
+    }))
+}
+
+/// How a job's reservation was settled.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settled {
+    /// Committed (the generation counts) rather than refunded.
+    pub(crate) charged: bool,
+    /// What the call did.
+    pub(crate) settlement: Settlement,
 }

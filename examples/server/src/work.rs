@@ -118,16 +118,20 @@ async fn run(state: AppState, ctx: JobContext) -> Outcome {
         }
     };
     let (result, ()) = tokio::join!(work, forward(rx, &ctx));
-    match result {
+    // What a stopped generation spent is recorded with the cancellation (and charged: the
+    // user stopped it after it ran).
+    let spent = match &result {
+        Err(Failure::Llm(error)) => error.usage().copied(),
+        _ => None,
+    };
+    let failure = match result {
         Ok((value, usage)) => {
             let mut value = camel_case_keys(value);
             if let Value::Object(map) = &mut value {
                 map.insert("provider".into(), json!(state.provider()));
             }
-            Outcome::success(value).with_tokens(
-                i64::try_from(usage.input_tokens).unwrap_or(i64::MAX),
-                i64::try_from(usage.output_tokens).unwrap_or(i64::MAX),
-            )
+            let (input, output) = token_counts(usage);
+            return Outcome::success(value).with_tokens(input, output);
         }
         Err(Failure::Input(message)) => Outcome::permanent(message),
         Err(Failure::Llm(error)) if error.is_retryable() => match error.retry_after() {
@@ -143,7 +147,21 @@ async fn run(state: AppState, ctx: JobContext) -> Outcome {
             ),
             None => format!("the result cannot be saved: {error}"),
         }),
+    };
+    match spent {
+        Some(usage) => {
+            let (input, output) = token_counts(usage);
+            failure.with_tokens(input, output)
+        }
+        None => failure,
     }
+}
+
+fn token_counts(usage: Usage) -> (i64, i64) {
+    (
+        i64::try_from(usage.input_tokens).unwrap_or(i64::MAX),
+        i64::try_from(usage.output_tokens).unwrap_or(i64::MAX),
+    )
 }
 
 enum Failure {
@@ -295,10 +313,8 @@ fn job_progress(progress: appforge_llm::Progress) -> Option<Progress> {
 }
 
 fn tokens(usage: Usage) -> Progress {
-    Progress::Tokens {
-        input: i64::try_from(usage.input_tokens).unwrap_or(i64::MAX),
-        output: i64::try_from(usage.output_tokens).unwrap_or(i64::MAX),
-    }
+    let (input, output) = token_counts(usage);
+    Progress::Tokens { input, output }
 }
 
 /// The API answers in camelCase: the result's own keys and its `usage` are renamed; data

@@ -106,7 +106,7 @@ impl State {
             Finish::Complete { .. } => Transition::Complete,
             Finish::Retry { .. } => Transition::Retry,
             Finish::Fail { .. } => Transition::Fail,
-            Finish::Cancel => Transition::Cancel,
+            Finish::Cancel { .. } => Transition::Cancel,
             Finish::Release => Transition::Release,
         };
         let job = self.transition(id, transition)?;
@@ -125,8 +125,11 @@ impl State {
                 job.run_at = *run_at;
                 job.error = Some(error.clone());
             }
-            Finish::Fail { error } => job.error = Some(error.clone()),
-            Finish::Cancel => {}
+            Finish::Fail { error, tokens } => {
+                job.error = Some(error.clone());
+                record_tokens(job, *tokens);
+            }
+            Finish::Cancel { tokens } => record_tokens(job, *tokens),
             Finish::Release => {
                 job.run_at = now;
                 job.attempt -= 1;
@@ -444,10 +447,18 @@ impl JobStore for MemoryJobStore {
     }
 }
 
+/// Records the tokens an attempt that failed or was cancelled reports.
+fn record_tokens(job: &mut Job, tokens: Option<crate::TokenUsage>) {
+    if let Some(tokens) = tokens {
+        job.input_tokens = Some(tokens.input);
+        job.output_tokens = Some(tokens.output);
+    }
+}
+
 /// How a rescue ends an expired attempt, and the error it records (shared by every store).
 pub(crate) fn rescue_finish(job: &Job, now: DateTime<Utc>) -> (Finish, Option<String>) {
     if job.cancel_requested {
-        (Finish::Cancel, None)
+        (Finish::Cancel { tokens: None }, None)
     } else if job.attempt >= job.max_attempts {
         let error = format!(
             "lease expired on attempt {} of {} (worker stopped heartbeating)",
@@ -456,6 +467,7 @@ pub(crate) fn rescue_finish(job: &Job, now: DateTime<Utc>) -> (Finish, Option<St
         (
             Finish::Fail {
                 error: error.clone(),
+                tokens: None,
             },
             Some(error),
         )

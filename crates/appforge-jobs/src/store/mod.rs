@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::outcome::TokenUsage;
 use crate::{
     Enqueued, Job, JobEvent, JobFilter, JobId, Page, PageRequest, QueueStats, Result, WorkerId,
 };
@@ -76,9 +77,14 @@ pub enum Finish {
     Fail {
         /// The error.
         error: String,
+        /// The tokens the attempt used before it failed, recorded on the job.
+        tokens: Option<TokenUsage>,
     },
     /// `processing -> cancelled` (cancellation was requested).
-    Cancel,
+    Cancel {
+        /// The tokens the attempt used before it stopped, recorded on the job.
+        tokens: Option<TokenUsage>,
+    },
     /// `processing -> pending` now, the attempt given back (graceful shutdown).
     Release,
 }

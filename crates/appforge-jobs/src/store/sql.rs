@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{Finish, FinishRequest, Lease};
-use crate::{Error, Job, Transition};
+use crate::{Error, Job, TokenUsage, Transition};
 
 /// The columns of a job row, in `FromRow` order.
 macro_rules! job_columns {
@@ -40,7 +40,7 @@ impl FinishParams {
             Finish::Complete { .. } => Transition::Complete,
             Finish::Retry { .. } => Transition::Retry,
             Finish::Fail { .. } => Transition::Fail,
-            Finish::Cancel => Transition::Cancel,
+            Finish::Cancel { .. } => Transition::Cancel,
             Finish::Release => Transition::Release,
         };
         let status = transition.target();
@@ -74,11 +74,12 @@ impl FinishParams {
                 params.set_error = true;
                 params.error = Some(error.clone());
             }
-            Finish::Fail { error } => {
+            Finish::Fail { error, tokens } => {
                 params.set_error = true;
                 params.error = Some(error.clone());
+                params.set_tokens(*tokens);
             }
-            Finish::Cancel => {}
+            Finish::Cancel { tokens } => params.set_tokens(*tokens),
             Finish::Release => {
                 params.run_at = Some(now);
                 params.attempt_back = 1;
@@ -86,6 +87,15 @@ impl FinishParams {
             }
         }
         params
+    }
+}
+
+impl FinishParams {
+    fn set_tokens(&mut self, tokens: Option<TokenUsage>) {
+        if let Some(tokens) = tokens {
+            self.input_tokens = Some(tokens.input);
+            self.output_tokens = Some(tokens.output);
+        }
     }
 }
 

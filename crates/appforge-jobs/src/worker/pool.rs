@@ -472,6 +472,7 @@ async fn run_job<S: JobStore>(shared: Arc<Shared<S>>, job: Job, permit: OwnedSem
         return;
     }
     let now = shared.queue.now();
+    let tokens = outcome.tokens();
     let finish = match outcome {
         Outcome::Success {
             result,
@@ -482,8 +483,10 @@ async fn run_job<S: JobStore>(shared: Arc<Shared<S>>, job: Job, permit: OwnedSem
             input_tokens,
             output_tokens,
         },
-        _ if state.cancel_requested => Finish::Cancel,
-        Outcome::Retryable { error, retry_after } if lease.attempt < max_attempts => {
+        _ if state.cancel_requested => Finish::Cancel { tokens },
+        Outcome::Retryable {
+            error, retry_after, ..
+        } if lease.attempt < max_attempts => {
             let delay = shared
                 .queue
                 .retry_policy()
@@ -495,8 +498,9 @@ async fn run_job<S: JobStore>(shared: Arc<Shared<S>>, job: Job, permit: OwnedSem
         }
         Outcome::Retryable { error, .. } => Finish::Fail {
             error: format!("{error} (attempt {} of {max_attempts})", lease.attempt),
+            tokens,
         },
-        Outcome::Permanent { error } => Finish::Fail { error },
+        Outcome::Permanent { error, .. } => Finish::Fail { error, tokens },
     };
     let request = FinishRequest { lease, finish, now };
     if shared.done_tx.send(request).await.is_err() {

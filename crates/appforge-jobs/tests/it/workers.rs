@@ -171,7 +171,7 @@ pub(crate) async fn retries_with_backoff_then_succeeds<S: JobStore>(f: Fixture<S
 pub(crate) async fn permanent_error_fails_at_once<S: JobStore>(f: Fixture<S>) {
     let workers = pool(&f.queue)
         .handler("full_app", |_| async {
-            Outcome::permanent("prompt refused")
+            Outcome::permanent("prompt refused").with_tokens(80, 0)
         })
         .start()
         .unwrap();
@@ -180,6 +180,7 @@ pub(crate) async fn permanent_error_fails_at_once<S: JobStore>(f: Fixture<S>) {
     let done = wait_terminal(&f.queue, user, id).await;
     assert_eq!((done.status, done.attempt), (JobStatus::Failed, 1));
     assert_eq!(done.error.as_deref(), Some("prompt refused"));
+    assert_eq!((done.input_tokens, done.output_tokens), (Some(80), Some(0)));
     workers.shutdown(BOUND).await;
 }
 
@@ -217,7 +218,8 @@ pub(crate) async fn cancelling_a_running_job_fires_its_token<S: JobStore>(f: Fix
     let workers = pool(&f.queue)
         .handler("full_app", |ctx| async move {
             ctx.cancellation().cancelled().await;
-            Outcome::retry("stopped")
+            // What the attempt spent before it stopped is recorded with the cancellation.
+            Outcome::retry("stopped").with_tokens(500, 120)
         })
         .start()
         .unwrap();
@@ -232,6 +234,10 @@ pub(crate) async fn cancelling_a_running_job_fires_its_token<S: JobStore>(f: Fix
     assert!(requested.cancel_requested);
     let done = wait_terminal(&f.queue, user, id).await;
     assert_eq!(done.status, JobStatus::Cancelled);
+    assert_eq!(
+        (done.input_tokens, done.output_tokens),
+        (Some(500), Some(120))
+    );
     workers.shutdown(BOUND).await;
 }
 

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use super::Pipelines;
 use super::output_error::ParseError;
 use super::progress::Progress;
-use super::stream::{add_usage, stream_round};
+use super::stream::{add_usage, stream_round, with_prior_usage};
 use crate::api::Usage;
 use crate::error::Result;
 use crate::prompt::{FullAppRequest, RenderedPrompt};
@@ -123,7 +123,8 @@ impl Pipelines {
                 cancel,
                 |text| parser.feed(text, &mut report),
             )
-            .await?;
+            .await
+            .map_err(|e| with_prior_usage(e, &usage))?;
             let parsed = parser.finish(&mut report);
             add_usage(&mut usage, &outcome.usage);
             progress(Progress::Usage { usage });

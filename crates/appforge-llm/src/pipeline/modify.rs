@@ -5,7 +5,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Pipelines;
 use super::progress::Progress;
-use super::stream::{add_usage, stream_round};
+use super::stream::{add_usage, stream_round, with_prior_usage};
 use crate::api::{StopReason, Usage};
 use crate::changeset::ChangeSet;
 use crate::error::{Error, Result};
@@ -56,7 +56,8 @@ impl Pipelines {
                     });
                 },
             )
-            .await?;
+            .await
+            .map_err(|e| with_prior_usage(e, &usage))?;
             add_usage(&mut usage, &round.usage);
             progress(Progress::Usage { usage });
             let checked = ChangeSet::from_model_output(&round.text)

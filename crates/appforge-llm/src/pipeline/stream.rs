@@ -23,17 +23,20 @@ pub(crate) async fn stream_round(
     cancel: &CancellationToken,
     mut on_text: impl FnMut(&str) + Send,
 ) -> Result<Round> {
-    let cancelled = || Error::Cancelled { pipeline };
+    let cancelled = |usage: &Usage| Error::Cancelled {
+        pipeline,
+        usage: *usage,
+    };
     let mut events = tokio::select! {
         biased;
-        () = cancel.cancelled() => return Err(cancelled()),
+        () = cancel.cancelled() => return Err(cancelled(&Usage::default())),
         events = provider.stream(request) => events?,
     };
     let mut round = Round::default();
     loop {
         let event = tokio::select! {
             biased;
-            () = cancel.cancelled() => return Err(cancelled()),
+            () = cancel.cancelled() => return Err(cancelled(&round.usage)),
             event = events.next() => event,
         };
         let Some(event) = event else { break };
@@ -63,6 +66,20 @@ pub(crate) async fn stream_round(
         });
     }
     Ok(round)
+}
+
+/// Adds the usage of the rounds before to a cancellation's, so that it tells the whole run.
+pub(crate) fn with_prior_usage(error: Error, prior: &Usage) -> Error {
+    match error {
+        Error::Cancelled {
+            pipeline,
+            mut usage,
+        } => {
+            add_usage(&mut usage, prior);
+            Error::Cancelled { pipeline, usage }
+        }
+        other => other,
+    }
 }
 
 /// Adds one round's usage to a running total.

@@ -238,11 +238,14 @@ async fn full_app_honours_cancellation_mid_stream() {
         matches!(
             err,
             Error::Cancelled {
-                pipeline: "full_app"
+                pipeline: "full_app",
+                ..
             }
         ),
         "{err:?}"
     );
+    // The input tokens were known from the stream's start: a cancelled run says what it spent.
+    assert!(err.usage().is_some_and(|u| u.input_tokens > 0), "{err:?}");
 }
 
 #[tokio::test]

@@ -217,8 +217,12 @@ pub(crate) async fn cancel_running_job(db: Db) {
         .call("GET", &format!("/api/jobs/{job}"), Some(user), None)
         .await;
     assert_eq!(view["status"], "cancelled");
-    eventually("the cancelled job's reservation is refunded", || async {
-        daily_used(&server, user).await == 0
+    // It ran and spent tokens: the generation counts, with what it spent.
+    let spent = view["inputTokens"].as_u64().unwrap() + view["outputTokens"].as_u64().unwrap();
+    assert!(spent > 0, "{view}");
+    eventually("the cancelled job is charged what it spent", || async {
+        let (_, _, quota) = server.call("GET", "/api/quota", Some(user), None).await;
+        quota["daily"]["used"] == 1 && quota["tokens"]["used"] == spent
     })
     .await;
     server.stop().await;
@@ -440,9 +444,10 @@ pub(crate) async fn ready_once_migrated(db: Db) {
 
 /// A process that dies between a job's terminal write and its settlement leaves the
 /// reservation open; the next start (or any node's periodic pass) settles it: the completed
-/// job is charged with its tokens, the failed and cancelled ones refunded, and only once.
+/// job and the one cancelled while running are charged with their tokens, the failed one
+/// refunded, and only once.
 pub(crate) async fn lost_settlements_are_reconciled(db: Db) {
-    use appforge_jobs::{ClaimRequest, Finish, FinishRequest, JobStore, WorkerId};
+    use appforge_jobs::{ClaimRequest, Finish, FinishRequest, JobStore, TokenUsage, WorkerId};
 
     let server = TestServer::start(db, Options::api_only()).await;
     let user = Uuid::new_v4();
@@ -479,8 +484,11 @@ pub(crate) async fn lost_settlements_are_reconciled(db: Db) {
         },
         "failed" => Finish::Fail {
             error: "the model refused".into(),
+            tokens: None,
         },
-        _ => Finish::Cancel,
+        _ => Finish::Cancel {
+            tokens: Some(TokenUsage::new(40, 0)),
+        },
     };
     let batch: Vec<FinishRequest> = claimed
         .iter()
@@ -507,15 +515,16 @@ pub(crate) async fn lost_settlements_are_reconciled(db: Db) {
             report.refunded,
             report.errors
         ),
-        (3, 1, 2, 0)
+        (3, 2, 1, 0),
+        "the completed job and the one cancelled while it ran are charged; the failed one not"
     );
     let (_, _, quota) = server.call("GET", "/api/quota", Some(user), None).await;
-    assert_eq!(quota["daily"]["used"], 1, "{quota}");
-    assert_eq!(quota["tokens"]["used"], 150, "{quota}");
+    assert_eq!(quota["daily"]["used"], 2, "{quota}");
+    assert_eq!(quota["tokens"]["used"], 150 + 40, "{quota}");
 
     // Again: nothing left to settle, nothing charged twice.
     let again = appforge_server::server::reconcile(&server.state).await;
     assert_eq!((again.committed, again.refunded, again.errors), (0, 0, 0));
-    assert_eq!(daily_used(&server, user).await, 1);
+    assert_eq!(daily_used(&server, user).await, 2);
     server.stop().await;
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use appforge_jobs::{
     ClaimRequest, Finish, JobFilter, JobId, JobStatus, JobStore, Lease, PageRequest, Priority,
-    WorkerId,
+    TokenUsage, WorkerId,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -160,8 +160,11 @@ pub(crate) async fn illegal_transitions_are_errors<S: JobStore>(f: Fixture<S>) {
     // A finished job cannot be completed, failed, cancelled or retried by anyone.
     for again in [
         complete(),
-        Finish::Fail { error: "x".into() },
-        Finish::Cancel,
+        Finish::Fail {
+            error: "x".into(),
+            tokens: None,
+        },
+        Finish::Cancel { tokens: None },
         Finish::Release,
     ] {
         assert!(finish(&f, lease, again).await.unwrap_err().is_lease_lost());
@@ -231,12 +234,23 @@ pub(crate) async fn fail_is_terminal<S: JobStore>(f: Fixture<S>) {
         claimed.lease().unwrap(),
         Finish::Fail {
             error: "bad prompt".into(),
+            tokens: Some(TokenUsage::new(700, 25)),
         },
     )
     .await
     .unwrap();
     assert_eq!(failed.status, JobStatus::Failed);
     assert_eq!(failed.error.as_deref(), Some("bad prompt"));
+    // What the failed attempt spent is kept, for costs.
+    assert_eq!(
+        (failed.input_tokens, failed.output_tokens),
+        (Some(700), Some(25))
+    );
+    let stored = f.store.get(id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.input_tokens, stored.output_tokens),
+        (Some(700), Some(25))
+    );
     assert_eq!(failed.completed_at, Some(f.clock_now()));
     assert!(claim(&f, WorkerId::new(), 1).await.is_empty());
     // The dedupe key is free again.
@@ -350,8 +364,17 @@ pub(crate) async fn cancel_running_job_requests_then_cancels<S: JobStore>(f: Fix
         .await
         .unwrap();
     assert!(states[0].held && states[0].cancel_requested);
-    let done = finish(&f, lease, Finish::Cancel).await.unwrap();
+    let spent = Some(TokenUsage::new(1200, 300));
+    let done = finish(&f, lease, Finish::Cancel { tokens: spent })
+        .await
+        .unwrap();
     assert_eq!(done.status, JobStatus::Cancelled);
+    // A job stopped midway keeps what it spent: a host may charge for it.
+    let stored = f.store.get(id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.input_tokens, stored.output_tokens),
+        (Some(1200), Some(300))
+    );
 
     // A running job whose worker died while cancelling ends cancelled on rescue.
     let id = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
@@ -412,7 +435,8 @@ pub(crate) async fn lease_expiry_rescues_and_fences_the_stale_worker<S: JobStore
             &f,
             old,
             Finish::Fail {
-                error: "late".into()
+                error: "late".into(),
+                tokens: None,
             }
         )
         .await
@@ -542,6 +566,7 @@ pub(crate) async fn operator_requeue<S: JobStore>(f: Fixture<S>) {
         lease,
         Finish::Fail {
             error: "boom".into(),
+            tokens: None,
         },
     )
     .await

@@ -91,7 +91,10 @@ pub(crate) async fn retention_by_age_and_count<S: JobStore>(f: Fixture<S>) {
             if day % 2 == 0 {
                 complete()
             } else {
-                Finish::Fail { error: "e".into() }
+                Finish::Fail {
+                    error: "e".into(),
+                    tokens: None,
+                }
             },
         )
         .await
@@ -143,7 +146,10 @@ pub(crate) async fn stats_depth_rates_and_durations<S: JobStore>(f: Fixture<S>) 
     {
         f.advance(Duration::from_millis(100));
         let ending = if i == 3 {
-            Finish::Fail { error: "e".into() }
+            Finish::Fail {
+                error: "e".into(),
+                tokens: None,
+            }
         } else {
             complete()
         };
@@ -261,7 +267,10 @@ pub(crate) async fn alerts_on_length_failures_and_stuck_jobs<S: JobStore>(f: Fix
     let worker = WorkerId::new();
     for (i, j) in claim(&f, worker, 12).await.iter().enumerate() {
         let ending = if i < 2 {
-            Finish::Fail { error: "e".into() }
+            Finish::Fail {
+                error: "e".into(),
+                tokens: None,
+            }
         } else {
             complete()
         };
@@ -369,6 +378,7 @@ pub(crate) async fn operator_listing_across_users<S: JobStore>(f: Fixture<S>) {
         running[1].lease().unwrap(),
         Finish::Fail {
             error: "model refused".into(),
+            tokens: None,
         },
     )
     .await
@@ -380,6 +390,7 @@ pub(crate) async fn operator_listing_across_users<S: JobStore>(f: Fixture<S>) {
         running[2].lease().unwrap(),
         Finish::Fail {
             error: "provider overloaded".into(),
+            tokens: None,
         },
     )
     .await
