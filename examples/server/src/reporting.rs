@@ -117,9 +117,13 @@ impl Reporting {
     }
 }
 
-/// Tags the current request's reports with the user the bearer token names.
+/// Tags the current request's reports with the user the bearer token names. Only a request
+/// running on a reporting hub is tagged: without a client the thread's own hub (shared by
+/// whatever runs next on that thread) is left alone.
 pub(crate) fn tag_user(user: Uuid) {
-    tag_user_id(user);
+    if Hub::current().client().is_some_and(|c| c.is_enabled()) {
+        tag_user_id(user);
+    }
 }
 
 /// Middleware: runs the request on a hub of its own tagged with the request id, so that a

@@ -82,28 +82,37 @@ pub(crate) async fn metrics(
             other => ApiError::internal(&other),
         })?;
     let value = serde_json::to_value(&report).map_err(|e| ApiError::internal(&e))?;
-    Ok(axum::Json(camel_case(value, false)))
+    Ok(axum::Json(camel_case(value, None, None)))
 }
 
-/// Maps whose keys are data (job kinds, plans, currencies), not field names.
-const DATA_MAPS: &[&str] = &["by_kind", "by_plan", "amounts", "totals"];
+/// Maps whose keys are data (job kinds, plans, currencies), not field names: by the key they
+/// sit under, and for `totals` only under `revenue` (`generations.totals` is a struct).
+fn is_data_map(parent: Option<&str>, key: &str) -> bool {
+    matches!(key, "by_kind" | "by_plan" | "amounts")
+        || (key == "totals" && parent == Some("revenue"))
+}
 
-/// Renames the keys of `value` from snake_case to camelCase, except the keys of the maps in
-/// [`DATA_MAPS`] (`full_app` stays a job kind); `data` says `value` is such a map.
-fn camel_case(value: Value, data: bool) -> Value {
+/// Renames the keys of `value` from snake_case to camelCase, except the keys of data maps
+/// (`full_app` stays a job kind). `name` is the key `value` sits under, `parent` the key its
+/// object sits under.
+fn camel_case(value: Value, parent: Option<&str>, name: Option<&str>) -> Value {
+    let data = name.is_some_and(|name| is_data_map(parent, name));
     match value {
         Value::Object(map) => Value::Object(
             map.into_iter()
                 .map(|(key, value)| {
-                    let inner = camel_case(value, DATA_MAPS.contains(&key.as_str()));
+                    let inner = camel_case(value, name, Some(&key));
                     let key = if data { key } else { crate::work::camel(&key) };
                     (key, inner)
                 })
                 .collect(),
         ),
-        Value::Array(items) => {
-            Value::Array(items.into_iter().map(|v| camel_case(v, false)).collect())
-        }
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|v| camel_case(v, parent, None))
+                .collect(),
+        ),
         other => other,
     }
 }
@@ -153,14 +162,18 @@ mod tests {
         let value = json!({
             "distinct_users": 1,
             "by_kind": { "full_app": { "requested": 1 } },
-            "days": [{ "cost_micro_usd": 2, "by_plan": { "team_plus": {} } }],
+            "days": [{ "cost_micro_usd": 2, "by_plan": { "team_plus": { "cache_write": 3 } } }],
+            "usage": { "totals": { "cache_write": 1 } },
+            "revenue": { "totals": { "usd_x": 1 } },
         });
         assert_eq!(
-            camel_case(value, false),
+            camel_case(value, None, None),
             json!({
                 "distinctUsers": 1,
                 "byKind": { "full_app": { "requested": 1 } },
-                "days": [{ "costMicroUsd": 2, "byPlan": { "team_plus": {} } }],
+                "days": [{ "costMicroUsd": 2, "byPlan": { "team_plus": { "cacheWrite": 3 } } }],
+                "usage": { "totals": { "cacheWrite": 1 } },
+                "revenue": { "totals": { "usd_x": 1 } },
             })
         );
     }

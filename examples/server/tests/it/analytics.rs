@@ -390,3 +390,64 @@ pub(crate) async fn errors_reach_sentry_with_tags_and_no_secrets(db: Db) {
     }
     server.stop().await;
 }
+
+pub(crate) async fn a_graceful_shutdown_writes_the_buffered_events(db: Db) {
+    let url = db.url();
+    let env = [
+        ("DATABASE_URL", url.clone()),
+        ("APPFORGE_JWT_SECRET", crate::support::SECRET.to_owned()),
+        ("APPFORGE_WORKERS", "0".to_owned()),
+    ];
+    let config = appforge_server::Config::from_lookup(|k| {
+        env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
+    })
+    .unwrap();
+    let (state, _) = appforge_server::server::assemble(config).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(appforge_server::server::serve(
+        state.clone(),
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let user = Uuid::new_v4();
+    let token =
+        appforge_server::JwtKeys::new(&appforge_core::SecretString::from(crate::support::SECRET))
+            .issue(user, None, Duration::from_secs(60));
+    let answer = reqwest::Client::new()
+        .get(format!("http://{addr}/api/quota"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), reqwest::StatusCode::OK);
+    stop.send(()).unwrap();
+    serving.await.unwrap().unwrap();
+
+    // The recorder wrote its buffer before the database closed, and records nothing more.
+    assert!(
+        state.analytics().flush().await.is_err(),
+        "the recorder is shut down"
+    );
+    let stats = state.analytics().stats();
+    assert_eq!((stats.recorded, stats.written), (1, 1), "{stats:?}");
+    let store = appforge_analytics::AnyEventStore::connect(&url)
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let events = store
+        .events_between(
+            now - chrono::TimeDelta::days(1),
+            now + chrono::TimeDelta::days(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (events[0].user_id, &events[0].event_type),
+        (user, &EventType::SignInSeen)
+    );
+}

@@ -53,6 +53,7 @@ per_backend!(
     the_metrics_route_needs_the_token_and_a_sane_range,
     prometheus_shows_todays_figures,
     errors_reach_sentry_with_tags_and_no_secrets,
+    a_graceful_shutdown_writes_the_buffered_events,
 );
 
 per_backend!(
