@@ -219,14 +219,74 @@
     poll();
   }
 
-  // ---- metrics (GET /api/admin/metrics, when the server has it) ------------------------------
+  // ---- metrics (GET /api/admin/metrics: the analytics report over UTC days) -----------------
 
   function isoDay(d) {
     return d.toISOString().slice(0, 10);
   }
 
+  function money(cents, currency) {
+    return (cents / 100).toFixed(2) + " " + currency.toUpperCase();
+  }
+
+  function renderMetricsCards(m) {
+    const days = (m.active && m.active.days) || [];
+    const last = days.length ? days[days.length - 1] : { dau: 0, wau: 0, mau: 0 };
+    const totals = (m.generations && m.generations.totals) || {};
+    const failures = m.failures || {};
+    const durations = m.durations;
+    const usage = m.usage || {};
+    const tokens = usage.tokens || {};
+    const revenue = Object.entries((m.revenue && m.revenue.totals) || {});
+    return el("div", { class: "cards", id: "metrics-cards" },
+      card("DAU / WAU / MAU on " + (last.day || "the last day"), formatNumber(last.dau) + " / " + formatNumber(last.wau) + " / " + formatNumber(last.mau), "metrics-active"),
+      card("active users in the range", formatNumber(m.active ? m.active.distinctUsers : 0), "metrics-users"),
+      card("generations requested", formatNumber(totals.requested || 0), "metrics-requested"),
+      card("completed / failed / cancelled", formatNumber(totals.completed || 0) + " / " + formatNumber(totals.failed || 0) + " / " + formatNumber(totals.cancelled || 0), "metrics-outcomes"),
+      card("failure rate", percent(failures.failureRate || 0), "metrics-failure-rate"),
+      card("generation p50 / p95", durations ? formatDuration(durations.p50Ms) + " / " + formatDuration(durations.p95Ms) : "–", "metrics-durations"),
+      card("tokens in / out", formatNumber(tokens.input || 0) + " / " + formatNumber(tokens.output || 0), "metrics-tokens"),
+      card("model cost", "$" + ((usage.costMicroUsd || 0) / 1e6).toFixed(2), "metrics-cost"),
+      card("revenue", revenue.length ? revenue.map(([c, v]) => money(v, c)).join(", ") : "–", "metrics-revenue"));
+  }
+
+  function renderMetricsChart(m) {
+    const days = (m.generations && m.generations.days) || [];
+    const width = 600;
+    const height = 160;
+    const pad = { left: 30, right: 6, top: 8, bottom: 20 };
+    const max = Math.max(1, ...days.map((d) => Math.max(d.counts.completed, d.counts.failed)));
+    const inner = width - pad.left - pad.right;
+    const step = days.length ? inner / days.length : inner;
+    const barW = Math.max(1, Math.min(24, step / 2 - 1));
+    const y = (v) => pad.top + (height - pad.top - pad.bottom) * (1 - v / max);
+    const completed = days.reduce((a, d) => a + d.counts.completed, 0);
+    const failed = days.reduce((a, d) => a + d.counts.failed, 0);
+    const chart = svg("svg", { viewBox: "0 0 " + width + " " + height, role: "img", "aria-labelledby": "metrics-chart-title metrics-chart-desc" },
+      svg("title", { id: "metrics-chart-title" }, "Generations completed and failed per day"),
+      svg("desc", { id: "metrics-chart-desc" }, "From " + m.from + " over " + days.length + " days: " + completed + " completed and " + failed + " failed; the busiest day had " + max + "."),
+      svg("line", { class: "axis", x1: pad.left, y1: height - pad.bottom, x2: width - pad.right, y2: height - pad.bottom }),
+      svg("line", { class: "axis", x1: pad.left, y1: pad.top, x2: pad.left, y2: height - pad.bottom }),
+      svg("text", { x: 2, y: pad.top + 8 }, String(max)),
+      svg("text", { x: 2, y: height - pad.bottom }, "0"));
+    days.forEach((d, i) => {
+      const x = pad.left + i * step + 1;
+      const c = d.counts;
+      if (c.completed > 0) chart.append(svg("rect", { class: "completed", x, y: y(c.completed), width: barW, height: height - pad.bottom - y(c.completed), "data-day": d.day }, svg("title", {}, d.day + ": " + c.completed + " completed")));
+      if (c.failed > 0) chart.append(svg("rect", { class: "failed", x: x + barW, y: y(c.failed), width: barW, height: height - pad.bottom - y(c.failed) }, svg("title", {}, d.day + ": " + c.failed + " failed")));
+    });
+    if (days.length) {
+      chart.append(svg("text", { x: pad.left, y: height - 4 }, days[0].day));
+      if (days.length > 1) chart.append(svg("text", { x: width - pad.right - 58, y: height - 4 }, days[days.length - 1].day));
+    }
+    return el("div", { class: "chart", id: "metrics-chart" },
+      el("div", { class: "legend" }, el("span", {}, el("span", { class: "swatch completed" }), "completed / day"), el("span", {}, el("span", { class: "swatch failed" }), "failed / day")),
+      chart);
+  }
+
   async function loadMetrics() {
     const box = clear($("#metrics"));
+    box.removeAttribute("data-loaded");
     const from = $("#metrics-from").value;
     const to = $("#metrics-to").value;
     const answer = await api("GET", "/api/admin/metrics?from=" + encodeURIComponent(from) + "&to=" + encodeURIComponent(to), undefined, { token: window.AF.adminToken() });
@@ -235,27 +295,16 @@
       return;
     }
     if (!answer.ok || !answer.data) {
-      box.append(el("p", { class: "error-text" }, "Could not load the metrics: " + errorMessage(answer)));
+      box.append(el("p", { class: "error-text", id: "metrics-error", role: "alert" }, "Could not load the metrics: " + errorMessage(answer)));
       return;
     }
     const m = answer.data;
-    const totals = (m.generations && m.generations.totals) || {};
-    const failures = m.failures || {};
-    const durations = m.durations;
-    const usage = m.usage || {};
-    const tokens = usage.tokens || {};
-    box.append(el("div", { class: "cards", id: "metrics-cards" },
-      card("active users", formatNumber(m.active ? m.active.distinct_users : 0)),
-      card("generations requested", formatNumber(totals.requested)),
-      card("completed / failed", formatNumber(totals.completed) + " / " + formatNumber(totals.failed)),
-      card("failure rate", percent(failures.failure_rate || 0)),
-      card("generation p50 / p95", durations ? formatDuration(durations.p50_ms) + " / " + formatDuration(durations.p95_ms) : "–"),
-      card("tokens in / out", formatNumber(tokens.input) + " / " + formatNumber(tokens.output)),
-      card("model cost", "$" + ((usage.cost_micro_usd || 0) / 1e6).toFixed(2))));
-    const errors = failures.top_errors || [];
+    box.append(renderMetricsCards(m), renderMetricsChart(m));
+    const errors = (m.failures && m.failures.topErrors) || [];
     if (errors.length) {
-      box.append(el("h3", {}, "Top error categories"), el("ul", {}, errors.map((e) => el("li", {}, e.category + ": " + e.count))));
+      box.append(el("h3", {}, "Top error categories"), el("ul", { id: "metrics-errors" }, errors.map((e) => el("li", {}, e.category + ": " + e.count))));
     }
+    box.setAttribute("data-loaded", m.from + "/" + m.to);
   }
 
   document.addEventListener("DOMContentLoaded", () => {

@@ -11,6 +11,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::analytics::Analytics;
 use crate::error::ApiError;
 
 /// The audience Supabase Auth puts in user tokens.
@@ -112,6 +113,9 @@ impl JwtKeys {
 }
 
 /// The user a request acts for, from its `Authorization: Bearer` token.
+///
+/// Extracting it also records the user's first request of the UTC day for analytics
+/// (`sign_in_seen`) and tags the request's error reports with the user id.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     /// The user id (`sub`).
@@ -123,6 +127,7 @@ pub struct AuthUser {
 impl<S> FromRequestParts<S> for AuthUser
 where
     JwtKeys: FromRef<S>,
+    Analytics: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ApiError;
@@ -145,6 +150,8 @@ where
                 ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
             })?;
         let claims = JwtKeys::from_ref(state).verify(token)?;
+        Analytics::from_ref(state).seen(claims.sub);
+        crate::reporting::tag_user(claims.sub);
         Ok(Self {
             id: claims.sub,
             email: claims.email,

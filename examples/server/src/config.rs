@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use appforge_analytics::ReportingConfig;
 use appforge_core::SecretString;
 
 /// How log lines are written.
@@ -87,7 +88,13 @@ pub struct Config {
     /// `APPFORGE_DEMO_PACE_MS`: with the offline demo provider, a delay between streamed
     /// events so that a demo streams visibly (default 0: instant).
     pub demo_pace: Duration,
+    /// `SENTRY_DSN` (error reports; none when unset) and `SENTRY_ENVIRONMENT` (default
+    /// `production`).
+    pub reporting: ReportingConfig,
 }
+
+/// The release error reports name: `appforge-server@<version>`.
+pub const RELEASE: &str = concat!("appforge-server@", env!("CARGO_PKG_VERSION"));
 
 /// A setting that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -186,6 +193,7 @@ impl Config {
                 parse::<u64>(&get, "APPFORGE_APP_RETENTION_DAYS", "30")?.saturating_mul(86_400),
             ),
             demo_pace: Duration::from_millis(parse(&get, "APPFORGE_DEMO_PACE_MS", "0")?),
+            reporting: ReportingConfig::from_lookup(RELEASE, get),
         })
     }
 }
@@ -231,6 +239,14 @@ mod tests {
         assert!(config.stripe.is_none());
         assert_eq!(config.log_format, LogFormat::Pretty);
         assert_eq!(config.app_retention, Duration::from_secs(30 * 86_400));
+        assert!(!config.reporting.is_enabled());
+    }
+
+    #[test]
+    fn a_sentry_dsn_turns_reporting_on_and_is_redacted() {
+        let config = config(&[("SENTRY_DSN", "https://secretkey@o1.ingest.sentry.io/42")]).unwrap();
+        assert!(config.reporting.is_enabled());
+        assert!(!format!("{config:?}").contains("secretkey"));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The layers every route goes through: request ids, CORS from `ALLOWED_ORIGINS`, body size
+//! The layers every route goes through: request ids, error reporting hubs, CORS from `ALLOWED_ORIGINS`, body size
 //! limits and a request timeout (streaming answers are exempt from the timeout: it bounds the
 //! time to the answer's head, not the life of an SSE stream).
 
@@ -11,13 +11,14 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Config;
+use crate::reporting::Reporting;
 use crate::request_id;
 
 /// How long a handler may take to produce the head of its answer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Wraps `router` in the server's layers.
-pub(crate) fn apply(router: Router, config: &Config) -> Router {
+pub(crate) fn apply(router: Router, config: &Config, reporting: Reporting) -> Router {
     router
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
@@ -25,6 +26,11 @@ pub(crate) fn apply(router: Router, config: &Config) -> Router {
             REQUEST_TIMEOUT,
         ))
         .layer(cors(&config.allowed_origins))
+        // Inside the request id layer: the request's hub is tagged with its id.
+        .layer(axum::middleware::from_fn_with_state(
+            reporting,
+            crate::reporting::layer,
+        ))
         .layer(axum::middleware::from_fn(request_id::layer))
 }
 

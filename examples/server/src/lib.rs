@@ -1,6 +1,7 @@
 //! `appforge-server`: an Axum server assembling the appforge crates: generation jobs on a
 //! durable queue, plan quotas where money follows the job, Stripe billing, chat streaming, and
-//! a library of saved apps with version history, diffs and a public preview.
+//! a library of saved apps with version history, diffs and a public preview, usage analytics
+//! with an operator metrics report, and error reports to Sentry when `SENTRY_DSN` is set.
 //!
 //! Run it with `cargo run -p appforge-server` (SQLite file, offline demo provider, a printed
 //! token); see the workspace README for `curl` lines and `docs/deployment.md` for every
@@ -24,6 +25,7 @@
 //! | [`reconcile`] | settling the reservations of jobs a stopped process left unsettled |
 //! | [`routes`] | the router, its route list, the admin API and the web pages |
 
+mod analytics;
 mod auth;
 mod config;
 mod db;
@@ -34,6 +36,7 @@ mod metrics;
 mod openapi;
 mod provider;
 pub mod reconcile;
+mod reporting;
 mod request_id;
 pub mod routes;
 pub mod server;
@@ -42,13 +45,15 @@ mod state;
 pub mod telemetry;
 pub mod work;
 
+pub use analytics::Analytics;
 pub use auth::{AdminAuth, AdminToken, AuthUser, Claims, JwtKeys};
-pub use config::{Config, ConfigError, LogFormat, ProviderConfig, StripeConfig};
+pub use config::{Config, ConfigError, LogFormat, ProviderConfig, RELEASE, StripeConfig};
 pub use db::Database;
 pub use error::ApiError;
 pub use extract::Json;
 pub use metrics::Metrics;
 pub use openapi::DOCUMENT as OPENAPI_DOCUMENT;
 pub use provider::pipelines;
+pub use reporting::Reporting;
 pub use request_id::{REQUEST_ID, RequestId};
 pub use state::{AppState, StartError};

@@ -15,6 +15,15 @@ async fn main() -> std::process::ExitCode {
         }
     };
     telemetry::init(config.log_format);
+    // Error reports (and panics) go to Sentry only when SENTRY_DSN is set; the guard sends
+    // what is queued when it drops at exit.
+    let _reporting = match config.reporting.init() {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("appforge-server: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     // `appforge-server worker`: the job handlers only, as `appforge-worker` runs them.
     let outcome = if std::env::args().nth(1).as_deref() == Some("worker") {
         server::run_worker(config, shutdown::signal())

@@ -2,6 +2,7 @@
 //! servers in one process). `GET /metrics` renders the text exposition format.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -52,6 +53,16 @@ struct Inner {
     tokens: Family<KindLabel, Counter>,
     webhooks: Family<KindLabel, Counter>,
     quota_denials: Counter,
+    active_users_today: Gauge,
+    generations_today: Family<OutcomeLabel, Gauge>,
+    failure_rate_today: Gauge<f64, AtomicU64>,
+    analytics_events: Family<OutcomeLabel, Counter>,
+}
+
+/// Labels naming an outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: String,
 }
 
 impl Default for Metrics {
@@ -101,6 +112,30 @@ impl Metrics {
             "Generations refused for quota",
             quota_denials.clone(),
         );
+        let active_users_today = Gauge::default();
+        registry.register(
+            "active_users_today",
+            "Distinct users with an analytics event in the current UTC day",
+            active_users_today.clone(),
+        );
+        let generations_today = Family::<OutcomeLabel, Gauge>::default();
+        registry.register(
+            "generations_today",
+            "Generations in the current UTC day, by outcome (requested, completed, failed, cancelled)",
+            generations_today.clone(),
+        );
+        let failure_rate_today = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "generation_failure_rate_today",
+            "Failed / (completed + failed) generations in the current UTC day",
+            failure_rate_today.clone(),
+        );
+        let analytics_events = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "analytics_events",
+            "Analytics events of this process's recorder, by outcome (recorded, written, dropped)",
+            analytics_events.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -112,6 +147,10 @@ impl Metrics {
                 tokens,
                 webhooks,
                 quota_denials,
+                active_users_today,
+                generations_today,
+                failure_rate_today,
+                analytics_events,
             }),
         }
     }
@@ -173,6 +212,41 @@ impl Metrics {
         self.inner
             .queue_depth
             .set(i64::try_from(depth).unwrap_or(i64::MAX));
+    }
+
+    /// Sets today's headline figures.
+    pub(crate) fn set_today(&self, today: &crate::analytics::Today) {
+        let inner = &self.inner;
+        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        inner.active_users_today.set(gauge(today.active_users));
+        for (outcome, count) in [
+            ("requested", today.requested),
+            ("completed", today.completed),
+            ("failed", today.failed),
+            ("cancelled", today.cancelled),
+        ] {
+            inner
+                .generations_today
+                .get_or_create(&OutcomeLabel {
+                    outcome: outcome.into(),
+                })
+                .set(gauge(count));
+        }
+        inner.failure_rate_today.set(today.failure_rate());
+    }
+
+    /// Brings the recorder counters up to `stats` (they only grow).
+    pub(crate) fn set_recorder(&self, stats: &appforge_analytics::RecorderStats) {
+        for (outcome, total) in [
+            ("recorded", stats.recorded),
+            ("written", stats.written),
+            ("dropped", stats.dropped()),
+        ] {
+            let counter = self.inner.analytics_events.get_or_create(&OutcomeLabel {
+                outcome: outcome.into(),
+            });
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
     }
 
     /// The text exposition of every metric.

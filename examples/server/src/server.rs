@@ -76,8 +76,8 @@ fn spawn_purge(state: &AppState) {
 }
 
 /// Runs the API (and `config.workers` in-process worker slots) until `shutdown` resolves,
-/// then stops accepting, lets running jobs finish up to the grace period and releases the
-/// rest.
+/// then stops accepting, lets running jobs finish up to the grace period, releases the rest,
+/// and flushes the analytics recorder and error reports.
 ///
 /// # Errors
 ///
@@ -104,8 +104,25 @@ pub async fn serve(
         tracing::info!(?report, "workers stopped");
     }
     state.flush_settlements(Duration::from_secs(5)).await;
-    state.db().close().await;
+    finish(&state).await;
     Ok(())
+}
+
+/// The last steps of a graceful stop, after the workers: the analytics recorder writes what
+/// it buffered (the job ends the workers just recorded included), queued error reports are
+/// sent, and the database closes.
+async fn finish(state: &AppState) {
+    state.analytics().shutdown().await;
+    let stats = state.analytics().stats();
+    tracing::info!(
+        written = stats.written,
+        dropped = stats.dropped(),
+        "analytics recorder stopped"
+    );
+    if !state.reporting().flush(Duration::from_secs(2)) {
+        tracing::warn!("some error reports were not sent before exit");
+    }
+    state.db().close().await;
 }
 
 /// Starts the in-process workers, if the settings ask for any.
@@ -146,6 +163,6 @@ pub async fn run_worker(
     let report = pool.shutdown(state.config().shutdown_grace).await;
     tracing::info!(?report, "worker stopped");
     state.flush_settlements(Duration::from_secs(5)).await;
-    state.db().close().await;
+    finish(&state).await;
     Ok(())
 }

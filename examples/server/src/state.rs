@@ -1,8 +1,9 @@
 //! The application state: one database shared by every crate's store, the provider, the
-//! queue, quota and billing. Cheap to clone.
+//! queue, quota, billing, analytics and error reporting. Cheap to clone.
 
 use std::sync::Arc;
 
+use appforge_analytics::AnyEventStore;
 use appforge_apps::AnyAppStore;
 use appforge_billing::{AnyBillingStore, Billing, StripeApi, WebhookVerifier};
 use appforge_jobs::{AnyJobStore, Job, JobQueue, JobStatus};
@@ -10,10 +11,12 @@ use appforge_llm::Pipelines;
 use appforge_quota::{AnyUsageStore, Quota, ReservationId, Settlement};
 use axum::extract::FromRef;
 
+use crate::analytics::Analytics;
 use crate::auth::JwtKeys;
 use crate::config::Config;
 use crate::db::Database;
 use crate::metrics::Metrics;
+use crate::reporting::Reporting;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +61,8 @@ struct Inner {
     pipelines: Pipelines,
     provider: String,
     metrics: Metrics,
+    analytics: Analytics,
+    reporting: Reporting,
     shutdown: tokio_util::sync::CancellationToken,
     settlements: tokio_util::task::TaskTracker,
 }
@@ -86,18 +91,20 @@ impl AppState {
         jwt: JwtKeys,
     ) -> Result<Self, StartError> {
         let db = Database::connect(&config.database_url).await?;
-        let (usage, jobs, billing_store, apps) = match &db {
+        let (usage, jobs, billing_store, apps, events) = match &db {
             Database::Sqlite(pool) => (
                 AnyUsageStore::from_sqlite_pool(pool.clone()),
                 AnyJobStore::from_sqlite_pool(pool.clone()),
                 AnyBillingStore::from_sqlite_pool(pool.clone()),
                 AnyAppStore::from_sqlite_pool(pool.clone()),
+                AnyEventStore::from_sqlite_pool(pool.clone()),
             ),
             Database::Postgres(pool) => (
                 AnyUsageStore::from_pg_pool(pool.clone()),
                 AnyJobStore::from_pg_pool(pool.clone()),
                 AnyBillingStore::from_pg_pool(pool.clone()),
                 AnyAppStore::from_pg_pool(pool.clone()),
+                AnyEventStore::from_pg_pool(pool.clone()),
             ),
         };
         let apps = apps.with_retention(config.app_retention);
@@ -114,6 +121,13 @@ impl AppState {
         apps.migrate()
             .await
             .map_err(|e| StartError::setup("apps", e))?;
+        events
+            .migrate()
+            .await
+            .map_err(|e| StartError::setup("analytics", e))?;
+        let reporting = Reporting::from_config(&config.reporting)?;
+        let analytics = Analytics::start(events, crate::analytics::model_of(&config.provider))
+            .map_err(|e| StartError::setup("analytics", e))?;
 
         let quota = Quota::new(usage);
         quota
@@ -126,10 +140,15 @@ impl AppState {
         let metrics = Metrics::new();
         let hook_quota = quota.clone();
         let hook_metrics = metrics.clone();
+        let hook_analytics = analytics.clone();
+        let hook_reporting = reporting.clone();
         let settlements = tokio_util::task::TaskTracker::new();
         let hook_tasks = settlements.clone();
         let queue = JobQueue::builder(jobs)
-            .on_terminal(move |job| settle(&hook_quota, &hook_metrics, &hook_tasks, job))
+            .on_terminal(move |job| {
+                finished(&hook_analytics, &hook_reporting, job);
+                settle(&hook_quota, &hook_metrics, &hook_tasks, job);
+            })
             .build()
             .map_err(|e| StartError::setup("jobs", e))?;
         let billing = match &config.stripe {
@@ -148,6 +167,8 @@ impl AppState {
                 pipelines,
                 provider,
                 metrics,
+                analytics,
+                reporting,
                 shutdown: tokio_util::sync::CancellationToken::new(),
                 settlements,
             }),
@@ -214,6 +235,18 @@ impl AppState {
         &self.inner.metrics
     }
 
+    /// Usage analytics: the recorder of the standard events.
+    #[must_use]
+    pub fn analytics(&self) -> &Analytics {
+        &self.inner.analytics
+    }
+
+    /// Error reporting (Sentry, when `SENTRY_DSN` is set).
+    #[must_use]
+    pub fn reporting(&self) -> &Reporting {
+        &self.inner.reporting
+    }
+
     /// Waits (up to `deadline`) for the quota settlements of jobs that just finished, so that
     /// a process stopping right after a job's last write still commits or refunds it.
     pub async fn flush_settlements(&self, deadline: std::time::Duration) {
@@ -246,6 +279,18 @@ impl FromRef<AppState> for JwtKeys {
 impl FromRef<AppState> for crate::auth::AdminToken {
     fn from_ref(state: &AppState) -> Self {
         Self(state.config().admin_token.clone())
+    }
+}
+
+impl FromRef<AppState> for Analytics {
+    fn from_ref(state: &AppState) -> Self {
+        state.inner.analytics.clone()
+    }
+}
+
+impl FromRef<AppState> for Reporting {
+    fn from_ref(state: &AppState) -> Self {
+        state.inner.reporting.clone()
     }
 }
 
@@ -300,6 +345,16 @@ pub(crate) fn reservation_of(job: &Job) -> Option<ReservationId> {
     job.payload
         .get("reservationId")
         .and_then(|v| serde_json::from_value(v.clone()).ok())
+}
+
+/// A generation job ended: its analytics event, and an error report when it failed for good.
+/// The hook runs in the process that wrote the job's last transition, so each end is
+/// recorded once.
+fn finished(analytics: &Analytics, reporting: &Reporting, job: &Job) {
+    analytics.finished(job);
+    if job.status == JobStatus::Failed {
+        reporting.job_failed(job);
+    }
 }
 
 /// Money follows the job: a completed job (or one cancelled while it ran) commits its

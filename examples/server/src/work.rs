@@ -117,7 +117,15 @@ async fn run(state: AppState, ctx: JobContext) -> Outcome {
             other => Err(Failure::Input(format!("no handler for job kind `{other}`"))),
         }
     };
-    let (result, ()) = tokio::join!(work, forward(rx, &ctx));
+    // A panic or an error report from the handler carries the job's and user's ids.
+    let hub = state
+        .reporting()
+        .job_hub(ctx.job().id.into(), ctx.job().user_id);
+    let work = async { tokio::join!(work, forward(rx, &ctx)) };
+    let (result, ()) = match hub {
+        Some(hub) => sentry::SentryFutureExt::bind_hub(work, hub).await,
+        None => work.await,
+    };
     // What a stopped generation spent is recorded with the cancellation (and charged: the
     // user stopped it after it ran).
     let spent = match &result {

@@ -5,7 +5,7 @@
 //! It reads the same settings as the server (`DATABASE_URL`, the provider, ...);
 //! `APPFORGE_WORKERS` is its number of job slots (default 4). On SIGTERM or Ctrl-C it stops
 //! claiming, lets running jobs finish for `APPFORGE_SHUTDOWN_GRACE_SECS` and releases the rest
-//! for another worker.
+//! for another worker. With `SENTRY_DSN` set, failed jobs and panics are reported to Sentry.
 
 // A command-line program: start-up failures go to stderr.
 #![allow(clippy::print_stderr)]
@@ -22,6 +22,15 @@ async fn main() -> std::process::ExitCode {
         }
     };
     telemetry::init(config.log_format);
+    // Error reports (and panics) go to Sentry only when SENTRY_DSN is set; the guard sends
+    // what is queued when it drops at exit.
+    let _reporting = match config.reporting.init() {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("appforge-worker: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     match run(config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

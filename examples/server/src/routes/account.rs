@@ -1,7 +1,9 @@
 //! Quota, plans and billing: `GET /api/quota`, `GET /api/plans`,
 //! `GET /api/billing/subscription`, `POST /api/stripe/{checkout,portal,webhook}`.
 
-use appforge_billing::{AnyBillingStore, Billing, BillingStore, CheckoutRequest, Interval};
+use appforge_billing::{
+    AnyBillingStore, Billing, BillingStore, CheckoutRequest, Interval, WebhookOutcome,
+};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -91,6 +93,10 @@ pub(crate) async fn checkout(
     Json(body): Json<CheckoutBody>,
 ) -> Result<axum::Json<UrlAnswer>, ApiError> {
     let billing = billing(&state)?;
+    let interval = serde_json::to_value(body.interval).unwrap_or(Value::Null);
+    state
+        .analytics()
+        .upgrade_clicked(user.id, &body.plan, interval.as_str().unwrap_or_default());
     let base = origin(&headers, &state);
     let request = CheckoutRequest {
         plan: body.plan,
@@ -137,20 +143,42 @@ fn billing_error(error: &appforge_billing::Error) -> ApiError {
     }
 }
 
-/// The raw body goes to the billing crate's handler: verified, handled exactly once.
+/// The raw body goes to the billing crate: verified, handled exactly once. A processed event
+/// that concerns a user (a checkout, a subscription change, a paid invoice) is recorded for
+/// analytics; a duplicate delivery records nothing.
 pub(crate) async fn webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let billing = billing(&state)?.clone();
-    let (status, text) = appforge_billing::webhook_handler(State(billing), headers, body).await;
-    let outcome = if status.is_success() {
-        "ok"
-    } else if status == http::StatusCode::BAD_REQUEST {
-        "rejected"
-    } else {
-        "error"
+    let billing = billing(&state)?;
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    let (status, text, outcome) = match billing.handle_webhook(&body, signature).await {
+        Ok(processed) => {
+            if matches!(processed, WebhookOutcome::Processed { .. })
+                && let Some((user, change)) =
+                    crate::analytics::billing_change(billing.store(), &body).await
+            {
+                state.analytics().billing(user, change);
+            }
+            (http::StatusCode::OK, "ok", "ok")
+        }
+        Err(appforge_billing::Error::Signature(e)) => {
+            tracing::debug!(error = %e, "webhook rejected");
+            (
+                http::StatusCode::BAD_REQUEST,
+                "invalid signature",
+                "rejected",
+            )
+        }
+        // The detail is logged by `handle_webhook` and kept in the ledger; Stripe retries.
+        Err(_) => (
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error",
+            "error",
+        ),
     };
     state.metrics().webhook(outcome);
     Ok((status, text).into_response())

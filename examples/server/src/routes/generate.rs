@@ -261,6 +261,7 @@ async fn submit(
         Admission::Granted(reservation) => reservation,
         Admission::Denied(status) => {
             state.metrics().quota_denied();
+            state.analytics().quota_denied(user.id, kind, &status);
             let retry = status.retry_after_secs().unwrap_or(60).max(1);
             let error = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -282,6 +283,7 @@ async fn submit(
         "prompt": prompt,
         "request": request,
         "reservationId": reservation.id,
+        "plan": plan.id,
     });
     if let Some((app, version)) = target {
         payload["appId"] = json!(app);
@@ -289,14 +291,19 @@ async fn submit(
     }
     let job = NewJob::new(kind, user.id, payload).priority(Priority(plan.priority));
     match state.queue().enqueue(job).await {
-        Ok(enqueued) => Ok((
-            StatusCode::ACCEPTED,
-            axum::Json(Accepted {
-                job_id: enqueued.id.to_string(),
-                status: appforge_jobs::JobStatus::Pending,
-            }),
-        )
-            .into_response()),
+        Ok(enqueued) => {
+            state
+                .analytics()
+                .requested(user.id, enqueued.id.into(), kind, plan.id.as_str());
+            Ok((
+                StatusCode::ACCEPTED,
+                axum::Json(Accepted {
+                    job_id: enqueued.id.to_string(),
+                    status: appforge_jobs::JobStatus::Pending,
+                }),
+            )
+                .into_response())
+        }
         Err(e) => {
             refund(state, reservation.id).await;
             Err(ApiError::internal(&e))

@@ -9,6 +9,7 @@ pub(crate) mod generate;
 pub(crate) mod jobs;
 pub(crate) mod ops;
 pub(crate) mod pages;
+pub(crate) mod report;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -55,6 +56,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/admin/jobs"),
     ("post", "/api/admin/jobs/{id}/retry"),
     ("post", "/api/admin/jobs/{id}/cancel"),
+    ("get", "/api/admin/metrics"),
     ("get", "/"),
     ("get", "/jobs"),
     ("get", "/jobs/{id}"),
@@ -112,6 +114,7 @@ pub fn router(state: &AppState) -> Router {
         .route("/api/admin/jobs", get(admin::jobs))
         .route("/api/admin/jobs/{id}/retry", post(admin::retry))
         .route("/api/admin/jobs/{id}/cancel", post(admin::cancel))
+        .route("/api/admin/metrics", get(report::metrics))
         .merge(pages())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -122,7 +125,7 @@ pub fn router(state: &AppState) -> Router {
             crate::metrics::track,
         ))
         .with_state(state.clone());
-    crate::layers::apply(api, state.config())
+    crate::layers::apply(api, state.config(), state.reporting().clone())
 }
 
 /// The web interface's pages and assets, with their security headers.

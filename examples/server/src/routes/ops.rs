@@ -43,7 +43,8 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
-/// Prometheus text, with the job gauges refreshed from the queue.
+/// Prometheus text, with the job gauges refreshed from the queue and today's analytics
+/// figures from the event store.
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     match state.queue().stats().await {
         Ok(stats) => {
@@ -71,6 +72,14 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
         }
         Err(error) => tracing::warn!(%error, "queue statistics unavailable"),
     }
+    // Today's figures are computed here rather than kept as running counters, so that every
+    // API node reports the same database-wide figures; `Analytics::today` caches them for
+    // 30 s, so frequent scrapes on several nodes read the day's events rarely.
+    match state.analytics().today().await {
+        Ok(today) => state.metrics().set_today(&today),
+        Err(error) => tracing::warn!(%error, "today's analytics unavailable"),
+    }
+    state.metrics().set_recorder(&state.analytics().stats());
     (
         [(
             header::CONTENT_TYPE,

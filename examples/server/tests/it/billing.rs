@@ -1,6 +1,7 @@
 //! Stripe through the server: signed webhooks change plans, forged ones change nothing, and
 //! without Stripe keys the billing routes answer 503.
 
+use appforge_analytics::{AnalyticsEvent, EventStore, EventType};
 use appforge_billing::sign_payload;
 use appforge_core::SecretString;
 use axum::body::Body;
@@ -64,6 +65,22 @@ async fn plan(server: &TestServer, user: Uuid) -> String {
     quota["plan"].as_str().unwrap().to_owned()
 }
 
+/// Every analytics event stored today, after writing what the recorder holds.
+async fn analytics_events(server: &TestServer) -> Vec<AnalyticsEvent> {
+    server.state.analytics().flush().await.unwrap();
+    let now = chrono::Utc::now();
+    server
+        .state
+        .analytics()
+        .store()
+        .events_between(
+            now - chrono::TimeDelta::days(1),
+            now + chrono::TimeDelta::days(1),
+        )
+        .await
+        .unwrap()
+}
+
 fn signed(body: &str, secret: &str) -> String {
     sign_payload(
         &SecretString::from(secret),
@@ -89,6 +106,35 @@ async fn a_signed_webhook_upgrades_the_plan() {
         );
     }
     assert_eq!(plan(&server, user).await, "pro");
+    let invoice = fixture("events", "04-invoice.paid");
+    for _ in 0..2 {
+        // The second delivery is a duplicate: acknowledged, recorded once.
+        assert_eq!(
+            deliver(&server, &invoice, &signed(&invoice, WEBHOOK_SECRET)).await,
+            StatusCode::OK
+        );
+    }
+    let events = analytics_events(&server).await;
+    let of = |ty: EventType| -> Vec<&AnalyticsEvent> {
+        events.iter().filter(|e| e.event_type == ty).collect()
+    };
+    let checkout = of(EventType::CheckoutCompleted);
+    assert_eq!(checkout.len(), 1, "{events:?}");
+    assert_eq!(checkout[0].user_id, user);
+    assert_eq!(
+        checkout[0].properties["session_id"],
+        "cs_test_a1RqA8kYw2QeCheckout0001"
+    );
+    let changed = of(EventType::SubscriptionChanged);
+    assert_eq!(changed.len(), 1, "{events:?}");
+    assert_eq!(changed[0].user_id, user);
+    assert_eq!(changed[0].properties["plan"], "pro");
+    assert_eq!(changed[0].properties["status"], "active");
+    let revenue = of(EventType::RevenueRecorded);
+    assert_eq!(revenue.len(), 1, "{events:?}");
+    assert_eq!(revenue[0].user_id, user);
+    let facts = revenue[0].revenue_facts().unwrap();
+    assert_eq!((facts.amount_cents, facts.currency.as_str()), (1000, "usd"));
     let (_, _, quota) = server.call("GET", "/api/quota", Some(user), None).await;
     assert_ne!(
         quota["daily"]["limit"],
@@ -187,5 +233,14 @@ async fn checkout_answers_the_stripe_url() {
         answer["url"].as_str().unwrap().starts_with("https://"),
         "{answer}"
     );
+    let clicks: Vec<AnalyticsEvent> = analytics_events(&server)
+        .await
+        .into_iter()
+        .filter(|e| e.event_type == EventType::UpgradeClicked)
+        .collect();
+    assert_eq!(clicks.len(), 1);
+    assert_eq!(clicks[0].user_id, user);
+    assert_eq!(clicks[0].properties["plan"], "pro");
+    assert_eq!(clicks[0].properties["interval"], "monthly");
     server.stop().await;
 }

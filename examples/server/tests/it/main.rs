@@ -1,5 +1,6 @@
 //! The server over HTTP, in-process, on SQLite and (with `DATABASE_URL`) on PostgreSQL.
 
+mod analytics;
 mod apps;
 mod billing;
 mod flows;
@@ -41,6 +42,18 @@ per_backend!(
     the_preview_shows_the_published_version_only,
     the_zip_equals_the_version_files,
     delete_then_undelete,
+);
+
+per_backend!(
+    @module analytics analytics_sqlite analytics_postgres
+    a_generation_is_recorded_and_reported,
+    a_quota_denial_is_recorded,
+    failed_and_cancelled_jobs_are_recorded,
+    sign_in_is_seen_once_per_user_per_day,
+    the_metrics_route_needs_the_token_and_a_sane_range,
+    prometheus_shows_todays_figures,
+    errors_reach_sentry_with_tags_and_no_secrets,
+    a_graceful_shutdown_writes_the_buffered_events,
 );
 
 per_backend!(

@@ -67,6 +67,7 @@ pub(crate) async fn admin_routes_are_closed_without_a_configured_token(db: Db) {
         ("GET", "/api/admin/jobs".to_owned()),
         ("POST", format!("/api/admin/jobs/{id}/retry")),
         ("POST", format!("/api/admin/jobs/{id}/cancel")),
+        ("GET", "/api/admin/metrics".to_owned()),
     ] {
         let (status, body) = admin_call(&server, method, &path, Some("anything")).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {body}");
@@ -82,6 +83,7 @@ pub(crate) async fn admin_routes_need_the_admin_token(db: Db) {
             "/api/admin/queues",
             "/api/admin/queues/events",
             "/api/admin/jobs",
+            "/api/admin/metrics",
         ] {
             let (status, body) = admin_call(&server, "GET", path, token).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");

@@ -34,7 +34,7 @@ impl Db {
         Self::Postgres(appforge_testing::TestDatabase::create().await)
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         match self {
             Self::Sqlite(db) => db.url(),
             Self::Postgres(db) => db.url().to_owned(),
