@@ -73,7 +73,7 @@ impl ApiError {
     /// 500: logs `error` with its detail, reports it to Sentry (when configured: on the
     /// request's hub, with its tags) and answers a plain message.
     pub fn internal(error: &(dyn std::error::Error + 'static)) -> Self {
-        tracing::error!(error = %error, detail = ?error, "internal error");
+        tracing::error!(error = %error, detail = ?error, reported = true, "internal error");
         sentry::capture_error(error);
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
