@@ -594,22 +594,37 @@ impl JobStore for SqliteJobStore {
         finished_since: Option<DateTime<Utc>>,
         page: &PageRequest,
     ) -> Result<Page<Job>> {
-        let rows = sqlx::query_as::<_, Row>(concat!(
-            "SELECT ",
-            job_columns!(),
-            " FROM generation_jobs WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR kind = ?2) \
-             AND (?3 IS NULL OR completed_at >= ?3) \
-             AND (?4 IS NULL OR created_at < ?4 OR (created_at = ?4 AND id < ?5)) \
-             ORDER BY created_at DESC, id DESC LIMIT ?6"
-        ))
-        .bind(filter.status.map(JobStatus::as_str))
-        .bind(filter.kind.as_deref())
-        .bind(finished_since.map(micros))
-        .bind(page.after.as_ref().map(|c| micros(c.created_at)))
-        .bind(page.after.as_ref().map(|c| c.id.as_uuid()))
-        .bind(i64::from(page.limit) + 1)
-        .fetch_all(&self.pool)
-        .await?;
+        // With `finished_since`, the terminal statuses are named so that the partial index
+        // of finished jobs serves the range, not a scan of the whole history.
+        let sql = if finished_since.is_some() {
+            concat!(
+                "SELECT ",
+                job_columns!(),
+                " FROM generation_jobs WHERE status IN ('completed', 'failed', 'cancelled') \
+                 AND completed_at >= ?3 AND (?1 IS NULL OR status = ?1) \
+                 AND (?2 IS NULL OR kind = ?2) \
+                 AND (?4 IS NULL OR created_at < ?4 OR (created_at = ?4 AND id < ?5)) \
+                 ORDER BY created_at DESC, id DESC LIMIT ?6"
+            )
+        } else {
+            concat!(
+                "SELECT ",
+                job_columns!(),
+                " FROM generation_jobs WHERE (?1 IS NULL OR status = ?1) \
+                 AND (?2 IS NULL OR kind = ?2) AND ?3 IS NULL \
+                 AND (?4 IS NULL OR created_at < ?4 OR (created_at = ?4 AND id < ?5)) \
+                 ORDER BY created_at DESC, id DESC LIMIT ?6"
+            )
+        };
+        let rows = sqlx::query_as::<_, Row>(sql)
+            .bind(filter.status.map(JobStatus::as_str))
+            .bind(filter.kind.as_deref())
+            .bind(finished_since.map(micros))
+            .bind(page.after.as_ref().map(|c| micros(c.created_at)))
+            .bind(page.after.as_ref().map(|c| c.id.as_uuid()))
+            .bind(i64::from(page.limit) + 1)
+            .fetch_all(&self.pool)
+            .await?;
         let mut items = jobs(rows)?;
         let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
         let more = items.len() > limit;
