@@ -204,11 +204,13 @@ impl Shard {
         let users = &mut self.users;
         // Every pending reservation of the users concerned is visited, so their earliest
         // expiry is computed afresh from those that stay.
-        for state in users
-            .values_mut()
-            .filter(|s| user.is_none_or(|u| u == s.usage.user))
-        {
-            state.earliest_expiry = None;
+        match user {
+            Some(user) => {
+                if let Some(state) = users.get_mut(&user) {
+                    state.earliest_expiry = None;
+                }
+            }
+            None => users.values_mut().for_each(|s| s.earliest_expiry = None),
         }
         self.pending.retain(|id, p| {
             if user.is_some_and(|u| u != p.user) {
@@ -587,6 +589,46 @@ mod tests {
             store.refund(later, d).await.unwrap(),
             Settlement::AlreadyReleased
         );
+    }
+
+    #[test]
+    fn racing_settlements_settle_each_reservation_once() {
+        let store = MemoryUsageStore::new();
+        let open = Plan::new("open", "Open");
+        let plans = PlanCatalogue::new(vec![open], PlanId::new("open")).unwrap();
+        let now = at("2027-03-04T10:00:00Z");
+        let cx = StoreContext::new(now, Windows::utc(), &plans);
+        let user = Uuid::new_v4();
+        let expires = now + chrono::Duration::minutes(10);
+        let ids: Vec<ReservationId> = (0..200)
+            .map(|i| {
+                let id = if i % 2 == 0 {
+                    stray_id(user)
+                } else {
+                    ReservationId::for_user(user)
+                };
+                let request = ReserveRequest::new(id, user, 1, expires);
+                assert_eq!(store.reserve_now(&cx, request).unwrap().refused_by, None);
+                id
+            })
+            .collect();
+        let settled: usize = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        ids.iter()
+                            .filter(|id| {
+                                store.commit_now(&cx, **id, 1).unwrap() == Settlement::Settled
+                            })
+                            .count()
+                    })
+                })
+                .collect();
+            racers.into_iter().map(|r| r.join().unwrap()).sum()
+        });
+        assert_eq!(settled, ids.len());
+        assert_eq!(store.usage_now(&cx, user).total_tokens, 200);
+        assert!(store.inner.strays.lock().is_empty());
     }
 
     #[tokio::test]
