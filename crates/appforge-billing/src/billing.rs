@@ -151,7 +151,7 @@ impl<S: BillingStore> Billing<S> {
     ) -> Result<WebhookOutcome> {
         let inner = &*self.inner;
         let timestamp = inner.verifier.verify(body, signature)?;
-        let payload = String::from_utf8_lossy(body);
+        let payload = event::text(body);
         let parsed = event::parse(&payload, timestamp);
         let event_id = parsed.envelope.id.clone();
         if let Some(row) = inner.store.event(&event_id).await?

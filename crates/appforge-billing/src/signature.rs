@@ -187,10 +187,7 @@ impl WebhookVerifier {
     /// error: its object is [`BillingObject::Unparseable`](crate::BillingObject::Unparseable).
     pub fn verify_billing_event(&self, body: &[u8], header: Option<&str>) -> Result<BillingEvent> {
         let timestamp = self.verify(body, header)?;
-        Ok(crate::event::parse(
-            &String::from_utf8_lossy(body),
-            timestamp,
-        ))
+        Ok(crate::event::parse(&crate::event::text(body), timestamp))
     }
 
     /// [`verify`](Self::verify), also returning the secret that matched (for the parser).

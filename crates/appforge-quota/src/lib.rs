@@ -56,7 +56,7 @@
 //!
 //! # Stores
 //!
-//! [`MemoryUsageStore`] (one lock per user), [`SqliteUsageStore`] (one `BEGIN IMMEDIATE`
+//! [`MemoryUsageStore`] (one lock per shard of users), [`SqliteUsageStore`] (one `BEGIN IMMEDIATE`
 //! transaction per call) and `PgUsageStore` (one conditional `UPDATE ... RETURNING` per
 //! reservation, safe across any number of processes), or [`AnyUsageStore::connect`] with a
 //! URL chosen at run time. The SQL stores own the tables `usage_quotas`,

@@ -1,4 +1,6 @@
+use std::borrow::Cow;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use appforge_core::{SharedClock, SystemClock};
@@ -14,6 +16,7 @@ use crate::reservation::{Admission, Reservation, ReservationId, Settlement};
 use crate::status::{LimitKind, QuotaStatus};
 use crate::store::any::AnyUsageStore;
 use crate::store::{ReserveRequest, StoreContext, SweepReport, UsageStore};
+use crate::usage::Usage;
 use crate::window::{BillingPeriod, Windows};
 use crate::{Error, Result};
 
@@ -23,9 +26,27 @@ pub const DEFAULT_RESERVATION_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// The quota handle: a store, a plan catalogue, a clock and burst limits. Cheap to clone.
 ///
 /// See the [crate documentation](crate) for an example.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Quota {
     inner: Arc<Inner>,
+    /// The plans as they were when this handle was made, used while `inner.plans_version`
+    /// still equals `plans_version`: reading them then touches no shared counter.
+    plans: Arc<Plans>,
+    plans_version: u64,
+}
+
+impl Clone for Quota {
+    fn clone(&self) -> Self {
+        let (plans, plans_version) = match self.cached_plans() {
+            Some(plans) => (Arc::clone(plans), self.plans_version),
+            None => self.inner.current_plans(),
+        };
+        Self {
+            inner: Arc::clone(&self.inner),
+            plans,
+            plans_version,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -36,8 +57,21 @@ struct Inner {
     timeout: chrono::Duration,
     burst_limits: bool,
     plans: RwLock<Arc<Plans>>,
+    /// Bumped, under the write lock of `plans`, each time the plans are replaced.
+    plans_version: AtomicU64,
     /// Each user's plan as last seen, to pick a burst limiter without a store read.
     user_plans: DashMap<Uuid, PlanId>,
+}
+
+impl Inner {
+    /// The plans and their version, read together.
+    fn current_plans(&self) -> (Arc<Plans>, u64) {
+        let plans = self.plans.read();
+        (
+            Arc::clone(&plans),
+            self.plans_version.load(Ordering::Acquire),
+        )
+    }
 }
 
 #[derive(Debug)]
@@ -110,6 +144,7 @@ impl QuotaBuilder {
             .ok_or_else(|| {
                 Error::Config("reservation timeout must be between 0 and 10 years".into())
             })?;
+        let plans = Arc::new(Plans::new(self.catalogue));
         Ok(Quota {
             inner: Arc::new(Inner {
                 store: self.store,
@@ -117,9 +152,12 @@ impl QuotaBuilder {
                 windows: self.windows,
                 timeout,
                 burst_limits: self.burst_limits,
-                plans: RwLock::new(Arc::new(Plans::new(self.catalogue))),
+                plans: RwLock::new(Arc::clone(&plans)),
+                plans_version: AtomicU64::new(0),
                 user_plans: DashMap::new(),
             }),
+            plans,
+            plans_version: 0,
         })
     }
 }
@@ -145,8 +183,17 @@ impl Quota {
             .expect("the default settings are valid")
     }
 
-    fn plans(&self) -> Arc<Plans> {
-        Arc::clone(&self.inner.plans.read())
+    fn plans(&self) -> Cow<'_, Arc<Plans>> {
+        match self.cached_plans() {
+            Some(plans) => Cow::Borrowed(plans),
+            None => Cow::Owned(self.inner.current_plans().0),
+        }
+    }
+
+    /// This handle's snapshot of the plans, if they have not been replaced since.
+    fn cached_plans(&self) -> Option<&Arc<Plans>> {
+        (self.inner.plans_version.load(Ordering::Acquire) == self.plans_version)
+            .then_some(&self.plans)
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -176,23 +223,28 @@ impl Quota {
             let cached = self.inner.user_plans.get(&user).map(|p| p.clone());
             let plan = match cached {
                 Some(plan) => plan,
-                None => self.inner.store.usage(cx, user).await?.plan,
+                None => self.usage(cx, user).await?.plan,
             };
             if let Err(wait) = plans.burst.check(&plan, user) {
-                let usage = self.inner.store.usage(cx, user).await?;
+                let usage = self.usage(cx, user).await?;
                 let plan = plans.catalogue.require(&usage.plan)?;
                 let mut status = usage.status(plan, now, cx.windows, Some(LimitKind::Burst));
                 status.retry_after = Some(wait);
                 return Ok(Admission::Denied(status));
             }
         }
-        let id = ReservationId::new();
+        let id = ReservationId::for_user(user);
         let expires_at = now + self.inner.timeout;
-        let outcome = self
-            .inner
-            .store
-            .reserve(cx, ReserveRequest::new(id, user, cost, expires_at))
-            .await?;
+        let request = ReserveRequest::new(id, user, cost, expires_at);
+        let outcome = match &self.inner.store {
+            // The memory store answers at once: calling it directly skips building the
+            // future of the dispatching call, which is as large as the SQL stores' futures.
+            AnyUsageStore::Memory(store) => store.reserve_now(&cx, request)?,
+            // Boxed, so that this future stays small for the memory store; a round trip to
+            // a database dwarfs the allocation.
+            #[allow(unreachable_patterns)] // without the SQL stores' features
+            store => Box::pin(store.reserve(cx, request)).await?,
+        };
         let plan = plans.catalogue.require(&outcome.usage.plan)?;
         if self.inner.burst_limits {
             self.remember_plan(user, &plan.id);
@@ -210,6 +262,15 @@ impl Quota {
                 Admission::Denied(outcome.usage.status(plan, now, cx.windows, Some(kind)))
             }
         })
+    }
+
+    /// The store's usage of `user`, directly from the memory store.
+    async fn usage(&self, cx: StoreContext<'_>, user: Uuid) -> Result<Usage> {
+        match &self.inner.store {
+            AnyUsageStore::Memory(store) => Ok(store.usage_now(&cx, user)),
+            #[allow(unreachable_patterns)] // without the SQL stores' features
+            store => Box::pin(store.usage(cx, user)).await,
+        }
     }
 
     fn remember_plan(&self, user: Uuid, plan: &PlanId) {
@@ -230,7 +291,11 @@ impl Quota {
     pub async fn commit(&self, id: ReservationId, tokens: u64) -> Result<Settlement> {
         let plans = self.plans();
         let cx = StoreContext::new(self.now(), self.inner.windows, &plans.catalogue);
-        self.inner.store.commit(cx, id, tokens).await
+        match &self.inner.store {
+            AnyUsageStore::Memory(store) => store.commit_now(&cx, id, tokens),
+            #[allow(unreachable_patterns)] // without the SQL stores' features
+            store => Box::pin(store.commit(cx, id, tokens)).await,
+        }
     }
 
     /// Refunds a reservation, giving its cost back to the windows it was taken from (if they
@@ -243,7 +308,11 @@ impl Quota {
     pub async fn refund(&self, id: ReservationId) -> Result<Settlement> {
         let plans = self.plans();
         let cx = StoreContext::new(self.now(), self.inner.windows, &plans.catalogue);
-        self.inner.store.refund(cx, id).await
+        match &self.inner.store {
+            AnyUsageStore::Memory(store) => store.refund_now(&cx, id),
+            #[allow(unreachable_patterns)] // without the SQL stores' features
+            store => Box::pin(store.refund(cx, id)).await,
+        }
     }
 
     /// The user's plan and windows now.
@@ -255,7 +324,7 @@ impl Quota {
         let plans = self.plans();
         let now = self.now();
         let cx = StoreContext::new(now, self.inner.windows, &plans.catalogue);
-        let usage = self.inner.store.usage(cx, user).await?;
+        let usage = self.usage(cx, user).await?;
         let plan = plans.catalogue.require(&usage.plan)?;
         Ok(usage.status(plan, now, cx.windows, None))
     }
@@ -268,7 +337,7 @@ impl Quota {
     pub async fn plan_of(&self, user: Uuid) -> Result<Plan> {
         let plans = self.plans();
         let cx = StoreContext::new(self.now(), self.inner.windows, &plans.catalogue);
-        let usage = self.inner.store.usage(cx, user).await?;
+        let usage = self.usage(cx, user).await?;
         plans.catalogue.require(&usage.plan).cloned()
     }
 
@@ -349,7 +418,9 @@ impl Quota {
 
     /// Replaces the plan catalogue (burst state starts afresh).
     pub fn set_catalogue(&self, catalogue: PlanCatalogue) {
-        *self.inner.plans.write() = Arc::new(Plans::new(catalogue));
+        let mut plans = self.inner.plans.write();
+        *plans = Arc::new(Plans::new(catalogue));
+        self.inner.plans_version.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Loads the plans stored in the `pricing_plans` table into the catalogue, keeping the

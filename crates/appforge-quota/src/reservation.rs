@@ -22,6 +22,20 @@ impl ReservationId {
         Self(uuid::Builder::from_random_bytes(rand::random()).into_uuid())
     }
 
+    /// A new random id for a reservation of `user`: one of its random bytes is replaced by
+    /// the user's [`route`], so that a store can find the user's data from the id alone.
+    pub(crate) fn for_user(user: Uuid) -> Self {
+        let mut bytes: [u8; 16] = rand::random();
+        bytes[ROUTE_BYTE] = route(user);
+        Self(uuid::Builder::from_random_bytes(bytes).into_uuid())
+    }
+
+    /// The route byte of the id (the user's [`route`] when the id was made by
+    /// [`for_user`](Self::for_user); any value otherwise).
+    pub(crate) fn route(&self) -> u8 {
+        self.0.as_bytes()[ROUTE_BYTE]
+    }
+
     /// The id of an existing reservation.
     #[must_use]
     pub fn from_uuid(id: Uuid) -> Self {
@@ -33,6 +47,19 @@ impl ReservationId {
     pub fn as_uuid(&self) -> Uuid {
         self.0
     }
+}
+
+/// Which byte of an id carries the route (not one of the UUID's version or variant bytes).
+const ROUTE_BYTE: usize = 15;
+
+/// A byte spread evenly over users, derived from the user id alone.
+pub(crate) fn route(user: Uuid) -> u8 {
+    let (hi, lo) = user.as_u64_pair();
+    // The final mix of SplitMix64: every input bit moves the top byte.
+    let mut z = hi ^ lo.rotate_left(32);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z >> 56).to_le_bytes()[0]
 }
 
 impl Default for ReservationId {

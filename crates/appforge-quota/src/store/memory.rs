@@ -2,93 +2,140 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
-use dashmap::DashMap;
+use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use uuid::Uuid;
 
 use super::{ReserveOutcome, ReserveRequest, StoreContext, SweepReport, UsageStore};
 use crate::plan::{Plan, PlanId};
-use crate::reservation::{ReservationId, ReservationState, Settlement};
+use crate::reservation::{ReservationId, ReservationState, Settlement, route};
 use crate::usage::{Held, Settle, Step, Usage, answer, step};
 use crate::window::BillingPeriod;
 use crate::{Error, Result};
 
 /// A usage store in process memory, for tests, prototypes and single-process deployments.
 ///
-/// Each user's usage and pending reservations sit behind one lock; clones share the same
-/// data. Settled reservations are remembered (for idempotent commit and refund) in a bounded
-/// record of about [`MemoryUsageStore::REMEMBERED`] of the most recent ones (ids are spread
-/// over 64 shards, each keeping at least its last 2,048); an id settled longer ago answers
+/// Users are spread over 64 shards, each behind one lock that holds its users' usage and
+/// pending reservations; clones share the same data. A reservation made by
+/// [`Quota`](crate::Quota) carries its user's shard in its id, so reserving and settling
+/// each take one shard lock (a reservation with any other id is found through a side
+/// table). Settled reservations are remembered (for idempotent commit and refund) in a
+/// bounded record of about [`MemoryUsageStore::REMEMBERED`] of the most recent ones (ids are
+/// spread over 64 shards, each keeping its last 4,096); an id settled longer ago answers
 /// [`Error::ReservationNotFound`].
 #[derive(Debug, Clone, Default)]
 pub struct MemoryUsageStore {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug, Default)]
+const USER_SHARDS: usize = 64;
+
+#[derive(Debug)]
 struct Inner {
-    users: DashMap<Uuid, Arc<Mutex<UserState>>, UuidHash>,
-    /// Which user holds each pending reservation.
-    owners: DashMap<ReservationId, Uuid, UuidHash>,
+    shards: Vec<CacheLine<Mutex<Shard>>>,
+    /// The shard of each pending reservation whose id does not name its user's shard.
+    strays: Mutex<HashMap<ReservationId, usize, UuidHash>>,
     settled: Settled,
     plans: Mutex<Vec<Plan>>,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Self {
+            shards: (0..USER_SHARDS)
+                .map(|_| CacheLine(Mutex::default()))
+                .collect(),
+            strays: Mutex::default(),
+            settled: Settled::default(),
+            plans: Mutex::default(),
+        }
+    }
+}
+
+/// A value alone on its cache lines, so that locks of neighbouring shards taken by
+/// different threads do not slow each other down.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct CacheLine<T>(T);
+
+#[derive(Debug, Default)]
+struct Shard {
+    users: HashMap<Uuid, UserState, UuidHash>,
+    /// The pending reservations of the shard's users.
+    pending: HashMap<ReservationId, Pending, UuidHash>,
 }
 
 #[derive(Debug)]
 struct UserState {
     usage: Usage,
-    pending: HashMap<ReservationId, Held, UuidHash>,
+    /// How many of the shard's pending reservations are the user's.
+    pending: u32,
+    /// No pending reservation of the user expires before this (`None` when there are none).
+    earliest_expiry: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    user: Uuid,
+    held: Held,
+    /// Whether its id does not name its user's shard (it is in `Inner::strays`).
+    stray: bool,
 }
 
 const SETTLED_SHARDS: usize = 64;
-const SETTLED_PER_GENERATION: usize = 2_048;
+const SETTLED_PER_SHARD: usize = 4_096;
 
-/// The states of recently settled reservations: per shard, a current and a previous
-/// generation; when the current one is full it becomes the previous one. Bounded, and small
-/// enough to stay in cache.
+/// The states of recently settled reservations: per shard, a ring of the last
+/// [`SETTLED_PER_SHARD`] settlements. Recording one writes the next slot of its shard's ring,
+/// a line of memory already in cache, where a hash table would touch a random line of a few
+/// megabytes; looking one up (a repeated commit or refund, or an unknown id) reads one ring.
 #[derive(Debug)]
 struct Settled {
-    shards: Vec<Mutex<Generations>>,
+    shards: Vec<CacheLine<Mutex<Ring>>>,
 }
 
 #[derive(Debug, Default)]
-struct Generations {
-    current: HashMap<ReservationId, ReservationState, UuidHash>,
-    previous: HashMap<ReservationId, ReservationState, UuidHash>,
+struct Ring {
+    entries: Vec<(ReservationId, ReservationState)>,
+    /// Where the next entry goes once the ring is full.
+    next: usize,
 }
 
 impl Default for Settled {
     fn default() -> Self {
         Self {
-            shards: (0..SETTLED_SHARDS).map(|_| Mutex::default()).collect(),
+            shards: (0..SETTLED_SHARDS)
+                .map(|_| CacheLine(Mutex::default()))
+                .collect(),
         }
     }
 }
 
 impl Settled {
-    fn shard(&self, id: ReservationId) -> &Mutex<Generations> {
+    fn shard(&self, id: ReservationId) -> &Mutex<Ring> {
         let index = UuidHash.hash_one(id) % SETTLED_SHARDS as u64;
-        &self.shards[usize::try_from(index).unwrap_or(0)]
+        &self.shards[usize::try_from(index).unwrap_or(0)].0
     }
 
+    /// Records the settlement of `id` (a reservation settles once, so each id is recorded
+    /// at most once).
     fn insert(&self, id: ReservationId, state: ReservationState) {
-        let mut shard = self.shard(id).lock();
-        if shard.current.len() >= SETTLED_PER_GENERATION {
-            // Reuse the previous generation's table: no allocation, no regrowth.
-            let shard = &mut *shard;
-            std::mem::swap(&mut shard.current, &mut shard.previous);
-            shard.current.clear();
+        let mut ring = self.shard(id).lock();
+        if ring.entries.len() < SETTLED_PER_SHARD {
+            ring.entries.push((id, state));
+        } else {
+            let next = ring.next;
+            ring.entries[next] = (id, state);
+            ring.next = (next + 1) % SETTLED_PER_SHARD;
         }
-        shard.current.insert(id, state);
     }
 
     fn get(&self, id: ReservationId) -> Option<ReservationState> {
-        let shard = self.shard(id).lock();
-        shard
-            .current
-            .get(&id)
-            .or_else(|| shard.previous.get(&id))
-            .copied()
+        let ring = self.shard(id).lock();
+        ring.entries
+            .iter()
+            .find(|(settled, _)| *settled == id)
+            .map(|(_, state)| *state)
     }
 }
 
@@ -128,31 +175,149 @@ impl Hasher for FoldHasher {
 }
 
 impl UserState {
-    fn release_expired(&mut self, cx: &StoreContext<'_>, inner: &Inner) -> u64 {
-        if self.pending.is_empty() {
-            return 0;
+    fn fresh(cx: &StoreContext<'_>, user: Uuid) -> Self {
+        Self {
+            usage: Usage::fresh(user, cx.plans.default_plan().id.clone(), cx.now, cx.windows),
+            pending: 0,
+            earliest_expiry: None,
         }
-        let now = cx.now;
-        let expired: Vec<ReservationId> = self
-            .pending
-            .iter()
-            .filter(|(_, held)| held.expires_at <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in &expired {
-            if let Some(held) = self.pending.remove(id) {
-                self.usage.release(&held);
-                inner.settled.insert(*id, ReservationState::Expired);
-                inner.owners.remove(id);
+    }
+}
+
+impl Shard {
+    fn user(&mut self, cx: &StoreContext<'_>, user: Uuid) -> &mut UserState {
+        self.users
+            .entry(user)
+            .or_insert_with(|| UserState::fresh(cx, user))
+    }
+
+    /// Releases the expired pending reservations of `user` (of every user with `None`);
+    /// returns how many.
+    fn release_expired(&mut self, now: DateTime<Utc>, user: Option<Uuid>, inner: &Inner) -> u64 {
+        let due = |state: &UserState| state.earliest_expiry.is_some_and(|e| e <= now);
+        match user {
+            Some(user) if !self.users.get(&user).is_some_and(due) => return 0,
+            None if !self.users.values().any(due) => return 0,
+            _ => {}
+        }
+        let mut released = 0;
+        let users = &mut self.users;
+        // Every pending reservation of the users concerned is visited, so their earliest
+        // expiry is computed afresh from those that stay.
+        match user {
+            Some(user) => {
+                if let Some(state) = users.get_mut(&user) {
+                    state.earliest_expiry = None;
+                }
             }
+            None => users.values_mut().for_each(|s| s.earliest_expiry = None),
         }
-        expired.len() as u64
+        self.pending.retain(|id, p| {
+            if user.is_some_and(|u| u != p.user) {
+                return true;
+            }
+            let Some(state) = users.get_mut(&p.user) else {
+                return true;
+            };
+            if p.held.expires_at > now {
+                let e = state.earliest_expiry.get_or_insert(p.held.expires_at);
+                *e = (*e).min(p.held.expires_at);
+                return true;
+            }
+            state.usage.release(&p.held);
+            state.pending -= 1;
+            inner.record(*id, ReservationState::Expired, p.stray);
+            released += 1;
+            false
+        });
+        released
+    }
+
+    /// Settles `id` if it is pending here.
+    fn settle(
+        &mut self,
+        cx: &StoreContext<'_>,
+        id: ReservationId,
+        how: Settle,
+        tokens: u64,
+        inner: &Inner,
+    ) -> Option<Result<Settlement>> {
+        let pending = *self.pending.get(&id)?;
+        let Step::Move {
+            to,
+            release,
+            answer: a,
+        } = step(
+            ReservationState::Pending,
+            pending.held.expires_at <= cx.now,
+            how,
+        )
+        else {
+            // `step` always moves a pending reservation.
+            return Some(answer(id, Err(ReservationState::Pending)));
+        };
+        self.pending.remove(&id);
+        let state = self.user(cx, pending.user);
+        state.pending -= 1;
+        if state.pending == 0 {
+            state.earliest_expiry = None;
+        }
+        if release {
+            state.usage.release(&pending.held);
+        }
+        if to == ReservationState::Committed {
+            state.usage.roll(cx.now, cx.windows);
+            state.usage.add_tokens(tokens);
+        }
+        inner.record(id, to, pending.stray);
+        Some(answer(id, a))
+    }
+}
+
+impl Inner {
+    fn shard_of_user(&self, user: Uuid) -> usize {
+        usize::from(route(user)) % USER_SHARDS
+    }
+
+    fn shard(&self, index: usize) -> &Mutex<Shard> {
+        &self.shards[index].0
+    }
+
+    /// Records a reservation as settled; called with its shard locked, before it stops
+    /// being pending there, so that a concurrent caller always finds it in one place or the
+    /// other.
+    fn record(&self, id: ReservationId, state: ReservationState, stray: bool) {
+        self.settled.insert(id, state);
+        if stray {
+            // After the settled record, for the same reason.
+            self.strays.lock().remove(&id);
+        }
+    }
+
+    fn settle_in(
+        &self,
+        index: usize,
+        cx: &StoreContext<'_>,
+        id: ReservationId,
+        how: Settle,
+        tokens: u64,
+    ) -> Option<Result<Settlement>> {
+        self.shard(index).lock().settle(cx, id, how, tokens, self)
+    }
+
+    fn settled(&self, id: ReservationId, how: Settle) -> Option<Result<Settlement>> {
+        let settled = self.settled.get(id)?;
+        Some(match step(settled, false, how) {
+            Step::Stay(a) => answer(id, a),
+            // A settled reservation never moves; `step` only moves pending ones.
+            Step::Move { .. } => answer(id, Err(settled)),
+        })
     }
 }
 
 impl MemoryUsageStore {
     /// About how many of the most recently settled reservations are remembered.
-    pub const REMEMBERED: usize = SETTLED_SHARDS * SETTLED_PER_GENERATION;
+    pub const REMEMBERED: usize = SETTLED_SHARDS * SETTLED_PER_SHARD;
 
     /// An empty store.
     #[must_use]
@@ -160,17 +325,81 @@ impl MemoryUsageStore {
         Self::default()
     }
 
-    fn user(&self, cx: &StoreContext<'_>, user: Uuid) -> Arc<Mutex<UserState>> {
-        if let Some(state) = self.inner.users.get(&user) {
-            return Arc::clone(&state);
+    /// [`UsageStore::reserve`], without a future: [`Quota`](crate::Quota) calls it directly.
+    pub(crate) fn reserve_now(
+        &self,
+        cx: &StoreContext<'_>,
+        request: ReserveRequest,
+    ) -> Result<ReserveOutcome> {
+        let inner = &*self.inner;
+        let index = inner.shard_of_user(request.user);
+        let mut guard = inner.shard(index).lock();
+        let shard = &mut *guard;
+        let mut state = shard.user(cx, request.user);
+        if state.earliest_expiry.is_some_and(|e| e <= cx.now) {
+            shard.release_expired(cx.now, Some(request.user), inner);
+            state = shard.user(cx, request.user);
         }
-        let state = self.inner.users.entry(user).or_insert_with(|| {
-            Arc::new(Mutex::new(UserState {
-                usage: Usage::fresh(user, cx.plans.default_plan().id.clone(), cx.now, cx.windows),
-                pending: HashMap::default(),
-            }))
-        });
-        Arc::clone(&state)
+        state.usage.roll(cx.now, cx.windows);
+        let plan = cx.plans.require(&state.usage.plan)?;
+        let refused_by = state.usage.refusal(plan, request.cost);
+        if refused_by.is_none() {
+            state.usage.charge(request.cost);
+            state.pending += 1;
+            let earliest = state.earliest_expiry.get_or_insert(request.expires_at);
+            *earliest = (*earliest).min(request.expires_at);
+            let pending = Pending {
+                user: request.user,
+                held: Held {
+                    cost: request.cost,
+                    day_start: state.usage.day_start,
+                    month_start: state.usage.month_start,
+                    expires_at: request.expires_at,
+                },
+                stray: usize::from(request.id.route()) % USER_SHARDS != index,
+            };
+            let usage = state.usage.clone();
+            if pending.stray {
+                inner.strays.lock().insert(request.id, index);
+            }
+            shard.pending.insert(request.id, pending);
+            return Ok(ReserveOutcome { refused_by, usage });
+        }
+        Ok(ReserveOutcome {
+            refused_by,
+            usage: state.usage.clone(),
+        })
+    }
+
+    /// [`UsageStore::usage`], without a future: [`Quota`](crate::Quota) calls it directly.
+    pub(crate) fn usage_now(&self, cx: &StoreContext<'_>, user: Uuid) -> Usage {
+        let inner = &*self.inner;
+        let mut shard = inner.shard(inner.shard_of_user(user)).lock();
+        shard.release_expired(cx.now, Some(user), inner);
+        let Some(state) = shard.users.get_mut(&user) else {
+            return Usage::fresh(user, cx.plans.default_plan().id.clone(), cx.now, cx.windows);
+        };
+        state.usage.roll(cx.now, cx.windows);
+        state.usage.clone()
+    }
+
+    /// [`UsageStore::commit`], without a future: [`Quota`](crate::Quota) calls it directly.
+    pub(crate) fn commit_now(
+        &self,
+        cx: &StoreContext<'_>,
+        id: ReservationId,
+        tokens: u64,
+    ) -> Result<Settlement> {
+        self.settle(cx, id, Settle::Commit, tokens)
+    }
+
+    /// [`UsageStore::refund`], without a future: [`Quota`](crate::Quota) calls it directly.
+    pub(crate) fn refund_now(
+        &self,
+        cx: &StoreContext<'_>,
+        id: ReservationId,
+    ) -> Result<Settlement> {
+        self.settle(cx, id, Settle::Refund, 0)
     }
 
     fn settle(
@@ -180,45 +409,26 @@ impl MemoryUsageStore {
         how: Settle,
         tokens: u64,
     ) -> Result<Settlement> {
-        let owner = self.inner.owners.get(&id).map(|o| *o);
-        if let Some(owner) = owner {
-            let state = self.user(cx, owner);
-            let mut state = state.lock();
-            if let Some(held) = state.pending.get(&id).copied() {
-                return match step(ReservationState::Pending, held.expires_at <= cx.now, how) {
-                    Step::Stay(a) => answer(id, a),
-                    Step::Move {
-                        to,
-                        release,
-                        answer: a,
-                    } => {
-                        state.pending.remove(&id);
-                        if release {
-                            state.usage.release(&held);
-                        }
-                        if to == ReservationState::Committed {
-                            state.usage.roll(cx.now, cx.windows);
-                            state.usage.add_tokens(tokens);
-                        }
-                        // Recorded as settled before it stops being pending, so that a
-                        // concurrent caller always finds it in one place or the other.
-                        self.inner.settled.insert(id, to);
-                        self.inner.owners.remove(&id);
-                        answer(id, a)
-                    }
-                };
-            }
+        let inner = &*self.inner;
+        // The id names its user's shard when `Quota` made it.
+        let hint = usize::from(id.route()) % USER_SHARDS;
+        if let Some(done) = inner.settle_in(hint, cx, id, how, tokens) {
+            return done;
         }
-        let settled = self
-            .inner
-            .settled
-            .get(id)
-            .ok_or(Error::ReservationNotFound(id))?;
-        match step(settled, false, how) {
-            Step::Stay(a) => answer(id, a),
-            // A settled reservation never moves; `step` only moves pending ones.
-            Step::Move { .. } => answer(id, Err(settled)),
+        if let Some(done) = inner.settled(id, how) {
+            return done;
         }
+        let home = inner.strays.lock().get(&id).copied();
+        if let Some(home) = home
+            && let Some(done) = inner.settle_in(home, cx, id, how, tokens)
+        {
+            return done;
+        }
+        // Settled by another caller since the first look (the settled record is written
+        // before the stray entry goes), or never known.
+        inner
+            .settled(id, how)
+            .unwrap_or(Err(Error::ReservationNotFound(id)))
     }
 }
 
@@ -228,27 +438,7 @@ impl UsageStore for MemoryUsageStore {
         cx: StoreContext<'_>,
         request: ReserveRequest,
     ) -> Result<ReserveOutcome> {
-        let state = self.user(&cx, request.user);
-        let mut state = state.lock();
-        state.release_expired(&cx, &self.inner);
-        state.usage.roll(cx.now, cx.windows);
-        let plan = cx.plans.require(&state.usage.plan)?;
-        let refused_by = state.usage.refusal(plan, request.cost);
-        if refused_by.is_none() {
-            state.usage.charge(request.cost);
-            let held = Held {
-                cost: request.cost,
-                day_start: state.usage.day_start,
-                month_start: state.usage.month_start,
-                expires_at: request.expires_at,
-            };
-            state.pending.insert(request.id, held);
-            self.inner.owners.insert(request.id, request.user);
-        }
-        Ok(ReserveOutcome {
-            refused_by,
-            usage: state.usage.clone(),
-        })
+        self.reserve_now(&cx, request)
     }
 
     async fn commit(
@@ -257,31 +447,21 @@ impl UsageStore for MemoryUsageStore {
         id: ReservationId,
         tokens: u64,
     ) -> Result<Settlement> {
-        self.settle(&cx, id, Settle::Commit, tokens)
+        self.commit_now(&cx, id, tokens)
     }
 
     async fn refund(&self, cx: StoreContext<'_>, id: ReservationId) -> Result<Settlement> {
-        self.settle(&cx, id, Settle::Refund, 0)
+        self.refund_now(&cx, id)
     }
 
     async fn usage(&self, cx: StoreContext<'_>, user: Uuid) -> Result<Usage> {
-        let Some(state) = self.inner.users.get(&user).map(|s| Arc::clone(&s)) else {
-            return Ok(Usage::fresh(
-                user,
-                cx.plans.default_plan().id.clone(),
-                cx.now,
-                cx.windows,
-            ));
-        };
-        let mut state = state.lock();
-        state.release_expired(&cx, &self.inner);
-        state.usage.roll(cx.now, cx.windows);
-        Ok(state.usage.clone())
+        Ok(self.usage_now(&cx, user))
     }
 
     async fn set_plan(&self, cx: StoreContext<'_>, user: Uuid, plan: &PlanId) -> Result<()> {
-        let state = self.user(&cx, user);
-        state.lock().usage.plan = plan.clone();
+        let inner = &*self.inner;
+        let mut shard = inner.shard(inner.shard_of_user(user)).lock();
+        shard.user(&cx, user).usage.plan = plan.clone();
         Ok(())
     }
 
@@ -291,24 +471,22 @@ impl UsageStore for MemoryUsageStore {
         user: Uuid,
         period: Option<BillingPeriod>,
     ) -> Result<()> {
-        let state = self.user(&cx, user);
-        state.lock().usage.billing_period = period;
+        let inner = &*self.inner;
+        let mut shard = inner.shard(inner.shard_of_user(user)).lock();
+        shard.user(&cx, user).usage.billing_period = period;
         Ok(())
     }
 
     async fn sweep(&self, cx: StoreContext<'_>) -> Result<SweepReport> {
+        let inner = &*self.inner;
         let mut report = SweepReport::default();
-        let users: Vec<_> = self
-            .inner
-            .users
-            .iter()
-            .map(|e| Arc::clone(e.value()))
-            .collect();
-        for state in users {
-            let mut state = state.lock();
-            report.released += state.release_expired(&cx, &self.inner);
-            if state.usage.roll(cx.now, cx.windows) {
-                report.reset += 1;
+        for index in 0..USER_SHARDS {
+            let mut shard = inner.shard(index).lock();
+            report.released += shard.release_expired(cx.now, None, inner);
+            for state in shard.users.values_mut() {
+                if state.usage.roll(cx.now, cx.windows) {
+                    report.reset += 1;
+                }
             }
         }
         Ok(report)
@@ -332,6 +510,170 @@ impl UsageStore for MemoryUsageStore {
 mod tests {
     use super::*;
 
+    use crate::catalogue::PlanCatalogue;
+    use crate::window::Windows;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    /// A random id whose route does not name `user`'s shard, as a caller other than `Quota`
+    /// may pick.
+    fn stray_id(user: Uuid) -> ReservationId {
+        let home = usize::from(route(user)) % USER_SHARDS;
+        loop {
+            let id = ReservationId::new();
+            if usize::from(id.route()) % USER_SHARDS != home {
+                return id;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn ids_that_do_not_name_the_users_shard_settle_like_any_other() {
+        let store = MemoryUsageStore::new();
+        let plans = PlanCatalogue::default();
+        let now = at("2027-03-04T10:00:00Z");
+        let cx = StoreContext::new(now, Windows::utc(), &plans);
+        let user = Uuid::new_v4();
+        let expires = now + chrono::Duration::minutes(10);
+        let (a, b, c) = (
+            stray_id(user),
+            stray_id(user),
+            ReservationId::for_user(user),
+        );
+        for id in [a, b, c] {
+            let outcome = store
+                .reserve(cx, ReserveRequest::new(id, user, 1, expires))
+                .await
+                .unwrap();
+            assert_eq!(outcome.refused_by, None);
+        }
+        assert_eq!(store.inner.strays.lock().len(), 2);
+        assert_eq!(store.commit(cx, a, 10).await.unwrap(), Settlement::Settled);
+        assert_eq!(
+            store.commit(cx, a, 10).await.unwrap(),
+            Settlement::AlreadyDone
+        );
+        assert!(matches!(
+            store.refund(cx, a).await,
+            Err(Error::AlreadySettled {
+                state: ReservationState::Committed,
+                ..
+            })
+        ));
+        assert_eq!(store.refund(cx, b).await.unwrap(), Settlement::Settled);
+        assert_eq!(store.refund(cx, b).await.unwrap(), Settlement::AlreadyDone);
+        assert!(store.inner.strays.lock().is_empty(), "settled strays leave");
+        let usage = store.usage(cx, user).await.unwrap();
+        assert_eq!((usage.daily_generations, usage.total_tokens), (2, 10));
+        assert!(matches!(
+            store.commit(cx, stray_id(user), 1).await,
+            Err(Error::ReservationNotFound(_))
+        ));
+
+        // A stray left pending expires with its user's next call.
+        let d = stray_id(user);
+        store
+            .reserve(cx, ReserveRequest::new(d, user, 1, expires))
+            .await
+            .unwrap();
+        let later = StoreContext::new(expires, Windows::utc(), &plans);
+        let usage = store.usage(later, user).await.unwrap();
+        assert_eq!(
+            usage.daily_generations, 1,
+            "a committed, b refunded, c and d expired"
+        );
+        assert!(store.inner.strays.lock().is_empty());
+        assert_eq!(
+            store.refund(later, d).await.unwrap(),
+            Settlement::AlreadyReleased
+        );
+    }
+
+    #[test]
+    fn racing_settlements_settle_each_reservation_once() {
+        let store = MemoryUsageStore::new();
+        let open = Plan::new("open", "Open");
+        let plans = PlanCatalogue::new(vec![open], PlanId::new("open")).unwrap();
+        let now = at("2027-03-04T10:00:00Z");
+        let cx = StoreContext::new(now, Windows::utc(), &plans);
+        let user = Uuid::new_v4();
+        let expires = now + chrono::Duration::minutes(10);
+        let ids: Vec<ReservationId> = (0..200)
+            .map(|i| {
+                let id = if i % 2 == 0 {
+                    stray_id(user)
+                } else {
+                    ReservationId::for_user(user)
+                };
+                let request = ReserveRequest::new(id, user, 1, expires);
+                assert_eq!(store.reserve_now(&cx, request).unwrap().refused_by, None);
+                id
+            })
+            .collect();
+        let settled: usize = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        ids.iter()
+                            .filter(|id| {
+                                store.commit_now(&cx, **id, 1).unwrap() == Settlement::Settled
+                            })
+                            .count()
+                    })
+                })
+                .collect();
+            racers.into_iter().map(|r| r.join().unwrap()).sum()
+        });
+        assert_eq!(settled, ids.len());
+        assert_eq!(store.usage_now(&cx, user).total_tokens, 200);
+        assert!(store.inner.strays.lock().is_empty());
+    }
+
+    #[tokio::test]
+    async fn expiry_releases_only_what_is_due() {
+        let store = MemoryUsageStore::new();
+        let plans = PlanCatalogue::default();
+        let now = at("2027-03-04T10:00:00Z");
+        let cx = StoreContext::new(now, Windows::utc(), &plans);
+        let (user, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let soon = ReservationId::for_user(user);
+        let late = ReservationId::for_user(user);
+        let others = ReservationId::for_user(other);
+        for (id, who, minutes) in [(soon, user, 5), (late, user, 20), (others, other, 5)] {
+            let expires = now + chrono::Duration::minutes(minutes);
+            store
+                .reserve(cx, ReserveRequest::new(id, who, 1, expires))
+                .await
+                .unwrap();
+        }
+        let then = StoreContext::new(now + chrono::Duration::minutes(10), Windows::utc(), &plans);
+        assert_eq!(store.usage(then, user).await.unwrap().daily_generations, 1);
+        assert_eq!(
+            store.refund(then, soon).await.unwrap(),
+            Settlement::AlreadyReleased
+        );
+        assert_eq!(
+            store.commit(then, late, 0).await.unwrap(),
+            Settlement::Settled
+        );
+        // The other user's reservation is released by the sweep.
+        let report = store.sweep(then).await.unwrap();
+        assert_eq!(report.released, 1);
+        assert_eq!(store.usage(then, other).await.unwrap().daily_generations, 0);
+    }
+
+    #[test]
+    fn ids_made_for_a_user_carry_its_route() {
+        for _ in 0..1_000 {
+            let user = Uuid::new_v4();
+            let id = ReservationId::for_user(user);
+            assert_eq!(id.route(), route(user));
+            assert_eq!(id.as_uuid().get_version_num(), 4);
+        }
+    }
+
     fn shard_of(id: ReservationId) -> u64 {
         UuidHash.hash_one(id) % SETTLED_SHARDS as u64
     }
@@ -339,24 +681,28 @@ mod tests {
     #[test]
     fn remembers_recent_settlements_within_a_bound() {
         let settled = Settled::default();
-        // Ids of one shard, so the bound is exact: the shard keeps at least its last 2,048.
+        // Ids of one shard, so the bound is exact: the shard keeps its last 4,096.
         let ids: Vec<ReservationId> = (0u128..)
             .map(|i| ReservationId::from_uuid(Uuid::from_u128(i)))
             .filter(|id| shard_of(*id) == 0)
-            .take(3 * SETTLED_PER_GENERATION + 1)
+            .take(3 * SETTLED_PER_SHARD + 1)
             .collect();
         for id in &ids {
             settled.insert(*id, ReservationState::Committed);
         }
-        let recent = &ids[ids.len() - SETTLED_PER_GENERATION..];
+        let recent = &ids[ids.len() - SETTLED_PER_SHARD..];
         assert!(
             recent
                 .iter()
                 .all(|id| settled.get(*id) == Some(ReservationState::Committed))
         );
         assert_eq!(settled.get(ids[0]), None, "the oldest are forgotten");
-        let shard = settled.shards[0].lock();
-        assert!(shard.current.len() + shard.previous.len() <= 2 * SETTLED_PER_GENERATION);
+        assert_eq!(
+            settled.get(ids[ids.len() - SETTLED_PER_SHARD - 1]),
+            None,
+            "the one just before the last 4,096 is forgotten"
+        );
+        assert_eq!(settled.shards[0].0.lock().entries.len(), SETTLED_PER_SHARD);
     }
 
     #[test]
