@@ -147,6 +147,20 @@ impl Browser {
             .unwrap();
     }
 
+    /// Signs in with `token` through the header's sign-in box.
+    async fn sign_in(&self, token: &str) {
+        self.find("#token-input")
+            .await
+            .send_keys(token)
+            .await
+            .unwrap();
+        self.find("#sign-in button[type=submit]")
+            .await
+            .click()
+            .await
+            .unwrap();
+    }
+
     async fn find(&self, css: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
@@ -271,18 +285,7 @@ async fn scenario(browser: &Browser, base: &str) {
     browser.goto("/").await;
     browser.find("#sign-in").await;
     browser.screenshot("01-generate-signed-out").await;
-    browser
-        .find("#token-input")
-        .await
-        .send_keys(&token)
-        .await
-        .unwrap();
-    browser
-        .find("#sign-in button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.sign_in(&token).await;
     let who = browser.find("#who").await.text().await.unwrap();
     assert!(
         who.contains("browser@example.com") && who.contains(&user.to_string()),
@@ -776,18 +779,7 @@ async fn the_billing_pages_show_a_stripe_subscription_in_chromium() {
     let portal_page = format!("{}/portal/session", stripe.uri());
     in_chromium(&base, async |browser| {
         browser.goto("/account/billing").await;
-        browser
-            .find("#token-input")
-            .await
-            .send_keys(&token)
-            .await
-            .unwrap();
-        browser
-            .find("#sign-in button[type=submit]")
-            .await
-            .click()
-            .await
-            .unwrap();
+        browser.sign_in(&token).await;
         // Plan, status, period end and renewal, with the past-due warning.
         browser
             .until(

@@ -8,8 +8,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use appforge_jobs::{
-    Alert, AlertPolicy, Cursor, Job, JobFilter, JobId, JobStatus, JobStore, PageRequest,
-    QueueStats, WorkerInfo,
+    Alert, AlertPolicy, Job, JobFilter, JobId, JobStatus, JobStore, PageRequest, QueueStats,
+    WorkerInfo,
 };
 use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -377,24 +377,8 @@ pub(crate) async fn jobs(
     query: Result<Query<AllJobsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<AllJobs>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(format!("invalid query: {e}")))?;
-    let mut filter = JobFilter::default();
-    if let Some(status) = query.status {
-        filter = filter.status(status);
-    }
-    if let Some(kind) = query.kind {
-        filter = filter.kind(kind);
-    }
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request("`limit` must be between 1 and 100"));
-    }
-    let page = match query.cursor {
-        Some(raw) => PageRequest::after(
-            limit,
-            Cursor::from_str(&raw).map_err(|_| ApiError::bad_request("invalid `cursor`"))?,
-        ),
-        None => PageRequest::first(limit),
-    };
+    let (filter, page) =
+        crate::routes::jobs::filter_and_page(query.status, query.kind, query.limit, query.cursor)?;
     let page = state
         .queue()
         .list_all(&filter, query.finished_since, &page)

@@ -69,6 +69,35 @@ pub(crate) struct ListQuery {
     cursor: Option<String>,
 }
 
+/// The filter and page a job listing asks for (`status`, `kind`, `limit`, `cursor`); 400 for a
+/// limit outside 1 to 100 or a cursor that does not parse.
+pub(crate) fn filter_and_page(
+    status: Option<JobStatus>,
+    kind: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+) -> Result<(JobFilter, PageRequest), ApiError> {
+    let mut filter = JobFilter::default();
+    if let Some(status) = status {
+        filter = filter.status(status);
+    }
+    if let Some(kind) = kind {
+        filter = filter.kind(kind);
+    }
+    let limit = limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request("`limit` must be between 1 and 100"));
+    }
+    let page = match cursor {
+        Some(raw) => PageRequest::after(
+            limit,
+            Cursor::from_str(&raw).map_err(|_| ApiError::bad_request("invalid `cursor`"))?,
+        ),
+        None => PageRequest::first(limit),
+    };
+    Ok((filter, page))
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct JobList {
@@ -95,24 +124,7 @@ pub(crate) async fn list(
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<JobList>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(format!("invalid query: {e}")))?;
-    let mut filter = JobFilter::default();
-    if let Some(status) = query.status {
-        filter = filter.status(status);
-    }
-    if let Some(kind) = query.kind {
-        filter = filter.kind(kind);
-    }
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request("`limit` must be between 1 and 100"));
-    }
-    let page = match query.cursor {
-        Some(raw) => PageRequest::after(
-            limit,
-            Cursor::from_str(&raw).map_err(|_| ApiError::bad_request("invalid `cursor`"))?,
-        ),
-        None => PageRequest::first(limit),
-    };
+    let (filter, page) = filter_and_page(query.status, query.kind, query.limit, query.cursor)?;
     let page = state
         .queue()
         .list(user.id, &filter, &page)

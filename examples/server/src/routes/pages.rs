@@ -4,6 +4,8 @@
 //! Every page and asset carries a Content-Security-Policy that allows only this origin and no
 //! inline script or style, so the pages' behaviour lives in the `/assets/*.js` files.
 
+use std::sync::LazyLock;
+
 use axum::extract::{Path, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -51,58 +53,86 @@ const ASSETS: &[Asset] = &[
     asset!("favicon.svg", "image/svg+xml"),
 ];
 
-const GENERATE: &str = include_str!("../../assets/generate.html");
-const HISTORY: &str = include_str!("../../assets/history.html");
-const APPS: &str = include_str!("../../assets/apps.html");
-const APP: &str = include_str!("../../assets/app.html");
-const PRICING: &str = include_str!("../../assets/pricing.html");
-const BILLING: &str = include_str!("../../assets/billing.html");
-const ADMIN: &str = include_str!("../../assets/admin.html");
+/// The shell every page shares: head, skip link, header and navigation. A page fills in its
+/// title, its script and its `<main>` content (`assets/<page>.html`).
+const SHELL: &str = include_str!("../../assets/shell.html");
+
+/// A page, put together once.
+struct Page {
+    html: LazyLock<String>,
+}
+
+macro_rules! page {
+    ($name:ident, $title:literal, $script:literal, $main:literal) => {
+        static $name: Page = Page {
+            html: LazyLock::new(|| {
+                SHELL
+                    .replace("{{title}}", $title)
+                    .replace("{{script}}", $script)
+                    .replace("{{main}}", include_str!(concat!("../../assets/", $main)))
+            }),
+        };
+    };
+}
+
+page!(GENERATE, "Generate", "generate.js", "generate.html");
+page!(HISTORY, "History", "history.js", "history.html");
+page!(APPS, "Your apps", "apps.js", "apps.html");
+page!(APP, "App", "app.js", "app.html");
+page!(PRICING, "Pricing", "pricing.js", "pricing.html");
+page!(BILLING, "Billing", "billing.js", "billing.html");
+page!(ADMIN, "Queues", "admin.js", "admin.html");
+
+/// Every page, for the tests.
+#[cfg(test)]
+fn all_pages() -> [&'static str; 7] {
+    [&GENERATE, &HISTORY, &APPS, &APP, &PRICING, &BILLING, &ADMIN].map(|p| p.html.as_str())
+}
 
 /// A page: HTML that is revalidated on every load, so a new binary shows at once.
-fn page(body: &'static str) -> Response {
+fn page(page: &'static Page) -> Response {
     (
         [
             (header::CONTENT_TYPE, HTML),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        body,
+        page.html.as_str(),
     )
         .into_response()
 }
 
 pub(crate) async fn generate() -> Response {
-    page(GENERATE)
+    page(&GENERATE)
 }
 
 /// `/jobs/{id}`: the generate page, which reads the job id from its address.
 pub(crate) async fn job(Path(_id): Path<String>) -> Response {
-    page(GENERATE)
+    page(&GENERATE)
 }
 
 pub(crate) async fn history() -> Response {
-    page(HISTORY)
+    page(&HISTORY)
 }
 
 pub(crate) async fn apps() -> Response {
-    page(APPS)
+    page(&APPS)
 }
 
 /// `/apps/{id}`: the app page, which reads the app id from its address.
 pub(crate) async fn app(Path(_id): Path<String>) -> Response {
-    page(APP)
+    page(&APP)
 }
 
 pub(crate) async fn pricing() -> Response {
-    page(PRICING)
+    page(&PRICING)
 }
 
 pub(crate) async fn billing() -> Response {
-    page(BILLING)
+    page(&BILLING)
 }
 
 pub(crate) async fn admin() -> Response {
-    page(ADMIN)
+    page(&ADMIN)
 }
 
 /// A strong validator for an embedded file: FNV-1a over its bytes, stable across builds
@@ -175,7 +205,12 @@ mod tests {
 
     #[test]
     fn pages_load_scripts_and_styles_from_files_only() {
-        for html in [GENERATE, HISTORY, APPS, APP, PRICING, BILLING, ADMIN] {
+        for html in all_pages() {
+            assert!(!html.contains("{{"), "a shell placeholder left unfilled");
+            assert!(
+                html.contains("</main>\n</body>\n</html>"),
+                "the shell's end"
+            );
             assert!(
                 html.contains("<script src=\"/assets/"),
                 "a page without its script"
@@ -199,7 +234,7 @@ mod tests {
 
     #[test]
     fn every_referenced_asset_is_embedded() {
-        for html in [GENERATE, HISTORY, APPS, APP, PRICING, BILLING, ADMIN] {
+        for html in all_pages() {
             for part in html.split("/assets/").skip(1) {
                 let name = part.split('"').next().unwrap_or_default();
                 assert!(
