@@ -311,6 +311,22 @@ pub struct Page<T> {
     pub next: Option<Cursor>,
 }
 
+impl Page<Job> {
+    /// The page from up to `limit + 1` jobs read newest first: the first `limit`, and a cursor
+    /// after the last of them when there was one more.
+    pub(crate) fn from_overfetch(mut items: Vec<Job>, limit: u32) -> Self {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next = if more {
+            items.last().map(Cursor::of)
+        } else {
+            None
+        };
+        Self { items, next }
+    }
+}
+
 /// An opaque position in a user's history: `(created_at, id)` of the last item seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {

@@ -206,17 +206,8 @@
     const button = $("#download-app");
     button.disabled = true;
     try {
-      const response = await fetch(path("/zip"), { headers: { authorization: "Bearer " + window.AF.token() } });
-      if (!response.ok) { notice($("#app-notice"), "The download failed (HTTP " + response.status + ").", "error"); return; }
-      const blob = await response.blob();
-      const disposition = response.headers.get("content-disposition") || "";
-      const match = disposition.match(/filename="([^"]+)"/);
-      const link = el("a", { href: URL.createObjectURL(blob), download: match ? match[1] : "app.zip" });
-      document.body.append(link);
-      link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(link.href), 10000);
-      announce("Download started");
+      const status = await window.AF.download(path("/zip"), "app.zip");
+      if (status !== 200) notice($("#app-notice"), "The download failed (HTTP " + status + ").", "error");
     } finally {
       button.disabled = false;
     }

@@ -100,6 +100,28 @@
     return { status: response.status, data: null };
   }
 
+  // Downloads `path` (with the user's token) as a file named by the answer's
+  // Content-Disposition, else `fallback`. Answers the HTTP status (0 when unreachable).
+  async function download(path, fallback) {
+    let response;
+    try {
+      response = await fetch(path, { headers: { authorization: "Bearer " + token() } });
+    } catch (_) {
+      return 0;
+    }
+    if (!response.ok) return response.status;
+    const blob = await response.blob();
+    const disposition = response.headers.get("content-disposition") || "";
+    const match = disposition.match(/filename="([^"]+)"/);
+    const link = el("a", { href: URL.createObjectURL(blob), download: match ? match[1] : fallback });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+    announce("Download started");
+    return response.status;
+  }
+
   // el("a", {href: "/", class: "x"}, "text", child): builds DOM without parsing HTML, so
   // text from jobs and models is never interpreted as markup.
   function el(tag, attrs, ...children) {
@@ -238,6 +260,7 @@
   window.AF = {
     token, setToken, adminToken, setAdminToken, claims, api, sse, el, clear, $,
     formatDuration, formatTime, formatNumber, badge, announce, notice, errorMessage, renderSession, showQuota,
+    download,
   };
 
   document.addEventListener("DOMContentLoaded", () => {

@@ -349,22 +349,8 @@
     const button = $("#download");
     button.disabled = true;
     try {
-      const response = await fetch("/api/jobs/" + encodeURIComponent(view.jobId) + "/zip", {
-        headers: { authorization: "Bearer " + window.AF.token() },
-      });
-      if (!response.ok) {
-        notice($("#job-notice"), "The download failed (HTTP " + response.status + ").", "error");
-        return;
-      }
-      const blob = await response.blob();
-      const disposition = response.headers.get("content-disposition") || "";
-      const match = disposition.match(/filename="([^"]+)"/);
-      const link = el("a", { href: URL.createObjectURL(blob), download: match ? match[1] : "app.zip" });
-      document.body.append(link);
-      link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(link.href), 10000);
-      announce("Download started");
+      const status = await window.AF.download("/api/jobs/" + encodeURIComponent(view.jobId) + "/zip", "app.zip");
+      if (status !== 200) notice($("#job-notice"), "The download failed (HTTP " + status + ").", "error");
     } finally {
       button.disabled = false;
     }

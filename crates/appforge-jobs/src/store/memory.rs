@@ -14,7 +14,7 @@ use super::{
 use crate::stats::{DepthCount, QueueStats, percentile};
 use crate::time::{millis_between, sub};
 use crate::{
-    Cursor, Enqueued, Error, Job, JobFilter, JobId, JobStatus, Page, PageRequest, Priority, Result,
+    Enqueued, Error, Job, JobFilter, JobId, JobStatus, Page, PageRequest, Priority, Result,
     Transition, WorkerId,
 };
 
@@ -190,14 +190,12 @@ impl JobStore for MemoryJobStore {
             .collect();
         items.sort_by_key(|j| Reverse((j.created_at, j.id)));
         let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
-        let more = items.len() > limit;
-        let items: Vec<Job> = items.into_iter().take(limit).cloned().collect();
-        let next = if more {
-            items.last().map(Cursor::of)
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        let items = items
+            .into_iter()
+            .take(limit.saturating_add(1))
+            .cloned()
+            .collect();
+        Ok(Page::from_overfetch(items, page.limit))
     }
 
     async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Job>> {
@@ -436,14 +434,12 @@ impl JobStore for MemoryJobStore {
             .collect();
         items.sort_by_key(|j| Reverse((j.created_at, j.id)));
         let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
-        let more = items.len() > limit;
-        let items: Vec<Job> = items.into_iter().take(limit).cloned().collect();
-        let next = if more {
-            items.last().map(Cursor::of)
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        let items = items
+            .into_iter()
+            .take(limit.saturating_add(1))
+            .cloned()
+            .collect();
+        Ok(Page::from_overfetch(items, page.limit))
     }
 }
 

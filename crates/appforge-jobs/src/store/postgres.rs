@@ -19,8 +19,8 @@ use super::{
 };
 use crate::stats::{DepthCount, QueueStats};
 use crate::{
-    Cursor, Enqueued, Error, Job, JobEvent, JobFilter, JobId, JobStatus, Page, PageRequest,
-    Priority, Result, Transition, WorkerId,
+    Enqueued, Error, Job, JobEvent, JobFilter, JobId, JobStatus, Page, PageRequest, Priority,
+    Result, Transition, WorkerId,
 };
 
 /// The production job store on PostgreSQL.
@@ -304,16 +304,7 @@ impl JobStore for PgJobStore {
         .bind(i64::from(page.limit) + 1)
         .fetch_all(&self.pool)
         .await?;
-        let mut items = jobs(rows)?;
-        let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
-        let more = items.len() > limit;
-        items.truncate(limit);
-        let next = if more {
-            items.last().map(Cursor::of)
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(Page::from_overfetch(jobs(rows)?, page.limit))
     }
 
     async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Job>> {
@@ -800,16 +791,7 @@ impl JobStore for PgJobStore {
             .bind(i64::from(page.limit) + 1)
             .fetch_all(&self.pool)
             .await?;
-        let mut items = jobs(rows)?;
-        let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
-        let more = items.len() > limit;
-        items.truncate(limit);
-        let next = if more {
-            items.last().map(Cursor::of)
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(Page::from_overfetch(jobs(rows)?, page.limit))
     }
 }
 

@@ -11,7 +11,7 @@ use super::sql::{FinishParams, job_columns, json_text, lease_error, parse_json, 
 use super::{ClaimRequest, FinishRequest, JobStore, Lease, LeaseState, Retention, WorkerInfo};
 use crate::stats::{DepthCount, QueueStats, percentile};
 use crate::{
-    Cursor, Enqueued, Error, Job, JobFilter, JobId, JobStatus, Page, PageRequest, Priority, Result,
+    Enqueued, Error, Job, JobFilter, JobId, JobStatus, Page, PageRequest, Priority, Result,
     Transition, WorkerId,
 };
 
@@ -263,16 +263,7 @@ impl JobStore for SqliteJobStore {
         .bind(i64::from(page.limit) + 1)
         .fetch_all(&self.pool)
         .await?;
-        let mut items = jobs(rows)?;
-        let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
-        let more = items.len() > limit;
-        items.truncate(limit);
-        let next = if more {
-            items.last().map(Cursor::of)
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(Page::from_overfetch(jobs(rows)?, page.limit))
     }
 
     async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Job>> {
@@ -625,15 +616,6 @@ impl JobStore for SqliteJobStore {
             .bind(i64::from(page.limit) + 1)
             .fetch_all(&self.pool)
             .await?;
-        let mut items = jobs(rows)?;
-        let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
-        let more = items.len() > limit;
-        items.truncate(limit);
-        let next = if more {
-            items.last().map(Cursor::of)
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(Page::from_overfetch(jobs(rows)?, page.limit))
     }
 }

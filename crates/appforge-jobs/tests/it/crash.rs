@@ -243,10 +243,12 @@ async fn killed_worker_loses_nothing(url: &str) {
         .map(|j| j.id)
         .collect();
     let r = runs.clone();
+    // The survivor's own leases are long: a heartbeat delayed on a loaded machine must not
+    // let its jobs expire and run again, which would blur what the dead worker held.
     let survivor = WorkerPool::builder(queue.clone())
         .concurrency(4)
-        .lease(lease)
-        .heartbeat(lease / 5)
+        .lease(Duration::from_secs(30))
+        .heartbeat(Duration::from_secs(2))
         .rescue_interval(Duration::from_millis(100))
         .poll_interval(Duration::from_millis(50))
         .handler("work", move |ctx| {
