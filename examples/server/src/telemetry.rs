@@ -2,8 +2,9 @@
 //! `APPFORGE_LOG_FORMAT=json`; the level from `RUST_LOG` (default `info`).
 //!
 //! The same subscriber carries Sentry's layers: an `error!` event becomes an error report and a
-//! `warn!` a breadcrumb of the next one. An `error!` with a `reported` field is left out: the
-//! code that logs it captures the error itself (with its source chain). While no Sentry client
+//! `warn!` a breadcrumb of the next one. An `error!` with a `reported` field is left out (the
+//! code that logs it captures the error itself, with its source chain), and so is one with a
+//! `panic` field (the job pool's log of a handler panic, which the panic integration reports). While no Sentry client
 //! is bound (no `SENTRY_DSN`) the layers do nothing; reports pass the reporting configuration's
 //! scrub like every other event.
 
@@ -34,7 +35,7 @@ pub fn init(format: LogFormat) {
     drop(installed);
 }
 
-/// Warnings as breadcrumbs, errors (except those marked `reported`) as error reports.
+/// Warnings as breadcrumbs, errors (except those marked `reported` or `panic`) as error reports.
 fn sentry_layers<S>() -> impl Layer<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -42,7 +43,9 @@ where
     BreadcrumbLayer::new()
         .with_filter(filter_fn(|m| *m.level() == Level::WARN))
         .and_then(ErrorLayer::new().with_filter(filter_fn(|m| {
-            *m.level() == Level::ERROR && m.fields().field("reported").is_none()
+            *m.level() == Level::ERROR
+                && m.fields().field("reported").is_none()
+                && m.fields().field("panic").is_none()
         })))
 }
 
@@ -84,6 +87,7 @@ mod tests {
                 tracing::info!("not a breadcrumb");
                 tracing::warn!("the provider answered slowly");
                 tracing::error!(reported = true, "captured by its own code");
+                tracing::error!(panic = "parser bug", "job handler panicked");
                 tracing::error!(job = "j-1", "the settlement failed");
             });
         });

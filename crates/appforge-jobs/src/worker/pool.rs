@@ -460,7 +460,7 @@ async fn run_job<S: JobStore>(shared: Arc<Shared<S>>, job: Job, permit: OwnedSem
                         .map(|s| (*s).to_owned())
                         .or_else(|| panic.downcast_ref::<String>().cloned())
                         .unwrap_or_else(|| "non-string panic".into());
-                    tracing::error!(job = %lease.job_id, %message, "job handler panicked");
+                    tracing::error!(job = %lease.job_id, panic = %message, "job handler panicked");
                     Outcome::retry(format!("handler panicked: {message}"))
                 })
         }
