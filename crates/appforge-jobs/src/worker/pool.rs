@@ -551,7 +551,7 @@ async fn completer<S: JobStore>(shared: Arc<Shared<S>>, mut rx: mpsc::Receiver<F
 }
 
 /// Completion statements in flight at once.
-const FLUSHES: usize = 4;
+const FLUSHES: usize = 8;
 
 async fn flush<S: JobStore>(shared: &Shared<S>, batch: &[FinishRequest]) {
     let mut delay = Duration::from_millis(50);
