@@ -39,6 +39,10 @@ pub(crate) struct DrainArgs {
     /// Jobs each claim may take beyond the free slots (held locally under lease).
     #[arg(long, default_value_t = 0)]
     prefetch: u32,
+    /// Completed jobs already in the store before the run (a queue that keeps its history):
+    /// enqueued, claimed and completed through the store, untimed.
+    #[arg(long, default_value_t = 0)]
+    history: u64,
 }
 
 /// Flags of `jobs-latency`.
@@ -93,6 +97,59 @@ async fn open(
     }
 }
 
+/// Puts `n` completed jobs of kind `history` in the store the way a queue gets them: enqueued,
+/// claimed and completed, a thousand at a time.
+async fn fill_history(
+    queue: &JobQueue<AnyJobStore>,
+    store: &AnyJobStore,
+    n: u64,
+) -> Result<(), BoxError> {
+    use appforge_jobs::{ClaimRequest, Finish, FinishRequest, WorkerId};
+
+    let worker = WorkerId::new();
+    let mut left = n;
+    while left > 0 {
+        let size = left.min(1_000);
+        let batch: Vec<NewJob> = (0..size)
+            .map(|i| {
+                NewJob::new(
+                    "history",
+                    uuid::Uuid::from_u128(u128::from(i % 1_000)),
+                    json!({}),
+                )
+            })
+            .collect();
+        queue.enqueue_many(batch).await?;
+        let now = chrono::Utc::now();
+        let claimed = store
+            .claim(&ClaimRequest {
+                worker,
+                kinds: Some(vec!["history".into()]),
+                limit: u32::try_from(size)?,
+                now,
+                lease_until: now + chrono::Duration::seconds(60),
+            })
+            .await?;
+        let finishes: Vec<FinishRequest> = claimed
+            .iter()
+            .filter_map(|job| {
+                Some(FinishRequest {
+                    lease: job.lease()?,
+                    finish: Finish::Complete {
+                        result: json!({}),
+                        input_tokens: 10,
+                        output_tokens: 10,
+                    },
+                    now,
+                })
+            })
+            .collect();
+        store.finish(&finishes).await?;
+        left -= size;
+    }
+    Ok(())
+}
+
 /// Creates `appforge_bench` next to `DATABASE_URL`'s database when missing; returns its URL.
 async fn bench_database() -> Result<String, BoxError> {
     use sqlx::Connection;
@@ -136,6 +193,8 @@ pub(crate) async fn drain(args: &DrainArgs) -> Result<Report, BoxError> {
         })
         .build()?;
 
+    fill_history(&queue, &store, args.history).await?;
+
     let start = Instant::now();
     let mut ids = Vec::with_capacity(total);
     let jobs: Vec<NewJob> = (0..args.jobs).map(noop_job).collect();
@@ -171,7 +230,11 @@ pub(crate) async fn drain(args: &DrainArgs) -> Result<Report, BoxError> {
         let lost = ids.iter().filter(|id| !runs.contains_key(id)).count();
         (duplicated, u64::try_from(lost)?)
     };
-    let completed = queue.stats().await?.count(JobStatus::Completed);
+    let completed = queue
+        .stats()
+        .await?
+        .count(JobStatus::Completed)
+        .saturating_sub(args.history);
     lost += args.jobs.saturating_sub(completed);
     if lost != 0 || duplicated != 0 {
         return Err(format!("lost {lost}, duplicated {duplicated}").into());
@@ -185,7 +248,8 @@ pub(crate) async fn drain(args: &DrainArgs) -> Result<Report, BoxError> {
         .with("enqueue_s", enqueue_s)
         .with("enqueue_per_s", enqueue_per_s)
         .with("drain_s", elapsed.as_secs_f64())
-        .with("completed_rows_kept", completed)
+        .with("completed_rows_kept", completed + args.history)
+        .with("history", args.history)
         .with("lost", lost)
         .with("duplicated", duplicated))
 }
