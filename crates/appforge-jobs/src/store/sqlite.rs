@@ -157,42 +157,80 @@ async fn fetch(conn: &mut SqliteConnection, id: JobId) -> Result<Option<Job>> {
         .transpose()
 }
 
-async fn finish_one(conn: &mut SqliteConnection, request: &FinishRequest) -> Result<Result<Job>> {
-    let p = FinishParams::of(request);
-    let row = sqlx::query_as::<_, Row>(concat!(
-        "UPDATE generation_jobs SET status = ?1, result = COALESCE(?2, result), \
-         input_tokens = COALESCE(?3, input_tokens), output_tokens = COALESCE(?4, output_tokens), \
-         error_message = CASE WHEN ?5 THEN ?6 ELSE error_message END, \
-         run_at = COALESCE(?7, run_at), attempt = attempt - ?8, \
-         duration_ms = CASE WHEN ?9 THEN MAX(0, (?10 - started_at) / 1000) ELSE duration_ms END, \
-         completed_at = ?11, lease_owner = NULL, lease_expires_at = NULL \
-         WHERE id = ?12 AND status = 'processing' AND lease_owner = ?13 AND attempt = ?14 \
-         RETURNING ",
+/// Attempt endings written by one statement (14 parameters each, well under SQLite's limit of
+/// 32,766).
+const FINISH_CHUNK: usize = 500;
+
+/// The statement ending `n` attempts: each row of the `VALUES` list is one guarded write.
+fn finish_statement(n: usize) -> String {
+    let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    let rows = vec![row; n].join(", ");
+    format!(
+        "UPDATE generation_jobs SET status = u.n_status, result = COALESCE(u.n_result, result), \
+         input_tokens = COALESCE(u.n_input, input_tokens), \
+         output_tokens = COALESCE(u.n_output, output_tokens), \
+         error_message = CASE WHEN u.n_set_error THEN u.n_error ELSE error_message END, \
+         run_at = COALESCE(u.n_run_at, run_at), attempt = attempt - u.n_attempt_back, \
+         duration_ms = CASE WHEN u.n_set_duration THEN MAX(0, (u.n_now - started_at) / 1000) \
+         ELSE duration_ms END, \
+         completed_at = u.n_completed_at, lease_owner = NULL, lease_expires_at = NULL \
+         FROM (SELECT column1 AS n_id, column2 AS n_owner, column3 AS n_attempt, \
+         column4 AS n_status, column5 AS n_result, column6 AS n_input, column7 AS n_output, \
+         column8 AS n_set_error, column9 AS n_error, column10 AS n_run_at, \
+         column11 AS n_attempt_back, column12 AS n_set_duration, column13 AS n_now, \
+         column14 AS n_completed_at FROM (VALUES {rows})) AS u \
+         WHERE generation_jobs.id = u.n_id AND generation_jobs.status = 'processing' \
+         AND generation_jobs.lease_owner = u.n_owner AND generation_jobs.attempt = u.n_attempt \
+         RETURNING {}",
         job_columns!()
-    ))
-    .bind(p.status)
-    .bind(p.result.as_ref().map(json_text))
-    .bind(p.input_tokens)
-    .bind(p.output_tokens)
-    .bind(p.set_error)
-    .bind(p.error)
-    .bind(p.run_at.map(micros))
-    .bind(p.attempt_back)
-    .bind(p.set_duration)
-    .bind(micros(p.now))
-    .bind(p.completed_at.map(micros))
-    .bind(request.lease.job_id.as_uuid())
-    .bind(request.lease.worker.as_uuid())
-    .bind(request.lease.attempt)
-    .fetch_optional(&mut *conn)
-    .await?;
-    match row {
-        Some(row) => Ok(Job::try_from(row)),
-        None => {
-            let exists = fetch(conn, request.lease.job_id).await?.is_some();
-            Ok(Err(lease_error(&request.lease, exists)))
+    )
+}
+
+/// Ends a chunk of attempts in one statement (a statement per job would hand every job to the
+/// connection's thread and back); one result per request, in order.
+async fn finish_many(
+    conn: &mut SqliteConnection,
+    batch: &[FinishRequest],
+) -> Result<Vec<Result<Job>>> {
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = finish_statement(batch.len());
+    let mut query = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql)).persistent(false);
+    for request in batch {
+        let p = FinishParams::of(request);
+        query = query
+            .bind(request.lease.job_id.as_uuid())
+            .bind(request.lease.worker.as_uuid())
+            .bind(request.lease.attempt)
+            .bind(p.status)
+            .bind(p.result.as_ref().map(json_text))
+            .bind(p.input_tokens)
+            .bind(p.output_tokens)
+            .bind(p.set_error)
+            .bind(p.error)
+            .bind(p.run_at.map(micros))
+            .bind(p.attempt_back)
+            .bind(p.set_duration)
+            .bind(micros(p.now))
+            .bind(p.completed_at.map(micros));
+    }
+    let mut written: std::collections::HashMap<JobId, Job> =
+        jobs(query.fetch_all(&mut *conn).await?)?
+            .into_iter()
+            .map(|job| (job.id, job))
+            .collect();
+    let mut out = Vec::with_capacity(batch.len());
+    for request in batch {
+        match written.remove(&request.lease.job_id) {
+            Some(job) => out.push(Ok(job)),
+            None => {
+                let exists = fetch(conn, request.lease.job_id).await?.is_some();
+                out.push(Err(lease_error(&request.lease, exists)));
+            }
         }
     }
+    Ok(out)
 }
 
 impl JobStore for SqliteJobStore {
@@ -294,8 +332,8 @@ impl JobStore for SqliteJobStore {
     async fn finish(&self, batch: &[FinishRequest]) -> Result<Vec<Result<Job>>> {
         let mut tx = self.begin().await?;
         let mut out = Vec::with_capacity(batch.len());
-        for request in batch {
-            out.push(finish_one(&mut tx, request).await?);
+        for chunk in batch.chunks(FINISH_CHUNK) {
+            out.extend(finish_many(&mut tx, chunk).await?);
         }
         tx.commit().await?;
         Ok(out)
