@@ -119,6 +119,20 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
         .is_some_and(|c| c == "23505")
 }
 
+/// The bulk insert of new jobs from parallel arrays (`$1` ids ... `$9` dedupe keys).
+macro_rules! insert_jobs {
+    () => {
+        "INSERT INTO generation_jobs (id, user_id, kind, priority, status, payload, \
+         attempt, max_attempts, created_at, run_at, dedupe_key) \
+         SELECT u.id, u.user_id, u.kind, u.priority, 'pending', u.payload, 0, \
+         u.max_attempts, u.created_at, u.run_at, u.dedupe_key \
+         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int2[], $5::jsonb[], \
+         $6::int4[], $7::timestamptz[], $8::timestamptz[], $9::text[]) \
+         AS u(id, user_id, kind, priority, payload, max_attempts, created_at, run_at, \
+         dedupe_key)"
+    };
+}
+
 impl PgJobStore {
     /// Connects to a `postgres://` URL with a pool of up to 20 connections.
     ///
@@ -173,34 +187,34 @@ impl PgJobStore {
                 break;
             }
             let batch: Vec<&Job> = todo.iter().map(|&i| &jobs[i]).collect();
-            let inserted: Vec<Uuid> = sqlx::query_scalar(
-                "INSERT INTO generation_jobs (id, user_id, kind, priority, status, payload, \
-                 attempt, max_attempts, created_at, run_at, dedupe_key) \
-                 SELECT u.id, u.user_id, u.kind, u.priority, 'pending', u.payload, 0, \
-                 u.max_attempts, u.created_at, u.run_at, u.dedupe_key \
-                 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int2[], $5::jsonb[], \
-                 $6::int4[], $7::timestamptz[], $8::timestamptz[], $9::text[]) \
-                 AS u(id, user_id, kind, priority, payload, max_attempts, created_at, run_at, \
-                 dedupe_key) \
-                 ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL \
-                 AND status IN ('pending', 'processing') DO NOTHING RETURNING id",
-            )
-            .bind(batch.iter().map(|j| j.id.as_uuid()).collect::<Vec<_>>())
-            .bind(batch.iter().map(|j| j.user_id).collect::<Vec<_>>())
-            .bind(batch.iter().map(|j| j.kind.as_str()).collect::<Vec<_>>())
-            .bind(batch.iter().map(|j| j.priority.get()).collect::<Vec<_>>())
-            .bind(batch.iter().map(|j| Json(&j.payload)).collect::<Vec<_>>())
-            .bind(batch.iter().map(|j| j.max_attempts).collect::<Vec<_>>())
-            .bind(batch.iter().map(|j| j.created_at).collect::<Vec<_>>())
-            .bind(batch.iter().map(|j| j.run_at).collect::<Vec<_>>())
-            .bind(
-                batch
-                    .iter()
-                    .map(|j| j.dedupe_key.as_deref())
-                    .collect::<Vec<_>>(),
-            )
-            .fetch_all(&mut *conn)
-            .await?;
+            // Without a dedupe key in the batch nothing can conflict: a plain insert skips the
+            // speculative insertion that `ON CONFLICT` costs on every row.
+            let sql = if batch.iter().all(|j| j.dedupe_key.is_none()) {
+                concat!(insert_jobs!(), " RETURNING id")
+            } else {
+                concat!(
+                    insert_jobs!(),
+                    " ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL \
+                     AND status IN ('pending', 'processing') DO NOTHING RETURNING id"
+                )
+            };
+            let inserted: Vec<Uuid> = sqlx::query_scalar(sql)
+                .bind(batch.iter().map(|j| j.id.as_uuid()).collect::<Vec<_>>())
+                .bind(batch.iter().map(|j| j.user_id).collect::<Vec<_>>())
+                .bind(batch.iter().map(|j| j.kind.as_str()).collect::<Vec<_>>())
+                .bind(batch.iter().map(|j| j.priority.get()).collect::<Vec<_>>())
+                .bind(batch.iter().map(|j| Json(&j.payload)).collect::<Vec<_>>())
+                .bind(batch.iter().map(|j| j.max_attempts).collect::<Vec<_>>())
+                .bind(batch.iter().map(|j| j.created_at).collect::<Vec<_>>())
+                .bind(batch.iter().map(|j| j.run_at).collect::<Vec<_>>())
+                .bind(
+                    batch
+                        .iter()
+                        .map(|j| j.dedupe_key.as_deref())
+                        .collect::<Vec<_>>(),
+                )
+                .fetch_all(&mut *conn)
+                .await?;
             let inserted: std::collections::HashSet<Uuid> = inserted.into_iter().collect();
             let mut missing_keys = Vec::new();
             for &i in &todo {
