@@ -3,8 +3,9 @@
 //! history, run into the Free plan's limit, and open the queue dashboard with the admin token.
 //!
 //! `product` walks through the product on the offline provider; `stripe` shows the billing
-//! pages with a Stripe subscription from a Stripe stand-in. Each page is saved as a screenshot in `target/browser-artifacts/`, and the browser's log
-//! must hold no errors beyond the HTTP answers a step expects (a 429, a 503).
+//! pages with a Stripe subscription from a Stripe stand-in. Each page is saved as a screenshot
+//! in `target/browser-artifacts/`, and the browser's log must hold no errors beyond the HTTP
+//! answers a step expects (a 429, a 503).
 //!
 //! Needs `chromium` and `chromedriver` (`apt-get install chromium chromium-driver`); the build
 //! script enables it when `/usr/bin/chromedriver` exists or `CHROMEDRIVER` names one.
