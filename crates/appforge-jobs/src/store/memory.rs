@@ -177,25 +177,7 @@ impl JobStore for MemoryJobStore {
     }
 
     async fn list(&self, user: Uuid, filter: &JobFilter, page: &PageRequest) -> Result<Page<Job>> {
-        let state = self.state.lock();
-        let mut items: Vec<&Job> = state
-            .jobs
-            .values()
-            .filter(|job| {
-                job.user_id == user
-                    && filter.status.is_none_or(|s| job.status == s)
-                    && filter.kind.as_ref().is_none_or(|k| &job.kind == k)
-                    && page.after.as_ref().is_none_or(|c| c.precedes(job))
-            })
-            .collect();
-        items.sort_by_key(|j| Reverse((j.created_at, j.id)));
-        let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
-        let items = items
-            .into_iter()
-            .take(limit.saturating_add(1))
-            .cloned()
-            .collect();
-        Ok(Page::from_overfetch(items, page.limit))
+        Ok(self.page(page, |job| job.user_id == user && filter.matches(job)))
     }
 
     async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Job>> {
@@ -421,25 +403,10 @@ impl JobStore for MemoryJobStore {
         finished_since: Option<DateTime<Utc>>,
         page: &PageRequest,
     ) -> Result<Page<Job>> {
-        let state = self.state.lock();
-        let mut items: Vec<&Job> = state
-            .jobs
-            .values()
-            .filter(|job| {
-                filter.status.is_none_or(|s| job.status == s)
-                    && filter.kind.as_ref().is_none_or(|k| &job.kind == k)
-                    && finished_since.is_none_or(|t| job.completed_at.is_some_and(|c| c >= t))
-                    && page.after.as_ref().is_none_or(|c| c.precedes(job))
-            })
-            .collect();
-        items.sort_by_key(|j| Reverse((j.created_at, j.id)));
-        let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
-        let items = items
-            .into_iter()
-            .take(limit.saturating_add(1))
-            .cloned()
-            .collect();
-        Ok(Page::from_overfetch(items, page.limit))
+        Ok(self.page(page, |job| {
+            filter.matches(job)
+                && finished_since.is_none_or(|t| job.completed_at.is_some_and(|c| c >= t))
+        }))
     }
 }
 
@@ -448,6 +415,34 @@ fn record_tokens(job: &mut Job, tokens: Option<crate::TokenUsage>) {
     if let Some(tokens) = tokens {
         job.input_tokens = Some(tokens.input);
         job.output_tokens = Some(tokens.output);
+    }
+}
+
+impl MemoryJobStore {
+    /// The page of jobs that `keep` admits, newest first, after the page's cursor.
+    fn page(&self, page: &PageRequest, keep: impl Fn(&Job) -> bool) -> Page<Job> {
+        let state = self.state.lock();
+        let mut items: Vec<&Job> = state
+            .jobs
+            .values()
+            .filter(|job| keep(job) && page.after.as_ref().is_none_or(|c| c.precedes(job)))
+            .collect();
+        items.sort_by_key(|j| Reverse((j.created_at, j.id)));
+        let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
+        let items = items
+            .into_iter()
+            .take(limit.saturating_add(1))
+            .cloned()
+            .collect();
+        Page::from_overfetch(items, page.limit)
+    }
+}
+
+impl JobFilter {
+    /// Whether `job` has the filter's status and kind.
+    fn matches(&self, job: &Job) -> bool {
+        self.status.is_none_or(|s| job.status == s)
+            && self.kind.as_ref().is_none_or(|k| &job.kind == k)
     }
 }
 
