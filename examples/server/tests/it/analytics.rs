@@ -14,9 +14,8 @@ use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::{Db, Options, TestServer, eventually};
+use crate::support::{Db, FULL_APP, Options, TestServer, eventually};
 
-const FULL_APP: &str = "/api/ai-builder/full-app";
 const ADMIN: &str = "operator-token";
 const PROMPT: &str = "a diary for my therapist notes";
 
@@ -28,18 +27,9 @@ fn with_admin(options: Options) -> Options {
 
 /// Every stored event of `event_type`, after writing what the recorder holds.
 async fn stored(server: &TestServer, event_type: EventType) -> Vec<AnalyticsEvent> {
-    server.state.analytics().flush().await.unwrap();
-    let now = Utc::now();
     server
-        .state
-        .analytics()
-        .store()
-        .events_between(
-            now - chrono::TimeDelta::days(1),
-            now + chrono::TimeDelta::days(1),
-        )
+        .analytics_events()
         .await
-        .unwrap()
         .into_iter()
         .filter(|e| e.event_type == event_type)
         .collect()
@@ -142,19 +132,7 @@ pub(crate) async fn a_generation_is_recorded_and_reported(db: Db) {
 pub(crate) async fn a_quota_denial_is_recorded(db: Db) {
     let server = TestServer::start(db, Options::api_only()).await;
     let user = Uuid::new_v4();
-    for _ in 0..5 {
-        server
-            .generate(user, FULL_APP, json!({ "prompt": "an app" }))
-            .await;
-    }
-    let (status, _, _) = server
-        .call(
-            "POST",
-            FULL_APP,
-            Some(user),
-            Some(json!({ "prompt": "one more" })),
-        )
-        .await;
+    let (status, _, _) = server.use_up_free_plan(user).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     let denied = stored(&server, EventType::QuotaDenied).await;
     assert_eq!(denied.len(), 1);

@@ -11,9 +11,8 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{Db, Options, TestServer};
+use crate::support::{Db, FULL_APP, Options, TestServer};
 
-const FULL_APP: &str = "/api/ai-builder/full-app";
 const MODIFY: &str = "/api/ai-builder/modify";
 
 /// Runs a generation to its end and returns the job as the API shows it.

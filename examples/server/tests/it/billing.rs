@@ -1,7 +1,7 @@
 //! Stripe through the server: signed webhooks change plans, forged ones change nothing, and
 //! without Stripe keys the billing routes answer 503.
 
-use appforge_analytics::{AnalyticsEvent, EventStore, EventType};
+use appforge_analytics::{AnalyticsEvent, EventType};
 use appforge_billing::sign_payload;
 use appforge_core::SecretString;
 use axum::body::Body;
@@ -65,22 +65,6 @@ async fn plan(server: &TestServer, user: Uuid) -> String {
     quota["plan"].as_str().unwrap().to_owned()
 }
 
-/// Every analytics event stored today, after writing what the recorder holds.
-async fn analytics_events(server: &TestServer) -> Vec<AnalyticsEvent> {
-    server.state.analytics().flush().await.unwrap();
-    let now = chrono::Utc::now();
-    server
-        .state
-        .analytics()
-        .store()
-        .events_between(
-            now - chrono::TimeDelta::days(1),
-            now + chrono::TimeDelta::days(1),
-        )
-        .await
-        .unwrap()
-}
-
 fn signed(body: &str, secret: &str) -> String {
     sign_payload(
         &SecretString::from(secret),
@@ -114,7 +98,7 @@ async fn a_signed_webhook_upgrades_the_plan() {
             StatusCode::OK
         );
     }
-    let events = analytics_events(&server).await;
+    let events = server.analytics_events().await;
     let of = |ty: EventType| -> Vec<&AnalyticsEvent> {
         events.iter().filter(|e| e.event_type == ty).collect()
     };
@@ -233,7 +217,8 @@ async fn checkout_answers_the_stripe_url() {
         answer["url"].as_str().unwrap().starts_with("https://"),
         "{answer}"
     );
-    let clicks: Vec<AnalyticsEvent> = analytics_events(&server)
+    let clicks: Vec<AnalyticsEvent> = server
+        .analytics_events()
         .await
         .into_iter()
         .filter(|e| e.event_type == EventType::UpgradeClicked)

@@ -6,9 +6,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{Db, Options, TestServer, eventually};
-
-const FULL_APP: &str = "/api/ai-builder/full-app";
+use crate::support::{Db, FULL_APP, Options, TestServer, eventually};
 
 async fn daily_used(server: &TestServer, user: Uuid) -> u64 {
     let (_, _, quota) = server.call("GET", "/api/quota", Some(user), None).await;
@@ -126,19 +124,7 @@ pub(crate) async fn sixth_free_generation_is_refused(db: Db) {
     // No workers: the jobs stay pending, their reservations held.
     let server = TestServer::start(db, Options::api_only()).await;
     let user = Uuid::new_v4();
-    for _ in 0..5 {
-        server
-            .generate(user, FULL_APP, json!({ "prompt": "an app" }))
-            .await;
-    }
-    let (status, headers, body) = server
-        .call(
-            "POST",
-            FULL_APP,
-            Some(user),
-            Some(json!({ "prompt": "one more" })),
-        )
-        .await;
+    let (status, headers, body) = server.use_up_free_plan(user).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry > 0);

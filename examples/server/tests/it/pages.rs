@@ -6,10 +6,9 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{Db, Options, SseReader, TestServer, eventually};
+use crate::support::{Db, FULL_APP, Options, SseReader, TestServer, eventually};
 
 const ADMIN: &str = "operator-token-for-tests";
-const FULL_APP: &str = "/api/ai-builder/full-app";
 
 fn with_admin(options: Options) -> Options {
     let mut env = options.env;

@@ -15,6 +15,9 @@ use serde_json::Value;
 use tower::ServiceExt;
 use uuid::Uuid;
 
+/// The full-app generation route.
+pub(crate) const FULL_APP: &str = "/api/ai-builder/full-app";
+
 pub(crate) const SECRET: &str = "test-secret-of-sufficient-length-0123456789";
 
 /// Where the test's database lives.
@@ -149,6 +152,43 @@ impl TestServer {
         let (status, _, value) = self.call("POST", path, Some(user), Some(body)).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{value}");
         value["jobId"].as_str().unwrap().to_owned()
+    }
+
+    /// Uses up the Free plan's five daily generations (they stay pending without workers),
+    /// then asks for a sixth: the refusal's status, headers and body.
+    pub(crate) async fn use_up_free_plan(
+        &self,
+        user: Uuid,
+    ) -> (StatusCode, http::HeaderMap, Value) {
+        for _ in 0..5 {
+            self.generate(user, FULL_APP, serde_json::json!({ "prompt": "an app" }))
+                .await;
+        }
+        self.call(
+            "POST",
+            FULL_APP,
+            Some(user),
+            Some(serde_json::json!({ "prompt": "one more" })),
+        )
+        .await
+    }
+
+    /// Every analytics event stored within a day of now, after writing what the recorder
+    /// holds.
+    pub(crate) async fn analytics_events(&self) -> Vec<appforge_analytics::AnalyticsEvent> {
+        use appforge_analytics::EventStore;
+
+        self.state.analytics().flush().await.unwrap();
+        let now = chrono::Utc::now();
+        self.state
+            .analytics()
+            .store()
+            .events_between(
+                now - chrono::TimeDelta::days(1),
+                now + chrono::TimeDelta::days(1),
+            )
+            .await
+            .unwrap()
     }
 
     /// Opens a job's SSE stream.
