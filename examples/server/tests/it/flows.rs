@@ -493,6 +493,16 @@ pub(crate) async fn lost_settlements_are_reconciled(db: Db) {
         "nothing settled them yet"
     );
 
+    // A periodic pass leaves jobs that finished after its cut-off to their own process.
+    let early = appforge_server::reconcile::reconcile_since(
+        &server.state,
+        now - chrono::Duration::minutes(5),
+        Some(now - chrono::Duration::seconds(1)),
+    )
+    .await;
+    assert_eq!((early.scanned, early.committed, early.refunded), (0, 0, 0));
+    assert_eq!(daily_used(&server, user).await, 3);
+
     let report = appforge_server::server::reconcile(&server.state).await;
     assert_eq!(
         (
