@@ -43,6 +43,9 @@ pub(crate) struct Args {
     /// PostgreSQL connections (default: one per task, at most 100).
     #[arg(long)]
     connections: Option<u32>,
+    /// PostgreSQL batch statements of each kind in flight (`0`: every call its own statement).
+    #[arg(long, default_value_t = appforge_quota::DEFAULT_BATCH_STATEMENTS)]
+    batch_statements: usize,
 }
 
 async fn store(args: &Args) -> Result<(AnyUsageStore, Option<tempfile::TempDir>), BoxError> {
@@ -67,7 +70,7 @@ async fn store(args: &Args) -> Result<(AnyUsageStore, Option<tempfile::TempDir>)
                 })
                 .connect(url)
                 .await?;
-            let store = PgUsageStore::from_pool(pool);
+            let store = PgUsageStore::from_pool(pool).batching(args.batch_statements);
             store.migrate().await?;
             (store.into(), None)
         }
@@ -151,6 +154,7 @@ pub(crate) async fn run(args: &Args) -> Result<Report, BoxError> {
         .with("backend", backend)
         .with("users", args.users)
         .with("concurrency", args.concurrency)
+        .with("batch_statements", args.batch_statements)
         .with("granted", total_granted)
         .with("denied", denied.load(Ordering::Relaxed))
         .with("over_admitted", over_admitted)

@@ -58,7 +58,8 @@
 //!
 //! [`MemoryUsageStore`] (one lock per shard of users), [`SqliteUsageStore`] (one `BEGIN IMMEDIATE`
 //! transaction per call) and `PgUsageStore` (one conditional `UPDATE ... RETURNING` per
-//! reservation, safe across any number of processes), or [`AnyUsageStore::connect`] with a
+//! reservation, safe across any number of processes; calls that arrive together share one
+//! statement), or [`AnyUsageStore::connect`] with a
 //! URL chosen at run time. The SQL stores own the tables `usage_quotas`,
 //! `quota_reservations` and `pricing_plans` (migration table `_appforge_quota_migrations`);
 //! [`Quota::load_plans`] and [`Quota::save_plans`] move the catalogue through
@@ -99,7 +100,7 @@ pub use store::any::AnyUsageStore;
 pub use store::memory::MemoryUsageStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub use store::postgres::PgUsageStore;
+pub use store::postgres::{DEFAULT_BATCH_STATEMENTS, PgUsageStore};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use store::sqlite::SqliteUsageStore;

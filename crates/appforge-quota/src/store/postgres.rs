@@ -1,4 +1,6 @@
-use std::sync::LazyLock;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
@@ -10,8 +12,12 @@ use super::{ReserveOutcome, ReserveRequest, StoreContext, SweepReport, UsageStor
 use crate::plan::{Plan, PlanId};
 use crate::reservation::{ReservationId, ReservationState, Settlement};
 use crate::usage::{Settle, Step, Usage, answer, step};
-use crate::window::BillingPeriod;
+use crate::window::{BillingPeriod, Windows};
 use crate::{Error, Result};
+
+mod coalesce;
+
+use coalesce::{Call, Coalescer};
 
 /// A usage store in PostgreSQL, for many API and worker processes on one database.
 ///
@@ -19,9 +25,94 @@ use crate::{Error, Result};
 /// by the same statement): the limits are checked against the row PostgreSQL has locked, so
 /// concurrent callers in any number of processes never admit more than a limit. Time is the
 /// quota clock's, passed as a parameter, never the database's `now()`.
+///
+/// **Batching.** Reservations and commits that arrive while others are running are carried
+/// together by one statement (one round trip, one transaction, one WAL flush), which is what
+/// lets a busy store do several thousand pairs a second on a small machine. A batched
+/// reservation is still one atomic statement: it locks the users' rows in user order, admits
+/// each user's calls in arrival order while they fit, and inserts the reservations. A call the
+/// batch did not admit (a limit reached, a new user, a statement PostgreSQL refused) takes
+/// the single-call path, so every answer is the one a lone call would get. A lone call runs at
+/// once: there is no timer. [`batching`](Self::batching) sets how many batch statements of each
+/// kind run at a time, or turns batching off.
 #[derive(Debug, Clone)]
 pub struct PgUsageStore {
     pool: PgPool,
+    batches: Option<Arc<Batches>>,
+}
+
+/// How many batch statements of each kind run at a time, by default.
+pub const DEFAULT_BATCH_STATEMENTS: usize = 2;
+
+/// The most calls one batch statement carries.
+const MAX_BATCH: usize = 256;
+
+/// The two queues of a batching store.
+#[derive(Debug)]
+struct Batches {
+    reserve: Arc<Coalescer<ReserveAsk, Option<UsageRow>>>,
+    commit: Arc<Coalescer<CommitAsk, bool>>,
+}
+
+impl Batches {
+    fn new(pool: &PgPool, statements: usize) -> Self {
+        Self {
+            reserve: Arc::new(Coalescer::new(
+                pool.clone(),
+                statements,
+                MAX_BATCH,
+                run_reserves,
+            )),
+            commit: Arc::new(Coalescer::new(
+                pool.clone(),
+                statements,
+                MAX_BATCH,
+                run_commits,
+            )),
+        }
+    }
+}
+
+/// The plan limits a reservation is checked against, as statement parameters.
+#[derive(Debug, PartialEq, Eq)]
+struct Limits {
+    ids: Vec<String>,
+    daily: Vec<Option<i64>>,
+    monthly: Vec<Option<i64>>,
+    tokens: Vec<Option<i64>>,
+}
+
+impl Limits {
+    fn of(plans: &[Plan]) -> Self {
+        Self {
+            ids: plans.iter().map(|p| p.id.as_str().to_owned()).collect(),
+            daily: plans
+                .iter()
+                .map(|p| p.daily_generations.map(i64::from))
+                .collect(),
+            monthly: plans
+                .iter()
+                .map(|p| p.monthly_generations.map(i64::from))
+                .collect(),
+            tokens: plans.iter().map(|p| p.monthly_tokens.map(stored)).collect(),
+        }
+    }
+}
+
+/// One reservation waiting for a batch.
+struct ReserveAsk {
+    request: ReserveRequest,
+    now: DateTime<Utc>,
+    windows: Windows,
+    limits: Arc<Limits>,
+}
+
+/// One commit waiting for a batch.
+struct CommitAsk {
+    id: ReservationId,
+    tokens: u64,
+    now: DateTime<Utc>,
+    windows: Windows,
 }
 
 /// How many times a reservation retries after losing a race (a plan change, a release, a
@@ -84,6 +175,112 @@ static RESERVE: LazyLock<String> = LazyLock::new(|| {
         "$2",
         "$6",
         "$7",
+    )
+});
+
+/// Many reservations in one statement: `$1` now, `$2` day start, `$3` calendar month start,
+/// `$4..$8` the calls (position, user, cost, reservation id, expiry), `$9..$12` the
+/// catalogue's plan ids and limits. The users' rows are locked in user order (so that two
+/// batches cannot deadlock), each user's calls are admitted in position order while the
+/// running total fits every limit, and the admitted calls' reservations are inserted. Returns
+/// one row per admitted call: its position and the usage after it.
+static RESERVE_MANY: LazyLock<String> = LazyLock::new(|| {
+    sql(
+        "WITH calls AS ( \
+            SELECT * FROM unnest($4::int4[], $5::uuid[], $6::int8[], $7::uuid[], \
+                $8::timestamptz[]) AS c(idx, user_id, cost, id, expires_at) \
+         ), limits AS ( \
+            SELECT * FROM unnest($9::text[], $10::int8[], $11::int8[], $12::int8[]) \
+            AS l(plan, daily, monthly, tokens) \
+         ), locked AS ( \
+            SELECT u.* FROM usage_quotas u \
+            WHERE u.user_id IN (SELECT user_id FROM calls) \
+            ORDER BY u.user_id FOR UPDATE \
+         ), rolled AS ( \
+            SELECT c.idx, c.user_id, c.cost, c.id, c.expires_at, u.plan, u.total_tokens_used, \
+                u.period_start, u.period_end, l.daily, l.monthly, l.tokens, \
+                CASE WHEN u.last_reset_daily < $DAY THEN 0 ELSE u.daily_generations END \
+                    AS daily_used, \
+                CASE WHEN u.last_reset_monthly < $MONTH THEN 0 ELSE u.monthly_generations END \
+                    AS monthly_used, \
+                CASE WHEN u.last_reset_monthly < $MONTH THEN 0 ELSE u.monthly_tokens_used END \
+                    AS tokens_used, \
+                GREATEST(u.last_reset_daily, $DAY) AS day_start, \
+                GREATEST(u.last_reset_monthly, $MONTH) AS month_start, \
+                (sum(c.cost) OVER (PARTITION BY c.user_id ORDER BY c.idx))::int8 AS spent \
+            FROM calls c JOIN locked u ON u.user_id = c.user_id JOIN limits l ON l.plan = u.plan \
+         ), admitted AS ( \
+            SELECT * FROM rolled \
+            WHERE (daily IS NULL OR daily_used + spent <= daily) \
+              AND (monthly IS NULL OR monthly_used + spent <= monthly) \
+              AND (tokens IS NULL OR tokens_used < tokens) \
+         ), totals AS ( \
+            SELECT DISTINCT ON (user_id) * FROM admitted ORDER BY user_id, spent DESC \
+         ), granted AS ( \
+            UPDATE usage_quotas u SET \
+                daily_generations = t.daily_used + t.spent, \
+                monthly_generations = t.monthly_used + t.spent, \
+                monthly_tokens_used = t.tokens_used, \
+                last_reset_daily = t.day_start, \
+                last_reset_monthly = t.month_start, \
+                updated_at = $NOW \
+            FROM totals t WHERE u.user_id = t.user_id \
+            RETURNING u.user_id \
+         ), held AS ( \
+            INSERT INTO quota_reservations \
+                (id, user_id, cost, state, day_start, month_start, created_at, expires_at) \
+            SELECT a.id, a.user_id, a.cost, 'pending', a.day_start, a.month_start, $NOW, \
+                a.expires_at FROM admitted a \
+         ) SELECT a.idx, a.user_id, a.plan, a.daily_used + a.spent AS daily_generations, \
+            a.monthly_used + a.spent AS monthly_generations, \
+            a.tokens_used AS monthly_tokens_used, a.total_tokens_used, \
+            a.day_start AS last_reset_daily, a.month_start AS last_reset_monthly, \
+            a.period_start, a.period_end \
+         FROM admitted a",
+        "$1",
+        "$2",
+        "$3",
+    )
+});
+
+/// Many commits in one statement: `$1` now, `$2` day start, `$3` calendar month start, `$4`
+/// the reservation ids (distinct), `$5` their tokens. The users' rows are locked in user order
+/// before their windows roll and their tokens are added. Returns the ids committed; an id not
+/// returned was not pending and live, and takes the single-call path.
+static COMMIT_MANY: LazyLock<String> = LazyLock::new(|| {
+    sql(
+        "WITH calls AS ( \
+            SELECT * FROM unnest($4::uuid[], $5::int8[]) AS c(id, tokens) \
+         ), r AS ( \
+            UPDATE quota_reservations q SET state = 'committed', settled_at = $NOW, \
+                tokens = c.tokens \
+            FROM calls c \
+            WHERE q.id = c.id AND q.state = 'pending' AND q.expires_at > $NOW \
+            RETURNING q.id, q.user_id, c.tokens \
+         ), spent AS ( \
+            SELECT user_id, sum(tokens)::int8 AS tokens FROM r GROUP BY user_id \
+         ), locked AS ( \
+            SELECT u.user_id FROM usage_quotas u \
+            WHERE u.user_id IN (SELECT user_id FROM spent) \
+            ORDER BY u.user_id FOR UPDATE \
+         ), settled AS ( \
+            UPDATE usage_quotas u SET \
+                daily_generations = CASE WHEN u.last_reset_daily < $DAY THEN 0 \
+                    ELSE u.daily_generations END, \
+                monthly_generations = CASE WHEN u.last_reset_monthly < $MONTH THEN 0 \
+                    ELSE u.monthly_generations END, \
+                monthly_tokens_used = (CASE WHEN u.last_reset_monthly < $MONTH THEN 0 \
+                    ELSE u.monthly_tokens_used END) + s.tokens, \
+                total_tokens_used = u.total_tokens_used + s.tokens, \
+                last_reset_daily = GREATEST(u.last_reset_daily, $DAY), \
+                last_reset_monthly = GREATEST(u.last_reset_monthly, $MONTH), \
+                updated_at = $NOW \
+            FROM spent s JOIN locked l ON l.user_id = s.user_id \
+            WHERE u.user_id = s.user_id RETURNING u.user_id \
+         ) SELECT id FROM r",
+        "$1",
+        "$2",
+        "$3",
     )
 });
 
@@ -178,6 +375,14 @@ struct UsageRow {
     period_end: Option<DateTime<Utc>>,
 }
 
+/// An admitted call of a batch: its position, and the usage after it.
+#[derive(sqlx::FromRow)]
+struct BatchedRow {
+    idx: i32,
+    #[sqlx(flatten)]
+    usage: UsageRow,
+}
+
 impl UsageRow {
     fn into_usage(self) -> Result<Usage> {
         let billing_period = match (self.period_start, self.period_end) {
@@ -210,13 +415,25 @@ impl PgUsageStore {
             .max_connections(10)
             .connect(url)
             .await?;
-        Ok(Self { pool })
+        Ok(Self::from_pool(pool))
     }
 
-    /// A store on an existing pool (shared with other crates).
+    /// A store on an existing pool (shared with other crates), batching with
+    /// [`DEFAULT_BATCH_STATEMENTS`] statements of each kind in flight.
     #[must_use]
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            batches: Some(Arc::new(Batches::new(&pool, DEFAULT_BATCH_STATEMENTS))),
+            pool,
+        }
+    }
+
+    /// Sets how many batch statements of each kind (reservations, commits) may run at a time;
+    /// `0` turns batching off, so that every call is its own statement.
+    #[must_use]
+    pub fn batching(mut self, statements: usize) -> Self {
+        self.batches = (statements > 0).then(|| Arc::new(Batches::new(&self.pool, statements)));
+        self
     }
 
     /// The pool.
@@ -284,9 +501,24 @@ impl PgUsageStore {
     ) -> Result<Settlement> {
         let (day, _) = cx.windows.day(cx.now);
         let (cal, _) = cx.windows.calendar_month(cx.now);
+        let mut batched = false;
+        if let (Settle::Commit, Some(batches)) = (how, &self.batches) {
+            let ask = CommitAsk {
+                id,
+                tokens,
+                now: cx.now,
+                windows: cx.windows,
+            };
+            if batches.commit.submit(ask).await? {
+                return Ok(Settlement::Settled);
+            }
+            batched = true;
+        }
         for _ in 0..MAX_ATTEMPTS {
-            // The fast paths: one statement each.
+            // The fast paths: one statement each (a commit the batch did not settle goes
+            // straight to finding out why).
             match how {
+                Settle::Commit if std::mem::take(&mut batched) => {}
                 Settle::Commit => {
                     let done = sqlx::query(AssertSqlSafe(COMMIT.as_str()))
                         .bind(id.as_uuid())
@@ -350,41 +582,210 @@ impl PgUsageStore {
     }
 }
 
+/// Runs a batch of reservations: one statement for each group of calls that share windows
+/// and a catalogue (normally all of them), evaluated at the latest of their times.
+fn run_reserves(
+    pool: PgPool,
+    calls: Vec<Call<ReserveAsk, Option<UsageRow>>>,
+) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        let mut rest = calls;
+        while let Some(first) = rest.first() {
+            let (windows, limits) = (first.ask.windows, Arc::clone(&first.ask.limits));
+            let (group, others): (Vec<_>, Vec<_>) = rest
+                .into_iter()
+                .partition(|c| c.ask.windows == windows && *c.ask.limits == *limits);
+            rest = others;
+            reserve_group(&pool, group, windows, &limits).await;
+        }
+    })
+}
+
+async fn reserve_group(
+    pool: &PgPool,
+    calls: Vec<Call<ReserveAsk, Option<UsageRow>>>,
+    windows: Windows,
+    limits: &Limits,
+) {
+    let Some(now) = calls.iter().map(|c| c.ask.now).max() else {
+        return;
+    };
+    let (day, _) = windows.day(now);
+    let (cal, _) = windows.calendar_month(now);
+    let positions: Vec<i32> = (0..).take(calls.len()).collect();
+    let users: Vec<Uuid> = calls.iter().map(|c| c.ask.request.user).collect();
+    let costs: Vec<i64> = calls
+        .iter()
+        .map(|c| i64::from(c.ask.request.cost))
+        .collect();
+    let ids: Vec<Uuid> = calls.iter().map(|c| c.ask.request.id.as_uuid()).collect();
+    let expiries: Vec<DateTime<Utc>> = calls.iter().map(|c| c.ask.request.expires_at).collect();
+    let rows: std::result::Result<Vec<BatchedRow>, sqlx::Error> =
+        sqlx::query_as(AssertSqlSafe(RESERVE_MANY.as_str()))
+            .bind(now)
+            .bind(day)
+            .bind(cal)
+            .bind(&positions)
+            .bind(&users)
+            .bind(&costs)
+            .bind(&ids)
+            .bind(&expiries)
+            .bind(&limits.ids)
+            .bind(&limits.daily)
+            .bind(&limits.monthly)
+            .bind(&limits.tokens)
+            .fetch_all(pool)
+            .await;
+    match rows {
+        Ok(rows) => {
+            let mut granted: Vec<Option<UsageRow>> = calls.iter().map(|_| None).collect();
+            for row in rows {
+                if let Some(slot) = usize::try_from(row.idx)
+                    .ok()
+                    .and_then(|i| granted.get_mut(i))
+                {
+                    *slot = Some(row.usage);
+                }
+            }
+            for (call, answer) in calls.into_iter().zip(granted) {
+                call.answer(Ok(answer));
+            }
+        }
+        // PostgreSQL refused the statement (a deadlock with another process's batch, say):
+        // nothing was applied, and each call takes the single-call path.
+        Err(sqlx::Error::Database(e)) => {
+            tracing::debug!(error = %e, calls = calls.len(), "batched reservation refused; reserving one by one");
+            for call in calls {
+                call.answer(Ok(None));
+            }
+        }
+        Err(e) => {
+            for call in calls {
+                call.answer(Err(shared(&e)));
+            }
+        }
+    }
+}
+
+/// Runs a batch of commits: one statement for each group of calls that share windows,
+/// evaluated at the latest of their times. A repeated id is left to the single-call path, so
+/// that exactly one call settles it and with its own tokens.
+fn run_commits(
+    pool: PgPool,
+    calls: Vec<Call<CommitAsk, bool>>,
+) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        let mut seen = std::collections::HashSet::with_capacity(calls.len());
+        let mut rest = Vec::with_capacity(calls.len());
+        for call in calls {
+            if seen.insert(call.ask.id) {
+                rest.push(call);
+            } else {
+                call.answer(Ok(false));
+            }
+        }
+        while let Some(first) = rest.first() {
+            let windows = first.ask.windows;
+            let (group, others): (Vec<_>, Vec<_>) =
+                rest.into_iter().partition(|c| c.ask.windows == windows);
+            rest = others;
+            commit_group(&pool, group, windows).await;
+        }
+    })
+}
+
+async fn commit_group(pool: &PgPool, calls: Vec<Call<CommitAsk, bool>>, windows: Windows) {
+    let Some(now) = calls.iter().map(|c| c.ask.now).max() else {
+        return;
+    };
+    let (day, _) = windows.day(now);
+    let (cal, _) = windows.calendar_month(now);
+    let ids: Vec<Uuid> = calls.iter().map(|c| c.ask.id.as_uuid()).collect();
+    let tokens: Vec<i64> = calls.iter().map(|c| stored(c.ask.tokens)).collect();
+    let settled: std::result::Result<Vec<Uuid>, sqlx::Error> =
+        sqlx::query_scalar(AssertSqlSafe(COMMIT_MANY.as_str()))
+            .bind(now)
+            .bind(day)
+            .bind(cal)
+            .bind(&ids)
+            .bind(&tokens)
+            .fetch_all(pool)
+            .await;
+    match settled {
+        Ok(settled) => {
+            let settled: std::collections::HashSet<Uuid> = settled.into_iter().collect();
+            for call in calls {
+                let done = settled.contains(&call.ask.id.as_uuid());
+                call.answer(Ok(done));
+            }
+        }
+        Err(sqlx::Error::Database(e)) => {
+            tracing::debug!(error = %e, calls = calls.len(), "batched commit refused; committing one by one");
+            for call in calls {
+                call.answer(Ok(false));
+            }
+        }
+        Err(e) => {
+            for call in calls {
+                call.answer(Err(shared(&e)));
+            }
+        }
+    }
+}
+
+/// The error a failed batch statement gives each of its calls (`sqlx::Error` is not `Clone`):
+/// the same kind, so that [`Error::is_retryable`] answers as it would for the original.
+fn shared(e: &sqlx::Error) -> Error {
+    Error::Database(match e {
+        sqlx::Error::Io(io) => sqlx::Error::Io(std::io::Error::new(io.kind(), io.to_string())),
+        sqlx::Error::PoolTimedOut => sqlx::Error::PoolTimedOut,
+        sqlx::Error::PoolClosed => sqlx::Error::PoolClosed,
+        sqlx::Error::WorkerCrashed => sqlx::Error::WorkerCrashed,
+        other => sqlx::Error::Protocol(other.to_string()),
+    })
+}
+
 impl UsageStore for PgUsageStore {
     async fn reserve(
         &self,
         cx: StoreContext<'_>,
         request: ReserveRequest,
     ) -> Result<ReserveOutcome> {
-        let plans = cx.plans.plans();
-        let ids: Vec<&str> = plans.iter().map(|p| p.id.as_str()).collect();
-        let daily: Vec<Option<i64>> = plans
-            .iter()
-            .map(|p| p.daily_generations.map(i64::from))
-            .collect();
-        let monthly: Vec<Option<i64>> = plans
-            .iter()
-            .map(|p| p.monthly_generations.map(i64::from))
-            .collect();
-        let tokens: Vec<Option<i64>> = plans.iter().map(|p| p.monthly_tokens.map(stored)).collect();
+        let limits = Arc::new(Limits::of(cx.plans.plans()));
         let (day, _) = cx.windows.day(cx.now);
         let (cal, _) = cx.windows.calendar_month(cx.now);
+        let mut batched = None;
+        if let Some(batches) = &self.batches {
+            let ask = ReserveAsk {
+                request,
+                now: cx.now,
+                windows: cx.windows,
+                limits: Arc::clone(&limits),
+            };
+            batched = Some(batches.reserve.submit(ask).await?);
+        }
         let mut last = None;
         for _ in 0..MAX_ATTEMPTS {
-            let granted: Option<UsageRow> = sqlx::query_as(AssertSqlSafe(RESERVE.as_str()))
-                .bind(request.user)
-                .bind(cx.now)
-                .bind(i64::from(request.cost))
-                .bind(request.id.as_uuid())
-                .bind(request.expires_at)
-                .bind(day)
-                .bind(cal)
-                .bind(&ids)
-                .bind(&daily)
-                .bind(&monthly)
-                .bind(&tokens)
-                .fetch_optional(&self.pool)
-                .await?;
+            // The batch's answer first: granted, or not admitted (straight to finding out why).
+            let granted: Option<UsageRow> = match batched.take() {
+                Some(answer) => answer,
+                None => {
+                    sqlx::query_as(AssertSqlSafe(RESERVE.as_str()))
+                        .bind(request.user)
+                        .bind(cx.now)
+                        .bind(i64::from(request.cost))
+                        .bind(request.id.as_uuid())
+                        .bind(request.expires_at)
+                        .bind(day)
+                        .bind(cal)
+                        .bind(&limits.ids)
+                        .bind(&limits.daily)
+                        .bind(&limits.monthly)
+                        .bind(&limits.tokens)
+                        .fetch_optional(&self.pool)
+                        .await?
+                }
+            };
             if let Some(row) = granted {
                 return Ok(ReserveOutcome {
                     refused_by: None,

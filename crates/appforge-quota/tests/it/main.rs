@@ -92,6 +92,26 @@ mod postgres {
     }
 }
 
+/// The PostgreSQL store with batching off: every call its own statement, the path a call
+/// the batch did not admit also takes.
+#[cfg(feature = "postgres")]
+mod postgres_unbatched {
+    use appforge_quota::{AnyUsageStore, PgUsageStore};
+    use appforge_testing::TestDatabase;
+
+    async fn store() -> (AnyUsageStore, super::suite::Guard) {
+        let db = TestDatabase::create().await;
+        let pool = db
+            .pool_with(sqlx::postgres::PgPoolOptions::new().max_connections(8))
+            .await;
+        let store = PgUsageStore::from_pool(pool).batching(0);
+        store.migrate().await.unwrap();
+        (store.into(), Box::new(db))
+    }
+
+    crate::backend_suite!(store, #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]);
+}
+
 mod any {
     use appforge_quota::{AnyUsageStore, Error, Quota};
 

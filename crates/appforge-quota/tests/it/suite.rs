@@ -495,6 +495,49 @@ pub(crate) async fn concurrent_reservations_admit_exactly_the_limit(store: (AnyU
     assert_eq!(f.quota.status(user).await.unwrap().daily.used, 5);
 }
 
+/// 200 reservations of costs 1 to 4 at once for one Pro user (50 a day), each granted one
+/// committed at once with tokens: the granted costs fit the limit and are what the store
+/// counts, every refusal was for a cost that no longer fit, and every commit's tokens count.
+pub(crate) async fn concurrent_mixed_costs_and_commits_add_up(store: (AnyUsageStore, Guard)) {
+    let f = Arc::new(Fixture::new(store, "2026-03-14T12:00:00Z").await);
+    let user = Uuid::new_v4();
+    f.quota.set_plan(user, &PlanId::pro()).await.unwrap();
+    let tasks: Vec<_> = (0..200u32)
+        .map(|i| {
+            let f = Arc::clone(&f);
+            tokio::spawn(async move {
+                let cost = i % 4 + 1;
+                match f.quota.reserve(user, cost).await.unwrap() {
+                    Admission::Granted(r) => {
+                        let settled = f.quota.commit(r.id, u64::from(cost) * 10).await.unwrap();
+                        assert_eq!(settled, Settlement::Settled);
+                        (cost, true)
+                    }
+                    Admission::Denied(_) => (cost, false),
+                }
+            })
+        })
+        .collect();
+    let (mut granted, mut denied) = (Vec::new(), Vec::new());
+    for task in tasks {
+        match task.await.unwrap() {
+            (cost, true) => granted.push(u64::from(cost)),
+            (cost, false) => denied.push(u64::from(cost)),
+        }
+    }
+    let used: u64 = granted.iter().sum();
+    assert!(used <= 50, "granted {used} of 50");
+    let status = f.quota.status(user).await.unwrap();
+    assert_eq!(status.daily.used, used);
+    assert_eq!(status.tokens.used, used * 10);
+    for cost in denied {
+        assert!(
+            used + cost > 50,
+            "a cost of {cost} was refused with {used} of 50 used"
+        );
+    }
+}
+
 /// A full day, then midnight and 200 reservations at once: the window resets once, so
 /// exactly 5 are granted.
 pub(crate) async fn midnight_resets_once_under_concurrency(store: (AnyUsageStore, Guard)) {
@@ -560,6 +603,11 @@ macro_rules! backend_suite {
         $(#[$attr])*
         async fn concurrent_reservations_admit_exactly_the_limit() {
             $crate::suite::concurrent_reservations_admit_exactly_the_limit($store().await).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        $(#[$attr])*
+        async fn concurrent_mixed_costs_and_commits_add_up() {
+            $crate::suite::concurrent_mixed_costs_and_commits_add_up($store().await).await;
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         $(#[$attr])*
