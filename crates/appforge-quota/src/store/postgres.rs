@@ -42,7 +42,7 @@ pub struct PgUsageStore {
 }
 
 /// How many batch statements of each kind run at a time, by default.
-pub const DEFAULT_BATCH_STATEMENTS: usize = 2;
+pub const DEFAULT_BATCH_STATEMENTS: usize = 1;
 
 /// The most calls one batch statement carries.
 const MAX_BATCH: usize = 256;
@@ -76,6 +76,7 @@ impl Batches {
 /// The plan limits a reservation is checked against, as statement parameters.
 #[derive(Debug, PartialEq, Eq)]
 struct Limits {
+    default_plan: String,
     ids: Vec<String>,
     daily: Vec<Option<i64>>,
     monthly: Vec<Option<i64>>,
@@ -83,8 +84,10 @@ struct Limits {
 }
 
 impl Limits {
-    fn of(plans: &[Plan]) -> Self {
+    fn of(catalogue: &crate::PlanCatalogue) -> Self {
+        let plans = catalogue.plans();
         Self {
+            default_plan: catalogue.default_plan().id.as_str().to_owned(),
             ids: plans.iter().map(|p| p.id.as_str().to_owned()).collect(),
             daily: plans
                 .iter()
@@ -180,10 +183,14 @@ static RESERVE: LazyLock<String> = LazyLock::new(|| {
 
 /// Many reservations in one statement: `$1` now, `$2` day start, `$3` calendar month start,
 /// `$4..$8` the calls (position, user, cost, reservation id, expiry), `$9..$12` the
-/// catalogue's plan ids and limits. The users' rows are locked in user order (so that two
-/// batches cannot deadlock), each user's calls are admitted in position order while the
-/// running total fits every limit, and the admitted calls' reservations are inserted. Returns
-/// one row per admitted call: its position and the usage after it.
+/// catalogue's plan ids and limits, `$13` the default plan.
+///
+/// The users' rows are locked in user order (so that two batches cannot deadlock); a user
+/// without a row starts from a fresh one on the default plan, inserted by this statement
+/// unless another transaction inserted it first (then that user's calls are not admitted
+/// here). Each user's calls are admitted in position order while the running total fits
+/// every limit, and the admitted calls' reservations are inserted. Returns one row per
+/// admitted call: its position and the usage after it.
 static RESERVE_MANY: LazyLock<String> = LazyLock::new(|| {
     sql(
         "WITH calls AS ( \
@@ -196,9 +203,18 @@ static RESERVE_MANY: LazyLock<String> = LazyLock::new(|| {
             SELECT u.* FROM usage_quotas u \
             WHERE u.user_id IN (SELECT user_id FROM calls) \
             ORDER BY u.user_id FOR UPDATE \
+         ), known AS ( \
+            SELECT u.user_id, u.plan, u.daily_generations, u.monthly_generations, \
+                u.monthly_tokens_used, u.total_tokens_used, u.last_reset_daily, \
+                u.last_reset_monthly, u.period_start, u.period_end, false AS is_new \
+            FROM locked u \
+            UNION ALL \
+            SELECT DISTINCT c.user_id, $13::text, 0::int8, 0::int8, 0::int8, 0::int8, \
+                $2::timestamptz, $3::timestamptz, NULL::timestamptz, NULL::timestamptz, true \
+            FROM calls c WHERE NOT EXISTS (SELECT 1 FROM locked l WHERE l.user_id = c.user_id) \
          ), rolled AS ( \
             SELECT c.idx, c.user_id, c.cost, c.id, c.expires_at, u.plan, u.total_tokens_used, \
-                u.period_start, u.period_end, l.daily, l.monthly, l.tokens, \
+                u.period_start, u.period_end, u.is_new, l.daily, l.monthly, l.tokens, \
                 CASE WHEN u.last_reset_daily < $DAY THEN 0 ELSE u.daily_generations END \
                     AS daily_used, \
                 CASE WHEN u.last_reset_monthly < $MONTH THEN 0 ELSE u.monthly_generations END \
@@ -208,7 +224,7 @@ static RESERVE_MANY: LazyLock<String> = LazyLock::new(|| {
                 GREATEST(u.last_reset_daily, $DAY) AS day_start, \
                 GREATEST(u.last_reset_monthly, $MONTH) AS month_start, \
                 (sum(c.cost) OVER (PARTITION BY c.user_id ORDER BY c.idx))::int8 AS spent \
-            FROM calls c JOIN locked u ON u.user_id = c.user_id JOIN limits l ON l.plan = u.plan \
+            FROM calls c JOIN known u ON u.user_id = c.user_id JOIN limits l ON l.plan = u.plan \
          ), admitted AS ( \
             SELECT * FROM rolled \
             WHERE (daily IS NULL OR daily_used + spent <= daily) \
@@ -216,6 +232,16 @@ static RESERVE_MANY: LazyLock<String> = LazyLock::new(|| {
               AND (tokens IS NULL OR tokens_used < tokens) \
          ), totals AS ( \
             SELECT DISTINCT ON (user_id) * FROM admitted ORDER BY user_id, spent DESC \
+         ), created AS ( \
+            INSERT INTO usage_quotas (user_id, plan, daily_generations, monthly_generations, \
+                last_reset_daily, last_reset_monthly, updated_at) \
+            SELECT k.user_id, k.plan, COALESCE(t.spent, 0), COALESCE(t.spent, 0), \
+                k.last_reset_daily, k.last_reset_monthly, $NOW \
+            FROM known k LEFT JOIN totals t ON t.user_id = k.user_id WHERE k.is_new \
+            ON CONFLICT (user_id) DO NOTHING RETURNING user_id \
+         ), kept AS ( \
+            SELECT a.* FROM admitted a \
+            WHERE NOT a.is_new OR a.user_id IN (SELECT user_id FROM created) \
          ), granted AS ( \
             UPDATE usage_quotas u SET \
                 daily_generations = t.daily_used + t.spent, \
@@ -224,19 +250,19 @@ static RESERVE_MANY: LazyLock<String> = LazyLock::new(|| {
                 last_reset_daily = t.day_start, \
                 last_reset_monthly = t.month_start, \
                 updated_at = $NOW \
-            FROM totals t WHERE u.user_id = t.user_id \
+            FROM totals t WHERE u.user_id = t.user_id AND NOT t.is_new \
             RETURNING u.user_id \
          ), held AS ( \
             INSERT INTO quota_reservations \
                 (id, user_id, cost, state, day_start, month_start, created_at, expires_at) \
             SELECT a.id, a.user_id, a.cost, 'pending', a.day_start, a.month_start, $NOW, \
-                a.expires_at FROM admitted a \
+                a.expires_at FROM kept a \
          ) SELECT a.idx, a.user_id, a.plan, a.daily_used + a.spent AS daily_generations, \
             a.monthly_used + a.spent AS monthly_generations, \
             a.tokens_used AS monthly_tokens_used, a.total_tokens_used, \
             a.day_start AS last_reset_daily, a.month_start AS last_reset_monthly, \
             a.period_start, a.period_end \
-         FROM admitted a",
+         FROM kept a",
         "$1",
         "$2",
         "$3",
@@ -634,6 +660,7 @@ async fn reserve_group(
             .bind(&limits.daily)
             .bind(&limits.monthly)
             .bind(&limits.tokens)
+            .bind(&limits.default_plan)
             .fetch_all(pool)
             .await;
     match rows {
@@ -751,7 +778,7 @@ impl UsageStore for PgUsageStore {
         cx: StoreContext<'_>,
         request: ReserveRequest,
     ) -> Result<ReserveOutcome> {
-        let limits = Arc::new(Limits::of(cx.plans.plans()));
+        let limits = Arc::new(Limits::of(cx.plans));
         let (day, _) = cx.windows.day(cx.now);
         let (cal, _) = cx.windows.calendar_month(cx.now);
         let mut batched = None;
