@@ -1,5 +1,6 @@
-//! `webhook-verify`: `Stripe-Signature` verification plus parsing into async-stripe's types,
-//! the path `Billing::handle_webhook` takes before the ledger.
+//! `webhook-verify`: `Stripe-Signature` verification plus parsing into billing's reduced
+//! types (the fields its handlers read), the path `Billing::handle_webhook` takes before the
+//! ledger. `parsed` counts the events read into a handled kind.
 
 use std::hint::black_box;
 use std::path::PathBuf;

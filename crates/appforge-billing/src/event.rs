@@ -4,12 +4,13 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
-use stripe_billing::{Invoice, Subscription};
-use stripe_checkout::CheckoutSession;
 use uuid::Uuid;
 
+use crate::error::{Error, Result};
 use crate::model::InvoiceRecord;
+use crate::object::{BillingCheckoutSession, BillingInvoice, BillingSubscription};
 
 /// The metadata key under which this crate stores the user id on Stripe objects.
 pub const USER_ID_METADATA_KEY: &str = "appforge_user_id";
@@ -23,8 +24,8 @@ pub(crate) struct Envelope {
     pub(crate) api_version: Option<String>,
 }
 
-/// A verified event, its object parsed into async-stripe's types when billing handles its
-/// type. Returned by [`WebhookVerifier::verify_billing_event`](crate::WebhookVerifier::verify_billing_event).
+/// A verified event, its object read into this crate's reduced types when billing handles
+/// its type. Returned by [`WebhookVerifier::verify_billing_event`](crate::WebhookVerifier::verify_billing_event).
 #[derive(Debug)]
 pub struct BillingEvent {
     pub(crate) envelope: Envelope,
@@ -58,20 +59,21 @@ impl BillingEvent {
     }
 }
 
-/// The object of a [`BillingEvent`].
-#[derive(Debug)]
+/// The object of a [`BillingEvent`]: the fields billing reads, without async-stripe's full
+/// types (read those with [`stripe_object`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BillingObject {
     /// `checkout.session.completed`.
-    CheckoutSessionCompleted(Box<CheckoutSession>),
+    CheckoutSessionCompleted(BillingCheckoutSession),
     /// `customer.subscription.created`, `.updated` or `.deleted`.
-    SubscriptionChanged(Box<Subscription>),
+    SubscriptionChanged(BillingSubscription),
     /// `customer.subscription.trial_will_end`.
-    TrialWillEnd(Box<Subscription>),
+    TrialWillEnd(BillingSubscription),
     /// `invoice.paid`.
-    InvoicePaid(Box<Invoice>),
+    InvoicePaid(BillingInvoice),
     /// `invoice.payment_failed`.
-    InvoicePaymentFailed(Box<Invoice>),
+    InvoicePaymentFailed(BillingInvoice),
     /// A type billing does not handle; its object is not parsed.
     Unhandled,
     /// The object (or the whole payload) could not be read; why.
@@ -107,19 +109,20 @@ pub(crate) fn text(body: &[u8]) -> Cow<'_, str> {
     }
 }
 
-/// Parses a verified payload. The envelope is read with serde_json (the object kept as raw
-/// text) and the object of a handled type straight into async-stripe's type with its
-/// miniserde deserializer: async-stripe-webhook's own parser goes through a dynamic JSON
-/// value first, which costs about three times as much on a 6 KB subscription event.
-/// `timestamp` (the signed one) dates a payload whose envelope cannot be read.
+/// Parses a verified payload with serde_json: the envelope, and the object of a handled type
+/// into this crate's reduced type ([`BillingSubscription`], [`BillingInvoice`] or
+/// [`BillingCheckoutSession`]), whose unknown fields are skipped. Reading async-stripe's full
+/// types instead costs about twice as much on a 6 KB subscription event (they have every
+/// field); [`stripe_object`] reads them when a host wants one. `timestamp` (the signed one)
+/// dates a payload whose envelope cannot be read.
 ///
 /// A payload of a handled type is first read in one pass (see [`one_pass`]); only when that
-/// does not read it completely is it read as above.
+/// does not read it completely is it read in two (see [`two_passes`]).
 pub(crate) fn parse(payload: &str, timestamp: i64) -> BillingEvent {
     one_pass(payload).unwrap_or_else(|| two_passes(payload, timestamp))
 }
 
-/// The envelope with serde_json, then the object of a handled type with miniserde.
+/// The envelope (the object kept as raw text), then the object of a handled type.
 fn two_passes(payload: &str, timestamp: i64) -> BillingEvent {
     let raw: RawEvent<'_> = match serde_json::from_str(payload) {
         Ok(raw) => raw,
@@ -138,19 +141,33 @@ fn two_passes(payload: &str, timestamp: i64) -> BillingEvent {
     let object = raw.data.object.get();
     let event_type = raw.event_type.as_ref();
     let object = match event_type {
-        "checkout.session.completed" => {
-            typed(object, event_type, BillingObject::CheckoutSessionCompleted)
-        }
+        "checkout.session.completed" => typed(
+            object,
+            event_type,
+            "checkout session",
+            BillingObject::CheckoutSessionCompleted,
+        ),
         "customer.subscription.created"
         | "customer.subscription.updated"
-        | "customer.subscription.deleted" => {
-            typed(object, event_type, BillingObject::SubscriptionChanged)
-        }
-        "customer.subscription.trial_will_end" => {
-            typed(object, event_type, BillingObject::TrialWillEnd)
-        }
-        "invoice.paid" => typed(object, event_type, BillingObject::InvoicePaid),
-        "invoice.payment_failed" => typed(object, event_type, BillingObject::InvoicePaymentFailed),
+        | "customer.subscription.deleted" => typed(
+            object,
+            event_type,
+            "subscription",
+            BillingObject::SubscriptionChanged,
+        ),
+        "customer.subscription.trial_will_end" => typed(
+            object,
+            event_type,
+            "subscription",
+            BillingObject::TrialWillEnd,
+        ),
+        "invoice.paid" => typed(object, event_type, "invoice", BillingObject::InvoicePaid),
+        "invoice.payment_failed" => typed(
+            object,
+            event_type,
+            "invoice",
+            BillingObject::InvoicePaymentFailed,
+        ),
         _ => BillingObject::Unhandled,
     };
     BillingEvent {
@@ -164,14 +181,14 @@ fn two_passes(payload: &str, timestamp: i64) -> BillingEvent {
     }
 }
 
-/// Reads an event of a handled type in one miniserde pass: the envelope and the object
-/// together, instead of serde_json scanning the whole object once to find the envelope's
-/// `type` (which Stripe writes after `data`) and miniserde reading it again.
+/// Reads an event of a handled type in one serde_json pass: the envelope and the object
+/// together, instead of scanning the whole object once to find the envelope's `type` (which
+/// Stripe writes after `data`) and reading it again.
 ///
 /// The object's type is guessed from the last `"type"` key of the payload, and the guess is
-/// kept only if the envelope read says the same type. `None` (read as before) unless the
+/// kept only if the envelope read says the same type. `None` (read in two passes) unless the
 /// payload is an object with `id`, `type`, `created` and `data.object` each once, of the
-/// types serde_json requires, and its object reads as the guessed type.
+/// types [`RawEvent`] requires, and its object reads as the guessed type.
 fn one_pass(payload: &str) -> Option<BillingEvent> {
     let guess = type_near_end(payload)?;
     match guess {
@@ -204,145 +221,97 @@ fn type_near_end(payload: &str) -> Option<&str> {
     rest[end..].starts_with('"').then(|| &rest[..end])
 }
 
-fn one_pass_as<T: miniserde::Deserialize>(
+fn one_pass_as<T: DeserializeOwned>(
     payload: &str,
     guess: &str,
-    wrap: fn(Box<T>) -> BillingObject,
+    wrap: fn(T) -> BillingObject,
 ) -> Option<BillingEvent> {
-    let read = miniserde::json::from_str::<OnePass<T>>(payload).ok()?;
-    let (Some(id), Some(event_type), Some(created), Some(object)) =
-        (read.id, read.event_type, read.created, read.data.object)
-    else {
-        return None;
-    };
-    if event_type != guess {
+    let read = serde_json::from_str::<OnePass<'_, T>>(payload).ok()?;
+    if read.event_type != guess {
         return None;
     }
     Some(BillingEvent {
         envelope: Envelope {
-            id,
-            event_type,
-            created,
-            api_version: read.api_version.flatten(),
+            id: read.id.into_owned(),
+            event_type: read.event_type.into_owned(),
+            created: read.created,
+            api_version: read.api_version.map(Cow::into_owned),
         },
-        object: wrap(Box::new(object)),
+        object: wrap(read.data.object),
     })
 }
 
-/// An event read in one miniserde pass: the envelope fields [`RawEvent`] reads, and the
-/// object as `T`. A repeated envelope field fails the read (serde_json refuses those too);
-/// other keys are skipped.
-struct OnePass<T> {
-    id: Option<String>,
-    event_type: Option<String>,
-    created: Option<i64>,
-    api_version: Option<Option<String>>,
+/// An event read in one pass: the envelope fields of [`RawEvent`], and the object as `T`.
+/// serde's derive refuses a repeated field, as it does for [`RawEvent`]; other keys are
+/// skipped.
+#[derive(Deserialize)]
+#[serde(bound = "T: DeserializeOwned")]
+struct OnePass<'a, T> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow, rename = "type")]
+    event_type: Cow<'a, str>,
+    created: i64,
+    #[serde(default, borrow)]
+    api_version: Option<Cow<'a, str>>,
     data: OnePassData<T>,
 }
 
+#[derive(Deserialize)]
+#[serde(bound = "T: DeserializeOwned")]
 struct OnePassData<T> {
-    seen: bool,
-    object: Option<T>,
+    object: T,
 }
 
-impl<T: miniserde::Deserialize> miniserde::Deserialize for OnePass<T> {
-    fn begin(out: &mut Option<Self>) -> &mut dyn miniserde::de::Visitor {
-        out.insert(Self {
-            id: None,
-            event_type: None,
-            created: None,
-            api_version: None,
-            data: OnePassData {
-                seen: false,
-                object: None,
-            },
-        })
-    }
-}
-
-impl<T: miniserde::Deserialize> miniserde::de::Visitor for OnePass<T> {
-    fn map(&mut self) -> miniserde::Result<Box<dyn miniserde::de::Map + '_>> {
-        Ok(Box::new(OnePassKeys(self)))
-    }
-}
-
-struct OnePassKeys<'a, T>(&'a mut OnePass<T>);
-
-impl<T: miniserde::Deserialize> miniserde::de::Map for OnePassKeys<'_, T> {
-    fn key(&mut self, k: &str) -> miniserde::Result<&mut dyn miniserde::de::Visitor> {
-        use miniserde::Deserialize;
-        let event = &mut *self.0;
-        let once = |seen: bool| if seen { Err(miniserde::Error) } else { Ok(()) };
-        Ok(match k {
-            "id" => {
-                once(event.id.is_some())?;
-                String::begin(&mut event.id)
-            }
-            "type" => {
-                once(event.event_type.is_some())?;
-                String::begin(&mut event.event_type)
-            }
-            "created" => {
-                once(event.created.is_some())?;
-                i64::begin(&mut event.created)
-            }
-            "api_version" => {
-                once(event.api_version.is_some())?;
-                Option::<String>::begin(&mut event.api_version)
-            }
-            "data" => {
-                once(event.data.seen)?;
-                event.data.seen = true;
-                &mut event.data
-            }
-            _ => <dyn miniserde::de::Visitor>::ignore(),
-        })
-    }
-
-    fn finish(&mut self) -> miniserde::Result<()> {
-        Ok(())
-    }
-}
-
-impl<T: miniserde::Deserialize> miniserde::de::Visitor for OnePassData<T> {
-    fn map(&mut self) -> miniserde::Result<Box<dyn miniserde::de::Map + '_>> {
-        Ok(Box::new(OnePassDataKeys(self)))
-    }
-}
-
-struct OnePassDataKeys<'a, T>(&'a mut OnePassData<T>);
-
-impl<T: miniserde::Deserialize> miniserde::de::Map for OnePassDataKeys<'_, T> {
-    fn key(&mut self, k: &str) -> miniserde::Result<&mut dyn miniserde::de::Visitor> {
-        if k != "object" {
-            return Ok(<dyn miniserde::de::Visitor>::ignore());
-        }
-        if self.0.object.is_some() {
-            return Err(miniserde::Error);
-        }
-        Ok(T::begin(&mut self.0.object))
-    }
-
-    fn finish(&mut self) -> miniserde::Result<()> {
-        Ok(())
-    }
-}
-
-fn typed<T: miniserde::Deserialize>(
+fn typed<T: DeserializeOwned>(
     json: &str,
     event_type: &str,
-    wrap: fn(Box<T>) -> BillingObject,
+    what: &str,
+    wrap: fn(T) -> BillingObject,
 ) -> BillingObject {
-    match miniserde::json::from_str::<T>(json) {
-        Ok(object) => wrap(Box::new(object)),
-        Err(_) => BillingObject::Unparseable(format!(
-            "the {event_type} object does not match async-stripe's {}",
+    match serde_json::from_str::<T>(json) {
+        Ok(object) => wrap(object),
+        Err(e) => BillingObject::Unparseable(format!(
+            "the {event_type} object is not a {what} billing can read: {e}"
+        )),
+    }
+}
+
+/// Reads the object of an event (`data.object`) into any of async-stripe's types, with
+/// their own (miniserde) deserializer: for a host that needs fields the reduced types of a
+/// [`BillingEvent`] do not carry. `payload` is the body of a delivery, verified first with
+/// [`WebhookVerifier::verify`](crate::WebhookVerifier::verify) (this function checks no
+/// signature).
+///
+/// ```
+/// # fn main() -> appforge_billing::Result<()> {
+/// let payload = include_str!(concat!(
+///     env!("CARGO_MANIFEST_DIR"),
+///     "/tests/fixtures/events/03-customer.subscription.updated-pro.json"
+/// ));
+/// // A field billing does not read.
+/// let subscription: stripe_billing::Subscription = appforge_billing::stripe_object(payload)?;
+/// assert_eq!(subscription.billing_cycle_anchor, 1_772_323_200);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// [`Error::Parse`] when the payload is not an event, or its object is not a `T`.
+pub fn stripe_object<T: miniserde::Deserialize>(payload: &str) -> Result<T> {
+    let raw: RawEvent<'_> = serde_json::from_str(payload)
+        .map_err(|e| Error::Parse(format!("not a stripe event: {e}")))?;
+    miniserde::json::from_str(raw.data.object.get()).map_err(|_| {
+        Error::Parse(format!(
+            "the {} object does not match async-stripe's {}",
+            raw.event_type,
             std::any::type_name::<T>()
                 .rsplit("::")
                 .next()
                 .unwrap_or("type")
-        )),
-    }
+        ))
+    })
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -365,39 +334,19 @@ pub(crate) fn user_in_metadata<'a>(
         .and_then(|(_, v)| v.parse().ok())
 }
 
-/// The customer and subscription of an invoice (the subscription moved under
-/// `parent.subscription_details` in recent API versions).
-pub(crate) fn invoice_record(invoice: &Invoice, version: i64) -> Option<InvoiceRecord> {
-    let id = invoice.id.as_ref()?.as_str().to_owned();
-    let customer = invoice.customer.as_ref()?.id().as_str().to_owned();
+/// The invoice as stored, when it has an id and a customer.
+pub(crate) fn invoice_record(invoice: &BillingInvoice, version: i64) -> Option<InvoiceRecord> {
     Some(InvoiceRecord {
-        stripe_invoice_id: id,
-        stripe_customer_id: customer,
-        stripe_subscription_id: invoice_subscription(invoice),
-        status: invoice
-            .status
-            .as_ref()
-            .map_or_else(|| "draft".to_owned(), |s| s.as_str().to_owned()),
+        stripe_invoice_id: invoice.id.clone()?,
+        stripe_customer_id: invoice.customer.clone()?,
+        stripe_subscription_id: invoice.subscription.clone(),
+        status: invoice.status.clone().unwrap_or_else(|| "draft".to_owned()),
         amount_due: invoice.amount_due,
         amount_paid: invoice.amount_paid,
-        currency: invoice.currency.to_string(),
+        currency: invoice.currency.clone(),
         hosted_invoice_url: invoice.hosted_invoice_url.clone(),
         version,
     })
-}
-
-fn invoice_subscription(invoice: &Invoice) -> Option<String> {
-    invoice
-        .parent
-        .as_ref()
-        .and_then(|p| p.subscription_details.as_ref())
-        .map(|d| d.subscription.id().as_str().to_owned())
-        .or_else(|| {
-            invoice
-                .subscription
-                .as_ref()
-                .map(|s| s.id().as_str().to_owned())
-        })
 }
 
 #[cfg(test)]
@@ -493,7 +442,7 @@ mod tests {
         assert_eq!(garbage.envelope.created, 42);
     }
 
-    /// Every fixture, and a few payloads the one pass must leave to serde_json.
+    /// Every fixture, and a few payloads the one pass must leave to the two passes.
     fn payloads() -> Vec<String> {
         let dir = format!("{}/tests/fixtures/events", env!("CARGO_MANIFEST_DIR"));
         let mut payloads: Vec<String> = std::fs::read_dir(dir)

@@ -1,12 +1,12 @@
 //! What each handled event changes: the effects committed with its ledger row.
 
 use chrono::{DateTime, Utc};
-use stripe_billing::Subscription;
 
 use crate::billing::Inner;
 use crate::error::Result;
 use crate::event::{BillingEvent, BillingObject, from_unix, invoice_record, user_in_metadata};
 use crate::model::{Effect, EventStatus};
+use crate::object::BillingSubscription;
 use crate::plans::snapshot_of;
 use crate::store::BillingStore;
 
@@ -50,12 +50,8 @@ impl<S: BillingStore> Inner<S> {
                     .client_reference_id
                     .as_deref()
                     .and_then(|r| r.parse().ok())
-                    .or_else(|| session.metadata.as_ref().and_then(user_in_metadata));
-                let customer = session
-                    .customer
-                    .as_ref()
-                    .map(|c| c.id().as_str().to_owned());
-                match (customer, user) {
+                    .or_else(|| user_in_metadata(&session.metadata));
+                match (session.customer.clone(), user) {
                     (Some(customer), Some(user)) => {
                         effects.push(Effect::LinkCustomer { customer, user });
                     }
@@ -65,10 +61,15 @@ impl<S: BillingStore> Inner<S> {
                     ),
                 }
                 if let (Some(stripe), Some(sub)) = (&self.stripe, &session.subscription) {
-                    match stripe.retrieve_subscription(sub.id().as_str()).await {
+                    match stripe.retrieve_subscription(sub).await {
                         Ok(fetched) => effects.push(Effect::UpsertSubscription(
-                            snapshot_of(&fetched, &*self.plans, fetch_version(now, created), true)
-                                .await?,
+                            snapshot_of(
+                                &BillingSubscription::from(&fetched),
+                                &*self.plans,
+                                fetch_version(now, created),
+                                true,
+                            )
+                            .await?,
                         )),
                         Err(e) if e.is_unreachable() => {
                             tracing::warn!(error = %e, "stripe unreachable; the subscription's own events will sync it");
@@ -84,10 +85,7 @@ impl<S: BillingStore> Inner<S> {
             BillingObject::TrialWillEnd(sub) => {
                 let mut plan =
                     Plan::processed(vec![self.sync_subscription(sub, created, now).await?]);
-                plan.trial_end = Some((
-                    sub.id.as_str().to_owned(),
-                    sub.trial_end.and_then(from_unix),
-                ));
+                plan.trial_end = Some((sub.id.clone(), sub.trial_end.and_then(from_unix)));
                 plan
             }
             BillingObject::InvoicePaid(invoice) | BillingObject::InvoicePaymentFailed(invoice) => {
@@ -122,16 +120,22 @@ impl<S: BillingStore> Inner<S> {
     /// `created`, so that only a newer copy overwrites) when Stripe cannot be reached.
     async fn sync_subscription(
         &self,
-        copy: &Subscription,
+        copy: &BillingSubscription,
         created: i64,
         now: DateTime<Utc>,
     ) -> Result<Effect> {
         if let Some(stripe) = &self.stripe {
-            match stripe.retrieve_subscription(copy.id.as_str()).await {
+            match stripe.retrieve_subscription(&copy.id).await {
                 Ok(fetched) => {
                     let version = fetch_version(now, created);
                     return Ok(Effect::UpsertSubscription(
-                        snapshot_of(&fetched, &*self.plans, version, true).await?,
+                        snapshot_of(
+                            &BillingSubscription::from(&fetched),
+                            &*self.plans,
+                            version,
+                            true,
+                        )
+                        .await?,
                     ));
                 }
                 Err(e) if e.is_unreachable() => {

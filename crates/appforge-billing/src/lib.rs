@@ -8,9 +8,10 @@
 //!   a failed payment starts a grace period, then a downgrade.
 //! - [`StripeApi`] creates customers, checkout and portal sessions, cancels and changes plans.
 //!
-//! Verified events of the handled types are parsed straight into async-stripe's types
-//! ([`WebhookVerifier::verify_billing_event`]); [`WebhookVerifier::verify_event`] returns
-//! async-stripe-webhook's `Event` for any type.
+//! Verified events of the handled types are parsed into this crate's reduced types, the
+//! fields billing reads ([`WebhookVerifier::verify_billing_event`], [`BillingObject`]);
+//! [`stripe_object`] reads an event's object into any of async-stripe's full types, and
+//! [`WebhookVerifier::verify_event`] returns async-stripe-webhook's `Event` for any type.
 //!
 //! ```
 //! use appforge_billing::{SignatureError, WebhookVerifier, sign_payload};
@@ -62,6 +63,7 @@ mod event;
 mod handler;
 mod model;
 mod notice;
+mod object;
 mod plans;
 mod signature;
 mod store;
@@ -72,9 +74,12 @@ pub use account::CheckoutRequest;
 pub use axum_handler::webhook_handler;
 pub use billing::{Billing, BillingBuilder, DEFAULT_GRACE_PERIOD, WebhookOutcome};
 pub use error::{Error, Result};
-pub use event::{BillingEvent, BillingObject, USER_ID_METADATA_KEY};
+pub use event::{BillingEvent, BillingObject, USER_ID_METADATA_KEY, stripe_object};
 pub use model::{EventStatus, FREE_PLAN, InvoiceRecord, LedgerEntry, SubscriptionRecord};
 pub use notice::BillingNotice;
+pub use object::{
+    BillingCheckoutSession, BillingInvoice, BillingSubscription, BillingSubscriptionItem,
+};
 pub use plans::{BillingPeriod, Interval, PlanSync};
 pub use signature::{
     DEFAULT_MAX_BODY, DEFAULT_TOLERANCE, SignatureError, WebhookVerifier, WebhookVerifierBuilder,

@@ -4,12 +4,12 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use stripe_billing::Subscription;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::event::{from_unix, user_in_metadata};
 use crate::model::SubscriptionSnapshot;
+use crate::object::BillingSubscription;
 
 /// Monthly or yearly billing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -53,15 +53,16 @@ pub trait PlanSync: Send + Sync + fmt::Debug + 'static {
     ) -> BoxFuture<'_, Result<()>>;
 }
 
-/// Reads the fields this crate keeps from a Stripe subscription, mapping its price to a plan.
+/// Reads the fields this crate keeps from a subscription (from an event, or fetched from
+/// Stripe and converted), mapping its price to a plan.
 pub(crate) async fn snapshot_of(
-    subscription: &Subscription,
+    subscription: &BillingSubscription,
     plans: &dyn PlanSync,
     version: i64,
     fetched: bool,
 ) -> Result<SubscriptionSnapshot> {
-    let item = subscription.items.data.first();
-    let price_id = item.map(|i| i.price.id.as_str().to_owned());
+    let item = subscription.items.first();
+    let price_id = item.map(|i| i.price_id.clone());
     let plan = match &price_id {
         Some(price) => plans
             .plan_for_price(price)
@@ -70,11 +71,11 @@ pub(crate) async fn snapshot_of(
         None => crate::model::FREE_PLAN.to_owned(),
     };
     Ok(SubscriptionSnapshot {
-        id: subscription.id.as_str().to_owned(),
-        customer: subscription.customer.id().as_str().to_owned(),
+        id: subscription.id.clone(),
+        customer: subscription.customer.clone(),
         user_hint: user_in_metadata(&subscription.metadata),
         plan,
-        status: subscription.status.as_str().to_owned(),
+        status: subscription.status.clone(),
         price_id,
         quantity: item.and_then(|i| i.quantity).unwrap_or(1),
         current_period_start: item.and_then(|i| from_unix(i.current_period_start)),

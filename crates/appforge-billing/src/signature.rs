@@ -176,8 +176,9 @@ impl WebhookVerifier {
     }
 
     /// Verifies like [`verify`](Self::verify), then parses the event the way [`Billing`]
-    /// does: the object of a handled type into async-stripe's type, other types left
-    /// unparsed.
+    /// does: the object of a handled type into this crate's reduced type (the fields
+    /// billing reads; [`stripe_object`](crate::stripe_object) reads async-stripe's full
+    /// types), other types left unparsed.
     ///
     /// [`Billing`]: crate::Billing
     ///
