@@ -77,7 +77,7 @@ async fn open(
         Backend::Postgres => {
             let url = match url {
                 Some(url) => url.to_owned(),
-                None => bench_database().await?,
+                None => super::bench_database().await?,
             };
             let store = PgJobStore::connect(&url).await?;
             store.migrate().await?;
@@ -148,28 +148,6 @@ async fn fill_history(
         left -= size;
     }
     Ok(())
-}
-
-/// Creates `appforge_bench` next to `DATABASE_URL`'s database when missing; returns its URL.
-async fn bench_database() -> Result<String, BoxError> {
-    use sqlx::Connection;
-    let admin = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let mut conn = sqlx::PgConnection::connect(&admin).await?;
-    let exists: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'appforge_bench')",
-    )
-    .fetch_one(&mut conn)
-    .await?;
-    if !exists {
-        sqlx::query("CREATE DATABASE appforge_bench")
-            .execute(&mut conn)
-            .await?;
-    }
-    conn.close().await?;
-    let mut url = url::Url::parse(&admin)?;
-    url.set_path("appforge_bench");
-    Ok(url.into())
 }
 
 fn noop_job(i: u64) -> NewJob {

@@ -50,3 +50,25 @@ impl Scenario {
         }
     }
 }
+
+/// Creates `appforge_bench` next to `DATABASE_URL`'s database when missing; returns its URL.
+pub(crate) async fn bench_database() -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    use sqlx::Connection;
+    let admin = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let mut conn = sqlx::PgConnection::connect(&admin).await?;
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'appforge_bench')",
+    )
+    .fetch_one(&mut conn)
+    .await?;
+    if !exists {
+        sqlx::query("CREATE DATABASE appforge_bench")
+            .execute(&mut conn)
+            .await?;
+    }
+    conn.close().await?;
+    let mut url = url::Url::parse(&admin)?;
+    url.set_path("appforge_bench");
+    Ok(url.into())
+}

@@ -28,8 +28,10 @@ pub(crate) struct Args {
     /// The store.
     #[arg(long, value_enum, default_value = "memory")]
     backend: Backend,
-    /// PostgreSQL URL (default: `DATABASE_URL`).
-    #[arg(long, env = "DATABASE_URL")]
+    /// PostgreSQL URL, used as it is. Without it the bench uses (and empties) the quota tables
+    /// of an `appforge_bench` database next to `DATABASE_URL`'s, so that every run starts
+    /// from the same empty tables.
+    #[arg(long)]
     database_url: Option<String>,
     /// Distinct users the requests are spread over.
     #[arg(long, default_value_t = 1_000)]
@@ -59,19 +61,24 @@ async fn store(args: &Args) -> Result<(AnyUsageStore, Option<tempfile::TempDir>)
             (store.into(), Some(dir))
         }
         Backend::Postgres => {
-            let url = args
-                .database_url
-                .as_deref()
-                .ok_or("--database-url or DATABASE_URL is needed for postgres")?;
+            let (url, fresh) = match &args.database_url {
+                Some(url) => (url.clone(), false),
+                None => (super::bench_database().await?, true),
+            };
             let pool = sqlx::postgres::PgPoolOptions::new()
                 .max_connections(match args.connections {
                     Some(n) => n.max(1),
                     None => u32::try_from(args.concurrency.clamp(1, 100))?,
                 })
-                .connect(url)
+                .connect(&url)
                 .await?;
             let store = PgUsageStore::from_pool(pool).batching(args.batch_statements);
             store.migrate().await?;
+            if fresh {
+                sqlx::query("TRUNCATE usage_quotas, quota_reservations")
+                    .execute(store.pool())
+                    .await?;
+            }
             // Open the pool's connections before the clock starts: connecting (the TLS
             // handshake, and in a new process the crypto library's one-time seeding) is
             // start-up, not quota throughput.
