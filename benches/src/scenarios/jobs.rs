@@ -84,14 +84,7 @@ async fn open(
             sqlx::query("TRUNCATE generation_jobs, generation_job_workers")
                 .execute(store.pool())
                 .await?;
-            // Open the pool's connections before any clock starts: connecting (the TLS
-            // handshake, and in a new process the crypto library's one-time seeding, about
-            // 80 ms here) is start-up, not queue throughput.
-            let opened = futures::future::try_join_all(
-                (0..store.pool().options().get_max_connections()).map(|_| store.pool().acquire()),
-            )
-            .await?;
-            drop(opened);
+            super::open_all(store.pool()).await?;
             Ok((AnyJobStore::Postgres(store), Box::new(())))
         }
     }

@@ -79,14 +79,7 @@ async fn store(args: &Args) -> Result<(AnyUsageStore, Option<tempfile::TempDir>)
                     .execute(store.pool())
                     .await?;
             }
-            // Open the pool's connections before the clock starts: connecting (the TLS
-            // handshake, and in a new process the crypto library's one-time seeding) is
-            // start-up, not quota throughput.
-            let opened = futures::future::try_join_all(
-                (0..store.pool().options().get_max_connections()).map(|_| store.pool().acquire()),
-            )
-            .await?;
-            drop(opened);
+            super::open_all(store.pool()).await?;
             (store.into(), None)
         }
     })

@@ -80,24 +80,8 @@ pub enum BillingObject {
     Unparseable(String),
 }
 
-#[derive(Deserialize)]
-struct RawEvent<'a> {
-    #[serde(borrow)]
-    id: Cow<'a, str>,
-    #[serde(borrow, rename = "type")]
-    event_type: Cow<'a, str>,
-    created: i64,
-    #[serde(default, borrow)]
-    api_version: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    data: RawData<'a>,
-}
-
-#[derive(Deserialize)]
-struct RawData<'a> {
-    #[serde(borrow)]
-    object: &'a RawValue,
-}
+/// The envelope, with the object kept as raw text.
+type RawEvent<'a> = Event<'a, &'a RawValue>;
 
 /// A payload as text: borrowed when it is UTF-8 (checked with `str::from_utf8`, several
 /// times faster than `String::from_utf8_lossy` on valid text), else with replacement
@@ -226,7 +210,7 @@ fn one_pass_as<T: DeserializeOwned>(
     guess: &str,
     wrap: fn(T) -> BillingObject,
 ) -> Option<BillingEvent> {
-    let read = serde_json::from_str::<OnePass<'_, T>>(payload).ok()?;
+    let read = serde_json::from_str::<Event<'_, T>>(payload).ok()?;
     if read.event_type != guess {
         return None;
     }
@@ -241,12 +225,12 @@ fn one_pass_as<T: DeserializeOwned>(
     })
 }
 
-/// An event read in one pass: the envelope fields of [`RawEvent`], and the object as `T`.
-/// serde's derive refuses a repeated field, as it does for [`RawEvent`]; other keys are
+/// An event: the envelope fields, and the object as `T` (raw text for [`RawEvent`], a
+/// handled type in one pass). serde's derive refuses a repeated field; other keys are
 /// skipped.
 #[derive(Deserialize)]
-#[serde(bound = "T: DeserializeOwned")]
-struct OnePass<'a, T> {
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
+struct Event<'a, T> {
     #[serde(borrow)]
     id: Cow<'a, str>,
     #[serde(borrow, rename = "type")]
@@ -254,12 +238,12 @@ struct OnePass<'a, T> {
     created: i64,
     #[serde(default, borrow)]
     api_version: Option<Cow<'a, str>>,
-    data: OnePassData<T>,
+    data: EventData<T>,
 }
 
 #[derive(Deserialize)]
-#[serde(bound = "T: DeserializeOwned")]
-struct OnePassData<T> {
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
+struct EventData<T> {
     object: T,
 }
 

@@ -683,19 +683,7 @@ async fn reserve_group(
                 call.answer(Ok(answer));
             }
         }
-        // PostgreSQL refused the statement (a deadlock with another process's batch, say):
-        // nothing was applied, and each call takes the single-call path.
-        Err(sqlx::Error::Database(e)) => {
-            tracing::debug!(error = %e, calls = calls.len(), "batched reservation refused; reserving one by one");
-            for call in calls {
-                call.answer(Ok(None));
-            }
-        }
-        Err(e) => {
-            for call in calls {
-                call.answer(Err(shared(&e)));
-            }
-        }
+        Err(e) => batch_failed(calls, &e, || None, "reservations"),
     }
 }
 
@@ -751,16 +739,23 @@ async fn commit_group(pool: &PgPool, calls: Vec<Call<CommitAsk, bool>>, windows:
                 call.answer(Ok(done));
             }
         }
-        Err(sqlx::Error::Database(e)) => {
-            tracing::debug!(error = %e, calls = calls.len(), "batched commit refused; committing one by one");
-            for call in calls {
-                call.answer(Ok(false));
-            }
+        Err(e) => batch_failed(calls, &e, || false, "commits"),
+    }
+}
+
+/// Answers every call of a batch whose statement failed. A statement PostgreSQL refused (a
+/// deadlock with another process's batch, say) applied nothing, so each call is answered
+/// `not_done` and takes the single-call path; any other failure (a lost connection) is each
+/// call's error.
+fn batch_failed<T, A>(calls: Vec<Call<T, A>>, e: &sqlx::Error, not_done: fn() -> A, kind: &str) {
+    if let sqlx::Error::Database(refused) = e {
+        tracing::debug!(error = %refused, calls = calls.len(), kind, "batch refused; one call at a time");
+        for call in calls {
+            call.answer(Ok(not_done()));
         }
-        Err(e) => {
-            for call in calls {
-                call.answer(Err(shared(&e)));
-            }
+    } else {
+        for call in calls {
+            call.answer(Err(shared(e)));
         }
     }
 }
