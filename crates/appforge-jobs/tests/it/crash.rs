@@ -45,16 +45,29 @@ async fn child_worker() {
         .poll_interval(Duration::from_millis(50))
         .handler("work", move |ctx| {
             let runs = runs.clone();
-            async move { work(ctx, runs).await }
+            async move { work(ctx, runs, Process::Child).await }
         })
         .start()
         .unwrap();
     std::future::pending::<()>().await;
 }
 
-/// The handler of every process: records the run, works a little, reports progress.
-async fn work(ctx: appforge_jobs::JobContext, runs: Runs) -> Outcome {
+/// Which process runs a handler.
+#[derive(Clone, Copy, PartialEq)]
+enum Process {
+    /// A worker child, killed by the test.
+    Child,
+    /// The test process itself.
+    Test,
+}
+
+/// The handler of every process: records the run, works a little, reports progress. A job
+/// with `"hold_in_child": true` never finishes in a child: the child holds it until killed.
+async fn work(ctx: appforge_jobs::JobContext, runs: Runs, process: Process) -> Outcome {
     runs.record(ctx.job().id).await;
+    if process == Process::Child && ctx.payload()["hold_in_child"] == json!(true) {
+        std::future::pending::<()>().await;
+    }
     let ms = ctx.payload()["work_ms"].as_u64().unwrap_or(20);
     tokio::time::sleep(Duration::from_millis(ms)).await;
     if ctx.payload()["progress"] == json!(true) {
@@ -217,14 +230,32 @@ async fn killed_worker_loses_nothing(url: &str) {
     let queue = JobQueue::new(store);
     let user = Uuid::new_v4();
     let total = 120;
-    queue
-        .enqueue_many((0..total).map(|_| work_job(user, 15)).collect())
+    // Two of the jobs are held by the child until it dies, so the kill always lands while it
+    // holds work, however the machine schedules it.
+    let ids = queue
+        .enqueue_many(
+            (0..total)
+                .map(|i| {
+                    let mut job = work_job(user, 15);
+                    if i == 30 || i == 31 {
+                        job.payload["hold_in_child"] = json!(true);
+                    }
+                    job
+                })
+                .collect(),
+        )
         .await
         .unwrap();
     let lease = Duration::from_millis(800);
     let mut child = ChildWorker::spawn(url, lease);
-    wait_until("the child to finish some jobs", || async {
-        queue.stats().await.unwrap().count(JobStatus::Completed) >= 20
+    wait_until("the child to finish some jobs and hold two", || async {
+        let mut holding = 0;
+        for id in [ids[30].id, ids[31].id] {
+            if queue.get(user, id).await.unwrap().status == JobStatus::Processing {
+                holding += 1;
+            }
+        }
+        holding == 2 && queue.stats().await.unwrap().count(JobStatus::Completed) >= 20
     })
     .await;
     child.kill();
@@ -253,7 +284,7 @@ async fn killed_worker_loses_nothing(url: &str) {
         .poll_interval(Duration::from_millis(50))
         .handler("work", move |ctx| {
             let r = r.clone();
-            async move { work(ctx, r).await }
+            async move { work(ctx, r, Process::Test).await }
         })
         .start()
         .unwrap();
@@ -294,7 +325,14 @@ async fn killed_worker_loses_nothing(url: &str) {
         rescued <= 8,
         "{rescued} jobs re-ran; the dead worker held at most 8"
     );
-    assert!(!held.is_empty(), "the kill landed mid-batch");
+    for id in [ids[30].id, ids[31].id] {
+        assert!(held.contains(&id), "the dead worker held {id:?}");
+        let job = jobs.iter().find(|j| j.id == id).unwrap();
+        assert_eq!(
+            job.attempt, 2,
+            "a held job runs again after its lease: {job:?}"
+        );
+    }
 }
 
 #[cfg(feature = "sqlite")]
@@ -372,7 +410,7 @@ async fn postgres_terminated_connections_lose_nothing() {
         .poll_interval(Duration::from_millis(50))
         .handler("work", move |ctx| {
             let r = r.clone();
-            async move { work(ctx, r).await }
+            async move { work(ctx, r, Process::Test).await }
         })
         .start()
         .unwrap();
