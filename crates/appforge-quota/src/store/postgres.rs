@@ -273,10 +273,9 @@ static RESERVE_MANY: LazyLock<String> = LazyLock::new(|| {
 /// before their windows roll and their tokens are added. Returns the ids committed; an id not
 /// returned was not pending and live, and takes the single-call path.
 ///
-/// The reservations are looked up by id: the expiry test is written as a difference so that
-/// the planner cannot use the pending-expiry index for it, which it would otherwise combine
-/// with the ids when its statistics undercount pending rows (a freshly emptied table), then
-/// read every pending entry on each commit.
+/// The reservations are found by primary key: the open-reservation indexes are partial on
+/// `settled_at IS NULL`, which this statement does not test, so a plan cannot read a whole
+/// pending index instead (see the migration `open_reservation_indexes`).
 static COMMIT_MANY: LazyLock<String> = LazyLock::new(|| {
     sql(
         "WITH calls AS ( \
@@ -286,7 +285,7 @@ static COMMIT_MANY: LazyLock<String> = LazyLock::new(|| {
                 tokens = c.tokens \
             FROM calls c \
             WHERE q.id = ANY($4::uuid[]) AND q.id = c.id AND q.state = 'pending' \
-                AND q.expires_at - $NOW > interval '0' \
+                AND q.expires_at > $NOW \
             RETURNING q.id, q.user_id, c.tokens \
          ), spent AS ( \
             SELECT user_id, sum(tokens)::int8 AS tokens FROM r GROUP BY user_id \
@@ -318,7 +317,7 @@ static COMMIT_MANY: LazyLock<String> = LazyLock::new(|| {
 /// Releases the user's expired reservations: `$1` user, `$2` now. Returns the count released.
 const RELEASE_EXPIRED: &str = "WITH expired AS ( \
         UPDATE quota_reservations SET state = 'expired', settled_at = $2 \
-        WHERE user_id = $1 AND state = 'pending' AND expires_at <= $2 \
+        WHERE user_id = $1 AND settled_at IS NULL AND state = 'pending' AND expires_at <= $2 \
         RETURNING cost, day_start, month_start \
      ) UPDATE usage_quotas u SET \
         daily_generations = GREATEST(u.daily_generations - (SELECT COALESCE(SUM(e.cost), 0) \
@@ -919,7 +918,7 @@ impl UsageStore for PgUsageStore {
     async fn sweep(&self, cx: StoreContext<'_>) -> Result<SweepReport> {
         let users: Vec<Uuid> = sqlx::query_scalar(
             "SELECT DISTINCT user_id FROM quota_reservations \
-             WHERE state = 'pending' AND expires_at <= $1",
+             WHERE settled_at IS NULL AND state = 'pending' AND expires_at <= $1",
         )
         .bind(cx.now)
         .fetch_all(&self.pool)
@@ -1008,5 +1007,49 @@ impl UsageStore for PgUsageStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use appforge_testing::TestDatabase;
+
+    /// The plan PostgreSQL caches for a batch of settlements on a busy table that has not been
+    /// analyzed yet (a new or freshly emptied one): it finds each reservation by primary key.
+    /// With the indexes partial on `state = 'pending'` (the first migration) it read a whole
+    /// pending index instead, with the entries of every row settled since the last vacuum, on
+    /// every commit.
+    #[tokio::test]
+    #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
+    async fn batch_settlements_find_reservations_by_primary_key() {
+        let db = TestDatabase::create().await;
+        let store = PgUsageStore::from_pool(db.pool().await);
+        store.migrate().await.unwrap();
+        let mut conn = store.pool().acquire().await.unwrap();
+        sqlx::raw_sql(
+            "INSERT INTO quota_reservations (id, user_id, cost, state, day_start, month_start, \
+             created_at, expires_at) SELECT gen_random_uuid(), gen_random_uuid(), 1, 'pending', \
+             now(), now(), now(), now() + interval '1 hour' FROM generate_series(1, 5000)",
+        )
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        let plan: Vec<String> = sqlx::raw_sql(AssertSqlSafe(format!(
+            "SET plan_cache_mode = force_generic_plan; \
+             PREPARE commit_many(timestamptz, timestamptz, timestamptz, uuid[], int8[]) AS {}; \
+             EXPLAIN EXECUTE commit_many(now(), now(), now(), \
+                ARRAY[gen_random_uuid(), gen_random_uuid()], ARRAY[1, 2]::int8[]);",
+            COMMIT_MANY.as_str()
+        )))
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|row| sqlx::Row::try_get(row, 0).ok())
+        .collect();
+        let plan = plan.join("\n");
+        assert!(plan.contains("quota_reservations_pkey"), "{plan}");
+        assert!(!plan.contains("quota_reservations_open"), "{plan}");
     }
 }

@@ -4,10 +4,13 @@
 //! statements in flight, one reply per call), and a lone call must not wait on a timer.
 //!
 //! There is no timer. A call joins the queue and, if fewer than `slots` batches are running,
-//! starts one with everything queued. While batches run, calls queue up, and the next batch to
-//! start takes them all: a lone call runs at once, and under load each statement carries the
-//! calls that arrived while the previous ones ran. Batches run on spawned tasks, so a caller
-//! that gives up (its future dropped) does not cut short a statement that carries other calls.
+//! starts one. The new batch yields to the scheduler until a yield brings no new call, then
+//! takes everything queued: callers woken together (the answers of the previous batch) join it
+//! instead of one of them going alone and the rest waiting a whole statement behind it. While batches run, calls queue
+//! up, and the next batch to start takes them all: a lone call runs after two yields, and under
+//! load each statement carries the calls that arrived while the previous ones ran. Batches run
+//! on spawned tasks, so a caller that gives up (its future dropped) does not cut short a
+//! statement that carries other calls.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -32,6 +35,12 @@ impl<T, A> Call<T, A> {
     }
 }
 
+/// The queued calls, and whether a batch has been started that has not yet taken its calls.
+struct Queue<T, A> {
+    calls: Vec<Call<T, A>>,
+    starting: bool,
+}
+
 /// Runs one batch, answering every call in it.
 pub(super) type RunBatch<T, A> =
     fn(PgPool, Vec<Call<T, A>>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -40,7 +49,7 @@ pub(super) type RunBatch<T, A> =
 /// time.
 pub(super) struct Coalescer<T, A> {
     pool: PgPool,
-    queue: Mutex<Vec<Call<T, A>>>,
+    queue: Mutex<Queue<T, A>>,
     slots: Arc<Semaphore>,
     max: usize,
     run: RunBatch<T, A>,
@@ -50,7 +59,10 @@ impl<T: Send + 'static, A: Send + 'static> Coalescer<T, A> {
     pub(super) fn new(pool: PgPool, slots: usize, max: usize, run: RunBatch<T, A>) -> Self {
         Self {
             pool,
-            queue: Mutex::new(Vec::new()),
+            queue: Mutex::new(Queue {
+                calls: Vec::new(),
+                starting: false,
+            }),
             slots: Arc::new(Semaphore::new(slots.max(1))),
             max: max.max(1),
             run,
@@ -60,7 +72,7 @@ impl<T: Send + 'static, A: Send + 'static> Coalescer<T, A> {
     /// Queues `ask` and waits for its answer.
     pub(super) async fn submit(self: &Arc<Self>, ask: T) -> Result<A> {
         let (reply, answer) = oneshot::channel();
-        self.queue.lock().push(Call { ask, reply });
+        self.queue.lock().calls.push(Call { ask, reply });
         self.pump();
         answer.await.unwrap_or_else(|_| {
             Err(Error::Busy(
@@ -69,32 +81,58 @@ impl<T: Send + 'static, A: Send + 'static> Coalescer<T, A> {
         })
     }
 
-    /// Starts batches while there are queued calls and free slots. A finishing batch frees its
-    /// slot before pumping, so a call queued while every slot was taken is always picked up.
+    /// Starts a batch when calls are queued, a slot is free and no started batch is still
+    /// about to take the queue. A finishing batch frees its slot before pumping, so a call
+    /// queued while every slot was taken is always picked up.
     fn pump(self: &Arc<Self>) {
-        loop {
+        let slot = {
+            let mut queue = self.queue.lock();
+            if queue.calls.is_empty() || queue.starting {
+                return;
+            }
             let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
                 return;
             };
+            queue.starting = true;
+            slot
+        };
+        let done = Finished {
+            coalescer: Arc::clone(self),
+            slot: Some(slot),
+        };
+        tokio::spawn(async move {
+            done.coalescer.settle().await;
             let batch: Vec<Call<T, A>> = {
-                let mut queue = self.queue.lock();
-                if queue.len() <= self.max {
-                    std::mem::take(&mut *queue)
+                let mut queue = done.coalescer.queue.lock();
+                queue.starting = false;
+                if queue.calls.len() <= done.coalescer.max {
+                    std::mem::take(&mut queue.calls)
                 } else {
-                    queue.drain(..self.max).collect()
+                    queue.calls.drain(..done.coalescer.max).collect()
                 }
             };
-            if batch.is_empty() {
+            // More than one batch's worth: another slot may take the rest now.
+            done.coalescer.pump();
+            if !batch.is_empty() {
+                (done.coalescer.run)(done.coalescer.pool.clone(), batch).await;
+            }
+            drop(done);
+        });
+    }
+}
+
+impl<T, A> Coalescer<T, A> {
+    /// Yields to the scheduler until a yield brings no new call (or a batch is full): callers
+    /// woken together, on any worker thread, join the batch about to start.
+    async fn settle(&self) {
+        let mut queued = self.queue.lock().calls.len();
+        while queued < self.max {
+            tokio::task::yield_now().await;
+            let now = self.queue.lock().calls.len();
+            if now == queued {
                 return;
             }
-            let done = Finished {
-                coalescer: Arc::clone(self),
-                slot: Some(slot),
-            };
-            tokio::spawn(async move {
-                (done.coalescer.run)(done.coalescer.pool.clone(), batch).await;
-                drop(done);
-            });
+            queued = now;
         }
     }
 }
@@ -115,7 +153,7 @@ impl<T: Send + 'static, A: Send + 'static> Drop for Finished<T, A> {
 impl<T, A> std::fmt::Debug for Coalescer<T, A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Coalescer")
-            .field("queued", &self.queue.lock().len())
+            .field("queued", &self.queue.lock().calls.len())
             .field("free_slots", &self.slots.available_permits())
             .field("max", &self.max)
             .finish_non_exhaustive()
