@@ -159,3 +159,72 @@ impl<T, A> std::fmt::Debug for Coalescer<T, A> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each batch answers its calls with the batch's size, and records it.
+    fn sizes(
+        _pool: PgPool,
+        calls: Vec<Call<(), usize>>,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            let n = calls.len();
+            for call in calls {
+                call.answer(Ok(n));
+            }
+        })
+    }
+
+    fn coalescer(max: usize) -> Arc<Coalescer<(), usize>> {
+        // Never connects: the batches here do not use it.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .unwrap();
+        Arc::new(Coalescer::new(pool, 1, max, sizes))
+    }
+
+    /// Submits `n` calls from tasks that all become ready at once (spawned by one task on a
+    /// worker thread before any of them runs), and returns the size of each one's batch.
+    async fn ready_together(queue: &Arc<Coalescer<(), usize>>, n: usize) -> Vec<usize> {
+        let queue = Arc::clone(queue);
+        let tasks = tokio::spawn(async move {
+            (0..n)
+                .map(|_| {
+                    let queue = Arc::clone(&queue);
+                    tokio::spawn(async move { queue.submit(()).await.unwrap() })
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap();
+        let mut sizes = Vec::new();
+        for task in tasks {
+            sizes.push(task.await.unwrap());
+        }
+        sizes.sort_unstable();
+        sizes
+    }
+
+    /// Callers that become ready together (as the answers of one batch wake them) share the
+    /// next batch, not one going alone with the rest queued behind it; a lone call runs alone.
+    /// (On a worker thread a task spawned by a task runs next: the batch the first caller
+    /// starts would otherwise take only that caller.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn callers_ready_together_share_a_batch() {
+        let queue = coalescer(256);
+        assert_eq!(ready_together(&queue, 10).await, [10; 10]);
+        assert_eq!(queue.submit(()).await.unwrap(), 1);
+    }
+
+    /// A batch carries at most `max` calls; the rest go in the batches after it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn batches_are_bounded() {
+        let queue = coalescer(4);
+        assert_eq!(
+            ready_together(&queue, 10).await,
+            [2, 2, 4, 4, 4, 4, 4, 4, 4, 4]
+        );
+    }
+}
