@@ -17,7 +17,7 @@ use crate::{Error, Result};
 
 mod coalesce;
 
-use coalesce::{Call, Coalescer};
+use coalesce::{Call, Coalescer, Lease};
 
 /// A usage store in PostgreSQL, for many API and worker processes on one database.
 ///
@@ -615,9 +615,9 @@ impl PgUsageStore {
 /// Runs a batch of reservations: one statement for each group of calls that share windows
 /// and a catalogue (normally all of them), evaluated at the latest of their times.
 fn run_reserves(
-    pool: PgPool,
+    lease: &mut Lease,
     calls: Vec<Call<ReserveAsk, Option<UsageRow>>>,
-) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
     Box::pin(async move {
         let mut rest = calls;
         while let Some(first) = rest.first() {
@@ -626,19 +626,23 @@ fn run_reserves(
                 .into_iter()
                 .partition(|c| c.ask.windows == windows && *c.ask.limits == *limits);
             rest = others;
-            reserve_group(&pool, group, windows, &limits).await;
+            reserve_group(lease, group, windows, &limits).await;
         }
     })
 }
 
 async fn reserve_group(
-    pool: &PgPool,
+    lease: &mut Lease,
     calls: Vec<Call<ReserveAsk, Option<UsageRow>>>,
     windows: Windows,
     limits: &Limits,
 ) {
     let Some(now) = calls.iter().map(|c| c.ask.now).max() else {
         return;
+    };
+    let conn = match lease.conn().await {
+        Ok(conn) => conn,
+        Err(e) => return batch_failed(calls, &e, || None, "reservations"),
     };
     let (day, _) = windows.day(now);
     let (cal, _) = windows.calendar_month(now);
@@ -665,7 +669,7 @@ async fn reserve_group(
             .bind(&limits.monthly)
             .bind(&limits.tokens)
             .bind(&limits.default_plan)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await;
     match rows {
         Ok(rows) => {
@@ -682,7 +686,10 @@ async fn reserve_group(
                 call.answer(Ok(answer));
             }
         }
-        Err(e) => batch_failed(calls, &e, || None, "reservations"),
+        Err(e) => {
+            lease.unfit();
+            batch_failed(calls, &e, || None, "reservations");
+        }
     }
 }
 
@@ -690,9 +697,9 @@ async fn reserve_group(
 /// evaluated at the latest of their times. A repeated id is left to the single-call path, so
 /// that exactly one call settles it and with its own tokens.
 fn run_commits(
-    pool: PgPool,
+    lease: &mut Lease,
     calls: Vec<Call<CommitAsk, bool>>,
-) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
     Box::pin(async move {
         let mut seen = std::collections::HashSet::with_capacity(calls.len());
         let mut rest = Vec::with_capacity(calls.len());
@@ -708,14 +715,18 @@ fn run_commits(
             let (group, others): (Vec<_>, Vec<_>) =
                 rest.into_iter().partition(|c| c.ask.windows == windows);
             rest = others;
-            commit_group(&pool, group, windows).await;
+            commit_group(lease, group, windows).await;
         }
     })
 }
 
-async fn commit_group(pool: &PgPool, calls: Vec<Call<CommitAsk, bool>>, windows: Windows) {
+async fn commit_group(lease: &mut Lease, calls: Vec<Call<CommitAsk, bool>>, windows: Windows) {
     let Some(now) = calls.iter().map(|c| c.ask.now).max() else {
         return;
+    };
+    let conn = match lease.conn().await {
+        Ok(conn) => conn,
+        Err(e) => return batch_failed(calls, &e, || false, "commits"),
     };
     let (day, _) = windows.day(now);
     let (cal, _) = windows.calendar_month(now);
@@ -728,7 +739,7 @@ async fn commit_group(pool: &PgPool, calls: Vec<Call<CommitAsk, bool>>, windows:
             .bind(cal)
             .bind(&ids)
             .bind(&tokens)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await;
     match settled {
         Ok(settled) => {
@@ -738,7 +749,10 @@ async fn commit_group(pool: &PgPool, calls: Vec<Call<CommitAsk, bool>>, windows:
                 call.answer(Ok(done));
             }
         }
-        Err(e) => batch_failed(calls, &e, || false, "commits"),
+        Err(e) => {
+            lease.unfit();
+            batch_failed(calls, &e, || false, "commits");
+        }
     }
 }
 

@@ -90,6 +90,68 @@ mod postgres {
         assert_eq!(quotas[3].status(free).await.unwrap().daily.used, 5);
         assert_eq!(quotas[2].status(pro).await.unwrap().daily.used, 50);
     }
+
+    /// The server closes every connection of the store (its batch connections and its pool's)
+    /// between two bursts of calls: the second burst is answered in full, with nothing
+    /// granted twice or lost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
+    async fn connections_closed_by_the_server_cost_no_call() {
+        use appforge_quota::{PlanId, Quota};
+
+        let db = TestDatabase::create().await;
+        let pool = db
+            .pool_with(sqlx::postgres::PgPoolOptions::new().max_connections(4))
+            .await;
+        let store = PgUsageStore::from_pool(pool);
+        store.migrate().await.unwrap();
+        let quota = Quota::builder(store)
+            .clock(appforge_testing::ManualClock::at(appforge_testing::fixed_now()).shared())
+            .burst_limits(false)
+            .build()
+            .unwrap();
+        let users: Vec<uuid::Uuid> = (0..8).map(|_| uuid::Uuid::new_v4()).collect();
+        for user in &users {
+            quota.set_plan(*user, &PlanId::pro()).await.unwrap();
+        }
+        let burst = |round: u64| {
+            let tasks: Vec<_> = users
+                .iter()
+                .flat_map(|user| std::iter::repeat_n(*user, 4))
+                .map(|user| {
+                    let quota = quota.clone();
+                    tokio::spawn(async move {
+                        let granted = quota.reserve(user, 1).await?;
+                        let id = granted.reservation().expect("within the Pro limit").id;
+                        quota.commit(id, round).await.map(drop)
+                    })
+                })
+                .collect();
+            async move {
+                for task in tasks {
+                    task.await.unwrap().unwrap();
+                }
+            }
+        };
+        burst(10).await;
+        let admin = db.pool().await;
+        let closed: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_all(&admin)
+        .await
+        .unwrap();
+        assert!(
+            closed.len() >= 2,
+            "the store's connections were closed: {closed:?}"
+        );
+        burst(1).await;
+        for user in &users {
+            let status = quota.status(*user).await.unwrap();
+            assert_eq!((status.daily.used, status.tokens.used), (8, 44), "{user}");
+        }
+    }
 }
 
 /// The PostgreSQL store with batching off: every call its own statement, the path a call

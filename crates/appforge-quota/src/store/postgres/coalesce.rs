@@ -6,18 +6,27 @@
 //! There is no timer. A call joins the queue and, if fewer than `slots` batches are running,
 //! starts one. The new batch yields to the scheduler until a yield brings no new call, then
 //! takes everything queued: callers woken together (the answers of the previous batch) join it
-//! instead of one of them going alone and the rest waiting a whole statement behind it. While batches run, calls queue
-//! up, and the next batch to start takes them all: a lone call runs after two yields, and under
-//! load each statement carries the calls that arrived while the previous ones ran. Batches run
-//! on spawned tasks, so a caller that gives up (its future dropped) does not cut short a
-//! statement that carries other calls.
+//! instead of one of them going alone and the rest waiting a whole statement behind it. While
+//! batches run, calls queue up, and the next batch to start takes them all: a lone call runs
+//! after two yields, and under load each statement carries the calls that arrived while the
+//! previous ones ran. Batches run on spawned tasks, so a caller that gives up (its future
+//! dropped) does not cut short a statement that carries other calls.
+//!
+//! **Connections.** Batches run on connections of their own, opened with the pool's connect
+//! options and kept between batches (at most one per slot): a batch is then one round trip (a
+//! pool checkout first pings the connection), on a server process that has already planned the
+//! statement. A connection idle for a while is pinged before use; one whose statement failed
+//! is dropped. When one cannot be opened, the batch runs on a pool connection.
 
 use std::future::Future;
+use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, PgConnection, PgPool, Postgres};
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::{Error, Result};
@@ -41,14 +50,110 @@ struct Queue<T, A> {
     starting: bool,
 }
 
-/// Runs one batch, answering every call in it.
+/// Runs one batch, answering every call in it, on the connection the lease gives.
 pub(super) type RunBatch<T, A> =
-    fn(PgPool, Vec<Call<T, A>>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+    for<'l> fn(&'l mut Lease, Vec<Call<T, A>>) -> Pin<Box<dyn Future<Output = ()> + Send + 'l>>;
+
+/// How long a kept connection may sit idle before it is pinged ahead of a batch.
+const IDLE_CHECK: Duration = Duration::from_secs(10);
+
+/// Where batches get connections: their own, kept between batches, or the pool's.
+#[derive(Debug)]
+struct Connections {
+    pool: PgPool,
+    /// Connections kept between batches, with when each was last used.
+    idle: Mutex<Vec<(PgConnection, Instant)>>,
+}
+
+impl Connections {
+    /// A kept connection (pinged first when it has been idle a while), else a new one, else a
+    /// pool connection.
+    async fn open(&self) -> std::result::Result<Conn, sqlx::Error> {
+        loop {
+            let Some((mut conn, used)) = self.idle.lock().pop() else {
+                break;
+            };
+            if used.elapsed() < IDLE_CHECK || conn.ping().await.is_ok() {
+                return Ok(Conn::Own(conn));
+            }
+        }
+        let options = self.pool.connect_options();
+        match PgConnection::connect_with(&options).await {
+            Ok(conn) => Ok(Conn::Own(conn)),
+            Err(e) => {
+                tracing::debug!(error = %e, "no connection of its own for a batch; using the pool");
+                Ok(Conn::Pooled(self.pool.acquire().await?))
+            }
+        }
+    }
+}
+
+/// A batch's connection, opened when the batch first asks for it, kept for the next batch
+/// when it is dropped (unless found unfit).
+pub(super) struct Lease {
+    from: Arc<Connections>,
+    conn: Option<Conn>,
+    fit: bool,
+}
+
+impl Lease {
+    /// The connection (see [`Connections::open`]).
+    pub(super) async fn conn(&mut self) -> std::result::Result<&mut PgConnection, sqlx::Error> {
+        let conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => self.from.open().await?,
+        };
+        Ok(self.conn.insert(conn))
+    }
+
+    /// Marks the connection unfit for another batch, after a statement on it failed: the
+    /// failure may be the server closing it (a `FATAL` error arrives as a database error), and
+    /// a fresh connection is cheap next to a batch of calls failing on a dead one.
+    pub(super) fn unfit(&mut self) {
+        self.fit = false;
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let (Some(Conn::Own(conn)), true) = (self.conn.take(), self.fit) {
+            self.from.idle.lock().push((conn, Instant::now()));
+        }
+    }
+}
+
+/// A connection a batch runs on.
+enum Conn {
+    /// One of the coalescer's own, kept between batches.
+    Own(PgConnection),
+    /// A pool connection, when an own one could not be opened.
+    Pooled(PoolConnection<Postgres>),
+}
+
+impl Deref for Conn {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        match self {
+            Self::Own(c) => c,
+            Self::Pooled(c) => c,
+        }
+    }
+}
+
+impl DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        match self {
+            Self::Own(c) => c,
+            Self::Pooled(c) => c,
+        }
+    }
+}
 
 /// A queue of calls of one kind, run as batches of at most `max` calls, at most `slots` at a
 /// time.
 pub(super) struct Coalescer<T, A> {
-    pool: PgPool,
+    connections: Arc<Connections>,
     queue: Mutex<Queue<T, A>>,
     slots: Arc<Semaphore>,
     max: usize,
@@ -58,7 +163,10 @@ pub(super) struct Coalescer<T, A> {
 impl<T: Send + 'static, A: Send + 'static> Coalescer<T, A> {
     pub(super) fn new(pool: PgPool, slots: usize, max: usize, run: RunBatch<T, A>) -> Self {
         Self {
-            pool,
+            connections: Arc::new(Connections {
+                pool,
+                idle: Mutex::new(Vec::new()),
+            }),
             queue: Mutex::new(Queue {
                 calls: Vec::new(),
                 starting: false,
@@ -114,7 +222,12 @@ impl<T: Send + 'static, A: Send + 'static> Coalescer<T, A> {
             // More than one batch's worth: another slot may take the rest now.
             done.coalescer.pump();
             if !batch.is_empty() {
-                (done.coalescer.run)(done.coalescer.pool.clone(), batch).await;
+                let mut lease = Lease {
+                    from: Arc::clone(&done.coalescer.connections),
+                    conn: None,
+                    fit: true,
+                };
+                (done.coalescer.run)(&mut lease, batch).await;
             }
             drop(done);
         });
@@ -155,6 +268,7 @@ impl<T, A> std::fmt::Debug for Coalescer<T, A> {
         f.debug_struct("Coalescer")
             .field("queued", &self.queue.lock().calls.len())
             .field("free_slots", &self.slots.available_permits())
+            .field("kept_connections", &self.connections.idle.lock().len())
             .field("max", &self.max)
             .finish_non_exhaustive()
     }
@@ -164,11 +278,11 @@ impl<T, A> std::fmt::Debug for Coalescer<T, A> {
 mod tests {
     use super::*;
 
-    /// Each batch answers its calls with the batch's size, and records it.
+    /// Each batch answers its calls with the batch's size (and never asks for a connection).
     fn sizes(
-        _pool: PgPool,
+        _lease: &mut Lease,
         calls: Vec<Call<(), usize>>,
-    ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(async move {
             let n = calls.len();
             for call in calls {
