@@ -33,8 +33,16 @@ use coalesce::{Call, Coalescer, Lease};
 /// each user's calls in arrival order while they fit, and inserts the reservations. A call the
 /// batch did not admit (a limit reached, a new user, a statement PostgreSQL refused) takes
 /// the single-call path, so every answer is the one a lone call would get. A lone call runs at
-/// once: there is no timer. [`batching`](Self::batching) sets how many batch statements of each
-/// kind run at a time, or turns batching off.
+/// once (after yielding twice to the scheduler, so that callers woken together go together):
+/// there is no timer. [`batching`](Self::batching) sets how many batch statements of each kind
+/// run at a time, or turns batching off.
+///
+/// **Connections.** Batch statements run on connections the store opens itself, with the
+/// pool's connect options, and keeps between batches: one per batch statement in flight (two
+/// by default), outside the pool's `max_connections`. A kept connection saves the ping of a
+/// pool checkout and runs on a server process that has already planned the statement. One
+/// idle for ten seconds is pinged before use, one whose statement failed is dropped, and when
+/// none can be opened a batch runs on a pool connection.
 #[derive(Debug, Clone)]
 pub struct PgUsageStore {
     pool: PgPool,
