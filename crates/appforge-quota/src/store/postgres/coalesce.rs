@@ -89,11 +89,13 @@ impl Connections {
 }
 
 /// A batch's connection, opened when the batch first asks for it, kept for the next batch
-/// when it is dropped (unless found unfit).
+/// when the batch has run to its end and found it fit. (A batch cut short, its task dropped
+/// by a runtime shutting down, may leave a statement half-read: that connection is closed.)
 pub(super) struct Lease {
     from: Arc<Connections>,
     conn: Option<Conn>,
     fit: bool,
+    ran: bool,
 }
 
 impl Lease {
@@ -116,7 +118,7 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        if let (Some(Conn::Own(conn)), true) = (self.conn.take(), self.fit) {
+        if let (Some(Conn::Own(conn)), true) = (self.conn.take(), self.fit && self.ran) {
             self.from.idle.lock().push((conn, Instant::now()));
         }
     }
@@ -226,8 +228,10 @@ impl<T: Send + 'static, A: Send + 'static> Coalescer<T, A> {
                     from: Arc::clone(&done.coalescer.connections),
                     conn: None,
                     fit: true,
+                    ran: false,
                 };
                 (done.coalescer.run)(&mut lease, batch).await;
+                lease.ran = true;
             }
             drop(done);
         });
