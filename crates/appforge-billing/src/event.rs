@@ -299,8 +299,9 @@ pub fn stripe_object<T: miniserde::Deserialize>(payload: &str) -> Result<T> {
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).into()
+    let mut out = [0u8; 32];
+    out.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref());
+    out
 }
 
 /// Unix seconds to a UTC time; out-of-range values are treated as absent.
