@@ -135,6 +135,13 @@ const MAX_ATTEMPTS: usize = 16;
 const MONTH: &str = "(CASE WHEN u.period_start <= $NOW AND $NOW < u.period_end THEN u.period_start \
      WHEN $NOW >= u.period_end THEN GREATEST($CAL, u.period_end) ELSE $CAL END)";
 
+/// The starts of the day and of the calendar month at `now`: the time parameters every
+/// statement that may roll a window takes (the month actually used is worked out in SQL, see
+/// [`MONTH`]).
+fn starts(windows: Windows, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    (windows.day(now).0, windows.calendar_month(now).0)
+}
+
 /// Builds a statement from audited constants, numbering the time parameters.
 fn sql(template: &str, now: &str, day: &str, cal: &str) -> String {
     template
@@ -537,8 +544,7 @@ impl PgUsageStore {
         how: Settle,
         tokens: u64,
     ) -> Result<Settlement> {
-        let (day, _) = cx.windows.day(cx.now);
-        let (cal, _) = cx.windows.calendar_month(cx.now);
+        let (day, cal) = starts(cx.windows, cx.now);
         let mut batched = false;
         if let (Settle::Commit, Some(batches)) = (how, &self.batches) {
             let ask = CommitAsk {
@@ -650,10 +656,9 @@ async fn reserve_group(
     };
     let conn = match lease.conn().await {
         Ok(conn) => conn,
-        Err(e) => return batch_failed(calls, &e, || None, "reservations"),
+        Err(e) => return batch_failed(lease, calls, &e, || None, "reservations"),
     };
-    let (day, _) = windows.day(now);
-    let (cal, _) = windows.calendar_month(now);
+    let (day, cal) = starts(windows, now);
     let positions: Vec<i32> = (0..).take(calls.len()).collect();
     let users: Vec<Uuid> = calls.iter().map(|c| c.ask.request.user).collect();
     let costs: Vec<i64> = calls
@@ -694,10 +699,7 @@ async fn reserve_group(
                 call.answer(Ok(answer));
             }
         }
-        Err(e) => {
-            lease.unfit();
-            batch_failed(calls, &e, || None, "reservations");
-        }
+        Err(e) => batch_failed(lease, calls, &e, || None, "reservations"),
     }
 }
 
@@ -734,10 +736,9 @@ async fn commit_group(lease: &mut Lease, calls: Vec<Call<CommitAsk, bool>>, wind
     };
     let conn = match lease.conn().await {
         Ok(conn) => conn,
-        Err(e) => return batch_failed(calls, &e, || false, "commits"),
+        Err(e) => return batch_failed(lease, calls, &e, || false, "commits"),
     };
-    let (day, _) = windows.day(now);
-    let (cal, _) = windows.calendar_month(now);
+    let (day, cal) = starts(windows, now);
     let ids: Vec<Uuid> = calls.iter().map(|c| c.ask.id.as_uuid()).collect();
     let tokens: Vec<i64> = calls.iter().map(|c| stored(c.ask.tokens)).collect();
     let settled: std::result::Result<Vec<Uuid>, sqlx::Error> =
@@ -757,18 +758,22 @@ async fn commit_group(lease: &mut Lease, calls: Vec<Call<CommitAsk, bool>>, wind
                 call.answer(Ok(done));
             }
         }
-        Err(e) => {
-            lease.unfit();
-            batch_failed(calls, &e, || false, "commits");
-        }
+        Err(e) => batch_failed(lease, calls, &e, || false, "commits"),
     }
 }
 
-/// Answers every call of a batch whose statement failed. A statement PostgreSQL refused (a
-/// deadlock with another process's batch, say) applied nothing, so each call is answered
-/// `not_done` and takes the single-call path; any other failure (a lost connection) is each
-/// call's error.
-fn batch_failed<T, A>(calls: Vec<Call<T, A>>, e: &sqlx::Error, not_done: fn() -> A, kind: &str) {
+/// Answers every call of a batch whose statement (or connection) failed, and leaves the
+/// connection unkept. A statement PostgreSQL refused (a deadlock with another process's
+/// batch, say) applied nothing, so each call is answered `not_done` and takes the single-call
+/// path; any other failure (a lost connection) is each call's error.
+fn batch_failed<T, A>(
+    lease: &mut Lease,
+    calls: Vec<Call<T, A>>,
+    e: &sqlx::Error,
+    not_done: fn() -> A,
+    kind: &str,
+) {
+    lease.unfit();
     if let sqlx::Error::Database(refused) = e {
         tracing::debug!(error = %refused, calls = calls.len(), kind, "batch refused; one call at a time");
         for call in calls {
@@ -800,8 +805,7 @@ impl UsageStore for PgUsageStore {
         request: ReserveRequest,
     ) -> Result<ReserveOutcome> {
         let limits = Arc::new(Limits::of(cx.plans));
-        let (day, _) = cx.windows.day(cx.now);
-        let (cal, _) = cx.windows.calendar_month(cx.now);
+        let (day, cal) = starts(cx.windows, cx.now);
         let mut batched = None;
         if let Some(batches) = &self.batches {
             let ask = ReserveAsk {
@@ -949,8 +953,7 @@ impl UsageStore for PgUsageStore {
         for user in users {
             report.released += self.release_expired(user, cx.now).await?;
         }
-        let (day, _) = cx.windows.day(cx.now);
-        let (cal, _) = cx.windows.calendar_month(cx.now);
+        let (day, cal) = starts(cx.windows, cx.now);
         report.reset = sqlx::query(AssertSqlSafe(ROLL_ALL.as_str()))
             .bind(cx.now)
             .bind(day)

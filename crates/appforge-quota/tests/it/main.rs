@@ -32,14 +32,28 @@ mod postgres {
     use appforge_quota::{AnyUsageStore, PgUsageStore};
     use appforge_testing::TestDatabase;
 
-    async fn store() -> (AnyUsageStore, super::suite::Guard) {
-        let db = TestDatabase::create().await;
+    /// A migrated store on `db` whose pool holds up to `connections`.
+    pub(super) async fn migrated(db: &TestDatabase, connections: u32) -> PgUsageStore {
         let pool = db
-            .pool_with(sqlx::postgres::PgPoolOptions::new().max_connections(8))
+            .pool_with(sqlx::postgres::PgPoolOptions::new().max_connections(connections))
             .await;
         let store = PgUsageStore::from_pool(pool);
         store.migrate().await.unwrap();
-        (store.into(), Box::new(db))
+        store
+    }
+
+    /// A quota on `store` at `clock`'s time, without burst limits.
+    fn quota(store: PgUsageStore, clock: &appforge_testing::ManualClock) -> appforge_quota::Quota {
+        appforge_quota::Quota::builder(store)
+            .clock(clock.shared())
+            .burst_limits(false)
+            .build()
+            .unwrap()
+    }
+
+    async fn store() -> (AnyUsageStore, super::suite::Guard) {
+        let db = TestDatabase::create().await;
+        (migrated(&db, 8).await.into(), Box::new(db))
     }
 
     crate::backend_suite!(store, #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]);
@@ -49,23 +63,13 @@ mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
     async fn several_pools_admit_exactly_the_limit() {
-        use appforge_quota::{PlanId, Quota};
+        use appforge_quota::PlanId;
 
         let db = TestDatabase::create().await;
         let clock = appforge_testing::ManualClock::at(appforge_testing::fixed_now());
         let mut quotas = Vec::new();
         for _ in 0..4 {
-            let pool = db
-                .pool_with(sqlx::postgres::PgPoolOptions::new().max_connections(5))
-                .await;
-            let store = PgUsageStore::from_pool(pool);
-            store.migrate().await.unwrap();
-            let quota = Quota::builder(store)
-                .clock(clock.shared())
-                .burst_limits(false)
-                .build()
-                .unwrap();
-            quotas.push(quota);
+            quotas.push(quota(migrated(&db, 5).await, &clock));
         }
         let (free, pro) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
         quotas[0].set_plan(pro, &PlanId::pro()).await.unwrap();
@@ -97,19 +101,11 @@ mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
     async fn connections_closed_by_the_server_cost_no_call() {
-        use appforge_quota::{PlanId, Quota};
+        use appforge_quota::PlanId;
 
         let db = TestDatabase::create().await;
-        let pool = db
-            .pool_with(sqlx::postgres::PgPoolOptions::new().max_connections(4))
-            .await;
-        let store = PgUsageStore::from_pool(pool);
-        store.migrate().await.unwrap();
-        let quota = Quota::builder(store)
-            .clock(appforge_testing::ManualClock::at(appforge_testing::fixed_now()).shared())
-            .burst_limits(false)
-            .build()
-            .unwrap();
+        let clock = appforge_testing::ManualClock::at(appforge_testing::fixed_now());
+        let quota = quota(migrated(&db, 4).await, &clock);
         let users: Vec<uuid::Uuid> = (0..8).map(|_| uuid::Uuid::new_v4()).collect();
         for user in &users {
             quota.set_plan(*user, &PlanId::pro()).await.unwrap();
@@ -158,16 +154,12 @@ mod postgres {
 /// the batch did not admit also takes.
 #[cfg(feature = "postgres")]
 mod postgres_unbatched {
-    use appforge_quota::{AnyUsageStore, PgUsageStore};
+    use appforge_quota::AnyUsageStore;
     use appforge_testing::TestDatabase;
 
     async fn store() -> (AnyUsageStore, super::suite::Guard) {
         let db = TestDatabase::create().await;
-        let pool = db
-            .pool_with(sqlx::postgres::PgPoolOptions::new().max_connections(8))
-            .await;
-        let store = PgUsageStore::from_pool(pool).batching(0);
-        store.migrate().await.unwrap();
+        let store = super::postgres::migrated(&db, 8).await.batching(0);
         (store.into(), Box::new(db))
     }
 
