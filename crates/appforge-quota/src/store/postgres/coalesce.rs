@@ -206,15 +206,18 @@ impl<T: Send + 'static, A: Send + 'static> Coalescer<T, A> {
             queue.starting = true;
             slot
         };
-        let done = Finished {
+        let mut done = Finished {
             coalescer: Arc::clone(self),
             slot: Some(slot),
+            took: false,
+            ended: false,
         };
         tokio::spawn(async move {
             done.coalescer.settle().await;
             let batch: Vec<Call<T, A>> = {
                 let mut queue = done.coalescer.queue.lock();
                 queue.starting = false;
+                done.took = true;
                 if queue.calls.len() <= done.coalescer.max {
                     std::mem::take(&mut queue.calls)
                 } else {
@@ -233,6 +236,7 @@ impl<T: Send + 'static, A: Send + 'static> Coalescer<T, A> {
                 (done.coalescer.run)(&mut lease, batch).await;
                 lease.ran = true;
             }
+            done.ended = true;
             drop(done);
         });
     }
@@ -254,16 +258,30 @@ impl<T, A> Coalescer<T, A> {
     }
 }
 
-/// Frees a batch's slot and starts the next batch, also when the batch panicked.
+/// Frees a batch's slot and starts the next batch, also when the batch panicked. A batch task
+/// dropped unfinished (its runtime shutting down) starts none: spawning there would drop the
+/// new task at once, and its drop would spawn again. Calls still queued then go with the next
+/// call's batch.
 struct Finished<T: Send + 'static, A: Send + 'static> {
     coalescer: Arc<Coalescer<T, A>>,
     slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Whether the batch took its calls from the queue (and so cleared `starting`). A batch
+    /// task dropped before that (its runtime shutting down while it yielded) clears it here,
+    /// or no batch would ever start again.
+    took: bool,
+    /// Whether the batch task ran to its end.
+    ended: bool,
 }
 
 impl<T: Send + 'static, A: Send + 'static> Drop for Finished<T, A> {
     fn drop(&mut self) {
+        if !self.took {
+            self.coalescer.queue.lock().starting = false;
+        }
         drop(self.slot.take());
-        self.coalescer.pump();
+        if self.ended || std::thread::panicking() {
+            self.coalescer.pump();
+        }
     }
 }
 
@@ -344,5 +362,40 @@ mod tests {
             ready_together(&queue, 10).await,
             [2, 2, 4, 4, 4, 4, 4, 4, 4, 4]
         );
+    }
+
+    /// A runtime shut down while a batch was about to start (its task dropped while it
+    /// yielded) does not leave the queue stuck: a call made afterwards, on another runtime, is
+    /// answered.
+    #[test]
+    fn a_batch_dropped_before_it_started_does_not_stick() {
+        let first = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let queue = first.block_on(async { coalescer(256) });
+        first.block_on({
+            let queue = Arc::clone(&queue);
+            async move {
+                tokio::spawn(async move { queue.submit(()).await });
+                // The caller runs and starts a batch, which yields; this returns before the
+                // batch takes its call.
+                tokio::task::yield_now().await;
+            }
+        });
+        assert!(
+            queue.queue.lock().starting,
+            "the batch was cut short before it took"
+        );
+        drop(first);
+        let second = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let answered = second.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(10), queue.submit(())).await
+        });
+        // The dropped caller's call is still queued, so the batch carries both.
+        assert_eq!(answered.expect("answered, not stuck").unwrap(), 2);
     }
 }
