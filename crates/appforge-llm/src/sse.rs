@@ -165,6 +165,52 @@ impl SseDecoder {
         self.partial.len() + data
     }
 
+    /// Ends the stream, handing `on_frame` the last frame when the input stopped after its
+    /// `data:` without the blank line that ends a frame (or without even the line end of its
+    /// last line). The SSE standard discards such a frame; model APIs' own SDKs deliver it, so
+    /// the caller decides whether it is whole (for JSON data: whether it parses).
+    ///
+    /// Returns `true` when bytes were pending that made no frame (an `event:` or `id:` line
+    /// with no `data:` after it).
+    ///
+    /// ```
+    /// use appforge_llm::SseDecoder;
+    ///
+    /// let mut decoder = SseDecoder::new();
+    /// let mut frames = Vec::new();
+    /// let mut keep = |frame: appforge_llm::SseFrame<'_>| {
+    ///     frames.push(frame.data().into_owned());
+    ///     Ok::<_, ()>(())
+    /// };
+    /// decoder.feed(b"data: 1\n\nevent: stop\ndata: {}", &mut keep).unwrap();
+    /// assert_eq!(decoder.finish_with(&mut keep), Ok(false));
+    /// assert_eq!(frames, ["1", "{}"]);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The error `on_frame` returns.
+    pub fn finish_with<E>(
+        &mut self,
+        mut on_frame: impl FnMut(SseFrame<'_>) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        let line = std::mem::take(&mut self.partial);
+        let mut result = if line.is_empty() {
+            Ok(())
+        } else {
+            // The bytes of the last line are all there: its line end is what is missing.
+            self.line(&[], Line::Joined(&line), &mut on_frame)
+        };
+        let mut orphan = false;
+        if result.is_ok() {
+            orphan = matches!(self.data, Data::None) && !self.event.is_empty();
+            // After `feed`, pending data is owned: no chunk is needed to dispatch it.
+            result = self.dispatch(&[], &mut on_frame);
+        }
+        self.finish();
+        result.map(|()| orphan)
+    }
+
     /// Ends the stream. Returns `true` when an incomplete frame was pending (bytes after the
     /// last blank line); such a frame is discarded, as the SSE standard requires.
     pub fn finish(&mut self) -> bool {
@@ -347,6 +393,59 @@ mod tests {
         let text = "data: h\u{e9}llo \u{1f600}\n\n".as_bytes();
         let (frames, _) = decode_chunks(&[&text[..8], &text[8..15], &text[15..]]);
         assert_eq!(frames, [frame("", "h\u{e9}llo \u{1f600}", "")]);
+    }
+
+    fn finish_chunks(chunks: &[&[u8]]) -> (Frames, bool) {
+        let mut decoder = SseDecoder::new();
+        let mut frames = Vec::new();
+        let mut keep = |f: SseFrame<'_>| {
+            frames.push((
+                f.event().to_owned(),
+                f.data().into_owned(),
+                f.id().to_owned(),
+            ));
+            Ok::<_, ()>(())
+        };
+        for chunk in chunks {
+            decoder.feed(chunk, &mut keep).unwrap();
+        }
+        let orphan = decoder.finish_with(&mut keep).unwrap();
+        (frames, orphan)
+    }
+
+    #[test]
+    fn finish_with_hands_over_a_last_frame_without_its_blank_line() {
+        let whole = [frame("", "a", ""), frame("stop", "{\"x\":1}", "")];
+        for input in [
+            &b"data: a\n\nevent: stop\ndata: {\"x\":1}\n"[..],
+            b"data: a\n\nevent: stop\ndata: {\"x\":1}",
+            b"data: a\n\nevent: stop\ndata: {\"x\":1}\r",
+            b"data: a\r\n\r\nevent: stop\r\ndata: {\"x\":1}\r\n",
+        ] {
+            for at in 0..=input.len() {
+                let (frames, orphan) = finish_chunks(&[&input[..at], &input[at..]]);
+                assert_eq!(
+                    frames,
+                    whole,
+                    "{:?} split at {at}",
+                    String::from_utf8_lossy(input)
+                );
+                assert!(!orphan);
+            }
+        }
+    }
+
+    #[test]
+    fn finish_with_hands_over_a_cut_line_as_it_is_and_reports_frames_without_data() {
+        let (frames, orphan) = finish_chunks(&[b"data: a\n\ndata: {\"te"]);
+        assert_eq!(frames, [frame("", "a", ""), frame("", "{\"te", "")]);
+        assert!(!orphan);
+        let (frames, orphan) = finish_chunks(&[b"data: a\n\nevent: message_st"]);
+        assert_eq!(frames, [frame("", "a", "")]);
+        assert!(orphan);
+        let (frames, orphan) = finish_chunks(&[b"data: a\n\n"]);
+        assert_eq!(frames, [frame("", "a", "")]);
+        assert!(!orphan);
     }
 
     #[test]

@@ -141,7 +141,20 @@ where
 
     fn end(&mut self) {
         self.done = true;
-        let partial_frame = self.decoder.finish();
+        // A last event whose blank line never came is delivered when its data is whole (what
+        // the providers' own SDKs do); one cut inside its JSON is not, and the stream ends
+        // short of its end below.
+        let mut cut = false;
+        let (mapper, meta, queue) = (&mut self.mapper, &self.meta, &mut self.queue);
+        let Ok(orphan) = self.decoder.finish_with(|frame| {
+            if is_whole(frame.data_bytes()) {
+                mapper.frame(frame, meta, queue);
+            } else {
+                cut = true;
+            }
+            Ok::<_, Infallible>(())
+        });
+        let partial_frame = cut || orphan;
         if !self.mapper.end(&mut self.queue) {
             let detail = if partial_frame {
                 " (inside an event)"
@@ -216,6 +229,12 @@ where
             }
         }
     }
+}
+
+/// Whether the data of an event left unterminated at the end of the body is whole: a JSON
+/// value, or the `[DONE]` marker of OpenAI-compatible streams.
+fn is_whole(data: &[u8]) -> bool {
+    data.trim_ascii() == b"[DONE]" || serde_json::from_slice::<serde::de::IgnoredAny>(data).is_ok()
 }
 
 /// Reads events until the first one that must reach the caller (anything but `message_start`

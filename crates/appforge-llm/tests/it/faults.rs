@@ -227,3 +227,57 @@ async fn a_total_timeout_bounds_everything() {
         "{source:?}"
     );
 }
+
+/// Serves `body` as the whole (content-length) answer of one streamed request.
+async fn whole_body(body: String) -> wiremock::MockServer {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(crate::support::sse_response(body))
+        .expect(1)
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn a_last_event_without_its_blank_line_is_delivered() {
+    let full = transcript("text");
+    for ending in ["", "\n", "\r\n"] {
+        let body = format!("{}{ending}", full.trim_end());
+        let server = whole_body(body).await;
+        let message = crate::support::client(&server.uri())
+            .create_stream(&request())
+            .await
+            .unwrap()
+            .final_message()
+            .await
+            .unwrap_or_else(|e| panic!("ending {ending:?}: {e}"));
+        assert_eq!(message.text(), "Hello, w\u{f6}rld \u{1f600}\n");
+    }
+}
+
+#[tokio::test]
+async fn a_stream_cut_inside_an_event_is_an_interruption() {
+    let full = transcript("text");
+    let second = full.rfind("event: content_block_delta").unwrap();
+    let cut_in_delta = &full[..second + "event: content_block_delta\ndata: {\"type\":\"con".len()];
+    let stop = full.find("event: message_stop").unwrap();
+    let cut_in_stop = &full[..stop + "event: message_stop\ndata: {\"type\":\"message_s".len()];
+    for (body, text) in [
+        (cut_in_delta, "Hello"),
+        (cut_in_stop, "Hello, w\u{f6}rld \u{1f600}\n"),
+    ] {
+        let server = whole_body(body.to_owned()).await;
+        let stream = crate::support::client(&server.uri())
+            .create_stream(&request())
+            .await
+            .unwrap();
+        let events = drain(stream).await;
+        assert_eq!(text_of(&events), text);
+        let err = events.last().unwrap().as_ref().unwrap_err();
+        let Error::Interrupted { source, .. } = err else {
+            panic!("expected an interruption, got {err:?}");
+        };
+        assert!(source.to_string().contains("inside an event"), "{source}");
+    }
+}
