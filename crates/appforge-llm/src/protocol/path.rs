@@ -29,8 +29,17 @@ pub enum PathErrorKind {
     TooLong,
     /// The path ends with `/`: it names a directory, not a file.
     Directory,
-    /// The path writes inside a `.git` directory.
+    /// The path writes inside a `.git` directory (in any case, with trailing dots or spaces,
+    /// or as its 8.3 short name `git~1`), or writes a `.git` file.
     GitDirectory,
+    /// A component ends with a dot or a space (`src./`, `a.txt `), which Windows drops: two
+    /// different paths would name one file.
+    TrailingDotOrSpace,
+    /// A component is a name Windows reserves for a device (`CON`, `nul.txt`, `COM1`, `LPT9`).
+    ReservedName,
+    /// The path contains a bidirectional or invisible formatting character (U+202E, U+200B,
+    /// U+FEFF, ...), which can make a name display as another.
+    Bidirectional,
 }
 
 impl PathErrorKind {
@@ -45,6 +54,9 @@ impl PathErrorKind {
             Self::TooLong => "is too long",
             Self::Directory => "names a directory",
             Self::GitDirectory => "writes inside `.git`",
+            Self::TrailingDotOrSpace => "has a component ending with a dot or a space",
+            Self::ReservedName => "uses a name Windows reserves for a device",
+            Self::Bidirectional => "contains a bidirectional or invisible formatting character",
         }
     }
 }
@@ -82,8 +94,12 @@ impl std::error::Error for PathError {}
 /// # Errors
 ///
 /// A [`PathError`] naming the path when it is empty, absolute, names a drive, UNC share or
-/// stream, uses `\`, contains a `..` component, NUL or another control character, is longer
-/// than [`MAX_PATH_LEN`] bytes or 32 components, ends with `/`, or writes inside `.git`.
+/// stream, uses `\`, contains a `..` component, NUL or another control character, a
+/// bidirectional or invisible formatting character, is longer than [`MAX_PATH_LEN`] bytes or
+/// 32 components, ends with `/`, writes inside `.git` (compared case-insensitively, trailing
+/// dots and spaces ignored, `git~1` included), has a component ending with a dot or a space,
+/// or uses a name Windows reserves (`CON`, `PRN`, `AUX`, `NUL`, `COM0`-`COM9`, `LPT0`-`LPT9`,
+/// with or without an extension).
 ///
 /// # Example
 ///
@@ -106,6 +122,9 @@ pub fn validate_path(path: &str) -> Result<String, PathError> {
     if path.chars().any(char::is_control) {
         return fail(PathErrorKind::ControlCharacter);
     }
+    if path.chars().any(is_format_character) {
+        return fail(PathErrorKind::Bidirectional);
+    }
     if path.starts_with("\\\\") || path.starts_with("//") {
         return fail(PathErrorKind::DriveOrUnc);
     }
@@ -127,8 +146,16 @@ pub fn validate_path(path: &str) -> Result<String, PathError> {
         match component {
             "" | "." => continue,
             ".." => return fail(PathErrorKind::ParentDirectory),
-            ".git" => return fail(PathErrorKind::GitDirectory),
             _ => {}
+        }
+        if is_git(component) {
+            return fail(PathErrorKind::GitDirectory);
+        }
+        if component.ends_with(['.', ' ']) {
+            return fail(PathErrorKind::TrailingDotOrSpace);
+        }
+        if is_reserved_on_windows(component) {
+            return fail(PathErrorKind::ReservedName);
         }
         depth += 1;
         if depth > MAX_PATH_DEPTH {
@@ -143,6 +170,54 @@ pub fn validate_path(path: &str) -> Result<String, PathError> {
         return fail(PathErrorKind::Empty);
     }
     Ok(normalised)
+}
+
+/// `.git` as Windows and macOS may read the component: any case, trailing dots and spaces
+/// dropped, or the 8.3 short name `git~1`.
+fn is_git(component: &str) -> bool {
+    let trimmed = component.trim_end_matches(['.', ' ']);
+    trimmed.eq_ignore_ascii_case(".git") || trimmed.eq_ignore_ascii_case("git~1")
+}
+
+/// The device names Windows reserves in every folder, with any extension: `CON`, `PRN`,
+/// `AUX`, `NUL`, `COM0`-`COM9`, `LPT0`-`LPT9` (and the superscript digits ¹²³), `CONIN$`,
+/// `CONOUT$`; compared case-insensitively, on the part before the first dot with trailing
+/// spaces dropped.
+fn is_reserved_on_windows(component: &str) -> bool {
+    let stem = component
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches(' ');
+    let upper = stem.to_uppercase();
+    match upper.as_str() {
+        "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$" => true,
+        _ => {
+            let mut chars = upper.chars();
+            let prefix: String = chars.by_ref().take(3).collect();
+            let digit = chars.next();
+            (prefix == "COM" || prefix == "LPT")
+                && chars.next().is_none()
+                && digit.is_some_and(|d| d.is_ascii_digit() || matches!(d, '¹' | '²' | '³'))
+        }
+    }
+}
+
+/// Bidirectional controls (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069) and the
+/// invisible characters some file systems ignore in names (U+00AD, U+180E, U+200B-U+200D,
+/// U+2060-U+2064, U+FEFF).
+fn is_format_character(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{00AD}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
 }
 
 #[cfg(test)]
@@ -190,6 +265,103 @@ mod tests {
         );
         assert_eq!(kind("src/"), PathErrorKind::Directory);
         assert_eq!(kind(".git/hooks/pre-commit"), PathErrorKind::GitDirectory);
+    }
+
+    #[test]
+    fn refuses_git_in_any_component_and_any_case() {
+        for path in [
+            ".GIT/config",
+            ".Git/hooks/post-checkout",
+            ".git./config",
+            ".git /config",
+            ".git.. /config",
+            "sub/.git/config",
+            "vendor/lib/.GiT/HEAD",
+            "GIT~1/config",
+            "sub/git~1/hooks/x",
+            ".git",
+            "sub/.git",
+        ] {
+            assert_eq!(kind(path), PathErrorKind::GitDirectory, "{path}");
+        }
+        for fine in [".gitignore", ".github/ci.yml", "src/git/x.ts", ".gitkeep"] {
+            assert_eq!(validate_path(fine).unwrap(), fine);
+        }
+    }
+
+    #[test]
+    fn refuses_trailing_dots_and_spaces() {
+        for path in [
+            "src./App.tsx",
+            "a.txt.",
+            "a.txt ",
+            "dir /x",
+            "...",
+            "src/...",
+            "x. /y",
+        ] {
+            assert_eq!(kind(path), PathErrorKind::TrailingDotOrSpace, "{path:?}");
+        }
+        assert_eq!(validate_path("a b/c d.txt").unwrap(), "a b/c d.txt");
+        assert_eq!(validate_path(".env").unwrap(), ".env");
+    }
+
+    #[test]
+    fn refuses_windows_reserved_names() {
+        for path in [
+            "CON",
+            "con",
+            "nul.txt",
+            "src/NUL.tsx",
+            "aux.d.ts",
+            "Prn",
+            "COM1",
+            "com9.log",
+            "LPT1",
+            "lpt0.txt",
+            "COM\u{b9}",
+            "conin$",
+            "CONOUT$.txt",
+            "con .txt",
+            "docs/Con/readme.md",
+        ] {
+            assert_eq!(kind(path), PathErrorKind::ReservedName, "{path:?}");
+        }
+        for fine in [
+            "console.ts",
+            "icon.svg",
+            "nullable.ts",
+            "COM10",
+            "com.json",
+            "lpt.md",
+            "auxiliary/x",
+            "src/components/Con_tact.tsx",
+        ] {
+            assert_eq!(validate_path(fine).unwrap(), fine);
+        }
+    }
+
+    #[test]
+    fn refuses_control_and_bidirectional_characters() {
+        for path in ["a\u{7f}b", "a\rb", "a\tb", "x\u{85}y", "x\u{9b}y"] {
+            assert_eq!(kind(path), PathErrorKind::ControlCharacter, "{path:?}");
+        }
+        for path in [
+            "invoice\u{202E}fdp.exe",
+            "a\u{202A}b",
+            "a\u{2066}b",
+            "a\u{2069}b",
+            "a\u{200E}b",
+            "a\u{200F}b",
+            "a\u{061C}b",
+            ".g\u{200C}it/config",
+            "\u{FEFF}index.ts",
+            "zero\u{200B}width",
+        ] {
+            assert_eq!(kind(path), PathErrorKind::Bidirectional, "{path:?}");
+        }
+        let accented = "src/\u{e9}t\u{e9}/\u{65e5}\u{672c}.ts";
+        assert_eq!(validate_path(accented).unwrap(), accented);
     }
 
     #[test]
