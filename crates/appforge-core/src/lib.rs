@@ -2,7 +2,8 @@
 //!
 //! Every appforge crate reads time through a [`Clock`] so that tests can move it, and keeps
 //! secrets (API keys, webhook secrets, tokens) in a [`SecretString`] whose `Debug` prints
-//! `[REDACTED]`.
+//! `[REDACTED]`. The [`models`] table describes every Claude model (limits, thinking, effort,
+//! prices, end of life), and [`ModelPrice`] prices [`TokenCounts`] in micro-dollars.
 //!
 //! ```
 //! use appforge_core::{Clock, ManualClock};
@@ -14,6 +15,10 @@
 //! ```
 
 mod clock;
+pub mod models;
+mod price;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use models::ModelInfo;
+pub use price::{LongContextTier, ModelPrice, Rates, TokenCounts};
 pub use secrecy::{ExposeSecret, SecretString};
