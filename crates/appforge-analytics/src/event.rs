@@ -194,6 +194,9 @@ pub struct GenerationFacts {
     /// Input tokens written to the prompt cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_creation_input_tokens: Option<u64>,
+    /// The part of `cache_creation_input_tokens` written with the one-hour time to live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_creation_1h_input_tokens: Option<u64>,
     /// Input tokens read from the prompt cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_read_input_tokens: Option<u64>,
@@ -246,6 +249,25 @@ impl GenerationFacts {
         self
     }
 
+    /// Sets the part of the cache writes made with the one-hour time to live.
+    #[must_use]
+    pub fn cache_write_1h(mut self, tokens: u64) -> Self {
+        self.cache_creation_1h_input_tokens = Some(tokens);
+        self
+    }
+
+    /// The token counts these facts report (zero where missing).
+    #[must_use]
+    pub fn tokens(&self) -> crate::TokenCounts {
+        crate::TokenCounts {
+            input: self.input_tokens.unwrap_or(0),
+            output: self.output_tokens.unwrap_or(0),
+            cache_write: self.cache_creation_input_tokens.unwrap_or(0),
+            cache_write_1h: self.cache_creation_1h_input_tokens.unwrap_or(0),
+            cache_read: self.cache_read_input_tokens.unwrap_or(0),
+        }
+    }
+
     /// Sets the error category.
     #[must_use]
     pub fn error_category(mut self, category: impl Into<String>) -> Self {
@@ -273,6 +295,7 @@ impl GenerationFacts {
             input_tokens: number("input_tokens"),
             output_tokens: number("output_tokens"),
             cache_creation_input_tokens: number("cache_creation_input_tokens"),
+            cache_creation_1h_input_tokens: number("cache_creation_1h_input_tokens"),
             cache_read_input_tokens: number("cache_read_input_tokens"),
             error_category: text("error_category"),
         }

@@ -60,7 +60,7 @@ pub use metrics::{
     ErrorCount, Failures, GenerationCounts, Generations, MAX_RANGE_DAYS, Metrics, MetricsReport,
     RetentionPoint, Revenue, Usage, UserUsage,
 };
-pub use pricing::{ModelPrice, PriceTable, TokenCounts};
+pub use pricing::{ModelPrice, OFFLINE_DEMO_MODEL, PriceTable, Rates, TokenCounts};
 pub use recorder::{Recorder, RecorderBuilder, RecorderStats};
 #[cfg(feature = "sentry")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sentry")))]

@@ -1,90 +1,25 @@
 use std::collections::BTreeMap;
 
+use appforge_core::models::MODELS;
+pub use appforge_core::{ModelPrice, Rates, TokenCounts};
 use serde::{Deserialize, Serialize};
-
-/// Token counts of one or more generations.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenCounts {
-    /// Input tokens at the base rate.
-    pub input: u64,
-    /// Output tokens.
-    pub output: u64,
-    /// Input tokens written to the prompt cache.
-    pub cache_write: u64,
-    /// Input tokens read from the prompt cache.
-    pub cache_read: u64,
-}
-
-impl TokenCounts {
-    /// All tokens together.
-    #[must_use]
-    pub fn total(&self) -> u64 {
-        self.input
-            .saturating_add(self.output)
-            .saturating_add(self.cache_write)
-            .saturating_add(self.cache_read)
-    }
-
-    pub(crate) fn add(&mut self, other: &Self) {
-        self.input = self.input.saturating_add(other.input);
-        self.output = self.output.saturating_add(other.output);
-        self.cache_write = self.cache_write.saturating_add(other.cache_write);
-        self.cache_read = self.cache_read.saturating_add(other.cache_read);
-    }
-}
-
-/// A model's prices in **micro-dollars (USD / 1 000 000) per million tokens**: $3 per million
-/// input tokens is `input: 3_000_000`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ModelPrice {
-    /// Base input tokens.
-    pub input: u64,
-    /// Output tokens.
-    pub output: u64,
-    /// Prompt-cache writes.
-    pub cache_write: u64,
-    /// Prompt-cache reads.
-    pub cache_read: u64,
-}
-
-impl ModelPrice {
-    /// Prices in micro-dollars per million tokens: input, output, cache write, cache read.
-    #[must_use]
-    pub const fn new(input: u64, output: u64, cache_write: u64, cache_read: u64) -> Self {
-        Self {
-            input,
-            output,
-            cache_write,
-            cache_read,
-        }
-    }
-
-    /// The cost of `tokens` in micro-dollars, rounded down.
-    #[must_use]
-    pub fn cost_micro_usd(&self, tokens: &TokenCounts) -> u64 {
-        let part = |count: u64, price: u64| u128::from(count) * u128::from(price);
-        let total = part(tokens.input, self.input)
-            + part(tokens.output, self.output)
-            + part(tokens.cache_write, self.cache_write)
-            + part(tokens.cache_read, self.cache_read);
-        u64::try_from(total / 1_000_000).unwrap_or(u64::MAX)
-    }
-}
 
 /// Prices per model, looked up by the longest matching prefix of the model id, so that
 /// `claude-sonnet-4-5` also prices `claude-sonnet-4-5-20250929`.
 ///
-/// [`PriceTable::default`] holds the public list prices of current Claude models (cache
-/// writes at the 5-minute rate); [`PriceTable::with`] adds or replaces an entry, and the
-/// table deserialises from a map of prefix to [`ModelPrice`].
+/// [`PriceTable::default`] holds the list prices of every model of the
+/// [model table](appforge_core::models) (ids and dated aliases; five-minute and one-hour cache
+/// writes, cache reads and long-context tiers) and prices the offline demo
+/// ([`OFFLINE_DEMO_MODEL`]) at zero explicitly; [`PriceTable::with`] adds or replaces an
+/// entry, and the table deserialises from a map of prefix to [`ModelPrice`].
 ///
 /// ```
 /// use appforge_analytics::{ModelPrice, PriceTable, TokenCounts};
 ///
-/// let prices = PriceTable::default().with("my-local-model", ModelPrice::new(0, 0, 0, 0));
-/// let sonnet = prices.price_for("claude-sonnet-4-5-20250929").unwrap();
+/// let prices = PriceTable::default().with("my-local-model", ModelPrice::FREE);
+/// let sonnet = prices.price_for("claude-sonnet-5-5").unwrap();
 /// let tokens = TokenCounts { input: 1_000_000, output: 100_000, ..TokenCounts::default() };
-/// assert_eq!(sonnet.cost_micro_usd(&tokens), 4_500_000); // $3 + $1.50
+/// assert_eq!(sonnet.cost_micro_usd(&tokens), 3_000_000); // $2 + $1
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -119,24 +54,28 @@ impl PriceTable {
     }
 }
 
+/// The model name the offline demo provider reports; priced at zero by
+/// [`PriceTable::default`].
+pub const OFFLINE_DEMO_MODEL: &str = "offline-demo";
+
+impl PriceTable {
+    /// Whether `model` is priced at zero on purpose (the offline demo, a local model priced
+    /// [`ModelPrice::FREE`]), as opposed to missing from the table.
+    #[must_use]
+    pub fn is_free(&self, model: &str) -> bool {
+        self.price_for(model) == Some(&ModelPrice::FREE)
+    }
+}
+
 impl Default for PriceTable {
     fn default() -> Self {
-        const OPUS_4_5: ModelPrice = ModelPrice::new(5_000_000, 25_000_000, 6_250_000, 500_000);
-        const OPUS_4: ModelPrice = ModelPrice::new(15_000_000, 75_000_000, 18_750_000, 1_500_000);
-        const SONNET: ModelPrice = ModelPrice::new(3_000_000, 15_000_000, 3_750_000, 300_000);
-        const HAIKU_4_5: ModelPrice = ModelPrice::new(1_000_000, 5_000_000, 1_250_000, 100_000);
-        const HAIKU_3_5: ModelPrice = ModelPrice::new(800_000, 4_000_000, 1_000_000, 80_000);
-        const HAIKU_3: ModelPrice = ModelPrice::new(250_000, 1_250_000, 300_000, 30_000);
-        Self::empty()
-            .with("claude-opus-4-5", OPUS_4_5)
-            .with("claude-opus-4-1", OPUS_4)
-            .with("claude-opus-4", OPUS_4)
-            .with("claude-sonnet-4-5", SONNET)
-            .with("claude-sonnet-4", SONNET)
-            .with("claude-3-7-sonnet", SONNET)
-            .with("claude-haiku-4-5", HAIKU_4_5)
-            .with("claude-3-5-haiku", HAIKU_3_5)
-            .with("claude-3-haiku", HAIKU_3)
+        let mut table = Self::empty().with(OFFLINE_DEMO_MODEL, ModelPrice::FREE);
+        for model in MODELS {
+            for id in std::iter::once(&model.id).chain(model.aliases) {
+                table = table.with(*id, model.price);
+            }
+        }
+        table
     }
 }
 
@@ -144,36 +83,110 @@ impl Default for PriceTable {
 mod tests {
     use super::*;
 
+    fn dollars(micro: u64) -> f64 {
+        micro as f64 / 1e6
+    }
+
     #[test]
     fn longest_prefix_wins() {
         let prices = PriceTable::default();
         assert_eq!(
-            prices.price_for("claude-opus-4-5-20251101").unwrap().input,
+            prices
+                .price_for("claude-opus-4-5-20251101")
+                .unwrap()
+                .rates
+                .input,
             5_000_000
         );
         assert_eq!(
-            prices.price_for("claude-opus-4-20250514").unwrap().input,
+            prices
+                .price_for("claude-opus-4-20250514")
+                .unwrap()
+                .rates
+                .input,
             15_000_000
+        );
+        assert_eq!(
+            prices.price_for("claude-sonnet-5-5").unwrap().rates.input,
+            2_000_000
+        );
+        assert_eq!(
+            prices
+                .price_for("claude-sonnet-5")
+                .unwrap()
+                .rates
+                .cache_read,
+            200_000
         );
         assert!(prices.price_for("gpt-4o").is_none());
     }
 
     #[test]
-    fn cost_adds_every_token_class_and_rounds_down() {
-        let price = ModelPrice::new(3_000_000, 15_000_000, 3_750_000, 300_000);
+    fn every_model_of_the_table_is_priced_under_each_of_its_names() {
+        let prices = PriceTable::default();
+        for model in MODELS {
+            for id in std::iter::once(&model.id).chain(model.aliases) {
+                assert_eq!(prices.price_for(id), Some(&model.price), "{id}");
+            }
+        }
+    }
+
+    #[test]
+    fn known_token_counts_cost_the_published_prices() {
+        let prices = PriceTable::default();
         let tokens = TokenCounts {
-            input: 1000,
-            output: 500,
-            cache_write: 2000,
-            cache_read: 10_000,
+            input: 10_000,
+            output: 2_000,
+            cache_write: 50_000,
+            cache_write_1h: 20_000,
+            cache_read: 30_000,
         };
-        // 3000 + 7500 + 7500 + 3000 micro-dollars.
-        assert_eq!(price.cost_micro_usd(&tokens), 21_000);
-        let one = TokenCounts {
-            cache_read: 1,
+        let cost = |model: &str| dollars(prices.price_for(model).unwrap().cost_micro_usd(&tokens));
+        // Sonnet 5.5: $2 in, $10 out, $2.50 5m write, $4 1h write, $0.10 read.
+        assert!((cost("claude-sonnet-5-5") - (0.02 + 0.02 + 0.075 + 0.08 + 0.003)).abs() < 1e-9);
+        // Opus 5.5: $4, $20, $5, $8, $0.20.
+        assert!((cost("claude-opus-5-5") - (0.04 + 0.04 + 0.15 + 0.16 + 0.006)).abs() < 1e-9);
+        // Fable 5.2: $8, $40, $10, $16, $0.20.
+        assert!((cost("claude-fable-5-2") - (0.08 + 0.08 + 0.3 + 0.32 + 0.006)).abs() < 1e-9);
+        // Haiku 4.5: $1, $5, $1.25, $2, $0.10.
+        assert!(
+            (cost("claude-haiku-4-5-20251001") - (0.01 + 0.01 + 0.0375 + 0.04 + 0.003)).abs()
+                < 1e-9
+        );
+        // Haiku 5.5 under its 100K-token prompt tier (90K prompt): $0.10, $0.50, $0.125, $0.20,
+        // $0.01.
+        assert!(
+            (cost("claude-haiku-5-5") - (0.001 + 0.001 + 0.00375 + 0.004 + 0.0003)).abs() < 1e-9
+        );
+        // Over it (110K prompt): $0.50, $2.50, $0.625, $1, $0.05 on every token of the request.
+        let long = TokenCounts {
+            input: 30_000,
+            ..tokens
+        };
+        let haiku = prices.price_for("claude-haiku-5-5").unwrap();
+        assert!(
+            (dollars(haiku.cost_micro_usd(&long)) - (0.015 + 0.005 + 0.01875 + 0.02 + 0.0015))
+                .abs()
+                < 1e-9
+        );
+        let short = TokenCounts {
+            input: 10_000,
+            output: 2_000,
             ..TokenCounts::default()
         };
-        assert_eq!(price.cost_micro_usd(&one), 0);
+        assert_eq!(haiku.cost_micro_usd(&short), 1_000 + 1_000);
+    }
+
+    #[test]
+    fn the_offline_demo_is_free_on_purpose() {
+        let prices = PriceTable::default();
+        assert_eq!(
+            prices.price_for(OFFLINE_DEMO_MODEL),
+            Some(&ModelPrice::FREE)
+        );
+        assert!(prices.is_free(OFFLINE_DEMO_MODEL));
+        assert!(!prices.is_free("claude-sonnet-5-5"));
+        assert!(!prices.is_free("unknown-model"));
     }
 
     #[test]
@@ -184,7 +197,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             table.price_for("local-7b"),
-            Some(&ModelPrice::new(1, 2, 3, 4))
+            Some(&ModelPrice::new(Rates::new(1, 2, 3, 3, 4)))
         );
     }
 }

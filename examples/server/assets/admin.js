@@ -246,8 +246,15 @@
       card("failure rate", percent(failures.failureRate || 0), "metrics-failure-rate"),
       card("generation p50 / p95", durations ? formatDuration(durations.p50Ms) + " / " + formatDuration(durations.p95Ms) : "–", "metrics-durations"),
       card("tokens in / out", formatNumber(tokens.input || 0) + " / " + formatNumber(tokens.output || 0), "metrics-tokens"),
-      card("model cost", "$" + ((usage.costMicroUsd || 0) / 1e6).toFixed(2), "metrics-cost"),
+      card("model cost", "$" + ((usage.costMicroUsd || 0) / 1e6).toFixed(2) + freeNote(usage.freeModels), "metrics-cost"),
       card("revenue", revenue.length ? revenue.map(([c, v]) => money(v, c)).join(", ") : "–", "metrics-revenue"));
+  }
+
+  // Models priced at zero on purpose (the offline demo) are named, so a $0 cost reads as free
+  // rather than as missing prices.
+  function freeNote(models) {
+    if (!models || !models.length) return "";
+    return " (" + models.map((m) => m === "offline-demo" ? "offline demo" : m).join(", ") + ": free)";
   }
 
   function renderMetricsChart(m) {

@@ -375,7 +375,7 @@ pub(crate) fn error_category(message: &str) -> &'static str {
 }
 
 /// The model generations are priced by: the configured model, the pipelines' default for a
-/// real provider, `offline-demo` for the demo transcripts (unpriced: cost 0).
+/// real provider, `offline-demo` for the demo transcripts (priced at zero on purpose).
 pub(crate) fn model_of(config: &crate::config::ProviderConfig) -> String {
     use crate::config::ProviderConfig;
     match config {

@@ -206,28 +206,27 @@ pub(crate) fn durations(events: &[AnalyticsEvent]) -> Option<DurationStats> {
     })
 }
 
-/// Tokens by model for one group (a day, a user, everything).
+/// Tokens by model, and their cost, for one group (a day, a user, everything). The cost is
+/// added event by event: a long-context tier is chosen by one request's prompt, never by a
+/// group's sum.
 #[derive(Default)]
-struct ByModel(BTreeMap<String, TokenCounts>);
+struct ByModel {
+    tokens: BTreeMap<String, TokenCounts>,
+    cost: u64,
+}
 
 impl ByModel {
-    fn add(&mut self, model: &str, tokens: &TokenCounts) {
-        self.0.entry(model.to_owned()).or_default().add(tokens);
+    fn add(&mut self, model: &str, tokens: &TokenCounts, cost: u64) {
+        self.tokens.entry(model.to_owned()).or_default().add(tokens);
+        self.cost = self.cost.saturating_add(cost);
     }
 
     fn tokens(&self) -> TokenCounts {
         let mut all = TokenCounts::default();
-        for tokens in self.0.values() {
+        for tokens in self.tokens.values() {
             all.add(tokens);
         }
         all
-    }
-
-    fn cost(&self, prices: &PriceTable) -> u64 {
-        self.0
-            .iter()
-            .filter_map(|(model, tokens)| Some(prices.price_for(model)?.cost_micro_usd(tokens)))
-            .fold(0u64, u64::saturating_add)
     }
 }
 
@@ -255,29 +254,27 @@ pub(crate) fn usage(
             continue;
         };
         let facts = event.generation_facts();
-        let tokens = TokenCounts {
-            input: facts.input_tokens.unwrap_or(0),
-            output: facts.output_tokens.unwrap_or(0),
-            cache_write: facts.cache_creation_input_tokens.unwrap_or(0),
-            cache_read: facts.cache_read_input_tokens.unwrap_or(0),
-        };
+        let tokens = facts.tokens();
         if tokens.total() == 0 {
             continue;
         }
         let model = facts.model.as_deref().unwrap_or(UNKNOWN);
-        day.add(model, &tokens);
+        let cost = prices
+            .price_for(model)
+            .map_or(0, |price| price.cost_micro_usd(&tokens));
+        day.add(model, &tokens, cost);
         per_user
             .entry(event.user_id)
             .or_default()
-            .add(model, &tokens);
-        all.add(model, &tokens);
+            .add(model, &tokens, cost);
+        all.add(model, &tokens, cost);
     }
     let days = per_day
         .into_iter()
         .map(|(day, group)| DailyUsage {
             day,
             tokens: group.tokens(),
-            cost_micro_usd: group.cost(prices),
+            cost_micro_usd: group.cost,
         })
         .collect();
     let mut users: Vec<UserUsage> = per_user
@@ -285,7 +282,7 @@ pub(crate) fn usage(
         .map(|(user_id, group)| UserUsage {
             user_id,
             tokens: group.tokens(),
-            cost_micro_usd: group.cost(prices),
+            cost_micro_usd: group.cost,
         })
         .collect();
     users.sort_by(|a, b| {
@@ -294,16 +291,23 @@ pub(crate) fn usage(
             .then_with(|| a.user_id.cmp(&b.user_id))
     });
     let unpriced_models = all
-        .0
+        .tokens
         .keys()
         .filter(|model| prices.price_for(model).is_none())
+        .cloned()
+        .collect();
+    let free_models = all
+        .tokens
+        .keys()
+        .filter(|model| prices.is_free(model))
         .cloned()
         .collect();
     Usage {
         days,
         users,
+        free_models,
         tokens: all.tokens(),
-        cost_micro_usd: all.cost(prices),
+        cost_micro_usd: all.cost,
         unpriced_models,
     }
 }

@@ -153,6 +153,9 @@ pub struct Usage {
     pub cost_micro_usd: u64,
     /// Models that had tokens but no price (their tokens cost 0 here).
     pub unpriced_models: Vec<String>,
+    /// Models that had tokens and are free on purpose (the offline demo, a local model priced
+    /// [`ModelPrice::FREE`](crate::ModelPrice::FREE)).
+    pub free_models: Vec<String>,
 }
 
 /// Tokens and cost on one day.

@@ -263,11 +263,13 @@ pub(crate) async fn year_end_metrics_have_known_answers<S: EventStore + Clone>(s
             input: 2600,
             output: 2100,
             cache_write: 0,
+            cache_write_1h: 0,
             cache_read: 0
         }
     );
     assert_eq!(r.usage.cost_micro_usd, 34_100);
     assert_eq!(r.usage.unpriced_models, ["local-llama"]);
+    assert!(r.usage.free_models.is_empty());
     let users: Vec<(Uuid, u64, u64)> = r
         .usage
         .users
