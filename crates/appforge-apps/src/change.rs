@@ -11,6 +11,14 @@ use crate::{Error, Result};
 /// The longest accepted app title, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
 
+/// The longest accepted app description, in characters. A longer description given by a user
+/// ([`AppPatch`](crate::AppPatch)) is refused; one given to a new app
+/// ([`NewApp`]: generations write it) is cut to this length.
+pub const MAX_DESCRIPTION_CHARS: usize = 2_000;
+
+/// The largest accepted app metadata, in bytes of compact JSON.
+pub const MAX_METADATA_BYTES: usize = 32 * 1024;
+
 /// Checks every path of `change` (relative, no `..`, no absolute or drive path, no NUL, sane
 /// length) and writes it back normalised; a file set may not hold a path twice.
 pub(crate) fn check_change(change: &mut Change) -> Result<()> {
@@ -67,9 +75,60 @@ pub(crate) fn check_title(title: &str) -> Result<String> {
     Ok(title.to_owned())
 }
 
-/// A new app, checked: its title trimmed, its paths valid; returns version 1's files.
+/// Checks a description a user sets: at most [`MAX_DESCRIPTION_CHARS`] characters.
+pub(crate) fn check_description(description: &str) -> Result<()> {
+    if description.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(Error::InvalidArgument(format!(
+            "the description is longer than {MAX_DESCRIPTION_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks metadata: at most [`MAX_METADATA_BYTES`] bytes of compact JSON.
+pub(crate) fn check_metadata(metadata: &serde_json::Value) -> Result<()> {
+    let mut counter = ByteCounter(0);
+    // Counting stops at the first byte past the limit: a huge value is not serialized whole.
+    let within = serde_json::to_writer(&mut counter, metadata).is_ok();
+    if !within || counter.0 > MAX_METADATA_BYTES {
+        return Err(Error::InvalidArgument(format!(
+            "the metadata is larger than {MAX_METADATA_BYTES} bytes of JSON"
+        )));
+    }
+    Ok(())
+}
+
+/// Counts bytes written, failing past [`MAX_METADATA_BYTES`].
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 = self.0.saturating_add(buf.len());
+        if self.0 > MAX_METADATA_BYTES {
+            return Err(std::io::Error::other("metadata too large"));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `text` cut to at most `max` characters.
+fn cut(text: &mut String, max: usize) {
+    if let Some((end, _)) = text.char_indices().nth(max) {
+        text.truncate(end);
+    }
+}
+
+/// A new app, checked: its title trimmed, its description cut to
+/// [`MAX_DESCRIPTION_CHARS`], its metadata within [`MAX_METADATA_BYTES`], its paths valid;
+/// returns version 1's files.
 pub(crate) fn prepare_app(new: &mut NewApp) -> Result<Vec<AppFile>> {
     new.title = check_title(&new.title)?;
+    cut(&mut new.description, MAX_DESCRIPTION_CHARS);
+    check_metadata(&new.metadata)?;
     check_change(&mut new.version.change)?;
     resolve(&new.version.change, &[], &[], 0, 0)
 }

@@ -54,6 +54,18 @@ pub enum Error {
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
 
+    /// Two versions are too large to compare within the limits of a bounded diff
+    /// ([`DiffLimits`](crate::DiffLimits)).
+    #[error(
+        "the versions are too large to compare: {bytes} bytes of changed files, the limit is {limit}"
+    )]
+    DiffTooLarge {
+        /// The bytes of the files that differ, both sides counted.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
+
     /// The zip archive could not be written.
     #[error("cannot write the zip archive: {0}")]
     Zip(String),

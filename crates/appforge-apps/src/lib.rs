@@ -59,6 +59,15 @@
 //! File paths are untrusted: every path is checked as the generation parser checks model
 //! output ([`appforge_llm::validate_path`]: relative, no `..`, no absolute or drive path, no
 //! NUL or control character, sane length) and a hostile one is [`Error::InvalidPath`].
+//! A zip archive ([`zip_files`], [`AppStore::export_zip`]) checks every path again and writes a
+//! path given twice once.
+//!
+//! # Limits
+//!
+//! A user's description is at most [`MAX_DESCRIPTION_CHARS`] characters and metadata at most
+//! [`MAX_METADATA_BYTES`] bytes of JSON. A diff computed for a user
+//! ([`VersionDiff::bounded`]) compares at most [`DiffLimits::max_bytes`] of changed files
+//! within [`DiffLimits::timeout`]; it is CPU work, for a blocking thread.
 //!
 //! # Stores
 //!
@@ -86,10 +95,10 @@ mod slug;
 mod store;
 
 pub use app::{App, PublishedApp, Saved, Version, VersionInfo};
-pub use change::MAX_TITLE_CHARS;
-pub use diff::{FileDiff, FileStatus, VersionDiff, diff_files};
+pub use change::{MAX_DESCRIPTION_CHARS, MAX_METADATA_BYTES, MAX_TITLE_CHARS};
+pub use diff::{DiffLimits, FileDiff, FileStatus, VersionDiff, diff_files, diff_files_bounded};
 pub use error::{Error, Result};
-pub use export::export_zip;
+pub use export::{export_zip, zip_files};
 pub use request::{AppPage, AppPatch, Change, Cursor, ListApps, NewApp, NewVersion};
 pub use store::any::AnyAppStore;
 pub use store::memory::MemoryAppStore;

@@ -44,7 +44,9 @@ pub trait AppStore: Send + Sync + fmt::Debug {
     /// # Errors
     ///
     /// [`Error::InvalidPath`] for a hostile path, [`Error::InvalidArgument`] for a blank
-    /// title or a path given twice; storage errors.
+    /// title, a path given twice or metadata larger than
+    /// [`MAX_METADATA_BYTES`](crate::MAX_METADATA_BYTES); storage errors. A description
+    /// longer than [`MAX_DESCRIPTION_CHARS`](crate::MAX_DESCRIPTION_CHARS) is cut to it.
     fn create_app(&self, user: Uuid, app: NewApp) -> impl Future<Output = Result<Saved>> + Send;
 
     /// Stores the next version of `app`, made from version `base_version`.
@@ -114,7 +116,9 @@ pub trait AppStore: Send + Sync + fmt::Debug {
     ///
     /// # Errors
     ///
-    /// [`Error::AppNotFound`], [`Error::InvalidArgument`] for a blank title; storage errors.
+    /// [`Error::AppNotFound`], [`Error::InvalidArgument`] for a blank or too long title, a
+    /// description longer than [`MAX_DESCRIPTION_CHARS`](crate::MAX_DESCRIPTION_CHARS) or
+    /// metadata larger than [`MAX_METADATA_BYTES`](crate::MAX_METADATA_BYTES); storage errors.
     fn update_app(
         &self,
         user: Uuid,
@@ -356,15 +360,17 @@ pub(crate) fn new_version(
     }
 }
 
-/// Applies a patch to an app's details (the title checked).
+/// Applies a patch to an app's details (the title, description and metadata checked).
 pub(crate) fn patch_app(app: &mut App, patch: AppPatch, now: DateTime<Utc>) -> Result<()> {
     if let Some(title) = patch.title {
         app.title = crate::change::check_title(&title)?;
     }
     if let Some(description) = patch.description {
+        crate::change::check_description(&description)?;
         app.description = description;
     }
     if let Some(metadata) = patch.metadata {
+        crate::change::check_metadata(&metadata)?;
         app.metadata = metadata;
     }
     if let Some(is_public) = patch.is_public {

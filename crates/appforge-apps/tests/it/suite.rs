@@ -672,6 +672,10 @@ pub(crate) async fn hostile_paths_cannot_be_stored(store: (AnyAppStore, Guard)) 
         "C:\\x",
         "a\0b",
         ".git/hooks/x",
+        ".GIT/config",
+        "nul.txt",
+        "src./x.ts",
+        "a\u{202e}b.ts",
     ] {
         let new = NewApp::new("Evil", NewVersion::files(vec![f(path, "x")]));
         assert!(
@@ -713,6 +717,55 @@ pub(crate) async fn hostile_paths_cannot_be_stored(store: (AnyAppStore, Guard)) 
     assert_eq!(saved.version.files[2].path, "src/util.ts");
 }
 
+pub(crate) async fn descriptions_and_metadata_have_size_limits(store: (AnyAppStore, Guard)) {
+    use appforge_apps::{MAX_DESCRIPTION_CHARS, MAX_METADATA_BYTES};
+
+    let fx = Fixture::new(store);
+    let user = Uuid::new_v4();
+    // A new app's description (a generation writes it) is cut at the limit, on a character.
+    let long = "\u{e9}".repeat(MAX_DESCRIPTION_CHARS + 10);
+    let new = NewApp::new("Long", NewVersion::files(files())).description(long.clone());
+    let saved = fx.store.create_app(user, new).await.unwrap();
+    assert_eq!(saved.app.description.chars().count(), MAX_DESCRIPTION_CHARS);
+    let app = saved.app.id;
+    // A user's description past the limit is refused; at the limit it is kept.
+    let too_long = "d".repeat(MAX_DESCRIPTION_CHARS + 1);
+    assert!(matches!(
+        fx.store
+            .update_app(user, app, AppPatch::default().description(too_long))
+            .await,
+        Err(Error::InvalidArgument(_))
+    ));
+    let at_limit = "d".repeat(MAX_DESCRIPTION_CHARS);
+    let patched = fx
+        .store
+        .update_app(user, app, AppPatch::default().description(at_limit.clone()))
+        .await
+        .unwrap();
+    assert_eq!(patched.description, at_limit);
+    // Metadata past the limit is refused on both paths, and nothing changes.
+    let huge = serde_json::json!({ "blob": "m".repeat(MAX_METADATA_BYTES) });
+    assert!(matches!(
+        fx.store
+            .update_app(user, app, AppPatch::default().metadata(huge.clone()))
+            .await,
+        Err(Error::InvalidArgument(_))
+    ));
+    let new = NewApp::new("Huge", NewVersion::files(files())).metadata(huge);
+    assert!(matches!(
+        fx.store.create_app(user, new).await,
+        Err(Error::InvalidArgument(_))
+    ));
+    let small = serde_json::json!({ "appType": "web", "tags": ["a", "b"] });
+    let patched = fx
+        .store
+        .update_app(user, app, AppPatch::default().metadata(small.clone()))
+        .await
+        .unwrap();
+    assert_eq!(patched.metadata, small);
+    assert_eq!(fx.store.get_app(user, app).await.unwrap().metadata, small);
+}
+
 /// Instantiates every scenario of the suite as a test on one backend.
 #[macro_export]
 macro_rules! backend_suite {
@@ -731,6 +784,7 @@ macro_rules! backend_suite {
             the_preview_serves_the_published_version_only
             the_zip_holds_the_version_files
             hostile_paths_cannot_be_stored
+            descriptions_and_metadata_have_size_limits
         );
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         $(#[$attr])*
