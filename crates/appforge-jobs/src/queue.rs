@@ -390,6 +390,68 @@ impl<S: JobStore> JobQueue<S> {
         self.inner.store.prune(retention, self.now()).await
     }
 
+    /// Erases data from the user's finished jobs: `redact` is handed each finished job's
+    /// payload and result, changes them in place and says whether it did; the changed ones are
+    /// written back. Pending and running jobs are left alone. Returns how many jobs changed.
+    ///
+    /// For a host that must forget what a job held (the files of an app the user deleted).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use appforge_jobs::{JobQueue, MemoryJobStore, NewJob};
+    /// use serde_json::json;
+    ///
+    /// let queue = JobQueue::new(MemoryJobStore::new());
+    /// let user = uuid::Uuid::new_v4();
+    /// let job = queue.enqueue(NewJob::new("full_app", user, json!({ "prompt": "x" }))).await?;
+    /// queue.cancel(user, job.id).await?;
+    /// let changed = queue
+    ///     .redact_finished(user, |payload, _result| {
+    ///         payload.as_object_mut().and_then(|p| p.remove("prompt")).is_some()
+    ///     })
+    ///     .await?;
+    /// assert_eq!(changed, 1);
+    /// assert_eq!(queue.get(user, job.id).await?.payload, json!({}));
+    /// # Ok::<_, appforge_jobs::Error>(()) }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Store errors (jobs changed before the error stay changed).
+    pub async fn redact_finished(
+        &self,
+        user: Uuid,
+        mut redact: impl FnMut(&mut Value, &mut Option<Value>) -> bool + Send,
+    ) -> Result<u64> {
+        const PAGE: u32 = 100;
+        let mut changed = 0;
+        let mut page = PageRequest::first(PAGE);
+        loop {
+            let jobs = self
+                .inner
+                .store
+                .list(user, &JobFilter::default(), &page)
+                .await?;
+            for mut job in jobs.items {
+                if !job.status.is_terminal() || !redact(&mut job.payload, &mut job.result) {
+                    continue;
+                }
+                if self
+                    .inner
+                    .store
+                    .redact(job.id, &job.payload, job.result.as_ref())
+                    .await?
+                {
+                    changed += 1;
+                }
+            }
+            match jobs.next {
+                Some(cursor) => page = PageRequest::after(PAGE, cursor),
+                None => return Ok(changed),
+            }
+        }
+    }
+
     /// Queue statistics over the last 5 minutes; live workers are those that heartbeated
     /// within `3 x` their interval (30 s).
     ///

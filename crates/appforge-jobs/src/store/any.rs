@@ -162,6 +162,9 @@ impl JobStore for AnyJobStore {
     async fn prune(&self, retention: &Retention, now: DateTime<Utc>) -> Result<u64> {
         dispatch!(self, s => s.prune(retention, now).await)
     }
+    async fn redact(&self, id: JobId, payload: &Value, result: Option<&Value>) -> Result<bool> {
+        dispatch!(self, s => s.redact(id, payload, result).await)
+    }
     async fn stats(&self, now: DateTime<Utc>, window: Duration) -> Result<QueueStats> {
         dispatch!(self, s => s.stats(now, window).await)
     }

@@ -334,6 +334,18 @@ impl JobStore for MemoryJobStore {
         Ok(u64::try_from(doomed.len()).unwrap_or(u64::MAX))
     }
 
+    async fn redact(&self, id: JobId, payload: &Value, result: Option<&Value>) -> Result<bool> {
+        let mut state = self.state.lock();
+        match state.jobs.get_mut(&id) {
+            Some(job) if job.status.is_terminal() => {
+                job.payload = payload.clone();
+                job.result = result.cloned();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn stats(&self, now: DateTime<Utc>, window: Duration) -> Result<QueueStats> {
         let state = self.state.lock();
         let since = sub(now, window);

@@ -250,6 +250,15 @@ pub trait JobStore: Clone + Send + Sync + fmt::Debug + 'static {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<u64>> + Send;
 
+    /// Replaces the payload and result of a finished (completed, failed or cancelled) job, to
+    /// erase data it holds. `false` when there is no such finished job (nothing is written).
+    fn redact(
+        &self,
+        id: JobId,
+        payload: &Value,
+        result: Option<&Value>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
     /// Queue statistics; `live_workers` is left at 0 for the queue to fill.
     fn stats(
         &self,

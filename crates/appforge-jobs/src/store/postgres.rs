@@ -637,6 +637,19 @@ impl JobStore for PgJobStore {
         Ok(deleted)
     }
 
+    async fn redact(&self, id: JobId, payload: &Value, result: Option<&Value>) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE generation_jobs SET payload = $2, result = $3 WHERE id = $1 \
+             AND status IN ('completed', 'failed', 'cancelled')",
+        )
+        .bind(id.as_uuid())
+        .bind(Json(payload))
+        .bind(result.map(Json))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn stats(&self, now: DateTime<Utc>, window: Duration) -> Result<QueueStats> {
         let since = crate::time::sub(now, window);
         let depth: Vec<(String, i16, i64)> = sqlx::query_as(

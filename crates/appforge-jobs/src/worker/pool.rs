@@ -281,6 +281,20 @@ impl<S: JobStore> WorkerPool<S> {
         self.shared.running.lock().len()
     }
 
+    /// Stops claiming new jobs at once; jobs already claimed run on. The first step of a
+    /// graceful stop, for a host that stops other things (its HTTP server) before it waits
+    /// for the running jobs with [`shutdown`](Self::shutdown).
+    pub fn stop_claiming(&self) {
+        self.shared.stop.cancel();
+    }
+
+    /// Whether the pool has stopped claiming ([`stop_claiming`](Self::stop_claiming) or
+    /// [`shutdown`](Self::shutdown)).
+    #[must_use]
+    pub fn is_claiming(&self) -> bool {
+        !self.shared.stop.is_cancelled()
+    }
+
     /// Stops claiming, waits up to `deadline` for running jobs, then cancels the rest and
     /// releases their leases back to pending; flushes outstanding completions.
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {

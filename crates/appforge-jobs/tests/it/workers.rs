@@ -278,6 +278,42 @@ pub(crate) async fn graceful_shutdown_releases_unfinished_jobs<S: JobStore>(f: F
     assert!(f.store.workers().await.unwrap().is_empty(), "unregistered");
 }
 
+pub(crate) async fn stop_claiming_lets_running_jobs_finish<S: JobStore>(f: Fixture<S>) {
+    let started = Arc::new(Notify::new());
+    let finish = Arc::new(Notify::new());
+    let (s, go) = (Arc::clone(&started), Arc::clone(&finish));
+    let workers = pool(&f.queue)
+        .handler("full_app", move |_| {
+            let (s, go) = (Arc::clone(&s), Arc::clone(&go));
+            async move {
+                s.notify_one();
+                go.notified().await;
+                Outcome::success(json!("done"))
+            }
+        })
+        .start()
+        .unwrap();
+    let user = Uuid::new_v4();
+    let running = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
+    tokio::time::timeout(BOUND, started.notified())
+        .await
+        .unwrap();
+    assert!(workers.is_claiming());
+    workers.stop_claiming();
+    assert!(!workers.is_claiming());
+    let waiting = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
+    // The running job goes on to completion; the new one is never claimed.
+    finish.notify_one();
+    let report = workers.shutdown(BOUND).await;
+    assert!(report.drained);
+    assert_eq!(
+        f.queue.get(user, running).await.unwrap().status,
+        JobStatus::Completed
+    );
+    let waiting = f.queue.get(user, waiting).await.unwrap();
+    assert_eq!((waiting.status, waiting.attempt), (JobStatus::Pending, 0));
+}
+
 pub(crate) async fn concurrency_limit_holds<S: JobStore>(f: Fixture<S>) {
     let active = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));

@@ -129,6 +129,59 @@ pub(crate) async fn retention_by_age_and_count<S: JobStore>(f: Fixture<S>) {
     assert_eq!(left, [pending, finished[5], finished[4]]);
 }
 
+pub(crate) async fn redaction_rewrites_finished_jobs_only<S: JobStore>(f: Fixture<S>) {
+    let (user, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let worker = WorkerId::new();
+    let done = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
+    let lease = claim(&f, worker, 1).await.pop().unwrap().lease().unwrap();
+    finish(&f, lease, complete()).await.unwrap();
+    let cancelled = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
+    f.queue.cancel(user, cancelled).await.unwrap();
+    let running = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
+    claim(&f, worker, 1).await;
+    let pending = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
+    let others = f.queue.enqueue(job("full_app", other)).await.unwrap().id;
+    f.queue.cancel(other, others).await.unwrap();
+
+    let mut seen = Vec::new();
+    let changed = f
+        .queue
+        .redact_finished(user, |payload, result| {
+            seen.push(payload.clone());
+            *payload = serde_json::json!({ "redacted": true });
+            *result = None;
+            true
+        })
+        .await
+        .unwrap();
+    assert_eq!(changed, 2);
+    assert_eq!(seen.len(), 2, "only the user's finished jobs are offered");
+    for id in [done, cancelled] {
+        let job = f.queue.get(user, id).await.unwrap();
+        assert_eq!(job.payload, serde_json::json!({ "redacted": true }));
+        assert_eq!(job.result, None);
+    }
+    for (owner, id) in [(user, running), (user, pending), (other, others)] {
+        let job = f.queue.get(owner, id).await.unwrap();
+        assert_eq!(
+            job.payload,
+            serde_json::json!({ "prompt": "a habit tracker" })
+        );
+    }
+    // A job that is not finished is never written, even when asked directly.
+    assert!(
+        !f.store
+            .redact(running, &serde_json::json!({}), None)
+            .await
+            .unwrap()
+    );
+    // A redaction that changes nothing writes nothing.
+    assert_eq!(
+        f.queue.redact_finished(user, |_, _| false).await.unwrap(),
+        0
+    );
+}
+
 pub(crate) async fn stats_depth_rates_and_durations<S: JobStore>(f: Fixture<S>) {
     let user = Uuid::new_v4();
     let worker = WorkerId::new();
