@@ -194,6 +194,14 @@ impl AppStore for AnyAppStore {
         dispatch!(self, s => s.purge_deleted().await)
     }
 
+    async fn expired_apps(&self, limit: u32) -> Result<Vec<App>> {
+        dispatch!(self, s => s.expired_apps(limit).await)
+    }
+
+    async fn purge_apps(&self, apps: &[Uuid]) -> Result<u64> {
+        dispatch!(self, s => s.purge_apps(apps).await)
+    }
+
     async fn publish(&self, user: Uuid, app: Uuid, number: Option<u32>) -> Result<App> {
         dispatch!(self, s => s.publish(user, app, number).await)
     }

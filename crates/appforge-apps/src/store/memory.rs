@@ -223,6 +223,35 @@ impl AppStore for MemoryAppStore {
         Ok(u64::try_from(count - apps.len()).unwrap_or(u64::MAX))
     }
 
+    async fn expired_apps(&self, limit: u32) -> Result<Vec<App>> {
+        let before = self.settings.purge_before(self.settings.now());
+        let apps = self.state.lock();
+        let mut expired: Vec<App> = apps
+            .values()
+            .filter(|e| e.app.deleted_at.is_some_and(|at| at <= before))
+            .map(|e| e.app.clone())
+            .collect();
+        expired.sort_by_key(|app| (app.deleted_at, app.id));
+        expired.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(expired)
+    }
+
+    async fn purge_apps(&self, ids: &[Uuid]) -> Result<u64> {
+        let before = self.settings.purge_before(self.settings.now());
+        let mut apps = self.state.lock();
+        let mut purged = 0;
+        for id in ids {
+            if apps
+                .get(id)
+                .is_some_and(|e| e.app.deleted_at.is_some_and(|at| at <= before))
+            {
+                apps.remove(id);
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    }
+
     async fn publish(&self, user: Uuid, app: Uuid, number: Option<u32>) -> Result<App> {
         let now = self.settings.now();
         let mut apps = self.state.lock();

@@ -152,6 +152,23 @@ pub trait AppStore: Send + Sync + fmt::Debug {
     /// Storage errors.
     fn purge_deleted(&self) -> impl Future<Output = Result<u64>> + Send;
 
+    /// Up to `limit` of the apps past their retention period (those
+    /// [`purge_deleted`](Self::purge_deleted) would remove), longest deleted first: for a host
+    /// that erases what else refers to them before [`purge_apps`](Self::purge_apps).
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    fn expired_apps(&self, limit: u32) -> impl Future<Output = Result<Vec<App>>> + Send;
+
+    /// Removes for good those of `apps` that are still deleted and past their retention
+    /// period, with their versions; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    fn purge_apps(&self, apps: &[Uuid]) -> impl Future<Output = Result<u64>> + Send;
+
     /// Publishes version `number` (the current one for `None`) at the app's preview slug,
     /// made on the first publish and kept afterwards.
     ///

@@ -380,6 +380,41 @@ impl AppStore for PgAppStore {
         Ok(done.rows_affected())
     }
 
+    async fn expired_apps(&self, limit: u32) -> Result<Vec<App>> {
+        let before = self.settings.purge_before(self.settings.now());
+        let rows: Vec<AppRow<DateTime<Utc>>> = sqlx::query_as(sql(format!(
+            "SELECT {APP_COLUMNS} FROM generated_apps WHERE deleted_at <= $1 \
+             ORDER BY deleted_at, id LIMIT $2"
+        )))
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(AppRow::into_app).collect()
+    }
+
+    async fn purge_apps(&self, apps: &[Uuid]) -> Result<u64> {
+        let before = self.settings.purge_before(self.settings.now());
+        let mut tx = self.pool.begin().await?;
+        // Versions first: app_versions refers to generated_apps.
+        sqlx::query(
+            "DELETE FROM app_versions WHERE app_id IN \
+             (SELECT id FROM generated_apps WHERE id = ANY($1) AND deleted_at <= $2)",
+        )
+        .bind(apps)
+        .bind(before)
+        .execute(&mut *tx)
+        .await?;
+        let done =
+            sqlx::query("DELETE FROM generated_apps WHERE id = ANY($1) AND deleted_at <= $2")
+                .bind(apps)
+                .bind(before)
+                .execute(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
     async fn publish(&self, user: Uuid, app: Uuid, number: Option<u32>) -> Result<App> {
         let mut tx = self.pool.begin().await?;
         let mut record = live_app(&mut tx, user, app, true).await?;

@@ -394,6 +394,48 @@ impl AppStore for SqliteAppStore {
         Ok(done.rows_affected())
     }
 
+    async fn expired_apps(&self, limit: u32) -> Result<Vec<App>> {
+        let before = self
+            .settings
+            .purge_before(self.settings.now())
+            .timestamp_millis();
+        let rows: Vec<AppRow<i64>> = sqlx::query_as(sql(format!(
+            "SELECT {APP_COLUMNS} FROM generated_apps WHERE deleted_at <= ? \
+             ORDER BY deleted_at, id LIMIT ?"
+        )))
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(AppRow::into_app).collect()
+    }
+
+    async fn purge_apps(&self, apps: &[Uuid]) -> Result<u64> {
+        let before = self
+            .settings
+            .purge_before(self.settings.now())
+            .timestamp_millis();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut purged = 0;
+        for app in apps {
+            let gone = sqlx::query("DELETE FROM generated_apps WHERE id = ? AND deleted_at <= ?")
+                .bind(app)
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if gone > 0 {
+                sqlx::query("DELETE FROM app_versions WHERE app_id = ?")
+                    .bind(app)
+                    .execute(&mut *tx)
+                    .await?;
+                purged += gone;
+            }
+        }
+        tx.commit().await?;
+        Ok(purged)
+    }
+
     async fn publish(&self, user: Uuid, app: Uuid, number: Option<u32>) -> Result<App> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let now = self.settings.now();

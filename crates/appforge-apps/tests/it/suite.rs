@@ -575,6 +575,58 @@ pub(crate) async fn delete_is_soft_until_the_retention_ends(store: (AnyAppStore,
     assert!(fx.store.get_app(user, kept).await.is_ok());
 }
 
+pub(crate) async fn expired_apps_are_listed_then_purged_by_id(store: (AnyAppStore, Guard)) {
+    let fx = Fixture::new(store);
+    let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let first = fx.app(alice, "First").await;
+    let second = fx.app(bob, "Second").await;
+    let live = fx.app(alice, "Live").await;
+    let recent = fx.app(alice, "Recent").await;
+    fx.store.delete_app(alice, first).await.unwrap();
+    fx.clock.advance(DAY);
+    fx.store.delete_app(bob, second).await.unwrap();
+    fx.clock.advance(5 * DAY);
+    fx.store.delete_app(alice, recent).await.unwrap();
+    assert!(fx.store.expired_apps(10).await.unwrap().is_empty());
+
+    fx.clock.advance(2 * DAY);
+    // Longest deleted first, with their owners; the live and the recently deleted app are not.
+    let expired = fx.store.expired_apps(10).await.unwrap();
+    let listed: Vec<(Uuid, Uuid)> = expired.iter().map(|a| (a.id, a.user_id)).collect();
+    assert_eq!(listed, [(first, alice), (second, bob)]);
+    assert_eq!(fx.store.expired_apps(1).await.unwrap()[0].id, first);
+
+    // Only apps still deleted and past their retention are purged.
+    assert_eq!(
+        fx.store
+            .purge_apps(&[first, live, recent, Uuid::new_v4()])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        fx.store
+            .expired_apps(10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|a| a.id)
+            .collect::<Vec<_>>(),
+        [second]
+    );
+    assert!(fx.store.get_app(alice, live).await.is_ok());
+    assert!(fx.store.undelete_app(alice, recent).await.is_ok());
+    assert_eq!(fx.store.purge_apps(&[second]).await.unwrap(), 1);
+    assert!(
+        fx.store
+            .undelete_app(bob, second)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    assert_eq!(fx.store.purge_deleted().await.unwrap(), 0);
+}
+
 pub(crate) async fn the_preview_serves_the_published_version_only(store: (AnyAppStore, Guard)) {
     let fx = Fixture::new(store);
     let user = Uuid::new_v4();
@@ -781,6 +833,7 @@ macro_rules! backend_suite {
             restore_adds_a_version
             rename_and_edit_details
             delete_is_soft_until_the_retention_ends
+            expired_apps_are_listed_then_purged_by_id
             the_preview_serves_the_published_version_only
             the_zip_holds_the_version_files
             hostile_paths_cannot_be_stored
