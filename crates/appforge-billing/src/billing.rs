@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::event::{self, BillingEvent};
-use crate::model::{EventStatus, FREE_PLAN, SubscriptionRecord};
+use crate::model::{EventStatus, FREE_PLAN, PendingPlanSync, SubscriptionRecord};
 use crate::notice::BillingNotice;
 use crate::plans::{BillingPeriod, PlanSync};
 use crate::signature::WebhookVerifier;
@@ -20,6 +20,27 @@ use crate::stripe_api::StripeApi;
 
 /// The default grace period after a failed payment: 3 days.
 pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(3 * 24 * 3600);
+
+/// How old an unconfirmed plan change must be before the periodic pass completes it: the
+/// delivery that committed it has had the time to confirm it itself.
+pub const PLAN_SYNC_SETTLING: Duration = Duration::from_secs(30);
+
+/// The most unconfirmed plan changes one periodic pass completes (the oldest first; the next
+/// pass takes the rest).
+const PASS_BATCH: u32 = 500;
+
+/// What one [`Billing::run_periodic_pass`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PassReport {
+    /// Plan changes committed by a delivery that was cut short before it set the plan (a
+    /// crash, a request timeout), set now.
+    pub plan_syncs_completed: usize,
+    /// Users whose grace period after a failed payment ended, synced (downgraded) now.
+    pub grace_enforced: usize,
+    /// Users whose plan could not be set (the quota failed); the next pass tries again.
+    pub errors: usize,
+}
 
 /// How a verified webhook delivery was handled. Every variant is answered 2xx.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +178,7 @@ impl<S: BillingStore> Billing<S> {
         if let Some(row) = inner.store.event(&event_id).await?
             && row.status != EventStatus::Failed
         {
+            inner.complete_syncs_of(&event_id).await;
             return Ok(WebhookOutcome::Duplicate { event_id });
         }
         let now = inner.clock.now();
@@ -180,20 +202,80 @@ impl<S: BillingStore> Billing<S> {
         }
     }
 
-    /// Downgrades the users whose grace period after a failed payment has ended (and who did
-    /// not pay since). Run it periodically; returns how many users were synced.
+    /// The periodic pass every process runs (the example server runs it every
+    /// `APPFORGE_BILLING_PASS_SECS`): completes the plan changes a delivery committed but was
+    /// cut short before setting (older than [`PLAN_SYNC_SETTLING`]), then downgrades the users
+    /// whose grace period after a failed payment ended (see
+    /// [`enforce_grace_periods`](Self::enforce_grace_periods)). A user whose plan cannot be
+    /// set is counted in [`PassReport::errors`] and left for the next pass.
     ///
     /// # Errors
     ///
-    /// A store or quota error.
+    /// A store error reading the pending work.
+    pub async fn run_periodic_pass(&self) -> Result<PassReport> {
+        let inner = &*self.inner;
+        let now = inner.clock.now();
+        let mut report = PassReport::default();
+        for pending in inner
+            .store
+            .pending_plan_syncs(settled_before(now), PASS_BATCH)
+            .await?
+        {
+            match inner.complete_sync(&pending, now).await {
+                Ok(()) => report.plan_syncs_completed += 1,
+                Err(error) => {
+                    tracing::warn!(user = %pending.user_id, %error, "completing a pending plan change failed");
+                    report.errors += 1;
+                }
+            }
+        }
+        let (enforced, errors) = self.enforce_at(now).await?;
+        report.grace_enforced = enforced;
+        report.errors += errors;
+        if report != PassReport::default() {
+            tracing::info!(?report, "billing pass");
+        }
+        Ok(report)
+    }
+
+    /// Downgrades the users whose grace period after a failed payment has ended (and who did
+    /// not pay since); part of [`run_periodic_pass`](Self::run_periodic_pass). Each ended
+    /// grace period is enforced once: a later call skips it until a new failure starts a new
+    /// one. Returns how many users were synced.
+    ///
+    /// # Errors
+    ///
+    /// A store error, or the quota error of the first user whose plan could not be set
+    /// (the others are still synced; the failed ones are tried again by the next call).
     pub async fn enforce_grace_periods(&self) -> Result<usize> {
         let now = self.inner.clock.now();
-        let expired = self.inner.store.grace_expired(now).await?;
-        let users: BTreeSet<Uuid> = expired.iter().filter_map(|s| s.user_id).collect();
-        for user in &users {
-            self.inner.sync_user(*user, now).await?;
+        let expired = self.inner.store.grace_to_enforce(now).await?;
+        let mut first_error = None;
+        let synced = self
+            .inner
+            .enforce(&expired, now, |error| {
+                first_error.get_or_insert(error);
+            })
+            .await?;
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(synced),
         }
-        Ok(users.len())
+    }
+
+    /// [`enforce_grace_periods`](Self::enforce_grace_periods) for the pass: (users synced,
+    /// users that failed).
+    async fn enforce_at(&self, now: DateTime<Utc>) -> Result<(usize, usize)> {
+        let expired = self.inner.store.grace_to_enforce(now).await?;
+        let mut errors = 0;
+        let synced = self
+            .inner
+            .enforce(&expired, now, |error| {
+                tracing::warn!(%error, "enforcing an ended grace period failed");
+                errors += 1;
+            })
+            .await?;
+        Ok((synced, errors))
     }
 
     /// Sets `user`'s quota plan from their stored subscriptions, as of now, and returns it.
@@ -220,6 +302,15 @@ impl<S: BillingStore> Billing<S> {
     }
 }
 
+/// Unconfirmed plan changes committed at or before this are left over (their delivery has
+/// had [`PLAN_SYNC_SETTLING`] to confirm them).
+fn settled_before(now: DateTime<Utc>) -> DateTime<Utc> {
+    now.checked_sub_signed(
+        chrono::Duration::from_std(PLAN_SYNC_SETTLING).unwrap_or(chrono::Duration::MAX),
+    )
+    .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 /// The subscription that decides a user's plan: the freshest one giving a paid plan.
 fn best(subs: &[SubscriptionRecord], now: DateTime<Utc>) -> Option<&SubscriptionRecord> {
     subs.iter()
@@ -243,13 +334,21 @@ impl<S: BillingStore> Inner<S> {
             now,
         };
         let event_id = parsed.envelope.id.clone();
-        let records = match self.store.commit_event(&event, &plan.effects).await? {
-            Commit::Applied(records) => records,
-            Commit::Duplicate => return Ok(WebhookOutcome::Duplicate { event_id }),
+        let (records, plan_syncs) = match self.store.commit_event(&event, &plan.effects).await? {
+            Commit::Applied {
+                subscriptions,
+                plan_syncs,
+            } => (subscriptions, plan_syncs),
+            Commit::Duplicate => {
+                self.complete_syncs_of(&event_id).await;
+                return Ok(WebhookOutcome::Duplicate { event_id });
+            }
         };
-        let users: BTreeSet<Uuid> = records.iter().filter_map(|r| r.user_id).collect();
-        for user in users {
-            self.sync_user(user, now).await?;
+        // The plan changes are committed with the event as pending work: a delivery cut short
+        // from here on (a crash, the request's timeout) leaves them to a redelivery or to the
+        // periodic pass.
+        for pending in &plan_syncs {
+            self.complete_sync(pending, now).await?;
         }
         if let Some((subscription, trial_end)) = plan.trial_end {
             let user = records
@@ -270,6 +369,73 @@ impl<S: BillingStore> Inner<S> {
             },
             _ => WebhookOutcome::Processed { event_id },
         })
+    }
+
+    /// Sets the plan of a pending sync's user, then removes the marker (unless an event marked
+    /// the user again meanwhile: that event's own sync removes it).
+    async fn complete_sync(&self, pending: &PendingPlanSync, now: DateTime<Utc>) -> Result<()> {
+        self.sync_user(pending.user_id, now).await?;
+        if let Err(error) = self
+            .store
+            .clear_plan_sync(pending.user_id, pending.token)
+            .await
+        {
+            // The plan is set; the marker only makes the periodic pass set it again.
+            tracing::warn!(user = %pending.user_id, %error, "could not clear a completed plan sync");
+        }
+        Ok(())
+    }
+
+    /// Completes the plan changes event `event_id` committed and left pending (its earlier
+    /// delivery was cut short): a redelivery's answer does not wait for the periodic pass.
+    /// Changes younger than [`PLAN_SYNC_SETTLING`] are left to the delivery that committed
+    /// them, which may still be running (a concurrent duplicate). Failures are logged; the
+    /// pass completes them.
+    async fn complete_syncs_of(&self, event_id: &str) {
+        let pending = match self.store.plan_syncs_of_event(event_id).await {
+            Ok(pending) => pending,
+            Err(error) => {
+                tracing::warn!(event = %event_id, %error, "reading the event's pending plan changes failed");
+                return;
+            }
+        };
+        let now = self.clock.now();
+        let settled = settled_before(now);
+        for pending in pending.iter().filter(|p| p.pending_since <= settled) {
+            if let Err(error) = self.complete_sync(pending, now).await {
+                tracing::warn!(event = %event_id, user = %pending.user_id, %error, "completing a pending plan change failed");
+            }
+        }
+    }
+
+    /// Syncs the users of `expired` (past-due subscriptions whose grace ended) and marks each
+    /// subscription enforced once its user's plan is set (or when it has no user yet: the
+    /// event that links it syncs the user). Returns how many users were synced; `failed`
+    /// receives each user's error.
+    async fn enforce(
+        &self,
+        expired: &[SubscriptionRecord],
+        now: DateTime<Utc>,
+        mut failed: impl FnMut(Error),
+    ) -> Result<usize> {
+        let users: BTreeSet<Uuid> = expired.iter().filter_map(|s| s.user_id).collect();
+        let mut synced = BTreeSet::new();
+        for user in users {
+            match self.sync_user(user, now).await {
+                Ok(_) => {
+                    synced.insert(user);
+                }
+                Err(error) => failed(error),
+            }
+        }
+        for sub in expired {
+            if sub.user_id.is_none_or(|user| synced.contains(&user)) {
+                self.store
+                    .mark_grace_enforced(&sub.stripe_subscription_id, now)
+                    .await?;
+            }
+        }
+        Ok(synced.len())
     }
 
     pub(crate) async fn sync_user(&self, user: Uuid, now: DateTime<Utc>) -> Result<String> {

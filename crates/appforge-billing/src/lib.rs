@@ -11,7 +11,14 @@
 //! Verified events of the handled types are parsed into this crate's reduced types, the
 //! fields billing reads ([`WebhookVerifier::verify_billing_event`], [`BillingObject`]);
 //! [`stripe_object`] reads an event's object into any of async-stripe's full types, and
-//! [`WebhookVerifier::verify_event`] returns async-stripe-webhook's `Event` for any type.
+//! [`WebhookVerifier::verify_event`] returns any event with async-stripe-webhook's typed
+//! `Event` when async-stripe's types can read it ([`VerifiedEvent`]): an event rendered with
+//! another API version than async-stripe's is never an error.
+//!
+//! Each handled event's plan changes are committed with its ledger row as pending work
+//! ([`PendingPlanSync`]), confirmed once the quota is written; [`Billing::run_periodic_pass`]
+//! (run it every minute or so in every process) completes the ones a crash or a timeout cut
+//! short, and enforces ended grace periods.
 //!
 //! ```
 //! use appforge_billing::{SignatureError, WebhookVerifier, sign_payload};
@@ -72,10 +79,14 @@ mod stripe_api;
 pub use account::CheckoutRequest;
 #[cfg(feature = "axum")]
 pub use axum_handler::webhook_handler;
-pub use billing::{Billing, BillingBuilder, DEFAULT_GRACE_PERIOD, WebhookOutcome};
+pub use billing::{
+    Billing, BillingBuilder, DEFAULT_GRACE_PERIOD, PLAN_SYNC_SETTLING, PassReport, WebhookOutcome,
+};
 pub use error::{Error, Result};
-pub use event::{BillingEvent, BillingObject, USER_ID_METADATA_KEY, stripe_object};
-pub use model::{EventStatus, FREE_PLAN, InvoiceRecord, LedgerEntry, SubscriptionRecord};
+pub use event::{BillingEvent, BillingObject, USER_ID_METADATA_KEY, VerifiedEvent, stripe_object};
+pub use model::{
+    EventStatus, FREE_PLAN, InvoiceRecord, LedgerEntry, PendingPlanSync, SubscriptionRecord,
+};
 pub use notice::BillingNotice;
 pub use object::{
     BillingCheckoutSession, BillingInvoice, BillingSubscription, BillingSubscriptionItem,
@@ -93,5 +104,5 @@ pub use store::postgres::PgBillingStore;
 pub use store::sqlite::SqliteBillingStore;
 pub use store::{BillingStore, Commit};
 pub use stripe_api::{CancelMode, HostedSession, ProrationBehavior, StripeApi, StripeApiBuilder};
-/// The async-stripe webhook types returned by [`WebhookVerifier::verify_event`].
+/// The async-stripe webhook types of [`VerifiedEvent::typed`].
 pub use stripe_webhook;

@@ -153,6 +153,26 @@ pub struct LedgerEntry {
     pub payload: String,
 }
 
+/// A plan change committed with an event but not yet confirmed written to the quota.
+///
+/// A store writes one for each user an event's effects touch, in the event's transaction;
+/// the handler removes it once [`PlanSync::set_plan`](crate::PlanSync::set_plan) returned.
+/// A delivery cut short in between (a crash, a request timeout) leaves it behind, and the
+/// periodic pass ([`Billing::run_periodic_pass`](crate::Billing::run_periodic_pass)) or a
+/// redelivery of the event completes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingPlanSync {
+    /// The user whose plan must be set again from their stored subscriptions.
+    pub user_id: Uuid,
+    /// The last event that marked it.
+    pub event_id: String,
+    /// Changes with every marking: only the sync that read this token may remove the marker,
+    /// so a newer event's marker is never removed by an older sync.
+    pub token: Uuid,
+    /// When the user's first unconfirmed change was committed.
+    pub pending_since: DateTime<Utc>,
+}
+
 /// What an event changes, applied by a store in one transaction with its ledger row.
 #[derive(Debug, Clone, PartialEq)]
 #[allow(unreachable_pub)] // named only through the sealed store trait
@@ -269,8 +289,14 @@ pub(crate) fn apply_payment(
     now: DateTime<Utc>,
 ) {
     if version > record.payment_version {
+        record.grace_until = match (failed, record.past_due) {
+            (false, _) => None,
+            // Stripe retries a failed payment and reports each failure: the user is still
+            // past due, and the first failure's deadline stands (a retry must not extend it).
+            (true, true) => record.grace_until.or(grace_until),
+            (true, false) => grace_until,
+        };
         record.past_due = failed;
-        record.grace_until = if failed { grace_until } else { None };
         record.payment_version = version;
         record.updated_at = now;
     }
@@ -337,5 +363,27 @@ mod tests {
         apply_payment(&mut r, true, 30, Some(now), None, now);
         assert!(r.past_due);
         assert_eq!(r.grace_until, Some(now));
+    }
+
+    #[test]
+    fn a_repeated_failure_keeps_the_first_deadline() {
+        let now = at("2026-03-10T00:00:00Z");
+        let first = at("2026-03-13T00:00:00Z");
+        let mut r = pro("active");
+        apply_payment(&mut r, true, 10, Some(first), None, now);
+        apply_payment(
+            &mut r,
+            true,
+            20,
+            Some(at("2026-03-14T00:00:00Z")),
+            None,
+            now,
+        );
+        assert_eq!((r.past_due, r.grace_until), (true, Some(first)));
+        // A payment ends the episode; the next failure starts a new grace period.
+        apply_payment(&mut r, false, 30, None, None, now);
+        let next = at("2026-03-20T00:00:00Z");
+        apply_payment(&mut r, true, 40, Some(next), None, now);
+        assert_eq!((r.past_due, r.grace_until), (true, Some(next)));
     }
 }

@@ -7,7 +7,7 @@ use appforge_core::{ExposeSecret, SecretString, SharedClock, SystemClock};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use crate::error::{Error, Result};
-use crate::event::BillingEvent;
+use crate::event::{BillingEvent, VerifiedEvent};
 
 /// The default tolerance between the signature's timestamp and the clock: 5 minutes.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
@@ -150,25 +150,34 @@ impl WebhookVerifier {
         self.verify_matching(body, header).map(|(t, _)| t)
     }
 
-    /// Verifies like [`verify`](Self::verify), then parses the event with async-stripe (the
-    /// types of API version `2026-09-30.endive`); for hosts that want the event without the
-    /// ledger and handlers of [`Billing`](crate::Billing).
+    /// Verifies like [`verify`](Self::verify), then reads the event of any type: its envelope
+    /// and object as sent, and async-stripe's typed event (the types of API version
+    /// `2026-09-30.endive`) when those types can read it; for hosts that want the event
+    /// without the ledger and handlers of [`Billing`](crate::Billing).
+    ///
+    /// An event rendered with another API version is not an error: Stripe sends the
+    /// endpoint's version, and async-stripe's types refuse objects lacking a field they
+    /// require (a `2025-08-27.basil` subscription, for one). Its [`VerifiedEvent::typed`] is
+    /// then `None`, with the reason in [`VerifiedEvent::typed_error`].
     ///
     /// # Errors
     ///
     /// [`Error::Signature`] when verification fails, [`Error::Parse`] when the verified body
-    /// is not an event async-stripe can read.
-    pub fn verify_event(&self, body: &[u8], header: Option<&str>) -> Result<stripe_webhook::Event> {
+    /// is not a Stripe event at all (not UTF-8, not JSON, or without `id`, `type`, `created`
+    /// and `data.object`).
+    pub fn verify_event(&self, body: &[u8], header: Option<&str>) -> Result<VerifiedEvent> {
         let (timestamp, secret) = self.verify_matching(body, header)?;
         let payload =
             std::str::from_utf8(body).map_err(|_| Error::Parse("the body is not UTF-8".into()))?;
-        stripe_webhook::Webhook::construct_event_with_timestamp(
-            payload,
-            header.unwrap_or_default(),
-            secret,
-            timestamp,
-        )
-        .map_err(|e| Error::Parse(e.to_string()))
+        VerifiedEvent::read(payload, || {
+            stripe_webhook::Webhook::construct_event_with_timestamp(
+                payload,
+                header.unwrap_or_default(),
+                secret,
+                timestamp,
+            )
+            .map_err(|e| e.to_string())
+        })
     }
 
     /// Verifies like [`verify`](Self::verify), then parses the event the way [`Billing`]

@@ -10,7 +10,7 @@ use super::postgres::PgBillingStore;
 use super::sqlite::SqliteBillingStore;
 use super::{BillingStore, Commit, NewEvent};
 use crate::error::{Error, Result};
-use crate::model::{Effect, InvoiceRecord, LedgerEntry, SubscriptionRecord};
+use crate::model::{Effect, InvoiceRecord, LedgerEntry, PendingPlanSync, SubscriptionRecord};
 
 /// A [`BillingStore`] whose backend is picked at run time (for example from `DATABASE_URL`).
 #[derive(Debug, Clone)]
@@ -90,6 +90,22 @@ impl super::sealed::Internal for AnyBillingStore {
     async fn fail_event(&self, event: &NewEvent<'_>) -> Result<()> {
         dispatch!(self, s => s.fail_event(event).await)
     }
+
+    async fn plan_syncs_of_event(&self, event_id: &str) -> Result<Vec<PendingPlanSync>> {
+        dispatch!(self, s => s.plan_syncs_of_event(event_id).await)
+    }
+
+    async fn clear_plan_sync(&self, user: Uuid, token: Uuid) -> Result<bool> {
+        dispatch!(self, s => s.clear_plan_sync(user, token).await)
+    }
+
+    async fn grace_to_enforce(&self, now: DateTime<Utc>) -> Result<Vec<SubscriptionRecord>> {
+        dispatch!(self, s => s.grace_to_enforce(now).await)
+    }
+
+    async fn mark_grace_enforced(&self, subscription: &str, now: DateTime<Utc>) -> Result<()> {
+        dispatch!(self, s => s.mark_grace_enforced(subscription, now).await)
+    }
 }
 
 impl BillingStore for AnyBillingStore {
@@ -107,6 +123,14 @@ impl BillingStore for AnyBillingStore {
 
     async fn subscriptions_of_user(&self, user: Uuid) -> Result<Vec<SubscriptionRecord>> {
         dispatch!(self, s => s.subscriptions_of_user(user).await)
+    }
+
+    async fn pending_plan_syncs(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PendingPlanSync>> {
+        dispatch!(self, s => s.pending_plan_syncs(before, limit).await)
     }
 
     async fn grace_expired(&self, now: DateTime<Utc>) -> Result<Vec<SubscriptionRecord>> {

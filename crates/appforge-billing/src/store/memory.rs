@@ -11,8 +11,8 @@ use super::{BillingStore, Commit, NewEvent};
 use crate::error::Result;
 use crate::event::from_unix;
 use crate::model::{
-    Effect, EventStatus, InvoiceRecord, LedgerEntry, SubscriptionRecord, apply_payment,
-    apply_snapshot, placeholder_record,
+    Effect, EventStatus, InvoiceRecord, LedgerEntry, PendingPlanSync, SubscriptionRecord,
+    apply_payment, apply_snapshot, placeholder_record,
 };
 
 #[derive(Debug, Default)]
@@ -22,6 +22,10 @@ struct State {
     invoices: HashMap<String, InvoiceRecord>,
     /// customer -> (user, linked at)
     customers: HashMap<String, (Uuid, DateTime<Utc>)>,
+    /// user -> their unconfirmed plan change
+    plan_syncs: HashMap<Uuid, PendingPlanSync>,
+    /// subscription -> the grace deadline whose downgrade was enforced
+    grace_enforced: HashMap<String, DateTime<Utc>>,
 }
 
 /// A [`BillingStore`] in memory. Clones share the same data.
@@ -127,12 +131,34 @@ impl super::sealed::Internal for MemoryBillingStore {
         }
         touched.sort();
         touched.dedup();
-        Ok(Commit::Applied(
-            touched
-                .iter()
-                .filter_map(|id| state.subscriptions.get(id).cloned())
-                .collect(),
-        ))
+        let subscriptions: Vec<SubscriptionRecord> = touched
+            .iter()
+            .filter_map(|id| state.subscriptions.get(id).cloned())
+            .collect();
+        let mut users: Vec<Uuid> = subscriptions.iter().filter_map(|s| s.user_id).collect();
+        users.sort();
+        users.dedup();
+        let plan_syncs = users
+            .into_iter()
+            .map(|user| {
+                let pending_since = state
+                    .plan_syncs
+                    .get(&user)
+                    .map_or(event.now, |old| old.pending_since);
+                let marker = PendingPlanSync {
+                    user_id: user,
+                    event_id: event.envelope.id.clone(),
+                    token: Uuid::new_v4(),
+                    pending_since,
+                };
+                state.plan_syncs.insert(user, marker.clone());
+                marker
+            })
+            .collect();
+        Ok(Commit::Applied {
+            subscriptions,
+            plan_syncs,
+        })
     }
 
     async fn fail_event(&self, event: &NewEvent<'_>) -> Result<()> {
@@ -154,6 +180,62 @@ impl super::sealed::Internal for MemoryBillingStore {
             None => ledger_row(event, 1),
         };
         state.events.insert(row.id.clone(), row);
+        Ok(())
+    }
+
+    async fn plan_syncs_of_event(&self, event_id: &str) -> Result<Vec<PendingPlanSync>> {
+        let state = self.state.lock();
+        let mut syncs: Vec<_> = state
+            .plan_syncs
+            .values()
+            .filter(|p| p.event_id == event_id)
+            .cloned()
+            .collect();
+        syncs.sort_by_key(|p| p.user_id);
+        Ok(syncs)
+    }
+
+    async fn clear_plan_sync(&self, user: Uuid, token: Uuid) -> Result<bool> {
+        let mut state = self.state.lock();
+        if state
+            .plan_syncs
+            .get(&user)
+            .is_some_and(|p| p.token == token)
+        {
+            state.plan_syncs.remove(&user);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn grace_to_enforce(&self, now: DateTime<Utc>) -> Result<Vec<SubscriptionRecord>> {
+        let state = self.state.lock();
+        let mut subs: Vec<_> = state
+            .subscriptions
+            .values()
+            .filter(|s| s.past_due && s.grace_until.is_some_and(|g| g <= now))
+            .filter(|s| {
+                state.grace_enforced.get(&s.stripe_subscription_id) != s.grace_until.as_ref()
+            })
+            .cloned()
+            .collect();
+        subs.sort_by(|a, b| a.stripe_subscription_id.cmp(&b.stripe_subscription_id));
+        Ok(subs)
+    }
+
+    async fn mark_grace_enforced(&self, subscription: &str, now: DateTime<Utc>) -> Result<()> {
+        let mut state = self.state.lock();
+        let deadline = state
+            .subscriptions
+            .get(subscription)
+            .filter(|s| s.past_due)
+            .and_then(|s| s.grace_until)
+            .filter(|g| *g <= now);
+        if let Some(deadline) = deadline {
+            state
+                .grace_enforced
+                .insert(subscription.to_owned(), deadline);
+        }
         Ok(())
     }
 }
@@ -185,6 +267,27 @@ impl BillingStore for MemoryBillingStore {
                 .then_with(|| b.stripe_subscription_id.cmp(&a.stripe_subscription_id))
         });
         Ok(subs)
+    }
+
+    async fn pending_plan_syncs(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PendingPlanSync>> {
+        let state = self.state.lock();
+        let mut syncs: Vec<_> = state
+            .plan_syncs
+            .values()
+            .filter(|p| p.pending_since <= before)
+            .cloned()
+            .collect();
+        syncs.sort_by(|a, b| {
+            a.pending_since
+                .cmp(&b.pending_since)
+                .then_with(|| a.user_id.cmp(&b.user_id))
+        });
+        syncs.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(syncs)
     }
 
     async fn grace_expired(&self, now: DateTime<Utc>) -> Result<Vec<SubscriptionRecord>> {

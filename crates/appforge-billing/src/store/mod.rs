@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::error::Result;
 use crate::event::Envelope;
-use crate::model::{EventStatus, InvoiceRecord, LedgerEntry, SubscriptionRecord};
+use crate::model::{EventStatus, InvoiceRecord, LedgerEntry, PendingPlanSync, SubscriptionRecord};
 
 /// An event about to be committed to the ledger.
 #[derive(Debug, Clone)]
@@ -36,8 +36,13 @@ pub struct NewEvent<'a> {
 #[non_exhaustive]
 pub enum Commit {
     /// The event was new (or had failed before): its ledger row and effects are committed.
-    /// Holds the subscriptions the effects touched, as now stored.
-    Applied(Vec<SubscriptionRecord>),
+    Applied {
+        /// The subscriptions the effects touched, as now stored.
+        subscriptions: Vec<SubscriptionRecord>,
+        /// The plan changes committed with the event, one per user the effects touched, to
+        /// be confirmed once the user's plan is set.
+        plan_syncs: Vec<PendingPlanSync>,
+    },
     /// The event was already processed or skipped: nothing changed.
     Duplicate,
 }
@@ -45,16 +50,20 @@ pub enum Commit {
 pub(crate) mod sealed {
     use std::future::Future;
 
+    use chrono::{DateTime, Utc};
+    use uuid::Uuid;
+
     use super::{Commit, NewEvent};
     use crate::error::Result;
-    use crate::model::Effect;
+    use crate::model::{Effect, PendingPlanSync, SubscriptionRecord};
 
     /// The writes only this crate makes.
     #[allow(unreachable_pub)] // the sealed-trait pattern: public, but unnameable outside
     pub trait Internal {
         /// Records `event` with `effects`, in one transaction, unless it is already processed
         /// or skipped (then [`Commit::Duplicate`]). A failed event is taken again and its
-        /// attempts counted.
+        /// attempts counted. In the same transaction, marks a plan sync pending for every
+        /// user of the subscriptions the effects touched.
         fn commit_event(
             &self,
             event: &NewEvent<'_>,
@@ -63,6 +72,35 @@ pub(crate) mod sealed {
 
         /// Marks `event` failed with `event.error` (inserting it if new) and counts the attempt.
         fn fail_event(&self, event: &NewEvent<'_>) -> impl Future<Output = Result<()>> + Send;
+
+        /// The pending plan syncs last marked by event `event_id`.
+        fn plan_syncs_of_event(
+            &self,
+            event_id: &str,
+        ) -> impl Future<Output = Result<Vec<PendingPlanSync>>> + Send;
+
+        /// Removes `user`'s pending plan sync if it still carries `token` (no event marked it
+        /// again since it was read). Whether it was removed.
+        fn clear_plan_sync(
+            &self,
+            user: Uuid,
+            token: Uuid,
+        ) -> impl Future<Output = Result<bool>> + Send;
+
+        /// Past-due subscriptions whose grace period ended at or before `now` and whose
+        /// downgrade was not confirmed yet (see [`mark_grace_enforced`](Self::mark_grace_enforced)).
+        fn grace_to_enforce(
+            &self,
+            now: DateTime<Utc>,
+        ) -> impl Future<Output = Result<Vec<SubscriptionRecord>>> + Send;
+
+        /// Records that the ended grace period of `subscription` was enforced (its user's
+        /// plan set), so that later passes skip it until a new failure starts a new one.
+        fn mark_grace_enforced(
+            &self,
+            subscription: &str,
+            now: DateTime<Utc>,
+        ) -> impl Future<Output = Result<()>> + Send;
     }
 }
 
@@ -87,6 +125,14 @@ pub trait BillingStore: sealed::Internal + Send + Sync + std::fmt::Debug {
         &self,
         user: Uuid,
     ) -> impl Future<Output = Result<Vec<SubscriptionRecord>>> + Send;
+
+    /// Plan syncs committed at or before `before` and not confirmed yet (a delivery cut
+    /// short between its commit and the quota write), oldest first, at most `limit`.
+    fn pending_plan_syncs(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<PendingPlanSync>>> + Send;
 
     /// Past-due subscriptions whose grace period ended at or before `now`.
     fn grace_expired(

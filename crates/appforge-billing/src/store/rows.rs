@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::model::{EventStatus, InvoiceRecord, LedgerEntry, SubscriptionRecord};
+use crate::model::{EventStatus, InvoiceRecord, LedgerEntry, PendingPlanSync, SubscriptionRecord};
 
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct SubscriptionRow {
@@ -127,5 +127,24 @@ impl TryFrom<EventRow> for LedgerEntry {
             error: r.error,
             payload: r.payload,
         })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct PlanSyncRow {
+    user_id: Uuid,
+    event_id: String,
+    token: Uuid,
+    pending_since: DateTime<Utc>,
+}
+
+impl From<PlanSyncRow> for PendingPlanSync {
+    fn from(r: PlanSyncRow) -> Self {
+        Self {
+            user_id: r.user_id,
+            event_id: r.event_id,
+            token: r.token,
+            pending_since: r.pending_since,
+        }
     }
 }

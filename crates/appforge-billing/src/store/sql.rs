@@ -11,9 +11,12 @@ macro_rules! sql_store {
         use crate::error::Result;
         use crate::event::from_unix;
         use crate::model::{
-            Effect, InvoiceRecord, LedgerEntry, SubscriptionRecord, apply_payment, apply_snapshot,
+            Effect, InvoiceRecord, LedgerEntry, PendingPlanSync, SubscriptionRecord, apply_payment,
+            apply_snapshot,
         };
-        use crate::store::rows::{EventRow, InvoiceRow, SubscriptionRow, quantity_to_i64};
+        use crate::store::rows::{
+            EventRow, InvoiceRow, PlanSyncRow, SubscriptionRow, quantity_to_i64,
+        };
         use crate::store::{BillingStore, Commit, NewEvent};
 
         async fn ensure_subscription(
@@ -190,6 +193,28 @@ macro_rules! sql_store {
             Ok(out)
         }
 
+        /// Marks a plan sync pending for `user`, keeping the time of the first unconfirmed
+        /// change; a new token, so that a sync that read the previous one cannot remove it.
+        async fn mark_plan_sync(
+            conn: &mut $conn,
+            user: Uuid,
+            event_id: &str,
+            now: DateTime<Utc>,
+        ) -> Result<PendingPlanSync> {
+            let row: PlanSyncRow = sqlx::query_as(
+                "INSERT INTO plan_sync_pending (user_id, event_id, token, pending_since) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (user_id) DO UPDATE SET event_id = excluded.event_id, token = excluded.token \
+                 RETURNING user_id, event_id, token, pending_since",
+            )
+            .bind(user)
+            .bind(event_id)
+            .bind(Uuid::new_v4())
+            .bind(now)
+            .fetch_one(&mut *conn)
+            .await?;
+            Ok(row.into())
+        }
+
         fn created_of(event: &NewEvent<'_>) -> DateTime<Utc> {
             from_unix(event.envelope.created).unwrap_or(DateTime::UNIX_EPOCH)
         }
@@ -227,9 +252,19 @@ macro_rules! sql_store {
                 }
                 touched.sort();
                 touched.dedup();
-                let records = subscriptions_where(&mut tx, &touched).await?;
+                let subscriptions = subscriptions_where(&mut tx, &touched).await?;
+                let mut users: Vec<Uuid> = subscriptions.iter().filter_map(|s| s.user_id).collect();
+                users.sort();
+                users.dedup();
+                let mut plan_syncs = Vec::with_capacity(users.len());
+                for user in users {
+                    plan_syncs.push(mark_plan_sync(&mut tx, user, &event.envelope.id, event.now).await?);
+                }
                 tx.commit().await?;
-                Ok(Commit::Applied(records))
+                Ok(Commit::Applied {
+                    subscriptions,
+                    plan_syncs,
+                })
             }
 
             async fn fail_event(&self, event: &NewEvent<'_>) -> Result<()> {
@@ -246,6 +281,53 @@ macro_rules! sql_store {
                 .bind(event.now)
                 .bind(event.error)
                 .bind(event.payload)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn plan_syncs_of_event(&self, event_id: &str) -> Result<Vec<PendingPlanSync>> {
+                let rows: Vec<PlanSyncRow> = sqlx::query_as(
+                    "SELECT user_id, event_id, token, pending_since FROM plan_sync_pending \
+                     WHERE event_id = $1 ORDER BY user_id",
+                )
+                .bind(event_id)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn clear_plan_sync(&self, user: Uuid, token: Uuid) -> Result<bool> {
+                let done = sqlx::query(
+                    "DELETE FROM plan_sync_pending WHERE user_id = $1 AND token = $2",
+                )
+                .bind(user)
+                .bind(token)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn grace_to_enforce(&self, now: DateTime<Utc>) -> Result<Vec<SubscriptionRecord>> {
+                let rows: Vec<SubscriptionRow> = sqlx::query_as(concat!(
+                    "SELECT stripe_subscription_id, stripe_customer_id, user_id, plan, status, price_id, quantity, current_period_start, current_period_end, cancel_at_period_end, past_due, grace_until, synced_version, payment_version, created_at, updated_at FROM subscriptions",
+                    " WHERE past_due AND grace_until <= $1",
+                    " AND (grace_enforced_until IS NULL OR grace_enforced_until <> grace_until)",
+                    " ORDER BY stripe_subscription_id"
+                ))
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn mark_grace_enforced(&self, subscription: &str, now: DateTime<Utc>) -> Result<()> {
+                sqlx::query(
+                    "UPDATE subscriptions SET grace_enforced_until = grace_until \
+                     WHERE stripe_subscription_id = $1 AND past_due AND grace_until <= $2",
+                )
+                .bind(subscription)
+                .bind(now)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -282,6 +364,22 @@ macro_rules! sql_store {
                 .fetch_all(&self.pool)
                 .await?;
                 rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn pending_plan_syncs(
+                &self,
+                before: DateTime<Utc>,
+                limit: u32,
+            ) -> Result<Vec<PendingPlanSync>> {
+                let rows: Vec<PlanSyncRow> = sqlx::query_as(
+                    "SELECT user_id, event_id, token, pending_since FROM plan_sync_pending \
+                     WHERE pending_since <= $1 ORDER BY pending_since, user_id LIMIT $2",
+                )
+                .bind(before)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
             }
 
             async fn grace_expired(&self, now: DateTime<Utc>) -> Result<Vec<SubscriptionRecord>> {

@@ -6,4 +6,5 @@ mod axum_handler;
 mod lifecycle;
 mod signature;
 mod store;
+mod stripe_shapes;
 mod support;

@@ -237,9 +237,12 @@ fn verified_events_parse_with_both_parsers() {
     let generic = verifier
         .verify_event(body.as_bytes(), Some(&header))
         .unwrap();
-    assert_eq!(generic.id.as_str(), "evt_1RqA8pKfT7xYw2QeSubActive");
+    assert_eq!(generic.id(), "evt_1RqA8pKfT7xYw2QeSubActive");
+    assert_eq!(generic.api_version(), Some("2026-09-30.endive"));
+    let typed = generic.typed().expect("async-stripe reads its own version");
+    assert_eq!(typed.id.as_str(), "evt_1RqA8pKfT7xYw2QeSubActive");
     assert!(matches!(
-        generic.data.object,
+        typed.data.object,
         appforge_billing::stripe_webhook::EventObject::CustomerSubscriptionUpdated(_)
     ));
     let billing = verifier

@@ -3,10 +3,16 @@
 
 use std::time::Duration;
 
-use appforge_billing::{BillingNotice, BillingStore, EventStatus, WebhookOutcome};
+use appforge_billing::{
+    BillingNotice, BillingStore, EventStatus, PLAN_SYNC_SETTLING, WebhookOutcome,
+};
 use appforge_core::Clock;
 use appforge_quota::{Plan, PlanCatalogue, PlanId};
 
+use crate::stripe_shapes::{
+    BASIL_EVENT, Kind, STRIPE_CUSTOMER, STRIPE_INVOICE, STRIPE_INVOICE_SUBSCRIPTION, STRIPE_PRICE,
+    STRIPE_SUBSCRIPTION, example_events,
+};
 use crate::support::{CUSTOMER, Harness, SUB, event_fixture, sign, user};
 
 pub(crate) async fn processed_events_are_recorded_in_the_ledger<S: BillingStore>(h: Harness<S>) {
@@ -400,6 +406,287 @@ pub(crate) async fn a_forged_delivery_changes_nothing<S: BillingStore>(h: Harnes
     );
 }
 
+/// Checkout, subscription and the Pro plan, as of 2026-04-01; then the payment of 01:00 fails
+/// (delivered at 02:00): the grace period (3 days) ends 2026-04-04T01:00.
+async fn pro_then_payment_failed<S: BillingStore>(h: &Harness<S>) {
+    h.clock.set("2026-04-01T00:00:00Z".parse().unwrap());
+    for e in [
+        "01-checkout.session.completed",
+        "02-customer.subscription.created",
+        "03-customer.subscription.updated-pro",
+    ] {
+        h.deliver(e).await.unwrap();
+    }
+    h.clock.set("2026-04-01T02:00:00Z".parse().unwrap());
+    h.deliver("05-invoice.payment_failed").await.unwrap();
+    assert_eq!(h.quota_plan().await, "pro", "kept during the grace period");
+}
+
+async fn grace_until<S: BillingStore>(h: &Harness<S>) -> Option<chrono::DateTime<chrono::Utc>> {
+    let sub = h.billing.store().subscription(SUB).await.unwrap().unwrap();
+    assert!(sub.past_due);
+    sub.grace_until
+}
+
+pub(crate) async fn the_periodic_pass_downgrades_when_the_grace_period_ends<S: BillingStore>(
+    h: Harness<S>,
+) {
+    pro_then_payment_failed(&h).await;
+    let report = h.billing.run_periodic_pass().await.unwrap();
+    assert_eq!(
+        (
+            report.grace_enforced,
+            report.plan_syncs_completed,
+            report.errors
+        ),
+        (0, 0, 0)
+    );
+    assert_eq!(h.quota_plan().await, "pro");
+
+    h.clock.advance(Duration::from_secs(4 * 24 * 3600));
+    let report = h.billing.run_periodic_pass().await.unwrap();
+    assert_eq!(
+        (
+            report.grace_enforced,
+            report.plan_syncs_completed,
+            report.errors
+        ),
+        (1, 0, 0)
+    );
+    assert_eq!(h.quota_plan().await, "free");
+
+    // Enforced once: later passes leave the user alone.
+    let writes = h.plan_writes();
+    let report = h.billing.run_periodic_pass().await.unwrap();
+    assert_eq!(report.grace_enforced, 0);
+    assert_eq!(h.plan_writes(), writes);
+
+    // A payment restores the plan; a later failure starts a new grace period, enforced again.
+    h.deliver("06-invoice.paid-retry").await.unwrap();
+    assert_eq!(h.quota_plan().await, "pro");
+}
+
+pub(crate) async fn a_repeated_payment_failure_keeps_the_first_deadline<S: BillingStore>(
+    h: Harness<S>,
+) {
+    pro_then_payment_failed(&h).await;
+    let first = Some("2026-04-04T01:00:00Z".parse().unwrap());
+    assert_eq!(grace_until(&h).await, first);
+
+    // Stripe retries the payment a day later, and it fails again.
+    let retry = event_fixture("05-invoice.payment_failed")
+        .replace(
+            "evt_1RrB9qKfT7xYw2QeInvFail01",
+            "evt_1RrB9qKfT7xYw2QeInvFail02",
+        )
+        .replace("\"created\": 1775005200", "\"created\": 1775091600");
+    h.clock.set("2026-04-02T01:00:05Z".parse().unwrap());
+    assert!(matches!(
+        h.deliver_body(&retry).await.unwrap(),
+        WebhookOutcome::Processed { .. }
+    ));
+    assert_eq!(grace_until(&h).await, first, "the first deadline stands");
+
+    h.clock.set("2026-04-04T01:00:00Z".parse().unwrap());
+    let report = h.billing.run_periodic_pass().await.unwrap();
+    assert_eq!(report.grace_enforced, 1);
+    assert_eq!(h.quota_plan().await, "free");
+}
+
+/// The subscription update is committed, then its delivery is cut short while it sets the
+/// plan: the event is processed, the plan is still Free, the change is pending.
+async fn a_plan_change_cut_short<S: BillingStore>(h: &Harness<S>) {
+    h.deliver("01-checkout.session.completed").await.unwrap();
+    h.deliver_cut_short("03-customer.subscription.updated-pro")
+        .await;
+    let store = h.billing.store();
+    let row = store
+        .event("evt_1RqA8pKfT7xYw2QeSubActive")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, EventStatus::Processed);
+    assert_eq!(
+        h.quota_plan().await,
+        "free",
+        "the plan change was cut short"
+    );
+    let pending = store.pending_plan_syncs(h.clock.now(), 10).await.unwrap();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(pending[0].user_id, user());
+    assert_eq!(pending[0].event_id, "evt_1RqA8pKfT7xYw2QeSubActive");
+    assert_eq!(pending[0].pending_since, h.clock.now());
+}
+
+async fn nothing_pending<S: BillingStore>(h: &Harness<S>) -> bool {
+    let later = h.clock.now() + chrono::Duration::days(1);
+    h.billing
+        .store()
+        .pending_plan_syncs(later, 10)
+        .await
+        .unwrap()
+        .is_empty()
+}
+
+pub(crate) async fn a_plan_change_cut_short_is_completed_by_a_redelivery<S: BillingStore>(
+    h: Harness<S>,
+) {
+    a_plan_change_cut_short(&h).await;
+    // Stripe did not get its answer: it delivers the event again, a minute later. (A
+    // duplicate delivered at once leaves the change to the delivery that may still run.)
+    let outcome = h
+        .deliver("03-customer.subscription.updated-pro")
+        .await
+        .unwrap();
+    assert!(matches!(outcome, WebhookOutcome::Duplicate { .. }));
+    assert_eq!(h.quota_plan().await, "free");
+    h.clock.advance(Duration::from_secs(60));
+    let outcome = h
+        .deliver("03-customer.subscription.updated-pro")
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, WebhookOutcome::Duplicate { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(h.quota_plan().await, "pro");
+    assert!(nothing_pending(&h).await);
+}
+
+pub(crate) async fn a_plan_change_cut_short_is_completed_by_the_periodic_pass<S: BillingStore>(
+    h: Harness<S>,
+) {
+    a_plan_change_cut_short(&h).await;
+    // A pass right away leaves the change to its delivery, which may still be running.
+    let report = h.billing.run_periodic_pass().await.unwrap();
+    assert_eq!(report.plan_syncs_completed, 0);
+    assert_eq!(h.quota_plan().await, "free");
+
+    h.clock.advance(PLAN_SYNC_SETTLING + Duration::from_secs(1));
+    let report = h.billing.run_periodic_pass().await.unwrap();
+    assert_eq!(
+        (
+            report.plan_syncs_completed,
+            report.grace_enforced,
+            report.errors
+        ),
+        (1, 0, 0)
+    );
+    assert_eq!(h.quota_plan().await, "pro");
+    assert!(nothing_pending(&h).await);
+    let writes = h.plan_writes();
+    let report = h.billing.run_periodic_pass().await.unwrap();
+    assert_eq!(report.plan_syncs_completed, 0);
+    assert_eq!(h.plan_writes(), writes);
+}
+
+pub(crate) async fn completed_plan_changes_leave_nothing_pending<S: BillingStore>(h: Harness<S>) {
+    for e in crate::support::LIFECYCLE {
+        h.deliver(e).await.unwrap();
+    }
+    assert!(nothing_pending(&h).await);
+}
+
+/// Stripe's example objects (and a basil-era update) through the handlers: every delivery is
+/// answered without an error, and the handled ones change what they should.
+pub(crate) async fn stripe_example_events_are_handled<S: BillingStore>(h: Harness<S>) {
+    // The catalogue knows Stripe's example price (as Pro, yearly), and the example customer
+    // belongs to the user.
+    let mut catalogue = crate::support::catalogue();
+    let mut pro = catalogue.get(&PlanId::pro()).unwrap().clone();
+    pro.stripe_price_id_yearly = Some(STRIPE_PRICE.into());
+    catalogue = catalogue.with_plan(pro).unwrap();
+    h.quota.set_catalogue(catalogue);
+    let store = h.billing.store();
+    store
+        .link_customer(STRIPE_CUSTOMER, user(), h.clock.now())
+        .await
+        .unwrap();
+    let mut notices = h.billing.notices();
+
+    let first_created = h.clock.now().timestamp() - 3600;
+    for example in example_events(first_created) {
+        let outcome = h
+            .deliver_body(&example.body)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", example.event_type));
+        assert_eq!(outcome.event_id(), example.id);
+        match example.kind {
+            Kind::Unhandled => assert!(
+                matches!(&outcome, WebhookOutcome::Skipped { reason, .. } if reason.contains("not handled")),
+                "{}: {outcome:?}",
+                example.event_type
+            ),
+            _ => assert!(
+                matches!(outcome, WebhookOutcome::Processed { .. }),
+                "{}: {outcome:?}",
+                example.event_type
+            ),
+        }
+        let row = store.event(&example.id).await.unwrap().unwrap();
+        assert_ne!(row.status, EventStatus::Failed, "{}", example.event_type);
+        assert_eq!(row.payload, example.body);
+    }
+
+    // Stripe's subscription, kept with the user linked to its customer.
+    let sub = store
+        .subscription(STRIPE_SUBSCRIPTION)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sub.user_id, Some(user()));
+    assert_eq!(sub.stripe_customer_id, STRIPE_CUSTOMER);
+    assert_eq!(
+        (sub.plan.as_str(), sub.status.as_str(), sub.quantity),
+        ("pro", "active", 1)
+    );
+    assert_eq!(sub.price_id.as_deref(), Some(STRIPE_PRICE));
+    assert!(sub.cancel_at_period_end);
+    // Stripe's example cancels at the end of a period that ended in 2000: no plan from it.
+    assert_eq!(sub.effective_plan(h.clock.now()), "free");
+
+    // Stripe's invoice, recorded; its payment outcomes reach the subscription its parent names.
+    let invoice = store.invoice(STRIPE_INVOICE).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            invoice.status.as_str(),
+            invoice.amount_due,
+            invoice.amount_paid
+        ),
+        ("draft", 1000, 0)
+    );
+    assert_eq!(
+        invoice.stripe_subscription_id.as_deref(),
+        Some(STRIPE_INVOICE_SUBSCRIPTION)
+    );
+    let billed = store
+        .subscription(STRIPE_INVOICE_SUBSCRIPTION)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(billed.past_due, "the failure came after the payment");
+    assert!(billed.grace_until.is_some());
+
+    // The trial's end reached the host.
+    let mut trial = None;
+    while let Ok(notice) = notices.try_recv() {
+        if let BillingNotice::TrialWillEnd { subscription, .. } = notice {
+            trial = Some(subscription);
+        }
+    }
+    assert_eq!(trial.as_deref(), Some(STRIPE_SUBSCRIPTION));
+
+    // The basil-era update gave the user Pro through the crate's own subscription.
+    let row = store.event(BASIL_EVENT).await.unwrap().unwrap();
+    assert_eq!(row.status, EventStatus::Processed);
+    assert_eq!(row.api_version.as_deref(), Some("2025-08-27.basil"));
+    let basil = store.subscription(SUB).await.unwrap().unwrap();
+    assert_eq!((basil.plan.as_str(), basil.user_id), ("pro", Some(user())));
+    assert_eq!(h.billing.plan_of(user()).await.unwrap(), "pro");
+    assert_eq!(h.quota_plan().await, "pro");
+    assert!(nothing_pending(&h).await);
+}
+
 /// Instantiates the suite for one backend: `$make` is an async expression giving a
 /// `Harness` (and keeping any database alive in `$guard`).
 macro_rules! store_suite {
@@ -420,6 +707,12 @@ macro_rules! store_suite {
             store_suite!(@test $module, cancel_at_period_end_keeps_the_plan_until_deleted, $(#[$attr])* |$guard| $make);
             store_suite!(@test $module, trial_will_end_is_surfaced_to_the_host, $(#[$attr])* |$guard| $make);
             store_suite!(@test $module, a_forged_delivery_changes_nothing, $(#[$attr])* |$guard| $make);
+            store_suite!(@test $module, the_periodic_pass_downgrades_when_the_grace_period_ends, $(#[$attr])* |$guard| $make);
+            store_suite!(@test $module, a_repeated_payment_failure_keeps_the_first_deadline, $(#[$attr])* |$guard| $make);
+            store_suite!(@test $module, a_plan_change_cut_short_is_completed_by_a_redelivery, $(#[$attr])* |$guard| $make);
+            store_suite!(@test $module, a_plan_change_cut_short_is_completed_by_the_periodic_pass, $(#[$attr])* |$guard| $make);
+            store_suite!(@test $module, completed_plan_changes_leave_nothing_pending, $(#[$attr])* |$guard| $make);
+            store_suite!(@test $module, stripe_example_events_are_handled, $(#[$attr])* |$guard| $make);
         }
     };
     (@test $module:ident, $name:ident, $(#[$attr:meta])* |$guard:ident| $make:expr) => {
