@@ -1,11 +1,19 @@
 //! Plan-aware quotas: usage windows, atomic reservations and burst limits.
 //!
-//! A [`Quota`] decides whether a user may start a generation. [`Quota::reserve`] holds the
-//! cost against the user's plan (daily and monthly generations, monthly tokens, a burst
-//! rate) in one atomic step; the work then [commits](Quota::commit) the reservation with the
-//! tokens it used, or [refunds](Quota::refund) it when it failed. A reservation left pending
-//! (a crashed worker) is released after a timeout. Windows reset lazily, exactly once, in the
-//! same step as the next reservation; no cron job is needed.
+//! A [`Quota`] decides whether a user may start a generation or send a chat message.
+//! [`Quota::reserve`] holds the cost against the user's plan (daily and monthly generations,
+//! monthly tokens, a burst rate) in one atomic step, and [`Quota::reserve_for`] does the same
+//! for another [`Resource`] (chat messages, counted per day apart from generations); the work
+//! then [commits](Quota::commit) the reservation with the tokens it used, or
+//! [refunds](Quota::refund) it when it failed (with
+//! [the tokens it spent](Quota::refund_with_tokens) when the model ran). A reservation left
+//! pending (a crashed worker) is released after a timeout, unless the work that pays with it
+//! [holds](Quota::hold) it: then it lives as long as that work. Windows reset lazily, exactly
+//! once, in the same step as the next reservation; no cron job is needed.
+//!
+//! A [`Plan`] also carries what one request may send and ask back ([`RequestLimits`]: the
+//! sizes of the context, the output tokens of a model call) and how many of a user's jobs may
+//! run at once; the host enforces those.
 //!
 //! ```
 //! use appforge_quota::{Admission, LimitKind, MemoryUsageStore, Quota};
@@ -45,6 +53,12 @@
 //! or their status is read, or by [`Quota::reset_expired`]; committing it afterwards is [`Error::AlreadySettled`] with state
 //! `expired`, refunding it answers [`Settlement::AlreadyReleased`].
 //!
+//! Work that may wait longer than the timeout (a job in a queue) [holds](Quota::hold) its
+//! reservation as soon as it exists: a held reservation never expires, so the job cannot run
+//! free after a long wait, and [`Quota::held`] lists what is held so that the host can release
+//! what belongs to work that no longer exists. An attempt that is retried records its tokens
+//! with [`Quota::record_tokens`]; the reservation stays pending.
+//!
 //! # Windows
 //!
 //! Days are UTC days unless [`Windows::with_offset`] says otherwise; months are calendar
@@ -83,6 +97,7 @@ mod plan;
 mod quota;
 mod rate;
 mod reservation;
+mod resource;
 mod status;
 mod store;
 mod usage;
@@ -93,10 +108,13 @@ pub use error::{Error, Result};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::{QuotaCost, QuotaExceeded, QuotaRejection, QuotaUser, Reserved};
-pub use plan::{Burst, Plan, PlanId};
+pub use plan::{Burst, Plan, PlanId, RequestLimits};
 pub use quota::{DEFAULT_RESERVATION_TIMEOUT, Quota, QuotaBuilder};
 pub use rate::{RequestRateLimiter, RequestRates};
-pub use reservation::{Admission, Reservation, ReservationId, ReservationState, Settlement};
+pub use reservation::{
+    Admission, HeldReservation, Reservation, ReservationId, ReservationState, Settlement,
+};
+pub use resource::Resource;
 pub use status::{LimitKind, QuotaStatus, WindowStatus};
 pub use store::any::AnyUsageStore;
 pub use store::memory::MemoryUsageStore;

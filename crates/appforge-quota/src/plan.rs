@@ -151,10 +151,20 @@ pub struct Plan {
     /// Generations per month (calendar month or billing period).
     #[serde(default)]
     pub monthly_generations: Option<u32>,
-    /// Model tokens per month: a reservation is refused once the month's committed tokens
-    /// reach it.
+    /// Model tokens per month: a reservation (of any resource) is refused once the month's
+    /// recorded tokens reach it.
     #[serde(default)]
     pub monthly_tokens: Option<u64>,
+    /// Chat messages per day (see [`Windows`](crate::Windows)), counted apart from
+    /// generations.
+    #[serde(default)]
+    pub daily_chat_messages: Option<u32>,
+    /// Generation jobs of one user that may run at the same time (fair share of the workers).
+    #[serde(default)]
+    pub max_running_jobs: Option<u32>,
+    /// What one request may send to the model and ask back (context sizes, output tokens).
+    #[serde(default)]
+    pub request_limits: RequestLimits,
     /// Burst limit, per user.
     #[serde(default)]
     pub burst: Option<Burst>,
@@ -187,7 +197,8 @@ fn yes() -> bool {
 }
 
 impl Plan {
-    /// An active plan with no limits, no burst limit, priority 0, no features and no prices.
+    /// An active plan with no limits, no burst limit, priority 0, no features and no prices;
+    /// its request limits are [`RequestLimits::default`].
     pub fn new(id: impl Into<PlanId>, name: impl Into<String>) -> Self {
         Self {
             id: id.into(),
@@ -196,6 +207,9 @@ impl Plan {
             daily_generations: None,
             monthly_generations: None,
             monthly_tokens: None,
+            daily_chat_messages: None,
+            max_running_jobs: None,
+            request_limits: RequestLimits::default(),
             burst: None,
             priority: 0,
             features: Vec::new(),
@@ -207,12 +221,17 @@ impl Plan {
         }
     }
 
-    /// Free: 5 generations a day, priority 0, bursts of 10 then 10 a minute.
+    /// Free: 5 generations and 20 chat messages a day, 1,000,000 tokens a month, one job
+    /// running at a time, priority 0, bursts of 10 then 10 a minute, [`RequestLimits::free`].
     #[must_use]
     pub fn free() -> Self {
         let mut plan = Self::new(PlanId::free(), "Free");
         plan.description = Some("5 generations a day, basic features".into());
         plan.daily_generations = Some(5);
+        plan.daily_chat_messages = Some(20);
+        plan.monthly_tokens = Some(1_000_000);
+        plan.max_running_jobs = Some(1);
+        plan.request_limits = RequestLimits::free();
         plan.burst = Some(burst(10, 10));
         plan.priority = 0;
         plan.features = vec!["basic".into()];
@@ -220,12 +239,16 @@ impl Plan {
         plan
     }
 
-    /// Pro: 50 generations a day, $10 a month, priority 10, bursts of 10 then 20 a minute.
+    /// Pro: 50 generations and 500 chat messages a day, 20,000,000 tokens a month, two jobs
+    /// running at a time, $10 a month, priority 10, bursts of 10 then 20 a minute.
     #[must_use]
     pub fn pro() -> Self {
         let mut plan = Self::new(PlanId::pro(), "Pro");
         plan.description = Some("50 generations a day, all features".into());
         plan.daily_generations = Some(50);
+        plan.daily_chat_messages = Some(500);
+        plan.monthly_tokens = Some(20_000_000);
+        plan.max_running_jobs = Some(2);
         plan.burst = Some(burst(20, 10));
         plan.priority = 10;
         plan.features = vec!["basic".into(), "all".into()];
@@ -233,11 +256,15 @@ impl Plan {
         plan
     }
 
-    /// Team: unlimited generations, $30 a month, priority 20, bursts of 20 then 60 a minute.
+    /// Team: unlimited generations, chat messages and tokens, three jobs running at a time (so
+    /// that one account does not take every worker), $30 a month, priority 20, bursts of 20
+    /// then 60 a minute, [`RequestLimits::team`].
     #[must_use]
     pub fn team() -> Self {
         let mut plan = Self::new(PlanId::team(), "Team");
         plan.description = Some("Unlimited generations, priority queue".into());
+        plan.max_running_jobs = Some(3);
+        plan.request_limits = RequestLimits::team();
         plan.burst = Some(burst(60, 20));
         plan.priority = 20;
         plan.features = vec!["basic".into(), "all".into(), "priority".into()];
@@ -264,6 +291,97 @@ impl Plan {
             .is_some_and(|t| i64::try_from(t).is_err())
         {
             return bad("monthly token limit is too large");
+        }
+        if self.max_running_jobs == Some(0) {
+            return bad("max_running_jobs must be positive (omit it for no limit)");
+        }
+        self.request_limits
+            .validate()
+            .map_err(|what| crate::Error::Config(format!("plan {}: {what}", self.id)))
+    }
+}
+
+/// What one request may send to the model and ask back. Requests beyond a limit are refused
+/// before anything is reserved (`400` naming the limit), so that the size of a request, which
+/// is what a model call costs, is bounded by the plan.
+///
+/// Deserialized field by field: a missing field takes its [`RequestLimits::default`] value.
+///
+/// ```
+/// use appforge_quota::{Plan, RequestLimits};
+/// assert_eq!(Plan::pro().request_limits, RequestLimits::default());
+/// assert!(Plan::free().request_limits.output_tokens < RequestLimits::default().output_tokens);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct RequestLimits {
+    /// Messages of conversation history one request may carry.
+    pub history_messages: u32,
+    /// Bytes of conversation history (the messages' text) one request may carry.
+    pub history_bytes: u64,
+    /// Files of the current app (`currentAppState.files`) one request may carry.
+    pub app_files: u32,
+    /// Bytes of the current app (its files' paths and contents) one request may carry.
+    pub app_bytes: u64,
+    /// Bytes of the phase context (the phase plan's text) one request may carry.
+    pub phase_context_bytes: u64,
+    /// Output tokens one model call may produce (its `max_tokens`).
+    pub output_tokens: u32,
+}
+
+impl Default for RequestLimits {
+    /// The safe defaults (Pro's): 50 history messages of 256 KiB in all, 500 files of 1 MiB
+    /// in all, 64 KiB of phase context, 16,000 output tokens a call.
+    fn default() -> Self {
+        Self {
+            history_messages: 50,
+            history_bytes: 256 * 1024,
+            app_files: 500,
+            app_bytes: 1024 * 1024,
+            phase_context_bytes: 64 * 1024,
+            output_tokens: 16_000,
+        }
+    }
+}
+
+impl RequestLimits {
+    /// Free's: 20 history messages of 64 KiB in all, 200 files of 512 KiB in all, 16 KiB of
+    /// phase context, 8,000 output tokens a call.
+    #[must_use]
+    pub fn free() -> Self {
+        Self {
+            history_messages: 20,
+            history_bytes: 64 * 1024,
+            app_files: 200,
+            app_bytes: 512 * 1024,
+            phase_context_bytes: 16 * 1024,
+            output_tokens: 8_000,
+        }
+    }
+
+    /// Team's: 100 history messages of 512 KiB in all, 1,000 files of 2 MiB in all, 128 KiB
+    /// of phase context, 16,000 output tokens a call.
+    #[must_use]
+    pub fn team() -> Self {
+        Self {
+            history_messages: 100,
+            history_bytes: 512 * 1024,
+            app_files: 1_000,
+            app_bytes: 2 * 1024 * 1024,
+            phase_context_bytes: 128 * 1024,
+            output_tokens: 16_000,
+        }
+    }
+
+    fn validate(&self) -> Result<(), &'static str> {
+        if self.output_tokens == 0 {
+            return Err("request_limits.output_tokens must be positive");
+        }
+        for bytes in [self.history_bytes, self.app_bytes, self.phase_context_bytes] {
+            if i64::try_from(bytes).is_err() {
+                return Err("a request limit in bytes is too large");
+            }
         }
         Ok(())
     }

@@ -12,7 +12,8 @@ use uuid::Uuid;
 use crate::burst::{BurstLimiter, SharedBurst};
 use crate::catalogue::PlanCatalogue;
 use crate::plan::{Plan, PlanId};
-use crate::reservation::{Admission, Reservation, ReservationId, Settlement};
+use crate::reservation::{Admission, HeldReservation, Reservation, ReservationId, Settlement};
+use crate::resource::Resource;
 use crate::status::{LimitKind, QuotaStatus};
 use crate::store::any::AnyUsageStore;
 use crate::store::{ReserveRequest, StoreContext, SweepReport, UsageStore};
@@ -200,7 +201,18 @@ impl Quota {
         self.inner.clock.now()
     }
 
-    /// Holds `cost` generations for `user` if their plan allows it now.
+    /// Holds `cost` generations for `user` if their plan allows it now: the same as
+    /// [`reserve_for`](Self::reserve_for) with [`Resource::Generation`].
+    ///
+    /// # Errors
+    ///
+    /// As [`reserve_for`](Self::reserve_for).
+    pub async fn reserve(&self, user: Uuid, cost: u32) -> Result<Admission> {
+        self.reserve_for(user, Resource::Generation, cost).await
+    }
+
+    /// Holds `cost` of `resource` (generations or chat messages) for `user` if their plan
+    /// allows it now.
     ///
     /// A denial carries the user's [`QuotaStatus`] with the limit that refused it and the
     /// time until a retry can succeed. Commit or refund a granted reservation when the work
@@ -210,7 +222,12 @@ impl Quota {
     ///
     /// [`Error::InvalidArgument`] for a zero cost, [`Error::UnknownPlan`] when the user's
     /// stored plan left the catalogue, storage errors.
-    pub async fn reserve(&self, user: Uuid, cost: u32) -> Result<Admission> {
+    pub async fn reserve_for(
+        &self,
+        user: Uuid,
+        resource: Resource,
+        cost: u32,
+    ) -> Result<Admission> {
         if cost == 0 {
             return Err(Error::InvalidArgument(
                 "a reservation costs at least 1".into(),
@@ -219,7 +236,9 @@ impl Quota {
         let plans = self.plans();
         let now = self.now();
         let cx = StoreContext::new(now, self.inner.windows, &plans.catalogue);
-        if self.inner.burst_limits {
+        // Burst limits pace generations; chat messages have their daily count.
+        let burst = self.inner.burst_limits && resource == Resource::Generation;
+        if burst {
             let cached = self.inner.user_plans.get(&user).map(|p| p.clone());
             let plan = match cached {
                 Some(plan) => plan,
@@ -235,7 +254,7 @@ impl Quota {
         }
         let id = ReservationId::for_user(user);
         let expires_at = now + self.inner.timeout;
-        let request = ReserveRequest::new(id, user, cost, expires_at);
+        let request = ReserveRequest::new(id, user, cost, expires_at).resource(resource);
         let outcome = match &self.inner.store {
             // The memory store answers at once: calling it directly skips building the
             // future of the dispatching call, which is as large as the SQL stores' futures.
@@ -246,13 +265,14 @@ impl Quota {
             store => Box::pin(store.reserve(cx, request)).await?,
         };
         let plan = plans.catalogue.require(&outcome.usage.plan)?;
-        if self.inner.burst_limits {
+        if burst {
             self.remember_plan(user, &plan.id);
         }
         Ok(match outcome.refused_by {
             None => Admission::Granted(Reservation {
                 id,
                 user,
+                resource,
                 cost,
                 plan: plan.id.clone(),
                 priority: plan.priority,
@@ -306,13 +326,93 @@ impl Quota {
     /// [`Error::ReservationNotFound`]; [`Error::AlreadySettled`] when the reservation was
     /// committed; storage errors.
     pub async fn refund(&self, id: ReservationId) -> Result<Settlement> {
+        self.refund_with_tokens(id, 0).await
+    }
+
+    /// Refunds a reservation (its cost is given back, as [`refund`](Self::refund) does) and
+    /// records the tokens the work spent before it failed: a failure that was not the user's
+    /// does not count against their generations, but what the model produced is paid for in
+    /// tokens. The tokens are added by the call that settles the reservation, once.
+    ///
+    /// # Errors
+    ///
+    /// As [`refund`](Self::refund).
+    pub async fn refund_with_tokens(&self, id: ReservationId, tokens: u64) -> Result<Settlement> {
         let plans = self.plans();
         let cx = StoreContext::new(self.now(), self.inner.windows, &plans.catalogue);
         match &self.inner.store {
-            AnyUsageStore::Memory(store) => store.refund_now(&cx, id),
+            AnyUsageStore::Memory(store) => store.refund_now(&cx, id, tokens),
             #[allow(unreachable_patterns)] // without the SQL stores' features
-            store => Box::pin(store.refund(cx, id)).await,
+            store => Box::pin(store.refund(cx, id, tokens)).await,
         }
+    }
+
+    /// Records `tokens` spent by the work of a reservation that stays pending: an attempt
+    /// that reached the model and will be retried. Each call adds its tokens, so call it once
+    /// per attempt; the tokens of the attempt that ends the work go with its
+    /// [`commit`](Self::commit) or [`refund_with_tokens`](Self::refund_with_tokens).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReservationNotFound`]; [`Error::AlreadySettled`] when the reservation is no
+    /// longer pending (nothing is recorded); storage errors.
+    pub async fn record_tokens(&self, id: ReservationId, tokens: u64) -> Result<()> {
+        if tokens == 0 {
+            return Ok(());
+        }
+        let plans = self.plans();
+        let cx = StoreContext::new(self.now(), self.inner.windows, &plans.catalogue);
+        self.inner.store.record_tokens(cx, id, tokens).await
+    }
+
+    /// Attaches a pending reservation to the work it pays for (`holder`, such as a job id):
+    /// from now on it lives as long as that work, and no reservation timeout releases it. The
+    /// host settles it when the work ends, and releases it (with [`refund`](Self::refund))
+    /// when the work no longer exists; [`held`](Self::held) lists what is held, for that
+    /// check. Holding it again for the same holder does nothing.
+    ///
+    /// ```
+    /// use appforge_quota::{Admission, MemoryUsageStore, Quota};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> appforge_quota::Result<()> {
+    /// let clock = appforge_core::ManualClock::at("2026-03-14T12:00:00Z".parse().unwrap());
+    /// let quota = Quota::builder(MemoryUsageStore::new()).clock(clock.shared()).build()?;
+    /// let (user, job) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    /// let Admission::Granted(r) = quota.reserve(user, 1).await? else { unreachable!() };
+    /// quota.hold(r.id, job).await?;
+    /// clock.advance(Duration::from_secs(24 * 3600));
+    /// quota.reset_expired().await?;
+    /// assert_eq!(quota.held(quota.clock().now(), None, 10).await?[0].holder, job);
+    /// quota.commit(r.id, 900).await?; // the job ran, a day later
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReservationNotFound`]; [`Error::AlreadySettled`] when it is no longer pending
+    /// (an expired one cannot be held again); storage errors.
+    pub async fn hold(&self, id: ReservationId, holder: Uuid) -> Result<()> {
+        let plans = self.plans();
+        let cx = StoreContext::new(self.now(), self.inner.windows, &plans.catalogue);
+        self.inner.store.hold(cx, id, holder).await
+    }
+
+    /// Up to `limit` held reservations still pending that were taken before `before`, in id
+    /// order after `after` (for paging): what a host checks against its work.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub async fn held(
+        &self,
+        before: DateTime<Utc>,
+        after: Option<ReservationId>,
+        limit: u32,
+    ) -> Result<Vec<HeldReservation>> {
+        let plans = self.plans();
+        let cx = StoreContext::new(self.now(), self.inner.windows, &plans.catalogue);
+        self.inner.store.held(cx, before, after, limit).await
     }
 
     /// The user's plan and windows now.

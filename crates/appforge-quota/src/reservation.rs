@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::plan::PlanId;
+use crate::resource::Resource;
 use crate::status::QuotaStatus;
 
 /// The id of a reservation: a UUID, so that a worker in another process can settle it.
@@ -146,7 +147,9 @@ pub struct Reservation {
     pub id: ReservationId,
     /// The user it was taken for.
     pub user: Uuid,
-    /// Generations held.
+    /// What it holds.
+    pub resource: Resource,
+    /// How many of `resource` it holds (generations, chat messages).
     pub cost: u32,
     /// The user's plan when it was taken.
     pub plan: PlanId,
@@ -156,9 +159,37 @@ pub struct Reservation {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A pending reservation held by a piece of work (see [`Quota::hold`](crate::Quota::hold)):
+/// it does not expire, so the host settles it when the work ends, or releases it when the work
+/// no longer exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct HeldReservation {
+    /// The reservation.
+    pub id: ReservationId,
+    /// Its user.
+    pub user: Uuid,
+    /// The work holding it (for the server, a job id).
+    pub holder: Uuid,
+    /// What it holds.
+    pub resource: Resource,
+    /// How many.
+    pub cost: u32,
+    /// When it was taken.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The expiry a held reservation carries: far enough that it never comes.
+pub(crate) fn held_until() -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(253_402_214_400_000).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 /// The answer to [`Quota::reserve`](crate::Quota::reserve).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
+// A denial is the rare answer and callers match on its status by value: not boxed.
+#[allow(clippy::large_enum_variant)]
 pub enum Admission {
     /// The work may go ahead; commit or refund the reservation when it ends.
     Granted(Reservation),

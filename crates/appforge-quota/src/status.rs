@@ -19,6 +19,8 @@ pub enum LimitKind {
     Tokens,
     /// Requests in a short burst.
     Burst,
+    /// Chat messages per day.
+    ChatMessages,
 }
 
 impl fmt::Display for LimitKind {
@@ -28,6 +30,7 @@ impl fmt::Display for LimitKind {
             Self::Monthly => "monthly",
             Self::Tokens => "tokens",
             Self::Burst => "burst",
+            Self::ChatMessages => "daily chat message",
         })
     }
 }
@@ -92,8 +95,10 @@ pub struct QuotaStatus {
     pub daily: WindowStatus,
     /// Generations this month (or billing period).
     pub monthly: WindowStatus,
-    /// Tokens this month (or billing period).
+    /// Tokens this month (or billing period), of generations and chat messages alike.
     pub tokens: WindowStatus,
+    /// Chat messages today.
+    pub chat: WindowStatus,
     /// For a denial, the limit that refused it.
     pub denied_by: Option<LimitKind>,
     /// For a denial, how long until a retry can succeed.
@@ -109,6 +114,7 @@ impl QuotaStatus {
             LimitKind::Daily => Some(&self.daily),
             LimitKind::Monthly => Some(&self.monthly),
             LimitKind::Tokens => Some(&self.tokens),
+            LimitKind::ChatMessages => Some(&self.chat),
             LimitKind::Burst => None,
         }
     }

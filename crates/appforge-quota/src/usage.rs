@@ -4,6 +4,7 @@ use uuid::Uuid;
 
 use crate::plan::{Plan, PlanId};
 use crate::reservation::{ReservationId, ReservationState, Settlement};
+use crate::resource::Resource;
 use crate::status::{LimitKind, QuotaStatus, WindowStatus, until};
 use crate::window::{BillingPeriod, Windows};
 use crate::{Error, Result};
@@ -24,6 +25,8 @@ pub struct Usage {
     pub daily_generations: u64,
     /// Generations in the monthly window, pending reservations included.
     pub monthly_generations: u64,
+    /// Chat messages in the daily window, pending reservations included.
+    pub daily_chat_messages: u64,
     /// Committed tokens in the monthly window.
     pub monthly_tokens: u64,
     /// Committed tokens ever.
@@ -44,6 +47,7 @@ impl Usage {
             plan,
             daily_generations: 0,
             monthly_generations: 0,
+            daily_chat_messages: 0,
             monthly_tokens: 0,
             total_tokens: 0,
             day_start: windows.day(now).0,
@@ -59,6 +63,7 @@ impl Usage {
         if self.day_start < day {
             self.day_start = day;
             self.daily_generations = 0;
+            self.daily_chat_messages = 0;
             changed = true;
         }
         let month = windows.month(now, self.billing_period.as_ref()).0;
@@ -71,16 +76,27 @@ impl Usage {
         changed
     }
 
-    /// The first limit of `plan` that refuses `cost` more generations (windows rolled).
-    pub(crate) fn refusal(&self, plan: &Plan, cost: u32) -> Option<LimitKind> {
+    /// The first limit of `plan` that refuses `cost` more of `resource` (windows rolled).
+    pub(crate) fn refusal(&self, plan: &Plan, resource: Resource, cost: u32) -> Option<LimitKind> {
         let cost = u64::from(cost);
         let over = |used: u64, limit: Option<u32>| {
             limit.is_some_and(|l| used.saturating_add(cost) > u64::from(l))
         };
-        if over(self.daily_generations, plan.daily_generations) {
-            Some(LimitKind::Daily)
-        } else if over(self.monthly_generations, plan.monthly_generations) {
-            Some(LimitKind::Monthly)
+        let counted = match resource {
+            Resource::Generation => {
+                if over(self.daily_generations, plan.daily_generations) {
+                    Some(LimitKind::Daily)
+                } else if over(self.monthly_generations, plan.monthly_generations) {
+                    Some(LimitKind::Monthly)
+                } else {
+                    None
+                }
+            }
+            Resource::ChatMessage => over(self.daily_chat_messages, plan.daily_chat_messages)
+                .then_some(LimitKind::ChatMessages),
+        };
+        if counted.is_some() {
+            counted
         } else if plan
             .monthly_tokens
             .is_some_and(|l| self.monthly_tokens >= l)
@@ -91,20 +107,34 @@ impl Usage {
         }
     }
 
-    pub(crate) fn charge(&mut self, cost: u32) {
-        self.daily_generations += u64::from(cost);
-        self.monthly_generations += u64::from(cost);
+    pub(crate) fn charge(&mut self, resource: Resource, cost: u32) {
+        match resource {
+            Resource::Generation => {
+                self.daily_generations += u64::from(cost);
+                self.monthly_generations += u64::from(cost);
+            }
+            Resource::ChatMessage => self.daily_chat_messages += u64::from(cost),
+        }
     }
 
     /// Gives back a reservation's cost to the windows it was charged to, if they are still
     /// the current ones.
     pub(crate) fn release(&mut self, r: &Held) {
         let cost = u64::from(r.cost);
-        if self.day_start == r.day_start {
-            self.daily_generations = self.daily_generations.saturating_sub(cost);
-        }
-        if self.month_start == r.month_start {
-            self.monthly_generations = self.monthly_generations.saturating_sub(cost);
+        match r.resource {
+            Resource::Generation => {
+                if self.day_start == r.day_start {
+                    self.daily_generations = self.daily_generations.saturating_sub(cost);
+                }
+                if self.month_start == r.month_start {
+                    self.monthly_generations = self.monthly_generations.saturating_sub(cost);
+                }
+            }
+            Resource::ChatMessage => {
+                if self.day_start == r.day_start {
+                    self.daily_chat_messages = self.daily_chat_messages.saturating_sub(cost);
+                }
+            }
         }
     }
 
@@ -138,8 +168,14 @@ impl Usage {
             now,
         );
         let tokens = WindowStatus::new(plan.monthly_tokens, u.monthly_tokens, month_end, now);
+        let chat = WindowStatus::new(
+            plan.daily_chat_messages.map(u64::from),
+            u.daily_chat_messages,
+            day_end,
+            now,
+        );
         let retry_after = denied_by.map(|kind| match kind {
-            LimitKind::Daily => until(now, day_end),
+            LimitKind::Daily | LimitKind::ChatMessages => until(now, day_end),
             LimitKind::Monthly | LimitKind::Tokens | LimitKind::Burst => until(now, month_end),
         });
         QuotaStatus {
@@ -147,15 +183,17 @@ impl Usage {
             daily,
             monthly,
             tokens,
+            chat,
             denied_by,
             retry_after,
         }
     }
 }
 
-/// What a reservation holds: its cost and the windows it was charged to.
+/// What a reservation holds: its resource, its cost and the windows it was charged to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Held {
+    pub(crate) resource: Resource,
     pub(crate) cost: u32,
     pub(crate) day_start: DateTime<Utc>,
     pub(crate) month_start: DateTime<Utc>,
@@ -208,6 +246,17 @@ pub(crate) fn step(state: ReservationState, expired: bool, settle: Settle) -> St
         }
         (Expired, Settle::Refund) => Step::Stay(Ok(Settlement::AlreadyReleased)),
         (other, _) => Step::Stay(Err(other)),
+    }
+}
+
+/// Whether a reservation in `state` can take tokens or a holder now: `Ok` while pending and
+/// live; an expired pending one answers `Err(Expired)` (the caller releases it), a settled
+/// one its state.
+pub(crate) fn live(state: ReservationState, expired: bool) -> Result<(), ReservationState> {
+    match state {
+        ReservationState::Pending if expired => Err(ReservationState::Expired),
+        ReservationState::Pending => Ok(()),
+        other => Err(other),
     }
 }
 

@@ -7,7 +7,7 @@ use super::postgres::PgUsageStore;
 use super::sqlite::SqliteUsageStore;
 use super::{ReserveOutcome, ReserveRequest, StoreContext, SweepReport, UsageStore};
 use crate::plan::{Plan, PlanId};
-use crate::reservation::{ReservationId, Settlement};
+use crate::reservation::{HeldReservation, ReservationId, Settlement};
 use crate::usage::Usage;
 use crate::window::BillingPeriod;
 use crate::{Error, Result};
@@ -143,8 +143,36 @@ impl UsageStore for AnyUsageStore {
         dispatch!(self, s => s.commit(cx, id, tokens).await)
     }
 
-    async fn refund(&self, cx: StoreContext<'_>, id: ReservationId) -> Result<Settlement> {
-        dispatch!(self, s => s.refund(cx, id).await)
+    async fn refund(
+        &self,
+        cx: StoreContext<'_>,
+        id: ReservationId,
+        tokens: u64,
+    ) -> Result<Settlement> {
+        dispatch!(self, s => s.refund(cx, id, tokens).await)
+    }
+
+    async fn record_tokens(
+        &self,
+        cx: StoreContext<'_>,
+        id: ReservationId,
+        tokens: u64,
+    ) -> Result<()> {
+        dispatch!(self, s => s.record_tokens(cx, id, tokens).await)
+    }
+
+    async fn hold(&self, cx: StoreContext<'_>, id: ReservationId, holder: Uuid) -> Result<()> {
+        dispatch!(self, s => s.hold(cx, id, holder).await)
+    }
+
+    async fn held(
+        &self,
+        cx: StoreContext<'_>,
+        before: chrono::DateTime<chrono::Utc>,
+        after: Option<ReservationId>,
+        limit: u32,
+    ) -> Result<Vec<HeldReservation>> {
+        dispatch!(self, s => s.held(cx, before, after, limit).await)
     }
 
     async fn usage(&self, cx: StoreContext<'_>, user: Uuid) -> Result<Usage> {

@@ -8,8 +8,10 @@ use uuid::Uuid;
 
 use super::{ReserveOutcome, ReserveRequest, StoreContext, SweepReport, UsageStore};
 use crate::plan::{Plan, PlanId};
-use crate::reservation::{ReservationId, ReservationState, Settlement, route};
-use crate::usage::{Held, Settle, Step, Usage, answer, step};
+use crate::reservation::{
+    HeldReservation, ReservationId, ReservationState, Settlement, held_until, route,
+};
+use crate::usage::{Held, Settle, Step, Usage, answer, live, step};
 use crate::window::BillingPeriod;
 use crate::{Error, Result};
 
@@ -80,6 +82,20 @@ struct Pending {
     held: Held,
     /// Whether its id does not name its user's shard (it is in `Inner::strays`).
     stray: bool,
+    /// The work holding it, once held.
+    holder: Option<Uuid>,
+    created_at: DateTime<Utc>,
+}
+
+/// What is done to a pending reservation.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    /// Commit or refund it, recording these tokens.
+    Settle(Settle, u64),
+    /// Add tokens, leaving it pending.
+    Record(u64),
+    /// Attach it to a holder.
+    Hold(Uuid),
 }
 
 const SETTLED_SHARDS: usize = 64;
@@ -233,16 +249,53 @@ impl Shard {
         released
     }
 
-    /// Settles `id` if it is pending here.
+    /// Applies `op` to `id` if it is pending here.
+    fn apply(
+        &mut self,
+        cx: &StoreContext<'_>,
+        id: ReservationId,
+        op: Op,
+        inner: &Inner,
+    ) -> Option<Result<Settlement>> {
+        let pending = *self.pending.get(&id)?;
+        let expired = pending.held.expires_at <= cx.now;
+        let (how, tokens) = match op {
+            Op::Settle(how, tokens) => (how, tokens),
+            Op::Record(_) | Op::Hold(_) => {
+                if let Err(state) = live(ReservationState::Pending, expired) {
+                    // Expired: released now, as a settlement would.
+                    let _ = self.settle(cx, id, pending, Settle::Refund, 0, inner);
+                    return Some(answer(id, Err(state)));
+                }
+                match op {
+                    Op::Record(tokens) => {
+                        let state = self.user(cx, pending.user);
+                        state.usage.roll(cx.now, cx.windows);
+                        state.usage.add_tokens(tokens);
+                    }
+                    Op::Hold(holder) => {
+                        let pending = self.pending.get_mut(&id)?;
+                        pending.holder = Some(holder);
+                        pending.held.expires_at = held_until();
+                    }
+                    Op::Settle(..) => {}
+                }
+                return Some(Ok(Settlement::Settled));
+            }
+        };
+        Some(self.settle(cx, id, pending, how, tokens, inner))
+    }
+
+    /// Settles the pending reservation `id`.
     fn settle(
         &mut self,
         cx: &StoreContext<'_>,
         id: ReservationId,
+        pending: Pending,
         how: Settle,
         tokens: u64,
         inner: &Inner,
-    ) -> Option<Result<Settlement>> {
-        let pending = *self.pending.get(&id)?;
+    ) -> Result<Settlement> {
         let Step::Move {
             to,
             release,
@@ -254,7 +307,7 @@ impl Shard {
         )
         else {
             // `step` always moves a pending reservation.
-            return Some(answer(id, Err(ReservationState::Pending)));
+            return answer(id, Err(ReservationState::Pending));
         };
         self.pending.remove(&id);
         let state = self.user(cx, pending.user);
@@ -265,12 +318,12 @@ impl Shard {
         if release {
             state.usage.release(&pending.held);
         }
-        if to == ReservationState::Committed {
+        if to != ReservationState::Expired && tokens > 0 {
             state.usage.roll(cx.now, cx.windows);
             state.usage.add_tokens(tokens);
         }
         inner.record(id, to, pending.stray);
-        Some(answer(id, a))
+        answer(id, a)
     }
 }
 
@@ -294,19 +347,21 @@ impl Inner {
         }
     }
 
-    fn settle_in(
+    fn apply_in(
         &self,
         index: usize,
         cx: &StoreContext<'_>,
         id: ReservationId,
-        how: Settle,
-        tokens: u64,
+        op: Op,
     ) -> Option<Result<Settlement>> {
-        self.shard(index).lock().settle(cx, id, how, tokens, self)
+        self.shard(index).lock().apply(cx, id, op, self)
     }
 
-    fn settled(&self, id: ReservationId, how: Settle) -> Option<Result<Settlement>> {
+    fn settled(&self, id: ReservationId, op: Op) -> Option<Result<Settlement>> {
         let settled = self.settled.get(id)?;
+        let Op::Settle(how, _) = op else {
+            return Some(answer(id, Err(settled)));
+        };
         Some(match step(settled, false, how) {
             Step::Stay(a) => answer(id, a),
             // A settled reservation never moves; `step` only moves pending ones.
@@ -342,21 +397,24 @@ impl MemoryUsageStore {
         }
         state.usage.roll(cx.now, cx.windows);
         let plan = cx.plans.require(&state.usage.plan)?;
-        let refused_by = state.usage.refusal(plan, request.cost);
+        let refused_by = state.usage.refusal(plan, request.resource, request.cost);
         if refused_by.is_none() {
-            state.usage.charge(request.cost);
+            state.usage.charge(request.resource, request.cost);
             state.pending += 1;
             let earliest = state.earliest_expiry.get_or_insert(request.expires_at);
             *earliest = (*earliest).min(request.expires_at);
             let pending = Pending {
                 user: request.user,
                 held: Held {
+                    resource: request.resource,
                     cost: request.cost,
                     day_start: state.usage.day_start,
                     month_start: state.usage.month_start,
                     expires_at: request.expires_at,
                 },
                 stray: usize::from(request.id.route()) % USER_SHARDS != index,
+                holder: None,
+                created_at: cx.now,
             };
             let usage = state.usage.clone();
             if pending.stray {
@@ -390,7 +448,7 @@ impl MemoryUsageStore {
         id: ReservationId,
         tokens: u64,
     ) -> Result<Settlement> {
-        self.settle(cx, id, Settle::Commit, tokens)
+        self.apply(cx, id, Op::Settle(Settle::Commit, tokens))
     }
 
     /// [`UsageStore::refund`], without a future: [`Quota`](crate::Quota) calls it directly.
@@ -398,36 +456,31 @@ impl MemoryUsageStore {
         &self,
         cx: &StoreContext<'_>,
         id: ReservationId,
-    ) -> Result<Settlement> {
-        self.settle(cx, id, Settle::Refund, 0)
-    }
-
-    fn settle(
-        &self,
-        cx: &StoreContext<'_>,
-        id: ReservationId,
-        how: Settle,
         tokens: u64,
     ) -> Result<Settlement> {
+        self.apply(cx, id, Op::Settle(Settle::Refund, tokens))
+    }
+
+    fn apply(&self, cx: &StoreContext<'_>, id: ReservationId, op: Op) -> Result<Settlement> {
         let inner = &*self.inner;
         // The id names its user's shard when `Quota` made it.
         let hint = usize::from(id.route()) % USER_SHARDS;
-        if let Some(done) = inner.settle_in(hint, cx, id, how, tokens) {
+        if let Some(done) = inner.apply_in(hint, cx, id, op) {
             return done;
         }
-        if let Some(done) = inner.settled(id, how) {
+        if let Some(done) = inner.settled(id, op) {
             return done;
         }
         let home = inner.strays.lock().get(&id).copied();
         if let Some(home) = home
-            && let Some(done) = inner.settle_in(home, cx, id, how, tokens)
+            && let Some(done) = inner.apply_in(home, cx, id, op)
         {
             return done;
         }
         // Settled by another caller since the first look (the settled record is written
         // before the stray entry goes), or never known.
         inner
-            .settled(id, how)
+            .settled(id, op)
             .unwrap_or(Err(Error::ReservationNotFound(id)))
     }
 }
@@ -450,8 +503,55 @@ impl UsageStore for MemoryUsageStore {
         self.commit_now(&cx, id, tokens)
     }
 
-    async fn refund(&self, cx: StoreContext<'_>, id: ReservationId) -> Result<Settlement> {
-        self.refund_now(&cx, id)
+    async fn refund(
+        &self,
+        cx: StoreContext<'_>,
+        id: ReservationId,
+        tokens: u64,
+    ) -> Result<Settlement> {
+        self.refund_now(&cx, id, tokens)
+    }
+
+    async fn record_tokens(
+        &self,
+        cx: StoreContext<'_>,
+        id: ReservationId,
+        tokens: u64,
+    ) -> Result<()> {
+        self.apply(&cx, id, Op::Record(tokens)).map(drop)
+    }
+
+    async fn hold(&self, cx: StoreContext<'_>, id: ReservationId, holder: Uuid) -> Result<()> {
+        self.apply(&cx, id, Op::Hold(holder)).map(drop)
+    }
+
+    async fn held(
+        &self,
+        _cx: StoreContext<'_>,
+        before: DateTime<Utc>,
+        after: Option<ReservationId>,
+        limit: u32,
+    ) -> Result<Vec<HeldReservation>> {
+        let mut held = Vec::new();
+        for index in 0..USER_SHARDS {
+            let shard = self.inner.shard(index).lock();
+            held.extend(shard.pending.iter().filter_map(|(id, p)| {
+                let holder = p.holder?;
+                (p.created_at < before && after.is_none_or(|a| *id > a)).then_some(
+                    HeldReservation {
+                        id: *id,
+                        user: p.user,
+                        holder,
+                        resource: p.held.resource,
+                        cost: p.held.cost,
+                        created_at: p.created_at,
+                    },
+                )
+            }));
+        }
+        held.sort_unstable_by_key(|h| h.id);
+        held.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(held)
     }
 
     async fn usage(&self, cx: StoreContext<'_>, user: Uuid) -> Result<Usage> {
@@ -556,14 +656,17 @@ mod tests {
             Settlement::AlreadyDone
         );
         assert!(matches!(
-            store.refund(cx, a).await,
+            store.refund(cx, a, 0).await,
             Err(Error::AlreadySettled {
                 state: ReservationState::Committed,
                 ..
             })
         ));
-        assert_eq!(store.refund(cx, b).await.unwrap(), Settlement::Settled);
-        assert_eq!(store.refund(cx, b).await.unwrap(), Settlement::AlreadyDone);
+        assert_eq!(store.refund(cx, b, 0).await.unwrap(), Settlement::Settled);
+        assert_eq!(
+            store.refund(cx, b, 0).await.unwrap(),
+            Settlement::AlreadyDone
+        );
         assert!(store.inner.strays.lock().is_empty(), "settled strays leave");
         let usage = store.usage(cx, user).await.unwrap();
         assert_eq!((usage.daily_generations, usage.total_tokens), (2, 10));
@@ -586,7 +689,7 @@ mod tests {
         );
         assert!(store.inner.strays.lock().is_empty());
         assert_eq!(
-            store.refund(later, d).await.unwrap(),
+            store.refund(later, d, 0).await.unwrap(),
             Settlement::AlreadyReleased
         );
     }
@@ -651,7 +754,7 @@ mod tests {
         let then = StoreContext::new(now + chrono::Duration::minutes(10), Windows::utc(), &plans);
         assert_eq!(store.usage(then, user).await.unwrap().daily_generations, 1);
         assert_eq!(
-            store.refund(then, soon).await.unwrap(),
+            store.refund(then, soon, 0).await.unwrap(),
             Settlement::AlreadyReleased
         );
         assert_eq!(

@@ -9,7 +9,8 @@ use uuid::Uuid;
 use crate::Result;
 use crate::catalogue::PlanCatalogue;
 use crate::plan::{Plan, PlanId};
-use crate::reservation::{ReservationId, Settlement};
+use crate::reservation::{HeldReservation, ReservationId, Settlement};
+use crate::resource::Resource;
 use crate::status::LimitKind;
 use crate::usage::Usage;
 use crate::window::{BillingPeriod, Windows};
@@ -47,7 +48,7 @@ impl<'a> StoreContext<'a> {
     }
 }
 
-/// A request to hold `cost` generations for `user`.
+/// A request to hold `cost` of a resource (generations unless told) for `user`.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct ReserveRequest {
@@ -55,7 +56,9 @@ pub struct ReserveRequest {
     pub id: ReservationId,
     /// The user.
     pub user: Uuid,
-    /// Generations to hold (at least 1).
+    /// What to hold.
+    pub resource: Resource,
+    /// How many to hold (at least 1).
     pub cost: u32,
     /// When the reservation is released unless settled first.
     pub expires_at: DateTime<Utc>,
@@ -68,9 +71,17 @@ impl ReserveRequest {
         Self {
             id,
             user,
+            resource: Resource::Generation,
             cost,
             expires_at,
         }
+    }
+
+    /// The same request for `resource` instead.
+    #[must_use]
+    pub fn resource(mut self, resource: Resource) -> Self {
+        self.resource = resource;
+        self
     }
 }
 
@@ -128,7 +139,9 @@ pub trait UsageStore: Send + Sync + fmt::Debug {
         tokens: u64,
     ) -> impl Future<Output = Result<Settlement>> + Send;
 
-    /// Refunds a reservation, giving its cost back; idempotent.
+    /// Refunds a reservation, giving its cost back and adding `tokens` (what the work spent
+    /// before it failed) to the user's usage; idempotent (the tokens are added by the call
+    /// that settles it).
     ///
     /// # Errors
     ///
@@ -138,7 +151,50 @@ pub trait UsageStore: Send + Sync + fmt::Debug {
         &self,
         cx: StoreContext<'_>,
         id: ReservationId,
+        tokens: u64,
     ) -> impl Future<Output = Result<Settlement>> + Send;
+
+    /// Adds `tokens` to the user's usage for a reservation still pending (an attempt of the
+    /// work that spent them), leaving it pending.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReservationNotFound`](crate::Error::ReservationNotFound);
+    /// [`Error::AlreadySettled`](crate::Error::AlreadySettled) when it is not pending (an
+    /// expired one is released by this call if it was still pending).
+    fn record_tokens(
+        &self,
+        cx: StoreContext<'_>,
+        id: ReservationId,
+        tokens: u64,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Attaches a pending reservation to `holder` (the work it pays for): it no longer
+    /// expires. Holding it again for the same holder does nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`UsageStore::record_tokens`].
+    fn hold(
+        &self,
+        cx: StoreContext<'_>,
+        id: ReservationId,
+        holder: Uuid,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Up to `limit` pending held reservations taken before `before`, in id order after
+    /// `after`.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    fn held(
+        &self,
+        cx: StoreContext<'_>,
+        before: DateTime<Utc>,
+        after: Option<ReservationId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<HeldReservation>>> + Send;
 
     /// The user's usage at `cx.now`, after releasing expired reservations (a user without a
     /// row gets fresh usage on the default plan, not stored).

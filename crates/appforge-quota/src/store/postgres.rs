@@ -10,8 +10,11 @@ use uuid::Uuid;
 use super::sql::{MIGRATIONS_TABLE, PlanRow, PlanValues, count, stored};
 use super::{ReserveOutcome, ReserveRequest, StoreContext, SweepReport, UsageStore};
 use crate::plan::{Plan, PlanId};
-use crate::reservation::{ReservationId, ReservationState, Settlement};
-use crate::usage::{Settle, Step, Usage, answer, step};
+use crate::reservation::{
+    HeldReservation, ReservationId, ReservationState, Settlement, held_until,
+};
+use crate::resource::Resource;
+use crate::usage::{Settle, Step, Usage, answer, live, step};
 use crate::window::{BillingPeriod, Windows};
 use crate::{Error, Result};
 
@@ -89,6 +92,7 @@ struct Limits {
     daily: Vec<Option<i64>>,
     monthly: Vec<Option<i64>>,
     tokens: Vec<Option<i64>>,
+    chat: Vec<Option<i64>>,
 }
 
 impl Limits {
@@ -106,6 +110,10 @@ impl Limits {
                 .map(|p| p.monthly_generations.map(i64::from))
                 .collect(),
             tokens: plans.iter().map(|p| p.monthly_tokens.map(stored)).collect(),
+            chat: plans
+                .iter()
+                .map(|p| p.daily_chat_messages.map(i64::from))
+                .collect(),
         }
     }
 }
@@ -152,8 +160,13 @@ fn sql(template: &str, now: &str, day: &str, cal: &str) -> String {
 }
 
 const USAGE_RETURNING: &str = "u.user_id, u.plan, u.daily_generations, u.monthly_generations, \
-     u.monthly_tokens_used, u.total_tokens_used, u.last_reset_daily, u.last_reset_monthly, \
-     u.period_start, u.period_end";
+     u.daily_chat_messages, u.monthly_tokens_used, u.total_tokens_used, u.last_reset_daily, \
+     u.last_reset_monthly, u.period_start, u.period_end";
+
+/// The chat counter of a row after its day rolled to `$DAY` (every statement that moves
+/// `last_reset_daily` sets it so).
+const CHAT_ROLLED: &str = "daily_chat_messages = CASE WHEN u.last_reset_daily < $DAY THEN 0 \
+     ELSE u.daily_chat_messages END";
 
 /// `$1` user, `$2` now, `$3` cost, `$4` reservation id, `$5` expiry, `$6` day start, `$7`
 /// calendar month start, `$8..$11` the catalogue's plan ids and limits.
@@ -171,6 +184,7 @@ static RESERVE: LazyLock<String> = LazyLock::new(|| {
                         (CASE WHEN u.last_reset_monthly < $MONTH THEN 0 ELSE u.monthly_generations END) + $3, \
                     monthly_tokens_used = \
                         CASE WHEN u.last_reset_monthly < $MONTH THEN 0 ELSE u.monthly_tokens_used END, \
+                    {CHAT_ROLLED}, \
                     last_reset_daily = GREATEST(u.last_reset_daily, $DAY), \
                     last_reset_monthly = GREATEST(u.last_reset_monthly, $MONTH), \
                     updated_at = $NOW \
@@ -188,6 +202,48 @@ static RESERVE: LazyLock<String> = LazyLock::new(|| {
                     (id, user_id, cost, state, day_start, month_start, created_at, expires_at) \
                 SELECT $4, g.user_id, $3, 'pending', g.last_reset_daily, g.last_reset_monthly, \
                     $NOW, $5 FROM granted g \
+             ) SELECT * FROM granted"
+        ),
+        "$2",
+        "$6",
+        "$7",
+    )
+});
+
+/// A chat-message reservation: `$1` user, `$2` now, `$3` cost, `$4` reservation id, `$5`
+/// expiry, `$6` day start, `$7` calendar month start, `$8..$10` the catalogue's plan ids, daily
+/// chat limits and token limits. Chat messages have their own daily counter; the windows roll
+/// as for a generation.
+static RESERVE_CHAT: LazyLock<String> = LazyLock::new(|| {
+    sql(
+        &format!(
+            "WITH limits AS ( \
+                SELECT * FROM unnest($8::text[], $9::int8[], $10::int8[]) AS l(plan, chat, tokens) \
+             ), granted AS ( \
+                UPDATE usage_quotas u SET \
+                    daily_generations = \
+                        CASE WHEN u.last_reset_daily < $DAY THEN 0 ELSE u.daily_generations END, \
+                    monthly_generations = \
+                        CASE WHEN u.last_reset_monthly < $MONTH THEN 0 ELSE u.monthly_generations END, \
+                    daily_chat_messages = \
+                        (CASE WHEN u.last_reset_daily < $DAY THEN 0 ELSE u.daily_chat_messages END) + $3, \
+                    monthly_tokens_used = \
+                        CASE WHEN u.last_reset_monthly < $MONTH THEN 0 ELSE u.monthly_tokens_used END, \
+                    last_reset_daily = GREATEST(u.last_reset_daily, $DAY), \
+                    last_reset_monthly = GREATEST(u.last_reset_monthly, $MONTH), \
+                    updated_at = $NOW \
+                FROM limits l \
+                WHERE u.user_id = $1 AND l.plan = u.plan \
+                  AND (l.chat IS NULL OR (CASE WHEN u.last_reset_daily < $DAY THEN 0 \
+                        ELSE u.daily_chat_messages END) + $3 <= l.chat) \
+                  AND (l.tokens IS NULL OR (CASE WHEN u.last_reset_monthly < $MONTH THEN 0 \
+                        ELSE u.monthly_tokens_used END) < l.tokens) \
+                RETURNING {USAGE_RETURNING} \
+             ), held AS ( \
+                INSERT INTO quota_reservations (id, user_id, resource, cost, state, day_start, \
+                    month_start, created_at, expires_at) \
+                SELECT $4, g.user_id, 'chat_message', $3, 'pending', g.last_reset_daily, \
+                    g.last_reset_monthly, $NOW, $5 FROM granted g \
              ) SELECT * FROM granted"
         ),
         "$2",
@@ -219,11 +275,12 @@ static RESERVE_MANY: LazyLock<String> = LazyLock::new(|| {
             ORDER BY u.user_id FOR UPDATE \
          ), known AS ( \
             SELECT u.user_id, u.plan, u.daily_generations, u.monthly_generations, \
-                u.monthly_tokens_used, u.total_tokens_used, u.last_reset_daily, \
-                u.last_reset_monthly, u.period_start, u.period_end, false AS is_new \
+                u.daily_chat_messages, u.monthly_tokens_used, u.total_tokens_used, \
+                u.last_reset_daily, u.last_reset_monthly, u.period_start, u.period_end, \
+                false AS is_new \
             FROM locked u \
             UNION ALL \
-            SELECT DISTINCT c.user_id, $13::text, 0::int8, 0::int8, 0::int8, 0::int8, \
+            SELECT DISTINCT c.user_id, $13::text, 0::int8, 0::int8, 0::int8, 0::int8, 0::int8, \
                 $2::timestamptz, $3::timestamptz, NULL::timestamptz, NULL::timestamptz, true \
             FROM calls c WHERE NOT EXISTS (SELECT 1 FROM locked l WHERE l.user_id = c.user_id) \
          ), rolled AS ( \
@@ -235,6 +292,8 @@ static RESERVE_MANY: LazyLock<String> = LazyLock::new(|| {
                     AS monthly_used, \
                 CASE WHEN u.last_reset_monthly < $MONTH THEN 0 ELSE u.monthly_tokens_used END \
                     AS tokens_used, \
+                CASE WHEN u.last_reset_daily < $DAY THEN 0 ELSE u.daily_chat_messages END \
+                    AS chat_used, \
                 GREATEST(u.last_reset_daily, $DAY) AS day_start, \
                 GREATEST(u.last_reset_monthly, $MONTH) AS month_start, \
                 (sum(c.cost) OVER (PARTITION BY c.user_id ORDER BY c.idx))::int8 AS spent \
@@ -260,6 +319,7 @@ static RESERVE_MANY: LazyLock<String> = LazyLock::new(|| {
             UPDATE usage_quotas u SET \
                 daily_generations = t.daily_used + t.spent, \
                 monthly_generations = t.monthly_used + t.spent, \
+                daily_chat_messages = t.chat_used, \
                 monthly_tokens_used = t.tokens_used, \
                 last_reset_daily = t.day_start, \
                 last_reset_monthly = t.month_start, \
@@ -273,6 +333,7 @@ static RESERVE_MANY: LazyLock<String> = LazyLock::new(|| {
                 a.expires_at FROM kept a \
          ) SELECT a.idx, a.user_id, a.plan, a.daily_used + a.spent AS daily_generations, \
             a.monthly_used + a.spent AS monthly_generations, \
+            a.chat_used AS daily_chat_messages, \
             a.tokens_used AS monthly_tokens_used, a.total_tokens_used, \
             a.day_start AS last_reset_daily, a.month_start AS last_reset_monthly, \
             a.period_start, a.period_end \
@@ -297,7 +358,7 @@ static COMMIT_MANY: LazyLock<String> = LazyLock::new(|| {
             SELECT * FROM unnest($4::uuid[], $5::int8[]) AS c(id, tokens) \
          ), r AS ( \
             UPDATE quota_reservations q SET state = 'committed', settled_at = $NOW, \
-                tokens = c.tokens \
+                tokens = COALESCE(q.tokens, 0) + c.tokens \
             FROM calls c \
             WHERE q.id = ANY($4::uuid[]) AND q.id = c.id AND q.state = 'pending' \
                 AND q.expires_at > $NOW \
@@ -316,6 +377,8 @@ static COMMIT_MANY: LazyLock<String> = LazyLock::new(|| {
                     ELSE u.monthly_generations END, \
                 monthly_tokens_used = (CASE WHEN u.last_reset_monthly < $MONTH THEN 0 \
                     ELSE u.monthly_tokens_used END) + s.tokens, \
+                daily_chat_messages = CASE WHEN u.last_reset_daily < $DAY THEN 0 \
+                    ELSE u.daily_chat_messages END, \
                 total_tokens_used = u.total_tokens_used + s.tokens, \
                 last_reset_daily = GREATEST(u.last_reset_daily, $DAY), \
                 last_reset_monthly = GREATEST(u.last_reset_monthly, $MONTH), \
@@ -333,12 +396,17 @@ static COMMIT_MANY: LazyLock<String> = LazyLock::new(|| {
 const RELEASE_EXPIRED: &str = "WITH expired AS ( \
         UPDATE quota_reservations SET state = 'expired', settled_at = $2 \
         WHERE user_id = $1 AND settled_at IS NULL AND state = 'pending' AND expires_at <= $2 \
-        RETURNING cost, day_start, month_start \
+        RETURNING resource, cost, day_start, month_start \
      ) UPDATE usage_quotas u SET \
         daily_generations = GREATEST(u.daily_generations - (SELECT COALESCE(SUM(e.cost), 0) \
-            FROM expired e WHERE e.day_start = u.last_reset_daily), 0), \
+            FROM expired e WHERE e.resource = 'generation' \
+            AND e.day_start = u.last_reset_daily), 0), \
         monthly_generations = GREATEST(u.monthly_generations - (SELECT COALESCE(SUM(e.cost), 0) \
-            FROM expired e WHERE e.month_start = u.last_reset_monthly), 0), \
+            FROM expired e WHERE e.resource = 'generation' \
+            AND e.month_start = u.last_reset_monthly), 0), \
+        daily_chat_messages = GREATEST(u.daily_chat_messages - (SELECT COALESCE(SUM(e.cost), 0) \
+            FROM expired e WHERE e.resource = 'chat_message' \
+            AND e.day_start = u.last_reset_daily), 0), \
         updated_at = $2 \
      WHERE u.user_id = $1 AND EXISTS (SELECT 1 FROM expired) \
      RETURNING (SELECT count(*) FROM expired)";
@@ -347,7 +415,8 @@ const RELEASE_EXPIRED: &str = "WITH expired AS ( \
 static COMMIT: LazyLock<String> = LazyLock::new(|| {
     sql(
         "WITH r AS ( \
-            UPDATE quota_reservations SET state = 'committed', settled_at = $NOW, tokens = $3 \
+            UPDATE quota_reservations SET state = 'committed', settled_at = $NOW, \
+                tokens = COALESCE(tokens, 0) + $3 \
             WHERE id = $1 AND state = 'pending' AND expires_at > $NOW \
             RETURNING user_id \
          ) UPDATE usage_quotas u SET \
@@ -357,6 +426,8 @@ static COMMIT: LazyLock<String> = LazyLock::new(|| {
                 ELSE u.monthly_generations END, \
             monthly_tokens_used = (CASE WHEN u.last_reset_monthly < $MONTH THEN 0 \
                 ELSE u.monthly_tokens_used END) + $3, \
+            daily_chat_messages = CASE WHEN u.last_reset_daily < $DAY THEN 0 \
+                ELSE u.daily_chat_messages END, \
             total_tokens_used = u.total_tokens_used + $3, \
             last_reset_daily = GREATEST(u.last_reset_daily, $DAY), \
             last_reset_monthly = GREATEST(u.last_reset_monthly, $MONTH), \
@@ -369,22 +440,54 @@ static COMMIT: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Releases one pending reservation (refunded before its deadline, expired after): `$1` id,
-/// `$2` now. Returns the state it moved to.
+/// `$2` now, `$3` the tokens a refund records on the reservation (the user's usage takes them
+/// by [`ADD_TOKENS`]). Returns the state it moved to and the user.
 const RELEASE: &str = "WITH r AS ( \
         UPDATE quota_reservations \
         SET state = CASE WHEN expires_at > $2 THEN 'refunded' ELSE 'expired' END, \
-            settled_at = $2 \
+            settled_at = $2, \
+            tokens = CASE WHEN expires_at > $2 AND $3 > 0 THEN COALESCE(tokens, 0) + $3 \
+                ELSE tokens END \
         WHERE id = $1 AND state = 'pending' \
-        RETURNING user_id, cost, day_start, month_start, state \
+        RETURNING user_id, resource, cost, day_start, month_start, state \
      ), u AS ( \
         UPDATE usage_quotas u SET \
-            daily_generations = CASE WHEN u.last_reset_daily = r.day_start \
+            daily_generations = CASE WHEN r.resource = 'generation' \
+                AND u.last_reset_daily = r.day_start \
                 THEN GREATEST(u.daily_generations - r.cost, 0) ELSE u.daily_generations END, \
-            monthly_generations = CASE WHEN u.last_reset_monthly = r.month_start \
+            monthly_generations = CASE WHEN r.resource = 'generation' \
+                AND u.last_reset_monthly = r.month_start \
                 THEN GREATEST(u.monthly_generations - r.cost, 0) ELSE u.monthly_generations END, \
+            daily_chat_messages = CASE WHEN r.resource = 'chat_message' \
+                AND u.last_reset_daily = r.day_start \
+                THEN GREATEST(u.daily_chat_messages - r.cost, 0) ELSE u.daily_chat_messages END, \
             updated_at = $2 \
         FROM r WHERE u.user_id = r.user_id RETURNING u.user_id \
-     ) SELECT r.state FROM r";
+     ) SELECT r.state, r.user_id FROM r";
+
+/// Adds tokens to a user's usage, rolling its windows: `$1` user, `$2` now, `$3` tokens, `$4`
+/// day start, `$5` calendar month start.
+static ADD_TOKENS: LazyLock<String> = LazyLock::new(|| {
+    sql(
+        "UPDATE usage_quotas u SET \
+            daily_generations = CASE WHEN u.last_reset_daily < $DAY THEN 0 \
+                ELSE u.daily_generations END, \
+            monthly_generations = CASE WHEN u.last_reset_monthly < $MONTH THEN 0 \
+                ELSE u.monthly_generations END, \
+            monthly_tokens_used = (CASE WHEN u.last_reset_monthly < $MONTH THEN 0 \
+                ELSE u.monthly_tokens_used END) + $3, \
+            daily_chat_messages = CASE WHEN u.last_reset_daily < $DAY THEN 0 \
+                ELSE u.daily_chat_messages END, \
+            total_tokens_used = u.total_tokens_used + $3, \
+            last_reset_daily = GREATEST(u.last_reset_daily, $DAY), \
+            last_reset_monthly = GREATEST(u.last_reset_monthly, $MONTH), \
+            updated_at = $NOW \
+         WHERE u.user_id = $1",
+        "$2",
+        "$4",
+        "$5",
+    )
+});
 
 /// Resets every ended window: `$1` now, `$2` day start, `$3` calendar month start.
 static ROLL_ALL: LazyLock<String> = LazyLock::new(|| {
@@ -396,6 +499,8 @@ static ROLL_ALL: LazyLock<String> = LazyLock::new(|| {
                 ELSE u.monthly_generations END, \
             monthly_tokens_used = CASE WHEN u.last_reset_monthly < $MONTH THEN 0 \
                 ELSE u.monthly_tokens_used END, \
+            daily_chat_messages = CASE WHEN u.last_reset_daily < $DAY THEN 0 \
+                ELSE u.daily_chat_messages END, \
             last_reset_daily = GREATEST(u.last_reset_daily, $DAY), \
             last_reset_monthly = GREATEST(u.last_reset_monthly, $MONTH), \
             updated_at = $NOW \
@@ -412,6 +517,7 @@ struct UsageRow {
     plan: String,
     daily_generations: i64,
     monthly_generations: i64,
+    daily_chat_messages: i64,
     monthly_tokens_used: i64,
     total_tokens_used: i64,
     last_reset_daily: DateTime<Utc>,
@@ -439,6 +545,7 @@ impl UsageRow {
             plan: PlanId::new(self.plan),
             daily_generations: count("daily_generations", self.daily_generations)?,
             monthly_generations: count("monthly_generations", self.monthly_generations)?,
+            daily_chat_messages: count("daily_chat_messages", self.daily_chat_messages)?,
             monthly_tokens: count("monthly_tokens_used", self.monthly_tokens_used)?,
             total_tokens: count("total_tokens_used", self.total_tokens_used)?,
             day_start: self.last_reset_daily,
@@ -501,9 +608,9 @@ impl PgUsageStore {
 
     async fn read_usage(&self, user: Uuid) -> Result<Option<Usage>> {
         let row: Option<UsageRow> = sqlx::query_as(
-            "SELECT user_id, plan, daily_generations, monthly_generations, monthly_tokens_used, \
-             total_tokens_used, last_reset_daily, last_reset_monthly, period_start, period_end \
-             FROM usage_quotas WHERE user_id = $1",
+            "SELECT user_id, plan, daily_generations, monthly_generations, daily_chat_messages, \
+             monthly_tokens_used, total_tokens_used, last_reset_daily, last_reset_monthly, \
+             period_start, period_end FROM usage_quotas WHERE user_id = $1",
         )
         .bind(user)
         .fetch_optional(&self.pool)
@@ -577,7 +684,7 @@ impl PgUsageStore {
                     }
                 }
                 Settle::Refund => {
-                    if let Some(state) = self.release(id, cx.now).await? {
+                    if let Some(state) = self.release(&cx, id, tokens).await? {
                         return Ok(match state {
                             ReservationState::Refunded => Settlement::Settled,
                             _ => Settlement::AlreadyReleased,
@@ -600,7 +707,7 @@ impl PgUsageStore {
                     answer: a,
                     ..
                 } => {
-                    self.release(id, cx.now).await?;
+                    self.release(&cx, id, 0).await?;
                     return answer(id, a);
                 }
                 // Pending and live after all: it changed under us; try again.
@@ -612,17 +719,109 @@ impl PgUsageStore {
         )))
     }
 
+    /// Releases a pending reservation (refunded before its deadline, with `tokens` added to
+    /// the user's usage; expired after); `None` when it was not pending.
     async fn release(
         &self,
+        cx: &StoreContext<'_>,
         id: ReservationId,
-        now: DateTime<Utc>,
+        tokens: u64,
     ) -> Result<Option<ReservationState>> {
-        let state: Option<String> = sqlx::query_scalar(RELEASE)
+        if tokens == 0 {
+            let row: Option<(String, Uuid)> = sqlx::query_as(RELEASE)
+                .bind(id.as_uuid())
+                .bind(cx.now)
+                .bind(0_i64)
+                .fetch_optional(&self.pool)
+                .await?;
+            return row.map(|(s, _)| ReservationState::parse(&s)).transpose();
+        }
+        let mut tx = self.pool.begin().await?;
+        let row: Option<(String, Uuid)> = sqlx::query_as(RELEASE)
             .bind(id.as_uuid())
-            .bind(now)
-            .fetch_optional(&self.pool)
+            .bind(cx.now)
+            .bind(stored(tokens))
+            .fetch_optional(&mut *tx)
             .await?;
-        state.map(|s| ReservationState::parse(&s)).transpose()
+        let Some((state, user)) = row else {
+            return Ok(None);
+        };
+        let state = ReservationState::parse(&state)?;
+        if state == ReservationState::Refunded {
+            self.add_tokens(&mut tx, cx, user, tokens).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(state))
+    }
+
+    /// Adds `tokens` to the user's usage inside `tx`.
+    async fn add_tokens(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        cx: &StoreContext<'_>,
+        user: Uuid,
+        tokens: u64,
+    ) -> Result<()> {
+        let (day, cal) = starts(cx.windows, cx.now);
+        sqlx::query(AssertSqlSafe(ADD_TOKENS.as_str()))
+            .bind(user)
+            .bind(cx.now)
+            .bind(stored(tokens))
+            .bind(day)
+            .bind(cal)
+            .execute(tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Records tokens on, or attaches a holder to, a live pending reservation.
+    async fn touch(
+        &self,
+        cx: StoreContext<'_>,
+        id: ReservationId,
+        tokens: u64,
+        holder: Option<Uuid>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let row: Option<(String, DateTime<Utc>, Uuid)> = sqlx::query_as(
+            "SELECT state, expires_at, user_id FROM quota_reservations WHERE id = $1 FOR UPDATE",
+        )
+        .bind(id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (state, expires_at, user) = row.ok_or(Error::ReservationNotFound(id))?;
+        let state = ReservationState::parse(&state)?;
+        if let Err(state) = live(state, expires_at <= cx.now) {
+            drop(tx);
+            if state == ReservationState::Expired {
+                self.release(&cx, id, 0).await?;
+            }
+            return Err(Error::AlreadySettled { id, state });
+        }
+        match holder {
+            Some(holder) => {
+                sqlx::query(
+                    "UPDATE quota_reservations SET holder = $2, expires_at = $3 WHERE id = $1",
+                )
+                .bind(id.as_uuid())
+                .bind(holder)
+                .bind(held_until())
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                sqlx::query(
+                    "UPDATE quota_reservations SET tokens = COALESCE(tokens, 0) + $2 WHERE id = $1",
+                )
+                .bind(id.as_uuid())
+                .bind(stored(tokens))
+                .execute(&mut *tx)
+                .await?;
+                self.add_tokens(&mut tx, &cx, user, tokens).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }
 
@@ -807,7 +1006,8 @@ impl UsageStore for PgUsageStore {
         let limits = Arc::new(Limits::of(cx.plans));
         let (day, cal) = starts(cx.windows, cx.now);
         let mut batched = None;
-        if let Some(batches) = &self.batches {
+        // Chat messages are fewer than generations: they take the single-call path.
+        if let (Resource::Generation, Some(batches)) = (request.resource, &self.batches) {
             let ask = ReserveAsk {
                 request,
                 now: cx.now,
@@ -821,22 +1021,39 @@ impl UsageStore for PgUsageStore {
             // The batch's answer first: granted, or not admitted (straight to finding out why).
             let granted: Option<UsageRow> = match batched.take() {
                 Some(answer) => answer,
-                None => {
-                    sqlx::query_as(AssertSqlSafe(RESERVE.as_str()))
-                        .bind(request.user)
-                        .bind(cx.now)
-                        .bind(i64::from(request.cost))
-                        .bind(request.id.as_uuid())
-                        .bind(request.expires_at)
-                        .bind(day)
-                        .bind(cal)
-                        .bind(&limits.ids)
-                        .bind(&limits.daily)
-                        .bind(&limits.monthly)
-                        .bind(&limits.tokens)
-                        .fetch_optional(&self.pool)
-                        .await?
-                }
+                None => match request.resource {
+                    Resource::Generation => {
+                        sqlx::query_as(AssertSqlSafe(RESERVE.as_str()))
+                            .bind(request.user)
+                            .bind(cx.now)
+                            .bind(i64::from(request.cost))
+                            .bind(request.id.as_uuid())
+                            .bind(request.expires_at)
+                            .bind(day)
+                            .bind(cal)
+                            .bind(&limits.ids)
+                            .bind(&limits.daily)
+                            .bind(&limits.monthly)
+                            .bind(&limits.tokens)
+                            .fetch_optional(&self.pool)
+                            .await?
+                    }
+                    Resource::ChatMessage => {
+                        sqlx::query_as(AssertSqlSafe(RESERVE_CHAT.as_str()))
+                            .bind(request.user)
+                            .bind(cx.now)
+                            .bind(i64::from(request.cost))
+                            .bind(request.id.as_uuid())
+                            .bind(request.expires_at)
+                            .bind(day)
+                            .bind(cal)
+                            .bind(&limits.ids)
+                            .bind(&limits.chat)
+                            .bind(&limits.tokens)
+                            .fetch_optional(&self.pool)
+                            .await?
+                    }
+                },
             };
             if let Some(row) = granted {
                 return Ok(ReserveOutcome {
@@ -852,7 +1069,7 @@ impl UsageStore for PgUsageStore {
             };
             usage.roll(cx.now, cx.windows);
             let plan = cx.plans.require(&usage.plan)?;
-            match usage.refusal(plan, request.cost) {
+            match usage.refusal(plan, request.resource, request.cost) {
                 Some(kind) if released == 0 => {
                     return Ok(ReserveOutcome {
                         refused_by: Some(kind),
@@ -884,8 +1101,67 @@ impl UsageStore for PgUsageStore {
         self.settle(cx, id, Settle::Commit, tokens).await
     }
 
-    async fn refund(&self, cx: StoreContext<'_>, id: ReservationId) -> Result<Settlement> {
-        self.settle(cx, id, Settle::Refund, 0).await
+    async fn refund(
+        &self,
+        cx: StoreContext<'_>,
+        id: ReservationId,
+        tokens: u64,
+    ) -> Result<Settlement> {
+        self.settle(cx, id, Settle::Refund, tokens).await
+    }
+
+    async fn record_tokens(
+        &self,
+        cx: StoreContext<'_>,
+        id: ReservationId,
+        tokens: u64,
+    ) -> Result<()> {
+        self.touch(cx, id, tokens, None).await
+    }
+
+    async fn hold(&self, cx: StoreContext<'_>, id: ReservationId, holder: Uuid) -> Result<()> {
+        self.touch(cx, id, 0, Some(holder)).await
+    }
+
+    async fn held(
+        &self,
+        _cx: StoreContext<'_>,
+        before: DateTime<Utc>,
+        after: Option<ReservationId>,
+        limit: u32,
+    ) -> Result<Vec<HeldReservation>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: Uuid,
+            user_id: Uuid,
+            holder: Uuid,
+            resource: String,
+            cost: i32,
+            created_at: DateTime<Utc>,
+        }
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, user_id, holder, resource, cost, created_at FROM quota_reservations \
+             WHERE settled_at IS NULL AND holder IS NOT NULL AND state = 'pending' \
+             AND created_at < $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
+        )
+        .bind(before)
+        .bind(after.map(|a| a.as_uuid()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(HeldReservation {
+                    id: ReservationId::from_uuid(r.id),
+                    user: r.user_id,
+                    holder: r.holder,
+                    resource: Resource::parse(&r.resource)?,
+                    cost: u32::try_from(r.cost)
+                        .map_err(|_| Error::Corrupt(format!("reservation cost {}", r.cost)))?,
+                    created_at: r.created_at,
+                })
+            })
+            .collect()
     }
 
     async fn usage(&self, cx: StoreContext<'_>, user: Uuid) -> Result<Usage> {
@@ -971,7 +1247,9 @@ impl UsageStore for PgUsageStore {
              monthly_limit::int8 AS monthly_limit, features::text AS features, \
              stripe_price_id_monthly, stripe_price_id_yearly, is_active, monthly_token_limit, \
              burst_requests::int8 AS burst_requests, burst_period_ms, \
-             burst_size::int8 AS burst_size, priority::int8 AS priority \
+             burst_size::int8 AS burst_size, priority::int8 AS priority, \
+             daily_chat_limit::int8 AS daily_chat_limit, \
+             max_running_jobs::int8 AS max_running_jobs, request_limits::text AS request_limits \
              FROM pricing_plans ORDER BY position, id",
         )
         .fetch_all(&self.pool)
@@ -999,9 +1277,10 @@ impl UsageStore for PgUsageStore {
             "INSERT INTO pricing_plans (id, name, description, price_monthly, price_yearly, \
              daily_limit, monthly_limit, features, stripe_price_id_monthly, \
              stripe_price_id_yearly, is_active, monthly_token_limit, burst_requests, \
-             burst_period_ms, burst_size, priority, position) \
+             burst_period_ms, burst_size, priority, daily_chat_limit, max_running_jobs, \
+             request_limits, position) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15, \
-             $16, (SELECT COALESCE(MAX(position), 0) + 1 FROM pricing_plans)) \
+             $16, $17, $18, $19::jsonb, (SELECT COALESCE(MAX(position), 0) + 1 FROM pricing_plans)) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
              description = excluded.description, price_monthly = excluded.price_monthly, \
              price_yearly = excluded.price_yearly, daily_limit = excluded.daily_limit, \
@@ -1011,7 +1290,9 @@ impl UsageStore for PgUsageStore {
              is_active = excluded.is_active, monthly_token_limit = excluded.monthly_token_limit, \
              burst_requests = excluded.burst_requests, \
              burst_period_ms = excluded.burst_period_ms, burst_size = excluded.burst_size, \
-             priority = excluded.priority",
+             priority = excluded.priority, daily_chat_limit = excluded.daily_chat_limit, \
+             max_running_jobs = excluded.max_running_jobs, \
+             request_limits = excluded.request_limits",
         )
         .bind(plan.id.as_str())
         .bind(&plan.name)
@@ -1029,6 +1310,9 @@ impl UsageStore for PgUsageStore {
         .bind(v.burst_period_ms)
         .bind(burst_size)
         .bind(priority)
+        .bind(int(plan.daily_chat_messages, "daily chat limit")?)
+        .bind(int(plan.max_running_jobs, "running job cap")?)
+        .bind(&v.request_limits)
         .execute(&self.pool)
         .await?;
         Ok(())

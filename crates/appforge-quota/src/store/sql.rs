@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::plan::{Burst, Plan, PlanId};
+use crate::plan::{Burst, Plan, PlanId, RequestLimits};
 use crate::{Error, Result};
 
 /// The migration table of this crate, so that several crates share one database.
@@ -29,6 +29,9 @@ pub(crate) struct PlanRow {
     pub(crate) burst_period_ms: Option<i64>,
     pub(crate) burst_size: Option<i64>,
     pub(crate) priority: i64,
+    pub(crate) daily_chat_limit: Option<i64>,
+    pub(crate) max_running_jobs: Option<i64>,
+    pub(crate) request_limits: Option<String>,
 }
 
 fn corrupt(plan: &str, what: &str) -> Error {
@@ -61,6 +64,11 @@ impl PlanRow {
             (None, None, None) => None,
             _ => return Err(corrupt(id, "burst columns are partly set")),
         };
+        let request_limits = match self.request_limits.as_deref() {
+            None | Some("" | "null") => RequestLimits::default(),
+            Some(json) => serde_json::from_str(json)
+                .map_err(|e| corrupt(id, &format!("request_limits are not valid: {e}")))?,
+        };
         let mut plan = Plan::new(PlanId::new(self.id.clone()), self.name);
         plan.description = self.description;
         plan.price_monthly = opt(id, "price_monthly", self.price_monthly)?;
@@ -68,6 +76,9 @@ impl PlanRow {
         plan.daily_generations = opt(id, "daily_limit", self.daily_limit)?;
         plan.monthly_generations = opt(id, "monthly_limit", self.monthly_limit)?;
         plan.monthly_tokens = opt(id, "monthly_token_limit", self.monthly_token_limit)?;
+        plan.daily_chat_messages = opt(id, "daily_chat_limit", self.daily_chat_limit)?;
+        plan.max_running_jobs = opt(id, "max_running_jobs", self.max_running_jobs)?;
+        plan.request_limits = request_limits;
         plan.features = features;
         plan.stripe_price_id_monthly = self.stripe_price_id_monthly;
         plan.stripe_price_id_yearly = self.stripe_price_id_yearly;
@@ -82,6 +93,7 @@ impl PlanRow {
 /// The `pricing_plans` values of a plan that need converting.
 pub(crate) struct PlanValues {
     pub(crate) features: String,
+    pub(crate) request_limits: String,
     pub(crate) token_limit: Option<i64>,
     pub(crate) burst_requests: Option<i64>,
     pub(crate) burst_period_ms: Option<i64>,
@@ -93,6 +105,8 @@ impl PlanValues {
         plan.validate()?;
         let features = serde_json::to_string(&plan.features)
             .map_err(|e| Error::Config(format!("plan {}: features: {e}", plan.id)))?;
+        let request_limits = serde_json::to_string(&plan.request_limits)
+            .map_err(|e| Error::Config(format!("plan {}: request limits: {e}", plan.id)))?;
         let token_limit = plan
             .monthly_tokens
             .map(i64::try_from)
@@ -106,6 +120,7 @@ impl PlanValues {
         let burst = plan.burst.as_ref();
         Ok(Self {
             features,
+            request_limits,
             token_limit,
             burst_requests: burst.map(|b| i64::from(b.requests.get())),
             burst_period_ms: burst.map(|b| i64::try_from(b.period.as_millis()).unwrap_or(i64::MAX)),

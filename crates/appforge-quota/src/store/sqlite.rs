@@ -11,8 +11,11 @@ use uuid::Uuid;
 use super::sql::{MIGRATIONS_TABLE, PlanRow, PlanValues, count, from_ms, ms, stored};
 use super::{ReserveOutcome, ReserveRequest, StoreContext, SweepReport, UsageStore};
 use crate::plan::{Plan, PlanId};
-use crate::reservation::{ReservationId, ReservationState, Settlement};
-use crate::usage::{Held, Settle, Step, Usage, answer, step};
+use crate::reservation::{
+    HeldReservation, ReservationId, ReservationState, Settlement, held_until,
+};
+use crate::resource::Resource;
+use crate::usage::{Held, Settle, Step, Usage, answer, live, step};
 use crate::window::BillingPeriod;
 use crate::{Error, Result};
 
@@ -31,6 +34,7 @@ struct UsageRow {
     plan: String,
     daily_generations: i64,
     monthly_generations: i64,
+    daily_chat_messages: i64,
     monthly_tokens_used: i64,
     total_tokens_used: i64,
     last_reset_daily: i64,
@@ -53,6 +57,7 @@ impl UsageRow {
             plan: PlanId::new(self.plan),
             daily_generations: count("daily_generations", self.daily_generations)?,
             monthly_generations: count("monthly_generations", self.monthly_generations)?,
+            daily_chat_messages: count("daily_chat_messages", self.daily_chat_messages)?,
             monthly_tokens: count("monthly_tokens_used", self.monthly_tokens_used)?,
             total_tokens: count("total_tokens_used", self.total_tokens_used)?,
             day_start: from_ms("last_reset_daily", self.last_reset_daily)?,
@@ -62,9 +67,13 @@ impl UsageRow {
     }
 }
 
+/// The columns of a reservation that settling it reads.
+const HELD_COLUMNS: &str = "user_id, resource, cost, state, day_start, month_start, expires_at";
+
 #[derive(sqlx::FromRow)]
 struct HeldRow {
     user_id: Uuid,
+    resource: String,
     cost: i64,
     state: String,
     day_start: i64,
@@ -75,6 +84,7 @@ struct HeldRow {
 impl HeldRow {
     fn held(&self) -> Result<Held> {
         Ok(Held {
+            resource: Resource::parse(&self.resource)?,
             cost: u32::try_from(self.cost)
                 .map_err(|_| Error::Corrupt(format!("reservation cost {}", self.cost)))?,
             day_start: from_ms("day_start", self.day_start)?,
@@ -132,9 +142,9 @@ impl SqliteUsageStore {
 
 async fn read_usage(conn: &mut SqliteConnection, user: Uuid) -> Result<Option<Usage>> {
     let row: Option<UsageRow> = sqlx::query_as(
-        "SELECT user_id, plan, daily_generations, monthly_generations, monthly_tokens_used, \
-         total_tokens_used, last_reset_daily, last_reset_monthly, period_start, period_end \
-         FROM usage_quotas WHERE user_id = ?",
+        "SELECT user_id, plan, daily_generations, monthly_generations, daily_chat_messages, \
+         monthly_tokens_used, total_tokens_used, last_reset_daily, last_reset_monthly, \
+         period_start, period_end FROM usage_quotas WHERE user_id = ?",
     )
     .bind(user)
     .fetch_optional(conn)
@@ -156,11 +166,13 @@ async fn read_or_fresh(
 async fn write_usage(conn: &mut SqliteConnection, usage: &Usage, now: DateTime<Utc>) -> Result<()> {
     sqlx::query(
         "INSERT INTO usage_quotas (user_id, plan, daily_generations, monthly_generations, \
-         monthly_tokens_used, total_tokens_used, last_reset_daily, last_reset_monthly, \
-         period_start, period_end, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         daily_chat_messages, monthly_tokens_used, total_tokens_used, last_reset_daily, \
+         last_reset_monthly, period_start, period_end, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
          ON CONFLICT (user_id) DO UPDATE SET plan = excluded.plan, \
          daily_generations = excluded.daily_generations, \
          monthly_generations = excluded.monthly_generations, \
+         daily_chat_messages = excluded.daily_chat_messages, \
          monthly_tokens_used = excluded.monthly_tokens_used, \
          total_tokens_used = excluded.total_tokens_used, \
          last_reset_daily = excluded.last_reset_daily, \
@@ -172,6 +184,7 @@ async fn write_usage(conn: &mut SqliteConnection, usage: &Usage, now: DateTime<U
     .bind(usage.plan.as_str())
     .bind(stored(usage.daily_generations))
     .bind(stored(usage.monthly_generations))
+    .bind(stored(usage.daily_chat_messages))
     .bind(stored(usage.monthly_tokens))
     .bind(stored(usage.total_tokens))
     .bind(ms(usage.day_start))
@@ -190,11 +203,10 @@ async fn release_expired(
     cx: &StoreContext<'_>,
     usage: &mut Usage,
 ) -> Result<u64> {
-    let rows: Vec<HeldRow> = sqlx::query_as(
+    let rows: Vec<HeldRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE quota_reservations SET state = 'expired', settled_at = ? \
-         WHERE user_id = ? AND state = 'pending' AND expires_at <= ? \
-         RETURNING user_id, cost, state, day_start, month_start, expires_at",
-    )
+         WHERE user_id = ? AND state = 'pending' AND expires_at <= ? RETURNING {HELD_COLUMNS}"
+    )))
     .bind(ms(cx.now))
     .bind(usage.user)
     .bind(ms(cx.now))
@@ -207,6 +219,21 @@ async fn release_expired(
 }
 
 impl SqliteUsageStore {
+    /// The reservation `id` in a new immediate transaction.
+    async fn find(
+        &self,
+        id: ReservationId,
+    ) -> Result<(sqlx::Transaction<'static, sqlx::Sqlite>, HeldRow)> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row: Option<HeldRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {HELD_COLUMNS} FROM quota_reservations WHERE id = ?"
+        )))
+        .bind(id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await?;
+        Ok((tx, row.ok_or(Error::ReservationNotFound(id))?))
+    }
+
     async fn settle(
         &self,
         cx: StoreContext<'_>,
@@ -214,15 +241,7 @@ impl SqliteUsageStore {
         how: Settle,
         tokens: u64,
     ) -> Result<Settlement> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let row: Option<HeldRow> = sqlx::query_as(
-            "SELECT user_id, cost, state, day_start, month_start, expires_at \
-             FROM quota_reservations WHERE id = ?",
-        )
-        .bind(id.as_uuid())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let row = row.ok_or(Error::ReservationNotFound(id))?;
+        let (mut tx, row) = self.find(id).await?;
         let held = row.held()?;
         let state = ReservationState::parse(&row.state)?;
         match step(state, held.expires_at <= cx.now, how) {
@@ -232,13 +251,18 @@ impl SqliteUsageStore {
                 release,
                 answer: a,
             } => {
+                let tokens = if to == ReservationState::Expired {
+                    0
+                } else {
+                    tokens
+                };
                 sqlx::query(
-                    "UPDATE quota_reservations SET state = ?, settled_at = ?, tokens = ? \
-                     WHERE id = ?",
+                    "UPDATE quota_reservations SET state = ?, settled_at = ?, \
+                     tokens = COALESCE(tokens, 0) + ? WHERE id = ?",
                 )
                 .bind(to.as_str())
                 .bind(ms(cx.now))
-                .bind((to == ReservationState::Committed).then(|| stored(tokens)))
+                .bind(stored(tokens))
                 .bind(id.as_uuid())
                 .execute(&mut *tx)
                 .await?;
@@ -246,7 +270,7 @@ impl SqliteUsageStore {
                 if release {
                     usage.release(&held);
                 }
-                if to == ReservationState::Committed {
+                if tokens > 0 {
                     usage.roll(cx.now, cx.windows);
                     usage.add_tokens(tokens);
                 }
@@ -255,6 +279,54 @@ impl SqliteUsageStore {
                 answer(id, a)
             }
         }
+    }
+
+    /// Records tokens on, or attaches a holder to, a live pending reservation.
+    async fn touch(
+        &self,
+        cx: StoreContext<'_>,
+        id: ReservationId,
+        tokens: u64,
+        holder: Option<Uuid>,
+    ) -> Result<()> {
+        let (mut tx, row) = self.find(id).await?;
+        let held = row.held()?;
+        let state = ReservationState::parse(&row.state)?;
+        if let Err(state) = live(state, held.expires_at <= cx.now) {
+            drop(tx);
+            if state == ReservationState::Expired {
+                // Release it, as a settlement would.
+                self.settle(cx, id, Settle::Refund, 0).await?;
+            }
+            return Err(Error::AlreadySettled { id, state });
+        }
+        match holder {
+            Some(holder) => {
+                sqlx::query(
+                    "UPDATE quota_reservations SET holder = ?, expires_at = ? WHERE id = ?",
+                )
+                .bind(holder)
+                .bind(ms(held_until()))
+                .bind(id.as_uuid())
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                sqlx::query(
+                    "UPDATE quota_reservations SET tokens = COALESCE(tokens, 0) + ? WHERE id = ?",
+                )
+                .bind(stored(tokens))
+                .bind(id.as_uuid())
+                .execute(&mut *tx)
+                .await?;
+                let mut usage = read_or_fresh(&mut tx, &cx, row.user_id).await?;
+                usage.roll(cx.now, cx.windows);
+                usage.add_tokens(tokens);
+                write_usage(&mut tx, &usage, cx.now).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }
 
@@ -269,15 +341,16 @@ impl UsageStore for SqliteUsageStore {
         let released = release_expired(&mut tx, &cx, &mut usage).await?;
         let rolled = usage.roll(cx.now, cx.windows);
         let plan = cx.plans.require(&usage.plan)?;
-        let refused_by = usage.refusal(plan, request.cost);
+        let refused_by = usage.refusal(plan, request.resource, request.cost);
         if refused_by.is_none() {
-            usage.charge(request.cost);
+            usage.charge(request.resource, request.cost);
             sqlx::query(
-                "INSERT INTO quota_reservations (id, user_id, cost, state, day_start, \
-                 month_start, created_at, expires_at) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)",
+                "INSERT INTO quota_reservations (id, user_id, resource, cost, state, day_start, \
+                 month_start, created_at, expires_at) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
             )
             .bind(request.id.as_uuid())
             .bind(request.user)
+            .bind(request.resource.as_str())
             .bind(i64::from(request.cost))
             .bind(ms(usage.day_start))
             .bind(ms(usage.month_start))
@@ -302,8 +375,68 @@ impl UsageStore for SqliteUsageStore {
         self.settle(cx, id, Settle::Commit, tokens).await
     }
 
-    async fn refund(&self, cx: StoreContext<'_>, id: ReservationId) -> Result<Settlement> {
-        self.settle(cx, id, Settle::Refund, 0).await
+    async fn refund(
+        &self,
+        cx: StoreContext<'_>,
+        id: ReservationId,
+        tokens: u64,
+    ) -> Result<Settlement> {
+        self.settle(cx, id, Settle::Refund, tokens).await
+    }
+
+    async fn record_tokens(
+        &self,
+        cx: StoreContext<'_>,
+        id: ReservationId,
+        tokens: u64,
+    ) -> Result<()> {
+        self.touch(cx, id, tokens, None).await
+    }
+
+    async fn hold(&self, cx: StoreContext<'_>, id: ReservationId, holder: Uuid) -> Result<()> {
+        self.touch(cx, id, 0, Some(holder)).await
+    }
+
+    async fn held(
+        &self,
+        _cx: StoreContext<'_>,
+        before: DateTime<Utc>,
+        after: Option<ReservationId>,
+        limit: u32,
+    ) -> Result<Vec<HeldReservation>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: Uuid,
+            user_id: Uuid,
+            holder: Uuid,
+            resource: String,
+            cost: i64,
+            created_at: i64,
+        }
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, user_id, holder, resource, cost, created_at FROM quota_reservations \
+             WHERE state = 'pending' AND holder IS NOT NULL AND created_at < ? \
+             AND (? IS NULL OR id > ?) ORDER BY id LIMIT ?",
+        )
+        .bind(ms(before))
+        .bind(after.map(|a| a.as_uuid()))
+        .bind(after.map(|a| a.as_uuid()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(HeldReservation {
+                    id: ReservationId::from_uuid(r.id),
+                    user: r.user_id,
+                    holder: r.holder,
+                    resource: Resource::parse(&r.resource)?,
+                    cost: u32::try_from(r.cost)
+                        .map_err(|_| Error::Corrupt(format!("reservation cost {}", r.cost)))?,
+                    created_at: from_ms("created_at", r.created_at)?,
+                })
+            })
+            .collect()
     }
 
     async fn usage(&self, cx: StoreContext<'_>, user: Uuid) -> Result<Usage> {
@@ -349,11 +482,10 @@ impl UsageStore for SqliteUsageStore {
 
     async fn sweep(&self, cx: StoreContext<'_>) -> Result<SweepReport> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let expired: Vec<HeldRow> = sqlx::query_as(
+        let expired: Vec<HeldRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE quota_reservations SET state = 'expired', settled_at = ? \
-             WHERE state = 'pending' AND expires_at <= ? \
-             RETURNING user_id, cost, state, day_start, month_start, expires_at",
-        )
+             WHERE state = 'pending' AND expires_at <= ? RETURNING {HELD_COLUMNS}"
+        )))
         .bind(ms(cx.now))
         .bind(ms(cx.now))
         .fetch_all(&mut *tx)
@@ -401,7 +533,8 @@ impl UsageStore for SqliteUsageStore {
             "SELECT id, name, description, price_monthly, price_yearly, daily_limit, \
              monthly_limit, features, stripe_price_id_monthly, stripe_price_id_yearly, \
              is_active, monthly_token_limit, burst_requests, burst_period_ms, burst_size, \
-             priority FROM pricing_plans ORDER BY position, id",
+             priority, daily_chat_limit, max_running_jobs, request_limits \
+             FROM pricing_plans ORDER BY position, id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -414,8 +547,9 @@ impl UsageStore for SqliteUsageStore {
             "INSERT INTO pricing_plans (id, name, description, price_monthly, price_yearly, \
              daily_limit, monthly_limit, features, stripe_price_id_monthly, \
              stripe_price_id_yearly, is_active, monthly_token_limit, burst_requests, \
-             burst_period_ms, burst_size, priority, position) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \
+             burst_period_ms, burst_size, priority, daily_chat_limit, max_running_jobs, \
+             request_limits, position) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \
              (SELECT COALESCE(MAX(position), 0) + 1 FROM pricing_plans)) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
              description = excluded.description, price_monthly = excluded.price_monthly, \
@@ -426,7 +560,9 @@ impl UsageStore for SqliteUsageStore {
              is_active = excluded.is_active, monthly_token_limit = excluded.monthly_token_limit, \
              burst_requests = excluded.burst_requests, \
              burst_period_ms = excluded.burst_period_ms, burst_size = excluded.burst_size, \
-             priority = excluded.priority",
+             priority = excluded.priority, daily_chat_limit = excluded.daily_chat_limit, \
+             max_running_jobs = excluded.max_running_jobs, \
+             request_limits = excluded.request_limits",
         )
         .bind(plan.id.as_str())
         .bind(&plan.name)
@@ -444,6 +580,9 @@ impl UsageStore for SqliteUsageStore {
         .bind(v.burst_period_ms)
         .bind(v.burst_size)
         .bind(i64::from(plan.priority))
+        .bind(plan.daily_chat_messages.map(i64::from))
+        .bind(plan.max_running_jobs.map(i64::from))
+        .bind(&v.request_limits)
         .execute(&self.pool)
         .await?;
         Ok(())

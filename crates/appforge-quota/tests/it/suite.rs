@@ -5,10 +5,10 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
-use appforge_core::ManualClock;
+use appforge_core::{Clock, ManualClock};
 use appforge_quota::{
-    Admission, AnyUsageStore, Error, LimitKind, Plan, PlanCatalogue, PlanId, Quota, Reservation,
-    ReservationId, ReservationState, Settlement,
+    Admission, AnyUsageStore, Error, LimitKind, Plan, PlanCatalogue, PlanId, Quota, RequestLimits,
+    Reservation, ReservationId, ReservationState, Resource, Settlement,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -72,6 +72,13 @@ impl Fixture {
             Admission::Granted(r) => panic!("expected a denial, got {r:?}"),
             Admission::Denied(s) => s,
         }
+    }
+
+    pub(crate) async fn chat(&self, user: Uuid) -> Admission {
+        self.quota
+            .reserve_for(user, Resource::ChatMessage, 1)
+            .await
+            .unwrap()
     }
 
     pub(crate) async fn use_up(&self, user: Uuid, n: usize) {
@@ -421,6 +428,10 @@ pub(crate) async fn plans_round_trip_through_the_store(store: (AnyUsageStore, Gu
     let f = Fixture::new(store, "2026-03-14T12:00:00Z").await;
     f.quota.save_plans().await.unwrap();
     let mut pro = Plan::pro();
+    pro.daily_chat_messages = Some(321);
+    pro.max_running_jobs = Some(4);
+    pro.request_limits.history_messages = 7;
+    pro.request_limits.output_tokens = 1_234;
     pro.stripe_price_id_monthly = Some("price_pro_monthly".into());
     pro.price_yearly = Some(10_000);
     pro.features.push("export".into());
@@ -439,7 +450,271 @@ pub(crate) async fn plans_round_trip_through_the_store(store: (AnyUsageStore, Gu
         Some(1_000)
     );
     assert_eq!(loaded.get(&PlanId::team()), Some(&Plan::team()));
+    assert_eq!(loaded.get(&PlanId::free()), Some(&Plan::free()));
     assert_eq!(loaded.default_plan().id, PlanId::free());
+    assert_ne!(Plan::free().request_limits, RequestLimits::default());
+}
+
+/// A Free user has 20 chat messages a day, counted apart from their 5 generations; the tokens
+/// of both count in the month, and the day rolls for both at once.
+pub(crate) async fn chat_messages_have_their_own_daily_count(store: (AnyUsageStore, Guard)) {
+    let f = Fixture::new(store, "2026-03-14T12:00:00Z").await;
+    let user = Uuid::new_v4();
+    for _ in 0..20 {
+        let Admission::Granted(r) = f.chat(user).await else {
+            panic!("within the chat limit");
+        };
+        assert_eq!((r.resource, r.cost), (Resource::ChatMessage, 1));
+        f.quota.commit(r.id, 5).await.unwrap();
+    }
+    let Admission::Denied(status) = f.chat(user).await else {
+        panic!("the 21st chat message of the day is refused");
+    };
+    assert_eq!(status.denied_by, Some(LimitKind::ChatMessages));
+    assert_eq!(
+        (status.chat.limit, status.chat.used, status.chat.remaining),
+        (Some(20), 20, Some(0))
+    );
+    assert_eq!(status.retry_after, Some(Duration::from_secs(12 * 3600)));
+    assert_eq!(status.window(LimitKind::ChatMessages), Some(&status.chat));
+    assert_eq!((status.daily.used, status.tokens.used), (0, 100));
+    // Generations are untouched by chat, and chat by generations.
+    f.use_up(user, 5).await;
+    f.deny(user).await;
+    let status = f.quota.status(user).await.unwrap();
+    assert_eq!((status.daily.used, status.chat.used), (5, 20));
+    assert_eq!(status.tokens.used, 150);
+    let json = serde_json::to_value(&status).unwrap();
+    assert_eq!(json["chat"]["used"], 20);
+
+    // A new day, rolled by a generation: the chat count starts again too.
+    f.clock.set(t("2026-03-15T00:00:00Z"));
+    f.grant(user).await;
+    assert!(f.chat(user).await.is_granted());
+    let status = f.quota.status(user).await.unwrap();
+    assert_eq!((status.daily.used, status.chat.used), (1, 1));
+    // And a new day rolled by a chat message.
+    f.clock.set(t("2026-03-16T00:00:00Z"));
+    assert!(f.chat(user).await.is_granted());
+    let status = f.quota.status(user).await.unwrap();
+    assert_eq!((status.daily.used, status.chat.used), (0, 1));
+
+    // Team chats without a daily count.
+    let team = Uuid::new_v4();
+    f.quota.set_plan(team, &PlanId::team()).await.unwrap();
+    for _ in 0..30 {
+        assert!(f.chat(team).await.is_granted());
+    }
+    let status = f.quota.status(team).await.unwrap();
+    assert_eq!((status.chat.used, status.chat.limit), (30, None));
+}
+
+/// A refund gives back what it held, chat or generation, and may record the tokens the work
+/// spent: once, however often it is repeated.
+pub(crate) async fn refunds_give_back_the_count_and_may_keep_tokens(store: (AnyUsageStore, Guard)) {
+    let f = Fixture::new(store, "2026-03-14T12:00:00Z").await;
+    let user = Uuid::new_v4();
+    let generation = f.grant(user).await;
+    let Admission::Granted(chat) = f.chat(user).await else {
+        panic!("granted");
+    };
+    let status = f.quota.status(user).await.unwrap();
+    assert_eq!((status.daily.used, status.chat.used), (1, 1));
+    assert_eq!(
+        f.quota
+            .refund_with_tokens(generation.id, 700)
+            .await
+            .unwrap(),
+        Settlement::Settled
+    );
+    assert_eq!(
+        f.quota
+            .refund_with_tokens(generation.id, 700)
+            .await
+            .unwrap(),
+        Settlement::AlreadyDone
+    );
+    assert_eq!(f.quota.refund(chat.id).await.unwrap(), Settlement::Settled);
+    let status = f.quota.status(user).await.unwrap();
+    assert_eq!(
+        (status.daily.used, status.chat.used, status.tokens.used),
+        (0, 0, 700),
+        "counts given back, the spent tokens kept once"
+    );
+    assert!(matches!(
+        f.quota.commit(generation.id, 1).await,
+        Err(Error::AlreadySettled {
+            state: ReservationState::Refunded,
+            ..
+        })
+    ));
+    assert_eq!(f.quota.store_usage(user).await.total_tokens, 700);
+}
+
+/// Tokens of attempts that are retried are recorded while the reservation stays pending; the
+/// commit adds the last attempt's.
+pub(crate) async fn tokens_of_each_attempt_are_recorded(store: (AnyUsageStore, Guard)) {
+    let f = Fixture::new(store, "2026-03-14T12:00:00Z").await;
+    let user = Uuid::new_v4();
+    let r = f.grant(user).await;
+    f.quota.record_tokens(r.id, 100).await.unwrap();
+    f.quota.record_tokens(r.id, 50).await.unwrap();
+    f.quota.record_tokens(r.id, 0).await.unwrap();
+    let status = f.quota.status(user).await.unwrap();
+    assert_eq!((status.daily.used, status.tokens.used), (1, 150));
+    assert_eq!(f.quota.commit(r.id, 25).await.unwrap(), Settlement::Settled);
+    assert_eq!(f.quota.status(user).await.unwrap().tokens.used, 175);
+    assert!(matches!(
+        f.quota.record_tokens(r.id, 10).await,
+        Err(Error::AlreadySettled {
+            state: ReservationState::Committed,
+            ..
+        })
+    ));
+    assert!(
+        f.quota
+            .record_tokens(ReservationId::new(), 10)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    assert_eq!(f.quota.status(user).await.unwrap().tokens.used, 175);
+}
+
+/// A held reservation lives as long as its work: the timeout, the sweep and the user's next
+/// reservations leave it pending, and it settles when the work ends.
+pub(crate) async fn held_reservations_never_expire(store: (AnyUsageStore, Guard)) {
+    let f = Fixture::new(store, "2026-03-14T12:00:00Z").await;
+    let user = Uuid::new_v4();
+    let jobs: Vec<Uuid> = (0..5).map(|_| Uuid::new_v4()).collect();
+    let mut held = Vec::new();
+    for job in &jobs {
+        let r = f.grant(user).await;
+        f.quota.hold(r.id, *job).await.unwrap();
+        f.quota.hold(r.id, *job).await.unwrap();
+        held.push(r);
+    }
+    let started = f.clock.now();
+    f.clock.advance(TIMEOUT * 3);
+    assert_eq!(f.quota.reset_expired().await.unwrap().released, 0);
+    let status = f.deny(user).await;
+    assert_eq!(status.daily.used, 5, "the held slots stay taken");
+
+    let listed = f.quota.held(f.clock.now(), None, 100).await.unwrap();
+    let mut holders: Vec<Uuid> = listed.iter().map(|h| h.holder).collect();
+    holders.sort_unstable();
+    let mut expected = jobs.clone();
+    expected.sort_unstable();
+    assert_eq!(holders, expected);
+    assert!(listed.iter().all(|h| h.user == user
+        && h.resource == Resource::Generation
+        && h.cost == 1
+        && h.created_at == started));
+    assert!(f.quota.held(started, None, 100).await.unwrap().is_empty());
+    let page = f.quota.held(f.clock.now(), None, 2).await.unwrap();
+    let rest = f
+        .quota
+        .held(f.clock.now(), Some(page[1].id), 100)
+        .await
+        .unwrap();
+    assert_eq!((page.len(), rest.len()), (2, 3));
+    assert!(rest.iter().all(|h| h.id > page[1].id));
+
+    // The work ends: settled as usual.
+    assert_eq!(
+        f.quota.commit(held[0].id, 40).await.unwrap(),
+        Settlement::Settled
+    );
+    assert_eq!(
+        f.quota.refund(held[1].id).await.unwrap(),
+        Settlement::Settled
+    );
+    assert_eq!(
+        f.quota.held(f.clock.now(), None, 100).await.unwrap().len(),
+        3
+    );
+    let status = f.quota.status(user).await.unwrap();
+    assert_eq!((status.daily.used, status.tokens.used), (4, 40));
+
+    // An unheld reservation still expires, and cannot be held once it has.
+    let other = Uuid::new_v4();
+    let late = f.grant(other).await;
+    f.clock.advance(TIMEOUT);
+    assert!(matches!(
+        f.quota.hold(late.id, Uuid::new_v4()).await,
+        Err(Error::AlreadySettled {
+            state: ReservationState::Expired,
+            ..
+        })
+    ));
+    assert_eq!(f.quota.status(other).await.unwrap().daily.used, 0);
+    assert!(
+        f.quota
+            .hold(ReservationId::new(), Uuid::new_v4())
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+}
+
+/// An expired chat reservation gives back a chat message, not a generation.
+pub(crate) async fn expired_chat_messages_are_released(store: (AnyUsageStore, Guard)) {
+    let f = Fixture::new(store, "2026-03-14T12:00:00Z").await;
+    let user = Uuid::new_v4();
+    let generation = f.grant(user).await;
+    f.quota.hold(generation.id, Uuid::new_v4()).await.unwrap();
+    for _ in 0..3 {
+        assert!(f.chat(user).await.is_granted());
+    }
+    f.clock.advance(TIMEOUT);
+    let status = f.quota.status(user).await.unwrap();
+    assert_eq!((status.daily.used, status.chat.used), (1, 0));
+    for _ in 0..2 {
+        assert!(f.chat(user).await.is_granted());
+    }
+    f.clock.advance(TIMEOUT);
+    assert_eq!(f.quota.reset_expired().await.unwrap().released, 2);
+    let status = f.quota.status(user).await.unwrap();
+    assert_eq!((status.daily.used, status.chat.used), (1, 0));
+}
+
+/// 200 chat reservations and 200 generations at once for one Free user: exactly 20 and 5.
+pub(crate) async fn concurrent_chat_and_generations_admit_exactly_the_limits(
+    store: (AnyUsageStore, Guard),
+) {
+    let f = Arc::new(Fixture::new(store, "2026-03-14T12:00:00Z").await);
+    let user = Uuid::new_v4();
+    let tasks: Vec<_> = (0..400)
+        .map(|i| {
+            let f = Arc::clone(&f);
+            let resource = if i % 2 == 0 {
+                Resource::ChatMessage
+            } else {
+                Resource::Generation
+            };
+            tokio::spawn(async move {
+                let granted = f.quota.reserve_for(user, resource, 1).await.unwrap();
+                if let Admission::Granted(r) = &granted {
+                    f.quota.commit(r.id, 2).await.unwrap();
+                }
+                (resource, granted.is_granted())
+            })
+        })
+        .collect();
+    let (mut chats, mut generations) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            (Resource::ChatMessage, true) => chats += 1,
+            (_, true) => generations += 1,
+            _ => {}
+        }
+    }
+    assert_eq!((chats, generations), (20, 5));
+    let status = f.quota.status(user).await.unwrap();
+    assert_eq!(
+        (status.chat.used, status.daily.used, status.tokens.used),
+        (20, 5, 50)
+    );
 }
 
 pub(crate) async fn burst_limits_refuse_with_a_wait(store: (AnyUsageStore, Guard)) {
@@ -598,6 +873,11 @@ macro_rules! backend_suite {
             billing_periods_are_monthly_windows
             plans_round_trip_through_the_store
             burst_limits_refuse_with_a_wait
+            chat_messages_have_their_own_daily_count
+            refunds_give_back_the_count_and_may_keep_tokens
+            tokens_of_each_attempt_are_recorded
+            held_reservations_never_expire
+            expired_chat_messages_are_released
         );
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         $(#[$attr])*
@@ -608,6 +888,11 @@ macro_rules! backend_suite {
         $(#[$attr])*
         async fn concurrent_mixed_costs_and_commits_add_up() {
             $crate::suite::concurrent_mixed_costs_and_commits_add_up($store().await).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        $(#[$attr])*
+        async fn concurrent_chat_and_generations_admit_exactly_the_limits() {
+            $crate::suite::concurrent_chat_and_generations_admit_exactly_the_limits($store().await).await;
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         $(#[$attr])*
