@@ -259,7 +259,8 @@ const fn model(id: &'static str, family: Family, price: Rates) -> ModelInfo {
 }
 
 /// A model of the Claude 4 generation and earlier: 200K context, 64K output, manual extended
-/// thinking, sampling parameters accepted, no effort.
+/// thinking, sampling parameters accepted, no effort, no structured outputs (the 4.5 models
+/// have them: see [`with_structured_outputs`]).
 const fn legacy(
     id: &'static str,
     aliases: &'static [&'static str],
@@ -272,8 +273,17 @@ const fn legacy(
         max_output_tokens: 64 * K,
         thinking: ThinkingTypes::MANUAL,
         effort: &[],
+        structured_outputs: false,
         sampling: true,
         ..model(id, family, price)
+    }
+}
+
+/// The 4.5 models take structured outputs.
+const fn with_structured_outputs(info: ModelInfo) -> ModelInfo {
+    ModelInfo {
+        structured_outputs: true,
+        ..info
     }
 }
 
@@ -405,33 +415,33 @@ pub static MODELS: &[ModelInfo] = &[
         sampling: true,
         ..model("claude-sonnet-4-6", Family::Sonnet, SONNET_4)
     },
-    legacy(
+    with_structured_outputs(legacy(
         "claude-haiku-4-5",
         &["claude-haiku-4-5-20251001"],
         Family::Haiku,
         HAIKU_4_5,
-    ),
+    )),
     ModelInfo {
         effort: EFFORT_OPUS_4_5,
         deprecated: date(2026, 11, 23),
         end_of_life: date(2027, 1, 22),
         replacement: Some("claude-opus-5-5"),
-        ..legacy(
+        ..with_structured_outputs(legacy(
             "claude-opus-4-5",
             &["claude-opus-4-5-20251101"],
             Family::Opus,
             OPUS_5,
-        )
+        ))
     },
     retired(
         ModelInfo {
             price: ModelPrice::new(SONNET_4).with_long_context(200_000, SONNET_4_LONG),
-            ..legacy(
+            ..with_structured_outputs(legacy(
                 "claude-sonnet-4-5",
                 &["claude-sonnet-4-5-20250929"],
                 Family::Sonnet,
                 SONNET_4,
-            )
+            ))
         },
         date(2026, 11, 30),
         "claude-sonnet-5-5",

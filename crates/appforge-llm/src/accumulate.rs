@@ -309,6 +309,7 @@ fn block_name(block: &ContentBlock) -> &'static str {
         ContentBlock::ToolUse { .. } => "tool_use",
         ContentBlock::ServerToolUse { .. } => "server_tool_use",
         ContentBlock::ServerToolResult { .. } => "server tool result",
+        ContentBlock::ContainerUpload { .. } => "container_upload",
         ContentBlock::Unknown(_) => "unknown",
     }
 }

@@ -13,6 +13,15 @@ pub enum Error {
     /// A setting or an argument is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The request asks for something its model does not accept (by the model table), so it
+    /// was not sent.
+    #[error("request not sent: model `{model}` would refuse it: {reason}")]
+    InvalidRequest {
+        /// The model named in the request.
+        model: String,
+        /// What it would refuse, and what it takes instead.
+        reason: String,
+    },
     /// The provider answered with an error: an HTTP error status, or an `error` event in the
     /// middle of a stream.
     #[error("{0}")]
@@ -217,6 +226,7 @@ impl Error {
             Self::Timeout { kind, .. } => !matches!(kind, TimeoutKind::Total),
             Self::Interrupted { .. }
             | Self::Config(_)
+            | Self::InvalidRequest { .. }
             | Self::Decode { .. }
             | Self::Stream { .. }
             | Self::Script(_)

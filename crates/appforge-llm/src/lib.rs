@@ -117,12 +117,14 @@ mod changeset;
 mod client;
 pub mod demo;
 mod error;
+pub mod models;
 mod pipeline;
 mod prompt;
 pub mod protocol;
 mod provider;
 mod retry;
 mod sse;
+pub mod structured;
 
 pub use accumulate::{Accumulator, accumulate};
 pub use client::{
@@ -132,10 +134,12 @@ pub use client::{
 pub use retry::RetryPolicy;
 
 pub use api::{
-    ApiErrorKind, CacheControl, CacheTtl, ContentBlock, ContentBlockParam, CustomTool, Delta,
-    ErrorBody, ImageSource, Message, MessageRequest, MessageResponse, Metadata, RateLimit,
-    RateLimits, ResponseMeta, Role, StopReason, StreamEvent, SystemBlock, SystemPrompt, Thinking,
-    Tool, ToolChoice, Usage,
+    ApiErrorKind, CacheControl, CacheCreation, CacheTtl, CodeExecutionResult, ContentBlock,
+    ContentBlockParam, CustomTool, Delta, Effort, ErrorBody, ImageSource, Message, MessageRequest,
+    MessageResponse, Metadata, OutputConfig, OutputFormat, OutputTokensDetails, RateLimit,
+    RateLimits, ResponseMeta, Role, ServerToolOutput, ServerToolUsage, StopReason, StreamEvent,
+    SystemBlock, SystemPrompt, TextEditorResult, Thinking, ThinkingDisplay, Tool, ToolChoice,
+    ToolOutcome, Usage, WebFetchResult, WebSearchHit,
 };
 pub use changeset::{ApplyError, ApplyErrorKind, ChangeSet, ChangeSetError, Edit, FileChange};
 pub use error::{ApiError, Error, Result, TimeoutKind};

@@ -37,16 +37,21 @@ pub struct MessageRequest {
     /// How the model must choose among the tools.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<ToolChoice>,
-    /// Extended thinking.
+    /// Thinking: adaptive, manual extended thinking, between tool calls, or off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thinking: Option<Thinking>,
-    /// Sampling temperature, 0.0 to 1.0.
+    /// Output settings: effort and a JSON schema for structured output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_config: Option<OutputConfig>,
+    /// Sampling temperature, 0.0 to 1.0. Removed from the Messages API in version
+    /// `2026-10-21` (the client's default), and refused by the Claude 5 generation under any
+    /// version; kept for OpenAI-compatible providers and older API versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f32>,
-    /// Nucleus sampling cut-off.
+    /// Nucleus sampling cut-off (see [`MessageRequest::temperature`] for which APIs take it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f32>,
-    /// Top-k sampling cut-off.
+    /// Top-k sampling cut-off (see [`MessageRequest::temperature`] for which APIs take it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_k: Option<u32>,
     /// Strings that end generation when the model writes them.
@@ -68,6 +73,7 @@ impl MessageRequest {
             tools: Vec::new(),
             tool_choice: None,
             thinking: None,
+            output_config: None,
             temperature: None,
             top_p: None,
             top_k: None,
@@ -116,10 +122,29 @@ impl MessageRequest {
         self
     }
 
-    /// Sets extended thinking.
+    /// Sets thinking.
     #[must_use]
     pub fn thinking(mut self, thinking: Thinking) -> Self {
         self.thinking = Some(thinking);
+        self
+    }
+
+    /// Sets `output_config.effort`.
+    #[must_use]
+    pub fn effort(mut self, effort: Effort) -> Self {
+        self.output_config
+            .get_or_insert_with(OutputConfig::default)
+            .effort = Some(effort);
+        self
+    }
+
+    /// Sets `output_config.format`: the reply is JSON that matches the format's schema
+    /// (structured outputs).
+    #[must_use]
+    pub fn output_format(mut self, format: OutputFormat) -> Self {
+        self.output_config
+            .get_or_insert_with(OutputConfig::default)
+            .format = Some(format);
         self
     }
 
@@ -548,24 +573,173 @@ impl ToolChoice {
     }
 }
 
-/// Extended thinking.
+/// How the model thinks before it answers (`thinking`).
+///
+/// Which types a model accepts depends on the model: the Claude 5 generation thinks
+/// adaptively and refuses manual budgets; Haiku 4.5 and Opus 4.5 take only manual budgets
+/// (see [`appforge_core::models`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Thinking {
-    /// Thinking on, with a token budget (at least 1,024, below `max_tokens`).
+    /// The model decides when and how much to think; `output_config.effort` steers it.
+    Adaptive {
+        /// Whether thinking text is returned or only its signature.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        display: Option<ThinkingDisplay>,
+    },
+    /// Manual extended thinking with a token budget (at least 1,024, below `max_tokens`).
     Enabled {
         /// The most tokens thinking may use.
         budget_tokens: u32,
+        /// Whether thinking text is returned or only its signature.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        display: Option<ThinkingDisplay>,
     },
+    /// Thinking off, except for short progress notes between tool calls, which come back as
+    /// thinking blocks.
+    BetweenTools,
     /// Thinking off.
     Disabled,
 }
 
 impl Thinking {
-    /// Thinking on with the given budget.
+    /// Adaptive thinking with the model's default display.
+    pub fn adaptive() -> Self {
+        Self::Adaptive { display: None }
+    }
+
+    /// Manual extended thinking with the given budget.
     pub fn enabled(budget_tokens: u32) -> Self {
-        Self::Enabled { budget_tokens }
+        Self::Enabled {
+            budget_tokens,
+            display: None,
+        }
+    }
+
+    /// The API's name for this type (`adaptive`, `enabled`, `between_tools`, `disabled`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Adaptive { .. } => "adaptive",
+            Self::Enabled { .. } => "enabled",
+            Self::BetweenTools => "between_tools",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+/// Whether thinking text is returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ThinkingDisplay {
+    /// Thinking is returned (summarised).
+    Summarized,
+    /// Thinking text is left out; the signature still comes, for multi-turn continuity.
+    Omitted,
+}
+
+/// `output_config`: how hard the model works and the shape of its reply.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct OutputConfig {
+    /// How much effort (thinking and thoroughness) the model spends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effort: Option<Effort>,
+    /// A JSON schema the reply must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<OutputFormat>,
+}
+
+/// `output_config.effort`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Effort {
+    /// The least effort: fastest and cheapest.
+    Low,
+    /// Medium.
+    Medium,
+    /// High (the default of most models).
+    High,
+    /// Extra high (Opus 4.7 and later, the Claude 5 generation).
+    XHigh,
+    /// The most effort.
+    Max,
+    /// A level this crate does not know, sent as it is.
+    Other(String),
+}
+
+impl Effort {
+    /// The API's name for this level.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::XHigh => "xhigh",
+            Self::Max => "max",
+            Self::Other(other) => other,
+        }
+    }
+
+    /// Parses the API's name; an unknown name becomes [`Effort::Other`].
+    pub fn parse(name: &str) -> Self {
+        match name {
+            "low" => Self::Low,
+            "medium" => Self::Medium,
+            "high" => Self::High,
+            "xhigh" => Self::XHigh,
+            "max" => Self::Max,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+}
+
+impl std::fmt::Display for Effort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Effort {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Effort {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Ok(Self::parse(&name))
+    }
+}
+
+/// `output_config.format`: the shape of the reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum OutputFormat {
+    /// JSON matching a schema; the reply arrives as a text block holding the JSON.
+    JsonSchema {
+        /// The JSON schema.
+        schema: Value,
+    },
+}
+
+impl OutputFormat {
+    /// A JSON-schema format. The API takes a subset of JSON Schema (every object closed with
+    /// `"additionalProperties": false`, `anyOf` where `oneOf` would stand, no numeric or
+    /// length bounds); [`crate::structured::schema_for`] builds such a schema from a Rust
+    /// type.
+    pub fn json_schema(schema: Value) -> Self {
+        Self::JsonSchema { schema }
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &Value {
+        match self {
+            Self::JsonSchema { schema } => schema,
+        }
     }
 }
 
@@ -629,6 +803,74 @@ mod tests {
         let message: Message =
             serde_json::from_value(json!({"role": "assistant", "content": "ok"})).unwrap();
         assert_eq!(message, Message::assistant("ok"));
+    }
+
+    /// Each new field against the wire shapes of the official SDK's types
+    /// (`ThinkingConfigParam`, `OutputConfig`, `JSONOutputFormat` in `@anthropic-ai/sdk` 1.16).
+    #[test]
+    fn current_request_fields_serialise_as_the_sdk_types() {
+        let shapes = [
+            (Thinking::adaptive(), json!({"type": "adaptive"})),
+            (
+                Thinking::Adaptive {
+                    display: Some(ThinkingDisplay::Summarized),
+                },
+                json!({"type": "adaptive", "display": "summarized"}),
+            ),
+            (
+                Thinking::Enabled {
+                    budget_tokens: 8000,
+                    display: Some(ThinkingDisplay::Omitted),
+                },
+                json!({"type": "enabled", "budget_tokens": 8000, "display": "omitted"}),
+            ),
+            (Thinking::BetweenTools, json!({"type": "between_tools"})),
+            (Thinking::Disabled, json!({"type": "disabled"})),
+        ];
+        for (thinking, wire) in shapes {
+            assert_eq!(serde_json::to_value(thinking).unwrap(), wire);
+            assert_eq!(serde_json::from_value::<Thinking>(wire).unwrap(), thinking);
+        }
+        let efforts = [
+            Effort::Low,
+            Effort::Medium,
+            Effort::High,
+            Effort::XHigh,
+            Effort::Max,
+        ];
+        let names: Vec<String> = efforts
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                r#""low""#,
+                r#""medium""#,
+                r#""high""#,
+                r#""xhigh""#,
+                r#""max""#
+            ]
+        );
+        assert_eq!(Effort::parse("ultra"), Effort::Other("ultra".into()));
+
+        let schema = json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"], "additionalProperties": false});
+        let request = MessageRequest::new("claude-opus-5-5", 4096)
+            .user("name it")
+            .thinking(Thinking::adaptive())
+            .effort(Effort::Medium)
+            .output_format(OutputFormat::json_schema(schema.clone()));
+        let wire = serde_json::to_value(&request).unwrap();
+        insta::assert_json_snapshot!(wire);
+        assert_eq!(
+            wire["output_config"],
+            json!({"effort": "medium", "format": {"type": "json_schema", "schema": schema}})
+        );
+        let back: MessageRequest = serde_json::from_value(wire).unwrap();
+        assert_eq!(back, request);
+        // Nothing new is sent unless set.
+        let plain = serde_json::to_value(MessageRequest::new("m", 1)).unwrap();
+        assert!(plain.get("output_config").is_none() && plain.get("thinking").is_none());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 mod apply;
 pub(crate) mod json;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use apply::{ApplyError, ApplyErrorKind};
@@ -29,7 +30,8 @@ pub use json::ChangeSetError;
 /// assert_eq!(updated[0].content, "<header className=\"sticky top-0\">Todo</header>\n");
 /// # Ok::<(), appforge_llm::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(description = "Edits to an app's files, applied in order, all or nothing.")]
 pub struct ChangeSet {
     /// What the change does, for the version history.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -39,7 +41,7 @@ pub struct ChangeSet {
 }
 
 /// One file's change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "action", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum FileChange {
@@ -81,7 +83,7 @@ impl FileChange {
 }
 
 /// One edit inside a file. Anchors and `find` texts must occur exactly once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "op", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Edit {

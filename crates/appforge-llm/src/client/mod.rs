@@ -28,8 +28,8 @@ pub(crate) use transport::{Transport, error_body};
 
 /// The default base URL of the Messages API.
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
-/// The default `anthropic-version` header.
-pub const DEFAULT_API_VERSION: &str = "2023-06-01";
+/// The default `anthropic-version` header: the version this crate's types follow.
+pub const DEFAULT_API_VERSION: &str = crate::models::API_VERSION;
 
 /// A client of the Anthropic Messages API: cheap to clone, safe to share.
 ///
@@ -348,8 +348,11 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// The last failure once retries are exhausted or not allowed.
+    /// [`Error::InvalidRequest`], before any network call, when the model table says the
+    /// model would refuse the request ([`crate::models::check_request`]); otherwise the last
+    /// failure once retries are exhausted or not allowed.
     pub async fn create_stream(&self, request: &MessageRequest) -> Result<MessageStream> {
+        crate::models::check_request(request, &self.inner.version)?;
         let body = encode(&StreamingBody {
             request,
             stream: true,
@@ -369,8 +372,11 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// The last failure once retries are exhausted or not allowed.
+    /// [`Error::InvalidRequest`], before any network call, when the model table says the
+    /// model would refuse the request ([`crate::models::check_request`]); otherwise the last
+    /// failure once retries are exhausted or not allowed.
     pub async fn create(&self, request: &MessageRequest) -> Result<ApiResponse<MessageResponse>> {
+        crate::models::check_request(request, &self.inner.version)?;
         let body = encode(request)?;
         let span = Self::span(request, "create");
         let response = self
@@ -387,8 +393,11 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// The last failure once retries are exhausted or not allowed.
+    /// [`Error::InvalidRequest`], before any network call, when the model table says the
+    /// model would refuse the request ([`crate::models::check_request`]); otherwise the last
+    /// failure once retries are exhausted or not allowed.
     pub async fn count_tokens(&self, request: &MessageRequest) -> Result<ApiResponse<TokenCount>> {
+        crate::models::check_request(request, &self.inner.version)?;
         let body = encode(&CountTokensBody {
             model: &request.model,
             messages: &request.messages,
@@ -414,6 +423,10 @@ pub(crate) fn encode(body: &impl Serialize) -> Result<Bytes> {
 impl Provider for Client {
     fn name(&self) -> &str {
         "anthropic"
+    }
+
+    fn supports_structured_outputs(&self) -> bool {
+        true
     }
 
     fn stream(&self, request: MessageRequest) -> BoxFuture<'_, Result<EventStream>> {

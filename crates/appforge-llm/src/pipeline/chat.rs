@@ -37,7 +37,7 @@ impl Pipelines {
         mut progress: impl FnMut(Progress) + Send,
         cancel: &CancellationToken,
     ) -> Result<ChatReply> {
-        let prompt = RenderedPrompt::chat(request, &self.prompt);
+        let prompt = RenderedPrompt::chat(request, &self.prompt_settings_in_effect());
         progress(Progress::RoundStarted { round: 0 });
         let round = stream_round(
             self.provider.as_ref(),

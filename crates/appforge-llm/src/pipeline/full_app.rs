@@ -102,7 +102,7 @@ impl Pipelines {
         mut progress: impl FnMut(Progress) + Send,
         cancel: &CancellationToken,
     ) -> Result<GeneratedApp> {
-        let base = RenderedPrompt::full_app(request, &self.prompt);
+        let base = RenderedPrompt::full_app(request, &self.prompt_settings_in_effect());
         let mut prompt = base.clone();
         let mut merged = Merged::default();
         let mut complete = String::new();

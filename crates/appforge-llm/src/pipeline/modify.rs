@@ -38,7 +38,8 @@ impl Pipelines {
         mut progress: impl FnMut(Progress) + Send,
         cancel: &CancellationToken,
     ) -> Result<Modification> {
-        let mut prompt = RenderedPrompt::modify(request, &self.prompt);
+        let mut prompt = RenderedPrompt::modify(request, &self.prompt_settings_in_effect());
+        let structured = self.structured_outputs_in_effect();
         let mut usage = Usage::default();
         let mut round_number = 0;
         loop {
@@ -48,7 +49,7 @@ impl Pipelines {
             let round = stream_round(
                 self.provider.as_ref(),
                 "modify",
-                self.request(&prompt),
+                self.structured_request::<ChangeSet>(&prompt, structured),
                 cancel,
                 |text| {
                     progress(Progress::TextDelta {

@@ -1,5 +1,6 @@
 //! Phase plans: what `plan_phases` returns, and the `full_app` request for one phase.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -13,7 +14,7 @@ use crate::prompt::{FullAppRequest, PhaseContext, PlanRequest, RenderedPrompt};
 use crate::protocol::{AppFile, RawPhase, parse};
 
 /// One build phase.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Phase {
     /// 1-based, consecutive.
     pub number: u32,
@@ -28,7 +29,7 @@ pub struct Phase {
 }
 
 /// An app split into build phases.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PhasePlan {
     /// At least one phase, numbered from 1 without gaps.
     pub phases: Vec<Phase>,
@@ -150,12 +151,18 @@ impl Pipelines {
         mut progress: impl FnMut(Progress) + Send,
         cancel: &CancellationToken,
     ) -> crate::Result<PlannedPhases> {
-        let prompt = RenderedPrompt::plan_phases(request, &self.prompt);
+        let structured = self.structured_outputs_in_effect();
+        let settings = self.prompt_settings_in_effect();
+        let prompt = if structured {
+            RenderedPrompt::plan_phases_json(request, &settings)
+        } else {
+            RenderedPrompt::plan_phases(request, &settings)
+        };
         progress(Progress::RoundStarted { round: 0 });
         let round = stream_round(
             self.provider.as_ref(),
             "plan_phases",
-            self.request(&prompt),
+            self.structured_request::<PhasePlan>(&prompt, structured),
             cancel,
             |text| {
                 progress(Progress::TextDelta {

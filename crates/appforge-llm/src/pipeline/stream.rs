@@ -84,8 +84,5 @@ pub(crate) fn with_prior_usage(error: Error, prior: &Usage) -> Error {
 
 /// Adds one round's usage to a running total.
 pub(crate) fn add_usage(total: &mut Usage, round: &Usage) {
-    total.input_tokens += round.input_tokens;
-    total.output_tokens += round.output_tokens;
-    total.cache_creation_input_tokens += round.cache_creation_input_tokens;
-    total.cache_read_input_tokens += round.cache_read_input_tokens;
+    total.add(round);
 }

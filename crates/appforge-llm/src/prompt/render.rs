@@ -104,6 +104,23 @@ impl RenderedPrompt {
         Self::build(text::PLAN_SYSTEM, None, &request.history, user, settings)
     }
 
+    /// The `plan_phases` prompt for a structured (JSON schema) reply: the same task, with the
+    /// plan asked as JSON instead of `===PHASE:n===` sections.
+    #[must_use]
+    pub fn plan_phases_json(request: &PlanRequest, settings: &PromptSettings) -> Self {
+        let user = format!(
+            "<idea>\n{}\n</idea>\nPlan the phases for this app.",
+            request.prompt.trim()
+        );
+        Self::build(
+            text::PLAN_JSON_SYSTEM,
+            None,
+            &request.history,
+            user,
+            settings,
+        )
+    }
+
     /// The `chat` prompt, in plan or act mode. The mode text follows the cached part.
     #[must_use]
     pub fn chat(request: &ChatRequest, settings: &PromptSettings) -> Self {

@@ -97,6 +97,17 @@ fn modify() {
 }
 
 #[test]
+fn plan_phases_json() {
+    let request = PlanRequest {
+        prompt: "A habit tracker with streaks".into(),
+        history: Vec::new(),
+    };
+    insta::assert_snapshot!(
+        RenderedPrompt::plan_phases_json(&request, &PromptSettings::default()).to_string()
+    );
+}
+
+#[test]
 fn plan_phases() {
     let request = PlanRequest {
         prompt: "A habit tracker with streaks".into(),

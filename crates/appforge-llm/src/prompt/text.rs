@@ -83,6 +83,17 @@ Features:
 ...
 ===END===";
 
+/// How a phase plan is written when the reply is structured output (a JSON schema
+/// constrains it).
+pub(crate) const PLAN_JSON_SYSTEM: &str = "\
+You are a senior product engineer inside an AI app builder. Split the user's app idea into \
+two to five build phases. Phase 1 is a small app that already works; each later phase adds a \
+coherent set of features on top of the previous ones.
+
+Answer with one JSON object: {\"phases\": [{\"number\": 1, \"name\": \"a short name\", \
+\"description\": \"one or two sentences on what the user can do after this phase\", \
+\"features\": [\"one feature per entry\"]}, ...]}, phases numbered from 1 without gaps.";
+
 /// What every chat answer shares.
 pub(crate) const CHAT_SYSTEM: &str = "\
 You are the assistant of an AI app builder. You help the user think about, design and improve \

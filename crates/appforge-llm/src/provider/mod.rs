@@ -37,6 +37,13 @@ pub trait Provider: Send + Sync + fmt::Debug {
 
     /// Starts streaming a message for `request`.
     fn stream(&self, request: MessageRequest) -> BoxFuture<'_, Result<EventStream>>;
+
+    /// Whether the provider honours `output_config.format` (structured outputs) for models
+    /// that have it. The pipelines ask for structured output only when it does, and fall back
+    /// to reading and repairing free text otherwise. `false` unless a provider says so.
+    fn supports_structured_outputs(&self) -> bool {
+        false
+    }
 }
 
 impl<P: Provider + ?Sized> Provider for Arc<P> {
@@ -47,6 +54,10 @@ impl<P: Provider + ?Sized> Provider for Arc<P> {
     fn stream(&self, request: MessageRequest) -> BoxFuture<'_, Result<EventStream>> {
         (**self).stream(request)
     }
+
+    fn supports_structured_outputs(&self) -> bool {
+        (**self).supports_structured_outputs()
+    }
 }
 
 impl<P: Provider + ?Sized> Provider for Box<P> {
@@ -56,5 +67,9 @@ impl<P: Provider + ?Sized> Provider for Box<P> {
 
     fn stream(&self, request: MessageRequest) -> BoxFuture<'_, Result<EventStream>> {
         (**self).stream(request)
+    }
+
+    fn supports_structured_outputs(&self) -> bool {
+        (**self).supports_structured_outputs()
     }
 }

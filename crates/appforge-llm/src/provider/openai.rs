@@ -360,6 +360,14 @@ struct ChatUsage {
     completion_tokens: u64,
     #[serde(default)]
     prompt_tokens_details: Option<PromptDetails>,
+    #[serde(default)]
+    completion_tokens_details: Option<CompletionDetails>,
+}
+
+#[derive(Deserialize)]
+struct CompletionDetails {
+    #[serde(default)]
+    reasoning_tokens: u64,
 }
 
 #[derive(Deserialize)]
@@ -560,8 +568,13 @@ impl FrameMapper for ChatFrames {
             self.usage = Usage {
                 input_tokens: usage.prompt_tokens.saturating_sub(cached),
                 output_tokens: usage.completion_tokens,
-                cache_creation_input_tokens: 0,
                 cache_read_input_tokens: cached,
+                output_tokens_details: usage.completion_tokens_details.as_ref().map(|d| {
+                    crate::api::OutputTokensDetails {
+                        thinking_tokens: d.reasoning_tokens,
+                    }
+                }),
+                ..Usage::default()
             };
         }
         for choice in chunk.choices {

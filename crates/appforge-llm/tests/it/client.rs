@@ -13,7 +13,7 @@ async fn sends_the_headers_and_the_streaming_body() {
     Mock::given(method("POST"))
         .and(path("/v1/messages"))
         .and(header("x-api-key", "sk-ant-test-key"))
-        .and(header("anthropic-version", "2023-06-01"))
+        .and(header("anthropic-version", "2026-10-21"))
         .and(headers("anthropic-beta", vec!["a-1", "b-2"]))
         .and(body_partial_json(
             json!({"stream": true, "model": "m", "max_tokens": 9}),
@@ -85,7 +85,7 @@ async fn count_tokens_posts_only_what_counting_needs() {
     let request = MessageRequest::new("m", 10)
         .system("sys")
         .user("hi")
-        .temperature(0.5);
+        .stop_sequence("===END===");
     let count = client(&server.uri()).count_tokens(&request).await.unwrap();
     assert_eq!(count.input_tokens, 42);
     let sent: serde_json::Value = server.received_requests().await.unwrap()[0]

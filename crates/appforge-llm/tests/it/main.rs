@@ -6,5 +6,6 @@ mod faults;
 mod pipelines;
 mod retry;
 mod scripted;
+mod structured;
 mod support;
 mod transcripts;
