@@ -12,7 +12,7 @@
 //! # futures::executor::block_on(async {
 //! let provider = ScriptedProvider::new()
 //!     .with(ScriptedProvider::text_transcript(["A habit ", "tracker"], &StopReason::EndTurn));
-//! let request = MessageRequest::new("claude-sonnet-4-5", 1024).user("Name an app");
+//! let request = MessageRequest::new("claude-sonnet-5-5", 1024).user("Name an app");
 //! let mut events = provider.stream(request).await?;
 //! while let Some(event) = events.next().await {
 //!     if let Some(text) = event?.text() {
@@ -31,7 +31,7 @@
 //! use futures::StreamExt;
 //!
 //! let client = Client::from_env()?; // ANTHROPIC_API_KEY, and ANTHROPIC_BASE_URL if set
-//! let request = MessageRequest::new("claude-sonnet-4-5", 1024).user("Name an app");
+//! let request = MessageRequest::new("claude-sonnet-5-5", 1024).user("Name an app");
 //! let mut stream = client.create_stream(&request).await?;
 //! println!("request {:?}", stream.request_id());
 //! while let Some(event) = stream.next().await {
@@ -41,6 +41,32 @@
 //! }
 //! # Ok(())
 //! # }
+//! ```
+//!
+//! # Models and effort
+//!
+//! The client speaks Messages API version `2026-10-21` ([`models::API_VERSION`]). The
+//! pipelines use [`Pipelines::DEFAULT_MODEL`], **`claude-sonnet-5-5`** (the newest generally
+//! available Sonnet), unless told otherwise; the [`models`] table gives each model's limits,
+//! thinking types, effort levels, prices and end of life, and refuses locally what a model
+//! would reject:
+//!
+//! ```
+//! use appforge_llm::{Effort, MessageRequest, Pipelines, Thinking, demo, models};
+//!
+//! let pipelines = Pipelines::new(demo::offline_provider())
+//!     .model("claude-opus-5-5")
+//!     .effort(Effort::High);
+//! assert_eq!(pipelines.max_tokens_in_effect(), 128_000); // from the model table
+//!
+//! let request = MessageRequest::new("claude-opus-5-5", 4096)
+//!     .user("Plan a habit tracker")
+//!     .thinking(Thinking::adaptive())
+//!     .effort(Effort::XHigh);
+//! models::check_request(&request, models::API_VERSION)?;
+//! let manual = request.thinking(Thinking::enabled(2048)); // Opus 5.5 thinks adaptively only
+//! assert!(models::check_request(&manual, models::API_VERSION).is_err());
+//! # Ok::<_, appforge_llm::Error>(())
 //! ```
 //!
 //! What the client does for you:
@@ -57,6 +83,9 @@
 //!   `retry_after()`, `status()` and `request_id()`.
 //! - **Forward compatibility**: unknown events, blocks, deltas, stop reasons and error types
 //!   arrive as `Unknown` variants holding their raw JSON, never as a failed stream.
+//! - **Local checks**: a request the [`models`] table says its model would refuse (sampling
+//!   parameters, a thinking type or effort it does not take, too many output tokens) fails
+//!   with [`Error::InvalidRequest`] before any network call.
 //! - **Accumulation**: [`accumulate`] (or [`MessageStream::final_message`]) builds the final
 //!   [`MessageResponse`], with tool input parsed once per block and errors that name the block.
 //! - **Secrets**: the API key is kept in a `SecretString` and never reaches `Debug`, errors

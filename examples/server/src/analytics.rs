@@ -339,6 +339,14 @@ pub(crate) fn generation_facts(job: &Job, model: &str) -> GenerationFacts {
             number("cacheCreationInputTokens").unwrap_or(0),
             number("cacheReadInputTokens").unwrap_or(0),
         );
+        // The split of cache writes keeps the API's own keys inside `cacheCreation`.
+        let write_1h = usage
+            .and_then(|u| u.get("cacheCreation"))
+            .and_then(|split| split.get("ephemeral_1h_input_tokens"))
+            .and_then(Value::as_u64);
+        if let Some(tokens) = write_1h {
+            facts = facts.cache_write_1h(tokens);
+        }
     }
     if job.status == JobStatus::Failed {
         facts = facts.error_category(error_category(job.error.as_deref().unwrap_or_default()));

@@ -11,7 +11,7 @@ use serde_json::Value;
 /// ```
 /// use appforge_llm::{CacheControl, MessageRequest, SystemPrompt};
 ///
-/// let request = MessageRequest::new("claude-sonnet-4-5", 1024)
+/// let request = MessageRequest::new("claude-sonnet-5-5", 1024)
 ///     .system(SystemPrompt::text("You write web apps.").cached(CacheControl::ephemeral()))
 ///     .user("A habit tracker with streaks")
 ///     .temperature(0.2);
