@@ -52,9 +52,9 @@
 //! would reject:
 //!
 //! ```
-//! use appforge_llm::{Effort, MessageRequest, Pipelines, Thinking, demo, models};
+//! use appforge_llm::{Effort, MessageRequest, Pipelines, ScriptedProvider, Thinking, models};
 //!
-//! let pipelines = Pipelines::new(demo::offline_provider())
+//! let pipelines = Pipelines::new(ScriptedProvider::new())
 //!     .model("claude-opus-5-5")
 //!     .effort(Effort::High);
 //! assert_eq!(pipelines.max_tokens_in_effect(), 128_000); // from the model table
@@ -109,15 +109,20 @@
 //! - [`Pipelines::chat`]: plan or act mode -> a [`ChatReply`], streaming text deltas.
 //!
 //! Prompts are [`RenderedPrompt`]s: deterministic, with a `cache_control` breakpoint on the
-//! stable system part and app files within a [`PromptSettings::context_budget`]. The
-//! [`demo::offline_provider`] replays recorded generations, so this runs offline:
+//! stable system part and app files within a [`PromptSettings::context_budget`]. A
+//! [`ScriptedProvider`] replays a reply (the `demo` feature's offline provider replays whole
+//! recorded generations), so this runs offline:
 //!
 //! ```
-//! use appforge_llm::{FullAppRequest, Pipelines, Progress, demo};
+//! use appforge_llm::{FullAppRequest, Pipelines, Progress, ScriptedProvider, StopReason};
 //! use tokio_util::sync::CancellationToken;
 //!
 //! # futures::executor::block_on(async {
-//! let pipelines = Pipelines::new(demo::offline_provider()).continuation_rounds(2);
+//! let reply = "===NAME===\nTodo\n===FILE:src/App.tsx===\nexport default () => null;\n\
+//!              ===FILE:src/main.tsx===\nimport App from './App';\n===END===\n";
+//! let provider = ScriptedProvider::new()
+//!     .with(ScriptedProvider::text_transcript([reply], &StopReason::EndTurn));
+//! let pipelines = Pipelines::new(provider).continuation_rounds(2);
 //! let mut files_done = 0;
 //! let app = pipelines
 //!     .full_app(
@@ -137,13 +142,21 @@
 //!
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
-//! | (none) | | the client and every provider are always built |
+//! | `anthropic` | yes | [`Client`], the Messages API client (`reqwest` with rustls) |
+//! | `openai` | no | `OpenAiProvider`, for OpenAI-compatible servers (Ollama, vLLM, ...) |
+//! | `demo` | no | `demo`: recorded generations (about 0.5 MB) and the offline provider that replays them |
+//!
+//! Without features the crate holds the types, the protocol parser, the pipelines, the
+//! [`ScriptedProvider`] and the [`models`] table, and no HTTP client.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod accumulate;
 mod api;
 mod changeset;
+#[cfg(any(feature = "anthropic", feature = "openai"))]
 mod client;
+#[cfg(feature = "demo")]
+#[cfg_attr(docsrs, doc(cfg(feature = "demo")))]
 pub mod demo;
 mod error;
 pub mod models;
@@ -151,15 +164,20 @@ mod pipeline;
 mod prompt;
 pub mod protocol;
 mod provider;
+#[cfg(any(feature = "anthropic", feature = "openai"))]
 mod retry;
 mod sse;
 pub mod structured;
 
 pub use accumulate::{Accumulator, accumulate};
-pub use client::{
-    ApiResponse, Client, ClientBuilder, DEFAULT_API_VERSION, DEFAULT_BASE_URL, MessageStream,
-    Timeouts, TokenCount,
-};
+#[cfg(any(feature = "anthropic", feature = "openai"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "anthropic", feature = "openai"))))]
+pub use client::{ApiResponse, MessageStream, Timeouts};
+#[cfg(feature = "anthropic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "anthropic")))]
+pub use client::{Client, ClientBuilder, DEFAULT_API_VERSION, DEFAULT_BASE_URL, TokenCount};
+#[cfg(any(feature = "anthropic", feature = "openai"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "anthropic", feature = "openai"))))]
 pub use retry::RetryPolicy;
 
 pub use api::{
@@ -181,7 +199,7 @@ pub use prompt::{
     PhaseContext, PlanRequest, PromptSettings, RenderedPrompt, SystemPart,
 };
 pub use protocol::{AppFile, PathError, Warning, validate_path};
-pub use provider::{
-    EventStream, Fault, OpenAiProvider, OpenAiProviderBuilder, Provider, Script, ScriptedProvider,
-};
+pub use provider::{EventStream, Fault, Provider, Script, ScriptedProvider};
+#[cfg(feature = "openai")]
+pub use provider::{OpenAiProvider, OpenAiProviderBuilder};
 pub use sse::{SseDecoder, SseFrame};

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
@@ -152,7 +151,8 @@ impl Transport {
     }
 
     /// Sends a request whose answer is one JSON body, retrying what the policy allows.
-    pub(crate) async fn json<T: DeserializeOwned>(
+    #[cfg(feature = "anthropic")]
+    pub(crate) async fn json<T: serde::de::DeserializeOwned>(
         &self,
         span: &tracing::Span,
         request: impl Fn() -> reqwest::RequestBuilder,

@@ -1,5 +1,6 @@
 //! The provider contract pipelines build on, and the providers this crate ships.
 
+#[cfg(feature = "openai")]
 mod openai;
 mod scripted;
 
@@ -13,6 +14,8 @@ use futures::future::BoxFuture;
 use crate::api::{MessageRequest, StreamEvent};
 use crate::error::Result;
 
+#[cfg(feature = "openai")]
+#[cfg_attr(docsrs, doc(cfg(feature = "openai")))]
 pub use openai::{OpenAiProvider, OpenAiProviderBuilder};
 pub use scripted::{Fault, Script, ScriptedProvider};
 

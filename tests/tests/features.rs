@@ -1,0 +1,99 @@
+//! What each crate's features bring in: a host pays only for what it turns on. Read from
+//! `cargo tree` over the workspace's lock file (offline; nothing is downloaded).
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate lives in the workspace")
+        .to_path_buf()
+}
+
+/// The names of the normal (non-dev, non-build) dependencies of `package` built with `args`.
+fn tree(package: &str, args: &[&str]) -> BTreeSet<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(root())
+        .args([
+            "tree",
+            "--offline",
+            "--locked",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+        ])
+        .args(["--format", "{p}", "-p", package])
+        .args(args)
+        .output()
+        .expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "cargo tree -p {package} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn assert_absent(tree: &BTreeSet<String>, crates: &[&str], what: &str) {
+    let present: Vec<&&str> = crates.iter().filter(|c| tree.contains(**c)).collect();
+    assert!(present.is_empty(), "{what} pulls in {present:?}");
+}
+
+const HTTP_STACK: &[&str] = &[
+    "reqwest",
+    "hyper",
+    "rustls",
+    "aws-lc-rs",
+    "aws-lc-sys",
+    "h2",
+];
+
+#[test]
+fn appforge_llm_without_features_has_no_http_stack() {
+    let core = tree("appforge-llm", &["--no-default-features"]);
+    assert!(core.contains("appforge-llm"));
+    assert_absent(&core, HTTP_STACK, "appforge-llm --no-default-features");
+    let with_demo = tree(
+        "appforge-llm",
+        &["--no-default-features", "--features", "demo"],
+    );
+    assert_absent(&with_demo, HTTP_STACK, "appforge-llm with only `demo`");
+}
+
+#[test]
+fn appforge_llm_providers_bring_the_http_client() {
+    let anthropic = tree("appforge-llm", &[]);
+    assert!(
+        anthropic.contains("reqwest"),
+        "the default `anthropic` feature is the client"
+    );
+    let openai = tree(
+        "appforge-llm",
+        &["--no-default-features", "--features", "openai"],
+    );
+    assert!(openai.contains("reqwest"));
+}
+
+#[test]
+fn the_demo_transcripts_are_off_by_default() {
+    let manifest: toml::Table =
+        std::fs::read_to_string(root().join("crates/appforge-llm/Cargo.toml"))
+            .expect("the llm manifest")
+            .parse()
+            .expect("valid TOML");
+    let default = manifest["features"]["default"]
+        .as_array()
+        .expect("a default feature list");
+    assert!(
+        !default.iter().any(|f| f.as_str() == Some("demo")),
+        "embedders do not compile the demo transcripts unless they ask: {default:?}"
+    );
+}
