@@ -390,6 +390,26 @@ impl<S: JobStore> JobQueue<S> {
         self.inner.store.prune(retention, self.now()).await
     }
 
+    /// Forgets the registered worker pools silent for longer than `after`: pools that stopped
+    /// without a clean shutdown (killed, crashed), whose jobs' leases expired and were rescued
+    /// long ago. They stop raising [`Alert::WorkerSilent`](crate::Alert::WorkerSilent).
+    /// Returns how many.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn forget_silent_workers(&self, after: Duration) -> Result<u64> {
+        let cutoff = crate::time::sub(self.now(), after);
+        let mut forgotten = 0;
+        for worker in self.inner.store.workers().await? {
+            if worker.last_heartbeat < cutoff {
+                self.inner.store.remove_worker(worker.id).await?;
+                forgotten += 1;
+            }
+        }
+        Ok(forgotten)
+    }
+
     /// Erases data from the user's finished jobs: `redact` is handed each finished job's
     /// payload and result, changes them in place and says whether it did; the changed ones are
     /// written back. Pending and running jobs are left alone. Returns how many jobs changed.

@@ -306,6 +306,28 @@ pub(crate) async fn workers_registry<S: JobStore>(f: Fixture<S>) {
     );
     f.store.remove_worker(info.id).await.unwrap();
     assert!(f.store.workers().await.unwrap().is_empty());
+
+    // A pool gone silent for long is forgotten; a live one is kept.
+    let live = WorkerInfo {
+        id: WorkerId::new(),
+        last_heartbeat: f.clock_now(),
+        ..info.clone()
+    };
+    let gone = WorkerInfo {
+        id: WorkerId::new(),
+        last_heartbeat: f.clock_now() - chrono::Duration::hours(2),
+        ..info
+    };
+    f.store.record_worker(&live).await.unwrap();
+    f.store.record_worker(&gone).await.unwrap();
+    assert_eq!(
+        f.queue
+            .forget_silent_workers(Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(f.store.workers().await.unwrap(), [live]);
 }
 
 pub(crate) async fn alerts_on_length_failures_and_stuck_jobs<S: JobStore>(f: Fixture<S>) {
