@@ -215,7 +215,7 @@ impl NewJob {
 }
 
 /// PostgreSQL refuses NUL in `jsonb` text; refuse it everywhere so that backends agree.
-fn contains_nul(value: &Value) -> bool {
+pub(crate) fn contains_nul(value: &Value) -> bool {
     match value {
         Value::String(s) => s.contains('\0'),
         Value::Array(items) => items.iter().any(contains_nul),

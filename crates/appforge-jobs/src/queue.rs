@@ -333,14 +333,37 @@ impl<S: JobStore> JobQueue<S> {
         Ok(job)
     }
 
-    /// Runs a failed or cancelled job again with fresh attempts (for operators).
+    /// Runs a failed or cancelled job again with fresh attempts (for operators). What the last
+    /// run left (its start time, tokens, duration, progress and result) is cleared, so that
+    /// the job then describes the new run only.
     ///
     /// # Errors
     ///
     /// [`Error::IllegalTransition`] unless the job failed or was cancelled.
     pub async fn retry(&self, id: JobId) -> Result<Job> {
+        self.requeue(id, None).await
+    }
+
+    /// Runs a failed or cancelled job again with fresh attempts and a new payload (for
+    /// operators: a host that pays for each run with a quota reservation names the new one
+    /// in the payload).
+    ///
+    /// # Errors
+    ///
+    /// As [`retry`](Self::retry); [`Error::InvalidInput`] for a payload holding NUL
+    /// characters.
+    pub async fn retry_with_payload(&self, id: JobId, payload: Value) -> Result<Job> {
+        if crate::job::contains_nul(&payload) {
+            return Err(Error::InvalidInput(
+                "payload must not contain NUL characters".into(),
+            ));
+        }
+        self.requeue(id, Some(payload)).await
+    }
+
+    async fn requeue(&self, id: JobId, payload: Option<Value>) -> Result<Job> {
         let now = self.now();
-        let job = self.inner.store.requeue(id, now).await?;
+        let job = self.inner.store.requeue(id, now, payload).await?;
         self.wake_local();
         self.emit(
             vec![JobEvent::after_write(&job, now, JobEventKind::Requeued)],

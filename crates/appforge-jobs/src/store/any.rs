@@ -153,8 +153,13 @@ impl JobStore for AnyJobStore {
     async fn cancel(&self, id: JobId, user: Option<Uuid>, now: DateTime<Utc>) -> Result<Job> {
         dispatch!(self, s => s.cancel(id, user, now).await)
     }
-    async fn requeue(&self, id: JobId, now: DateTime<Utc>) -> Result<Job> {
-        dispatch!(self, s => s.requeue(id, now).await)
+    async fn requeue(
+        &self,
+        id: JobId,
+        now: DateTime<Utc>,
+        payload: Option<serde_json::Value>,
+    ) -> Result<Job> {
+        dispatch!(self, s => s.requeue(id, now, payload.clone()).await)
     }
     async fn rescue(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Job>> {
         dispatch!(self, s => s.rescue(now, limit).await)

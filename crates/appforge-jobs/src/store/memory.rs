@@ -261,7 +261,7 @@ impl JobStore for MemoryJobStore {
         Ok(job.clone())
     }
 
-    async fn requeue(&self, id: JobId, now: DateTime<Utc>) -> Result<Job> {
+    async fn requeue(&self, id: JobId, now: DateTime<Utc>, payload: Option<Value>) -> Result<Job> {
         let mut state = self.state.lock();
         if let Some(k) = state.jobs.get(&id).and_then(|j| j.dedupe_key.clone())
             && state.dedupe.contains_key(&k)
@@ -276,6 +276,14 @@ impl JobStore for MemoryJobStore {
         job.cancel_requested = false;
         job.completed_at = None;
         job.result = None;
+        job.started_at = None;
+        job.input_tokens = None;
+        job.output_tokens = None;
+        job.duration_ms = None;
+        job.progress = None;
+        if let Some(payload) = payload {
+            job.payload = payload;
+        }
         let job = job.clone();
         if let Some(k) = &job.dedupe_key {
             state.dedupe.insert(k.clone(), id);

@@ -232,8 +232,15 @@ pub trait JobStore: Clone + Send + Sync + fmt::Debug + 'static {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Job>> + Send;
 
-    /// `failed | cancelled -> pending`, with fresh attempts.
-    fn requeue(&self, id: JobId, now: DateTime<Utc>) -> impl Future<Output = Result<Job>> + Send;
+    /// `failed | cancelled -> pending`, with fresh attempts: what the last run left (start
+    /// time, tokens, duration, progress, result) is cleared, and the payload replaced when
+    /// `payload` is given.
+    fn requeue(
+        &self,
+        id: JobId,
+        now: DateTime<Utc>,
+        payload: Option<Value>,
+    ) -> impl Future<Output = Result<Job>> + Send;
 
     /// Rescues running jobs whose lease expired before `now`: back to pending with the attempt
     /// spent, failed when attempts are spent, cancelled when cancellation was requested.

@@ -539,16 +539,19 @@ impl JobStore for PgJobStore {
         )))
     }
 
-    async fn requeue(&self, id: JobId, now: DateTime<Utc>) -> Result<Job> {
+    async fn requeue(&self, id: JobId, now: DateTime<Utc>, payload: Option<Value>) -> Result<Job> {
         let mut conn = self.pool.acquire().await?;
         let row = sqlx::query_as::<_, Row>(concat!(
             "UPDATE generation_jobs SET status = 'pending', attempt = 0, run_at = $2, \
-             cancel_requested = false, completed_at = NULL, result = NULL \
+             cancel_requested = false, completed_at = NULL, result = NULL, started_at = NULL, \
+             input_tokens = NULL, output_tokens = NULL, duration_ms = NULL, progress = NULL, \
+             payload = COALESCE($3, payload) \
              WHERE id = $1 AND status IN ('failed', 'cancelled') RETURNING ",
             job_columns!()
         ))
         .bind(id.as_uuid())
         .bind(now)
+        .bind(payload.map(Json))
         .fetch_optional(&mut *conn)
         .await;
         match row {

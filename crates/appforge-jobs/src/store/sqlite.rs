@@ -416,7 +416,7 @@ impl JobStore for SqliteJobStore {
         Job::try_from(row)
     }
 
-    async fn requeue(&self, id: JobId, now: DateTime<Utc>) -> Result<Job> {
+    async fn requeue(&self, id: JobId, now: DateTime<Utc>, payload: Option<Value>) -> Result<Job> {
         let mut tx = self.begin().await?;
         let job = fetch(&mut tx, id).await?.ok_or(Error::NotFound(id))?;
         Transition::Requeue.check(id, job.status)?;
@@ -436,11 +436,14 @@ impl JobStore for SqliteJobStore {
         }
         let row = sqlx::query_as::<_, Row>(concat!(
             "UPDATE generation_jobs SET status = 'pending', attempt = 0, run_at = ?2, \
-             cancel_requested = 0, completed_at = NULL, result = NULL WHERE id = ?1 RETURNING ",
+             cancel_requested = 0, completed_at = NULL, result = NULL, started_at = NULL, \
+             input_tokens = NULL, output_tokens = NULL, duration_ms = NULL, progress = NULL, \
+             payload = COALESCE(?3, payload) WHERE id = ?1 RETURNING ",
             job_columns!()
         ))
         .bind(id.as_uuid())
         .bind(micros(now))
+        .bind(payload.as_ref().map(json_text))
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -566,18 +566,62 @@ pub(crate) async fn operator_requeue<S: JobStore>(f: Fixture<S>) {
         lease,
         Finish::Fail {
             error: "boom".into(),
-            tokens: None,
+            tokens: Some(TokenUsage::new(120, 30)),
         },
     )
     .await
     .unwrap();
+    let failed = f.queue.get(user, id).await.unwrap();
+    assert_eq!(
+        (failed.input_tokens, failed.output_tokens),
+        (Some(120), Some(30))
+    );
+    assert!(failed.started_at.is_some());
     f.advance(Duration::from_secs(10));
     let requeued = f.queue.retry(id).await.unwrap();
     assert_eq!((requeued.status, requeued.attempt), (JobStatus::Pending, 0));
     assert_eq!(requeued.run_at, f.clock_now());
     assert_eq!(requeued.completed_at, None);
+    assert_eq!(
+        (
+            requeued.started_at,
+            requeued.input_tokens,
+            requeued.output_tokens,
+            requeued.duration_ms
+        ),
+        (None, None, None, None),
+        "the last run's traces are cleared"
+    );
+    assert_eq!(requeued.payload, failed.payload);
     let again = claim(&f, WorkerId::new(), 1).await.pop().unwrap();
     assert_eq!((again.id, again.attempt), (id, 1));
+    // With a new payload.
+    finish(
+        &f,
+        again.lease().unwrap(),
+        Finish::Fail {
+            error: "boom".into(),
+            tokens: None,
+        },
+    )
+    .await
+    .unwrap();
+    let payload = json!({ "prompt": "again", "reservationId": "r2" });
+    let requeued = f
+        .queue
+        .retry_with_payload(id, payload.clone())
+        .await
+        .unwrap();
+    assert_eq!(requeued.payload, payload);
+    assert_eq!(f.queue.get(user, id).await.unwrap().payload, payload);
+    assert!(
+        f.queue
+            .retry_with_payload(id, payload.clone())
+            .await
+            .unwrap_err()
+            .is_illegal_transition(),
+        "a pending job is not retried"
+    );
     // Cancelled jobs too.
     let id = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
     f.queue.cancel(user, id).await.unwrap();
