@@ -23,15 +23,20 @@
 //! | [`server`] | assembling the state, serving, in-process workers, shutdown |
 //! | [`work`] | the job handlers (shared with `appforge-worker`) |
 //! | [`reconcile`] | settling the reservations of jobs a stopped process left unsettled |
+//! | [`maintenance`] | job retention, purging deleted apps, queue alerts |
 //! | [`routes`] | the router, its route list, the admin API and the web pages |
 
 mod analytics;
 mod auth;
 mod config;
+mod connections;
 mod db;
 mod error;
 mod extract;
+mod guarded;
 mod layers;
+mod limits;
+pub mod maintenance;
 mod metrics;
 mod openapi;
 mod provider;
@@ -40,14 +45,18 @@ mod reporting;
 mod request_id;
 pub mod routes;
 pub mod server;
+mod settlement;
 pub mod shutdown;
 mod state;
 pub mod telemetry;
 pub mod work;
 
 pub use analytics::Analytics;
-pub use auth::{AdminAuth, AdminToken, AuthUser, Claims, JwtKeys};
-pub use config::{Config, ConfigError, LogFormat, ProviderConfig, RELEASE, StripeConfig};
+pub use auth::{AdminAuth, AdminToken, AuthUser, Claims, JwtKeys, MIN_SECRET_BYTES};
+pub use config::{
+    Config, ConfigError, DatabaseUrl, EdgeConfig, LogFormat, MaintenanceConfig, ProviderConfig,
+    RELEASE, StripeConfig,
+};
 pub use db::Database;
 pub use error::ApiError;
 pub use extract::Json;

@@ -10,14 +10,21 @@
 //! [`SETTLING_TIME`] ago, so that a job is looked at by about one pass, after its own process
 //! had the time to settle it. Commit and refund are idempotent, so a job settled twice is
 //! charged once.
+//!
+//! With Stripe configured, every process also runs billing's periodic pass
+//! ([`billing_pass`]) at start and every `APPFORGE_BILLING_PASS_SECS`: the plan changes a
+//! webhook delivery committed but was cut short before writing (a crash, the request's
+//! timeout) are written, and the users whose grace period after a failed payment ended are
+//! downgraded.
 
 use std::time::Duration;
 
-use appforge_jobs::{JobFilter, PageRequest};
-use appforge_quota::Settlement;
+use appforge_jobs::{JobFilter, JobId, PageRequest};
+use appforge_quota::{HeldReservation, Settlement};
 use chrono::{DateTime, Utc};
 
-use crate::state::{AppState, Settled, settle_reservation};
+use crate::settlement::{Settled, reservation_of, settle_job};
+use crate::state::AppState;
 
 /// How often a running process reconciles.
 pub const RECONCILE_EVERY: Duration = Duration::from_secs(60);
@@ -46,6 +53,9 @@ pub struct ReconcileReport {
     /// Reservations this pass refunded: failed jobs (or jobs cancelled before they ran) whose
     /// settlement had been lost.
     pub refunded: u64,
+    /// Held reservations released because no job needs them any more: their job does not
+    /// exist (any more), or an operator's retry runs it on another reservation.
+    pub released: u64,
     /// Jobs whose settlement failed (a storage error; the next pass tries again).
     pub errors: u64,
 }
@@ -81,7 +91,7 @@ pub async fn reconcile_since(
             .filter(|job| until.is_none_or(|until| job.completed_at.is_some_and(|at| at <= until)));
         for job in due {
             report.scanned += 1;
-            match settle_reservation(quota, job).await {
+            match settle_job(quota, job).await {
                 Ok(Some(Settled {
                     settlement: Settlement::Settled,
                     charged,
@@ -106,7 +116,9 @@ pub async fn reconcile_since(
             None => break,
         }
     }
-    if report.committed + report.refunded > 0 {
+    let before = quota.clock().now() - chrono_of(quota.reservation_timeout());
+    release_orphans(state, before, &mut report).await;
+    if report.committed + report.refunded + report.released > 0 {
         tracing::info!(
             ?report,
             "settled reservations that a stopped process left open"
@@ -117,6 +129,74 @@ pub async fn reconcile_since(
         Err(error) => tracing::warn!(%error, "releasing expired reservations failed"),
     }
     report
+}
+
+/// Checks every reservation held since before `before` against its job: a job still pending
+/// or running keeps it, a finished job's is settled (its settlement was lost), and one whose
+/// job does not exist, or no longer names it, is released. A held reservation never expires,
+/// so this is what frees the slots of work that is gone.
+async fn release_orphans(state: &AppState, before: DateTime<Utc>, report: &mut ReconcileReport) {
+    let quota = state.quota();
+    let mut after = None;
+    loop {
+        let held = match quota.held(before, after, PAGE).await {
+            Ok(held) => held,
+            Err(error) => {
+                tracing::warn!(%error, "reading held reservations failed");
+                report.errors += 1;
+                return;
+            }
+        };
+        for reservation in &held {
+            check_held(state, reservation, report).await;
+        }
+        match held.last() {
+            Some(last) if held.len() == PAGE as usize => after = Some(last.id),
+            _ => return,
+        }
+    }
+}
+
+async fn check_held(state: &AppState, held: &HeldReservation, report: &mut ReconcileReport) {
+    let quota = state.quota();
+    let job = match state.queue().get_any(JobId::from(held.holder)).await {
+        Ok(job) if !job.status.is_terminal() => return,
+        Ok(job) => Some(job),
+        Err(error) if error.is_not_found() => None,
+        Err(error) => {
+            tracing::warn!(job = %held.holder, %error, "reading a held reservation's job failed");
+            report.errors += 1;
+            return;
+        }
+    };
+    let result = match &job {
+        Some(job) if reservation_of(job) == Some(held.id) => {
+            report.scanned += 1;
+            settle_job(quota, job).await.map(|settled| match settled {
+                Some(Settled {
+                    settlement: Settlement::Settled,
+                    charged: true,
+                }) => report.committed += 1,
+                Some(Settled {
+                    settlement: Settlement::Settled,
+                    charged: false,
+                }) => report.refunded += 1,
+                _ => {}
+            })
+        }
+        _ => quota.refund(held.id).await.map(|settlement| {
+            if settlement == Settlement::Settled {
+                report.released += 1;
+            }
+        }),
+    };
+    match result {
+        Ok(()) | Err(appforge_quota::Error::AlreadySettled { .. }) => {}
+        Err(error) => {
+            tracing::warn!(reservation = %held.id, %error, "releasing a held reservation failed");
+            report.errors += 1;
+        }
+    }
 }
 
 /// The start-up pass: every job that finished within the reservation timeout (older ones'
@@ -131,9 +211,45 @@ pub async fn reconcile_at_start(state: &AppState) -> ReconcileReport {
     .await
 }
 
+/// Billing's periodic pass (see `appforge_billing::Billing::run_periodic_pass`): completes
+/// the plan changes of webhook deliveries cut short, then enforces ended grace periods.
+/// `None` without Stripe settings (no billing) or when the billing store could not be read
+/// (logged; the next pass tries again).
+pub async fn billing_pass(state: &AppState) -> Option<appforge_billing::PassReport> {
+    let billing = state.billing()?;
+    match billing.run_periodic_pass().await {
+        Ok(report) => Some(report),
+        Err(error) => {
+            tracing::warn!(%error, "billing's periodic pass failed");
+            None
+        }
+    }
+}
+
+/// Runs [`billing_pass`] now and then every `every` until the server shuts down.
+pub fn spawn_billing_pass(state: &AppState, every: Duration) -> tokio::task::JoinHandle<()> {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(every);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = state.shutdown_token().cancelled() => break,
+                _ = every.tick() => {
+                    billing_pass(&state).await;
+                }
+            }
+        }
+    })
+}
+
 /// Reconciles every [`RECONCILE_EVERY`] until the server shuts down, each pass reaching back to
-/// the previous pass's cut-off less [`MARGIN`], up to [`SETTLING_TIME`] ago.
+/// the previous pass's cut-off less [`MARGIN`], up to [`SETTLING_TIME`] ago; with Stripe
+/// configured, also runs [`billing_pass`] every `APPFORGE_BILLING_PASS_SECS`.
 pub(crate) fn spawn(state: &AppState) {
+    if let Some(stripe) = &state.config().stripe {
+        spawn_billing_pass(state, stripe.pass_every);
+    }
     let state = state.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(RECONCILE_EVERY);

@@ -8,7 +8,7 @@ use appforge_apps::AnyAppStore;
 use appforge_billing::{AnyBillingStore, Billing, StripeApi, WebhookVerifier};
 use appforge_jobs::{AnyJobStore, Job, JobQueue, JobStatus};
 use appforge_llm::Pipelines;
-use appforge_quota::{AnyUsageStore, Quota, ReservationId, Settlement};
+use appforge_quota::{AnyUsageStore, Quota};
 use axum::extract::FromRef;
 
 use crate::analytics::Analytics;
@@ -65,6 +65,7 @@ struct Inner {
     reporting: Reporting,
     shutdown: tokio_util::sync::CancellationToken,
     settlements: tokio_util::task::TaskTracker,
+    limits: crate::limits::Limits,
 }
 
 impl std::fmt::Debug for AppState {
@@ -90,6 +91,23 @@ impl AppState {
         provider: String,
         jwt: JwtKeys,
     ) -> Result<Self, StartError> {
+        let clock = appforge_core::SystemClock::shared();
+        Self::build_with_clock(config, pipelines, provider, jwt, clock).await
+    }
+
+    /// As [`build`](Self::build), with the job queue, quotas and saved apps reading time from
+    /// `clock` (a manual clock in tests).
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build).
+    pub async fn build_with_clock(
+        config: Config,
+        pipelines: Pipelines,
+        provider: String,
+        jwt: JwtKeys,
+        clock: appforge_core::SharedClock,
+    ) -> Result<Self, StartError> {
         let db = Database::connect(&config.database_url).await?;
         let (usage, jobs, billing_store, apps, events) = match &db {
             Database::Sqlite(pool) => (
@@ -107,7 +125,9 @@ impl AppState {
                 AnyEventStore::from_pg_pool(pool.clone()),
             ),
         };
-        let apps = apps.with_retention(config.app_retention);
+        let apps = apps
+            .with_retention(config.app_retention)
+            .with_clock(clock.clone());
         usage
             .migrate()
             .await
@@ -129,7 +149,10 @@ impl AppState {
         let analytics = Analytics::start(events, crate::analytics::model_of(&config.provider))
             .map_err(|e| StartError::setup("analytics", e))?;
 
-        let quota = Quota::new(usage);
+        let quota = Quota::builder(usage)
+            .clock(clock.clone())
+            .build()
+            .map_err(|e| StartError::setup("quota", e))?;
         quota
             .load_plans()
             .await
@@ -145,6 +168,7 @@ impl AppState {
         let settlements = tokio_util::task::TaskTracker::new();
         let hook_tasks = settlements.clone();
         let queue = JobQueue::builder(jobs)
+            .clock(clock)
             .on_terminal(move |job| {
                 finished(&hook_analytics, &hook_reporting, job);
                 settle(&hook_quota, &hook_metrics, &hook_tasks, job);
@@ -155,6 +179,7 @@ impl AppState {
             Some(stripe) => Some(billing(stripe, billing_store, &quota)?),
             None => None,
         };
+        let limits = crate::limits::Limits::new(&config.edge);
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -171,6 +196,7 @@ impl AppState {
                 reporting,
                 shutdown: tokio_util::sync::CancellationToken::new(),
                 settlements,
+                limits,
             }),
         })
     }
@@ -247,6 +273,15 @@ impl AppState {
         &self.inner.reporting
     }
 
+    /// Runs `work` (a model call and its settlement) on a task that outlives the request that
+    /// started it, and that [`flush_settlements`](Self::flush_settlements) waits for.
+    pub(crate) fn spawn_settled<F>(&self, work: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.inner.settlements.spawn(work);
+    }
+
     /// Waits (up to `deadline`) for the quota settlements of jobs that just finished, so that
     /// a process stopping right after a job's last write still commits or refunds it.
     pub async fn flush_settlements(&self, deadline: std::time::Duration) {
@@ -260,6 +295,11 @@ impl AppState {
                 "quota settlements still running at exit; their reservations are released after the timeout"
             );
         }
+    }
+
+    /// The per-user limits of the HTTP edge (request rates, open streams, billing calls).
+    pub(crate) fn limits(&self) -> &crate::limits::Limits {
+        &self.inner.limits
     }
 
     /// Cancelled when the server shuts down: open SSE streams end so that the graceful
@@ -340,13 +380,6 @@ fn billing(
         .map_err(|e| StartError::setup("billing", e))
 }
 
-/// The reservation a generation job carries in its payload.
-pub(crate) fn reservation_of(job: &Job) -> Option<ReservationId> {
-    job.payload
-        .get("reservationId")
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-}
-
 /// A generation job ended: its analytics event, and an error report when it failed for good.
 /// The hook runs in the process that wrote the job's last transition, so each end is
 /// recorded once.
@@ -357,12 +390,11 @@ fn finished(analytics: &Analytics, reporting: &Reporting, job: &Job) {
     }
 }
 
-/// Money follows the job: a completed job (or one cancelled while it ran) commits its
-/// reservation with the tokens used, a failed one (or one cancelled before it ran) refunds it.
-/// Both are idempotent, so a repeated hook (or a
-/// reconciliation after a crash) never charges twice.
+/// Money follows the job: when a job ends, its reservation is settled by the rules of
+/// [`crate::settlement`] (commit or refund, with the tokens its last attempt spent). Both are
+/// idempotent, so a repeated hook (or a reconciliation after a crash) never charges twice.
 fn settle(quota: &Quota, metrics: &Metrics, tasks: &tokio_util::task::TaskTracker, job: &Job) {
-    if reservation_of(job).is_none() {
+    if crate::settlement::reservation_of(job).is_none() {
         return;
     }
     if job.status == JobStatus::Completed {
@@ -380,55 +412,8 @@ fn settle(quota: &Quota, metrics: &Metrics, tasks: &tokio_util::task::TaskTracke
     let quota = quota.clone();
     let job = job.clone();
     tasks.spawn(async move {
-        if let Err(error) = settle_reservation(&quota, &job).await {
+        if let Err(error) = crate::settlement::settle_job(&quota, &job).await {
             tracing::warn!(job = %job.id, %error, "settling the job's quota reservation failed");
         }
     });
-}
-
-/// Settles a finished job's reservation: commit with its tokens when it completed or was
-/// cancelled after it started running, refund when it failed for good or was cancelled before
-/// it ran. `None` for a job without a reservation or not finished.
-///
-/// # Errors
-///
-/// The quota's errors (a reservation already settled the other way, storage).
-pub(crate) async fn settle_reservation(
-    quota: &Quota,
-    job: &Job,
-) -> Result<Option<Settled>, appforge_quota::Error> {
-    let Some(reservation) = reservation_of(job) else {
-        return Ok(None);
-    };
-    // A generation the user stopped after it started spent tokens: it counts, with them.
-    let charged = match job.status {
-        JobStatus::Completed => true,
-        JobStatus::Cancelled => job.started_at.is_some(),
-        JobStatus::Failed => false,
-        _ => return Ok(None),
-    };
-    let settlement = if charged {
-        let tokens = job
-            .input_tokens
-            .unwrap_or(0)
-            .saturating_add(job.output_tokens.unwrap_or(0));
-        quota
-            .commit(reservation, u64::try_from(tokens).unwrap_or(0))
-            .await?
-    } else {
-        quota.refund(reservation).await?
-    };
-    Ok(Some(Settled {
-        charged,
-        settlement,
-    }))
-}
-
-/// How a job's reservation was settled.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Settled {
-    /// Committed (the generation counts) rather than refunded.
-    pub(crate) charged: bool,
-    /// What the call did.
-    pub(crate) settlement: Settlement,
 }

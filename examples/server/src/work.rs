@@ -3,16 +3,29 @@
 //! (or the next version of the app it was started from), a finished `modify` started from a
 //! saved app as that app's next version. The server runs them in-process and the
 //! `appforge-worker` binary runs the same ones in a separate process.
+//!
+//! Each attempt holds the job's quota reservation (so that it cannot expire while the job
+//! lives), asks the model for at most the plan's output tokens, and accounts for what it
+//! spent: an attempt that will be retried records its tokens at once, the attempt that ends
+//! the job leaves them on the job for its settlement (see [`crate::settlement`]). A failure
+//! the request or the user caused (an app deleted or changed while the job ran, a refusal) is
+//! written with [`REQUEST_ERROR`](crate::settlement::REQUEST_ERROR) first, and is charged.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use appforge_apps::{AnyAppStore, AppStore, MAX_TITLE_CHARS, NewApp, NewVersion};
 use appforge_jobs::{AnyJobStore, JobContext, Outcome, Progress, WorkerPool, WorkerPoolBuilder};
-use appforge_llm::{FullAppRequest, GeneratedApp, Modification, ModifyRequest, PlanRequest, Usage};
+use appforge_llm::{
+    FullAppRequest, GeneratedApp, Modification, ModifyRequest, Pipelines, PlanRequest, Usage,
+};
+use appforge_quota::{Plan, PlanId};
+use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use crate::settlement::{REQUEST_ERROR, reservation_of};
 use crate::state::AppState;
 
 /// The job kind of a whole-app generation.
@@ -50,8 +63,38 @@ pub fn start(state: &AppState, concurrency: u32) -> appforge_jobs::Result<Worker
         .start()
 }
 
+/// The pipelines a request of `plan` runs on: each model call asks for at most the plan's
+/// output tokens (and never more than the model allows).
+pub(crate) fn pipelines_for(state: &AppState, plan: &Plan) -> Pipelines {
+    let pipelines = state.pipelines();
+    let cap = plan
+        .request_limits
+        .output_tokens
+        .min(pipelines.max_tokens_in_effect());
+    pipelines.clone().max_tokens(cap)
+}
+
+/// The plan a job was enqueued on (its payload's `plan`), or the default plan.
+fn plan_of_job(state: &AppState, payload: &Value) -> Plan {
+    let catalogue = state.quota().catalogue();
+    payload
+        .get("plan")
+        .and_then(Value::as_str)
+        .and_then(|id| catalogue.get(&PlanId::new(id)))
+        .unwrap_or_else(|| catalogue.default_plan())
+        .clone()
+}
+
 async fn run(state: AppState, ctx: JobContext) -> Outcome {
     let kind = ctx.job().kind.clone();
+    let reservation = reservation_of(ctx.job());
+    if let Some(reservation) = reservation {
+        // Held at enqueue already; again here in case that write was lost, so that the
+        // reservation of a job that waited long is not released under it.
+        if let Err(error) = state.quota().hold(reservation, ctx.job().id.into()).await {
+            tracing::warn!(job = %ctx.job().id, %error, "the job's reservation cannot be held");
+        }
+    }
     let request = ctx.payload().get("request").cloned().unwrap_or(Value::Null);
     let target = match target_of(ctx.payload()) {
         Ok(target) => target,
@@ -70,13 +113,19 @@ async fn run(state: AppState, ctx: JobContext) -> Outcome {
         started: std::time::Instant::now(),
     };
     let (tx, rx) = mpsc::unbounded_channel();
+    // The usage the pipeline reported last (summed over its rounds so far).
+    let reported = Arc::new(Mutex::new(Usage::default()));
+    let last_usage = Arc::clone(&reported);
     let report = move |progress: appforge_llm::Progress| {
+        if let appforge_llm::Progress::Usage { usage } = &progress {
+            *last_usage.lock() = *usage;
+        }
         if let Some(p) = job_progress(progress) {
             // The receiver lives as long as the pipeline runs.
             let _ = tx.send(p);
         }
     };
-    let pipelines = state.pipelines();
+    let pipelines = &pipelines_for(&state, &plan_of_job(&state, ctx.payload()));
     let cancel = ctx.cancellation().clone();
     let work = async move {
         match kind.as_str() {
@@ -126,12 +175,7 @@ async fn run(state: AppState, ctx: JobContext) -> Outcome {
         Some(hub) => sentry::SentryFutureExt::bind_hub(work, hub).await,
         None => work.await,
     };
-    // What a stopped generation spent is recorded with the cancellation (and charged: the
-    // user stopped it after it ran).
-    let spent = match &result {
-        Err(Failure::Llm(error)) => error.usage().copied(),
-        _ => None,
-    };
+    let reported = *reported.lock();
     let failure = match result {
         Ok((value, usage)) => {
             let mut value = camel_case_keys(value);
@@ -141,27 +185,26 @@ async fn run(state: AppState, ctx: JobContext) -> Outcome {
             let (input, output) = token_counts(usage);
             return Outcome::success(value).with_tokens(input, output);
         }
-        Err(Failure::Input(message)) => Outcome::permanent(message),
-        Err(Failure::Llm(error)) if error.is_retryable() => match error.retry_after() {
-            Some(after) => Outcome::retry_after(error.to_string(), after),
-            None => Outcome::retry(error.to_string()),
-        },
-        Err(Failure::Llm(error)) => Outcome::permanent(error.to_string()),
-        Err(Failure::Apps(error)) if error.is_retryable() => Outcome::retry(error.to_string()),
-        Err(Failure::Apps(error)) => Outcome::permanent(match error.conflict_path() {
-            Some(path) => format!(
-                "the app changed while this generation ran and {path:?} no longer takes the \
-                 change: {error}"
-            ),
-            None => format!("the result cannot be saved: {error}"),
-        }),
+        Err(failure) => failure,
     };
-    match spent {
-        Some(usage) => {
-            let (input, output) = token_counts(usage);
-            failure.with_tokens(input, output)
+    let spent = failure.spent(reported);
+    let outcome = failure.into_outcome();
+    let (input, output) = token_counts(spent);
+    let retried = matches!(outcome, Outcome::Retryable { .. })
+        && ctx.job().attempt < ctx.job().max_attempts
+        && !ctx.is_cancelled();
+    match reservation {
+        // This attempt is not the job's last: its tokens are recorded now, as the job will
+        // not carry them (the next attempt's replace them).
+        Some(reservation) if retried => {
+            let tokens = spent.input_tokens.saturating_add(spent.output_tokens);
+            if let Err(error) = state.quota().record_tokens(reservation, tokens).await {
+                tracing::warn!(job = %ctx.job().id, %error, "recording a retried attempt's tokens failed");
+            }
+            outcome
         }
-        None => failure,
+        // The job's last attempt: its tokens go with the job to its settlement.
+        _ => outcome.with_tokens(input, output),
     }
 }
 
@@ -176,6 +219,54 @@ enum Failure {
     Input(String),
     Llm(appforge_llm::Error),
     Apps(appforge_apps::Error),
+}
+
+impl Failure {
+    /// What the attempt spent, given the usage the pipeline reported last: a cancelled run
+    /// says its own total, an interrupted stream adds the round it cut short.
+    fn spent(&self, reported: Usage) -> Usage {
+        match self {
+            Self::Llm(error) => match (error.usage(), error.partial_message()) {
+                (Some(usage), _) => *usage,
+                (None, Some(partial)) => {
+                    let mut total = reported;
+                    total.input_tokens += partial.usage.input_tokens;
+                    total.output_tokens += partial.usage.output_tokens;
+                    total
+                }
+                (None, None) => reported,
+            },
+            Self::Input(_) | Self::Apps(_) => reported,
+        }
+    }
+
+    /// The attempt's outcome. A failure the request or the user caused starts with
+    /// [`REQUEST_ERROR`] (the settlement charges it): the model refusing the request, the app
+    /// deleted or changed while the job ran. Anything else is ours or the provider's.
+    fn into_outcome(self) -> Outcome {
+        match self {
+            Self::Input(message) => Outcome::permanent(message),
+            Self::Llm(error) if error.is_retryable() => match error.retry_after() {
+                Some(after) => Outcome::retry_after(error.to_string(), after),
+                None => Outcome::retry(error.to_string()),
+            },
+            Self::Llm(error @ appforge_llm::Error::Refused { .. }) => {
+                Outcome::permanent(format!("{REQUEST_ERROR}{error}"))
+            }
+            Self::Llm(error) => Outcome::permanent(error.to_string()),
+            Self::Apps(error) if error.is_retryable() => Outcome::retry(error.to_string()),
+            Self::Apps(error) => Outcome::permanent(match error.conflict_path() {
+                Some(path) => format!(
+                    "{REQUEST_ERROR}the app changed while this generation ran and {path:?} no \
+                     longer takes the change: {error}"
+                ),
+                None if error.is_not_found() => {
+                    format!("{REQUEST_ERROR}the app was deleted while this generation ran: {error}")
+                }
+                None => format!("the result cannot be saved: {error}"),
+            }),
+        }
+    }
 }
 
 /// The saved app a job builds on (`appId`, `baseVersion` in its payload).

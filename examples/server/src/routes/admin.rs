@@ -1,6 +1,9 @@
 //! The operator API behind the admin token: queue statistics (`GET /api/admin/queues`, and
 //! live as SSE at `/api/admin/queues/events`), every user's jobs (`GET /api/admin/jobs`), and
-//! retry or cancel of any job.
+//! retry or cancel of any job. A retry is paid for like a new generation: it takes a fresh
+//! reservation of the job's owner (`429` with the quota body when their plan has none left),
+//! unless the operator runs it free with `?free=true`, which the job (`payload.freeRetry`) and
+//! the audit log (the `audit` tracing target) record.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -17,6 +20,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use futures::{Stream, StreamExt};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 use crate::auth::AdminAuth;
 use crate::error::ApiError;
@@ -408,19 +412,91 @@ fn write_error(error: &appforge_jobs::Error, action: &str) -> ApiError {
     }
 }
 
-/// Runs a failed or cancelled job again with fresh attempts; 409 for any other status.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RetryQuery {
+    /// Run it without charging the owner's plan.
+    #[serde(default)]
+    free: bool,
+}
+
+/// Runs a failed or cancelled job again with fresh attempts, on a fresh reservation of its
+/// owner's plan (or free with `?free=true`); 409 for any other status, 429 with the quota body
+/// when the owner's plan refuses.
 pub(crate) async fn retry(
     State(state): State<AppState>,
     _admin: AdminAuth,
     Path(id): Path<String>,
-) -> Result<axum::Json<AdminJobView>, ApiError> {
+    query: Result<Query<RetryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+
+    let Query(query) = query.map_err(|e| ApiError::bad_request(format!("invalid query: {e}")))?;
+    let id = job_id(&id)?;
     let job = state
         .queue()
-        .retry(job_id(&id)?)
+        .get_any(id)
         .await
         .map_err(|e| write_error(&e, "retried"))?;
-    tracing::info!(job = %job.id, "operator retried a job");
-    Ok(axum::Json(AdminJobView::from(&job)))
+    if !matches!(job.status, JobStatus::Failed | JobStatus::Cancelled) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "illegal_transition",
+            "the job cannot be retried in its current status",
+        ));
+    }
+    let mut payload = job.payload.clone();
+    let reservation = if query.free {
+        None
+    } else {
+        let reserved = crate::routes::generate::reserve(
+            &state,
+            job.user_id,
+            appforge_quota::Resource::Generation,
+            &job.kind,
+        )
+        .await?;
+        match reserved {
+            Ok(reservation) => Some(reservation),
+            Err(denied) => return Ok(denied),
+        }
+    };
+    if let Value::Object(map) = &mut payload {
+        map.insert(
+            "reservationId".into(),
+            reservation.as_ref().map_or(Value::Null, |r| json!(r.id)),
+        );
+        if let Some(r) = &reservation {
+            map.insert("plan".into(), json!(r.plan));
+        }
+        map.insert("freeRetry".into(), json!(query.free));
+    }
+    let retried = match state.queue().retry_with_payload(id, payload).await {
+        Ok(job) => job,
+        Err(error) => {
+            if let Some(r) = &reservation
+                && let Err(e) = state.quota().refund(r.id).await
+            {
+                tracing::warn!(%e, "refunding the reservation of a refused retry failed");
+            }
+            return Err(write_error(&error, "retried"));
+        }
+    };
+    if let Some(r) = &reservation
+        && let Err(error) = state.quota().hold(r.id, id.into()).await
+    {
+        tracing::warn!(job = %id, %error, "holding the retried job's reservation failed");
+    }
+    tracing::info!(
+        target: "audit",
+        action = "retry",
+        job = %retried.id,
+        user = %retried.user_id,
+        free = query.free,
+        reservation = ?reservation.as_ref().map(|r| r.id),
+        "operator retried a job"
+    );
+    Ok(axum::Json(AdminJobView::from(&retried)).into_response())
 }
 
 /// Cancels any user's pending or running job; 409 when it already finished.

@@ -1,12 +1,19 @@
-//! `POST /api/ai-builder/{full-app,modify,plan-phases}`: reserve quota, enqueue at the plan's
-//! priority, answer `202 {jobId, status}`.
+//! `POST /api/ai-builder/{full-app,modify,plan-phases}`: check the request against the plan's
+//! limits, reserve quota, enqueue at the plan's priority, hold the reservation for the job,
+//! answer `202 {jobId, status}`.
+//!
+//! Everything a job would reject later is checked here first (the paths and sizes of
+//! `currentAppState`, the conversation's length, the saved app's existence and ownership):
+//! such a request is a `400` naming the field and the limit, and nothing is reserved.
+
+use std::collections::HashSet;
 
 use appforge_apps::AppStore;
 use appforge_jobs::{NewJob, Priority};
 use appforge_llm::{
     AppFile, FullAppRequest, HistoryMessage, ModifyRequest, PhaseContext, PlanRequest,
 };
-use appforge_quota::Admission;
+use appforge_quota::{Admission, LimitKind, Plan, QuotaStatus, Reservation, Resource};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
@@ -63,10 +70,12 @@ struct Base {
 }
 
 /// Loads the base version of the user's app (404 when it is not theirs or does not exist).
-/// The files come from the store, so a body may not carry its own as well.
+/// The files come from the store, so a body may not carry its own as well; they count
+/// against the plan's app size like `currentAppState` would.
 async fn base(
     state: &AppState,
     user: &AuthUser,
+    plan: &Plan,
     app: Option<Uuid>,
     version: Option<u32>,
     current_app_state: Option<&CurrentApp>,
@@ -88,6 +97,7 @@ async fn base(
         .get_version(user.id, app, version)
         .await
         .map_err(|e| crate::routes::apps::apps_error(&e))?;
+    check_app_size("appId", &stored.files, plan)?;
     Ok(Some(Base {
         app,
         version: stored.info.number,
@@ -95,7 +105,7 @@ async fn base(
     }))
 }
 
-fn field_error(field: &str, message: &str) -> ApiError {
+pub(crate) fn field_error(field: &str, message: &str) -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
         "invalid_body",
@@ -122,12 +132,21 @@ pub(crate) struct Accepted {
 pub(crate) async fn full_app(
     State(state): State<AppState>,
     user: AuthUser,
-    Json(body): Json<FullAppBody>,
+    Json(mut body): Json<FullAppBody>,
 ) -> Result<Response, ApiError> {
     check_prompt(&state, &body.prompt)?;
+    let plan = plan_of(&state, &user).await?;
+    check_history(&body.conversation_history, &plan)?;
+    if let Some(current) = &mut body.current_app_state {
+        check_files("currentAppState.files", &mut current.files, &plan)?;
+    }
+    if let Some(phase) = &body.phase_context {
+        check_phase(phase, &plan)?;
+    }
     let base = base(
         &state,
         &user,
+        &plan,
         body.app_id,
         body.base_version,
         body.current_app_state.as_ref(),
@@ -157,12 +176,18 @@ pub(crate) async fn full_app(
 pub(crate) async fn modify(
     State(state): State<AppState>,
     user: AuthUser,
-    Json(body): Json<ModifyBody>,
+    Json(mut body): Json<ModifyBody>,
 ) -> Result<Response, ApiError> {
     check_prompt(&state, &body.prompt)?;
+    let plan = plan_of(&state, &user).await?;
+    check_history(&body.conversation_history, &plan)?;
+    if let Some(current) = &mut body.current_app_state {
+        check_files("currentAppState.files", &mut current.files, &plan)?;
+    }
     let base = base(
         &state,
         &user,
+        &plan,
         body.app_id,
         body.base_version,
         body.current_app_state.as_ref(),
@@ -200,6 +225,8 @@ pub(crate) async fn plan_phases(
     Json(body): Json<PlanBody>,
 ) -> Result<Response, ApiError> {
     check_prompt(&state, &body.prompt)?;
+    let plan = plan_of(&state, &user).await?;
+    check_history(&body.conversation_history, &plan)?;
     let request = PlanRequest {
         prompt: body.prompt.clone(),
         history: body.conversation_history,
@@ -252,49 +279,33 @@ async fn submit(
     request: Value,
     target: Option<(Uuid, u32)>,
 ) -> Result<Response, ApiError> {
-    let quota = state.quota();
-    let reservation = match quota
-        .reserve(user.id, 1)
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-    {
-        Admission::Granted(reservation) => reservation,
-        Admission::Denied(status) => {
-            state.metrics().quota_denied();
-            state.analytics().quota_denied(user.id, kind, &status);
-            let retry = status.retry_after_secs().unwrap_or(60).max(1);
-            let error = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "quota_exceeded",
-                "your plan's generation limit is reached",
-            )
-            .with_details(serde_json::to_value(&status).unwrap_or(Value::Null));
-            return Ok(([(header::RETRY_AFTER, retry.to_string())], error).into_response());
-        }
-    };
-    let plan = match quota.plan_of(user.id).await {
-        Ok(plan) => plan,
-        Err(e) => {
-            refund(state, reservation.id).await;
-            return Err(ApiError::internal(&e));
-        }
+    let reservation = match reserve(state, user.id, Resource::Generation, kind).await? {
+        Ok(reservation) => reservation,
+        Err(denied) => return Ok(denied),
     };
     let mut payload = json!({
         "prompt": prompt,
         "request": request,
         "reservationId": reservation.id,
-        "plan": plan.id,
+        "plan": reservation.plan,
     });
     if let Some((app, version)) = target {
         payload["appId"] = json!(app);
         payload["baseVersion"] = json!(version);
     }
-    let job = NewJob::new(kind, user.id, payload).priority(Priority(plan.priority));
+    let job = NewJob::new(kind, user.id, payload).priority(Priority(reservation.priority));
     match state.queue().enqueue(job).await {
         Ok(enqueued) => {
-            state
-                .analytics()
-                .requested(user.id, enqueued.id.into(), kind, plan.id.as_str());
+            // From now on the reservation lives as long as the job, however long it waits.
+            if let Err(error) = state.quota().hold(reservation.id, enqueued.id.into()).await {
+                tracing::warn!(job = %enqueued.id, %error, "holding the job's reservation failed; the worker holds it when the job starts");
+            }
+            state.analytics().requested(
+                user.id,
+                enqueued.id.into(),
+                kind,
+                reservation.plan.as_str(),
+            );
             Ok((
                 StatusCode::ACCEPTED,
                 axum::Json(Accepted {
@@ -315,4 +326,185 @@ async fn refund(state: &AppState, id: appforge_quota::ReservationId) {
     if let Err(error) = state.quota().refund(id).await {
         tracing::warn!(%error, "refunding a reservation whose job was not enqueued failed");
     }
+}
+
+/// Reserves one `resource` for the user: the reservation, or the `429` to answer (see
+/// [`quota_denied`]).
+///
+/// # Errors
+///
+/// The quota store's error, as a `500`.
+pub(crate) async fn reserve(
+    state: &AppState,
+    user: Uuid,
+    resource: Resource,
+    kind: &str,
+) -> Result<Result<Reservation, Response>, ApiError> {
+    match state
+        .quota()
+        .reserve_for(user, resource, 1)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+    {
+        Admission::Granted(reservation) => Ok(Ok(reservation)),
+        Admission::Denied(status) => Ok(Err(quota_denied(state, user, kind, &status))),
+    }
+}
+
+/// A quota denial: `429` with `Retry-After`, `error: "quota_exceeded"`, a message naming the
+/// limit and the user's [`QuotaStatus`] (every window, `deniedBy`) as `details`; counted in
+/// metrics and analytics.
+pub(crate) fn quota_denied(
+    state: &AppState,
+    user: Uuid,
+    kind: &str,
+    status: &QuotaStatus,
+) -> Response {
+    state.metrics().quota_denied();
+    state.analytics().quota_denied(user, kind, status);
+    let retry = status.retry_after_secs().unwrap_or(60).max(1);
+    let limit = match status.denied_by {
+        Some(LimitKind::Monthly) => "monthly generation limit",
+        Some(LimitKind::Tokens) => "monthly token limit",
+        Some(LimitKind::Burst) => "burst limit",
+        Some(LimitKind::ChatMessages) => "daily chat message limit",
+        _ => "daily generation limit",
+    };
+    let error = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "quota_exceeded",
+        format!("your plan's {limit} is reached"),
+    )
+    .with_details(serde_json::to_value(status).unwrap_or(Value::Null));
+    ([(header::RETRY_AFTER, retry.to_string())], error).into_response()
+}
+
+/// The user's plan, whose request limits a request is checked against.
+///
+/// # Errors
+///
+/// The quota store's error, as a `500`.
+pub(crate) async fn plan_of(state: &AppState, user: &AuthUser) -> Result<Plan, ApiError> {
+    state
+        .quota()
+        .plan_of(user.id)
+        .await
+        .map_err(|e| ApiError::internal(&e))
+}
+
+/// A request over one of the plan's request limits: a field-level `400` naming the field, the
+/// limit and the plan.
+fn over_limit(field: &str, limit_name: &str, what: &str, limit: u64, plan: &Plan) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_body",
+        format!(
+            "invalid field `{field}`: {what}, at most {limit} allowed on the {} plan \
+             (limit `{limit_name}`)",
+            plan.id
+        ),
+    )
+    .with_details(json!({ "field": field, "limit": limit_name, "max": limit }))
+}
+
+fn len_u64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// The conversation history: at most the plan's messages and bytes.
+///
+/// # Errors
+///
+/// A `400` naming `conversationHistory` and the limit.
+pub(crate) fn check_history(history: &[HistoryMessage], plan: &Plan) -> Result<(), ApiError> {
+    let limits = &plan.request_limits;
+    let field = "conversationHistory";
+    let count = len_u64(history.len());
+    if count > u64::from(limits.history_messages) {
+        return Err(over_limit(
+            field,
+            "history_messages",
+            &format!("{count} messages"),
+            u64::from(limits.history_messages),
+            plan,
+        ));
+    }
+    let bytes: u64 = history.iter().map(|m| len_u64(m.content.len())).sum();
+    if bytes > limits.history_bytes {
+        return Err(over_limit(
+            field,
+            "history_bytes",
+            &format!("{bytes} bytes"),
+            limits.history_bytes,
+            plan,
+        ));
+    }
+    Ok(())
+}
+
+/// The files of an app a request carries: every path valid (as the job would save it, so
+/// written back normalised), none twice, at most the plan's files and bytes.
+///
+/// # Errors
+///
+/// A `400` naming the file's path field, or `field` and the limit.
+pub(crate) fn check_files(field: &str, files: &mut [AppFile], plan: &Plan) -> Result<(), ApiError> {
+    let mut seen = HashSet::with_capacity(files.len());
+    for (i, file) in files.iter_mut().enumerate() {
+        let path_field = format!("{field}[{i}].path");
+        file.path = appforge_llm::validate_path(&file.path)
+            .map_err(|e| field_error(&path_field, &e.to_string()))?;
+        if !seen.insert(file.path.clone()) {
+            return Err(field_error(
+                &path_field,
+                &format!("the file {:?} appears twice", file.path),
+            ));
+        }
+    }
+    check_app_size(field, files, plan)
+}
+
+/// An app's size: at most the plan's files and bytes (paths and contents).
+fn check_app_size(field: &str, files: &[AppFile], plan: &Plan) -> Result<(), ApiError> {
+    let limits = &plan.request_limits;
+    let count = len_u64(files.len());
+    if count > u64::from(limits.app_files) {
+        return Err(over_limit(
+            field,
+            "app_files",
+            &format!("{count} files"),
+            u64::from(limits.app_files),
+            plan,
+        ));
+    }
+    let bytes: u64 = files
+        .iter()
+        .map(|f| len_u64(f.path.len()).saturating_add(len_u64(f.content.len())))
+        .sum();
+    if bytes > limits.app_bytes {
+        return Err(over_limit(
+            field,
+            "app_bytes",
+            &format!("{bytes} bytes"),
+            limits.app_bytes,
+            plan,
+        ));
+    }
+    Ok(())
+}
+
+/// The phase context: at most the plan's bytes (as JSON).
+fn check_phase(phase: &PhaseContext, plan: &Plan) -> Result<(), ApiError> {
+    let limit = plan.request_limits.phase_context_bytes;
+    let bytes = len_u64(serde_json::to_vec(phase).map_or(0, |v| v.len()));
+    if bytes > limit {
+        return Err(over_limit(
+            "phaseContext",
+            "phase_context_bytes",
+            &format!("{bytes} bytes"),
+            limit,
+            plan,
+        ));
+    }
+    Ok(())
 }

@@ -3,9 +3,14 @@
 mod analytics;
 mod apps;
 mod billing;
+mod edge;
 mod flows;
+mod limits;
+mod money;
+mod operations;
 mod pages;
 mod process;
+mod reads;
 mod support;
 
 /// Instantiates each scenario of a module ([`flows`] by default) per backend.
@@ -70,6 +75,25 @@ per_backend!(
     list_is_newest_first_and_paginated,
     every_listed_route_is_served,
     ready_once_migrated,
+);
+
+per_backend!(
+    @module operations operations_sqlite operations_postgres
+    the_periodic_pass_prunes_old_jobs_and_erases_purged_apps,
+    a_long_queue_raises_a_logged_and_counted_alert,
+    anonymous_users_are_refused_by_default,
+);
+
+per_backend!(
+    @module money money_sqlite money_postgres
+    the_21st_free_chat_of_a_day_is_refused,
+    a_chat_cut_mid_stream_still_pays_its_tokens,
+    a_chat_the_provider_failed_is_refunded,
+    model_calls_ask_for_the_plans_output_tokens,
+    requests_beyond_the_plan_are_refused_before_reserving,
+    hostile_jobs_pay_what_the_provider_reported,
+    waiting_jobs_keep_their_reservations,
+    operator_retries_are_paid_for_or_marked_free,
 );
 
 per_backend!(

@@ -20,6 +20,9 @@ pub(crate) const FULL_APP: &str = "/api/ai-builder/full-app";
 
 pub(crate) const SECRET: &str = "test-secret-of-sufficient-length-0123456789";
 
+/// The bearer token of `/metrics` in tests.
+pub(crate) const METRICS_TOKEN: &str = "metrics-test-token";
+
 /// Where the test's database lives.
 pub(crate) enum Db {
     Sqlite(appforge_testing::TempSqlite),
@@ -56,6 +59,10 @@ pub(crate) struct Options {
     pub(crate) workers: usize,
     pub(crate) pace: Option<Duration>,
     pub(crate) env: Vec<(&'static str, String)>,
+    /// The clock of the queue, quotas and apps (the system clock when `None`).
+    pub(crate) clock: Option<appforge_core::SharedClock>,
+    /// The model provider (the offline demo, paced by `pace`, when `None`).
+    pub(crate) provider: Option<std::sync::Arc<dyn appforge_llm::Provider>>,
 }
 
 impl Default for Options {
@@ -64,6 +71,8 @@ impl Default for Options {
             workers: 2,
             pace: None,
             env: Vec::new(),
+            clock: None,
+            provider: None,
         }
     }
 }
@@ -86,20 +95,33 @@ impl TestServer {
         env.insert("APPFORGE_JWT_SECRET", SECRET.to_owned());
         env.insert("APPFORGE_MAX_BODY_BYTES", "65536".to_owned());
         env.insert("APPFORGE_MAX_PROMPT_BYTES", "4096".to_owned());
+        env.insert("APPFORGE_METRICS_TOKEN", METRICS_TOKEN.to_owned());
+        // Scenarios poll routes in loops: the request rate is not what they test.
+        env.insert(
+            "APPFORGE_REQUEST_RATES",
+            "free=1000000/1000000,pro=1000000/1000000,team=1000000/1000000,*=1000000/1000000"
+                .to_owned(),
+        );
         for (k, v) in options.env {
             env.insert(k, v);
         }
         let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
-        let provider = match options.pace {
-            Some(pace) => demo::offline_provider().pace(pace),
-            None => demo::offline_provider(),
-        };
+        let provider: std::sync::Arc<dyn appforge_llm::Provider> =
+            match (options.provider, options.pace) {
+                (Some(provider), _) => provider,
+                (None, Some(pace)) => std::sync::Arc::new(demo::offline_provider().pace(pace)),
+                (None, None) => std::sync::Arc::new(demo::offline_provider()),
+            };
         let keys = JwtKeys::new(&SecretString::from(SECRET));
-        let state = AppState::build(
+        let clock = options
+            .clock
+            .unwrap_or_else(appforge_core::SystemClock::shared);
+        let state = AppState::build_with_clock(
             config,
             Pipelines::new(provider),
             "offline-demo".into(),
             keys.clone(),
+            clock,
         )
         .await
         .unwrap();
@@ -280,6 +302,7 @@ where
 pub(crate) async fn metrics_text(server: &TestServer) -> String {
     let request = Request::builder()
         .uri("/metrics")
+        .header("authorization", format!("Bearer {METRICS_TOKEN}"))
         .body(Body::empty())
         .unwrap();
     let response = server.send(request).await;
