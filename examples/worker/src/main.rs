@@ -2,10 +2,13 @@
 //! split deployments (API nodes with `APPFORGE_WORKERS=0`, worker nodes running this, all on
 //! one PostgreSQL database).
 //!
-//! It reads the same settings as the server (`DATABASE_URL`, the provider, ...);
-//! `APPFORGE_WORKERS` is its number of job slots (default 4). On SIGTERM or Ctrl-C it stops
-//! claiming, lets running jobs finish for `APPFORGE_SHUTDOWN_GRACE_SECS` and releases the rest
-//! for another worker. With `SENTRY_DSN` set, failed jobs and panics are reported to Sentry.
+//! It reads the same settings as the server (`DATABASE_URL`, the provider, ...), checked before
+//! it starts (a bad one exits with status 2, naming it); `APPFORGE_WORKERS` is its number of
+//! job slots (default 4). Like every process it reconciles lost settlements, runs the upkeep
+//! (job retention, purging deleted apps) and checks the queue for alerts. On SIGTERM or Ctrl-C
+//! it stops claiming, lets running jobs finish for `APPFORGE_SHUTDOWN_GRACE_SECS` and releases
+//! the rest for another worker. With `SENTRY_DSN` set, failed jobs and panics are reported to
+//! Sentry.
 
 // A command-line program: start-up failures go to stderr.
 #![allow(clippy::print_stderr)]
