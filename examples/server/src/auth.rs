@@ -1,10 +1,16 @@
 //! Bearer tokens: HS256 JWTs with the claims Supabase Auth issues (`sub`, `exp`,
-//! `aud = "authenticated"`, optional `email`).
+//! `aud = "authenticated"`, optional `email`, `nbf`, `iss` and `is_anonymous`).
+//!
+//! A token is refused before its `nbf`, after its `exp` (30 s of leeway each), for another
+//! audience, and, when `APPFORGE_JWT_ISSUER` is set, without that `iss`. A Supabase anonymous
+//! user (`is_anonymous: true`) is refused with 403 unless `APPFORGE_ANONYMOUS_PLAN` names the
+//! plan such users are put on: an anonymous sign-up never gets a fresh Free quota.
 
 use std::fmt;
 use std::sync::Arc;
 
 use appforge_core::{ExposeSecret, SecretString};
+use appforge_quota::{PlanId, Quota};
 use axum::extract::{FromRef, FromRequestParts};
 use http::request::Parts;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -13,9 +19,13 @@ use uuid::Uuid;
 
 use crate::analytics::Analytics;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The audience Supabase Auth puts in user tokens.
 const AUDIENCE: &str = "authenticated";
+
+/// The shortest HS256 secret accepted: 32 bytes, the hash's own size (RFC 7518, 3.2).
+pub const MIN_SECRET_BYTES: usize = 32;
 
 /// The claims of a user token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,6 +39,15 @@ pub struct Claims {
     /// The user's email, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// Not before, seconds since the epoch, when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    /// The issuer, when present (Supabase: `https://<project>.supabase.co/auth/v1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// A Supabase anonymous sign-in (`is_anonymous: true`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_anonymous: bool,
 }
 
 /// Signs and verifies user tokens. Cheap to clone; the secret never reaches `Debug`.
@@ -37,10 +56,13 @@ pub struct JwtKeys {
     inner: Arc<Keys>,
 }
 
+#[derive(Clone)]
 struct Keys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    issuer: Option<String>,
+    anonymous_plan: Option<PlanId>,
 }
 
 impl fmt::Debug for JwtKeys {
@@ -50,21 +72,55 @@ impl fmt::Debug for JwtKeys {
 }
 
 impl JwtKeys {
-    /// Keys for the HS256 `secret`.
+    /// Keys for the HS256 `secret`, accepting any issuer and refusing anonymous users. The
+    /// secret's length is checked by [`Config`](crate::Config) (at least
+    /// [`MIN_SECRET_BYTES`]), not here.
     #[must_use]
     pub fn new(secret: &SecretString) -> Self {
         let bytes = secret.expose_secret().as_bytes();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "sub", "aud"]);
+        validation.validate_nbf = true;
         validation.leeway = 30;
         Self {
             inner: Arc::new(Keys {
                 encoding: EncodingKey::from_secret(bytes),
                 decoding: DecodingKey::from_secret(bytes),
                 validation,
+                issuer: None,
+                anonymous_plan: None,
             }),
         }
+    }
+
+    /// Requires tokens to carry `iss = issuer` (`APPFORGE_JWT_ISSUER`); issued tokens carry it.
+    /// `None` accepts any issuer.
+    #[must_use]
+    pub fn issuer(mut self, issuer: Option<String>) -> Self {
+        let keys = Arc::make_mut(&mut self.inner);
+        match &issuer {
+            Some(iss) => {
+                keys.validation.set_issuer(&[iss]);
+                keys.validation
+                    .set_required_spec_claims(&["exp", "sub", "aud", "iss"]);
+            }
+            None => {
+                keys.validation.iss = None;
+                keys.validation
+                    .set_required_spec_claims(&["exp", "sub", "aud"]);
+            }
+        }
+        keys.issuer = issuer;
+        self
+    }
+
+    /// The plan anonymous users are put on (`APPFORGE_ANONYMOUS_PLAN`); `None` (the default)
+    /// refuses them with 403.
+    #[must_use]
+    pub fn anonymous_plan(mut self, plan: Option<PlanId>) -> Self {
+        Arc::make_mut(&mut self.inner).anonymous_plan = plan;
+        self
     }
 
     /// Keys for a random secret, for a demo run without `APPFORGE_JWT_SECRET`.
@@ -88,6 +144,9 @@ impl JwtKeys {
             exp,
             aud: AUDIENCE.into(),
             email: email.map(str::to_owned),
+            nbf: None,
+            iss: self.inner.issuer.clone(),
+            is_anonymous: false,
         };
         jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -101,7 +160,8 @@ impl JwtKeys {
     ///
     /// # Errors
     ///
-    /// [`ApiError::unauthorized`] for a malformed, forged, expired or wrong-audience token.
+    /// [`ApiError::unauthorized`] for a malformed, forged, expired, not yet valid,
+    /// wrong-audience or (when an issuer is configured) wrong-issuer token.
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
         jsonwebtoken::decode::<Claims>(token, &self.inner.decoding, &self.inner.validation)
             .map(|data| data.claims)
@@ -128,6 +188,7 @@ impl<S> FromRequestParts<S> for AuthUser
 where
     JwtKeys: FromRef<S>,
     Analytics: FromRef<S>,
+    Quota: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ApiError;
@@ -149,13 +210,46 @@ where
             .ok_or_else(|| {
                 ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
             })?;
-        let claims = JwtKeys::from_ref(state).verify(token)?;
+        let keys = JwtKeys::from_ref(state);
+        let claims = keys.verify(token)?;
+        if claims.is_anonymous {
+            anonymous(&keys, &Quota::from_ref(state), claims.sub).await?;
+        }
         Analytics::from_ref(state).seen(claims.sub);
         crate::reporting::tag_user(claims.sub);
         Ok(Self {
             id: claims.sub,
             email: claims.email,
         })
+    }
+}
+
+/// An anonymous user is refused, or moved to the configured plan before the request goes on
+/// (so that every quota decision judges them by it).
+async fn anonymous(keys: &JwtKeys, quota: &Quota, user: Uuid) -> Result<(), ApiError> {
+    let Some(plan) = &keys.inner.anonymous_plan else {
+        return Err(ApiError::new(
+            http::StatusCode::FORBIDDEN,
+            "anonymous_not_allowed",
+            "anonymous sign-ins cannot use this service: sign in with an account",
+        ));
+    };
+    let current = quota
+        .plan_of(user)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    if &current.id != plan {
+        quota
+            .set_plan(user, plan)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+    }
+    Ok(())
+}
+
+impl FromRef<AppState> for Quota {
+    fn from_ref(state: &AppState) -> Self {
+        state.quota().clone()
     }
 }
 
@@ -242,24 +336,121 @@ mod tests {
         );
     }
 
-    #[test]
-    fn expired_and_wrong_audience_tokens_are_rejected() {
-        let secret = SecretString::from("s3cret");
-        let keys = JwtKeys::new(&secret);
-        let encode = |claims: &Claims| {
-            jsonwebtoken::encode(
-                &Header::new(Algorithm::HS256),
-                claims,
-                &EncodingKey::from_secret(b"s3cret"),
-            )
-            .unwrap()
-        };
-        let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
-        let expired = Claims {
+    const SECRET: &str = "a-test-secret-of-thirty-two-bytes-or-more";
+
+    fn encode(claims: &Claims) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    fn now() -> u64 {
+        u64::try_from(chrono::Utc::now().timestamp()).unwrap()
+    }
+
+    /// Valid claims for an hour from `now`.
+    fn claims(now: u64) -> Claims {
+        Claims {
             sub: Uuid::new_v4(),
-            exp: now - 3600,
+            exp: now + 3600,
             aud: AUDIENCE.into(),
             email: None,
+            nbf: None,
+            iss: None,
+            is_anonymous: false,
+        }
+    }
+
+    #[test]
+    fn a_token_is_refused_before_its_nbf() {
+        let keys = JwtKeys::new(&SecretString::from(SECRET));
+        let now = now();
+        let early = Claims {
+            nbf: Some(now + 600),
+            ..claims(now)
+        };
+        assert!(keys.verify(&encode(&early)).is_err());
+        // Within the leeway, and once it has passed, the token is good.
+        for nbf in [now + 10, now - 600] {
+            let ok = Claims {
+                nbf: Some(nbf),
+                ..claims(now)
+            };
+            assert!(keys.verify(&encode(&ok)).is_ok(), "nbf {nbf}, now {now}");
+        }
+    }
+
+    #[test]
+    fn a_configured_issuer_is_required() {
+        const ISS: &str = "https://project.supabase.co/auth/v1";
+        let keys = JwtKeys::new(&SecretString::from(SECRET)).issuer(Some(ISS.into()));
+        let now = now();
+        let right = Claims {
+            iss: Some(ISS.into()),
+            ..claims(now)
+        };
+        assert!(keys.verify(&encode(&right)).is_ok());
+        let wrong = Claims {
+            iss: Some("https://other.supabase.co/auth/v1".into()),
+            ..claims(now)
+        };
+        assert!(keys.verify(&encode(&wrong)).is_err());
+        assert!(keys.verify(&encode(&claims(now))).is_err(), "no iss");
+        // Issued tokens carry it; keys without an issuer accept any.
+        let issued = keys.issue(Uuid::new_v4(), None, Duration::from_secs(60));
+        assert_eq!(keys.verify(&issued).unwrap().iss.as_deref(), Some(ISS));
+        let any = JwtKeys::new(&SecretString::from(SECRET));
+        assert!(any.verify(&encode(&wrong)).is_ok());
+    }
+
+    #[tokio::test]
+    async fn anonymous_users_are_refused_or_put_on_the_configured_plan() {
+        let quota = Quota::new(
+            appforge_quota::AnyUsageStore::connect("memory:")
+                .await
+                .unwrap(),
+        );
+        let user = Uuid::new_v4();
+        let refuse = JwtKeys::new(&SecretString::from(SECRET));
+        let err = anonymous(&refuse, &quota, user).await.unwrap_err();
+        assert_eq!(err.status(), http::StatusCode::FORBIDDEN);
+        assert_eq!(quota.plan_of(user).await.unwrap().id, PlanId::free());
+
+        let mut catalogue = (*quota.catalogue()).clone();
+        catalogue = catalogue
+            .with_plan(appforge_quota::Plan::new("guest", "Guest"))
+            .unwrap();
+        quota.set_catalogue(catalogue);
+        let guest = refuse.anonymous_plan(Some(PlanId::new("guest")));
+        anonymous(&guest, &quota, user).await.unwrap();
+        assert_eq!(quota.plan_of(user).await.unwrap().id, PlanId::new("guest"));
+        // Again: nothing changes.
+        anonymous(&guest, &quota, user).await.unwrap();
+        assert_eq!(quota.plan_of(user).await.unwrap().id, PlanId::new("guest"));
+    }
+
+    #[test]
+    fn the_anonymous_claim_is_read() {
+        let keys = JwtKeys::new(&SecretString::from(SECRET));
+        let token = encode(&Claims {
+            is_anonymous: true,
+            ..claims(now())
+        });
+        assert!(keys.verify(&token).unwrap().is_anonymous);
+        let issued = keys.issue(Uuid::new_v4(), None, Duration::from_secs(60));
+        assert!(!keys.verify(&issued).unwrap().is_anonymous);
+    }
+
+    #[test]
+    fn expired_and_wrong_audience_tokens_are_rejected() {
+        let keys = JwtKeys::new(&SecretString::from(SECRET));
+        let now = now();
+        let expired = Claims {
+            exp: now - 3600,
+            ..claims(now)
         };
         assert!(keys.verify(&encode(&expired)).is_err());
         let wrong_aud = Claims {

@@ -45,8 +45,11 @@ async fn main() -> std::process::ExitCode {
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let addr = config.addr;
     let workers = config.workers;
+    // The address first: a port in use stops the start before the database is touched.
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on APPFORGE_ADDR {addr}: {e}"))?;
     let (state, demo_token) = server::assemble(config).await?;
-    let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     tracing::info!(
         %local,

@@ -1,5 +1,15 @@
-//! Graceful shutdown: SIGTERM or Ctrl-C stops accepting requests; the caller then stops the
-//! workers, which finish running jobs up to a deadline and release the rest.
+//! Graceful shutdown. On SIGTERM or Ctrl-C, in this order:
+//!
+//! 1. the in-process workers stop claiming jobs (a job that starts now would only be cut
+//!    short or given back);
+//! 2. the HTTP listener closes and open connections drain: requests in flight are answered,
+//!    event streams end;
+//! 3. running jobs finish, up to `APPFORGE_SHUTDOWN_GRACE_SECS`, and the rest are given back
+//!    to the queue for another worker;
+//! 4. quota settlements, the analytics recorder and error reports are flushed.
+//!
+//! A worker process (`appforge-worker`) has no HTTP: it stops claiming, then waits for its
+//! running jobs the same way. See [`crate::server::serve`] and [`crate::server::run_worker`].
 
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn signal() {
