@@ -26,6 +26,8 @@ pub enum ProviderConfig {
         base_url: Option<String>,
         /// `APPFORGE_MODEL`, when set.
         model: Option<String>,
+        /// `APPFORGE_EFFORT`, when set: `output_config.effort` of every generation.
+        effort: Option<appforge_llm::Effort>,
     },
     /// An OpenAI-compatible chat-completions server (`OPENAI_BASE_URL`).
     OpenAiCompatible {
@@ -129,10 +131,18 @@ impl Config {
         let secret = |name: &str| get(name).map(SecretString::from);
         let model = get("APPFORGE_MODEL");
         let provider = if let Some(api_key) = secret("ANTHROPIC_API_KEY") {
+            let effort = get("APPFORGE_EFFORT").map(|e| appforge_llm::Effort::parse(&e));
+            check_anthropic_model(
+                model.as_deref(),
+                effort.as_ref(),
+                flag(&get, "APPFORGE_ALLOW_RETIRED_MODEL")?,
+                chrono::Utc::now().date_naive(),
+            )?;
             ProviderConfig::Anthropic {
                 api_key,
                 base_url: get("ANTHROPIC_BASE_URL"),
                 model,
+                effort,
             }
         } else if let Some(base_url) = get("OPENAI_BASE_URL") {
             ProviderConfig::OpenAiCompatible {
@@ -202,6 +212,55 @@ fn invalid(name: &'static str, reason: String) -> ConfigError {
     ConfigError { name, reason }
 }
 
+/// A boolean setting: `true`/`1`/`yes` or `false`/`0`/`no`; unset is false.
+fn flag(get: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<bool, ConfigError> {
+    match get(name).map(|v| v.to_ascii_lowercase()).as_deref() {
+        None | Some("false" | "0" | "no") => Ok(false),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some(other) => Err(invalid(
+            name,
+            format!("{other:?} is neither true nor false"),
+        )),
+    }
+}
+
+/// The Anthropic model and effort against the model table: a model past its end of life is
+/// refused (with its replacement named) unless `allow_retired` (a proxy that maps the name to
+/// a current model); an effort the model does not take is refused.
+pub(crate) fn check_anthropic_model(
+    model: Option<&str>,
+    effort: Option<&appforge_llm::Effort>,
+    allow_retired: bool,
+    today: chrono::NaiveDate,
+) -> Result<(), ConfigError> {
+    use appforge_llm::models;
+    let id = model.unwrap_or(appforge_llm::Pipelines::DEFAULT_MODEL);
+    let check = models::check_model(id, today);
+    if check.is_retired() && !allow_retired {
+        return Err(invalid(
+            "APPFORGE_MODEL",
+            format!(
+                "{check} Set APPFORGE_ALLOW_RETIRED_MODEL=true only if a proxy maps this name to \
+                 a current model"
+            ),
+        ));
+    }
+    if let (Some(effort), Some(info)) = (effort, models::find(id))
+        && !info.accepts_effort(effort.as_str())
+    {
+        let accepted = if info.effort.is_empty() {
+            "it has no effort setting".to_owned()
+        } else {
+            format!("it takes {}", info.effort.join(", "))
+        };
+        return Err(invalid(
+            "APPFORGE_EFFORT",
+            format!("model `{id}` does not take effort `{effort}`: {accepted}"),
+        ));
+    }
+    Ok(())
+}
+
 fn parse<T>(
     get: &impl Fn(&str) -> Option<String>,
     name: &'static str,
@@ -258,6 +317,70 @@ mod tests {
         .unwrap();
         assert!(matches!(config.provider, ProviderConfig::Anthropic { .. }));
         assert!(!format!("{config:?}").contains("sk-ant-secret-value"));
+    }
+
+    fn refused_setting(vars: &[(&str, &str)]) -> String {
+        config(vars).expect_err("the settings are refused").to_string()
+    }
+
+    #[test]
+    fn a_model_past_its_end_of_life_is_refused_at_start_with_its_replacement() {
+        let message = refused_setting(&[
+            ("ANTHROPIC_API_KEY", "sk-ant-x"),
+            ("APPFORGE_MODEL", "claude-sonnet-4-5"),
+        ]);
+        assert!(message.contains("APPFORGE_MODEL"), "{message}");
+        assert!(
+            message.contains("reached its end of life on 2026-11-30"),
+            "{message}"
+        );
+        assert!(
+            message.contains("Use `claude-sonnet-5-5` instead"),
+            "{message}"
+        );
+        // A proxy that maps the old name may keep it.
+        config(&[
+            ("ANTHROPIC_API_KEY", "sk-ant-x"),
+            ("APPFORGE_MODEL", "claude-sonnet-4-5"),
+            ("APPFORGE_ALLOW_RETIRED_MODEL", "true"),
+        ])
+        .unwrap();
+        // The default model is current; a deprecated one still starts (with a warning).
+        config(&[("ANTHROPIC_API_KEY", "sk-ant-x")]).unwrap();
+        let december = chrono::NaiveDate::from_ymd_opt(2026, 12, 2).unwrap();
+        check_anthropic_model(Some("claude-opus-4-5"), None, false, december).unwrap();
+        let february = chrono::NaiveDate::from_ymd_opt(2027, 2, 1).unwrap();
+        assert!(check_anthropic_model(Some("claude-opus-4-5"), None, false, february).is_err());
+    }
+
+    #[test]
+    fn an_effort_the_model_does_not_take_is_refused_by_name() {
+        let message = refused_setting(&[
+            ("ANTHROPIC_API_KEY", "sk-ant-x"),
+            ("APPFORGE_MODEL", "claude-sonnet-4-6"),
+            ("APPFORGE_EFFORT", "xhigh"),
+        ]);
+        assert!(message.contains("APPFORGE_EFFORT"), "{message}");
+        assert!(
+            message.contains("it takes low, medium, high, max"),
+            "{message}"
+        );
+        let config = config(&[
+            ("ANTHROPIC_API_KEY", "sk-ant-x"),
+            ("APPFORGE_EFFORT", "max"),
+        ])
+        .unwrap();
+        match config.provider {
+            ProviderConfig::Anthropic { effort, .. } => {
+                assert_eq!(effort, Some(appforge_llm::Effort::Max));
+            }
+            other => panic!("{other:?}"),
+        }
+        let flag = refused_setting(&[
+            ("ANTHROPIC_API_KEY", "sk-ant-x"),
+            ("APPFORGE_ALLOW_RETIRED_MODEL", "maybe"),
+        ]);
+        assert!(flag.contains("APPFORGE_ALLOW_RETIRED_MODEL"), "{flag}");
     }
 
     #[test]

@@ -18,16 +18,24 @@ pub fn pipelines(
     config: &ProviderConfig,
     demo_pace: std::time::Duration,
 ) -> Result<(Pipelines, String), appforge_llm::Error> {
+    let mut effort = None;
     let (provider, model): (Arc<dyn Provider>, Option<&String>) = match config {
         ProviderConfig::Anthropic {
             api_key,
             base_url,
             model,
+            effort: configured,
         } => {
             let mut builder = Client::builder().api_key(api_key.expose_secret());
             if let Some(url) = base_url {
                 builder = builder.base_url(url.clone());
             }
+            let id = model.as_deref().unwrap_or(Pipelines::DEFAULT_MODEL);
+            let check = appforge_llm::models::check_model(id, chrono::Utc::now().date_naive());
+            if check.needs_attention() {
+                tracing::warn!(model = id, "{check}");
+            }
+            effort.clone_from(configured);
             (Arc::new(builder.build()?), model.as_ref())
         }
         ProviderConfig::OpenAiCompatible {
@@ -47,6 +55,9 @@ pub fn pipelines(
     let mut pipelines = Pipelines::new(provider);
     if let Some(model) = model {
         pipelines = pipelines.model(model.clone());
+    }
+    if let Some(effort) = effort {
+        pipelines = pipelines.effort(effort);
     }
     Ok((pipelines, name))
 }
