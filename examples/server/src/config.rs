@@ -1,10 +1,20 @@
 //! Settings read from the environment (see `docs/deployment.md` for the full list).
+//!
+//! Every setting is read and checked here, before the server opens its database or starts a
+//! worker: a value that cannot be used is an error naming its variable.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use appforge_analytics::ReportingConfig;
-use appforge_core::SecretString;
+use appforge_core::{ExposeSecret, SecretString};
+use appforge_jobs::AlertPolicy;
+use appforge_quota::PlanId;
+
+mod edge;
+
+pub use edge::EdgeConfig;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,21 +65,99 @@ pub struct StripeConfig {
     pub price_pro: Option<String>,
     /// `STRIPE_PRICE_TEAM`, overriding the catalogue's Team monthly price.
     pub price_team: Option<String>,
+    /// `APPFORGE_BILLING_PASS_SECS`: how often each process runs billing's periodic pass
+    /// (pending plan changes, ended grace periods); default 60.
+    pub pass_every: Duration,
+}
+
+/// `DATABASE_URL`, whose password never reaches `Debug`. Dereferences to the URL.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL, password included.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for DatabaseUrl {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<&str> for DatabaseUrl {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    /// The URL with its password (`user:password@`) replaced by `[redacted]`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = &self.0;
+        let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+            return fmt::Debug::fmt(url, f);
+        };
+        let rest = &url[scheme_end..];
+        // The last `@`, not the first one after the host: a password may hold `/`, `?` or `#`
+        // unencoded. An `@` further on (in a query) only hides more than needed.
+        let Some(at) = rest.rfind('@') else {
+            return fmt::Debug::fmt(url, f);
+        };
+        let userinfo = &rest[..at];
+        let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+        let redacted = if user.len() == userinfo.len() {
+            url.clone()
+        } else {
+            format!("{}{user}:[redacted]{}", &url[..scheme_end], &rest[at..])
+        };
+        fmt::Debug::fmt(&redacted, f)
+    }
+}
+
+/// The periodic upkeep every process runs: job retention, purging deleted apps, alerts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct MaintenanceConfig {
+    /// `APPFORGE_JOB_RETENTION_DAYS`: finished jobs older than this are deleted (default 30;
+    /// 0 keeps them forever).
+    pub job_retention: Option<Duration>,
+    /// `APPFORGE_MAINTENANCE_EVERY_SECS`: how often finished jobs are pruned and apps past
+    /// their retention purged (default 3600).
+    pub every: Duration,
+    /// `APPFORGE_ALERT_EVERY_SECS`: how often the queue is checked for alerts (default 60;
+    /// 0 turns the checks off).
+    pub alert_every: Option<Duration>,
+    /// The alert thresholds: `APPFORGE_ALERT_QUEUE_LENGTH` (default 50),
+    /// `APPFORGE_ALERT_FAILURE_RATE` (0.05), `APPFORGE_ALERT_WINDOW_SECS` (300),
+    /// `APPFORGE_ALERT_MIN_FINISHED` (10), `APPFORGE_ALERT_WORKER_SILENT_SECS` (30).
+    pub alerts: AlertPolicy,
 }
 
 /// Everything the server reads from its environment.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `DATABASE_URL`: `sqlite://...` (default `sqlite://appforge.db`) or `postgres://...`.
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     /// `APPFORGE_ADDR` (default `127.0.0.1:3000`).
     pub addr: SocketAddr,
     /// `APPFORGE_WORKERS`: in-process worker slots (default 4; 0 = API only).
     pub workers: usize,
     /// `ALLOWED_ORIGINS`: comma-separated origins allowed by CORS (none by default).
     pub allowed_origins: Vec<String>,
-    /// `APPFORGE_JWT_SECRET`: HS256 secret of bearer tokens; random when unset.
+    /// `APPFORGE_JWT_SECRET`: HS256 secret of bearer tokens, at least 32 bytes; random when
+    /// unset.
     pub jwt_secret: Option<SecretString>,
+    /// `APPFORGE_JWT_ISSUER`: the `iss` every token must carry (not checked when unset).
+    pub jwt_issuer: Option<String>,
+    /// `APPFORGE_ANONYMOUS_PLAN`: the plan Supabase anonymous users are put on; unset, they
+    /// are refused with 403.
+    pub anonymous_plan: Option<PlanId>,
     /// `APPFORGE_ADMIN_TOKEN`: the token of the admin pages and routes.
     pub admin_token: Option<SecretString>,
     /// The model provider.
@@ -93,6 +181,10 @@ pub struct Config {
     /// `SENTRY_DSN` (error reports; none when unset) and `SENTRY_ENVIRONMENT` (default
     /// `production`).
     pub reporting: ReportingConfig,
+    /// Job retention, app purging and alerts.
+    pub maintenance: MaintenanceConfig,
+    /// Connection timers and cap, per-user limits, `/metrics` access, bounded reads.
+    pub edge: EdgeConfig,
 }
 
 /// The release error reports name: `appforge-server@<version>`.
@@ -111,7 +203,7 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// A setting that is present but cannot be parsed.
+    /// A setting that is present but cannot be parsed or used.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -121,7 +213,8 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// A setting that is present but cannot be parsed.
+    /// A setting that is present but cannot be parsed or used: the error names its variable
+    /// and never repeats a secret.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| {
             lookup(name)
@@ -129,6 +222,7 @@ impl Config {
                 .filter(|v| !v.is_empty())
         };
         let secret = |name: &str| get(name).map(SecretString::from);
+        let http_url = |name: &'static str| get(name).map(|url| http_url(name, url)).transpose();
         let model = get("APPFORGE_MODEL");
         let provider = if let Some(api_key) = secret("ANTHROPIC_API_KEY") {
             let effort = get("APPFORGE_EFFORT").map(|e| appforge_llm::Effort::parse(&e));
@@ -140,11 +234,11 @@ impl Config {
             )?;
             ProviderConfig::Anthropic {
                 api_key,
-                base_url: get("ANTHROPIC_BASE_URL"),
+                base_url: http_url("ANTHROPIC_BASE_URL")?,
                 model,
                 effort,
             }
-        } else if let Some(base_url) = get("OPENAI_BASE_URL") {
+        } else if let Some(base_url) = http_url("OPENAI_BASE_URL")? {
             ProviderConfig::OpenAiCompatible {
                 base_url,
                 api_key: secret("OPENAI_API_KEY"),
@@ -153,21 +247,36 @@ impl Config {
         } else {
             ProviderConfig::OfflineDemo
         };
-        let stripe = secret("STRIPE_SECRET_KEY").map(|secret_key| StripeConfig {
-            secret_key,
-            webhook_secrets: get("STRIPE_WEBHOOK_SECRET")
-                .map(|list| {
-                    list.split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(SecretString::from)
-                        .collect()
-                })
-                .unwrap_or_default(),
-            api_base: get("STRIPE_API_BASE"),
-            price_pro: get("STRIPE_PRICE_PRO"),
-            price_team: get("STRIPE_PRICE_TEAM"),
-        });
+        let stripe = match secret("STRIPE_SECRET_KEY") {
+            Some(secret_key) => Some(StripeConfig {
+                secret_key,
+                webhook_secrets: get("STRIPE_WEBHOOK_SECRET")
+                    .map(|list| {
+                        list.split(',')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(SecretString::from)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                api_base: http_url("STRIPE_API_BASE")?,
+                price_pro: get("STRIPE_PRICE_PRO"),
+                price_team: get("STRIPE_PRICE_TEAM"),
+                pass_every: seconds(&get, "APPFORGE_BILLING_PASS_SECS", "60")?,
+            }),
+            None => None,
+        };
+        if stripe
+            .as_ref()
+            .is_some_and(|stripe| stripe.webhook_secrets.is_empty())
+        {
+            return Err(invalid(
+                "STRIPE_WEBHOOK_SECRET",
+                "required when STRIPE_SECRET_KEY is set (the signing secret of the webhook \
+                 endpoint, whsec_...)"
+                    .into(),
+            ));
+        }
         let log_format = match get("APPFORGE_LOG_FORMAT").as_deref() {
             None | Some("pretty" | "text") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
@@ -178,8 +287,13 @@ impl Config {
                 ));
             }
         };
+        let reporting = ReportingConfig::from_lookup(RELEASE, get);
+        // The DSN is parsed now rather than when reporting starts (the message omits it).
+        reporting
+            .client_options()
+            .map_err(|e| invalid("SENTRY_DSN", e.to_string()))?;
         Ok(Self {
-            database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://appforge.db".into()),
+            database_url: database_url(get("DATABASE_URL"))?,
             addr: parse(&get, "APPFORGE_ADDR", "127.0.0.1:3000")?,
             workers: parse(&get, "APPFORGE_WORKERS", "4")?,
             allowed_origins: get("ALLOWED_ORIGINS")
@@ -187,23 +301,28 @@ impl Config {
                     list.split(',')
                         .map(str::trim)
                         .filter(|s| !s.is_empty())
-                        .map(str::to_owned)
-                        .collect()
+                        .map(origin)
+                        .collect::<Result<_, _>>()
                 })
+                .transpose()?
                 .unwrap_or_default(),
-            jwt_secret: secret("APPFORGE_JWT_SECRET"),
+            jwt_secret: jwt_secret(secret("APPFORGE_JWT_SECRET"))?,
+            jwt_issuer: get("APPFORGE_JWT_ISSUER"),
+            anonymous_plan: get("APPFORGE_ANONYMOUS_PLAN").map(PlanId::new),
             admin_token: secret("APPFORGE_ADMIN_TOKEN"),
             provider,
             stripe,
             log_format,
-            max_prompt_bytes: parse(&get, "APPFORGE_MAX_PROMPT_BYTES", "32768")?,
-            max_body_bytes: parse(&get, "APPFORGE_MAX_BODY_BYTES", "2097152")?,
+            max_prompt_bytes: positive(&get, "APPFORGE_MAX_PROMPT_BYTES", "32768")?,
+            max_body_bytes: positive(&get, "APPFORGE_MAX_BODY_BYTES", "2097152")?,
             shutdown_grace: Duration::from_secs(parse(&get, "APPFORGE_SHUTDOWN_GRACE_SECS", "30")?),
             app_retention: Duration::from_secs(
                 parse::<u64>(&get, "APPFORGE_APP_RETENTION_DAYS", "30")?.saturating_mul(86_400),
             ),
             demo_pace: Duration::from_millis(parse(&get, "APPFORGE_DEMO_PACE_MS", "0")?),
-            reporting: ReportingConfig::from_lookup(RELEASE, get),
+            reporting,
+            maintenance: maintenance(&get)?,
+            edge: EdgeConfig::from_lookup(&get)?,
         })
     }
 }
@@ -259,6 +378,128 @@ pub(crate) fn check_anthropic_model(
         ));
     }
     Ok(())
+}
+
+/// `DATABASE_URL`: SQLite or PostgreSQL, named by its scheme.
+fn database_url(url: Option<String>) -> Result<DatabaseUrl, ConfigError> {
+    let url = url.unwrap_or_else(|| "sqlite://appforge.db".into());
+    let scheme = url.split_once(':').map(|(scheme, _)| scheme);
+    if matches!(scheme, Some("sqlite" | "postgres" | "postgresql")) {
+        Ok(DatabaseUrl(url))
+    } else {
+        // The URL itself is not repeated: it may hold a password.
+        Err(invalid(
+            "DATABASE_URL",
+            "must start with sqlite:// or postgres://".into(),
+        ))
+    }
+}
+
+/// An `ALLOWED_ORIGINS` entry: `scheme://host[:port]`, as browsers send it in `Origin`.
+fn origin(entry: &str) -> Result<String, ConfigError> {
+    let refuse = |why: String| Err(invalid("ALLOWED_ORIGINS", format!("{entry:?}: {why}")));
+    if entry.contains('*') {
+        return refuse(
+            "wildcards are not accepted: list each origin the web app is served from \
+             (https://app.example.com,https://staging.example.com)"
+                .into(),
+        );
+    }
+    let Ok(uri) = entry.parse::<http::Uri>() else {
+        return refuse("not an origin (https://app.example.com)".into());
+    };
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() {
+        return refuse("an origin is http:// or https:// and a host".into());
+    }
+    if entry.ends_with('/') || uri.path() != "/" || uri.query().is_some() {
+        return refuse("an origin has no path, not even a trailing /".into());
+    }
+    if http::HeaderValue::from_str(entry).is_err() {
+        return refuse("not a valid header value".into());
+    }
+    Ok(entry.to_owned())
+}
+
+/// A base URL setting: `http://` or `https://` with a host.
+fn http_url(name: &'static str, url: String) -> Result<String, ConfigError> {
+    match url.parse::<http::Uri>() {
+        Ok(uri)
+            if matches!(uri.scheme_str(), Some("http" | "https")) && uri.authority().is_some() =>
+        {
+            Ok(url)
+        }
+        _ => Err(invalid(
+            name,
+            format!("{url:?} is not an http:// or https:// URL"),
+        )),
+    }
+}
+
+/// `APPFORGE_JWT_SECRET`: HS256 needs a key at least as long as its hash.
+fn jwt_secret(secret: Option<SecretString>) -> Result<Option<SecretString>, ConfigError> {
+    match secret {
+        Some(secret) if secret.expose_secret().len() < crate::auth::MIN_SECRET_BYTES => {
+            Err(invalid(
+                "APPFORGE_JWT_SECRET",
+                format!(
+                    "{} bytes, shorter than the {} an HS256 secret needs (Supabase: Project \
+                     Settings > API > JWT secret)",
+                    secret.expose_secret().len(),
+                    crate::auth::MIN_SECRET_BYTES
+                ),
+            ))
+        }
+        secret => Ok(secret),
+    }
+}
+
+fn maintenance(get: &impl Fn(&str) -> Option<String>) -> Result<MaintenanceConfig, ConfigError> {
+    let days: u64 = parse(get, "APPFORGE_JOB_RETENTION_DAYS", "30")?;
+    let mut alerts = AlertPolicy::default();
+    alerts.queue_length = parse(get, "APPFORGE_ALERT_QUEUE_LENGTH", "50")?;
+    alerts.failure_rate = parse(get, "APPFORGE_ALERT_FAILURE_RATE", "0.05")?;
+    if !(0.0..=1.0).contains(&alerts.failure_rate) {
+        return Err(invalid(
+            "APPFORGE_ALERT_FAILURE_RATE",
+            format!("{} is not a rate between 0 and 1", alerts.failure_rate),
+        ));
+    }
+    alerts.window = seconds(get, "APPFORGE_ALERT_WINDOW_SECS", "300")?;
+    alerts.min_finished = parse(get, "APPFORGE_ALERT_MIN_FINISHED", "10")?;
+    alerts.worker_silent_after = seconds(get, "APPFORGE_ALERT_WORKER_SILENT_SECS", "30")?;
+    let alert_every: u64 = parse(get, "APPFORGE_ALERT_EVERY_SECS", "60")?;
+    Ok(MaintenanceConfig {
+        job_retention: (days > 0).then(|| Duration::from_secs(days.saturating_mul(86_400))),
+        every: seconds(get, "APPFORGE_MAINTENANCE_EVERY_SECS", "3600")?,
+        alert_every: (alert_every > 0).then(|| Duration::from_secs(alert_every)),
+        alerts,
+    })
+}
+
+/// A positive number.
+fn positive<T>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: &str,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + Default + PartialEq,
+    T::Err: std::fmt::Display,
+{
+    let value: T = parse(get, name, default)?;
+    if value == T::default() {
+        return Err(invalid(name, "must be positive".into()));
+    }
+    Ok(value)
+}
+
+/// A positive number of seconds.
+fn seconds(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: &str,
+) -> Result<Duration, ConfigError> {
+    positive::<u64>(get, name, default).map(Duration::from_secs)
 }
 
 fn parse<T>(
@@ -320,7 +561,9 @@ mod tests {
     }
 
     fn refused_setting(vars: &[(&str, &str)]) -> String {
-        config(vars).expect_err("the settings are refused").to_string()
+        config(vars)
+            .expect_err("the settings are refused")
+            .to_string()
     }
 
     #[test]
@@ -393,6 +636,193 @@ mod tests {
         let stripe = config.stripe.unwrap();
         assert_eq!(stripe.webhook_secrets.len(), 2);
         assert!(!format!("{stripe:?}").contains("whsec_a"));
+        assert_eq!(stripe.pass_every, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_billing_pass_interval_is_positive() {
+        let stripe = [
+            ("STRIPE_SECRET_KEY", "sk_test_x"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_x"),
+        ];
+        let every = |secs: &'static str| {
+            let mut vars = stripe.to_vec();
+            vars.push(("APPFORGE_BILLING_PASS_SECS", secs));
+            config(&vars)
+        };
+        assert_eq!(
+            every("5").unwrap().stripe.unwrap().pass_every,
+            Duration::from_secs(5)
+        );
+        let err = every("0").unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid setting APPFORGE_BILLING_PASS_SECS"),
+            "{err}"
+        );
+    }
+
+    fn refused(vars: &[(&str, &str)]) -> String {
+        match config(vars) {
+            Ok(config) => panic!("accepted: {config:?}"),
+            Err(err) => err.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_wildcard_origin_is_refused_naming_the_setting() {
+        for list in ["*", "https://a.example.com,*", "https://*.example.com"] {
+            let err = refused(&[("ALLOWED_ORIGINS", list)]);
+            assert!(
+                err.starts_with("invalid setting ALLOWED_ORIGINS") && err.contains("wildcard"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn origins_are_origins() {
+        let config = config(&[(
+            "ALLOWED_ORIGINS",
+            "https://app.example.com, http://localhost:5173",
+        )])
+        .unwrap();
+        assert_eq!(
+            config.allowed_origins,
+            ["https://app.example.com", "http://localhost:5173"]
+        );
+        for bad in [
+            "app.example.com",
+            "https://app.example.com/",
+            "https://app.example.com/path",
+            "ftp://app.example.com",
+            "https://",
+        ] {
+            let err = refused(&[("ALLOWED_ORIGINS", bad)]);
+            assert!(
+                err.starts_with("invalid setting ALLOWED_ORIGINS"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_short_jwt_secret_is_refused_without_repeating_it() {
+        let err = refused(&[("APPFORGE_JWT_SECRET", "short-but-secret")]);
+        assert!(
+            err.starts_with("invalid setting APPFORGE_JWT_SECRET"),
+            "{err}"
+        );
+        assert!(err.contains("16 bytes"), "{err}");
+        assert!(!err.contains("short-but-secret"), "{err}");
+        let long = "x".repeat(crate::auth::MIN_SECRET_BYTES);
+        assert!(config(&[("APPFORGE_JWT_SECRET", &long)]).is_ok());
+    }
+
+    #[test]
+    fn issuer_and_anonymous_plan_are_read() {
+        let set = config(&[
+            ("APPFORGE_JWT_ISSUER", "https://p.supabase.co/auth/v1"),
+            ("APPFORGE_ANONYMOUS_PLAN", "guest"),
+        ])
+        .unwrap();
+        assert_eq!(
+            set.jwt_issuer.as_deref(),
+            Some("https://p.supabase.co/auth/v1")
+        );
+        assert_eq!(set.anonymous_plan, Some(PlanId::new("guest")));
+        let defaults = config(&[]).unwrap();
+        assert_eq!(defaults.jwt_issuer, None);
+        assert_eq!(defaults.anonymous_plan, None, "anonymous users refused");
+    }
+
+    #[test]
+    fn debug_redacts_the_database_password() {
+        for (url, shown) in [
+            (
+                "postgres://app:pa55w0rd@db.internal:5432/appforge",
+                "postgres://app:[redacted]@db.internal:5432/appforge",
+            ),
+            (
+                "postgresql://app:p@ss@db/appforge?sslmode=require",
+                "postgresql://app:[redacted]@db/appforge?sslmode=require",
+            ),
+            (
+                "postgres://app:pa/ss?w#rd@db/appforge",
+                "postgres://app:[redacted]@db/appforge",
+            ),
+            ("postgres://app@db/appforge", "postgres://app@db/appforge"),
+            ("sqlite://appforge.db", "sqlite://appforge.db"),
+        ] {
+            let config = config(&[("DATABASE_URL", url)]).unwrap();
+            let debug = format!("{config:?}");
+            assert!(debug.contains(shown), "{debug}");
+            assert!(
+                !debug.contains("pa55w0rd") && !debug.contains("p@ss"),
+                "{debug}"
+            );
+            assert_eq!(config.database_url, url);
+        }
+        let err = refused(&[("DATABASE_URL", "mysql://root:hunter2@db/app")]);
+        assert!(err.starts_with("invalid setting DATABASE_URL"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn urls_and_numbers_are_checked_before_anything_starts() {
+        for (name, value) in [
+            ("OPENAI_BASE_URL", "localhost:11434/v1"),
+            ("APPFORGE_MAX_BODY_BYTES", "0"),
+            ("APPFORGE_ALERT_FAILURE_RATE", "5"),
+            ("APPFORGE_MAINTENANCE_EVERY_SECS", "0"),
+            ("APPFORGE_JOB_RETENTION_DAYS", "-1"),
+            ("SENTRY_DSN", "not a dsn"),
+        ] {
+            let err = refused(&[(name, value)]);
+            assert!(err.starts_with(&format!("invalid setting {name}")), "{err}");
+        }
+        let err = refused(&[
+            ("ANTHROPIC_API_KEY", "sk-ant-x"),
+            ("ANTHROPIC_BASE_URL", "api.anthropic.com"),
+        ]);
+        assert!(
+            err.starts_with("invalid setting ANTHROPIC_BASE_URL"),
+            "{err}"
+        );
+        let err = refused(&[("STRIPE_SECRET_KEY", "sk_test_x")]);
+        assert!(
+            err.starts_with("invalid setting STRIPE_WEBHOOK_SECRET"),
+            "{err}"
+        );
+        let err = refused(&[
+            ("STRIPE_SECRET_KEY", "sk_test_x"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_x"),
+            ("STRIPE_API_BASE", "stripe"),
+        ]);
+        assert!(err.starts_with("invalid setting STRIPE_API_BASE"), "{err}");
+    }
+
+    #[test]
+    fn maintenance_settings_have_defaults_and_off_switches() {
+        let defaults = config(&[]).unwrap().maintenance;
+        assert_eq!(
+            defaults.job_retention,
+            Some(Duration::from_secs(30 * 86_400))
+        );
+        assert_eq!(defaults.every, Duration::from_secs(3600));
+        assert_eq!(defaults.alert_every, Some(Duration::from_secs(60)));
+        assert_eq!(defaults.alerts, AlertPolicy::default());
+        let set = config(&[
+            ("APPFORGE_JOB_RETENTION_DAYS", "0"),
+            ("APPFORGE_ALERT_EVERY_SECS", "0"),
+            ("APPFORGE_ALERT_QUEUE_LENGTH", "7"),
+            ("APPFORGE_ALERT_FAILURE_RATE", "0.5"),
+        ])
+        .unwrap()
+        .maintenance;
+        assert_eq!(set.job_retention, None);
+        assert_eq!(set.alert_every, None);
+        assert_eq!(set.alerts.queue_length, 7);
+        assert!((set.alerts.failure_rate - 0.5).abs() < f64::EPSILON);
     }
 
     #[test]

@@ -35,6 +35,11 @@ impl Process {
             .env("APPFORGE_JWT_SECRET", SECRET)
             .env("APPFORGE_SHUTDOWN_GRACE_SECS", "0")
             .env("APPFORGE_DEMO_PACE_MS", pace_ms.to_string())
+            // The tests poll jobs in tight loops; the per-user request rate is not under test.
+            .env(
+                "APPFORGE_REQUEST_RATES",
+                "*=1000000/1000000,free=1000000/1000000",
+            )
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -212,4 +217,99 @@ async fn two_workers_and_an_api_complete_a_batch_once_each() {
         worker.terminate().await;
     }
     api.terminate().await;
+}
+
+/// A setting that cannot be used stops the start before anything runs (no database is
+/// created), with an error naming the variable.
+#[tokio::test]
+async fn an_unusable_setting_stops_the_start_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("never.db");
+    let database = format!("sqlite://{}", file.display());
+    for (name, value, other) in [
+        ("ALLOWED_ORIGINS", "*", None),
+        ("APPFORGE_JWT_SECRET", "too-short", None),
+        (
+            "ALLOWED_ORIGINS",
+            "https://app.example.com/",
+            Some(("APPFORGE_WORKERS", "2")),
+        ),
+    ] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_appforge-server"));
+        command
+            .env_clear()
+            .env("DATABASE_URL", &database)
+            .env("APPFORGE_ADDR", "127.0.0.1:0")
+            .env(name, value)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some((k, v)) = other {
+            command.env(k, v);
+        }
+        let output = tokio::time::timeout(Duration::from_secs(30), command.output())
+            .await
+            .expect("the server exits at once")
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{name}={value}: {stderr}");
+        assert!(
+            stderr.contains(&format!("invalid setting {name}")),
+            "{name}={value}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(!file.exists(), "the database was opened");
+    }
+}
+
+/// README command 1: `cargo run -p appforge-server` with no JWT secret prints the address and
+/// an `export TOKEN=...` line; that token is good for the API.
+#[tokio::test]
+async fn the_printed_demo_token_works() {
+    let db = appforge_testing::TempSqlite::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_appforge-server"))
+        .env_clear()
+        .env("DATABASE_URL", db.url())
+        .env("APPFORGE_ADDR", "127.0.0.1:0")
+        .env("APPFORGE_WORKERS", "0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut url, mut demo) = (None, None);
+    while demo.is_none() {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the server prints its address and a token")
+            .unwrap()
+            .expect("stdout stays open");
+        if let Some(u) = line.strip_prefix("appforge-server listening on ") {
+            url = Some(u.trim().to_owned());
+        } else if let Some(t) = line.strip_prefix("export TOKEN=") {
+            demo = Some(t.trim().to_owned());
+        }
+    }
+    let (url, demo) = (url.expect("the address comes first"), demo.unwrap());
+    let client = reqwest::Client::new();
+    let answer = client
+        .get(format!("{url}/api/quota"))
+        .bearer_auth(&demo)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), reqwest::StatusCode::OK);
+    let quota: Value = answer.json().await.unwrap();
+    assert_eq!(quota["plan"], "free", "{quota}");
+    // Another token is refused: the printed one is signed with the process's secret.
+    let answer = client
+        .get(format!("{url}/api/quota"))
+        .bearer_auth(token(Uuid::new_v4()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), reqwest::StatusCode::UNAUTHORIZED);
+    Process { child, url: None }.terminate().await;
 }

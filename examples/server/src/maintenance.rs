@@ -1,0 +1,275 @@
+//! Periodic upkeep, run by every process (API or worker) until it shuts down: finished jobs
+//! past their retention are deleted, apps past theirs are purged (after their files are
+//! erased from the jobs that made or changed them), and the queue is checked for alerts, each
+//! logged and counted in `appforge_alerts_total`.
+//!
+//! Each pass is safe to run in several processes at once: deletes and erasures are
+//! idempotent. Every process logs the alerts it sees, so with N processes an alert is logged
+//! N times (the counter is per process).
+
+use std::time::Duration;
+
+use appforge_apps::AppStore;
+use appforge_jobs::{Alert, AlertMonitor, Retention};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::state::AppState;
+
+/// Apps read per purge batch.
+const PURGE_BATCH: u32 = 100;
+
+/// A worker pool silent this long is forgotten: it stopped without a clean shutdown, its jobs
+/// were rescued long ago, and its `worker_silent` alert has been raised for an hour.
+pub const FORGET_SILENT_WORKERS_AFTER: Duration = Duration::from_secs(3600);
+
+/// What one upkeep pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MaintenanceReport {
+    /// Finished jobs deleted for being older than the job retention.
+    pub pruned_jobs: u64,
+    /// Apps removed for good.
+    pub purged_apps: u64,
+    /// Jobs whose payload or result lost a purged app's files.
+    pub redacted_jobs: u64,
+    /// Worker pools forgotten after [`FORGET_SILENT_WORKERS_AFTER`] of silence.
+    pub forgotten_workers: u64,
+    /// Steps that failed (storage errors, logged; the next pass tries again).
+    pub errors: u64,
+}
+
+/// One upkeep pass: purges the apps past `APPFORGE_APP_RETENTION_DAYS`, prunes finished jobs
+/// by `APPFORGE_JOB_RETENTION_DAYS`, and forgets worker pools silent for
+/// [`FORGET_SILENT_WORKERS_AFTER`].
+pub async fn run(state: &AppState) -> MaintenanceReport {
+    let mut report = purge_apps(state).await;
+    match state
+        .queue()
+        .forget_silent_workers(FORGET_SILENT_WORKERS_AFTER)
+        .await
+    {
+        Ok(0) => {}
+        Ok(forgotten) => {
+            tracing::info!(forgotten, "forgot worker pools silent for an hour");
+            report.forgotten_workers = forgotten;
+        }
+        Err(error) => {
+            tracing::warn!(%error, "forgetting silent worker pools failed");
+            report.errors += 1;
+        }
+    }
+    if let Some(older_than) = state.config().maintenance.job_retention {
+        let retention = Retention {
+            older_than: Some(older_than),
+            keep_latest: None,
+            batch_size: 1000,
+        };
+        match state.queue().prune(&retention).await {
+            Ok(0) => {}
+            Ok(pruned) => {
+                tracing::info!(pruned, "deleted finished jobs past their retention");
+                report.pruned_jobs = pruned;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "pruning finished jobs failed");
+                report.errors += 1;
+            }
+        }
+    }
+    report
+}
+
+/// Purges the apps deleted longer than the retention period ago. Each app's files are first
+/// erased from its user's finished jobs that refer to it, so that an app purged for good does
+/// not live on in a job's result; an app whose jobs could not be rewritten is kept for the
+/// next pass.
+pub async fn purge_apps(state: &AppState) -> MaintenanceReport {
+    let mut report = MaintenanceReport::default();
+    loop {
+        let expired = match state.apps().expired_apps(PURGE_BATCH).await {
+            Ok(expired) => expired,
+            Err(error) => {
+                tracing::warn!(%error, "listing apps past their retention failed");
+                report.errors += 1;
+                break;
+            }
+        };
+        if expired.is_empty() {
+            break;
+        }
+        let mut erased = Vec::with_capacity(expired.len());
+        for app in &expired {
+            match state
+                .queue()
+                .redact_finished(app.user_id, |payload, result| {
+                    erase_app_files(app.id, payload, result)
+                })
+                .await
+            {
+                Ok(redacted) => {
+                    report.redacted_jobs += redacted;
+                    erased.push(app.id);
+                }
+                Err(error) => {
+                    tracing::warn!(app = %app.id, %error, "erasing a purged app's files from its jobs failed");
+                    report.errors += 1;
+                }
+            }
+        }
+        let purged = match state.apps().purge_apps(&erased).await {
+            Ok(purged) => purged,
+            Err(error) => {
+                tracing::warn!(%error, "purging deleted apps failed");
+                report.errors += 1;
+                break;
+            }
+        };
+        report.purged_apps += purged;
+        // A short batch was the last one; one where nothing could be purged would come back
+        // unchanged.
+        if purged == 0 || expired.len() < usize::try_from(PURGE_BATCH).unwrap_or(usize::MAX) {
+            break;
+        }
+    }
+    if report.purged_apps > 0 {
+        tracing::info!(
+            purged = report.purged_apps,
+            redacted_jobs = report.redacted_jobs,
+            "purged deleted apps past their retention"
+        );
+    }
+    report
+}
+
+/// Erases `app`'s files from a job that refers to it (its `appId`, in the payload for a job
+/// started from the app, in the result for the job that created it): the files the request
+/// carried and the files or change set the result holds. Whether anything changed.
+fn erase_app_files(app: Uuid, payload: &mut Value, result: &mut Option<Value>) -> bool {
+    let names = |value: &Value| {
+        value
+            .get("appId")
+            .and_then(Value::as_str)
+            .and_then(|id| id.parse::<Uuid>().ok())
+            == Some(app)
+    };
+    if !names(payload) && !result.as_ref().is_some_and(names) {
+        return false;
+    }
+    let mut changed = false;
+    if let Some(request) = payload.get_mut("request").and_then(Value::as_object_mut) {
+        for key in ["app", "current_app", "currentApp"] {
+            if request.get(key).is_some_and(|files| !is_empty(files)) {
+                request.insert(key.to_owned(), Value::Array(Vec::new()));
+                changed = true;
+            }
+        }
+    }
+    if let Some(result) = result.as_mut().and_then(Value::as_object_mut) {
+        for key in ["files", "changeSet", "change_set"] {
+            changed |= result.remove(key).is_some();
+        }
+        if changed {
+            result.insert("filesPurged".to_owned(), Value::Bool(true));
+        }
+    }
+    changed
+}
+
+fn is_empty(files: &Value) -> bool {
+    match files {
+        Value::Null => true,
+        Value::Array(items) => items.is_empty(),
+        _ => false,
+    }
+}
+
+/// Logs and counts one alert.
+pub(crate) fn alert(state: &AppState, alert: &Alert) {
+    let kind = match alert {
+        Alert::QueueLength { .. } => "queue_length",
+        Alert::FailureRate { .. } => "failure_rate",
+        Alert::WorkerSilent { .. } => "worker_silent",
+        Alert::StuckJobs { .. } => "stuck_jobs",
+        _ => "other",
+    };
+    let detail = serde_json::to_string(alert).unwrap_or_default();
+    tracing::warn!(alert = kind, %detail, "queue alert");
+    state.metrics().alert(kind);
+}
+
+/// Starts the upkeep (every `APPFORGE_MAINTENANCE_EVERY_SECS`, the first pass one interval
+/// after start: the start-up pass already ran) and the alert checks (every
+/// `APPFORGE_ALERT_EVERY_SECS`, the first at once), until the state's shutdown token is
+/// cancelled.
+pub fn spawn(state: &AppState) {
+    let settings = state.config().maintenance;
+    let upkeep = state.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(settings.every);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        every.tick().await;
+        loop {
+            tokio::select! {
+                () = upkeep.shutdown_token().cancelled() => break,
+                _ = every.tick() => {
+                    run(&upkeep).await;
+                }
+            }
+        }
+    });
+    if let Some(alert_every) = settings.alert_every {
+        let state = state.clone();
+        let monitor = AlertMonitor::start(
+            state.queue().clone(),
+            settings.alerts,
+            alert_every.max(Duration::from_secs(1)),
+            {
+                let state = state.clone();
+                move |found| alert(&state, found)
+            },
+        );
+        tokio::spawn(async move {
+            state.shutdown_token().cancelled().await;
+            drop(monitor);
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_jobs_naming_the_app_lose_its_files() {
+        let app = Uuid::new_v4();
+        let files = json!([{ "path": "src/App.tsx", "content": "<main />" }]);
+        // A modify job started from the app.
+        let mut payload = json!({ "appId": app, "request": { "request": "x", "app": files } });
+        let mut result = Some(json!({ "changeSet": { "files": [] }, "appId": app, "version": 2 }));
+        assert!(erase_app_files(app, &mut payload, &mut result));
+        assert_eq!(payload["request"]["app"], json!([]));
+        assert_eq!(
+            result,
+            Some(json!({ "appId": app, "version": 2, "filesPurged": true }))
+        );
+        // Again: nothing left to erase.
+        assert!(!erase_app_files(app, &mut payload, &mut result));
+
+        // The job that created the app names it in its result only.
+        let mut payload = json!({ "request": { "prompt": "x", "current_app": files } });
+        let mut result = Some(json!({ "files": files, "appId": app, "name": "Habits" }));
+        assert!(erase_app_files(app, &mut payload, &mut result));
+        assert_eq!(payload["request"]["current_app"], json!([]));
+        assert_eq!(result.as_ref().unwrap().get("files"), None);
+        assert_eq!(result.as_ref().unwrap()["name"], "Habits");
+
+        // Another app's job is left alone.
+        let mut payload = json!({ "request": { "app": files } });
+        let mut result = Some(json!({ "files": files, "appId": Uuid::new_v4() }));
+        let before = (payload.clone(), result.clone());
+        assert!(!erase_app_files(app, &mut payload, &mut result));
+        assert_eq!((payload, result), before);
+    }
+}
