@@ -1,6 +1,7 @@
 //! The layers every route goes through: request ids, error reporting hubs, CORS from `ALLOWED_ORIGINS`, body size
-//! limits and a request timeout (streaming answers are exempt from the timeout: it bounds the
-//! time to the answer's head, not the life of an SSE stream).
+//! limits, a request timeout (streaming answers are exempt from the timeout: it bounds the
+//! time to the answer's head, not the life of an SSE stream) and the per-user limits
+//! ([`crate::limits`]).
 
 use std::time::Duration;
 
@@ -10,16 +11,21 @@ use http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
-use crate::config::Config;
-use crate::reporting::Reporting;
 use crate::request_id;
+use crate::state::AppState;
 
 /// How long a handler may take to produce the head of its answer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Wraps `router` in the server's layers.
-pub(crate) fn apply(router: Router, config: &Config, reporting: Reporting) -> Router {
+/// Wraps `router` (its routes all added) in the server's layers.
+pub(crate) fn apply(router: Router, state: &AppState) -> Router {
+    let config = state.config();
     router
+        // A route layer: it sees the matched route, and runs after CORS and the timeout.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::limits::layer,
+        ))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -28,7 +34,7 @@ pub(crate) fn apply(router: Router, config: &Config, reporting: Reporting) -> Ro
         .layer(cors(&config.allowed_origins))
         // Inside the request id layer: the request's hub is tagged with its id.
         .layer(axum::middleware::from_fn_with_state(
-            reporting,
+            state.reporting().clone(),
             crate::reporting::layer,
         ))
         .layer(axum::middleware::from_fn(request_id::layer))

@@ -1,12 +1,18 @@
 //! Saved apps: `GET /api/apps` (the library), one app at its latest or a given version, its
 //! versions and diffs, restore, rename, soft delete and undelete, publish / unpublish, the
 //! public preview `GET /p/{slug}` and the zip export. Owner-only except the preview.
+//!
+//! Lists are summaries (no metadata, descriptions and prompts cut short); a diff runs on a
+//! blocking thread within `APPFORGE_DIFF_MAX_BYTES` and `APPFORGE_DIFF_TIMEOUT_MS`, one per
+//! CPU at a time; descriptions and metadata have size limits on write (the apps crate's).
 
 use std::str::FromStr;
 
 use appforge_apps::{
-    App, AppPatch, AppStore, Cursor, ListApps, PublishedApp, Version, VersionDiff, VersionInfo,
+    App, AppPatch, AppStore, Cursor, DiffLimits, ListApps, PublishedApp, Version, VersionDiff,
+    VersionInfo,
 };
+use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -18,7 +24,19 @@ use uuid::Uuid;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::extract::Json;
+use crate::limits::Limits;
 use crate::state::AppState;
+
+/// The most characters of a description or prompt a list shows.
+pub(crate) const SUMMARY_CHARS: usize = 280;
+
+/// `text` cut to [`SUMMARY_CHARS`] characters, with an ellipsis when it was cut.
+pub(crate) fn summary(text: &str) -> String {
+    match text.char_indices().nth(SUMMARY_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
 
 /// An app as the API shows it: its details and, while published, the preview's path.
 #[derive(Debug, Serialize)]
@@ -58,10 +76,48 @@ pub(crate) struct ListQuery {
     deleted: bool,
 }
 
+/// An app as a list shows it: no metadata (unbounded for the list's purpose), the
+/// description cut to [`SUMMARY_CHARS`].
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AppSummary {
+    id: Uuid,
+    title: String,
+    description: String,
+    is_public: bool,
+    preview_enabled: bool,
+    published_version: Option<u32>,
+    current_version: u32,
+    preview_path: Option<String>,
+    created_at: chrono::DateTime<chrono::Utc>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+    deleted_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<App> for AppSummary {
+    fn from(app: App) -> Self {
+        let view = AppView::from(app);
+        let app = view.app;
+        Self {
+            id: app.id,
+            title: app.title,
+            description: summary(&app.description),
+            is_public: app.is_public,
+            preview_enabled: app.preview_enabled,
+            published_version: app.published_version,
+            current_version: app.current_version,
+            preview_path: view.preview_path,
+            created_at: app.created_at,
+            updated_at: app.updated_at,
+            deleted_at: app.deleted_at,
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AppList {
-    items: Vec<AppView>,
+    items: Vec<AppSummary>,
     next_cursor: Option<String>,
 }
 
@@ -117,6 +173,12 @@ pub(crate) fn apps_error(error: &appforge_apps::Error) -> ApiError {
             ApiError::new(StatusCode::CONFLICT, "conflict", error.to_string())
                 .with_details(json!({ "path": path }))
         }
+        Error::DiffTooLarge { bytes, limit } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "diff_too_large",
+            error.to_string(),
+        )
+        .with_details(json!({ "bytes": bytes, "limit": limit })),
         e if e.is_invalid_input() => ApiError::bad_request(e.to_string()),
         e => ApiError::internal(e),
     }
@@ -186,7 +248,7 @@ pub(crate) async fn list(
         .await
         .map_err(|e| apps_error(&e))?;
     Ok(axum::Json(AppList {
-        items: page.items.into_iter().map(AppView::from).collect(),
+        items: page.items.into_iter().map(AppSummary::from).collect(),
         next_cursor: page.next.map(|c| c.to_string()),
     }))
 }
@@ -204,11 +266,15 @@ pub(crate) async fn versions(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<axum::Json<VersionList>, ApiError> {
-    let items = state
+    let mut items = state
         .apps()
         .list_versions(user.id, app_id(&id)?)
         .await
         .map_err(|e| apps_error(&e))?;
+    for item in &mut items {
+        item.prompt = item.prompt.as_deref().map(summary);
+        item.change_summary = item.change_summary.as_deref().map(summary);
+    }
     Ok(axum::Json(VersionList { items }))
 }
 
@@ -225,17 +291,46 @@ pub(crate) async fn version(
     ))
 }
 
+/// The per-file differences between two versions: CPU work, so it runs on a blocking
+/// thread, one per CPU at a time, within the size and time caps of the settings.
 pub(crate) async fn diff(
     State(state): State<AppState>,
+    Extension(limits): Extension<Limits>,
     user: AuthUser,
     Path(id): Path<String>,
     raw: Result<Query<DiffQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<VersionDiff>, ApiError> {
     let q = query(raw)?;
-    let diff = state
+    let app = app_id(&id)?;
+    let old = state
         .apps()
-        .diff(user.id, app_id(&id)?, q.from, q.to)
+        .get_version(user.id, app, Some(q.from))
         .await
+        .map_err(|e| apps_error(&e))?;
+    let new = state
+        .apps()
+        .get_version(user.id, app, Some(q.to))
+        .await
+        .map_err(|e| apps_error(&e))?;
+    let edge = &state.config().edge;
+    let bounds = DiffLimits {
+        max_bytes: edge.diff_max_bytes,
+        timeout: edge.diff_timeout,
+    };
+    let _permit = limits
+        .diffs()
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let work = tokio::task::spawn_blocking(move || VersionDiff::bounded(&old, &new, &bounds));
+    // The matching stops at its deadline; rendering is linear in the (capped) input. This
+    // is a backstop, not the limit.
+    let backstop = bounds.timeout.saturating_mul(2) + std::time::Duration::from_secs(5);
+    let diff = tokio::time::timeout(backstop, work)
+        .await
+        .map_err(|_| ApiError::unavailable("the diff took too long"))?
+        .map_err(|e| ApiError::internal(&e))?
         .map_err(|e| apps_error(&e))?;
     Ok(axum::Json(diff))
 }
@@ -375,7 +470,11 @@ pub(crate) async fn zip(
         .apps()
         .export_zip(user.id, app, q.version)
         .await
-        .map_err(|e| apps_error(&e))?;
+        .map_err(|e| match e {
+            // A path stored before it was refused: the data, not the request, is at fault.
+            appforge_apps::Error::InvalidPath(path) => crate::routes::download::invalid_path(&path),
+            e => apps_error(&e),
+        })?;
     let name = match q.version {
         Some(n) => format!("app-{}-v{n}.zip", app.simple()),
         None => format!("app-{}.zip", app.simple()),

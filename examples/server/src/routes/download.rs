@@ -2,19 +2,20 @@
 //! `GET /api/jobs/{id}/zip` (the same files as a `.zip` archive).
 //!
 //! A `full_app` job's app is its result; a `modify` job's app is the app it was given with its
-//! change set applied.
+//! change set applied. Either way every path is checked with `validate_path` and written
+//! normalised, and a path given twice is kept once (the last content given for it): the
+//! files of a `modify` job are the user's own, as they sent them.
 
-use std::collections::BTreeMap;
-use std::io::Write;
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
 use appforge_jobs::{Job, JobId, JobStatus};
-use appforge_llm::{AppFile, ChangeSet, ModifyRequest};
+use appforge_llm::{AppFile, ChangeSet, ModifyRequest, PathError, validate_path};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
@@ -50,7 +51,35 @@ async fn finished_job(state: &AppState, user: &AuthUser, raw: &str) -> Result<Jo
     Ok(job)
 }
 
-/// The app a completed job produced.
+/// `422 invalid_path` naming a stored path that `validate_path` refuses.
+pub(crate) fn invalid_path(error: &PathError) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_path",
+        format!("the app holds a file that cannot be exported: {error}"),
+    )
+    .with_details(json!({ "path": error.path }))
+}
+
+/// `files` with their paths checked and normalised, each path once: at its first place,
+/// with the content given last for it, as writing the files in order would leave it.
+fn checked(files: Vec<AppFile>) -> Result<Vec<AppFile>, ApiError> {
+    let mut out: Vec<AppFile> = Vec::with_capacity(files.len());
+    let mut seen: HashMap<String, usize> = HashMap::with_capacity(files.len());
+    for mut file in files {
+        file.path = validate_path(&file.path).map_err(|e| invalid_path(&e))?;
+        match seen.get(&file.path) {
+            Some(&at) => out[at] = file,
+            None => {
+                seen.insert(file.path.clone(), out.len());
+                out.push(file);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The app a completed job produced, its paths checked and each written once.
 pub(crate) fn app_of(job: &Job) -> Result<AppView, ApiError> {
     let result = job.result.as_ref().unwrap_or(&Value::Null);
     let no_app = || {
@@ -70,7 +99,7 @@ pub(crate) fn app_of(job: &Job) -> Result<AppView, ApiError> {
                 serde_json::from_value(result["dependencies"].clone()).unwrap_or_default();
             Ok(AppView {
                 name: result["name"].as_str().unwrap_or("app").to_owned(),
-                files,
+                files: checked(files)?,
                 dependencies,
                 setup_instructions: result["setupInstructions"].as_str().map(str::to_owned),
             })
@@ -80,12 +109,14 @@ pub(crate) fn app_of(job: &Job) -> Result<AppView, ApiError> {
                 serde_json::from_value(job.payload["request"].clone()).map_err(|_| no_app())?;
             let change: ChangeSet =
                 serde_json::from_value(result["changeSet"].clone()).map_err(|_| no_app())?;
-            let files = change.apply(&request.app).map_err(|e| {
+            // The user's files as they sent them: normalised first, so that the change (whose
+            // paths the parser normalised) finds them.
+            let files = change.apply(&checked(request.app)?).map_err(|e| {
                 ApiError::new(StatusCode::CONFLICT, "change_not_applicable", e.to_string())
             })?;
             Ok(AppView {
                 name: "modified-app".to_owned(),
-                files,
+                files: checked(files)?,
                 dependencies: BTreeMap::new(),
                 setup_instructions: None,
             })
@@ -110,7 +141,10 @@ pub(crate) async fn zip(
 ) -> Result<Response, ApiError> {
     let job = finished_job(&state, &user, &id).await?;
     let app = app_of(&job)?;
-    let bytes = archive(&app).map_err(|e| ApiError::internal(&e))?;
+    let bytes = archive(&app).map_err(|e| match e {
+        appforge_apps::Error::InvalidPath(path) => invalid_path(&path),
+        e => ApiError::internal(&e),
+    })?;
     let name = file_name(&app.name);
     Ok((
         [
@@ -126,32 +160,30 @@ pub(crate) async fn zip(
         .into_response())
 }
 
-/// The archive: each file under its (already validated, relative) path, deflated, plus
-/// `DEPENDENCIES.txt` and `SETUP.md` when the app has dependencies or setup steps and no file
-/// of that name.
-fn archive(app: &AppView) -> Result<Vec<u8>, zip::result::ZipError> {
-    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .unix_permissions(0o644);
-    for file in &app.files {
-        writer.start_file(file.path.as_str(), options)?;
-        writer.write_all(file.content.as_bytes())?;
-    }
+/// The archive: each file under its path, deflated, plus `DEPENDENCIES.txt` and `SETUP.md`
+/// when the app has dependencies or setup steps and no file of that name. The apps crate's
+/// [`zip_files`](appforge_apps::zip_files) checks every path again and writes each once.
+fn archive(app: &AppView) -> appforge_apps::Result<Vec<u8>> {
     let taken = |name: &str| app.files.iter().any(|f| f.path == name);
+    let dependencies: String = app
+        .dependencies
+        .iter()
+        .map(|(package, version)| format!("{package}: {version}\n"))
+        .collect();
+    let mut entries: Vec<(&str, &[u8])> = app
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f.content.as_bytes()))
+        .collect();
     if !app.dependencies.is_empty() && !taken("DEPENDENCIES.txt") {
-        writer.start_file("DEPENDENCIES.txt", options)?;
-        for (package, version) in &app.dependencies {
-            writeln!(writer, "{package}: {version}")?;
-        }
+        entries.push(("DEPENDENCIES.txt", dependencies.as_bytes()));
     }
     if let Some(setup) = &app.setup_instructions
         && !taken("SETUP.md")
     {
-        writer.start_file("SETUP.md", options)?;
-        writer.write_all(setup.as_bytes())?;
+        entries.push(("SETUP.md", setup.as_bytes()));
     }
-    Ok(writer.finish()?.into_inner())
+    appforge_apps::zip_files(entries)
 }
 
 /// A safe download name: letters, digits, `-` and `_` only.
@@ -204,6 +236,73 @@ mod tests {
             .read_to_string(&mut text)
             .unwrap();
         assert_eq!(text, "export default 1;\n");
+    }
+
+    fn modify_job(app: Vec<AppFile>, change: &ChangeSet) -> Job {
+        let request = json!({ "request": "change it", "app": app });
+        serde_json::from_value(json!({
+            "id": JobId::new(),
+            "user_id": uuid::Uuid::new_v4(),
+            "kind": MODIFY,
+            "status": "completed",
+            "priority": 0,
+            "payload": { "request": request },
+            "result": { "changeSet": change },
+            "attempt": 1,
+            "max_attempts": 3,
+            "created_at": chrono::Utc::now(),
+            "run_at": chrono::Utc::now(),
+            "cancel_requested": false,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_modify_jobs_duplicate_and_untidy_paths_are_written_once() {
+        let app = vec![
+            AppFile::new("src/App.tsx", "old"),
+            AppFile::new("./README.md", "first"),
+            AppFile::new("README.md", "second"),
+            AppFile::new("src//App.tsx", "<main/>"),
+        ];
+        let change = ChangeSet {
+            summary: None,
+            changes: vec![appforge_llm::FileChange::Create {
+                path: "src/new.ts".into(),
+                content: "new".into(),
+            }],
+        };
+        let view = app_of(&modify_job(app, &change)).unwrap();
+        let files: Vec<(&str, &str)> = view
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f.content.as_str()))
+            .collect();
+        assert_eq!(
+            files,
+            [
+                ("src/App.tsx", "<main/>"),
+                ("README.md", "second"),
+                ("src/new.ts", "new"),
+            ]
+        );
+        let bytes = archive(&view).unwrap();
+        let zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        assert_eq!(zip.len(), 3);
+    }
+
+    #[test]
+    fn a_modify_jobs_hostile_path_is_refused_by_name() {
+        for path in ["../../etc/passwd", ".GIT/config", "nul.txt", "a\u{202e}b"] {
+            let app = vec![AppFile::new(path, "x")];
+            let change = ChangeSet {
+                summary: None,
+                changes: Vec::new(),
+            };
+            let error = app_of(&modify_job(app, &change)).unwrap_err();
+            assert_eq!(error.status(), StatusCode::UNPROCESSABLE_ENTITY, "{path}");
+            assert!(format!("{error:?}").contains("invalid_path"), "{path}");
+        }
     }
 
     #[test]

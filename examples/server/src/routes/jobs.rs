@@ -1,4 +1,7 @@
 //! `GET /api/jobs`, `GET|DELETE /api/jobs/{id}` and the job's live events as SSE.
+//!
+//! The list is of summaries ([`JobSummary`]: no result, the prompt and error cut short); one
+//! job's route gives it whole.
 
 use std::convert::Infallible;
 use std::str::FromStr;
@@ -60,6 +63,51 @@ impl From<&Job> for JobView {
     }
 }
 
+/// A job as a list shows it: no `result` (a whole app), the prompt and the error cut to
+/// [`SUMMARY_CHARS`](crate::routes::apps::SUMMARY_CHARS) characters.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct JobSummary {
+    id: String,
+    kind: String,
+    status: JobStatus,
+    priority: i16,
+    prompt: Option<String>,
+    error: Option<String>,
+    attempt: i32,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    duration_ms: Option<i64>,
+    created_at: chrono::DateTime<chrono::Utc>,
+    started_at: Option<chrono::DateTime<chrono::Utc>>,
+    completed_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<&Job> for JobSummary {
+    fn from(job: &Job) -> Self {
+        use crate::routes::apps::summary;
+        Self {
+            id: job.id.to_string(),
+            kind: job.kind.clone(),
+            status: job.status,
+            priority: job.priority.0,
+            prompt: job
+                .payload
+                .get("prompt")
+                .and_then(Value::as_str)
+                .map(summary),
+            error: job.error.as_deref().map(summary),
+            attempt: job.attempt,
+            input_tokens: job.input_tokens,
+            output_tokens: job.output_tokens,
+            duration_ms: job.duration_ms,
+            created_at: job.created_at,
+            started_at: job.started_at,
+            completed_at: job.completed_at,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ListQuery {
@@ -101,7 +149,7 @@ pub(crate) fn filter_and_page(
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct JobList {
-    items: Vec<JobView>,
+    items: Vec<JobSummary>,
     next_cursor: Option<String>,
 }
 
@@ -131,7 +179,7 @@ pub(crate) async fn list(
         .await
         .map_err(|e| ApiError::internal(&e))?;
     Ok(axum::Json(JobList {
-        items: page.items.iter().map(JobView::from).collect(),
+        items: page.items.iter().map(JobSummary::from).collect(),
         next_cursor: page.next.map(|c| c.to_string()),
     }))
 }
@@ -231,6 +279,40 @@ fn camel_progress(mut progress: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_summary_has_no_result_and_a_short_prompt() {
+        let prompt = "p".repeat(10_000);
+        let job: Job = serde_json::from_value(json!({
+            "id": JobId::new(),
+            "user_id": uuid::Uuid::new_v4(),
+            "kind": "full_app",
+            "status": "completed",
+            "priority": 0,
+            "payload": { "prompt": prompt },
+            "result": { "files": [{ "path": "a", "content": "x".repeat(100_000) }] },
+            "error": "e".repeat(5_000),
+            "attempt": 1,
+            "max_attempts": 3,
+            "created_at": chrono::Utc::now(),
+            "run_at": chrono::Utc::now(),
+            "cancel_requested": false,
+        }))
+        .unwrap();
+        let summary = serde_json::to_value(JobSummary::from(&job)).unwrap();
+        assert!(summary.get("result").is_none(), "{summary}");
+        let shown = summary["prompt"].as_str().unwrap();
+        assert_eq!(
+            shown.chars().count(),
+            crate::routes::apps::SUMMARY_CHARS + 1
+        );
+        assert!(shown.ends_with('…'));
+        assert!(summary["error"].as_str().unwrap().len() < 1_000);
+        // The job's own route still gives it whole.
+        let whole = serde_json::to_value(JobView::from(&job)).unwrap();
+        assert_eq!(whole["prompt"].as_str().unwrap().len(), 10_000);
+        assert!(whole["result"]["files"].is_array());
+    }
 
     #[test]
     fn progress_types_are_camel_case() {

@@ -125,7 +125,14 @@ pub fn router(state: &AppState) -> Router {
             crate::metrics::track,
         ))
         .with_state(state.clone());
-    crate::layers::apply(api, state.config(), state.reporting().clone())
+    crate::layers::apply(api, state)
+}
+
+/// `GET /metrics` alone, for `APPFORGE_METRICS_ADDR`.
+pub fn metrics_router(state: &AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(ops::private_metrics))
+        .with_state(state.clone())
 }
 
 /// The web interface's pages and assets, with their security headers.
