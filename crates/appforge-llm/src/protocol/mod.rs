@@ -13,10 +13,14 @@
 mod generation;
 mod parser;
 mod path;
+mod scaffold;
 
 pub use generation::{AppFile, ParsedGeneration, RawPhase, Section, Warning};
 pub use parser::{ProtocolEvent, ProtocolParser, parse};
 pub use path::{MAX_PATH_LEN, PathError, PathErrorKind, validate_path};
+pub use scaffold::{
+    DEFAULT_TOOL_VERSIONS, RefusedDependency, Scaffold, check_dependency, package_name, scaffold,
+};
 
 #[cfg(test)]
 mod tests;

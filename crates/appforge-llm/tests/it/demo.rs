@@ -190,3 +190,45 @@ async fn a_paced_demo_waits_between_events() {
     let expected = std::time::Duration::from_millis(10) * u32::try_from(events).unwrap();
     assert_eq!(started.elapsed(), expected);
 }
+
+#[tokio::test]
+async fn each_demo_app_gets_exactly_the_project_files_it_lacks() {
+    for prompt in [
+        "A todo list",
+        "A habit tracker with streaks and dark mode",
+        "A landing page for my SaaS",
+    ] {
+        let app = generate(prompt).await;
+        let scaffold = appforge_llm::protocol::scaffold(&app.name, &app.files, &app.dependencies);
+        assert_eq!(
+            scaffold.paths(),
+            ["package.json", "tsconfig.json", "vite.config.ts", ".gitignore", "README.md"],
+            "{prompt}"
+        );
+        assert!(scaffold.refused.is_empty(), "{prompt}: {:?}", scaffold.refused);
+        let complete = scaffold.complete(&app.files);
+        for file in &app.files {
+            let kept = complete.iter().find(|f| f.path == file.path).unwrap();
+            assert_eq!(kept.content, file.content, "{} is never rewritten", file.path);
+        }
+        let package: serde_json::Value =
+            serde_json::from_str(&scaffold.files[0].content).unwrap();
+        for (name, version) in &app.dependencies {
+            let section = if name.starts_with("@types/")
+                || name.starts_with("@vitejs/")
+                || ["vite", "typescript"].contains(&name.as_str())
+            {
+                "devDependencies"
+            } else {
+                "dependencies"
+            };
+            assert_eq!(package[section][name], version.as_str(), "{prompt}: {name}");
+        }
+        // The model's own setup text and the scaffold agree on the commands.
+        let setup = app.setup_instructions.as_deref().unwrap_or_default();
+        for command in ["npm install", "npm run dev"] {
+            assert!(setup.contains(command), "{prompt}: {setup}");
+            assert!(scaffold.commands.iter().any(|c| c == command));
+        }
+    }
+}
