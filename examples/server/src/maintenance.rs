@@ -7,6 +7,7 @@
 //! idempotent. Every process logs the alerts it sees, so with N processes an alert is logged
 //! N times (the counter is per process).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use appforge_apps::AppStore;
@@ -98,21 +99,26 @@ pub async fn purge_apps(state: &AppState) -> MaintenanceReport {
         if expired.is_empty() {
             break;
         }
-        let mut erased = Vec::with_capacity(expired.len());
+        // One pass over each user's jobs for all of the user's apps in the batch.
+        let mut by_user: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
         for app in &expired {
+            by_user.entry(app.user_id).or_default().push(app.id);
+        }
+        let mut erased = Vec::with_capacity(expired.len());
+        for (user, apps) in by_user {
             match state
                 .queue()
-                .redact_finished(app.user_id, |payload, result| {
-                    erase_app_files(app.id, payload, result)
+                .redact_finished(user, |payload, result| {
+                    erase_app_files(&apps, payload, result)
                 })
                 .await
             {
                 Ok(redacted) => {
                     report.redacted_jobs += redacted;
-                    erased.push(app.id);
+                    erased.extend(apps);
                 }
                 Err(error) => {
-                    tracing::warn!(app = %app.id, %error, "erasing a purged app's files from its jobs failed");
+                    tracing::warn!(%user, %error, "erasing purged apps' files from their jobs failed");
                     report.errors += 1;
                 }
             }
@@ -142,16 +148,17 @@ pub async fn purge_apps(state: &AppState) -> MaintenanceReport {
     report
 }
 
-/// Erases `app`'s files from a job that refers to it (its `appId`, in the payload for a job
-/// started from the app, in the result for the job that created it): the files the request
-/// carried and the files or change set the result holds. Whether anything changed.
-fn erase_app_files(app: Uuid, payload: &mut Value, result: &mut Option<Value>) -> bool {
+/// Erases the files of `apps` from a job that refers to one of them (its `appId`, in the
+/// payload for a job started from the app, in the result for the job that created it): the
+/// files the request carried and the files or change set the result holds. Whether anything
+/// changed.
+fn erase_app_files(apps: &[Uuid], payload: &mut Value, result: &mut Option<Value>) -> bool {
     let names = |value: &Value| {
         value
             .get("appId")
             .and_then(Value::as_str)
             .and_then(|id| id.parse::<Uuid>().ok())
-            == Some(app)
+            .is_some_and(|id| apps.contains(&id))
     };
     if !names(payload) && !result.as_ref().is_some_and(names) {
         return false;
@@ -248,19 +255,19 @@ mod tests {
         // A modify job started from the app.
         let mut payload = json!({ "appId": app, "request": { "request": "x", "app": files } });
         let mut result = Some(json!({ "changeSet": { "files": [] }, "appId": app, "version": 2 }));
-        assert!(erase_app_files(app, &mut payload, &mut result));
+        assert!(erase_app_files(&[app], &mut payload, &mut result));
         assert_eq!(payload["request"]["app"], json!([]));
         assert_eq!(
             result,
             Some(json!({ "appId": app, "version": 2, "filesPurged": true }))
         );
         // Again: nothing left to erase.
-        assert!(!erase_app_files(app, &mut payload, &mut result));
+        assert!(!erase_app_files(&[app], &mut payload, &mut result));
 
         // The job that created the app names it in its result only.
         let mut payload = json!({ "request": { "prompt": "x", "current_app": files } });
         let mut result = Some(json!({ "files": files, "appId": app, "name": "Habits" }));
-        assert!(erase_app_files(app, &mut payload, &mut result));
+        assert!(erase_app_files(&[app], &mut payload, &mut result));
         assert_eq!(payload["request"]["current_app"], json!([]));
         assert_eq!(result.as_ref().unwrap().get("files"), None);
         assert_eq!(result.as_ref().unwrap()["name"], "Habits");
@@ -269,7 +276,7 @@ mod tests {
         let mut payload = json!({ "request": { "app": files } });
         let mut result = Some(json!({ "files": files, "appId": Uuid::new_v4() }));
         let before = (payload.clone(), result.clone());
-        assert!(!erase_app_files(app, &mut payload, &mut result));
+        assert!(!erase_app_files(&[app], &mut payload, &mut result));
         assert_eq!((payload, result), before);
     }
 }

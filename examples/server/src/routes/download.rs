@@ -89,6 +89,14 @@ pub(crate) fn app_of(job: &Job) -> Result<AppView, ApiError> {
             format!("a {} job has no app to download", job.kind),
         )
     };
+    // The app was deleted and purged, and its files erased from its jobs.
+    if result.get("filesPurged") == Some(&Value::Bool(true)) {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "files_purged",
+            "the app this job made or changed was deleted and purged, with its files",
+        ));
+    }
     match job.kind.as_str() {
         FULL_APP => {
             let files: Vec<AppFile> =
@@ -238,7 +246,7 @@ mod tests {
         assert_eq!(text, "export default 1;\n");
     }
 
-    fn modify_job(app: Vec<AppFile>, change: &ChangeSet) -> Job {
+    fn modify_job(app: &[AppFile], change: &ChangeSet) -> Job {
         let request = json!({ "request": "change it", "app": app });
         serde_json::from_value(json!({
             "id": JobId::new(),
@@ -272,7 +280,7 @@ mod tests {
                 content: "new".into(),
             }],
         };
-        let view = app_of(&modify_job(app, &change)).unwrap();
+        let view = app_of(&modify_job(&app, &change)).unwrap();
         let files: Vec<(&str, &str)> = view
             .files
             .iter()
@@ -299,7 +307,7 @@ mod tests {
                 summary: None,
                 changes: Vec::new(),
             };
-            let error = app_of(&modify_job(app, &change)).unwrap_err();
+            let error = app_of(&modify_job(&app, &change)).unwrap_err();
             assert_eq!(error.status(), StatusCode::UNPROCESSABLE_ENTITY, "{path}");
             assert!(format!("{error:?}").contains("invalid_path"), "{path}");
         }

@@ -109,6 +109,20 @@ pub(crate) async fn the_periodic_pass_prunes_old_jobs_and_erases_purged_apps(db:
         )
         .await;
     assert_eq!(view["result"].get("files"), None, "{view}");
+    for job in [&made, &changed] {
+        for route in ["app", "zip"] {
+            let (status, _, answer) = server
+                .call(
+                    "GET",
+                    &format!("/api/jobs/{}/{route}", job["id"].as_str().unwrap()),
+                    Some(user),
+                    None,
+                )
+                .await;
+            assert_eq!(status, StatusCode::GONE, "{route}: {answer}");
+            assert_eq!(answer["error"], "files_purged");
+        }
+    }
     assert!(
         !stored(&server, user, &kept).await.result.unwrap()["files"]
             .as_array()
