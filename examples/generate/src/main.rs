@@ -123,13 +123,31 @@ async fn main() -> ExitCode {
             String::new()
         }
     );
-    if let Some(setup) = &app.setup_instructions {
-        println!("\nSetup:\n{setup}");
+    // The project files the model left out (package.json, tsconfig.json, ...), so that the
+    // folder installs and builds with the commands printed below.
+    let scaffold = appforge_llm::protocol::scaffold(&app.name, &app.files, &app.dependencies);
+    for file in &scaffold.files {
+        if let Err(error) = write::write_under(&args.out, &file.path, &file.content) {
+            refused += 1;
+            eprintln!("  {}: {error}", file.path);
+        }
     }
-    println!(
-        "\nRun it:\n  cd {}\n  npm install\n  npm run dev",
-        args.out.display()
-    );
+    if !scaffold.files.is_empty() {
+        println!("Added project files: {}", scaffold.paths().join(", "));
+    }
+    for dependency in &scaffold.refused {
+        eprintln!(
+            "  dependency {} {:?} left out of package.json: {}",
+            dependency.name, dependency.version, dependency.reason
+        );
+    }
+    if let Some(setup) = &app.setup_instructions {
+        println!("\nNotes from the generation:\n{setup}");
+    }
+    println!("\nRun it:\n  cd {}", args.out.display());
+    for command in &scaffold.commands {
+        println!("  {command}");
+    }
     if refused > 0 {
         ExitCode::FAILURE
     } else {
