@@ -268,7 +268,7 @@ mod tests {
             timeout: Duration::ZERO,
             ..DiffLimits::default()
         };
-        let files = [AppFile::new("a.txt", old.clone())];
+        let files = [AppFile::new("a.txt", old)];
         let changed = [AppFile::new("a.txt", new.clone())];
         let diffs = diff_files_bounded(&files, &changed, &limits).unwrap();
         let mut rebuilt = String::new();

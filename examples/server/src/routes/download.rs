@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
 use appforge_jobs::{Job, JobId, JobStatus};
+use appforge_llm::protocol::scaffold;
 use appforge_llm::{AppFile, ChangeSet, ModifyRequest, PathError, validate_path};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -22,7 +23,8 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::work::{FULL_APP, MODIFY};
 
-/// A generated or modified app.
+/// A generated or modified app, with the project files it lacked (`scaffolded`) among its
+/// files, so that it installs and builds as delivered.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AppView {
@@ -30,6 +32,40 @@ pub(crate) struct AppView {
     files: Vec<AppFile>,
     dependencies: BTreeMap<String, String>,
     setup_instructions: Option<String>,
+    /// The paths of the files added by scaffolding (`package.json`, `tsconfig.json`, ...).
+    scaffolded: Vec<String>,
+    /// The commands that install and run it, as its README says them.
+    setup_commands: Vec<String>,
+}
+
+impl AppView {
+    /// The app with the project files it lacks added after its own.
+    fn new(
+        name: String,
+        files: Vec<AppFile>,
+        dependencies: BTreeMap<String, String>,
+        setup_instructions: Option<String>,
+    ) -> Self {
+        let scaffold = scaffold(&name, &files, &dependencies);
+        Self {
+            scaffolded: scaffold.paths().into_iter().map(str::to_owned).collect(),
+            setup_commands: scaffold.commands.clone(),
+            files: scaffold.complete(&files),
+            name,
+            dependencies,
+            setup_instructions,
+        }
+    }
+}
+
+/// Adds to a `full_app` result what its export adds: `scaffolded` (the project files it
+/// lacks) and `setup_commands`.
+pub(crate) fn annotate_scaffold(value: &mut Value, app: &appforge_llm::GeneratedApp) {
+    let scaffold = scaffold(&app.name, &app.files, &app.dependencies);
+    if let Value::Object(map) = value {
+        map.insert("scaffolded".into(), json!(scaffold.paths()));
+        map.insert("setup_commands".into(), json!(scaffold.commands));
+    }
 }
 
 async fn finished_job(state: &AppState, user: &AuthUser, raw: &str) -> Result<Job, ApiError> {
@@ -105,12 +141,12 @@ pub(crate) fn app_of(job: &Job) -> Result<AppView, ApiError> {
                 })?;
             let dependencies =
                 serde_json::from_value(result["dependencies"].clone()).unwrap_or_default();
-            Ok(AppView {
-                name: result["name"].as_str().unwrap_or("app").to_owned(),
-                files: checked(files)?,
+            Ok(AppView::new(
+                result["name"].as_str().unwrap_or("app").to_owned(),
+                checked(files)?,
                 dependencies,
-                setup_instructions: result["setupInstructions"].as_str().map(str::to_owned),
-            })
+                result["setupInstructions"].as_str().map(str::to_owned),
+            ))
         }
         MODIFY => {
             let request: ModifyRequest =
@@ -122,12 +158,12 @@ pub(crate) fn app_of(job: &Job) -> Result<AppView, ApiError> {
             let files = change.apply(&checked(request.app)?).map_err(|e| {
                 ApiError::new(StatusCode::CONFLICT, "change_not_applicable", e.to_string())
             })?;
-            Ok(AppView {
-                name: "modified-app".to_owned(),
-                files: checked(files)?,
-                dependencies: BTreeMap::new(),
-                setup_instructions: None,
-            })
+            Ok(AppView::new(
+                "modified-app".to_owned(),
+                checked(files)?,
+                BTreeMap::new(),
+                None,
+            ))
         }
         _ => Err(no_app()),
     }
@@ -168,24 +204,17 @@ pub(crate) async fn zip(
         .into_response())
 }
 
-/// The archive: each file under its path, deflated, plus `DEPENDENCIES.txt` and `SETUP.md`
-/// when the app has dependencies or setup steps and no file of that name. The apps crate's
-/// [`zip_files`](appforge_apps::zip_files) checks every path again and writes each once.
+/// The archive: each file under its path (the scaffolded project files included), deflated,
+/// plus `SETUP.md` with the generation's setup notes when it has some and no file of that
+/// name. The apps crate's [`zip_files`](appforge_apps::zip_files) checks every path again and
+/// writes each once.
 fn archive(app: &AppView) -> appforge_apps::Result<Vec<u8>> {
     let taken = |name: &str| app.files.iter().any(|f| f.path == name);
-    let dependencies: String = app
-        .dependencies
-        .iter()
-        .map(|(package, version)| format!("{package}: {version}\n"))
-        .collect();
     let mut entries: Vec<(&str, &[u8])> = app
         .files
         .iter()
         .map(|f| (f.path.as_str(), f.content.as_bytes()))
         .collect();
-    if !app.dependencies.is_empty() && !taken("DEPENDENCIES.txt") {
-        entries.push(("DEPENDENCIES.txt", dependencies.as_bytes()));
-    }
     if let Some(setup) = &app.setup_instructions
         && !taken("SETUP.md")
     {
@@ -220,24 +249,45 @@ mod tests {
     use std::io::Read;
 
     #[test]
-    fn archives_every_file_and_the_setup() {
-        let app = AppView {
-            name: "Todo".into(),
-            files: vec![
+    fn archives_every_file_the_project_files_and_the_setup() {
+        let app = AppView::new(
+            "Todo".into(),
+            vec![
                 AppFile::new("src/App.tsx", "export default 1;\n"),
                 AppFile::new("index.html", "<!doctype html>"),
             ],
-            dependencies: BTreeMap::from([("react".to_owned(), "^18".to_owned())]),
-            setup_instructions: Some("npm install".into()),
-        };
+            BTreeMap::from([("react".to_owned(), "^18".to_owned())]),
+            Some("npm install".into()),
+        );
+        assert_eq!(
+            app.scaffolded,
+            ["package.json", "tsconfig.json", "vite.config.ts", ".gitignore", "README.md"]
+        );
+        assert_eq!(app.setup_commands, ["npm install", "npm run dev", "npm run build"]);
         let bytes = archive(&app).unwrap();
         let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
         let mut names: Vec<String> = zip.file_names().map(|n| n.unwrap().into_owned()).collect();
         names.sort();
         assert_eq!(
             names,
-            ["DEPENDENCIES.txt", "SETUP.md", "index.html", "src/App.tsx"]
+            [
+                ".gitignore",
+                "README.md",
+                "SETUP.md",
+                "index.html",
+                "package.json",
+                "src/App.tsx",
+                "tsconfig.json",
+                "vite.config.ts"
+            ]
         );
+        let mut package = String::new();
+        zip.by_name("package.json")
+            .unwrap()
+            .read_to_string(&mut package)
+            .unwrap();
+        let package: Value = serde_json::from_str(&package).unwrap();
+        assert_eq!(package["dependencies"]["react"], "^18");
         let mut text = String::new();
         zip.by_name("src/App.tsx")
             .unwrap()
@@ -287,16 +337,18 @@ mod tests {
             .map(|f| (f.path.as_str(), f.content.as_str()))
             .collect();
         assert_eq!(
-            files,
+            files[..3],
             [
                 ("src/App.tsx", "<main/>"),
                 ("README.md", "second"),
                 ("src/new.ts", "new"),
             ]
         );
+        // The user's README is kept; the project files it lacks follow.
+        assert_eq!(view.scaffolded, ["package.json", "tsconfig.json", ".gitignore"]);
         let bytes = archive(&view).unwrap();
         let zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
-        assert_eq!(zip.len(), 3);
+        assert_eq!(zip.len(), 6);
     }
 
     #[test]

@@ -137,9 +137,10 @@ async fn a_client_trickling_its_request_head_is_closed_within_the_header_timeout
                 return;
             }
             let mut buf = [0u8; 1];
-            match timeout(Duration::from_millis(20), slow.read(&mut buf)).await {
-                Ok(Ok(0) | Err(_)) => return,
-                _ => {}
+            if let Ok(Ok(0) | Err(_)) =
+                timeout(Duration::from_millis(20), slow.read(&mut buf)).await
+            {
+                return;
             }
         }
     };
