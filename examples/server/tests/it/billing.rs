@@ -1,5 +1,7 @@
-//! Stripe through the server: signed webhooks change plans, forged ones change nothing, and
-//! without Stripe keys the billing routes answer 503.
+//! Stripe through the server, on SQLite and (with `DATABASE_URL`) on PostgreSQL: signed
+//! webhooks change plans, duplicates are acknowledged once, forged ones change nothing, the
+//! periodic pass enforces an ended grace period, and without Stripe keys the billing routes
+//! answer 503.
 
 use appforge_analytics::{AnalyticsEvent, EventType};
 use appforge_billing::sign_payload;
@@ -11,7 +13,7 @@ use uuid::Uuid;
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::{Db, Options, TestServer};
+use crate::support::{Db, Options, TestServer, eventually};
 
 const WEBHOOK_SECRET: &str = "whsec_test_4f2d9a7c1e8b6d3f0a5c";
 /// The user, price and subscription the billing crate's recorded fixtures carry.
@@ -73,9 +75,8 @@ fn signed(body: &str, secret: &str) -> String {
     )
 }
 
-#[tokio::test]
-async fn a_signed_webhook_upgrades_the_plan() {
-    let (server, _stripe) = with_stripe(Db::sqlite().await).await;
+pub(crate) async fn a_signed_webhook_upgrades_the_plan(db: Db) {
+    let (server, _stripe) = with_stripe(db).await;
     let user: Uuid = USER.parse().unwrap();
     assert_eq!(plan(&server, user).await, "free");
     for name in [
@@ -125,14 +126,12 @@ async fn a_signed_webhook_upgrades_the_plan() {
         json!(5),
         "Pro limits apply: {quota}"
     );
-    let metrics = server.call("GET", "/metrics", None, None).await;
-    assert_eq!(metrics.0, StatusCode::OK);
+    crate::support::metrics_text(&server).await;
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_forged_webhook_is_refused_and_changes_nothing() {
-    let (server, stripe) = with_stripe(Db::sqlite().await).await;
+pub(crate) async fn a_forged_webhook_is_refused_and_changes_nothing(db: Db) {
+    let (server, stripe) = with_stripe(db).await;
     let user: Uuid = USER.parse().unwrap();
     let body = fixture("events", "03-customer.subscription.updated-pro");
     let forged = signed(&body, "whsec_not_the_secret");
@@ -152,9 +151,8 @@ async fn a_forged_webhook_is_refused_and_changes_nothing() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn without_stripe_keys_billing_routes_are_503() {
-    let server = TestServer::start(Db::sqlite().await, Options::api_only()).await;
+pub(crate) async fn without_stripe_keys_billing_routes_are_503(db: Db) {
+    let server = TestServer::start(db, Options::api_only()).await;
     let user = Uuid::new_v4();
     for (method, path, body) in [
         ("GET", "/api/billing/subscription", None),
@@ -185,9 +183,8 @@ async fn without_stripe_keys_billing_routes_are_503() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn checkout_answers_the_stripe_url() {
-    let (server, stripe) = with_stripe(Db::sqlite().await).await;
+pub(crate) async fn checkout_answers_the_stripe_url(db: Db) {
+    let (server, stripe) = with_stripe(db).await;
     Mock::given(method("POST"))
         .and(path_regex("^/v1/customers$"))
         .respond_with(
@@ -229,3 +226,105 @@ async fn checkout_answers_the_stripe_url() {
     assert_eq!(clicks[0].properties["interval"], "monthly");
     server.stop().await;
 }
+
+/// Moves the deadline of every past-due subscription an hour into the past: the grace period
+/// ran out (the server's billing reads the system clock, so time is moved in the data).
+async fn grace_period_runs_out(server: &TestServer) {
+    let past = chrono::Utc::now() - chrono::Duration::hours(1);
+    let sql = "UPDATE subscriptions SET grace_until = $1 WHERE past_due";
+    let updated = match server.state.db() {
+        appforge_server::Database::Sqlite(pool) => sqlx::query(sql)
+            .bind(past)
+            .execute(pool)
+            .await
+            .unwrap()
+            .rows_affected(),
+        appforge_server::Database::Postgres(pool) => sqlx::query(sql)
+            .bind(past)
+            .execute(pool)
+            .await
+            .unwrap()
+            .rows_affected(),
+    };
+    assert_eq!(updated, 1);
+}
+
+pub(crate) async fn an_ended_grace_period_is_enforced_by_the_periodic_pass(db: Db) {
+    let (server, _stripe) = with_stripe(db).await;
+    let user: Uuid = USER.parse().unwrap();
+    for name in [
+        "01-checkout.session.completed",
+        "03-customer.subscription.updated-pro",
+    ] {
+        let body = fixture("events", name);
+        assert_eq!(
+            deliver(&server, &body, &signed(&body, WEBHOOK_SECRET)).await,
+            StatusCode::OK,
+            "{name}"
+        );
+    }
+    // The renewal payment fails now: the user keeps Pro for the grace period.
+    let failed = fixture("events", "05-invoice.payment_failed").replace(
+        "\"created\": 1775005200",
+        &format!("\"created\": {}", chrono::Utc::now().timestamp()),
+    );
+    assert_eq!(
+        deliver(&server, &failed, &signed(&failed, WEBHOOK_SECRET)).await,
+        StatusCode::OK
+    );
+    assert_eq!(plan(&server, user).await, "pro");
+    let report = appforge_server::reconcile::billing_pass(&server.state)
+        .await
+        .unwrap();
+    assert_eq!((report.grace_enforced, report.errors), (0, 0));
+    assert_eq!(plan(&server, user).await, "pro");
+
+    // Four days later the deadline has passed: the pass each process runs downgrades.
+    grace_period_runs_out(&server).await;
+    let pass = appforge_server::reconcile::spawn_billing_pass(
+        &server.state,
+        std::time::Duration::from_secs(3600),
+    );
+    eventually("the periodic pass downgrades the user", || async {
+        plan(&server, user).await == "free"
+    })
+    .await;
+    let report = appforge_server::reconcile::billing_pass(&server.state)
+        .await
+        .unwrap();
+    assert_eq!(report.grace_enforced, 0, "enforced once");
+    server.state.shutdown_token().cancel();
+    pass.await.unwrap();
+    server.stop().await;
+}
+
+/// Instantiates each scenario on SQLite and on PostgreSQL.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(crate::support::Db::sqlite().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
+                async fn $name() {
+                    super::$name(crate::support::Db::postgres().await).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    a_signed_webhook_upgrades_the_plan,
+    a_forged_webhook_is_refused_and_changes_nothing,
+    without_stripe_keys_billing_routes_are_503,
+    checkout_answers_the_stripe_url,
+    an_ended_grace_period_is_enforced_by_the_periodic_pass,
+);
