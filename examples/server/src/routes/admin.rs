@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 use crate::auth::AdminAuth;
 use crate::error::ApiError;
-use crate::routes::jobs::JobView;
+use crate::routes::jobs::{JobSummary, JobView};
 use crate::state::AppState;
 
 /// The window of the counts, rates and durations unless `?window=` says otherwise.
@@ -351,8 +351,29 @@ pub(crate) struct AllJobsQuery {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AllJobs {
-    items: Vec<AdminJobView>,
+    items: Vec<AdminJobSummary>,
     next_cursor: Option<String>,
+}
+
+/// A job in the operators' list: the user's list summary (no result, the prompt cut short)
+/// plus its owner.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AdminJobSummary {
+    user_id: String,
+    max_attempts: i32,
+    #[serde(flatten)]
+    job: JobSummary,
+}
+
+impl From<&Job> for AdminJobSummary {
+    fn from(job: &Job) -> Self {
+        Self {
+            user_id: job.user_id.to_string(),
+            max_attempts: job.max_attempts,
+            job: JobSummary::from(job),
+        }
+    }
 }
 
 /// A job as operators see it: the user's view plus its owner.
@@ -389,7 +410,7 @@ pub(crate) async fn jobs(
         .await
         .map_err(|e| internal(&e))?;
     Ok(axum::Json(AllJobs {
-        items: page.items.iter().map(AdminJobView::from).collect(),
+        items: page.items.iter().map(AdminJobSummary::from).collect(),
         next_cursor: page.next.map(|c| c.to_string()),
     }))
 }

@@ -41,6 +41,41 @@ async fn job_lists_are_summaries_without_results() {
 }
 
 #[tokio::test]
+async fn the_operators_job_list_is_of_summaries_too() {
+    let server = TestServer::start(
+        Db::sqlite().await,
+        Options {
+            env: vec![("APPFORGE_ADMIN_TOKEN", "operator-token".to_owned())],
+            ..Options::default()
+        },
+    )
+    .await;
+    let user = Uuid::new_v4();
+    let job = server
+        .generate(user, FULL_APP, json!({ "prompt": "a habit tracker" }))
+        .await;
+    server.events(user, &job).await.rest().await;
+    let request = http::Request::builder()
+        .uri("/api/admin/jobs")
+        .header("authorization", "Bearer operator-token")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = server.send(request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let list: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let item = &list["items"][0];
+    assert_eq!(item["id"], job.as_str());
+    assert_eq!(item["userId"], user.to_string());
+    assert_eq!(item["status"], "completed");
+    assert!(item.get("result").is_none(), "{item}");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn app_lists_are_summaries_without_metadata() {
     let server = TestServer::start(Db::sqlite().await, Options::api_only()).await;
     let user = Uuid::new_v4();
