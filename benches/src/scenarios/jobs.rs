@@ -121,6 +121,7 @@ async fn fill_history(
                 limit: u32::try_from(size)?,
                 now,
                 lease_until: now + chrono::Duration::seconds(60),
+                exclude_users: Vec::new(),
             })
             .await?;
         let finishes: Vec<FinishRequest> = claimed

@@ -99,4 +99,4 @@ pub use store::{
     Retention, WorkerInfo,
 };
 pub use subscription::JobSubscription;
-pub use worker::{JobContext, ShutdownReport, WorkerPool, WorkerPoolBuilder};
+pub use worker::{Admit, JobContext, ShutdownReport, WorkerPool, WorkerPoolBuilder};

@@ -632,6 +632,7 @@ impl<S: JobStore> JobQueue<S> {
         kinds: Option<Vec<String>>,
         limit: u32,
         lease: Duration,
+        exclude_users: Vec<Uuid>,
     ) -> Result<Vec<Job>> {
         let now = self.now();
         let request = ClaimRequest {
@@ -640,6 +641,7 @@ impl<S: JobStore> JobQueue<S> {
             limit,
             now,
             lease_until: add(now, lease),
+            exclude_users,
         };
         let jobs = self.inner.store.claim(&request).await?;
         if !jobs.is_empty() {
@@ -662,7 +664,7 @@ impl<S: JobStore> JobQueue<S> {
         for (request, result) in batch.iter().zip(&results) {
             if let Ok(job) = result {
                 let pending = match request.finish {
-                    crate::Finish::Release => JobEventKind::Released,
+                    crate::Finish::Release | crate::Finish::Defer { .. } => JobEventKind::Released,
                     _ => JobEvent::retry_of(job),
                 };
                 requeued |= job.status == JobStatus::Pending;

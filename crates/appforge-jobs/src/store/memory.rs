@@ -107,7 +107,7 @@ impl State {
             Finish::Retry { .. } => Transition::Retry,
             Finish::Fail { .. } => Transition::Fail,
             Finish::Cancel { .. } => Transition::Cancel,
-            Finish::Release => Transition::Release,
+            Finish::Release | Finish::Defer { .. } => Transition::Release,
         };
         let job = self.transition(id, transition)?;
         match &request.finish {
@@ -134,8 +134,12 @@ impl State {
                 job.run_at = now;
                 job.attempt -= 1;
             }
+            Finish::Defer { run_at } => {
+                job.run_at = *run_at;
+                job.attempt -= 1;
+            }
         }
-        if !matches!(request.finish, Finish::Release) {
+        if !matches!(request.finish, Finish::Release | Finish::Defer { .. }) {
             job.duration_ms = duration;
         }
         if job.status.is_terminal() {
@@ -192,6 +196,7 @@ impl JobStore for MemoryJobStore {
                         .kinds
                         .as_ref()
                         .is_none_or(|kinds| kinds.contains(&state.jobs[id].kind))
+                    && !request.exclude_users.contains(&state.jobs[id].user_id)
             })
             .take(limit)
             .map(|(_, _, id)| *id)

@@ -51,6 +51,9 @@ pub struct ClaimRequest {
     pub now: DateTime<Utc>,
     /// The claimed leases' expiry.
     pub lease_until: DateTime<Utc>,
+    /// Jobs of these users are not claimed (users whose jobs the worker just deferred because
+    /// they already run as many as they may); empty for none.
+    pub exclude_users: Vec<Uuid>,
 }
 
 /// How a running attempt ends.
@@ -87,6 +90,12 @@ pub enum Finish {
     },
     /// `processing -> pending` now, the attempt given back (graceful shutdown).
     Release,
+    /// `processing -> pending` at `run_at`, the attempt given back: the worker did not start
+    /// it (see [`Admit::Defer`](crate::Admit::Defer)).
+    Defer {
+        /// When it may run again.
+        run_at: DateTime<Utc>,
+    },
 }
 
 /// One guarded write ending a running attempt.

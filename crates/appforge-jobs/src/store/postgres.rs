@@ -328,6 +328,7 @@ impl JobStore for PgJobStore {
              WHERE id = ANY(ARRAY(SELECT id FROM generation_jobs \
              WHERE status = 'pending' AND run_at <= $1 \
              AND ($4::text[] IS NULL OR kind = ANY($4)) \
+             AND ($6::uuid[] IS NULL OR NOT (user_id = ANY($6))) \
              ORDER BY priority DESC, run_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)) \
              AND set_config('synchronous_commit', 'off', true) IS NOT NULL \
              RETURNING *, EXISTS (SELECT 1 FROM generation_job_watches w \
@@ -338,6 +339,7 @@ impl JobStore for PgJobStore {
         .bind(request.lease_until)
         .bind(request.kinds.as_deref())
         .bind(i64::from(request.limit))
+        .bind((!request.exclude_users.is_empty()).then_some(&request.exclude_users))
         .fetch_all(&self.pool)
         .await?;
         self.note_watched(&rows);

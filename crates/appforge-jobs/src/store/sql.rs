@@ -41,7 +41,7 @@ impl FinishParams {
             Finish::Retry { .. } => Transition::Retry,
             Finish::Fail { .. } => Transition::Fail,
             Finish::Cancel { .. } => Transition::Cancel,
-            Finish::Release => Transition::Release,
+            Finish::Release | Finish::Defer { .. } => Transition::Release,
         };
         let status = transition.target();
         let now = request.now;
@@ -82,6 +82,11 @@ impl FinishParams {
             Finish::Cancel { tokens } => params.set_tokens(*tokens),
             Finish::Release => {
                 params.run_at = Some(now);
+                params.attempt_back = 1;
+                params.set_duration = false;
+            }
+            Finish::Defer { run_at } => {
+                params.run_at = Some(*run_at);
                 params.attempt_back = 1;
                 params.set_duration = false;
             }

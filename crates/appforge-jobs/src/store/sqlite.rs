@@ -309,11 +309,21 @@ impl JobStore for SqliteJobStore {
             .kinds
             .as_ref()
             .map(|k| serde_json::to_string(k).unwrap_or_else(|_| "[]".into()));
+        // User ids are stored as 16-byte blobs: compared by their upper-case hex.
+        let excluded = (!request.exclude_users.is_empty()).then(|| {
+            let hex: Vec<String> = request
+                .exclude_users
+                .iter()
+                .map(|u| u.simple().to_string().to_uppercase())
+                .collect();
+            serde_json::to_string(&hex).unwrap_or_else(|_| "[]".into())
+        });
         let rows = sqlx::query_as::<_, Row>(concat!(
             "UPDATE generation_jobs SET status = 'processing', attempt = attempt + 1, \
              started_at = ?1, lease_owner = ?2, lease_expires_at = ?3 \
              WHERE id IN (SELECT id FROM generation_jobs WHERE status = 'pending' AND run_at <= ?1 \
              AND (?4 IS NULL OR kind IN (SELECT value FROM json_each(?4))) \
+             AND (?6 IS NULL OR hex(user_id) NOT IN (SELECT value FROM json_each(?6))) \
              ORDER BY priority DESC, run_at, id LIMIT ?5) RETURNING ",
             job_columns!()
         ))
@@ -322,6 +332,7 @@ impl JobStore for SqliteJobStore {
         .bind(micros(request.lease_until))
         .bind(kinds)
         .bind(i64::from(request.limit))
+        .bind(excluded)
         .fetch_all(&self.pool)
         .await?;
         let mut claimed = jobs(rows)?;

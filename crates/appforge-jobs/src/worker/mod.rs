@@ -4,4 +4,4 @@ mod context;
 mod pool;
 
 pub use context::JobContext;
-pub use pool::{ShutdownReport, WorkerPool, WorkerPoolBuilder};
+pub use pool::{Admit, ShutdownReport, WorkerPool, WorkerPoolBuilder};

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
+use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
@@ -16,12 +17,28 @@ use crate::store::{Finish, FinishRequest, JobStore, Lease, WorkerInfo};
 use crate::time::add;
 use crate::{Error, Job, JobEventKind, JobId, JobQueue, Outcome, Result, WorkerId};
 
+/// Whether a worker starts a job it claimed: the answer of the pool's
+/// [admission](WorkerPoolBuilder::admission) check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Admit {
+    /// Run it now.
+    Run,
+    /// Give it back unstarted (its attempt is not spent) to run no sooner than this delay;
+    /// meanwhile the pool claims no other job of the same user.
+    Defer(Duration),
+}
+
+/// The admission check of a pool.
+type AdmissionHook = Arc<dyn Fn(&Job) -> BoxFuture<'static, Admit> + Send + Sync>;
+
 /// Builds and starts a [`WorkerPool`].
 pub struct WorkerPoolBuilder<S> {
     queue: JobQueue<S>,
     handlers: HashMap<String, Handler>,
     settings: Settings,
     name: String,
+    admission: Option<AdmissionHook>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -108,6 +125,36 @@ impl<S: JobStore> WorkerPoolBuilder<S> {
         self
     }
 
+    /// Checks each claimed job before it starts: [`Admit::Run`] runs it,
+    /// [`Admit::Defer`] gives it back to the queue unstarted. For a fair share of the workers,
+    /// a host defers the job of a user who already runs as many jobs as their plan allows.
+    ///
+    /// ```
+    /// use appforge_jobs::{Admit, JobQueue, MemoryJobStore, Outcome, WorkerPool};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> appforge_jobs::Result<()> {
+    /// let queue = JobQueue::new(MemoryJobStore::new());
+    /// let pool = WorkerPool::builder(queue.clone())
+    ///     .handler("full_app", |_ctx| async { Outcome::success(serde_json::json!({})) })
+    ///     .admission(|job| {
+    ///         let busy = job.payload["busy"].as_bool().unwrap_or(false);
+    ///         async move { if busy { Admit::Defer(Duration::from_secs(2)) } else { Admit::Run } }
+    ///     })
+    ///     .start()?;
+    /// # pool.shutdown(Duration::from_secs(1)).await;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn admission<F, Fut>(mut self, check: F) -> Self
+    where
+        F: Fn(&Job) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Admit> + Send + 'static,
+    {
+        self.admission = Some(Arc::new(move |job| Box::pin(check(job))));
+        self
+    }
+
     /// A name for dashboards (default: host and process id).
     #[must_use]
     pub fn name(mut self, name: impl Into<String>) -> Self {
@@ -168,6 +215,8 @@ impl<S: JobStore> WorkerPoolBuilder<S> {
             halt: CancellationToken::new(),
             tracker: TaskTracker::new(),
             done_tx,
+            admission: self.admission,
+            deferred: Mutex::new(HashMap::new()),
         });
         let tasks = vec![
             tokio::spawn(claim_loop(Arc::clone(&shared))),
@@ -236,6 +285,10 @@ struct Shared<S> {
     halt: CancellationToken,
     tracker: TaskTracker,
     done_tx: mpsc::Sender<FinishRequest>,
+    admission: Option<AdmissionHook>,
+    /// Users whose job this pool deferred, until when (the queue's time) it claims none of
+    /// theirs.
+    deferred: Mutex<HashMap<uuid::Uuid, chrono::DateTime<chrono::Utc>>>,
 }
 
 struct Running {
@@ -261,6 +314,7 @@ impl<S: JobStore> WorkerPool<S> {
                 rescue_interval: Duration::from_secs(5),
                 completion_batch: 500,
             },
+            admission: None,
             name: format!(
                 "{}:{}",
                 std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into()),
@@ -387,6 +441,12 @@ async fn claim_loop<S: JobStore>(shared: Arc<Shared<S>>) {
         let wanted = permit.num_permits();
         // Mark wake-ups seen before claiming: one arriving during the claim is kept.
         wakes.borrow_and_update();
+        let excluded: Vec<uuid::Uuid> = {
+            let now = shared.queue.now();
+            let mut deferred = shared.deferred.lock();
+            deferred.retain(|_, until| *until > now);
+            deferred.keys().copied().collect()
+        };
         let claimed = shared
             .queue
             .claim(
@@ -394,6 +454,7 @@ async fn claim_loop<S: JobStore>(shared: Arc<Shared<S>>) {
                 Some(shared.kinds.clone()),
                 u32::try_from(wanted).unwrap_or(u32::MAX),
                 shared.settings.lease,
+                excluded,
             )
             .await;
         let jobs = match claimed {
@@ -459,6 +520,25 @@ async fn run_job<S: JobStore>(shared: Arc<Shared<S>>, job: Job, permit: OwnedSem
         }
         return;
     };
+    if let Some(admission) = &shared.admission
+        && let Admit::Defer(delay) = admission(&job).await
+    {
+        if shared.running.lock().remove(&lease.job_id).is_some() {
+            let now = shared.queue.now();
+            let run_at = add(now, delay);
+            shared.deferred.lock().insert(job.user_id, run_at);
+            let request = FinishRequest {
+                lease,
+                finish: Finish::Defer { run_at },
+                now,
+            };
+            if shared.done_tx.send(request).await.is_err() {
+                tracing::warn!(job = %lease.job_id, "completer stopped; the lease will expire");
+            }
+        }
+        return;
+    }
+    let user = job.user_id;
     let max_attempts = job.max_attempts;
     let outcome = match shared.handlers.get(&job.kind) {
         None => Outcome::permanent(format!("no handler for job kind {:?}", job.kind)),
@@ -482,6 +562,8 @@ async fn run_job<S: JobStore>(shared: Arc<Shared<S>>, job: Job, permit: OwnedSem
     let Some(state) = shared.running.lock().remove(&lease.job_id) else {
         return;
     };
+    // One of the user's jobs ends here: their deferred jobs may be claimed again.
+    shared.deferred.lock().remove(&user);
     if state.abandoned {
         return;
     }

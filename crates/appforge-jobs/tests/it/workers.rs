@@ -1,12 +1,12 @@
 //! Worker pools on every backend: running, retrying, cancelling, shutting down, events.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use appforge_jobs::{
-    JobEvent, JobEventKind, JobQueue, JobStatus, JobStore, Outcome, Progress, WorkerPool,
-    WorkerPoolBuilder,
+    Admit, JobEvent, JobEventKind, JobQueue, JobStatus, JobStore, NewJob, Outcome, Progress,
+    WorkerPool, WorkerPoolBuilder,
 };
 use futures::StreamExt;
 use parking_lot::Mutex;
@@ -347,6 +347,56 @@ pub(crate) async fn concurrency_limit_holds<S: JobStore>(f: Fixture<S>) {
     }
     let peak = peak.load(Ordering::SeqCst);
     assert!((1..=3).contains(&peak), "peak concurrency {peak}");
+    workers.shutdown(BOUND).await;
+}
+
+/// A job the admission check defers goes back to the queue unstarted (its attempt unspent)
+/// while other users' jobs run, and runs once its delay passed and the check lets it.
+pub(crate) async fn admission_defers_without_spending_an_attempt<S: JobStore>(f: Fixture<S>) {
+    let open = Arc::new(AtomicBool::new(false));
+    let o = Arc::clone(&open);
+    let workers = pool(&f.queue)
+        .handler("full_app", |_| async { Outcome::success(json!(null)) })
+        .admission(move |job| {
+            let wait = job.payload["wait"] == true && !o.load(Ordering::SeqCst);
+            async move {
+                if wait {
+                    Admit::Defer(Duration::from_secs(30))
+                } else {
+                    Admit::Run
+                }
+            }
+        })
+        .start()
+        .unwrap();
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let held = f
+        .queue
+        .enqueue(NewJob::new("full_app", a, json!({ "wait": true })))
+        .await
+        .unwrap()
+        .id;
+    let other = f.queue.enqueue(job("full_app", b)).await.unwrap().id;
+    assert_eq!(
+        wait_terminal(&f.queue, b, other).await.status,
+        JobStatus::Completed
+    );
+    let deferred = tokio::time::timeout(BOUND, async {
+        loop {
+            let job = f.queue.get(a, held).await.unwrap();
+            if job.status == JobStatus::Pending && job.run_at > f.clock_now() {
+                return job;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the job is deferred");
+    assert_eq!(deferred.attempt, 0, "no attempt spent");
+    open.store(true, Ordering::SeqCst);
+    f.advance(Duration::from_secs(31));
+    let done = wait_terminal(&f.queue, a, held).await;
+    assert_eq!((done.status, done.attempt), (JobStatus::Completed, 1));
     workers.shutdown(BOUND).await;
 }
 

@@ -103,6 +103,7 @@ pub(crate) async fn claim_waits_for_run_at_and_filters_kinds<S: JobStore>(f: Fix
         limit: 10,
         now,
         lease_until: now + chrono::Duration::seconds(30),
+        exclude_users: Vec::new(),
     };
     assert!(
         f.store.claim(&request).await.unwrap().is_empty(),
@@ -522,6 +523,49 @@ pub(crate) async fn release_gives_the_attempt_back<S: JobStore>(f: Fixture<S>) {
     assert_eq!((released.status, released.attempt), (JobStatus::Pending, 0));
     let again = claim(&f, WorkerId::new(), 1).await.pop().unwrap();
     assert_eq!((again.id, again.attempt), (id, 1));
+}
+
+/// A claim skips the jobs of excluded users; a deferred job goes back to pending with its
+/// attempt given back and waits for its `run_at`.
+pub(crate) async fn excluded_users_are_skipped_and_deferred_jobs_wait<S: JobStore>(f: Fixture<S>) {
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let first = f.queue.enqueue(job("full_app", a)).await.unwrap().id;
+    let other = f.queue.enqueue(job("full_app", b)).await.unwrap().id;
+    let now = f.clock_now();
+    let request = ClaimRequest {
+        worker: WorkerId::new(),
+        kinds: None,
+        limit: 10,
+        now,
+        lease_until: now + chrono::Duration::seconds(30),
+        exclude_users: vec![a],
+    };
+    let got: Vec<JobId> = f
+        .store
+        .claim(&request)
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(got, [other], "a's job is skipped");
+    let lease = claim(&f, WorkerId::new(), 10)
+        .await
+        .pop()
+        .unwrap()
+        .lease()
+        .unwrap();
+    assert_eq!(lease.job_id, first);
+    let run_at = f.clock_now() + chrono::Duration::seconds(60);
+    let deferred = finish(&f, lease, Finish::Defer { run_at }).await.unwrap();
+    assert_eq!(
+        (deferred.status, deferred.attempt, deferred.run_at),
+        (JobStatus::Pending, 0, run_at)
+    );
+    assert!(claim(&f, WorkerId::new(), 10).await.is_empty(), "not yet");
+    f.advance(Duration::from_secs(60));
+    let again = claim(&f, WorkerId::new(), 10).await.pop().unwrap();
+    assert_eq!((again.id, again.attempt), (first, 1));
 }
 
 pub(crate) async fn progress_is_guarded_by_the_lease<S: JobStore>(f: Fixture<S>) {

@@ -24,6 +24,7 @@ pub(crate) async fn claim<S: JobStore>(f: &Fixture<S>, worker: WorkerId, limit: 
             limit,
             now,
             lease_until: now + chrono::Duration::from_std(LEASE).unwrap(),
+            exclude_users: Vec::new(),
         })
         .await
         .unwrap()
