@@ -15,7 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use appforge_apps::{AnyAppStore, AppStore, MAX_TITLE_CHARS, NewApp, NewVersion};
-use appforge_jobs::{AnyJobStore, JobContext, Outcome, Progress, WorkerPool, WorkerPoolBuilder};
+use appforge_jobs::{
+    Admit, AnyJobStore, Job, JobContext, JobFilter, JobStatus, Outcome, PageRequest, Progress,
+    WorkerPool, WorkerPoolBuilder,
+};
 use appforge_llm::{
     FullAppRequest, GeneratedApp, Modification, ModifyRequest, Pipelines, PlanRequest, Usage,
 };
@@ -35,7 +38,12 @@ pub const MODIFY: &str = "modify";
 /// The job kind of a phase plan.
 pub const PLAN_PHASES: &str = "plan_phases";
 
-/// Registers the generation handlers on `builder`.
+/// How long a job deferred for the fair share waits before it is tried again.
+const FAIR_SHARE_DELAY: Duration = Duration::from_secs(2);
+
+/// Registers the generation handlers on `builder`, with the fair share of the workers: a job
+/// whose user already runs as many jobs as their plan's `max_running_jobs` is given back to
+/// the queue unstarted, and the pool claims other users' jobs meanwhile.
 #[must_use]
 pub fn register(
     builder: WorkerPoolBuilder<AnyJobStore>,
@@ -44,10 +52,46 @@ pub fn register(
     let full = state.clone();
     let modify = state.clone();
     let plan = state.clone();
+    let share = state.clone();
     builder
         .handler(FULL_APP, move |ctx| run(full.clone(), ctx))
         .handler(MODIFY, move |ctx| run(modify.clone(), ctx))
         .handler(PLAN_PHASES, move |ctx| run(plan.clone(), ctx))
+        .admission(move |job| {
+            let state = share.clone();
+            let job = job.clone();
+            async move { fair_share(&state, &job).await }
+        })
+}
+
+/// Whether `job` may start now: its user's running jobs (it included), in the order they
+/// started, may be at most their plan's `max_running_jobs`; the later ones wait. Every
+/// process decides the same way, from the store. When the store cannot say, the job runs.
+async fn fair_share(state: &AppState, job: &Job) -> Admit {
+    let Some(cap) = plan_of_job(state, &job.payload).max_running_jobs else {
+        return Admit::Run;
+    };
+    let filter = JobFilter::default().status(JobStatus::Processing);
+    let running = match state
+        .queue()
+        .list(job.user_id, &filter, &PageRequest::first(100))
+        .await
+    {
+        Ok(page) => page.items,
+        Err(error) => {
+            tracing::warn!(job = %job.id, %error, "cannot count the user's running jobs; running it");
+            return Admit::Run;
+        }
+    };
+    let mut order: Vec<_> = running.iter().map(|j| (j.started_at, j.id)).collect();
+    order.sort_unstable();
+    let ahead = order.iter().take_while(|(_, id)| *id != job.id).count();
+    if ahead < usize::try_from(cap).unwrap_or(usize::MAX) {
+        Admit::Run
+    } else {
+        tracing::debug!(job = %job.id, user = %job.user_id, cap, "the user runs their share; the job waits");
+        Admit::Defer(FAIR_SHARE_DELAY)
+    }
 }
 
 /// Starts a worker pool of `concurrency` slots running the generation handlers.
@@ -138,6 +182,7 @@ async fn run(state: AppState, ctx: JobContext) -> Outcome {
                 let saved = save.full_app(&app).await?;
                 let mut value = serde_json::to_value(&app).unwrap_or(Value::Null);
                 saved.annotate(&mut value);
+                crate::routes::download::annotate_scaffold(&mut value, &app);
                 Ok((value, app.usage))
             }
             MODIFY => {

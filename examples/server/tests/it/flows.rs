@@ -458,6 +458,7 @@ pub(crate) async fn lost_settlements_are_reconciled(db: Db) {
             limit: 10,
             now,
             lease_until: now + chrono::Duration::seconds(30),
+            exclude_users: Vec::new(),
         })
         .await
         .unwrap();

@@ -94,6 +94,7 @@ per_backend!(
     hostile_jobs_pay_what_the_provider_reported,
     waiting_jobs_keep_their_reservations,
     operator_retries_are_paid_for_or_marked_free,
+    a_users_running_jobs_are_capped_by_their_plan,
 );
 
 per_backend!(

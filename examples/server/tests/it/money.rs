@@ -31,6 +31,7 @@ const ADMIN: &str = "operator-token-for-money-tests";
 struct Metered {
     inner: demo::OfflineProvider,
     gate: Arc<Semaphore>,
+    asked: Arc<AtomicU64>,
     calls: Arc<AtomicU64>,
     tokens: Arc<AtomicU64>,
 }
@@ -40,9 +41,15 @@ impl Metered {
         Self {
             inner: demo::offline_provider(),
             gate: Arc::new(Semaphore::new(permits)),
+            asked: Arc::new(AtomicU64::new(0)),
             calls: Arc::new(AtomicU64::new(0)),
             tokens: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Model calls started (waiting at the gate or through it).
+    fn asked(&self) -> u64 {
+        self.asked.load(Ordering::SeqCst)
     }
 
     fn calls(&self) -> u64 {
@@ -77,6 +84,7 @@ impl Provider for Metered {
 
     fn stream(&self, request: MessageRequest) -> BoxFuture<'_, appforge_llm::Result<EventStream>> {
         Box::pin(async move {
+            self.asked.fetch_add(1, Ordering::SeqCst);
             self.gate.acquire().await.unwrap().forget();
             self.calls.fetch_add(1, Ordering::SeqCst);
             let mut events = self.inner.stream(request).await?;
@@ -165,6 +173,30 @@ async fn wait_for(server: &TestServer, user: Uuid, id: &str, status: &str) -> Va
             tokio::time::Instant::now() < deadline,
             "job {id} never {status}: {job}"
         );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// As [`wait_for`], moving `clock` on while waiting: a job deferred for the fair share waits
+/// for the queue's time to pass.
+async fn wait_moving(
+    server: &TestServer,
+    clock: &ManualClock,
+    user: Uuid,
+    id: &str,
+    status: &str,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let job = job(server, user, id).await;
+        if job["status"] == status {
+            return job;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job {id} never {status}: {job}"
+        );
+        clock.advance(Duration::from_secs(3));
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -544,7 +576,7 @@ pub(crate) async fn hostile_jobs_pay_what_the_provider_reported(db: Db) {
 /// the 30-minute timeout (a sixth request is still refused), and the five are charged when
 /// they run.
 pub(crate) async fn waiting_jobs_keep_their_reservations(db: Db) {
-    let clock = ManualClock::at(chrono::Utc::now());
+    let clock = ManualClock::at(appforge_testing::fixed_now());
     let server = TestServer::start(
         db,
         Options {
@@ -577,10 +609,11 @@ pub(crate) async fn waiting_jobs_keep_their_reservations(db: Db) {
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert_eq!(body["details"]["daily"]["used"], 5);
 
+    // A Free user runs one job at a time: the others wait their turn (on the queue's clock).
     let workers = appforge_server::work::start(&server.state, 2).unwrap();
     let mut tokens = 0;
     for id in &jobs {
-        let done = wait_for(&server, user, id, "completed").await;
+        let done = wait_moving(&server, &clock, user, id, "completed").await;
         tokens += tokens_of(&done["result"]["usage"]);
     }
     assert!(tokens > 0);
@@ -686,5 +719,50 @@ pub(crate) async fn operator_retries_are_paid_for_or_marked_free(db: Db) {
     .await;
     workers.shutdown(Duration::from_secs(5)).await;
     assert_eq!(quota(&server, alice).await["daily"]["used"], 5);
+    server.stop().await;
+}
+
+/// A Free user runs one job at a time (their plan's `max_running_jobs`): their second job
+/// waits, unstarted and with its attempt unspent, while another user's job takes the free
+/// worker; it runs once the first is done.
+pub(crate) async fn a_users_running_jobs_are_capped_by_their_plan(db: Db) {
+    let clock = ManualClock::at(appforge_testing::fixed_now());
+    let provider = Metered::new(0);
+    let options = Options {
+        clock: Some(clock.shared()),
+        ..with_provider(Options::default(), provider.clone())
+    };
+    let server = TestServer::start(db, options).await;
+    let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let first = server
+        .generate(alice, FULL_APP, json!({ "prompt": "one" }))
+        .await;
+    let second = server
+        .generate(alice, FULL_APP, json!({ "prompt": "two" }))
+        .await;
+    let bobs = server
+        .generate(bob, FULL_APP, json!({ "prompt": "bob's" }))
+        .await;
+    // Both workers reach the model: one with an Alice job, one with Bob's.
+    eventually("two model calls wait at the gate", || async {
+        provider.asked() == 2
+    })
+    .await;
+    let (a, b) = (
+        job(&server, alice, &first).await,
+        job(&server, alice, &second).await,
+    );
+    let waiting = [&a, &b]
+        .into_iter()
+        .filter(|j| j["status"] == "pending")
+        .count();
+    assert_eq!(waiting, 1, "one of Alice's jobs waits: {a} {b}");
+    assert_eq!(job(&server, bob, &bobs).await["status"], "processing");
+    provider.gate.add_permits(10);
+    for (user, id) in [(alice, &first), (alice, &second), (bob, &bobs)] {
+        let done = wait_moving(&server, &clock, user, id, "completed").await;
+        assert_eq!(done["attempt"], 1, "the wait spent no attempt: {done}");
+    }
+    assert_eq!(provider.calls(), 3);
     server.stop().await;
 }
