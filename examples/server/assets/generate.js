@@ -229,7 +229,7 @@
     }
     let app = null;
     if (job.kind === "full_app") {
-      app = { name: result.name, files: result.files || [], dependencies: result.dependencies || {}, setupInstructions: result.setupInstructions };
+      app = { name: result.name, files: result.files || [], dependencies: result.dependencies || {}, setupInstructions: result.setupInstructions, scaffolded: result.scaffolded || [], setupCommands: result.setupCommands || [] };
       $("#result-summary").textContent = [result.name, result.description].filter(Boolean).join(": ");
     } else {
       const answer = await api("GET", "/api/jobs/" + encodeURIComponent(job.id) + "/app");
@@ -254,7 +254,13 @@
     const names = Object.keys(app.dependencies || {});
     if (names.length === 0) deps.append(el("li", { class: "muted" }, "none"));
     for (const name of names) deps.append(el("li", {}, el("code", {}, name + "@" + app.dependencies[name])));
-    $("#setup").textContent = app.setupInstructions || "No setup steps.";
+    // The commands are those of the downloaded folder's README (from its package.json); the
+    // model's own notes follow them.
+    const commands = app.setupCommands || [];
+    $("#setup").textContent = commands.length ? commands.map((c, i) => (i + 1) + ". " + c).join("\n") : (app.setupInstructions || "No setup steps.");
+    const added = app.scaffolded || [];
+    $("#scaffolded").textContent = added.length ? "The download adds the project files the generation left out: " + added.join(", ") + "." : "";
+    $("#setup-notes").textContent = commands.length && app.setupInstructions ? "Notes: " + app.setupInstructions : "";
     $("#app-result").hidden = false;
   }
 

@@ -466,15 +466,35 @@ pub(crate) async fn zip(
 ) -> Result<Response, ApiError> {
     let q = query(raw)?;
     let app = app_id(&id)?;
-    let bytes = state
+    let stored = state
         .apps()
-        .export_zip(user.id, app, q.version)
+        .get_app(user.id, app)
         .await
-        .map_err(|e| match e {
-            // A path stored before it was refused: the data, not the request, is at fault.
-            appforge_apps::Error::InvalidPath(path) => crate::routes::download::invalid_path(&path),
-            e => apps_error(&e),
-        })?;
+        .map_err(|e| apps_error(&e))?;
+    let version = state
+        .apps()
+        .get_version(user.id, app, q.version)
+        .await
+        .map_err(|e| apps_error(&e))?;
+    // The project files the version lacks (package.json, ...), from the dependencies kept with
+    // the app, so that the archive installs and builds as delivered.
+    let dependencies: std::collections::BTreeMap<String, String> = stored
+        .metadata
+        .get("dependencies")
+        .and_then(|d| serde_json::from_value(d.clone()).ok())
+        .unwrap_or_default();
+    let scaffold = appforge_llm::protocol::scaffold(&stored.title, &version.files, &dependencies);
+    let files = scaffold.complete(&version.files);
+    let bytes = appforge_apps::zip_files(
+        files
+            .iter()
+            .map(|f| (f.path.as_str(), f.content.as_bytes())),
+    )
+    .map_err(|e| match e {
+        // A path stored before it was refused: the data, not the request, is at fault.
+        appforge_apps::Error::InvalidPath(path) => crate::routes::download::invalid_path(&path),
+        e => apps_error(&e),
+    })?;
     let name = match q.version {
         Some(n) => format!("app-{}-v{n}.zip", app.simple()),
         None => format!("app-{}.zip", app.simple()),

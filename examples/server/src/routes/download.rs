@@ -42,15 +42,15 @@ impl AppView {
     /// The app with the project files it lacks added after its own.
     fn new(
         name: String,
-        files: Vec<AppFile>,
+        files: &[AppFile],
         dependencies: BTreeMap<String, String>,
         setup_instructions: Option<String>,
     ) -> Self {
-        let scaffold = scaffold(&name, &files, &dependencies);
+        let scaffold = scaffold(&name, files, &dependencies);
         Self {
             scaffolded: scaffold.paths().into_iter().map(str::to_owned).collect(),
             setup_commands: scaffold.commands.clone(),
-            files: scaffold.complete(&files),
+            files: scaffold.complete(files),
             name,
             dependencies,
             setup_instructions,
@@ -143,7 +143,7 @@ pub(crate) fn app_of(job: &Job) -> Result<AppView, ApiError> {
                 serde_json::from_value(result["dependencies"].clone()).unwrap_or_default();
             Ok(AppView::new(
                 result["name"].as_str().unwrap_or("app").to_owned(),
-                checked(files)?,
+                &checked(files)?,
                 dependencies,
                 result["setupInstructions"].as_str().map(str::to_owned),
             ))
@@ -160,7 +160,7 @@ pub(crate) fn app_of(job: &Job) -> Result<AppView, ApiError> {
             })?;
             Ok(AppView::new(
                 "modified-app".to_owned(),
-                checked(files)?,
+                &checked(files)?,
                 BTreeMap::new(),
                 None,
             ))
@@ -252,7 +252,7 @@ mod tests {
     fn archives_every_file_the_project_files_and_the_setup() {
         let app = AppView::new(
             "Todo".into(),
-            vec![
+            &[
                 AppFile::new("src/App.tsx", "export default 1;\n"),
                 AppFile::new("index.html", "<!doctype html>"),
             ],
@@ -261,9 +261,18 @@ mod tests {
         );
         assert_eq!(
             app.scaffolded,
-            ["package.json", "tsconfig.json", "vite.config.ts", ".gitignore", "README.md"]
+            [
+                "package.json",
+                "tsconfig.json",
+                "vite.config.ts",
+                ".gitignore",
+                "README.md"
+            ]
         );
-        assert_eq!(app.setup_commands, ["npm install", "npm run dev", "npm run build"]);
+        assert_eq!(
+            app.setup_commands,
+            ["npm install", "npm run dev", "npm run build"]
+        );
         let bytes = archive(&app).unwrap();
         let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
         let mut names: Vec<String> = zip.file_names().map(|n| n.unwrap().into_owned()).collect();
@@ -345,7 +354,10 @@ mod tests {
             ]
         );
         // The user's README is kept; the project files it lacks follow.
-        assert_eq!(view.scaffolded, ["package.json", "tsconfig.json", ".gitignore"]);
+        assert_eq!(
+            view.scaffolded,
+            ["package.json", "tsconfig.json", ".gitignore"]
+        );
         let bytes = archive(&view).unwrap();
         let zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
         assert_eq!(zip.len(), 6);

@@ -452,7 +452,21 @@ pub(crate) async fn the_zip_equals_the_version_files(db: Db) {
     let (_, _, at) = server
         .call("GET", &format!("/api/apps/{app}"), Some(user), None)
         .await;
-    assert_eq!(unzipped, files_of(&at["version"]["files"]));
+    // The version's files, in order, then the project files they lack (package.json, ...).
+    let files = files_of(&at["version"]["files"]);
+    assert_eq!(unzipped[..files.len()], files[..]);
+    let added: Vec<&str> = unzipped[files.len()..]
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert!(added.contains(&"package.json"), "{added:?}");
+    assert!(added.contains(&".gitignore"), "{added:?}");
+    assert!(
+        !added
+            .iter()
+            .any(|name| files.iter().any(|(path, _)| path == name)),
+        "a version file is never replaced: {added:?}"
+    );
     let (status, _, _) = server
         .call(
             "GET",

@@ -307,13 +307,40 @@ pub(crate) async fn completed_apps_download_as_zip(db: Db) {
         let path = file["path"].as_str().unwrap();
         assert!(names.iter().any(|n| n == path), "{names:?}");
     }
-    assert!(names.len() >= expected);
+    let scaffolded: Vec<&str> = view["result"]["scaffolded"]
+        .as_array()
+        .expect("the result lists the project files its export adds")
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        scaffolded,
+        [
+            "package.json",
+            "tsconfig.json",
+            "vite.config.ts",
+            ".gitignore",
+            "README.md"
+        ]
+    );
+    assert_eq!(
+        view["result"]["setupCommands"],
+        json!(["npm install", "npm run dev", "npm run build"])
+    );
+    for path in &scaffolded {
+        assert!(names.iter().any(|n| n == path), "{path} in {names:?}");
+    }
+    assert!(names.len() >= expected + scaffolded.len());
 
     let (status, _, app) = server
         .call("GET", &format!("/api/jobs/{job}/app"), Some(user), None)
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(app["files"].as_array().unwrap().len(), expected);
+    assert_eq!(
+        app["files"].as_array().unwrap().len(),
+        expected + scaffolded.len()
+    );
+    assert_eq!(app["scaffolded"], view["result"]["scaffolded"]);
 
     // Someone else's job is unknown; a job without an app is a conflict.
     let (status, _, _) = server
