@@ -202,17 +202,30 @@ async fn each_demo_app_gets_exactly_the_project_files_it_lacks() {
         let scaffold = appforge_llm::protocol::scaffold(&app.name, &app.files, &app.dependencies);
         assert_eq!(
             scaffold.paths(),
-            ["package.json", "tsconfig.json", "vite.config.ts", ".gitignore", "README.md"],
+            [
+                "package.json",
+                "tsconfig.json",
+                "vite.config.ts",
+                ".gitignore",
+                "README.md"
+            ],
             "{prompt}"
         );
-        assert!(scaffold.refused.is_empty(), "{prompt}: {:?}", scaffold.refused);
+        assert!(
+            scaffold.refused.is_empty(),
+            "{prompt}: {:?}",
+            scaffold.refused
+        );
         let complete = scaffold.complete(&app.files);
         for file in &app.files {
             let kept = complete.iter().find(|f| f.path == file.path).unwrap();
-            assert_eq!(kept.content, file.content, "{} is never rewritten", file.path);
+            assert_eq!(
+                kept.content, file.content,
+                "{} is never rewritten",
+                file.path
+            );
         }
-        let package: serde_json::Value =
-            serde_json::from_str(&scaffold.files[0].content).unwrap();
+        let package: serde_json::Value = serde_json::from_str(&scaffold.files[0].content).unwrap();
         for (name, version) in &app.dependencies {
             let section = if name.starts_with("@types/")
                 || name.starts_with("@vitejs/")
