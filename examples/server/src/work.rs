@@ -509,6 +509,69 @@ mod tests {
         assert_eq!(title_of(&"x".repeat(500)).chars().count(), MAX_TITLE_CHARS);
     }
 
+    fn error_of(outcome: &Outcome) -> &str {
+        match outcome {
+            Outcome::Permanent { error, .. } | Outcome::Retryable { error, .. } => error,
+            other => panic!("not a failure: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn failures_the_user_caused_are_marked_and_ours_are_not() {
+        let app = Uuid::new_v4();
+        let deleted = Failure::Apps(appforge_apps::Error::AppNotFound(app)).into_outcome();
+        assert!(matches!(deleted, Outcome::Permanent { .. }));
+        assert!(error_of(&deleted).starts_with(REQUEST_ERROR), "{deleted:?}");
+        let conflict = Failure::Apps(appforge_apps::Error::Conflict {
+            path: "src/App.tsx".into(),
+            base: 1,
+            current: 2,
+        })
+        .into_outcome();
+        assert!(
+            error_of(&conflict).starts_with(REQUEST_ERROR),
+            "{conflict:?}"
+        );
+        let refused = Failure::Llm(appforge_llm::Error::Refused {
+            pipeline: "full_app",
+            partial: String::new(),
+        })
+        .into_outcome();
+        assert!(error_of(&refused).starts_with(REQUEST_ERROR), "{refused:?}");
+        // Ours or the provider's: never marked.
+        let unreadable = Failure::Llm(appforge_llm::Error::Stream {
+            block: None,
+            detail: "ended early".into(),
+        })
+        .into_outcome();
+        assert!(!error_of(&unreadable).starts_with(REQUEST_ERROR));
+        let lost = Failure::Llm(appforge_llm::Error::Connection {
+            message: "reset".into(),
+            meta: None,
+        })
+        .into_outcome();
+        assert!(matches!(lost, Outcome::Retryable { .. }));
+        assert!(!error_of(&lost).starts_with(REQUEST_ERROR));
+        let ours = Failure::Input("invalid job payload: request".into()).into_outcome();
+        assert!(!error_of(&ours).starts_with(REQUEST_ERROR));
+    }
+
+    #[test]
+    fn a_stopped_run_reports_its_own_total() {
+        let mut reported = Usage::default();
+        reported.input_tokens = 100;
+        let mut stopped = Usage::default();
+        stopped.input_tokens = 150;
+        stopped.output_tokens = 20;
+        let cancelled = Failure::Llm(appforge_llm::Error::Cancelled {
+            pipeline: "full_app",
+            usage: stopped,
+        });
+        assert_eq!(cancelled.spent(reported), stopped);
+        let saved = Failure::Apps(appforge_apps::Error::AppNotFound(Uuid::new_v4()));
+        assert_eq!(saved.spent(reported), reported);
+    }
+
     #[test]
     fn result_keys_become_camel_case_but_data_does_not() {
         let value = json!({
