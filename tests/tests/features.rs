@@ -97,3 +97,13 @@ fn the_demo_transcripts_are_off_by_default() {
         "embedders do not compile the demo transcripts unless they ask: {default:?}"
     );
 }
+
+#[test]
+fn the_files_crate_is_small_and_apps_no_longer_needs_the_llm_client() {
+    let files = tree("appforge-files", &[]);
+    assert_absent(&files, HTTP_STACK, "appforge-files");
+    assert_absent(&files, &["tokio", "sqlx", "schemars"], "appforge-files");
+    let apps = tree("appforge-apps", &[]);
+    assert!(apps.contains("appforge-files"));
+    assert_absent(&apps, &["appforge-llm", "reqwest"], "appforge-apps");
+}

@@ -1,6 +1,6 @@
 //! Apps and their versions as the store hands them out.
 
-use appforge_llm::AppFile;
+use appforge_files::AppFile;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use appforge_llm::{AppFile, ChangeSet, FileChange, validate_path};
+use appforge_files::{AppFile, ChangeSet, FileChange, validate_path};
 
 use crate::request::{Change, NewApp, NewVersion};
 use crate::{Error, Result};
@@ -198,14 +198,14 @@ pub(crate) fn resolve(
         }
     }
     rebased.apply(current).map_err(|e| match e {
-        appforge_llm::Error::Apply(e) => conflict(&e.path),
+        appforge_files::Error::Apply(e) => conflict(&e.path),
         other => Error::InvalidArgument(other.to_string()),
     })
 }
 
-fn apply_error(error: appforge_llm::Error) -> Error {
+fn apply_error(error: appforge_files::Error) -> Error {
     match error {
-        appforge_llm::Error::Apply(e) => Error::ChangeDoesNotApply(e),
+        appforge_files::Error::Apply(e) => Error::ChangeDoesNotApply(e),
         other => Error::InvalidArgument(other.to_string()),
     }
 }
@@ -246,7 +246,7 @@ fn file_set_change(base: &[AppFile], files: &[AppFile]) -> ChangeSet {
 
 #[cfg(test)]
 mod tests {
-    use appforge_llm::Edit;
+    use appforge_files::Edit;
 
     use super::*;
 

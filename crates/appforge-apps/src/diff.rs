@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use appforge_llm::AppFile;
+use appforge_files::AppFile;
 use serde::{Deserialize, Serialize};
 use similar::TextDiff;
 

@@ -1,4 +1,4 @@
-use appforge_llm::{ApplyError, PathError};
+use appforge_files::{ApplyError, PathError};
 use uuid::Uuid;
 
 /// The error type of this crate.

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::io::{Cursor, Write};
 
-use appforge_llm::validate_path;
+use appforge_files::validate_path;
 use zip::CompressionMethod;
 use zip::write::{SimpleFileOptions, ZipWriter};
 

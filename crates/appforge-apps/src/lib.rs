@@ -9,7 +9,7 @@
 //!
 //! ```
 //! use appforge_apps::{AppStore, ListApps, MemoryAppStore, NewApp, NewVersion};
-//! use appforge_llm::{AppFile, ChangeSet, Edit, FileChange};
+//! use appforge_files::{AppFile, ChangeSet, Edit, FileChange};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> appforge_apps::Result<()> {
 //! let store = MemoryAppStore::new();
@@ -57,7 +57,7 @@
 //! # Paths
 //!
 //! File paths are untrusted: every path is checked as the generation parser checks model
-//! output ([`appforge_llm::validate_path`]: relative, no `..`, no absolute or drive path, no
+//! output ([`appforge_files::validate_path`]: relative, no `..`, no absolute or drive path, no
 //! NUL or control character, sane length) and a hostile one is [`Error::InvalidPath`].
 //! A zip archive ([`zip_files`], [`AppStore::export_zip`]) checks every path again and writes a
 //! path given twice once.

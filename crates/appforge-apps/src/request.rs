@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use appforge_llm::{AppFile, ChangeSet};
+use appforge_files::{AppFile, ChangeSet};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;

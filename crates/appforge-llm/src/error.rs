@@ -80,10 +80,10 @@ pub enum Error {
     InvalidPath(#[from] crate::protocol::PathError),
     /// A model's reply is not a usable change set; the raw text is kept.
     #[error(transparent)]
-    ChangeSet(#[from] crate::changeset::ChangeSetError),
+    ChangeSet(#[from] crate::ChangeSetError),
     /// A change set does not fit the app it was applied to; nothing was applied.
     #[error(transparent)]
-    Apply(#[from] crate::changeset::ApplyError),
+    Apply(#[from] crate::ApplyError),
     /// A model's output could not be read as the pipeline's result; the raw text is kept.
     #[error(transparent)]
     Parse(#[from] crate::pipeline::ParseError),
@@ -104,6 +104,18 @@ pub enum Error {
         /// included, as far as its stream had told).
         usage: crate::api::Usage,
     },
+}
+
+impl From<appforge_files::Error> for Error {
+    fn from(error: appforge_files::Error) -> Self {
+        match error {
+            appforge_files::Error::InvalidPath(e) => Self::InvalidPath(e),
+            appforge_files::Error::ChangeSet(e) => Self::ChangeSet(e),
+            appforge_files::Error::Apply(e) => Self::Apply(e),
+            // The files crate's error is non-exhaustive; a later kind is still its message.
+            other => Self::Config(other.to_string()),
+        }
+    }
 }
 
 fn request_suffix(meta: Option<&ResponseMeta>) -> String {

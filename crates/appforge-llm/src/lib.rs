@@ -152,7 +152,6 @@
 
 mod accumulate;
 mod api;
-mod changeset;
 #[cfg(any(feature = "anthropic", feature = "openai"))]
 mod client;
 #[cfg(feature = "demo")]
@@ -162,7 +161,7 @@ mod error;
 pub mod models;
 mod pipeline;
 mod prompt;
-pub mod protocol;
+pub use appforge_files::protocol;
 mod provider;
 #[cfg(any(feature = "anthropic", feature = "openai"))]
 mod retry;
@@ -188,7 +187,7 @@ pub use api::{
     SystemBlock, SystemPrompt, TextEditorResult, Thinking, ThinkingDisplay, Tool, ToolChoice,
     ToolOutcome, Usage, WebFetchResult, WebSearchHit,
 };
-pub use changeset::{ApplyError, ApplyErrorKind, ChangeSet, ChangeSetError, Edit, FileChange};
+pub use appforge_files::{ApplyError, ApplyErrorKind, ChangeSet, ChangeSetError, Edit, FileChange};
 pub use error::{ApiError, Error, Result, TimeoutKind};
 pub use pipeline::{
     ChatReply, GeneratedApp, Modification, ParseError, Phase, PhasePlan, Pipelines, PlannedPhases,

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use appforge_core::{SharedClock, SystemClock};
-use appforge_llm::AppFile;
+use appforge_files::AppFile;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 

@@ -1,4 +1,4 @@
-use appforge_llm::AppFile;
+use appforge_files::AppFile;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::types::Json;

@@ -1,6 +1,6 @@
 //! What the SQL stores share: the migration table, row types and conversions.
 
-use appforge_llm::AppFile;
+use appforge_files::AppFile;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;

@@ -1,7 +1,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use appforge_llm::AppFile;
+use appforge_files::AppFile;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,

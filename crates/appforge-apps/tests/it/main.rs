@@ -52,7 +52,7 @@ mod postgres {
     #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
     async fn several_pools_never_overwrite() {
         use appforge_apps::{AppStore, NewApp, NewVersion};
-        use appforge_llm::{AppFile, ChangeSet, Edit, FileChange};
+        use appforge_files::{AppFile, ChangeSet, Edit, FileChange};
 
         let db = TestDatabase::create().await;
         let mut stores = Vec::new();

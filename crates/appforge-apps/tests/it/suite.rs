@@ -9,7 +9,7 @@ use appforge_apps::{
     AnyAppStore, AppPatch, AppStore, Error, FileStatus, ListApps, NewApp, NewVersion,
 };
 use appforge_core::ManualClock;
-use appforge_llm::{AppFile, ChangeSet, Edit, FileChange};
+use appforge_files::{AppFile, ChangeSet, Edit, FileChange};
 use uuid::Uuid;
 
 /// Keeps a backend's resources (a temporary file, a test database) alive.

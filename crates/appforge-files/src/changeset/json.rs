@@ -45,7 +45,7 @@ impl ChangeSet {
             return Err(fail("no JSON found".into()).into());
         }
         let mut first_error = None;
-        for candidate in candidates(text) {
+        for candidate in json_candidates(text) {
             match parse_candidate(&candidate) {
                 Ok(mut set) => {
                     for change in &mut set.changes {
@@ -78,8 +78,16 @@ fn parse_candidate(candidate: &str) -> serde_json::Result<ChangeSet> {
     serde_json::from_str(candidate)
 }
 
-/// The texts worth trying, most literal first.
-pub(crate) fn candidates(text: &str) -> Vec<String> {
+/// The texts in a model's reply worth trying as JSON, most literal first: the whole reply, a
+/// fenced code block, the outermost balanced braces or brackets, each also with trailing
+/// commas removed.
+///
+/// ```
+/// let candidates = appforge_files::json_candidates("Sure:\n```json\n{\"a\": 1,}\n```");
+/// assert!(candidates.iter().any(|c| serde_json::from_str::<serde_json::Value>(c).is_ok()));
+/// ```
+#[must_use]
+pub fn json_candidates(text: &str) -> Vec<String> {
     let mut out = vec![text.trim().to_owned()];
     if let Some(fenced) = fenced_block(text) {
         out.push(fenced.trim().to_owned());

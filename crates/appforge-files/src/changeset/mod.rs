@@ -3,18 +3,17 @@
 mod apply;
 pub(crate) mod json;
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use apply::{ApplyError, ApplyErrorKind};
-pub use json::ChangeSetError;
+pub use json::{ChangeSetError, json_candidates};
 
 /// Edits to an app's files, applied all or nothing by [`ChangeSet::apply`].
 ///
 /// # Example
 ///
 /// ```
-/// use appforge_llm::{AppFile, ChangeSet};
+/// use appforge_files::{AppFile, ChangeSet};
 ///
 /// let model_output = r#"Here you go:
 /// ```json
@@ -28,10 +27,14 @@ pub use json::ChangeSetError;
 /// let app = [AppFile::new("src/App.tsx", "<header>Todo</header>\n")];
 /// let updated = change_set.apply(&app)?;
 /// assert_eq!(updated[0].content, "<header className=\"sticky top-0\">Todo</header>\n");
-/// # Ok::<(), appforge_llm::Error>(())
+/// # Ok::<(), appforge_files::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[schemars(description = "Edits to an app's files, applied in order, all or nothing.")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "json-schema",
+    schemars(description = "Edits to an app's files, applied in order, all or nothing.")
+)]
 pub struct ChangeSet {
     /// What the change does, for the version history.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -41,7 +44,8 @@ pub struct ChangeSet {
 }
 
 /// One file's change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(tag = "action", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum FileChange {
@@ -83,7 +87,8 @@ impl FileChange {
 }
 
 /// One edit inside a file. Anchors and `find` texts must occur exactly once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(tag = "op", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Edit {

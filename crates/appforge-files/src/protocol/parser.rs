@@ -114,7 +114,7 @@ enum Mode {
 /// # Example
 ///
 /// ```
-/// use appforge_llm::protocol::{ProtocolEvent, ProtocolParser};
+/// use appforge_files::protocol::{ProtocolEvent, ProtocolParser};
 ///
 /// let mut parser = ProtocolParser::new();
 /// let mut started = Vec::new();

@@ -104,7 +104,7 @@ impl std::error::Error for PathError {}
 /// # Example
 ///
 /// ```
-/// use appforge_llm::protocol::{validate_path, PathErrorKind};
+/// use appforge_files::protocol::{validate_path, PathErrorKind};
 ///
 /// assert_eq!(validate_path("./src/App.tsx").unwrap(), "src/App.tsx");
 /// assert_eq!(validate_path("../etc/passwd").unwrap_err().kind, PathErrorKind::ParentDirectory);

@@ -7,7 +7,7 @@
 //!
 //! ```
 //! use std::collections::BTreeMap;
-//! use appforge_llm::protocol::{AppFile, scaffold};
+//! use appforge_files::protocol::{AppFile, scaffold};
 //!
 //! let files = vec![
 //!     AppFile::new("index.html", "<div id=\"root\"></div>"),

@@ -6,8 +6,8 @@ use tokio_util::sync::CancellationToken;
 use super::Pipelines;
 use super::progress::Progress;
 use super::stream::{add_usage, stream_round, with_prior_usage};
+use crate::ChangeSet;
 use crate::api::{StopReason, Usage};
-use crate::changeset::ChangeSet;
 use crate::error::{Error, Result};
 use crate::prompt::{ModifyRequest, RenderedPrompt};
 
@@ -62,6 +62,7 @@ impl Pipelines {
             add_usage(&mut usage, &round.usage);
             progress(Progress::Usage { usage });
             let checked = ChangeSet::from_model_output(&round.text)
+                .map_err(Error::from)
                 .map_err(|err| match err {
                     Error::ChangeSet(mut e) if round.stop_reason == Some(StopReason::MaxTokens) => {
                         e.reason = format!("the reply stopped at max_tokens: {}", e.reason);
@@ -69,7 +70,7 @@ impl Pipelines {
                     }
                     other => other,
                 })
-                .and_then(|set| set.apply(&request.app).map(|_| set));
+                .and_then(|set| set.apply(&request.app).map(|_| set).map_err(Error::from));
             match checked {
                 Ok(change_set) => return Ok(Modification { change_set, usage }),
                 Err(err @ (Error::ChangeSet(_) | Error::Apply(_)))

@@ -9,9 +9,9 @@ use super::output_error::ParseError;
 use super::progress::Progress;
 use super::stream::stream_round;
 use crate::api::Usage;
-use crate::changeset::json::candidates;
 use crate::prompt::{FullAppRequest, PhaseContext, PlanRequest, RenderedPrompt};
 use crate::protocol::{AppFile, RawPhase, parse};
+use appforge_files::json_candidates as candidates;
 
 /// One build phase.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
