@@ -297,8 +297,12 @@ async fn submit(
     match state.queue().enqueue(job).await {
         Ok(enqueued) => {
             // From now on the reservation lives as long as the job, however long it waits.
-            if let Err(error) = state.quota().hold(reservation.id, enqueued.id.into()).await {
-                tracing::warn!(job = %enqueued.id, %error, "holding the job's reservation failed; the worker holds it when the job starts");
+            match state.quota().hold(reservation.id, enqueued.id.into()).await {
+                // A job so quick that it was settled already.
+                Ok(()) | Err(appforge_quota::Error::AlreadySettled { .. }) => {}
+                Err(error) => {
+                    tracing::warn!(job = %enqueued.id, %error, "holding the job's reservation failed; the worker holds it when the job starts");
+                }
             }
             state.analytics().requested(
                 user.id,

@@ -95,6 +95,7 @@ per_backend!(
     waiting_jobs_keep_their_reservations,
     operator_retries_are_paid_for_or_marked_free,
     a_users_running_jobs_are_capped_by_their_plan,
+    reconciliation_releases_reservations_of_jobs_that_are_gone,
 );
 
 per_backend!(

@@ -766,3 +766,49 @@ pub(crate) async fn a_users_running_jobs_are_capped_by_their_plan(db: Db) {
     assert_eq!(provider.calls(), 3);
     server.stop().await;
 }
+
+/// Reconciliation releases a held reservation whose job does not exist (a job enqueued by a
+/// process that died, then pruned, say) and keeps the one of a job still waiting.
+pub(crate) async fn reconciliation_releases_reservations_of_jobs_that_are_gone(db: Db) {
+    use appforge_quota::Admission;
+
+    let clock = ManualClock::at(appforge_testing::fixed_now());
+    let server = TestServer::start(
+        db,
+        Options {
+            clock: Some(clock.shared()),
+            ..Options::api_only()
+        },
+    )
+    .await;
+    let user = Uuid::new_v4();
+    server
+        .generate(user, FULL_APP, json!({ "prompt": "an app" }))
+        .await;
+    let Admission::Granted(orphan) = server.state.quota().reserve(user, 1).await.unwrap() else {
+        panic!("within the Free plan");
+    };
+    server
+        .state
+        .quota()
+        .hold(orphan.id, Uuid::new_v4())
+        .await
+        .unwrap();
+    assert_eq!(quota(&server, user).await["daily"]["used"], 2);
+    // Held reservations younger than the timeout are not looked at.
+    let report = appforge_server::reconcile::reconcile_at_start(&server.state).await;
+    assert_eq!(report.released, 0);
+    clock.advance(Duration::from_secs(31 * 60));
+    let report = appforge_server::reconcile::reconcile_at_start(&server.state).await;
+    assert_eq!((report.released, report.errors), (1, 0), "{report:?}");
+    let status = quota(&server, user).await;
+    assert_eq!(
+        status["daily"]["used"], 1,
+        "the waiting job keeps its slot: {status}"
+    );
+    assert_eq!(
+        server.state.quota().refund(orphan.id).await.unwrap(),
+        appforge_quota::Settlement::AlreadyDone
+    );
+    server.stop().await;
+}
