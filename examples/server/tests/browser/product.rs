@@ -72,6 +72,15 @@ async fn scenario(browser: &Browser, base: &str) {
     let tokens = browser.find("#tokens").await.text().await.unwrap();
     assert!(tokens.contains('/') && tokens != "–", "{tokens}");
     assert!(browser.count("#dependencies li").await > 0);
+    // The setup is the downloaded folder's own (its README's commands), and the project files
+    // the download adds are named.
+    let setup = browser.find("#setup").await.text().await.unwrap();
+    assert_eq!(setup, "1. npm install\n2. npm run dev\n3. npm run build");
+    let scaffolded = browser.find("#scaffolded").await.text().await.unwrap();
+    assert!(
+        scaffolded.contains("package.json, tsconfig.json, vite.config.ts"),
+        "{scaffolded}"
+    );
     browser.screenshot("02-generate-completed").await;
     browser.assert_clean("generate", &[]).await;
 
