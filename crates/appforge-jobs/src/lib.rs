@@ -6,28 +6,45 @@
 //! completed, retried with backoff, or failed. Every transition and progress report is a
 //! [`JobEvent`]; [`JobQueue::subscribe`] streams one job's events, current state first.
 //!
+//! A job's arguments are a type that names its kind ([`JobArgs`]); a worker is registered for
+//! that type with [`WorkerPoolBuilder::handle`] and gets the payload decoded. String kinds
+//! and raw JSON ([`NewJob::new`], [`WorkerPoolBuilder::handler`]) remain for dynamic hosts
+//! and run alongside.
+//!
 //! ```
-//! use appforge_jobs::{JobEventKind, JobQueue, JobStatus, MemoryJobStore, NewJob, Outcome, Priority, Progress, WorkerPool};
+//! use appforge_jobs::{JobArgs, JobEventKind, JobQueue, JobStatus, MemoryJobStore, NewJob, Outcome, Priority, Progress, WorkerPool};
 //! use futures::StreamExt;
+//! use serde::{Deserialize, Serialize};
 //! use serde_json::json;
 //! use std::time::Duration;
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct FullApp {
+//!     prompt: String,
+//! }
+//!
+//! impl JobArgs for FullApp {
+//!     const KIND: &'static str = "full_app";
+//! }
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> appforge_jobs::Result<()> {
 //! let queue = JobQueue::new(MemoryJobStore::new());
 //! let workers = WorkerPool::builder(queue.clone())
 //!     .concurrency(4)
-//!     .handler("full_app", |ctx| async move {
-//!         let prompt = ctx.payload()["prompt"].as_str().unwrap_or_default().to_owned();
+//!     .handle::<FullApp>(|ctx, args| async move {
 //!         ctx.progress(Progress::FileStarted { path: "src/App.tsx".into() }).await.ok();
-//!         Outcome::success(json!({ "name": prompt })).with_tokens(120, 900)
+//!         Outcome::success(json!({ "name": args.prompt })).with_tokens(120, 900)
+//!     })
+//!     .handler("rename", |ctx| async move {
+//!         Outcome::success(json!({ "name": ctx.payload()["name"] })) // raw JSON
 //!     })
 //!     .start()?;
 //!
 //! let user = uuid::Uuid::new_v4();
 //! let job = queue
-//!     .enqueue(NewJob::new("full_app", user, json!({ "prompt": "habit tracker" })).priority(Priority::PRO))
-//!     .await?;
+//!     .enqueue(NewJob::from_args(user, FullApp { prompt: "habit tracker".into() })?.priority(Priority::PRO))
+//!     .await?; // or queue.enqueue_args(user, args) at the defaults
 //! let mut events = queue.subscribe(user, job.id).await?;
 //! while let Some(event) = events.next().await {
 //!     if let JobEventKind::Completed { output_tokens, .. } = event.kind {
@@ -37,6 +54,7 @@
 //! let done = queue.get(user, job.id).await?;
 //! assert_eq!(done.status, JobStatus::Completed);
 //! assert_eq!(done.result, Some(json!({ "name": "habit tracker" })));
+//! queue.enqueue(NewJob::new("rename", user, json!({ "name": "Habits" }))).await?;
 //! workers.shutdown(Duration::from_secs(5)).await;
 //! # Ok(()) }
 //! ```
@@ -60,6 +78,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod alerts;
+mod args;
 mod error;
 mod event;
 mod id;
@@ -76,6 +95,7 @@ mod time;
 mod worker;
 
 pub use alerts::{Alert, AlertMonitor, AlertPolicy};
+pub use args::JobArgs;
 pub use error::{Error, Result};
 pub use event::{JobEvent, JobEventKind};
 pub use id::{JobId, WorkerId};
@@ -99,4 +119,4 @@ pub use store::{
     Retention, WorkerInfo,
 };
 pub use subscription::JobSubscription;
-pub use worker::{Admit, JobContext, ShutdownReport, WorkerPool, WorkerPoolBuilder};
+pub use worker::{Admit, JobContext, ShutdownReport, TypedHandler, WorkerPool, WorkerPoolBuilder};

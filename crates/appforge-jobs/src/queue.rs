@@ -193,6 +193,18 @@ impl<S: JobStore> JobQueue<S> {
             .ok_or_else(|| Error::Corrupt("the store lost an enqueue".into()))
     }
 
+    /// Enqueues a typed job: `args` under its kind [`A::KIND`](crate::JobArgs::KIND) for `user`,
+    /// as [`NewJob::from_args`] builds it (for a priority, a delay or a dedupe key, build
+    /// that and [`enqueue`](Self::enqueue) it).
+    ///
+    /// # Errors
+    ///
+    /// As [`enqueue`](Self::enqueue); [`Error::InvalidInput`] when the arguments do not
+    /// serialise.
+    pub async fn enqueue_args<A: crate::JobArgs>(&self, user: Uuid, args: A) -> Result<Enqueued> {
+        self.enqueue(NewJob::from_args(user, args)?).await
+    }
+
     /// Enqueues jobs in one write. All are validated first: one bad job rejects the batch.
     ///
     /// # Errors

@@ -110,3 +110,35 @@ where
 {
     Arc::new(move |ctx| Box::pin(f(ctx)))
 }
+
+/// A handler of typed jobs: any `Fn(JobContext, A) -> impl Future<Output = Outcome>` (for
+/// [`WorkerPoolBuilder::handle`](crate::WorkerPoolBuilder::handle)). It names the future's
+/// type so that the closure's arguments are inferred from `handle::<A>`.
+pub trait TypedHandler<A>:
+    Fn(JobContext, A) -> <Self as TypedHandler<A>>::Future + Send + Sync + 'static
+{
+    /// The future the handler returns.
+    type Future: Future<Output = Outcome> + Send + 'static;
+}
+
+impl<A, F, Fut> TypedHandler<A> for F
+where
+    F: Fn(JobContext, A) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    type Future = Fut;
+}
+
+/// Wraps a typed handler: the payload is decoded into `A` first; one that does not decode
+/// fails the job permanently (running it again would not help).
+pub(crate) fn typed_handler<A: crate::JobArgs>(f: impl TypedHandler<A>) -> Handler {
+    Arc::new(
+        move |ctx: JobContext| match crate::args::decode::<A>(ctx.payload()) {
+            Ok(args) => Box::pin(f(ctx, args)),
+            Err(error) => {
+                tracing::warn!(job = %ctx.job().id, %error, "job payload does not decode");
+                Box::pin(std::future::ready(Outcome::permanent(error)))
+            }
+        },
+    )
+}

@@ -3,5 +3,5 @@
 mod context;
 mod pool;
 
-pub use context::JobContext;
+pub use context::{JobContext, TypedHandler};
 pub use pool::{Admit, ShutdownReport, WorkerPool, WorkerPoolBuilder};

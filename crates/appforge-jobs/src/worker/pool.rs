@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::context::{Handler, JobContext, handler};
+use super::context::{Handler, JobContext, TypedHandler, handler, typed_handler};
 use crate::store::{Finish, FinishRequest, JobStore, Lease, WorkerInfo};
 use crate::time::add;
 use crate::{Error, Job, JobEventKind, JobId, JobQueue, Outcome, Result, WorkerId};
@@ -71,6 +71,42 @@ impl<S: JobStore> WorkerPoolBuilder<S> {
         Fut: Future<Output = Outcome> + Send + 'static,
     {
         self.handlers.insert(kind.into(), handler(f));
+        self
+    }
+
+    /// Registers the handler for typed jobs of kind [`A::KIND`](crate::JobArgs::KIND): the
+    /// payload is decoded into `A` before the handler runs, and a payload that does not decode
+    /// fails the job permanently with an error naming the kind and the serde error. Otherwise
+    /// as [`handler`](Self::handler), which it replaces for that kind (and the other way round).
+    ///
+    /// ```
+    /// use appforge_jobs::{JobArgs, JobQueue, MemoryJobStore, Outcome, WorkerPool};
+    /// use serde::{Deserialize, Serialize};
+    /// use std::time::Duration;
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct FullApp {
+    ///     prompt: String,
+    /// }
+    ///
+    /// impl JobArgs for FullApp {
+    ///     const KIND: &'static str = "full_app";
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> appforge_jobs::Result<()> {
+    /// let queue = JobQueue::new(MemoryJobStore::new());
+    /// let pool = WorkerPool::builder(queue.clone())
+    ///     .handle::<FullApp>(|_ctx, args| async move {
+    ///         Outcome::success(serde_json::json!({ "name": args.prompt }))
+    ///     })
+    ///     .start()?;
+    /// # pool.shutdown(Duration::from_secs(1)).await;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn handle<A: crate::JobArgs>(mut self, f: impl TypedHandler<A>) -> Self {
+        self.handlers
+            .insert(A::KIND.to_owned(), typed_handler::<A>(f));
         self
     }
 

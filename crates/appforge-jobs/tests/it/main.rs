@@ -71,6 +71,8 @@ macro_rules! worker_suite {
             terminal_hook_fires_once_per_terminal_job,
             late_subscriber_gets_state_then_the_rest,
             prefetched_jobs_wait_for_a_slot_and_are_given_back,
+            typed_jobs_round_trip_alongside_string_kinds,
+            undecodable_typed_payload_fails_permanently,
         );
     };
 }

@@ -588,3 +588,106 @@ pub(crate) async fn prefetched_jobs_wait_for_a_slot_and_are_given_back<S: JobSto
         );
     }
 }
+
+/// Typed arguments of the `full_app` kind.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct FullApp {
+    prompt: String,
+    files: u32,
+}
+
+impl appforge_jobs::JobArgs for FullApp {
+    const KIND: &'static str = "full_app";
+
+    fn priority(&self) -> appforge_jobs::Priority {
+        appforge_jobs::Priority::PRO
+    }
+}
+
+pub(crate) async fn typed_jobs_round_trip_alongside_string_kinds<S: JobStore>(f: Fixture<S>) {
+    let workers = pool(&f.queue)
+        .handle::<FullApp>(|ctx, args| async move {
+            assert_eq!(ctx.job().kind, "full_app");
+            Outcome::success(json!({ "name": args.prompt, "files": args.files }))
+        })
+        .handler("modify", |ctx| async move {
+            Outcome::success(json!({ "modified": ctx.payload()["prompt"] }))
+        })
+        .start()
+        .unwrap();
+    let user = Uuid::new_v4();
+    let args = FullApp {
+        prompt: "habit tracker".into(),
+        files: 3,
+    };
+    let typed = f.queue.enqueue_args(user, args.clone()).await.unwrap().id;
+    let stored = f.queue.get(user, typed).await.unwrap();
+    assert_eq!(stored.kind, "full_app");
+    assert_eq!(stored.priority, appforge_jobs::Priority::PRO);
+    assert_eq!(stored.args::<FullApp>().unwrap(), args);
+    let dynamic = f.queue.enqueue(job("modify", user)).await.unwrap().id;
+    // A dynamic host's raw JSON under the typed kind runs on the typed handler too.
+    let raw = f
+        .queue
+        .enqueue(NewJob::new(
+            "full_app",
+            user,
+            json!({ "prompt": "raw", "files": 1 }),
+        ))
+        .await
+        .unwrap()
+        .id;
+
+    let done = wait_terminal(&f.queue, user, typed).await;
+    assert_eq!(done.status, JobStatus::Completed, "{done:?}");
+    assert_eq!(
+        done.result,
+        Some(json!({ "name": "habit tracker", "files": 3 }))
+    );
+    let done = wait_terminal(&f.queue, user, dynamic).await;
+    assert_eq!(done.status, JobStatus::Completed, "{done:?}");
+    assert_eq!(done.result, Some(json!({ "modified": "a habit tracker" })));
+    let done = wait_terminal(&f.queue, user, raw).await;
+    assert_eq!(done.status, JobStatus::Completed, "{done:?}");
+    assert_eq!(done.result, Some(json!({ "name": "raw", "files": 1 })));
+    // Decoding a job of another kind names both kinds.
+    let other = f.queue.get(user, dynamic).await.unwrap();
+    let err = other.args::<FullApp>().unwrap_err().to_string();
+    assert!(
+        err.contains("\"modify\"") && err.contains("\"full_app\""),
+        "{err}"
+    );
+    workers.shutdown(BOUND).await;
+}
+
+pub(crate) async fn undecodable_typed_payload_fails_permanently<S: JobStore>(f: Fixture<S>) {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = Arc::clone(&ran);
+    let workers = pool(&f.queue)
+        .handle::<FullApp>(move |_ctx, _args| {
+            r.fetch_add(1, Ordering::SeqCst);
+            async { Outcome::success(json!(null)) }
+        })
+        .start()
+        .unwrap();
+    let user = Uuid::new_v4();
+    let id = f
+        .queue
+        .enqueue(NewJob::new("full_app", user, json!({ "prompt": 42 })).max_attempts(3))
+        .await
+        .unwrap()
+        .id;
+    let done = wait_terminal(&f.queue, user, id).await;
+    assert_eq!(
+        (done.status, done.attempt),
+        (JobStatus::Failed, 1),
+        "no retry: {done:?}"
+    );
+    let error = done.error.unwrap_or_default();
+    assert!(
+        error.contains("job kind \"full_app\"") && error.contains("invalid type: integer `42`"),
+        "{error}"
+    );
+    assert_eq!(ran.load(Ordering::SeqCst), 0, "the handler never runs");
+    workers.shutdown(BOUND).await;
+}
