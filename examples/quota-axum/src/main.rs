@@ -9,7 +9,7 @@
 //! ```
 //!
 //! The route and the header that names the user are in `src/lib.rs` ([`app`]); usage lives in
-//! memory, so it starts again with the process. Set `APPFORGE_EXAMPLE_ADDR` to listen elsewhere.
+//! memory, so it starts again with the process.
 
 // A command-line program: the address goes to stdout.
 #![allow(clippy::print_stdout)]
@@ -21,8 +21,7 @@ use appforge_quota::{MemoryUsageStore, Quota};
 async fn main() -> std::io::Result<()> {
     // Every user starts on the Free plan: 5 generations a day.
     let quota = Quota::new(MemoryUsageStore::new());
-    let addr = std::env::var("APPFORGE_EXAMPLE_ADDR").unwrap_or_else(|_| "127.0.0.1:3001".into());
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:3001").await?;
     println!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app(quota)).await
 }
