@@ -36,8 +36,9 @@ pub(crate) struct DrainArgs {
     jobs: u64,
     #[arg(long, default_value_t = 10)]
     concurrency: u32,
-    /// Jobs each claim may take beyond the free slots (held locally under lease).
-    #[arg(long, default_value_t = 0)]
+    /// Jobs each claim may take beyond the free slots (held locally under lease); the
+    /// worker pool's default unless given, 0 for claims sized to the free slots.
+    #[arg(long, default_value_t = appforge_jobs::DEFAULT_PREFETCH)]
     prefetch: u32,
     /// Completed jobs already in the store before the run (a queue that keeps its history):
     /// enqueued, claimed and completed through the store, untimed.

@@ -30,7 +30,7 @@ use crate::{Error, Job, NewJob, Priority, Result};
 ///     const KIND: &'static str = "full_app";
 /// }
 ///
-/// let job = NewJob::from_args(uuid::Uuid::new_v4(), FullApp { prompt: "a todo app".into() })?
+/// let job = NewJob::from_args(uuid::Uuid::new_v4(), &FullApp { prompt: "a todo app".into() })?
 ///     .priority(Priority::PRO);
 /// assert_eq!(job.kind, "full_app");
 /// assert_eq!(job.payload, serde_json::json!({ "prompt": "a todo app" }));
@@ -62,8 +62,8 @@ impl NewJob {
     ///
     /// [`Error::InvalidInput`] when the arguments do not serialise to JSON (a map with
     /// non-string keys, a failing `Serialize` impl).
-    pub fn from_args<A: JobArgs>(user_id: Uuid, args: A) -> Result<Self> {
-        let payload = serde_json::to_value(&args).map_err(|e| {
+    pub fn from_args<A: JobArgs>(user_id: Uuid, args: &A) -> Result<Self> {
+        let payload = serde_json::to_value(args).map_err(|e| {
             Error::InvalidInput(format!(
                 "arguments of job kind {:?} do not serialise: {e}",
                 A::KIND

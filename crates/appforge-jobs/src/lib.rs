@@ -43,8 +43,8 @@
 //!
 //! let user = uuid::Uuid::new_v4();
 //! let job = queue
-//!     .enqueue(NewJob::from_args(user, FullApp { prompt: "habit tracker".into() })?.priority(Priority::PRO))
-//!     .await?; // or queue.enqueue_args(user, args) at the defaults
+//!     .enqueue(NewJob::from_args(user, &FullApp { prompt: "habit tracker".into() })?.priority(Priority::PRO))
+//!     .await?; // or queue.enqueue_args(user, &args) at the defaults
 //! let mut events = queue.subscribe(user, job.id).await?;
 //! while let Some(event) = events.next().await {
 //!     if let JobEventKind::Completed { output_tokens, .. } = event.kind {
@@ -119,4 +119,7 @@ pub use store::{
     Retention, WorkerInfo,
 };
 pub use subscription::JobSubscription;
-pub use worker::{Admit, JobContext, ShutdownReport, TypedHandler, WorkerPool, WorkerPoolBuilder};
+pub use worker::{
+    Admit, DEFAULT_PREFETCH, JobContext, ShutdownReport, TypedHandler, WorkerPool,
+    WorkerPoolBuilder,
+};

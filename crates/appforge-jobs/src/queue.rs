@@ -201,7 +201,7 @@ impl<S: JobStore> JobQueue<S> {
     ///
     /// As [`enqueue`](Self::enqueue); [`Error::InvalidInput`] when the arguments do not
     /// serialise.
-    pub async fn enqueue_args<A: crate::JobArgs>(&self, user: Uuid, args: A) -> Result<Enqueued> {
+    pub async fn enqueue_args<A: crate::JobArgs>(&self, user: Uuid, args: &A) -> Result<Enqueued> {
         self.enqueue(NewJob::from_args(user, args)?).await
     }
 

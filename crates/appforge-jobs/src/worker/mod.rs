@@ -4,4 +4,4 @@ mod context;
 mod pool;
 
 pub use context::{JobContext, TypedHandler};
-pub use pool::{Admit, ShutdownReport, WorkerPool, WorkerPoolBuilder};
+pub use pool::{Admit, DEFAULT_PREFETCH, ShutdownReport, WorkerPool, WorkerPoolBuilder};

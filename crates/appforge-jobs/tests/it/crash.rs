@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 const CHILD_URL: &str = "APPFORGE_JOBS_CHILD_URL";
 const CHILD_LEASE_MS: &str = "APPFORGE_JOBS_CHILD_LEASE_MS";
+const CHILD_PREFETCH: &str = "APPFORGE_JOBS_CHILD_PREFETCH";
 const BOUND: Duration = Duration::from_secs(20);
 
 /// The worker child: runs a pool until killed. Skipped in normal runs.
@@ -34,11 +35,16 @@ async fn child_worker() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(1000),
     );
+    let prefetch = std::env::var(CHILD_PREFETCH)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(appforge_jobs::DEFAULT_PREFETCH);
     let store = AnyJobStore::connect(&url).await.unwrap();
     let runs = Runs::of(&store);
     let queue = JobQueue::new(store);
     let _pool = WorkerPool::builder(queue)
         .concurrency(4)
+        .prefetch(prefetch)
         .lease(lease)
         .heartbeat(lease / 5)
         .rescue_interval(lease / 5)
@@ -167,11 +173,13 @@ impl Runs {
 struct ChildWorker(Child);
 
 impl ChildWorker {
-    fn spawn(url: &str, lease: Duration) -> Self {
+    /// A child running 4 jobs at once and claiming `prefetch` more ahead.
+    fn spawn(url: &str, lease: Duration, prefetch: u32) -> Self {
         let child = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "crash::child_worker", "--ignored", "--nocapture"])
             .env(CHILD_URL, url)
             .env(CHILD_LEASE_MS, lease.as_millis().to_string())
+            .env(CHILD_PREFETCH, prefetch.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -247,7 +255,8 @@ async fn killed_worker_loses_nothing(url: &str) {
         .await
         .unwrap();
     let lease = Duration::from_millis(800);
-    let mut child = ChildWorker::spawn(url, lease);
+    // Claims sized to the free slots: what the dead worker held is bounded by its slots.
+    let mut child = ChildWorker::spawn(url, lease, 0);
     wait_until("the child to finish some jobs and hold two", || async {
         let mut holding = 0;
         for id in [ids[30].id, ids[31].id] {
@@ -350,6 +359,131 @@ async fn postgres_killed_worker_loses_nothing() {
     killed_worker_loses_nothing(db.url()).await;
 }
 
+/// SIGKILL a worker that prefetches (the default) while every slot is busy and the rest of
+/// the batch waits in it claimed but not started: every job ends completed, none is lost,
+/// none ran twice per claim, and the jobs it held come back once their lease expires.
+async fn killed_prefetching_worker_loses_nothing(url: &str) {
+    let store = AnyJobStore::connect(url).await.unwrap();
+    store.migrate().await.unwrap();
+    let runs = Runs::of(&store);
+    runs.create().await;
+    let queue = JobQueue::new(store);
+    let user = Uuid::new_v4();
+    let total = 120;
+    // Four jobs (the child's concurrency) never finish in the child: once they run, the jobs
+    // after them wait in the child, prefetched, until it dies.
+    let holders = 30..34;
+    let ids = queue
+        .enqueue_many(
+            (0..total)
+                .map(|i| {
+                    let mut job = work_job(user, 15);
+                    if holders.contains(&i) {
+                        job.payload["hold_in_child"] = json!(true);
+                    }
+                    job
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let lease = Duration::from_millis(800);
+    let mut child = ChildWorker::spawn(url, lease, appforge_jobs::DEFAULT_PREFETCH);
+    wait_until("the child to run the four holders", || async {
+        let counts = runs.counts().await;
+        holders
+            .clone()
+            .all(|i| counts.contains_key(&ids[i].id.as_uuid()))
+    })
+    .await;
+    child.kill();
+    let at_kill = jobs_of(&queue, user).await;
+    let held: HashSet<JobId> = at_kill
+        .iter()
+        .filter(|j| j.status == JobStatus::Processing)
+        .map(|j| j.id)
+        .collect();
+    let done_before: HashSet<JobId> = at_kill
+        .iter()
+        .filter(|j| j.status == JobStatus::Completed)
+        .map(|j| j.id)
+        .collect();
+    let started = runs.counts().await;
+    let waiting = held
+        .iter()
+        .filter(|id| !started.contains_key(&id.as_uuid()))
+        .count();
+    assert!(
+        waiting > 0,
+        "the dead worker held prefetched jobs that never started ({} held)",
+        held.len()
+    );
+    assert!(
+        at_kill.iter().all(|j| j.status != JobStatus::Pending),
+        "the child claimed the whole batch at once"
+    );
+    let r = runs.clone();
+    let survivor = WorkerPool::builder(queue.clone())
+        .concurrency(4)
+        .lease(Duration::from_secs(30))
+        .heartbeat(Duration::from_secs(2))
+        .rescue_interval(Duration::from_millis(100))
+        .poll_interval(Duration::from_millis(50))
+        .handler("work", move |ctx| {
+            let r = r.clone();
+            async move { work(ctx, r, Process::Test).await }
+        })
+        .start()
+        .unwrap();
+    wait_until("every job to finish", || async {
+        queue.stats().await.unwrap().count(JobStatus::Completed) == u64::try_from(total).unwrap()
+    })
+    .await;
+    survivor.shutdown(Duration::from_secs(5)).await;
+    let jobs = jobs_of(&queue, user).await;
+    let counts = runs.counts().await;
+    assert_eq!(jobs.len(), total);
+    for job in &jobs {
+        assert_eq!(job.status, JobStatus::Completed, "{job:?}");
+        let ran = counts.get(&job.id.as_uuid()).copied().unwrap_or(0);
+        assert!(
+            ran >= 1 && ran <= i64::from(job.attempt),
+            "{job:?} ran {ran} times"
+        );
+        if done_before.contains(&job.id) {
+            assert_eq!(
+                (job.attempt, ran),
+                (1, 1),
+                "a finished job ran again: {job:?}"
+            );
+        }
+        if held.contains(&job.id) {
+            // Its claim counted an attempt even when it never started: the rescue spends it.
+            assert_eq!(
+                job.attempt, 2,
+                "a held job runs again after its lease: {job:?}"
+            );
+        } else {
+            assert_eq!(job.attempt, 1, "only held jobs come back: {job:?}");
+        }
+    }
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_killed_prefetching_worker_loses_nothing() {
+    let file = appforge_testing::TempSqlite::new();
+    killed_prefetching_worker_loses_nothing(&file.url()).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
+async fn postgres_killed_prefetching_worker_loses_nothing() {
+    let db = appforge_testing::TestDatabase::create().await;
+    killed_prefetching_worker_loses_nothing(db.url()).await;
+}
+
 /// Two worker processes on one database drain a batch; no job runs twice.
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -367,8 +501,9 @@ async fn postgres_two_worker_processes_share_a_batch() {
         .enqueue_many((0..total).map(|_| work_job(user, 2)).collect())
         .await
         .unwrap();
-    let _a = ChildWorker::spawn(db.url(), Duration::from_secs(5));
-    let _b = ChildWorker::spawn(db.url(), Duration::from_secs(5));
+    // Without prefetch: with it, the first claim of either process takes the whole batch.
+    let _a = ChildWorker::spawn(db.url(), Duration::from_secs(5), 0);
+    let _b = ChildWorker::spawn(db.url(), Duration::from_secs(5), 0);
     wait_until("both workers to drain the batch", || async {
         queue.stats().await.unwrap().count(JobStatus::Completed) == u64::try_from(total).unwrap()
     })
@@ -475,7 +610,11 @@ async fn postgres_events_cross_processes() {
         .unwrap()
         .id;
     let mut sub = queue.subscribe(user, id).await.unwrap();
-    let _child = ChildWorker::spawn(db.url(), Duration::from_secs(5));
+    let _child = ChildWorker::spawn(
+        db.url(),
+        Duration::from_secs(5),
+        appforge_jobs::DEFAULT_PREFETCH,
+    );
     let mut events = Vec::new();
     let finished = tokio::time::timeout(BOUND, async {
         while let Some(e) = sub.next().await {

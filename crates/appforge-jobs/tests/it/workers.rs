@@ -620,7 +620,7 @@ pub(crate) async fn typed_jobs_round_trip_alongside_string_kinds<S: JobStore>(f:
         prompt: "habit tracker".into(),
         files: 3,
     };
-    let typed = f.queue.enqueue_args(user, args.clone()).await.unwrap().id;
+    let typed = f.queue.enqueue_args(user, &args).await.unwrap().id;
     let stored = f.queue.get(user, typed).await.unwrap();
     assert_eq!(stored.kind, "full_app");
     assert_eq!(stored.priority, appforge_jobs::Priority::PRO);
