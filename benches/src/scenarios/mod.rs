@@ -3,6 +3,7 @@
 mod analytics_ingest;
 mod file_parse;
 mod jobs;
+mod metrics_scrape;
 mod noop;
 mod quota_reserve;
 mod sse_decode;
@@ -32,6 +33,8 @@ pub(crate) enum Scenario {
     JobsDrain(jobs::DrainArgs),
     /// Enqueues one job at a time into idle workers: latency from enqueue to handler start.
     JobsLatency(jobs::LatencyArgs),
+    /// The server over a large queue: `/api/quota` latency alone, then under `/metrics` scrapers.
+    MetricsScrape(metrics_scrape::Args),
 }
 
 impl Scenario {
@@ -47,6 +50,7 @@ impl Scenario {
             Self::WebhookE2e(args) => webhook_e2e::run(&args).await,
             Self::JobsDrain(args) => jobs::drain(&args).await,
             Self::JobsLatency(args) => jobs::latency(&args).await,
+            Self::MetricsScrape(args) => metrics_scrape::run(&args).await,
         }
     }
 }
