@@ -289,12 +289,13 @@ pub(crate) async fn an_ended_grace_period_is_enforced_by_the_periodic_pass(db: D
         plan(&server, user).await == "free"
     })
     .await;
+    // The loop ends at shutdown, once its pass (which also records the enforcement) is done.
+    server.state.shutdown_token().cancel();
+    pass.await.unwrap();
     let report = appforge_server::reconcile::billing_pass(&server.state)
         .await
         .unwrap();
     assert_eq!(report.grace_enforced, 0, "enforced once");
-    server.state.shutdown_token().cancel();
-    pass.await.unwrap();
     server.stop().await;
 }
 
