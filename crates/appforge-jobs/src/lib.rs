@@ -73,6 +73,10 @@
 //! - A job runs again only after a retryable failure or when its lease expired (its worker
 //!   died or stalled); a graceful shutdown gives unfinished jobs back without spending an
 //!   attempt.
+//! - A pool claims ahead of its free slots ([`DEFAULT_PREFETCH`] jobs, waiting locally under a
+//!   renewed lease): a graceful shutdown gives them back unspent; when the worker dies they
+//!   come back after their lease like running jobs, and the rescue counts the attempt their
+//!   claim took (set [`WorkerPoolBuilder::prefetch`] to 0 for jobs with a single attempt).
 //! - [`JobQueueBuilder::on_terminal`] is called exactly once per terminal transition, by the
 //!   process that wrote it.
 #![cfg_attr(docsrs, feature(doc_cfg))]
