@@ -43,7 +43,8 @@ const FAIR_SHARE_DELAY: Duration = Duration::from_secs(2);
 
 /// Registers the generation handlers on `builder`, with the fair share of the workers: a job
 /// whose user already runs as many jobs as their plan's `max_running_jobs` is given back to
-/// the queue unstarted, and the pool claims other users' jobs meanwhile.
+/// the queue unstarted, and the pool claims other users' jobs meanwhile. Claims are sized to
+/// the free slots (no prefetch).
 #[must_use]
 pub fn register(
     builder: WorkerPoolBuilder<AnyJobStore>,
@@ -54,6 +55,10 @@ pub fn register(
     let plan = state.clone();
     let share = state.clone();
     builder
+        // Generations run for seconds to minutes: a process claims only for its free slots,
+        // so other processes start the rest, and the fair share is decided as each job is
+        // claimed rather than while it waits in a prefetch buffer.
+        .prefetch(0)
         .handler(FULL_APP, move |ctx| run(full.clone(), ctx))
         .handler(MODIFY, move |ctx| run(modify.clone(), ctx))
         .handler(PLAN_PHASES, move |ctx| run(plan.clone(), ctx))

@@ -305,6 +305,15 @@ pub(crate) async fn a_chat_cut_mid_stream_still_pays_its_tokens(db: Db) {
         quota["chat"]["used"] == 1 && quota["tokens"]["used"] == 11
     })
     .await;
+    // The settlement records its analytics event after it commits the quota.
+    eventually("the cut message is recorded", || async {
+        server
+            .analytics_events()
+            .await
+            .iter()
+            .any(|e| e.event_type.as_str() == "chat_message")
+    })
+    .await;
     let events = server.analytics_events().await;
     let chat = events
         .iter()
