@@ -123,7 +123,10 @@ pub(crate) async fn a_generation_is_recorded_and_reported(db: Db) {
     assert_eq!(report["usage"]["tokens"]["output"], output);
     // The offline demo is free on purpose, not an unpriced model.
     assert_eq!(report["usage"]["costMicroUsd"], 0);
-    assert_eq!(report["usage"]["freeModels"], serde_json::json!(["offline-demo"]));
+    assert_eq!(
+        report["usage"]["freeModels"],
+        serde_json::json!(["offline-demo"])
+    );
     assert_eq!(report["usage"]["unpricedModels"], serde_json::json!([]));
     assert_eq!(report["active"]["distinctUsers"], 1);
     assert_eq!(report["active"]["days"][0]["dau"], 1);
