@@ -7,9 +7,9 @@
 //! Each attempt holds the job's quota reservation (so that it cannot expire while the job
 //! lives), asks the model for at most the plan's output tokens, and accounts for what it
 //! spent: an attempt that will be retried records its tokens at once, the attempt that ends
-//! the job leaves them on the job for its settlement (see [`crate::settlement`]). A failure
-//! the request or the user caused (an app deleted or changed while the job ran, a refusal) is
-//! written with [`REQUEST_ERROR`](crate::settlement::REQUEST_ERROR) first, and is charged.
+//! the job leaves them on the job for its settlement (the server's `settlement` module). A
+//! failure the request or the user caused (an app deleted or changed while the job ran, a
+//! refusal) is written with the settlement's request-error mark first, and is charged.
 
 use std::sync::Arc;
 use std::time::Duration;

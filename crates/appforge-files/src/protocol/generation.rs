@@ -152,7 +152,7 @@ impl fmt::Display for Warning {
     }
 }
 
-/// A raw `===PHASE:n===` section, before [`PhasePlan`](crate::PhasePlan) parsing.
+/// A raw `===PHASE:n===` section, before `appforge-llm` reads it as a phase.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RawPhase {
     /// The number after `PHASE:`.

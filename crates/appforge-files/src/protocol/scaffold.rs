@@ -1,33 +1,4 @@
 //! Project scaffolding: the files an exported app needs to install and build as delivered.
-//!
-//! Models write source files and name their packages; they often leave out `package.json`,
-//! `tsconfig.json` and the bundler's config, so `npm install` fails on the export. [`scaffold`]
-//! derives those files from the app itself (its files, its name, its dependencies) and adds
-//! only what the app does not already have: a file the model wrote is never replaced.
-//!
-//! ```
-//! use std::collections::BTreeMap;
-//! use appforge_files::protocol::{AppFile, scaffold};
-//!
-//! let files = vec![
-//!     AppFile::new("index.html", "<div id=\"root\"></div>"),
-//!     AppFile::new("src/main.tsx", "import App from './App';"),
-//!     AppFile::new("src/App.tsx", "export default function App() { return null; }"),
-//! ];
-//! let deps = BTreeMap::from([
-//!     ("react".to_owned(), "^18.3.1".to_owned()),
-//!     ("vite".to_owned(), "^5.4.0".to_owned()),
-//! ]);
-//! let scaffold = scaffold("Habit Tracker", &files, &deps);
-//! assert_eq!(
-//!     scaffold.paths(),
-//!     ["package.json", "tsconfig.json", "vite.config.ts", ".gitignore", "README.md"]
-//! );
-//! let package: serde_json::Value = serde_json::from_str(&scaffold.files[0].content).unwrap();
-//! assert_eq!(package["name"], "habit-tracker");
-//! assert_eq!(package["dependencies"]["react"], "^18.3.1");
-//! assert_eq!(package["devDependencies"]["vite"], "^5.4.0");
-//! ```
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -121,7 +92,37 @@ fn kind(files: &[AppFile], dependencies: &BTreeMap<String, String>) -> Kind {
 }
 
 /// The project files `files` lack, derived from the app's `name`, its files and the
-/// dependencies the model named (`package: version`). See the [module docs](self).
+/// dependencies the model named (`package: version`), so that an export installs and builds
+/// as delivered.
+///
+/// Models write source files and name their packages; they often leave out `package.json`,
+/// `tsconfig.json` and the bundler's config, so `npm install` fails on the export. this function
+/// derives those files from the app itself (its files, its name, its dependencies) and adds
+/// only what the app does not already have: a file the model wrote is never replaced.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use appforge_files::protocol::{AppFile, scaffold};
+///
+/// let files = vec![
+///     AppFile::new("index.html", "<div id=\"root\"></div>"),
+///     AppFile::new("src/main.tsx", "import App from './App';"),
+///     AppFile::new("src/App.tsx", "export default function App() { return null; }"),
+/// ];
+/// let deps = BTreeMap::from([
+///     ("react".to_owned(), "^18.3.1".to_owned()),
+///     ("vite".to_owned(), "^5.4.0".to_owned()),
+/// ]);
+/// let scaffold = scaffold("Habit Tracker", &files, &deps);
+/// assert_eq!(
+///     scaffold.paths(),
+///     ["package.json", "tsconfig.json", "vite.config.ts", ".gitignore", "README.md"]
+/// );
+/// let package: serde_json::Value = serde_json::from_str(&scaffold.files[0].content).unwrap();
+/// assert_eq!(package["name"], "habit-tracker");
+/// assert_eq!(package["dependencies"]["react"], "^18.3.1");
+/// assert_eq!(package["devDependencies"]["vite"], "^5.4.0");
+/// ```
 #[must_use]
 pub fn scaffold(
     name: &str,
