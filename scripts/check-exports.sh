@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every offline demo app, exported by the CLI (appforge-generate --out) and by the server's zip
 # downloads (job zip and app zip), installs and builds with the commands its README prints:
-# npm install --ignore-scripts, npx tsc --noEmit, npx vite build.
+# npm install (with --ignore-scripts), npm run build, and the type check npx tsc --noEmit.
 #
 # Needs node and npm, and the npm registry (or APPFORGE_NPM_REGISTRY) for the packages.
 # Run from anywhere: bash scripts/check-exports.sh
@@ -32,14 +32,17 @@ check_folder() {
   done
   grep -q '^npm install$' "$dir/README.md" || { echo "FAIL: $what README lacks npm install" >&2; exit 1; }
   (cd "$dir" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error "${registry[@]}")
+  # The README's build command (for a TypeScript app: tsc --noEmit && vite build), then the
+  # type check on its own, so a project whose build script skips it still fails on a type error.
+  grep -q '^npm run build$' "$dir/README.md" || { echo "FAIL: $what README lacks npm run build" >&2; exit 1; }
+  (cd "$dir" && npm run build --silent)
   if [ -f "$dir/tsconfig.json" ]; then (cd "$dir" && npx --no-install tsc --noEmit); fi
-  (cd "$dir" && npx --no-install vite build --logLevel warn)
   [ -f "$dir/dist/index.html" ] || { echo "FAIL: $what built no dist/index.html" >&2; exit 1; }
   echo "ok: $what installs, type-checks and builds"
 }
 
 cargo build -q -p appforge-generate -p appforge-server
-bin=target/debug
+bin=$(cd "${CARGO_TARGET_DIR:-target}/debug" && pwd)
 
 # 1. The command line.
 for i in "${!prompts[@]}"; do
@@ -53,7 +56,7 @@ done
 port=$((20000 + RANDOM % 20000))
 (cd "$work" && env -u ANTHROPIC_API_KEY -u OPENAI_BASE_URL -u APPFORGE_JWT_SECRET \
   DATABASE_URL="sqlite://$work/exports.db" APPFORGE_ADDR="127.0.0.1:$port" \
-  "$OLDPWD/$bin/appforge-server" > "$work/server.log" 2>&1) &
+  "$bin/appforge-server" > "$work/server.log" 2>&1) &
 server_pid=$!
 for _ in $(seq 1 100); do
   grep -q '^export TOKEN=' "$work/server.log" 2>/dev/null && break
