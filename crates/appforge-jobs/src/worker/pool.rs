@@ -277,8 +277,10 @@ impl<S: JobStore> WorkerPoolBuilder<S> {
             admission: self.admission,
             deferred: Mutex::new(HashMap::new()),
         });
+        // The claim loop runs on the tracker, so that a shutdown's wait also covers a claim in
+        // flight when it began (and the jobs that claim hands out).
         let tasks = vec![
-            tokio::spawn(claim_loop(Arc::clone(&shared))),
+            shared.tracker.spawn(claim_loop(Arc::clone(&shared))),
             tokio::spawn(heartbeat_loop(Arc::clone(&shared))),
             tokio::spawn(rescue_loop(Arc::clone(&shared))),
             tokio::spawn(cancel_watcher(Arc::clone(&shared))),
@@ -498,6 +500,9 @@ async fn claim_loop<S: JobStore>(shared: Arc<Shared<S>>) {
             permit.merge(more);
         }
         let wanted = permit.num_permits();
+        if shared.stop.is_cancelled() {
+            return;
+        }
         // Mark wake-ups seen before claiming: one arriving during the claim is kept.
         wakes.borrow_and_update();
         let excluded: Vec<uuid::Uuid> = {
@@ -528,6 +533,22 @@ async fn claim_loop<S: JobStore>(shared: Arc<Shared<S>>) {
                 continue;
             }
         };
+        if shared.stop.is_cancelled() {
+            // The pool stopped claiming while this claim ran: its jobs go straight back,
+            // unstarted, with their attempts unspent.
+            let now = shared.queue.now();
+            for job in jobs {
+                if let Some(lease) = job.lease() {
+                    let release = FinishRequest {
+                        lease,
+                        finish: Finish::Release,
+                        now,
+                    };
+                    let _ = shared.done_tx.send(release).await;
+                }
+            }
+            return;
+        }
         let full = jobs.len() == wanted;
         for job in jobs {
             let Some(one) = permit.split(1) else { break };
