@@ -7,14 +7,10 @@
 //!
 //! # PostgreSQL suites
 //!
-//! A crate with PostgreSQL tests has a `build.rs` that sets `cfg(appforge_pg)` when
-//! `DATABASE_URL` is set at build time, and marks each PostgreSQL test
-//!
-//! ```text
-//! #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
-//! ```
-//!
-//! so that without a database the run lists those tests as skipped, with the reason.
+//! A PostgreSQL test starts with [`TestDatabase::create_or_skip`]: without `DATABASE_URL` it
+//! returns early and says why on standard error, so a machine without PostgreSQL runs every other
+//! test; with `CI` set and no `DATABASE_URL` it fails instead, so CI never passes by skipping.
+//! Nothing is decided at build time: no `build.rs`, no rebuild when `DATABASE_URL` changes.
 //!
 //! ```no_run
 //! # async fn demo() {

@@ -27,12 +27,41 @@ impl fmt::Debug for TestDatabase {
 }
 
 impl TestDatabase {
+    /// A fresh database when `DATABASE_URL` is set; otherwise `None`, after printing why the
+    /// test is skipped, so that a machine without PostgreSQL runs every other test.
+    ///
+    /// ```no_run
+    /// # async fn demo() {
+    /// let Some(db) = appforge_testing::TestDatabase::create_or_skip().await else {
+    ///     return;
+    /// };
+    /// # let _ = db;
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Panics when `CI` is set and `DATABASE_URL` is not: there a PostgreSQL suite must run,
+    /// never pass by skipping. Panics as [`TestDatabase::create`] does when the server cannot be
+    /// reached.
+    pub async fn create_or_skip() -> Option<Self> {
+        if database_url().is_none() {
+            assert!(
+                std::env::var_os("CI").is_none_or(|ci| ci.is_empty()),
+                "CI is set but DATABASE_URL is not: the PostgreSQL suites must run in CI"
+            );
+            eprintln!("skipped: needs DATABASE_URL (PostgreSQL)");
+            return None;
+        }
+        Some(Self::create().await)
+    }
+
     /// Creates a fresh, empty database next to the one `DATABASE_URL` names.
     ///
     /// # Panics
     ///
-    /// Panics when `DATABASE_URL` is not set or the server cannot be reached: call it only from
-    /// tests marked `#[cfg_attr(not(appforge_pg), ignore = "...")]`.
+    /// Panics when `DATABASE_URL` is not set or the server cannot be reached; tests that should
+    /// run without PostgreSQL call [`TestDatabase::create_or_skip`].
     pub async fn create() -> Self {
         let admin_url = database_url()
             .expect("DATABASE_URL must be set for PostgreSQL tests (postgres://user@host/db)");
@@ -134,9 +163,10 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
     async fn creates_and_drops_a_database() {
-        let db = TestDatabase::create().await;
+        let Some(db) = TestDatabase::create_or_skip().await else {
+            return;
+        };
         let name = db.name().to_owned();
         let pool = db.pool().await;
         let (current,): (String,) = sqlx::query_as("SELECT current_database()")
