@@ -5,8 +5,8 @@ mod suite;
 mod memory {
     use appforge_quota::{AnyUsageStore, MemoryUsageStore};
 
-    async fn store() -> (AnyUsageStore, super::suite::Guard) {
-        (MemoryUsageStore::new().into(), Box::new(()))
+    async fn store() -> Option<(AnyUsageStore, super::suite::Guard)> {
+        Some((MemoryUsageStore::new().into(), Box::new(())))
     }
 
     crate::backend_suite!(store);
@@ -17,11 +17,11 @@ mod sqlite {
     use appforge_quota::{AnyUsageStore, SqliteUsageStore};
     use appforge_testing::TempSqlite;
 
-    async fn store() -> (AnyUsageStore, super::suite::Guard) {
+    async fn store() -> Option<(AnyUsageStore, super::suite::Guard)> {
         let file = TempSqlite::new();
         let store = SqliteUsageStore::connect(&file.url()).await.unwrap();
         store.migrate().await.unwrap();
-        (store.into(), Box::new(file))
+        Some((store.into(), Box::new(file)))
     }
 
     crate::backend_suite!(store);
@@ -51,21 +51,22 @@ mod postgres {
             .unwrap()
     }
 
-    async fn store() -> (AnyUsageStore, super::suite::Guard) {
-        let db = TestDatabase::create().await;
-        (migrated(&db, 8).await.into(), Box::new(db))
+    async fn store() -> Option<(AnyUsageStore, super::suite::Guard)> {
+        let db = TestDatabase::create_or_skip().await?;
+        Some((migrated(&db, 8).await.into(), Box::new(db)))
     }
 
-    crate::backend_suite!(store, #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]);
+    crate::backend_suite!(store);
 
     /// 1,000 reservations for one new Free user through four pools (as four processes would):
     /// exactly 5 granted, and exactly 50 for a Pro user.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
     async fn several_pools_admit_exactly_the_limit() {
         use appforge_quota::PlanId;
 
-        let db = TestDatabase::create().await;
+        let Some(db) = TestDatabase::create_or_skip().await else {
+            return;
+        };
         let clock = appforge_testing::ManualClock::at(appforge_testing::fixed_now());
         let mut quotas = Vec::new();
         for _ in 0..4 {
@@ -99,11 +100,12 @@ mod postgres {
     /// between two bursts of calls: the second burst is answered in full, with nothing
     /// granted twice or lost.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
     async fn connections_closed_by_the_server_cost_no_call() {
         use appforge_quota::PlanId;
 
-        let db = TestDatabase::create().await;
+        let Some(db) = TestDatabase::create_or_skip().await else {
+            return;
+        };
         let clock = appforge_testing::ManualClock::at(appforge_testing::fixed_now());
         let quota = quota(migrated(&db, 4).await, &clock);
         let users: Vec<uuid::Uuid> = (0..8).map(|_| uuid::Uuid::new_v4()).collect();
@@ -157,17 +159,17 @@ mod postgres_unbatched {
     use appforge_quota::AnyUsageStore;
     use appforge_testing::TestDatabase;
 
-    async fn store() -> (AnyUsageStore, super::suite::Guard) {
-        let db = TestDatabase::create().await;
+    async fn store() -> Option<(AnyUsageStore, super::suite::Guard)> {
+        let db = TestDatabase::create_or_skip().await?;
         let store = super::postgres::migrated(&db, 8).await.batching(0);
-        (store.into(), Box::new(db))
+        Some((store.into(), Box::new(db)))
     }
 
-    crate::backend_suite!(store, #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]);
+    crate::backend_suite!(store);
 }
 
 mod any {
-    use appforge_quota::{AnyUsageStore, Error, Quota};
+    use appforge_quota::{AnyUsageStore, Error};
 
     #[tokio::test]
     async fn stores_are_chosen_by_url() {
@@ -188,7 +190,7 @@ mod any {
         let file = appforge_testing::TempSqlite::new();
         let store = AnyUsageStore::connect(&file.url()).await.unwrap();
         assert!(matches!(store, AnyUsageStore::Sqlite(_)));
-        let quota = Quota::new(store);
+        let quota = appforge_quota::Quota::new(store);
         quota.migrate().await.unwrap();
         quota.migrate().await.unwrap();
         assert!(
@@ -202,12 +204,13 @@ mod any {
 
     #[cfg(feature = "postgres")]
     #[tokio::test]
-    #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
     async fn a_postgres_url_opens_and_migrates_twice() {
-        let db = appforge_testing::TestDatabase::create().await;
+        let Some(db) = appforge_testing::TestDatabase::create_or_skip().await else {
+            return;
+        };
         let store = AnyUsageStore::connect(db.url()).await.unwrap();
         assert!(matches!(store, AnyUsageStore::Postgres(_)));
-        let quota = Quota::new(store);
+        let quota = appforge_quota::Quota::new(store);
         quota.migrate().await.unwrap();
         quota.migrate().await.unwrap();
         assert!(
