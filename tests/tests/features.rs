@@ -107,3 +107,32 @@ fn the_files_crate_is_small_and_apps_no_longer_needs_the_llm_client() {
     assert!(apps.contains("appforge-files"));
     assert_absent(&apps, &["appforge-llm", "reqwest"], "appforge-apps");
 }
+
+#[test]
+fn quota_and_analytics_build_their_memory_stores_without_sqlx() {
+    const SQL_STACK: &[&str] = &["sqlx", "sqlx-core", "rustls", "aws-lc-rs", "libsqlite3-sys"];
+    for package in ["appforge-quota", "appforge-analytics"] {
+        let memory = tree(package, &["--no-default-features"]);
+        assert!(memory.contains(package));
+        assert_absent(
+            &memory,
+            SQL_STACK,
+            &format!("{package} --no-default-features"),
+        );
+        let sqlite = tree(package, &[]);
+        assert!(
+            sqlite.contains("sqlx") && sqlite.contains("libsqlite3-sys"),
+            "the default `sqlite` feature is the SQLite store of {package}"
+        );
+        let postgres = tree(
+            package,
+            &["--no-default-features", "--features", "postgres"],
+        );
+        assert!(postgres.contains("sqlx"), "{package} with `postgres`");
+        assert_absent(
+            &postgres,
+            &["libsqlite3-sys"],
+            &format!("{package} with only `postgres`"),
+        );
+    }
+}

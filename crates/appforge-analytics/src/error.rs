@@ -13,16 +13,19 @@ pub enum Error {
         /// The day after the last day of the range.
         to: chrono::NaiveDate,
     },
-    /// The database failed or could not be reached.
+    /// The store's database failed or could not be reached. The SQL stores put their
+    /// `sqlx::Error` here; a store implemented outside this crate puts its own error.
     #[error("analytics store failed while {context}: {source}")]
     Database {
         /// What the store was doing.
         context: &'static str,
         /// The driver's error.
         #[source]
-        source: sqlx::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// Applying the crate's migrations failed.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
     #[error("analytics migrations failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// A stored row could not be read back.
@@ -39,21 +42,29 @@ impl Error {
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Database { source, .. } => matches!(
-                source,
-                sqlx::Error::Io(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::WorkerCrashed
-                    | sqlx::Error::Tls(_)
-            ),
+            #[cfg(any(feature = "sqlite", feature = "postgres"))]
+            Self::Database { source, .. } => {
+                source.downcast_ref::<sqlx::Error>().is_some_and(|source| {
+                    matches!(
+                        source,
+                        sqlx::Error::Io(_)
+                            | sqlx::Error::PoolTimedOut
+                            | sqlx::Error::PoolClosed
+                            | sqlx::Error::WorkerCrashed
+                            | sqlx::Error::Tls(_)
+                    )
+                })
+            }
             _ => false,
         }
     }
 
-    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
-        move |source| Self::Database { context, source }
+        move |source| Self::Database {
+            context,
+            source: Box::new(source),
+        }
     }
 }
 
@@ -74,6 +85,11 @@ mod tests {
             "invalid date range: 2026-03-02 is after 2026-03-01"
         );
         assert!(!err.is_retryable());
+    }
+
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    #[test]
+    fn database_errors_name_their_context() {
         let err = Error::db("inserting events")(sqlx::Error::PoolTimedOut);
         assert!(err.is_retryable());
         assert!(

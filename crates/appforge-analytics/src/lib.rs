@@ -29,7 +29,7 @@
 //!
 //! - [`Recorder`]: `record(event)` is synchronous and never waits; a background task writes
 //!   batches (by size or interval), retries a failing batch, and counts what it drops.
-//! - [`EventStore`]: [`MemoryEventStore`], [`SqliteEventStore`], [`PgEventStore`], and
+//! - [`EventStore`]: [`MemoryEventStore`], [`SqliteEventStore`], `PgEventStore`, and
 //!   [`AnyEventStore`] chosen at run time from a URL or an existing pool; `migrate()` keeps its
 //!   bookkeeping in `_appforge_analytics_migrations`.
 //! - [`Metrics`]: a [`MetricsReport`] over the UTC days `[from, to)`, with costs from a
@@ -42,6 +42,9 @@
 //! | `sqlite` | yes | the embedded SQLite store |
 //! | `postgres` | no | the PostgreSQL store |
 //! | `sentry` | no | `ReportingConfig`: error reports to Sentry from `SENTRY_DSN`, secrets scrubbed |
+//!
+//! Without `sqlite` and `postgres` the crate builds the memory store, the recorder and the
+//! metrics alone, without sqlx.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;

@@ -39,11 +39,10 @@ pub enum Error {
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
 
-    /// The database failed.
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
-    #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+    /// The store's database failed. The SQL stores put their `sqlx::Error` here; a store
+    /// implemented outside this crate puts its own error.
     #[error("quota database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
 
     /// A migration failed.
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -59,7 +58,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             #[cfg(any(feature = "sqlite", feature = "postgres"))]
-            Self::Database(e) => is_transient(e),
+            Self::Database(e) => e.downcast_ref::<sqlx::Error>().is_some_and(is_transient),
             Self::Busy(_) => true,
             _ => false,
         }
@@ -73,7 +72,15 @@ impl Error {
 }
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) fn is_transient(e: &sqlx::Error) -> bool {
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Database(Box::new(e))
+    }
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn is_transient(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => matches!(

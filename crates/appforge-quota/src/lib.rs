@@ -86,6 +86,8 @@
 //! | `sqlite` | yes | [`SqliteUsageStore`], the embedded store |
 //! | `postgres` | no | `PgUsageStore`, for many processes on one database |
 //! | `axum` | no | the `Reserved` extractor and `QuotaExceeded`: a denial as `429` with `Retry-After` |
+//!
+//! Without `sqlite` and `postgres` the crate builds the memory store alone, without sqlx.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod burst;

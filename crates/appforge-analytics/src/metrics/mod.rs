@@ -85,8 +85,7 @@ impl<S: EventStore> Metrics<S> {
     /// # Errors
     ///
     /// [`Error::InvalidRange`] when `from > to`, [`Error::Config`] for a range longer than
-    /// [`MAX_RANGE_DAYS`] or at the ends of the calendar, [`Error::Database`] when the store
-    /// fails.
+    /// [`MAX_RANGE_DAYS`] or at the ends of the calendar, the store's error when it fails.
     pub async fn report(&self, from: NaiveDate, to: NaiveDate) -> Result<MetricsReport> {
         if from > to {
             return Err(Error::InvalidRange { from, to });

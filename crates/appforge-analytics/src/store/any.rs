@@ -42,7 +42,7 @@ impl AnyEventStore {
     /// # Errors
     ///
     /// [`Error::Config`] for an unknown scheme or a backend whose feature is off,
-    /// [`Error::Database`] when the database cannot be reached.
+    /// `Error::Database` when the database cannot be reached.
     pub async fn connect(url: &str) -> Result<Self> {
         if url.starts_with("memory:") {
             return Ok(Self::Memory(MemoryEventStore::new()));
@@ -101,7 +101,7 @@ impl AnyEventStore {
     ///
     /// # Errors
     ///
-    /// [`Error::Migrate`] when a migration fails.
+    /// `Error::Migrate` when a migration fails.
     pub async fn migrate(&self) -> Result<()> {
         match self {
             Self::Memory(_) => Ok(()),

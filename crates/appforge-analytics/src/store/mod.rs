@@ -35,15 +35,15 @@ pub trait EventStore: Send + Sync + fmt::Debug + 'static {
     ///
     /// # Errors
     ///
-    /// [`Error::Database`](crate::Error::Database) when the store fails; nothing of the batch
-    /// is stored then.
+    /// The store's error when it fails (`Error::Database` for the SQL stores); nothing of
+    /// the batch is stored then.
     fn insert_batch(&self, events: &[AnalyticsEvent]) -> impl Future<Output = Result<()>> + Send;
 
     /// The events with `from <= created_at < to`, oldest first (ties by id).
     ///
     /// # Errors
     ///
-    /// [`Error::Database`](crate::Error::Database) when the store fails.
+    /// The store's error when it fails (`Error::Database` for the SQL stores).
     fn events_between(
         &self,
         from: DateTime<Utc>,
@@ -55,7 +55,7 @@ pub trait EventStore: Send + Sync + fmt::Debug + 'static {
     ///
     /// # Errors
     ///
-    /// [`Error::Database`](crate::Error::Database) when the store fails.
+    /// The store's error when it fails (`Error::Database` for the SQL stores).
     fn first_seen_between(
         &self,
         from: DateTime<Utc>,

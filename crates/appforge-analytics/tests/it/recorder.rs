@@ -52,7 +52,7 @@ impl EventStore for TestStore {
         if failing {
             return Err(Error::Database {
                 context: "inserting events",
-                source: sqlx::Error::PoolTimedOut,
+                source: "connection pool timed out".into(),
             });
         }
         self.batches.lock().push(events.len());

@@ -988,7 +988,7 @@ fn batch_failed<T, A>(
 /// The error a failed batch statement gives each of its calls (`sqlx::Error` is not `Clone`):
 /// the same kind, so that [`Error::is_retryable`] answers as it would for the original.
 fn shared(e: &sqlx::Error) -> Error {
-    Error::Database(match e {
+    Error::from(match e {
         sqlx::Error::Io(io) => sqlx::Error::Io(std::io::Error::new(io.kind(), io.to_string())),
         sqlx::Error::PoolTimedOut => sqlx::Error::PoolTimedOut,
         sqlx::Error::PoolClosed => sqlx::Error::PoolClosed,
@@ -1330,9 +1330,10 @@ mod tests {
     /// pending index instead, with the entries of every row settled since the last vacuum, on
     /// every commit.
     #[tokio::test]
-    #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
     async fn batch_settlements_find_reservations_by_primary_key() {
-        let db = TestDatabase::create().await;
+        let Some(db) = TestDatabase::create_or_skip().await else {
+            return;
+        };
         let store = PgUsageStore::from_pool(db.pool().await);
         store.migrate().await.unwrap();
         let mut conn = store.pool().acquire().await.unwrap();
