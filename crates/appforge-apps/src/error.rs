@@ -119,19 +119,13 @@ impl Error {
     }
 
     /// Whether trying the same call again may succeed (a lost connection, a pool timeout, a
-    /// deadlock or serialization failure, a busy SQLite file).
+    /// deadlock or serialization failure, a busy SQLite file):
+    /// [`appforge_core::db::is_transient`] on the database error.
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {
             #[cfg(any(feature = "sqlite", feature = "postgres"))]
-            Self::Database(e) => match e {
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed => true,
-                sqlx::Error::Database(db) => matches!(
-                    db.code().as_deref(),
-                    Some("40001" | "40P01" | "5" | "6" | "517" | "262")
-                ),
-                _ => false,
-            },
+            Self::Database(e) => appforge_core::db::is_transient(e),
             _ => false,
         }
     }

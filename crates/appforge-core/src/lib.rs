@@ -13,8 +13,20 @@
 //! clock.advance(Duration::from_secs(1));
 //! assert_eq!(clock.now().to_rfc3339(), "2026-02-01T00:00:00+00:00");
 //! ```
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! | --- | --- | --- |
+//! | `sqlx` | no | [`db`]: the transient-error check, connect-by-URL, per-crate migration tables |
+//! | `sqlite` | no | `sqlx` and [`db::Connect::sqlite`] (WAL, busy timeout, created when missing) |
+//! | `postgres` | no | `sqlx` and [`db::Connect::postgres`] |
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod clock;
+#[cfg(feature = "sqlx")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlx")))]
+pub mod db;
 pub mod models;
 mod price;
 

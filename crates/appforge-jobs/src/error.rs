@@ -47,28 +47,12 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether retrying the same call later may succeed (a lost connection, a busy database).
+    /// Whether retrying the same call later may succeed (a lost connection, a busy database):
+    /// [`appforge_core::db::is_transient`] on the database error.
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Database(e) => {
-                matches!(
-                    e,
-                    sqlx::Error::Io(_)
-                        | sqlx::Error::PoolTimedOut
-                        | sqlx::Error::PoolClosed
-                        | sqlx::Error::WorkerCrashed
-                        | sqlx::Error::Protocol(_)
-                ) || e
-                    .as_database_error()
-                    .and_then(|d| d.code())
-                    .is_some_and(|code| {
-                        // SQLite busy/locked; PostgreSQL serialization, deadlock, admin shutdown,
-                        // connection failures.
-                        matches!(&*code, "5" | "6" | "517" | "40001" | "40P01" | "57P01")
-                            || code.starts_with("08")
-                    })
-            }
+            Self::Database(e) => appforge_core::db::is_transient(e),
             _ => false,
         }
     }

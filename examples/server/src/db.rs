@@ -1,9 +1,6 @@
 //! The one database every crate's store shares: a SQLite file or a PostgreSQL server.
 
-use std::str::FromStr;
-
-use sqlx::postgres::PgPoolOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use appforge_core::db::{Connect, Pool};
 
 /// A connection pool over the backend `DATABASE_URL` names.
 #[derive(Debug, Clone)]
@@ -15,32 +12,20 @@ pub enum Database {
 }
 
 impl Database {
-    /// Connects to `url` (`sqlite://...` or `postgres://...`), creating a SQLite file if needed.
+    /// Connects to `url` (`sqlite://...` or `postgres://...`) with the settings of
+    /// [`appforge_core::db::Connect`]: a SQLite file is created when missing, in WAL mode with
+    /// a busy timeout; 8 SQLite or 16 PostgreSQL connections.
     ///
     /// # Errors
     ///
     /// An unsupported scheme or a connection error.
     pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
-        if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .busy_timeout(std::time::Duration::from_secs(10));
-            let pool = SqlitePoolOptions::new()
-                .max_connections(8)
-                .connect_with(options)
-                .await?;
-            Ok(Self::Sqlite(pool))
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let pool = PgPoolOptions::new()
-                .max_connections(16)
-                .connect(url)
-                .await?;
-            Ok(Self::Postgres(pool))
-        } else {
-            Err(sqlx::Error::Configuration(
-                "DATABASE_URL must start with sqlite: or postgres:".into(),
-            ))
+        match Connect::new(url).connect().await? {
+            Pool::Sqlite(pool) => Ok(Self::Sqlite(pool)),
+            Pool::Postgres(pool) => Ok(Self::Postgres(pool)),
+            other => Err(sqlx::Error::Configuration(
+                format!("DATABASE_URL names an unsupported backend: {other:?}").into(),
+            )),
         }
     }
 

@@ -1,6 +1,6 @@
 use appforge_files::AppFile;
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, SqlSafeStr};
 use uuid::Uuid;
@@ -38,16 +38,16 @@ pub struct PgAppStore {
 }
 
 impl PgAppStore {
-    /// Connects to `url` with a pool of 10 connections. Call [`migrate`](Self::migrate)
+    /// Connects to `url` with a pool of 10 connections ([`appforge_core::db::Connect`]). Call [`migrate`](Self::migrate)
     /// before use.
     ///
     /// # Errors
     ///
     /// [`Error::Database`] when the server cannot be reached.
     pub async fn connect(url: &str) -> Result<Self> {
-        let pool = PgPoolOptions::new()
+        let pool = appforge_core::db::Connect::new(url)
             .max_connections(10)
-            .connect(url)
+            .postgres()
             .await?;
         Ok(Self::from_pool(pool))
     }
@@ -75,9 +75,12 @@ impl PgAppStore {
     ///
     /// [`Error::Migrate`] when a migration fails.
     pub async fn migrate(&self) -> Result<()> {
-        let mut migrator = sqlx::migrate!("./migrations/postgres");
-        migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
-        migrator.run(&self.pool).await?;
+        appforge_core::db::migrate(
+            sqlx::migrate!("./migrations/postgres"),
+            MIGRATIONS_TABLE,
+            &self.pool,
+        )
+        .await?;
         Ok(())
     }
 }

@@ -1,11 +1,5 @@
-use std::str::FromStr;
-use std::time::Duration;
-
 use appforge_files::AppFile;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnection, SqlitePool, SqlitePoolOptions};
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, SqlSafeStr};
 use uuid::Uuid;
@@ -42,20 +36,18 @@ pub struct SqliteAppStore {
 }
 
 impl SqliteAppStore {
-    /// Opens (creating if missing) the database at `url` (`sqlite://path/to/file.db`) in WAL
-    /// mode with a 5 s busy timeout. Call [`migrate`](Self::migrate) before use.
+    /// Opens (creating if missing) the database at `url` (`sqlite://path/to/file.db`) with
+    /// the settings of [`appforge_core::db::Connect`] (WAL mode, a 10 s busy timeout), 4
+    /// connections. Call [`migrate`](Self::migrate) before use.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] for a bad URL, [`Error::Database`] when it cannot be
     /// opened.
     pub async fn connect(url: &str) -> Result<Self> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| Error::InvalidArgument(format!("bad SQLite URL: {e}")))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5));
+        let options = appforge_core::db::Connect::new(url)
+            .sqlite_options()
+            .map_err(|e| Error::InvalidArgument(format!("bad SQLite URL: {e}")))?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -86,9 +78,12 @@ impl SqliteAppStore {
     ///
     /// [`Error::Migrate`] when a migration fails.
     pub async fn migrate(&self) -> Result<()> {
-        let mut migrator = sqlx::migrate!("./migrations/sqlite");
-        migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
-        migrator.run(&self.pool).await?;
+        appforge_core::db::migrate(
+            sqlx::migrate!("./migrations/sqlite"),
+            MIGRATIONS_TABLE,
+            &self.pool,
+        )
+        .await?;
         Ok(())
     }
 }

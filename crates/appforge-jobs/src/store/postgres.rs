@@ -5,15 +5,15 @@ use parking_lot::Mutex;
 use std::str::FromStr;
 use std::time::Duration;
 
+use appforge_core::db::{self, Connect};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::pg_notify::{self, Origin};
-use super::sql::{FinishParams, job_columns, lease_error, rescue_requests};
+use super::sql::{FinishParams, MIGRATIONS_TABLE, job_columns, lease_error, rescue_requests};
 use super::{
     ClaimRequest, FinishRequest, JobStore, Lease, LeaseState, Notifications, Retention, WorkerInfo,
 };
@@ -134,17 +134,14 @@ macro_rules! insert_jobs {
 }
 
 impl PgJobStore {
-    /// Connects to a `postgres://` URL with a pool of up to 20 connections.
+    /// Connects to a `postgres://` URL with a pool of up to 20 connections
+    /// ([`appforge_core::db::Connect`]).
     ///
     /// # Errors
     ///
     /// Connection errors.
     pub async fn connect(url: &str) -> Result<Self> {
-        let options = PgConnectOptions::from_str(url)?;
-        let pool = PgPoolOptions::new()
-            .max_connections(20)
-            .connect_with(options)
-            .await?;
+        let pool = Connect::new(url).max_connections(20).postgres().await?;
         Ok(Self::from_pool(pool))
     }
 
@@ -170,9 +167,12 @@ impl PgJobStore {
     ///
     /// Migration errors.
     pub async fn migrate(&self) -> Result<()> {
-        let mut migrator = sqlx::migrate!("./migrations/postgres");
-        migrator.dangerous_set_table_name("_appforge_jobs_migrations");
-        migrator.run(&self.pool).await?;
+        db::migrate(
+            sqlx::migrate!("./migrations/postgres"),
+            MIGRATIONS_TABLE,
+            &self.pool,
+        )
+        .await?;
         Ok(())
     }
 

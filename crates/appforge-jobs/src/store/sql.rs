@@ -6,6 +6,9 @@ use serde_json::Value;
 use super::{Finish, FinishRequest, Lease};
 use crate::{Error, Job, TokenUsage, Transition};
 
+/// The table recording this crate's applied migrations.
+pub(crate) const MIGRATIONS_TABLE: &str = "_appforge_jobs_migrations";
+
 /// The columns of a job row, in `FromRow` order.
 macro_rules! job_columns {
     () => {

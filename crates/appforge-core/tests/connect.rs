@@ -1,0 +1,151 @@
+//! Connect-by-URL on SQLite and PostgreSQL, and the transient check on real errors.
+#![cfg(all(feature = "sqlite", feature = "postgres"))]
+
+use std::time::Duration;
+
+use appforge_core::db::{self, Backend, Connect, Pool};
+use sqlx::Connection;
+
+#[tokio::test]
+async fn sqlite_url_creates_the_file_in_wal_mode_with_a_busy_timeout() {
+    let file = appforge_testing::TempSqlite::new();
+    assert!(!file.path().exists());
+    let pool = Connect::new(file.url())
+        .max_connections(2)
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(pool.backend(), Backend::Sqlite);
+    let Pool::Sqlite(sqlite) = &pool else {
+        panic!("expected a SQLite pool, got {pool:?}");
+    };
+    assert!(file.path().exists(), "the file is created when missing");
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(sqlite)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let timeout: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+        .fetch_one(sqlite)
+        .await
+        .unwrap();
+    assert_eq!(timeout, 10_000);
+    let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(sqlite)
+        .await
+        .unwrap();
+    assert_eq!(synchronous, 1, "NORMAL");
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn postgres_url_opens_a_pool() {
+    let Some(test_db) = appforge_testing::TestDatabase::create_or_skip().await else {
+        return;
+    };
+    let pool = Connect::new(test_db.url())
+        .max_connections(3)
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(pool.backend(), Backend::Postgres);
+    let Pool::Postgres(pg) = &pool else {
+        panic!("expected a PostgreSQL pool, got {pool:?}");
+    };
+    let one: i32 = sqlx::query_scalar("SELECT 1").fetch_one(pg).await.unwrap();
+    assert_eq!(one, 1);
+    assert_eq!(pg.options().get_max_connections(), 3);
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn other_schemes_are_a_configuration_error() {
+    for url in ["memory:", "mysql://localhost/app", "app.db"] {
+        let error = Connect::new(url).connect().await.unwrap_err();
+        assert!(
+            matches!(error, sqlx::Error::Configuration(_)),
+            "{url}: {error}"
+        );
+        assert!(!db::is_transient(&error), "{url}");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_transient() {
+    // Port 1 on the loopback interface: nothing listens there. One connection rather than a
+    // pool, which would retry a transient error until its acquire timeout.
+    let error = sqlx::PgConnection::connect("postgres://postgres@127.0.0.1:1/app")
+        .await
+        .unwrap_err();
+    assert!(matches!(error, sqlx::Error::Io(_)), "{error:?}");
+    assert!(db::is_transient(&error), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_sqlite_write_lock_held_elsewhere_is_transient() {
+    let file = appforge_testing::TempSqlite::new();
+    let connect = || {
+        Connect::new(file.url())
+            .busy_timeout(Duration::ZERO)
+            .max_connections(1)
+    };
+    let holder = connect().sqlite().await.unwrap();
+    let waiter = connect().sqlite().await.unwrap();
+    sqlx::query("CREATE TABLE t (x INTEGER)")
+        .execute(&holder)
+        .await
+        .unwrap();
+    let mut conn = holder.acquire().await.unwrap();
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    sqlx::query("INSERT INTO t VALUES (1)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let error = sqlx::query("INSERT INTO t VALUES (2)")
+        .execute(&waiter)
+        .await
+        .unwrap_err();
+    let code = error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .map(|c| c.into_owned());
+    assert!(db::is_transient(&error), "{error:?} (code {code:?})");
+    tx.rollback().await.unwrap();
+}
+
+#[tokio::test]
+async fn migrations_are_recorded_in_the_crate_table() {
+    let file = appforge_testing::TempSqlite::new();
+    let pool = Connect::new(file.url()).sqlite().await.unwrap();
+    let dir = tempdir_with_migration();
+    let migrator = sqlx::migrate::Migrator::new(dir.path()).await.unwrap();
+    db::migrate(migrator, db::migrations_table("demo"), &pool)
+        .await
+        .unwrap();
+    let applied: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM _appforge_demo_migrations WHERE success")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(applied, 1);
+    let shared: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = '_sqlx_migrations'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(shared, 0, "sqlx's shared table is not used");
+    sqlx::query("INSERT INTO demo (x) VALUES (1)")
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
+fn tempdir_with_migration() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("20260101000000_demo.sql"),
+        "CREATE TABLE demo (x INTEGER);",
+    )
+    .unwrap();
+    dir
+}
