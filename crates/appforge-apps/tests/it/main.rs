@@ -6,8 +6,8 @@ mod suite;
 mod memory {
     use appforge_apps::{AnyAppStore, MemoryAppStore};
 
-    async fn store() -> (AnyAppStore, super::suite::Guard) {
-        (MemoryAppStore::new().into(), Box::new(()))
+    async fn store() -> Option<(AnyAppStore, super::suite::Guard)> {
+        Some((MemoryAppStore::new().into(), Box::new(())))
     }
 
     crate::backend_suite!(store);
@@ -18,11 +18,11 @@ mod sqlite {
     use appforge_apps::{AnyAppStore, SqliteAppStore};
     use appforge_testing::TempSqlite;
 
-    async fn store() -> (AnyAppStore, super::suite::Guard) {
+    async fn store() -> Option<(AnyAppStore, super::suite::Guard)> {
         let file = TempSqlite::new();
         let store = SqliteAppStore::connect(&file.url()).await.unwrap();
         store.migrate().await.unwrap();
-        (store.into(), Box::new(file))
+        Some((store.into(), Box::new(file)))
     }
 
     crate::backend_suite!(store);
@@ -33,28 +33,30 @@ mod postgres {
     use appforge_apps::{AnyAppStore, PgAppStore};
     use appforge_testing::TestDatabase;
 
-    async fn store() -> (AnyAppStore, super::suite::Guard) {
-        let db = TestDatabase::create().await;
+    /// `None` without `DATABASE_URL` (the reason is printed).
+    async fn store() -> Option<(AnyAppStore, super::suite::Guard)> {
+        let db = TestDatabase::create_or_skip().await?;
         let pool = db
             .pool_with(sqlx::postgres::PgPoolOptions::new().max_connections(8))
             .await;
         let store = PgAppStore::from_pool(pool);
         store.migrate().await.unwrap();
-        (store.into(), Box::new(db))
+        Some((store.into(), Box::new(db)))
     }
 
-    crate::backend_suite!(store, #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]);
+    crate::backend_suite!(store);
 
     /// Modifications racing through four pools (as four processes would): those touching
     /// distinct files all land with distinct numbers; of those replacing the same text
     /// exactly one lands.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    #[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
     async fn several_pools_never_overwrite() {
         use appforge_apps::{AppStore, NewApp, NewVersion};
         use appforge_files::{AppFile, ChangeSet, Edit, FileChange};
 
-        let db = TestDatabase::create().await;
+        let Some(db) = TestDatabase::create_or_skip().await else {
+            return;
+        };
         let mut stores = Vec::new();
         for _ in 0..4 {
             let pool = db

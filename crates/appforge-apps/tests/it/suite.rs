@@ -821,8 +821,8 @@ pub(crate) async fn descriptions_and_metadata_have_size_limits(store: (AnyAppSto
 /// Instantiates every scenario of the suite as a test on one backend.
 #[macro_export]
 macro_rules! backend_suite {
-    ($store:path $(, #[$attr:meta])*) => {
-        $crate::backend_suite!(@tests $store [$(#[$attr])*]
+    ($store:path) => {
+        $crate::backend_suite!(@tests $store;
             create_and_read_back
             versions_accumulate_and_diff
             a_racing_change_to_other_files_is_rebased
@@ -840,23 +840,31 @@ macro_rules! backend_suite {
             descriptions_and_metadata_have_size_limits
         );
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-        $(#[$attr])*
         async fn concurrent_versions_never_overwrite() {
-            $crate::concurrency::concurrent_versions_never_overwrite($store().await).await;
+            let Some(store) = $store().await else {
+                return;
+            };
+            $crate::concurrency::concurrent_versions_never_overwrite(store).await;
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-        $(#[$attr])*
         async fn concurrent_retries_of_a_job_save_once() {
-            $crate::concurrency::concurrent_retries_of_a_job_save_once($store().await).await;
+            let Some(store) = $store().await else {
+                return;
+            };
+            $crate::concurrency::concurrent_retries_of_a_job_save_once(store).await;
         }
     };
-    (@tests $store:path [$($attrs:tt)*]) => {};
-    (@tests $store:path [$($attrs:tt)*] $name:ident $($rest:ident)*) => {
+    (@tests $store:path;) => {};
+    (@tests $store:path; $name:ident $($rest:ident)*) => {
         #[tokio::test]
-        $($attrs)*
         async fn $name() {
-            $crate::suite::$name($store().await).await;
+            // `None`: the backend is not available here (PostgreSQL without `DATABASE_URL`),
+            // and the store function said why.
+            let Some(store) = $store().await else {
+                return;
+            };
+            $crate::suite::$name(store).await;
         }
-        $crate::backend_suite!(@tests $store [$($attrs)*] $($rest)*);
+        $crate::backend_suite!(@tests $store; $($rest)*);
     };
 }

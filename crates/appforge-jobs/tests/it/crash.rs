@@ -353,9 +353,10 @@ async fn sqlite_killed_worker_loses_nothing() {
 
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
 async fn postgres_killed_worker_loses_nothing() {
-    let db = appforge_testing::TestDatabase::create().await;
+    let Some(db) = appforge_testing::TestDatabase::create_or_skip().await else {
+        return;
+    };
     killed_worker_loses_nothing(db.url()).await;
 }
 
@@ -478,18 +479,20 @@ async fn sqlite_killed_prefetching_worker_loses_nothing() {
 
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
 async fn postgres_killed_prefetching_worker_loses_nothing() {
-    let db = appforge_testing::TestDatabase::create().await;
+    let Some(db) = appforge_testing::TestDatabase::create_or_skip().await else {
+        return;
+    };
     killed_prefetching_worker_loses_nothing(db.url()).await;
 }
 
 /// Two worker processes on one database drain a batch; no job runs twice.
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
 async fn postgres_two_worker_processes_share_a_batch() {
-    let db = appforge_testing::TestDatabase::create().await;
+    let Some(db) = appforge_testing::TestDatabase::create_or_skip().await else {
+        return;
+    };
     let store = AnyJobStore::connect(db.url()).await.unwrap();
     store.migrate().await.unwrap();
     let runs = Runs::of(&store);
@@ -522,9 +525,10 @@ async fn postgres_two_worker_processes_share_a_batch() {
 /// Connections killed with `pg_terminate_backend` mid-run: workers recover, nothing is lost.
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
 async fn postgres_terminated_connections_lose_nothing() {
-    let db = appforge_testing::TestDatabase::create().await;
+    let Some(db) = appforge_testing::TestDatabase::create_or_skip().await else {
+        return;
+    };
     let store = AnyJobStore::connect(db.url()).await.unwrap();
     store.migrate().await.unwrap();
     let runs = Runs::of(&store);
@@ -589,9 +593,10 @@ async fn postgres_terminated_connections_lose_nothing() {
 /// cancel it there.
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
 async fn postgres_events_cross_processes() {
-    let db = appforge_testing::TestDatabase::create().await;
+    let Some(db) = appforge_testing::TestDatabase::create_or_skip().await else {
+        return;
+    };
     let store = AnyJobStore::connect(db.url()).await.unwrap();
     store.migrate().await.unwrap();
     Runs::of(&store).create().await;
@@ -676,9 +681,10 @@ async fn postgres_events_cross_processes() {
 /// Jobs enqueued inside a caller's transaction exist only if it commits.
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
 async fn postgres_enqueue_inside_a_transaction() {
-    let db = appforge_testing::TestDatabase::create().await;
+    let Some(db) = appforge_testing::TestDatabase::create_or_skip().await else {
+        return;
+    };
     let store = appforge_jobs::PgJobStore::from_pool(db.pool().await);
     store.migrate().await.unwrap();
     let queue = JobQueue::new(store.clone());

@@ -42,24 +42,28 @@ pub(crate) fn job(kind: &str, user: Uuid) -> NewJob {
     NewJob::new(kind, user, json!({ "prompt": "a habit tracker" }))
 }
 
-pub(crate) async fn memory() -> Fixture<appforge_jobs::MemoryJobStore> {
-    Fixture::new(appforge_jobs::MemoryJobStore::new(), Box::new(()))
+pub(crate) async fn memory() -> Option<Fixture<appforge_jobs::MemoryJobStore>> {
+    Some(Fixture::new(
+        appforge_jobs::MemoryJobStore::new(),
+        Box::new(()),
+    ))
 }
 
 #[cfg(feature = "sqlite")]
-pub(crate) async fn sqlite() -> Fixture<appforge_jobs::SqliteJobStore> {
+pub(crate) async fn sqlite() -> Option<Fixture<appforge_jobs::SqliteJobStore>> {
     let file = appforge_testing::TempSqlite::new();
     let store = appforge_jobs::SqliteJobStore::connect(&file.url())
         .await
         .unwrap();
     store.migrate().await.unwrap();
-    Fixture::new(store, Box::new(file))
+    Some(Fixture::new(store, Box::new(file)))
 }
 
 #[cfg(feature = "postgres")]
-pub(crate) async fn postgres() -> Fixture<appforge_jobs::PgJobStore> {
-    let db = appforge_testing::TestDatabase::create().await;
+/// `None` without `DATABASE_URL` (the reason is printed).
+pub(crate) async fn postgres() -> Option<Fixture<appforge_jobs::PgJobStore>> {
+    let db = appforge_testing::TestDatabase::create_or_skip().await?;
     let store = appforge_jobs::PgJobStore::from_pool(db.pool().await);
     store.migrate().await.unwrap();
-    Fixture::new(store, Box::new(db))
+    Some(Fixture::new(store, Box::new(db)))
 }
