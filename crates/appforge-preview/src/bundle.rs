@@ -341,6 +341,15 @@ fn run_rolldown(
         Ok(Err(error)) => return Err(findings.refusals.into_iter().next().unwrap_or(error)),
         Ok(Ok(output)) => output,
     };
+    // A package importing something that is not there would fail in the browser: the build
+    // fails instead, naming it.
+    if let Some(unresolved) = output
+        .warnings
+        .iter()
+        .find(|w| matches!(w.kind(), EventKind::UnresolvedImport))
+    {
+        return Err(first_error(std::slice::from_ref(unresolved), root, sources));
+    }
     let mut js = String::new();
     for asset in &output.assets {
         if let RolldownOutput::Chunk(chunk) = asset

@@ -220,7 +220,26 @@ impl Plugin for Guard {
         {
             return Err(self.refuse(RefusedImport::Url, specifier, importer));
         }
-        if specifier.starts_with('.') || specifier.contains('\\') {
+        let relative = specifier.starts_with('.') || specifier.contains('\\');
+        if from_app && !relative {
+            let name = package_name(specifier);
+            if !self.packages.contains(name) {
+                let file = Self::relative(&self.root, importer);
+                let (line, column) = std::fs::read_to_string(importer)
+                    .ok()
+                    .and_then(|source| locate_specifier(&source, specifier))
+                    .unwrap_or((0, 0));
+                let message = format!(
+                    "package {name:?} is not a dependency of the app: add it to the dependencies of package.json"
+                );
+                self.findings().refusals.push(
+                    BuildError::new(BuildErrorKind::Unresolved, message.clone())
+                        .at(file, line, column),
+                );
+                return Err(anyhow::anyhow!(message));
+            }
+        }
+        if relative {
             let base = Path::new(importer).parent().unwrap_or(Path::new("/"));
             let inside =
                 normalize(&base.join(specifier)).is_some_and(|p| p.starts_with(&self.root));
@@ -300,6 +319,16 @@ pub(crate) fn normalize(path: &Path) -> Option<PathBuf> {
     Some(out)
 }
 
+/// The package a bare specifier names (`@scope/name/sub` -> `@scope/name`).
+fn package_name(specifier: &str) -> &str {
+    let mut parts = specifier.splitn(3, '/');
+    let first = parts.next().unwrap_or_default();
+    match (first.starts_with('@'), parts.next()) {
+        (true, Some(second)) => &specifier[..first.len() + 1 + second.len()],
+        _ => first,
+    }
+}
+
 /// The 1-based line and column of the first import of `specifier` in `source`.
 fn locate_specifier(source: &str, specifier: &str) -> Option<(u32, u32)> {
     let offset = ['\'', '"', '`']
@@ -355,6 +384,14 @@ pub(crate) fn evaluation_order(entry: &str, imports: &HashMap<String, Vec<String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn package_names_are_read_from_specifiers() {
+        assert_eq!(package_name("react"), "react");
+        assert_eq!(package_name("react-dom/client"), "react-dom");
+        assert_eq!(package_name("@acme/colors"), "@acme/colors");
+        assert_eq!(package_name("@acme/colors/dark.css"), "@acme/colors");
+    }
 
     #[test]
     fn paths_are_normalized_lexically() {

@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use super::tarball::{self, TarballLimits};
 use crate::error::{Error, Result};
 
 const MARKER: &str = ".complete";
@@ -101,6 +102,34 @@ impl DepCache {
             }
         }
         Ok(dir.join("package"))
+    }
+
+    /// Stores a package from its tarball: the bytes are checked against `integrity` (npm's
+    /// `sha512-<base64>`) before anything is read from them, then unpacked within `limits`.
+    /// Returns the unpacked package directory (the cached one when already there).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Tarball`] for a tarball refused (integrity, paths, limits), [`Error::Io`].
+    pub fn store_tarball(
+        &self,
+        name: &str,
+        version: &str,
+        tgz: &[u8],
+        integrity: Option<&str>,
+        limits: TarballLimits,
+    ) -> Result<PathBuf> {
+        if let Some(dir) = self.get(name, version) {
+            return Ok(dir);
+        }
+        let package = format!("{name}@{version}");
+        tarball::verify_integrity(tgz, integrity).map_err(|error| Error::Tarball {
+            package: package.clone(),
+            error,
+        })?;
+        self.insert(name, version, |dir| {
+            tarball::unpack(&package, tgz, dir, limits).map(|u| u.bytes)
+        })
     }
 
     /// The total size of the complete entries, in bytes.

@@ -2,6 +2,7 @@
 //! verified and unpacked into a shared cache, never running an install script.
 
 mod cache;
+#[cfg(feature = "registry")]
 mod packument;
 #[cfg(feature = "registry")]
 mod registry;

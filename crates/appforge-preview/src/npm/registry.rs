@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::StreamExt as _;
 
 use super::packument::{self, Packument};
-use super::tarball::{self, TarballLimits};
+use super::tarball::TarballLimits;
 use super::{ResolvedDeps, ResolvedPackage, is_build_only};
 use crate::error::{Error, Result};
 
@@ -231,7 +231,6 @@ impl Registry {
         if let Some(dir) = cache.get(&p.name, &p.version) {
             return Ok(dir);
         }
-        let package = format!("{}@{}", p.name, p.version);
         // Tarballs come from the registry itself: a packument cannot send the server to
         // another host.
         if !p.tarball.starts_with(&format!("{}/", self.inner.url)) {
@@ -242,19 +241,12 @@ impl Registry {
             });
         }
         let bytes = self.download(&p.tarball).await?;
-        tarball::verify_integrity(&bytes, p.integrity.as_deref()).map_err(|error| {
-            Error::Tarball {
-                package: package.clone(),
-                error,
-            }
-        })?;
         let cache = cache.clone();
-        let (name, version, limits) =
-            (p.name.clone(), p.version.clone(), self.inner.limits.tarball);
+        let (name, version, integrity) = (p.name.clone(), p.version.clone(), p.integrity.clone());
+        let limits = self.inner.limits.tarball;
+        // Hashing and unpacking are CPU and disk work: off the async threads.
         tokio::task::spawn_blocking(move || {
-            cache.insert(&name, &version, |dir| {
-                tarball::unpack(&package, &bytes, dir, limits).map(|u| u.bytes)
-            })
+            cache.store_tarball(&name, &version, &bytes, integrity.as_deref(), limits)
         })
         .await
         .map_err(|e| Error::Registry {
