@@ -194,7 +194,7 @@ pub use pipeline::{
     Progress,
 };
 pub use prompt::{
-    ChatMode, ChatRequest, FullAppRequest, HistoryMessage, HistoryRole, ModifyRequest,
+    Attachment, ChatMode, ChatRequest, FullAppRequest, HistoryMessage, HistoryRole, ModifyRequest,
     PhaseContext, PlanRequest, PromptSettings, RenderedPrompt, SystemPart,
 };
 pub use protocol::{AppFile, PathError, Warning, validate_path};

@@ -12,7 +12,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::api::{
-    CacheControl, Effort, Message, MessageRequest, OutputFormat, SystemBlock, SystemPrompt,
+    CacheControl, ContentBlockParam, Effort, ImageSource, Message, MessageRequest, OutputFormat,
+    Role, SystemBlock, SystemPrompt,
 };
 use crate::prompt::{HistoryRole, PromptSettings, RenderedPrompt};
 use crate::provider::Provider;
@@ -208,6 +209,23 @@ impl Pipelines {
         }
         for message in &prompt.messages {
             request = request.message(match message.role {
+                HistoryRole::User if !message.images.is_empty() => {
+                    // Images first, then the text: the order the Messages API guide
+                    // recommends.
+                    let mut content: Vec<ContentBlockParam> = message
+                        .images
+                        .iter()
+                        .map(|image| ContentBlockParam::Image {
+                            source: ImageSource::Base64 {
+                                media_type: image.media_type.clone(),
+                                data: image.base64(),
+                            },
+                            cache_control: None,
+                        })
+                        .collect();
+                    content.push(ContentBlockParam::text(message.content.as_str()));
+                    Message::new(Role::User, content)
+                }
                 HistoryRole::User => Message::user(message.content.as_str()),
                 HistoryRole::Assistant => Message::assistant(message.content.as_str()),
             });

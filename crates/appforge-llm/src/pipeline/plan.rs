@@ -122,6 +122,7 @@ impl PhasePlan {
                 plan: self.clone(),
                 number,
             }),
+            attachments: Vec::new(),
         })
     }
 }

@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 
 use super::context::render_files;
 use super::request::{
-    ChatMode, ChatRequest, FullAppRequest, HistoryMessage, HistoryRole, ModifyRequest, PlanRequest,
+    Attachment, ChatMode, ChatRequest, FullAppRequest, HistoryMessage, HistoryRole, ModifyRequest,
+    PlanRequest,
 };
 use super::text;
 use super::{PromptSettings, RenderedPrompt, SystemPart};
@@ -48,8 +49,9 @@ impl RenderedPrompt {
             }
         }
         if let Some(files) = &request.current_app {
-            render_files(files, settings.context_budget, &mut user);
+            render_files(files, budget(settings, &request.attachments), &mut user);
         }
+        reference_line(&request.attachments, &mut user);
         let _ = writeln!(user, "<request>\n{}\n</request>", request.prompt.trim());
         let instruction = match (&request.phase, &request.current_app) {
             (Some(phase), _) => {
@@ -77,6 +79,7 @@ impl RenderedPrompt {
             None,
             &request.history,
             user,
+            &request.attachments,
             settings,
         )
     }
@@ -85,30 +88,55 @@ impl RenderedPrompt {
     #[must_use]
     pub fn modify(request: &ModifyRequest, settings: &PromptSettings) -> Self {
         let mut user = String::new();
-        render_files(&request.app, settings.context_budget, &mut user);
+        render_files(
+            &request.app,
+            budget(settings, &request.attachments),
+            &mut user,
+        );
+        reference_line(&request.attachments, &mut user);
         let _ = write!(
             user,
             "<request>\n{}\n</request>\nAnswer with the change set JSON only.",
             request.request.trim()
         );
-        Self::build(text::MODIFY_SYSTEM, None, &request.history, user, settings)
+        Self::build(
+            text::MODIFY_SYSTEM,
+            None,
+            &request.history,
+            user,
+            &request.attachments,
+            settings,
+        )
     }
 
     /// The `plan_phases` prompt.
     #[must_use]
     pub fn plan_phases(request: &PlanRequest, settings: &PromptSettings) -> Self {
-        let user = format!(
+        let mut user = String::new();
+        reference_line(&request.attachments, &mut user);
+        let _ = write!(
+            user,
             "<idea>\n{}\n</idea>\nPlan the phases for this app.",
             request.prompt.trim()
         );
-        Self::build(text::PLAN_SYSTEM, None, &request.history, user, settings)
+        Self::build(
+            text::PLAN_SYSTEM,
+            None,
+            &request.history,
+            user,
+            &request.attachments,
+            settings,
+        )
     }
 
     /// The `plan_phases` prompt for a structured (JSON schema) reply: the same task, with the
     /// plan asked as JSON instead of `===PHASE:n===` sections.
     #[must_use]
     pub fn plan_phases_json(request: &PlanRequest, settings: &PromptSettings) -> Self {
-        let user = format!(
+        let mut user = String::new();
+        reference_line(&request.attachments, &mut user);
+        let _ = write!(
+            user,
             "<idea>\n{}\n</idea>\nPlan the phases for this app.",
             request.prompt.trim()
         );
@@ -117,6 +145,7 @@ impl RenderedPrompt {
             None,
             &request.history,
             user,
+            &request.attachments,
             settings,
         )
     }
@@ -130,14 +159,16 @@ impl RenderedPrompt {
         };
         let mut user = String::new();
         if let Some(files) = &request.current_app {
-            render_files(files, settings.context_budget, &mut user);
+            render_files(files, budget(settings, &request.attachments), &mut user);
         }
+        reference_line(&request.attachments, &mut user);
         user.push_str(request.message.trim());
         Self::build(
             text::CHAT_SYSTEM,
             Some(mode),
             &request.history,
             user,
+            &request.attachments,
             settings,
         )
     }
@@ -183,6 +214,7 @@ impl RenderedPrompt {
         variable: Option<&str>,
         history: &[HistoryMessage],
         user: String,
+        attachments: &[Attachment],
         settings: &PromptSettings,
     ) -> Self {
         let mut system = vec![SystemPart {
@@ -202,7 +234,53 @@ impl RenderedPrompt {
             .skip_while(|m| m.role == HistoryRole::Assistant)
             .cloned()
             .collect();
-        messages.push(HistoryMessage::user(user));
+        let mut request = HistoryMessage::user(user);
+        request.images = attachments.to_vec();
+        messages.push(request);
         Self { system, messages }
+    }
+
+    /// An estimate of the prompt's input tokens: four bytes of text a token, and each image
+    /// width x height / 750 tokens, as the Messages API documents.
+    #[must_use]
+    pub fn estimated_input_tokens(&self) -> u64 {
+        let text: usize = self.system.iter().map(|p| p.text.len()).sum::<usize>()
+            + self.messages.iter().map(|m| m.content.len()).sum::<usize>();
+        let images: u64 = self
+            .messages
+            .iter()
+            .flat_map(|m| &m.images)
+            .map(Attachment::estimated_tokens)
+            .sum();
+        u64::try_from(text / 4)
+            .unwrap_or(u64::MAX)
+            .saturating_add(images)
+    }
+}
+
+/// The context budget for app files once the images are counted: each image takes its
+/// tokens' worth of bytes (four a token) from it.
+fn budget(settings: &PromptSettings, attachments: &[Attachment]) -> usize {
+    let image_bytes = attachments
+        .iter()
+        .map(|a| a.estimated_tokens().saturating_mul(4))
+        .fold(0u64, u64::saturating_add);
+    settings
+        .context_budget
+        .saturating_sub(usize::try_from(image_bytes).unwrap_or(usize::MAX))
+}
+
+/// The line telling the model what the images before the text are.
+fn reference_line(attachments: &[Attachment], out: &mut String) {
+    match attachments.len() {
+        0 => {}
+        1 => out.push_str(text::REFERENCE_IMAGE),
+        n => {
+            let _ = write!(
+                out,
+                "{}",
+                text::REFERENCE_IMAGES.replace("{n}", &n.to_string())
+            );
+        }
     }
 }

@@ -22,6 +22,9 @@ pub struct HistoryMessage {
     pub role: HistoryRole,
     /// What was said.
     pub content: String,
+    /// Images sent with the message, before its text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<Attachment>,
 }
 
 impl HistoryMessage {
@@ -30,6 +33,7 @@ impl HistoryMessage {
         Self {
             role: HistoryRole::User,
             content: content.into(),
+            images: Vec::new(),
         }
     }
 
@@ -38,6 +42,7 @@ impl HistoryMessage {
         Self {
             role: HistoryRole::Assistant,
             content: content.into(),
+            images: Vec::new(),
         }
     }
 }
@@ -66,6 +71,9 @@ pub struct FullAppRequest {
     /// The phase to build, when the app is built in phases.
     #[serde(default)]
     pub phase: Option<PhaseContext>,
+    /// Reference images, sent before the text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
 }
 
 impl FullAppRequest {
@@ -88,6 +96,9 @@ pub struct ModifyRequest {
     pub history: Vec<HistoryMessage>,
     /// The app to change.
     pub app: Vec<AppFile>,
+    /// Reference images, sent before the text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
 }
 
 /// The input of the `plan_phases` pipeline.
@@ -98,6 +109,9 @@ pub struct PlanRequest {
     /// The conversation so far.
     #[serde(default)]
     pub history: Vec<HistoryMessage>,
+    /// Reference images, sent before the text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
 }
 
 /// How the chat assistant answers.
@@ -125,4 +139,79 @@ pub struct ChatRequest {
     /// The app being discussed, if any.
     #[serde(default)]
     pub current_app: Option<Vec<AppFile>>,
+    /// Reference images, sent before the text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+}
+
+/// An image attached to a request: a reference (a screenshot, a mock-up) the model is asked
+/// to match. It is sent before the request's text, as an image block (base64 data for the
+/// Messages API, a data URL for OpenAI-compatible providers).
+///
+/// Serialized with its bytes as base64. `Debug` shows the size, not the bytes.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The MIME type: `image/png`, `image/jpeg`, `image/webp` or `image/gif`.
+    pub media_type: String,
+    /// The image file's bytes.
+    #[serde(with = "base64_bytes")]
+    pub data: Vec<u8>,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+impl Attachment {
+    /// An image of `width` x `height` pixels.
+    pub fn new(media_type: impl Into<String>, data: Vec<u8>, width: u32, height: u32) -> Self {
+        Self {
+            media_type: media_type.into(),
+            data,
+            width,
+            height,
+        }
+    }
+
+    /// The input tokens the image costs: width x height / 750, as the Messages API
+    /// documents.
+    #[must_use]
+    pub fn estimated_tokens(&self) -> u64 {
+        u64::from(self.width) * u64::from(self.height) / 750
+    }
+
+    /// The bytes as base64.
+    #[must_use]
+    pub fn base64(&self) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(&self.data)
+    }
+}
+
+impl std::fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attachment")
+            .field("media_type", &self.media_type)
+            .field("bytes", &self.data.len())
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .finish()
+    }
+}
+
+mod base64_bytes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
 }

@@ -92,6 +92,7 @@ fn modify() {
         request: "Make the header sticky".into(),
         history: Vec::new(),
         app: app(),
+        attachments: Vec::new(),
     };
     insta::assert_snapshot!(RenderedPrompt::modify(&request, &small_budget()).to_string());
 }
@@ -101,6 +102,7 @@ fn plan_phases_json() {
     let request = PlanRequest {
         prompt: "A habit tracker with streaks".into(),
         history: Vec::new(),
+        attachments: Vec::new(),
     };
     insta::assert_snapshot!(
         RenderedPrompt::plan_phases_json(&request, &PromptSettings::default()).to_string()
@@ -112,6 +114,7 @@ fn plan_phases() {
     let request = PlanRequest {
         prompt: "A habit tracker with streaks".into(),
         history: Vec::new(),
+        attachments: Vec::new(),
     };
     insta::assert_snapshot!(
         RenderedPrompt::plan_phases(&request, &PromptSettings::default()).to_string()
@@ -125,6 +128,7 @@ fn chat_plan_mode() {
         message: "How should I add reminders?".into(),
         history: history(),
         current_app: None,
+        attachments: Vec::new(),
     };
     let prompt = RenderedPrompt::chat(&request, &PromptSettings::default());
     assert_eq!(
@@ -141,6 +145,7 @@ fn chat_act_mode() {
         message: "Add reminders.".into(),
         history: Vec::new(),
         current_app: Some(app()),
+        attachments: Vec::new(),
     };
     insta::assert_snapshot!(RenderedPrompt::chat(&request, &small_budget()).to_string());
 }
@@ -196,6 +201,7 @@ fn modify_repair() {
         request: "Make the header sticky".into(),
         history: Vec::new(),
         app: vec![AppFile::new("src/App.tsx", "<h1>Todo</h1>\n")],
+        attachments: Vec::new(),
     };
     let base = RenderedPrompt::modify(&request, &PromptSettings::default());
     let next = base.repair(

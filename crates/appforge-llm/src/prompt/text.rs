@@ -123,3 +123,15 @@ pub(crate) const REPAIR: &str = "\
 Answer with the complete corrected change set, as one JSON object and nothing else. Copy every \
 `find` and `anchor` exactly from the current files, with enough surrounding text to occur \
 exactly once.";
+
+/// Before a request that comes with one reference image.
+pub(crate) const REFERENCE_IMAGE: &str = "\
+<reference_images>\nThe image above is a reference the user attached (a screenshot or a \
+mock-up). Match it: its layout, colours, typography, spacing and content, as closely as the \
+request allows.\n</reference_images>\n";
+
+/// Before a request that comes with several reference images (`{n}` is their number).
+pub(crate) const REFERENCE_IMAGES: &str = "\
+<reference_images>\nThe {n} images above are references the user attached (screenshots or \
+mock-ups). Match them: their layout, colours, typography, spacing and content, as closely as \
+the request allows.\n</reference_images>\n";

@@ -103,6 +103,7 @@ async fn the_demo_change_set_applies_to_the_demo_todo_app() {
         request: "Add a dark mode toggle".into(),
         history: Vec::new(),
         app: todo.files.clone(),
+        attachments: Vec::new(),
     };
     let modification = pipelines
         .modify(&request, |_| {}, &CancellationToken::new())
@@ -127,6 +128,7 @@ async fn the_demo_plan_builds_phase_requests_and_chat_streams() {
             &PlanRequest {
                 prompt: "habit tracker".into(),
                 history: Vec::new(),
+                attachments: Vec::new(),
             },
             |_| {},
             &CancellationToken::new(),

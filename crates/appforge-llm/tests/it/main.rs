@@ -1,5 +1,6 @@
 //! Integration tests of appforge-llm (one binary, one module per concern).
 
+mod attachments;
 mod client;
 mod demo;
 mod faults;

@@ -288,6 +288,7 @@ async fn modify_returns_an_applicable_change_set() {
         request: "make the header sticky".into(),
         history: Vec::new(),
         app: app.clone(),
+        attachments: Vec::new(),
     };
     let mut streamed = String::new();
     let result = pipelines(&provider)
@@ -317,6 +318,7 @@ async fn modify_cut_at_max_tokens_says_so() {
         request: "x".into(),
         history: Vec::new(),
         app: Vec::new(),
+        attachments: Vec::new(),
     };
     let err = pipelines(&provider)
         .repair_rounds(0)
@@ -346,6 +348,7 @@ async fn plan_phases_happy_and_broken() {
     let request = PlanRequest {
         prompt: "habit tracker".into(),
         history: Vec::new(),
+        attachments: Vec::new(),
     };
     let p = pipelines(&provider);
     let planned = p
@@ -418,6 +421,7 @@ async fn modify_sends_a_change_set_that_does_not_apply_back_once() {
         request: "make the header sticky".into(),
         history: Vec::new(),
         app,
+        attachments: Vec::new(),
     };
 
     let provider = ScriptedProvider::new()

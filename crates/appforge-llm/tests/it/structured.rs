@@ -40,6 +40,7 @@ fn plan_request() -> PlanRequest {
     PlanRequest {
         prompt: "A habit tracker".into(),
         history: Vec::new(),
+        attachments: Vec::new(),
     }
 }
 
@@ -60,6 +61,7 @@ async fn modify_asks_for_the_change_set_schema_and_applies_the_reply_without_rep
                 request: "Make the header sticky".into(),
                 history: Vec::new(),
                 app: app(),
+                attachments: Vec::new(),
             },
             |_| {},
             &CancellationToken::new(),

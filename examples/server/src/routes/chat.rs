@@ -75,6 +75,7 @@ pub(crate) async fn chat(
         message: body.prompt,
         history: body.conversation_history,
         current_app: body.current_app_state.map(|a| a.files),
+        attachments: Vec::new(),
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let cancel = CancellationToken::new();

@@ -161,6 +161,7 @@ pub(crate) async fn full_app(
         history: body.conversation_history,
         current_app,
         phase: body.phase_context,
+        attachments: Vec::new(),
     };
     submit(
         &state,
@@ -207,6 +208,7 @@ pub(crate) async fn modify(
         request: body.prompt.clone(),
         history: body.conversation_history,
         app,
+        attachments: Vec::new(),
     };
     submit(
         &state,
@@ -230,6 +232,7 @@ pub(crate) async fn plan_phases(
     let request = PlanRequest {
         prompt: body.prompt.clone(),
         history: body.conversation_history,
+        attachments: Vec::new(),
     };
     submit(
         &state,
