@@ -526,7 +526,34 @@ impl<S: JobStore> JobQueue<S> {
     /// Store errors.
     pub async fn stats_over(&self, window: Duration, stale_after: Duration) -> Result<QueueStats> {
         let now = self.now();
-        let mut stats = self.inner.store.stats(now, window).await?;
+        let stats = self.inner.store.stats(now, window).await?;
+        self.with_live_workers(stats, now, stale_after).await
+    }
+
+    /// The queue's gauges, for metrics scrapes: [`JobQueue::stats`] with `depth` limited to
+    /// pending and processing jobs. The SQL stores answer it from indexes that hold only live
+    /// jobs and the last 5 minutes of finished ones, so its cost does not grow with the history.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn gauges(&self) -> Result<QueueStats> {
+        let now = self.now();
+        let stats = self
+            .inner
+            .store
+            .gauges(now, Duration::from_secs(300))
+            .await?;
+        self.with_live_workers(stats, now, Duration::from_secs(30))
+            .await
+    }
+
+    async fn with_live_workers(
+        &self,
+        mut stats: QueueStats,
+        now: DateTime<Utc>,
+        stale_after: Duration,
+    ) -> Result<QueueStats> {
         let cutoff = crate::time::sub(now, stale_after);
         let live = self
             .inner

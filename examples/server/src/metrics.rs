@@ -110,7 +110,11 @@ impl Metrics {
             request_seconds.clone(),
         );
         let jobs = Family::<JobLabels, Gauge>::default();
-        registry.register("jobs", "Jobs by status and priority", jobs.clone());
+        registry.register(
+            "jobs",
+            "Pending and processing jobs by status and priority",
+            jobs.clone(),
+        );
         let queue_depth = Gauge::default();
         registry.register("queue_depth", "Jobs waiting to run", queue_depth.clone());
         let job_seconds = Family::<KindLabel, Histogram>::new_with_constructor(|| {

@@ -173,6 +173,9 @@ impl JobStore for AnyJobStore {
     async fn stats(&self, now: DateTime<Utc>, window: Duration) -> Result<QueueStats> {
         dispatch!(self, s => s.stats(now, window).await)
     }
+    async fn gauges(&self, now: DateTime<Utc>, window: Duration) -> Result<QueueStats> {
+        dispatch!(self, s => s.gauges(now, window).await)
+    }
     async fn record_worker(&self, info: &WorkerInfo) -> Result<()> {
         dispatch!(self, s => s.record_worker(info).await)
     }

@@ -282,6 +282,23 @@ pub trait JobStore: Clone + Send + Sync + fmt::Debug + 'static {
         window: Duration,
     ) -> impl Future<Output = Result<QueueStats>> + Send;
 
+    /// The queue's gauges: [`JobStore::stats`] without the finished jobs outside `window`.
+    /// `depth` lists only pending and processing jobs, so a backend can answer from indexes
+    /// whose size follows the live jobs and the window, not the history: a metrics scrape costs
+    /// the same over a million finished jobs as over none. The default asks
+    /// [`JobStore::stats`] and drops the finished statuses from `depth`.
+    fn gauges(
+        &self,
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> impl Future<Output = Result<QueueStats>> + Send {
+        async move {
+            let mut stats = self.stats(now, window).await?;
+            stats.depth.retain(|d| !d.status.is_terminal());
+            Ok(stats)
+        }
+    }
+
     /// Records a worker pool's heartbeat.
     fn record_worker(&self, info: &WorkerInfo) -> impl Future<Output = Result<()>> + Send;
 

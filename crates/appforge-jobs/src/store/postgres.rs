@@ -265,7 +265,78 @@ impl PgJobStore {
     }
 }
 
+/// Jobs by status and priority over the whole table (the admin view: its cost follows the
+/// history).
+const DEPTH_ALL: &str =
+    "SELECT status, priority, count(*) FROM generation_jobs GROUP BY status, priority";
+
+/// Pending and processing jobs by priority, read from the partial indexes that hold only them.
+const DEPTH_LIVE: &str = "SELECT 'pending', priority, count(*) FROM generation_jobs \
+     WHERE status = 'pending' GROUP BY priority \
+     UNION ALL SELECT 'processing', priority, count(*) FROM generation_jobs \
+     WHERE status = 'processing' GROUP BY priority";
+
+/// Finished jobs within the window, from the finished index (its predicate is repeated so that
+/// the planner can prove the index applies).
+const WINDOW: &str = "SELECT count(*) FILTER (WHERE status = 'completed'), \
+     count(*) FILTER (WHERE status = 'failed'), \
+     percentile_disc(0.5) WITHIN GROUP (ORDER BY duration_ms) \
+     FILTER (WHERE status = 'completed'), \
+     percentile_disc(0.95) WITHIN GROUP (ORDER BY duration_ms) \
+     FILTER (WHERE status = 'completed') \
+     FROM generation_jobs WHERE status IN ('completed', 'failed', 'cancelled') \
+     AND status <> 'cancelled' AND completed_at >= $1";
+
+/// The oldest runnable job and the expired leases, from the runnable and lease indexes.
+const OLDEST_AND_EXPIRED: &str = "SELECT (SELECT min(created_at) FROM generation_jobs \
+     WHERE status = 'pending' AND run_at <= $1), (SELECT count(*) FROM generation_jobs \
+     WHERE status = 'processing' AND lease_expires_at < $1)";
+
 impl PgJobStore {
+    /// Queue statistics with `depth` counted by `depth_sql` ([`DEPTH_ALL`] or [`DEPTH_LIVE`]).
+    /// Everything else reads the partial indexes: the runnable and lease indexes hold only live
+    /// jobs, and the finished index is read over the window only.
+    async fn snapshot(
+        &self,
+        depth_sql: &'static str,
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> Result<QueueStats> {
+        let since = crate::time::sub(now, window);
+        let depth: Vec<(String, i16, i64)> =
+            sqlx::query_as(depth_sql).fetch_all(&self.pool).await?;
+        let mut depth = depth
+            .into_iter()
+            .map(|(status, priority, count)| {
+                Ok(DepthCount {
+                    status: JobStatus::from_str(&status)?,
+                    priority: Priority(priority),
+                    count: u64::try_from(count).unwrap_or(0),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        depth.sort_by_key(|d| (d.status, std::cmp::Reverse(d.priority)));
+        let (completed, failed, p50, p95): (i64, i64, Option<i64>, Option<i64>) =
+            sqlx::query_as(WINDOW)
+                .bind(since)
+                .fetch_one(&self.pool)
+                .await?;
+        let (oldest, expired): (Option<DateTime<Utc>>, i64) = sqlx::query_as(OLDEST_AND_EXPIRED)
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(QueueStats::assemble(
+            depth,
+            u64::try_from(completed).unwrap_or(0),
+            u64::try_from(failed).unwrap_or(0),
+            p50,
+            p95,
+            oldest.map(|o| (now - o).to_std().unwrap_or_default()),
+            u64::try_from(expired).unwrap_or(0),
+            window,
+        ))
+    }
+
     fn note_watched(&self, rows: &[Row]) {
         let mut watched = self.watched.lock();
         // Bounded: entries are taken by the next publish; a store whose events are never
@@ -656,53 +727,11 @@ impl JobStore for PgJobStore {
     }
 
     async fn stats(&self, now: DateTime<Utc>, window: Duration) -> Result<QueueStats> {
-        let since = crate::time::sub(now, window);
-        let depth: Vec<(String, i16, i64)> = sqlx::query_as(
-            "SELECT status, priority, count(*) FROM generation_jobs GROUP BY status, priority",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        let mut depth = depth
-            .into_iter()
-            .map(|(status, priority, count)| {
-                Ok(DepthCount {
-                    status: JobStatus::from_str(&status)?,
-                    priority: Priority(priority),
-                    count: u64::try_from(count).unwrap_or(0),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        depth.sort_by_key(|d| (d.status, std::cmp::Reverse(d.priority)));
-        let (completed, failed, p50, p95): (i64, i64, Option<i64>, Option<i64>) = sqlx::query_as(
-            "SELECT count(*) FILTER (WHERE status = 'completed'), \
-             count(*) FILTER (WHERE status = 'failed'), \
-             percentile_disc(0.5) WITHIN GROUP (ORDER BY duration_ms) \
-             FILTER (WHERE status = 'completed'), \
-             percentile_disc(0.95) WITHIN GROUP (ORDER BY duration_ms) \
-             FILTER (WHERE status = 'completed') \
-             FROM generation_jobs WHERE status IN ('completed', 'failed') AND completed_at >= $1",
-        )
-        .bind(since)
-        .fetch_one(&self.pool)
-        .await?;
-        let (oldest, expired): (Option<DateTime<Utc>>, i64) = sqlx::query_as(
-            "SELECT (SELECT min(created_at) FROM generation_jobs WHERE status = 'pending' \
-             AND run_at <= $1), (SELECT count(*) FROM generation_jobs \
-             WHERE status = 'processing' AND lease_expires_at < $1)",
-        )
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(QueueStats::assemble(
-            depth,
-            u64::try_from(completed).unwrap_or(0),
-            u64::try_from(failed).unwrap_or(0),
-            p50,
-            p95,
-            oldest.map(|o| (now - o).to_std().unwrap_or_default()),
-            u64::try_from(expired).unwrap_or(0),
-            window,
-        ))
+        self.snapshot(DEPTH_ALL, now, window).await
+    }
+
+    async fn gauges(&self, now: DateTime<Utc>, window: Duration) -> Result<QueueStats> {
+        self.snapshot(DEPTH_LIVE, now, window).await
     }
 
     async fn record_worker(&self, info: &WorkerInfo) -> Result<()> {
@@ -844,5 +873,110 @@ impl crate::JobQueue<PgJobStore> {
     ) -> Result<Vec<Enqueued>> {
         let jobs = self.prepare(jobs)?;
         PgJobStore::insert_on(conn, &jobs).await
+    }
+}
+
+#[cfg(test)]
+mod gauge_plans {
+    use super::*;
+
+    /// The partial indexes that hold only live jobs or finished ones by completion time.
+    const BOUNDED: &[&str] = &[
+        "generation_jobs_runnable",
+        "generation_jobs_leases",
+        "generation_jobs_finished",
+    ];
+
+    /// Whether every scan of `generation_jobs` in the plan of `sql` reads one of the bounded
+    /// indexes (no sequential scan, no index over the whole history), with the plan.
+    async fn bounded(pool: &PgPool, sql: &'static str, bind: bool) -> (bool, String) {
+        let mut conn = pool.acquire().await.unwrap();
+        sqlx::query("SET enable_seqscan = off")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let explain = sqlx::AssertSqlSafe(format!("EXPLAIN {sql}"));
+        let query = sqlx::query_as::<_, (String,)>(explain);
+        let query = if bind { query.bind(Utc::now()) } else { query };
+        let plan: Vec<String> = query
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(line,)| line)
+            .collect();
+        let ok = plan.iter().filter(|l| l.contains("Scan")).all(|line| {
+            line.contains("Bitmap Heap Scan") || BOUNDED.iter().any(|index| line.contains(index))
+        });
+        (ok, plan.join("\n"))
+    }
+
+    #[tokio::test]
+    async fn gauges_read_only_the_live_and_windowed_indexes() {
+        let Some(db) = appforge_testing::TestDatabase::create_or_skip().await else {
+            return;
+        };
+        let store = PgJobStore::from_pool(db.pool().await);
+        store.migrate().await.unwrap();
+        // A history of finished jobs and a few live ones, analyzed as production tables are.
+        sqlx::query(
+            "INSERT INTO generation_jobs (id, user_id, kind, priority, status, payload, \
+             max_attempts, duration_ms, created_at, run_at, completed_at) \
+             SELECT gen_random_uuid(), gen_random_uuid(), 'full-app', 0, \
+             (ARRAY['completed', 'failed', 'cancelled'])[1 + i % 3], '{}', 3, i, \
+             now() - interval '2 days', now() - interval '2 days', now() - interval '1 day' \
+             FROM generate_series(1, 5000) AS i",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO generation_jobs (id, user_id, kind, priority, status, payload, \
+             max_attempts, created_at, run_at) SELECT gen_random_uuid(), gen_random_uuid(), \
+             'full-app', 0, 'pending', '{}', 3, now(), now() FROM generate_series(1, 5)",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        sqlx::query("ANALYZE generation_jobs")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let pool = store.pool();
+        for (sql, bind) in [
+            (DEPTH_LIVE, false),
+            (WINDOW, true),
+            (OLDEST_AND_EXPIRED, true),
+        ] {
+            let (ok, plan) = bounded(pool, sql, bind).await;
+            assert!(
+                ok,
+                "{sql}\nreads more than the live jobs and the window:\n{plan}"
+            );
+        }
+        // The whole-table view is what the gauges avoid.
+        let (ok, plan) = bounded(pool, DEPTH_ALL, false).await;
+        assert!(!ok, "{plan}");
+
+        let gauges = store
+            .gauges(Utc::now(), Duration::from_secs(300))
+            .await
+            .unwrap();
+        assert_eq!(gauges.count(crate::JobStatus::Pending), 5);
+        assert_eq!(
+            gauges.count(crate::JobStatus::Completed),
+            0,
+            "history is not a gauge"
+        );
+        assert_eq!(
+            gauges.completed_in_window, 0,
+            "the history is outside the window"
+        );
+        let stats = store
+            .stats(Utc::now(), Duration::from_secs(300))
+            .await
+            .unwrap();
+        // i % 3 == 0 for 1,666 of 1..=5000.
+        assert_eq!(stats.count(crate::JobStatus::Completed), 1666);
     }
 }

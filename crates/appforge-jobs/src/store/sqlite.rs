@@ -1,9 +1,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use appforge_core::db::{self, Connect};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use appforge_core::db::{self, Connect};
 use sqlx::{SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
@@ -102,7 +102,84 @@ const SELECT_ONE: &str = concat!(
     " FROM generation_jobs WHERE id = ?1"
 );
 
+/// Jobs by status and priority over the whole table (the admin view: its cost follows the
+/// history).
+const DEPTH_ALL: &str = "SELECT status, priority, COUNT(*) FROM generation_jobs \
+     GROUP BY status, priority ORDER BY status, priority DESC";
+
+/// Pending and processing jobs by priority, read from the partial indexes that hold only them.
+const DEPTH_LIVE: &str = "SELECT 'pending', priority, COUNT(*) FROM generation_jobs \
+     WHERE status = 'pending' GROUP BY priority \
+     UNION ALL SELECT 'processing', priority, COUNT(*) FROM generation_jobs \
+     WHERE status = 'processing' GROUP BY priority";
+
+/// Finished jobs within the window, from the finished index: SQLite uses a partial index only
+/// when the query repeats its predicate term, hence the `IN` list as the index has it.
+const WINDOW: &str = "SELECT status, duration_ms FROM generation_jobs \
+     WHERE status IN ('completed', 'failed', 'cancelled') AND status <> 'cancelled' \
+     AND completed_at >= ?1";
+
+/// The oldest runnable job and the expired leases, from the runnable and lease indexes.
+const OLDEST_AND_EXPIRED: &str = "SELECT (SELECT MIN(created_at) FROM generation_jobs \
+     WHERE status = 'pending' AND run_at <= ?1), (SELECT COUNT(*) FROM generation_jobs \
+     WHERE status = 'processing' AND lease_expires_at < ?1)";
+
 impl SqliteJobStore {
+    /// Queue statistics with `depth` counted by `depth_sql` ([`DEPTH_ALL`] or [`DEPTH_LIVE`]).
+    /// Everything else reads the partial indexes: the runnable and lease indexes hold only live
+    /// jobs, and the finished index is read over the window only.
+    async fn snapshot(
+        &self,
+        depth_sql: &'static str,
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> Result<QueueStats> {
+        let since = micros(crate::time::sub(now, window));
+        let depth: Vec<(String, i16, i64)> =
+            sqlx::query_as(depth_sql).fetch_all(&self.pool).await?;
+        let mut depth = depth
+            .into_iter()
+            .map(|(status, priority, count)| {
+                Ok(DepthCount {
+                    status: JobStatus::from_str(&status)?,
+                    priority: Priority(priority),
+                    count: u64::try_from(count).unwrap_or(0),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        depth.sort_by_key(|d| (d.status, std::cmp::Reverse(d.priority)));
+        let finished: Vec<(String, Option<i64>)> = sqlx::query_as(WINDOW)
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await?;
+        let failed = finished.iter().filter(|(s, _)| s == "failed").count();
+        let mut durations: Vec<i64> = finished
+            .iter()
+            .filter(|(s, _)| s == "completed")
+            .filter_map(|(_, d)| *d)
+            .collect();
+        durations.sort_unstable();
+        let completed = finished.len() - failed;
+        let (oldest, expired): (Option<i64>, i64) = sqlx::query_as(OLDEST_AND_EXPIRED)
+            .bind(micros(now))
+            .fetch_one(&self.pool)
+            .await?;
+        let oldest = oldest
+            .map(from_micros)
+            .transpose()?
+            .map(|o| (now - o).to_std().unwrap_or_default());
+        Ok(QueueStats::assemble(
+            depth,
+            u64::try_from(completed).unwrap_or(0),
+            u64::try_from(failed).unwrap_or(0),
+            percentile(&durations, 50),
+            percentile(&durations, 95),
+            oldest,
+            u64::try_from(expired).unwrap_or(0),
+            window,
+        ))
+    }
+
     /// Opens (creating when missing) the database at a `sqlite://` URL with the settings of
     /// [`appforge_core::db::Connect`] (WAL mode, a 10 s busy timeout), 4 connections.
     ///
@@ -540,61 +617,11 @@ impl JobStore for SqliteJobStore {
     }
 
     async fn stats(&self, now: DateTime<Utc>, window: Duration) -> Result<QueueStats> {
-        let since = micros(crate::time::sub(now, window));
-        let depth: Vec<(String, i16, i64)> = sqlx::query_as(
-            "SELECT status, priority, COUNT(*) FROM generation_jobs GROUP BY status, priority \
-             ORDER BY status, priority DESC",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        let mut depth = depth
-            .into_iter()
-            .map(|(status, priority, count)| {
-                Ok(DepthCount {
-                    status: JobStatus::from_str(&status)?,
-                    priority: Priority(priority),
-                    count: u64::try_from(count).unwrap_or(0),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        depth.sort_by_key(|d| (d.status, std::cmp::Reverse(d.priority)));
-        let finished: Vec<(String, Option<i64>)> = sqlx::query_as(
-            "SELECT status, duration_ms FROM generation_jobs \
-             WHERE status IN ('completed', 'failed') AND completed_at >= ?1",
-        )
-        .bind(since)
-        .fetch_all(&self.pool)
-        .await?;
-        let failed = finished.iter().filter(|(s, _)| s == "failed").count();
-        let mut durations: Vec<i64> = finished
-            .iter()
-            .filter(|(s, _)| s == "completed")
-            .filter_map(|(_, d)| *d)
-            .collect();
-        durations.sort_unstable();
-        let completed = finished.len() - failed;
-        let (oldest, expired): (Option<i64>, i64) = sqlx::query_as(
-            "SELECT (SELECT MIN(created_at) FROM generation_jobs WHERE status = 'pending' \
-             AND run_at <= ?1), (SELECT COUNT(*) FROM generation_jobs \
-             WHERE status = 'processing' AND lease_expires_at < ?1)",
-        )
-        .bind(micros(now))
-        .fetch_one(&self.pool)
-        .await?;
-        let oldest = oldest
-            .map(from_micros)
-            .transpose()?
-            .map(|o| (now - o).to_std().unwrap_or_default());
-        Ok(QueueStats::assemble(
-            depth,
-            u64::try_from(completed).unwrap_or(0),
-            u64::try_from(failed).unwrap_or(0),
-            percentile(&durations, 50),
-            percentile(&durations, 95),
-            oldest,
-            u64::try_from(expired).unwrap_or(0),
-            window,
-        ))
+        self.snapshot(DEPTH_ALL, now, window).await
+    }
+
+    async fn gauges(&self, now: DateTime<Utc>, window: Duration) -> Result<QueueStats> {
+        self.snapshot(DEPTH_LIVE, now, window).await
     }
 
     async fn record_worker(&self, info: &WorkerInfo) -> Result<()> {
@@ -681,5 +708,52 @@ impl JobStore for SqliteJobStore {
             .fetch_all(&self.pool)
             .await?;
         Ok(Page::from_overfetch(jobs(rows)?, page.limit))
+    }
+}
+
+#[cfg(test)]
+mod gauge_plans {
+    use super::*;
+
+    /// The plan of `sql` (`EXPLAIN QUERY PLAN`): one line a step.
+    async fn plan(pool: &SqlitePool, sql: &'static str, params: usize) -> Vec<String> {
+        let explain = sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}"));
+        let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(explain);
+        for _ in 0..params {
+            query = query.bind(0_i64);
+        }
+        query
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(.., detail)| detail)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn gauges_search_the_partial_indexes() {
+        let file = appforge_testing::TempSqlite::new();
+        let store = SqliteJobStore::connect(&file.url()).await.unwrap();
+        store.migrate().await.unwrap();
+        for (sql, params) in [(DEPTH_LIVE, 0), (WINDOW, 1), (OLDEST_AND_EXPIRED, 1)] {
+            let plan = plan(store.pool(), sql, params).await;
+            for step in plan.iter().filter(|s| s.contains("generation_jobs")) {
+                let bounded = [
+                    "generation_jobs_runnable",
+                    "generation_jobs_leases",
+                    "generation_jobs_finished",
+                ]
+                .iter()
+                .any(|index| step.contains(index));
+                assert!(
+                    bounded,
+                    "{sql}\nreads more than the live jobs and the window: {plan:?}"
+                );
+            }
+        }
+        // The whole-table view is what the gauges avoid.
+        let all = plan(store.pool(), DEPTH_ALL, 0).await;
+        assert!(all.contains(&"SCAN generation_jobs".to_owned()), "{all:?}");
     }
 }

@@ -103,7 +103,7 @@ async fn render(state: &AppState) -> Response {
     state
         .metrics()
         .refresh_queue(state.config().edge.metrics_refresh, || {
-            state.queue().stats()
+            state.queue().gauges()
         })
         .await;
     // Today's figures are computed here rather than kept as running counters, so that every
