@@ -136,3 +136,35 @@ fn quota_and_analytics_build_their_memory_stores_without_sqlx() {
         );
     }
 }
+
+#[test]
+fn jobs_and_apps_build_their_memory_stores_without_sqlx() {
+    const SQL_STACK: &[&str] = &["sqlx", "sqlx-core", "rustls", "aws-lc-rs", "libsqlite3-sys"];
+    for package in ["appforge-jobs", "appforge-apps"] {
+        let memory = tree(package, &["--no-default-features"]);
+        assert!(memory.contains(package));
+        assert_absent(
+            &memory,
+            SQL_STACK,
+            &format!("{package} --no-default-features"),
+        );
+        let sqlite = tree(package, &[]);
+        assert!(
+            sqlite.contains("sqlx") && sqlite.contains("libsqlite3-sys"),
+            "the default `sqlite` feature is the SQLite store of {package}"
+        );
+        let postgres = tree(
+            package,
+            &["--no-default-features", "--features", "postgres"],
+        );
+        assert!(
+            postgres.contains("sqlx") && postgres.contains("sqlx-postgres"),
+            "{package} with `postgres`"
+        );
+        assert_absent(
+            &postgres,
+            &["libsqlite3-sys", "sqlx-sqlite"],
+            &format!("{package} with only `postgres`"),
+        );
+    }
+}

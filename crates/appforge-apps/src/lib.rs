@@ -81,8 +81,11 @@
 //!
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
-//! | `sqlite` | yes | [`SqliteAppStore`], the embedded store |
+//! | `sqlite` | yes | [`SqliteAppStore`], the embedded store (`sqlx` with the bundled SQLite) |
 //! | `postgres` | no | `PgAppStore`, for many processes on one database |
+//!
+//! With `default-features = false` the crate builds [`MemoryAppStore`] only, without `sqlx`
+//! or a TLS stack.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod app;

@@ -33,9 +33,13 @@ pub enum Error {
         attempt: i32,
     },
     /// The database failed.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     /// Applying the migrations failed.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// A stored value could not be decoded.
@@ -52,6 +56,7 @@ impl Error {
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {
+            #[cfg(any(feature = "sqlite", feature = "postgres"))]
             Self::Database(e) => appforge_core::db::is_transient(e),
             _ => false,
         }

@@ -63,8 +63,11 @@
 //!
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
-//! | `sqlite` | yes | [`SqliteJobStore`], the embedded store |
+//! | `sqlite` | yes | [`SqliteJobStore`], the embedded store (`sqlx` with the bundled SQLite) |
 //! | `postgres` | no | [`PgJobStore`]: `SKIP LOCKED` claims, `LISTEN/NOTIFY` wake-ups and events |
+//!
+//! With `default-features = false` the crate builds [`MemoryJobStore`] only, without `sqlx`
+//! or a TLS stack: for tests, prototypes and hosts that bring their own [`JobStore`].
 //!
 //! # Guarantees
 //!
