@@ -3,15 +3,16 @@
 //!
 //! An entry is a directory `<root>/<name>@<version>/` (a scope's `/` written as `+`) holding
 //! the package's files under `package/` and a marker file `.complete` written last, whose
-//! content is the entry's size and whose modification time is its last use. A directory
+//! content is the entry's size and the tarball's integrity (one per line) and whose
+//! modification time is its last use. A directory
 //! without its marker is an interrupted unpack and is neither used nor counted (it is removed
 //! by the next eviction).
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::tarball::{self, TarballLimits};
-use crate::error::{Error, Result};
+use super::tarball::{self, TarballLimits, integrity_of};
+use crate::error::{Error, Result, TarballError};
 
 const MARKER: &str = ".complete";
 
@@ -77,18 +78,38 @@ impl DepCache {
         &self,
         name: &str,
         version: &str,
+        integrity: &str,
         fill: impl FnOnce(&Path) -> Result<u64>,
     ) -> Result<PathBuf> {
-        let dir = self.entry_dir(name, version);
+        let staging = self.staging()?;
+        let package = staging.path().join("package");
+        let size = fill(&package)?;
+        self.commit(staging, name, version, integrity, size)
+    }
+
+    fn staging(&self) -> Result<tempfile::TempDir> {
         let staging = tempfile::Builder::new()
             .prefix(".unpack-")
             .tempdir_in(&self.root)
             .map_err(|e| Error::io(&self.root, e))?;
         let package = staging.path().join("package");
         std::fs::create_dir(&package).map_err(|e| Error::io(&package, e))?;
-        let size = fill(&package)?;
+        Ok(staging)
+    }
+
+    /// Moves a filled staging directory into place as the entry of `name@version`.
+    fn commit(
+        &self,
+        staging: tempfile::TempDir,
+        name: &str,
+        version: &str,
+        integrity: &str,
+        size: u64,
+    ) -> Result<PathBuf> {
+        let dir = self.entry_dir(name, version);
         let marker = staging.path().join(MARKER);
-        std::fs::write(&marker, size.to_string()).map_err(|e| Error::io(&marker, e))?;
+        std::fs::write(&marker, format!("{size}\n{integrity}\n"))
+            .map_err(|e| Error::io(&marker, e))?;
         let staged = staging.keep();
         match std::fs::rename(&staged, &dir) {
             Ok(()) => {}
@@ -127,9 +148,52 @@ impl DepCache {
             package: package.clone(),
             error,
         })?;
-        self.insert(name, version, |dir| {
+        let integrity = integrity_of(tgz);
+        self.insert(name, version, &integrity, |dir| {
             tarball::unpack(&package, tgz, dir, limits).map(|u| u.bytes)
         })
+    }
+
+    /// Stores a tarball the caller already trusts (one fetched by `npm pack`, say): its name
+    /// and version are read from its `package.json`, its integrity is computed, and it is
+    /// unpacked within `limits`. This is how a cache is filled for offline previews.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Tarball`] for a tarball refused (paths, limits, no readable `package.json`),
+    /// [`Error::Io`].
+    pub fn import_tarball(
+        &self,
+        tgz: &[u8],
+        limits: TarballLimits,
+    ) -> Result<(String, String, PathBuf)> {
+        let staging = self.staging()?;
+        let package = staging.path().join("package");
+        let unpacked = tarball::unpack("local tarball", tgz, &package, limits)?;
+        let manifest = read_manifest(&package).ok_or_else(|| Error::Tarball {
+            package: "local tarball".to_owned(),
+            error: TarballError::Corrupt("no package.json with a name and a version".to_owned()),
+        })?;
+        let (name, version) = (manifest.name, manifest.version);
+        if let Some(dir) = self.get(&name, &version) {
+            return Ok((name, version, dir));
+        }
+        let dir = self.commit(staging, &name, &version, &integrity_of(tgz), unpacked.bytes)?;
+        Ok((name, version, dir))
+    }
+
+    /// The cached versions of `name`: version, integrity and unpacked directory.
+    #[must_use]
+    pub fn versions(&self, name: &str) -> Vec<(String, String, PathBuf)> {
+        let prefix = format!("{}@", name.replace('/', "+"));
+        self.entries()
+            .into_iter()
+            .filter_map(|e| {
+                let file = e.dir.file_name()?.to_str()?.to_owned();
+                let version = file.strip_prefix(&prefix)?.to_owned();
+                Some((version, e.integrity, e.dir.join("package")))
+            })
+            .collect()
     }
 
     /// The total size of the complete entries, in bytes.
@@ -173,8 +237,16 @@ impl DepCache {
             let dir = e.ok()?.path();
             let marker = dir.join(MARKER);
             let used = std::fs::metadata(&marker).ok()?.modified().ok()?;
-            let size = std::fs::read_to_string(&marker).ok()?.trim().parse().ok()?;
-            Some(Entry { dir, size, used })
+            let text = std::fs::read_to_string(&marker).ok()?;
+            let mut lines = text.lines();
+            let size = lines.next()?.trim().parse().ok()?;
+            let integrity = lines.next().unwrap_or_default().trim().to_owned();
+            Some(Entry {
+                dir,
+                size,
+                used,
+                integrity,
+            })
         })
         .collect()
     }
@@ -204,6 +276,26 @@ struct Entry {
     dir: PathBuf,
     size: u64,
     used: SystemTime,
+    integrity: String,
+}
+
+/// The `name` and `version` of a `package.json`.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct Manifest {
+    pub(crate) name: String,
+    pub(crate) version: String,
+    #[serde(default)]
+    pub(crate) dependencies: std::collections::BTreeMap<String, String>,
+    #[serde(rename = "peerDependencies", default)]
+    pub(crate) peer_dependencies: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) scripts: std::collections::BTreeMap<String, String>,
+}
+
+/// The manifest of an unpacked package.
+pub(crate) fn read_manifest(package: &Path) -> Option<Manifest> {
+    let text = std::fs::read_to_string(package.join("package.json")).ok()?;
+    serde_json::from_str(&text).ok()
 }
 
 #[cfg(test)]
@@ -212,7 +304,7 @@ mod tests {
 
     fn put(cache: &DepCache, name: &str, size: u64) {
         cache
-            .insert(name, "1.0.0", |dir| {
+            .insert(name, "1.0.0", "sha512-x", |dir| {
                 std::fs::write(
                     dir.join("index.js"),
                     vec![b'x'; usize::try_from(size).unwrap()],
@@ -244,6 +336,12 @@ mod tests {
         age(&cache, "@scope/mid", 200);
         age(&cache, "new", 100);
         assert_eq!(cache.size(), 300);
+        let versions = cache.versions("@scope/mid");
+        assert_eq!(versions.len(), 1);
+        assert_eq!(
+            (versions[0].0.as_str(), versions[0].1.as_str()),
+            ("1.0.0", "sha512-x")
+        );
         // `old` is the least recently used but the current build needs it.
         assert_eq!(cache.evict(&["old@1.0.0".to_owned()]), 1);
         assert!(cache.get("old", "1.0.0").is_some());
@@ -256,7 +354,9 @@ mod tests {
     fn a_failed_fill_leaves_no_entry() {
         let tmp = tempfile::tempdir().unwrap();
         let cache = DepCache::new(tmp.path(), 1 << 20).unwrap();
-        let err = cache.insert("bad", "1.0.0", |_| Err(Error::Timeout { limit_ms: 1 }));
+        let err = cache.insert("bad", "1.0.0", "sha512-x", |_| {
+            Err(Error::Timeout { limit_ms: 1 })
+        });
         assert!(err.is_err());
         assert!(cache.get("bad", "1.0.0").is_none());
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);

@@ -46,6 +46,7 @@ struct Inner {
     http: reqwest::Client,
     cache: super::DepCache,
     limits: ResolveLimits,
+    offline: bool,
 }
 
 /// Builds a [`Registry`].
@@ -55,6 +56,7 @@ pub struct RegistryBuilder {
     cache: super::DepCache,
     limits: ResolveLimits,
     timeout: Duration,
+    offline: bool,
 }
 
 impl Registry {
@@ -70,6 +72,7 @@ impl Registry {
             cache,
             limits: ResolveLimits::default(),
             timeout: Duration::from_secs(60),
+            offline: false,
         }
     }
 
@@ -190,9 +193,18 @@ impl Registry {
     }
 
     async fn packument(&self, name: &str, spec: &str) -> Result<Packument> {
+        if self.inner.offline {
+            return self
+                .cached_packument(name)
+                .ok_or_else(|| Error::Dependency {
+                    name: name.to_owned(),
+                    range: spec.to_owned(),
+                    reason: "not in the dependency cache (offline)".to_owned(),
+                });
+        }
         // A scoped name keeps its `@` and encodes its `/`, as the npm client does.
         let url = format!("{}/{}", self.inner.url, name.replace('/', "%2f"));
-        let response = self
+        let sent = self
             .inner
             .http
             .get(&url)
@@ -201,8 +213,16 @@ impl Registry {
                 "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8",
             )
             .send()
-            .await
-            .map_err(|e| registry_error(&url, e))?;
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            // The registry cannot be reached: what the cache holds is still a resolution.
+            Err(e) => {
+                return self
+                    .cached_packument(name)
+                    .ok_or_else(|| registry_error(&url, e));
+            }
+        };
         if response.status() == reqwest::StatusCode::NOT_FOUND {
             return Err(Error::Dependency {
                 name: name.to_owned(),
@@ -224,6 +244,37 @@ impl Registry {
                 range: spec.to_owned(),
                 reason: format!("the registry's document is not readable: {e}"),
             })
+    }
+
+    /// A packument made of the cached versions of `name`, for offline resolution.
+    fn cached_packument(&self, name: &str) -> Option<Packument> {
+        let mut versions = BTreeMap::new();
+        for (version, integrity, dir) in self.inner.cache.versions(name) {
+            let Some(manifest) = super::cache::read_manifest(&dir) else {
+                continue;
+            };
+            let has_install_script = ["preinstall", "install", "postinstall"]
+                .iter()
+                .any(|k| manifest.scripts.contains_key(*k));
+            versions.insert(
+                version.clone(),
+                packument::VersionMeta {
+                    version,
+                    dependencies: manifest.dependencies,
+                    peer_dependencies: manifest.peer_dependencies,
+                    peer_dependencies_meta: BTreeMap::new(),
+                    has_install_script,
+                    dist: packument::Dist {
+                        tarball: String::new(),
+                        integrity: Some(integrity),
+                    },
+                },
+            );
+        }
+        (!versions.is_empty()).then(|| Packument {
+            dist_tags: BTreeMap::new(),
+            versions,
+        })
     }
 
     async fn fetch(&self, p: &Placed) -> Result<PathBuf> {
@@ -341,6 +392,15 @@ impl RegistryBuilder {
         self
     }
 
+    /// Resolves from the cache only, never contacting the registry (default: false; a
+    /// registry that cannot be reached falls back to the cache anyway). Fill the cache with
+    /// [`DepCache::import_tarball`](super::DepCache::import_tarball) for offline previews.
+    #[must_use]
+    pub fn offline(mut self, offline: bool) -> Self {
+        self.offline = offline;
+        self
+    }
+
     /// The timeout of each registry request (default 60 s).
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
@@ -379,6 +439,7 @@ impl RegistryBuilder {
                 http,
                 cache: self.cache,
                 limits: self.limits,
+                offline: self.offline,
             }),
         })
     }

@@ -214,3 +214,57 @@ async fn the_package_count_is_limited() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_cache_filled_from_local_tarballs_resolves_offline() {
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = appforge_preview::DepCache::new(cache_dir.path(), 64 << 20).unwrap();
+    for (name, version, deps) in [
+        ("cjs-greet", "1.2.0", json!({"shout": "^2"})),
+        ("shout", "2.0.3", json!({})),
+        ("shout", "1.0.0", json!({})),
+    ] {
+        let tgz = crate::support::package(
+            &json!({"name": name, "version": version, "main": "index.js", "dependencies": deps}),
+            &[("index.js", "module.exports = require('shout') || 1;")],
+        );
+        let (n, v, dir) = cache
+            .import_tarball(&tgz, appforge_preview::TarballLimits::default())
+            .unwrap();
+        assert_eq!((n.as_str(), v.as_str()), (name, version));
+        assert!(dir.join("index.js").is_file());
+    }
+    let wanted = deps(&[("cjs-greet", "^1.0.0")]);
+    let offline = appforge_preview::Registry::builder(cache.clone())
+        .offline(true)
+        .build()
+        .unwrap();
+    let resolved = offline.resolve(&wanted).await.unwrap();
+    let layout: Vec<(&str, &str)> = resolved
+        .packages()
+        .iter()
+        .map(|p| (p.install_path.as_str(), p.version.as_str()))
+        .collect();
+    assert_eq!(
+        layout,
+        [
+            ("node_modules/cjs-greet", "1.2.0"),
+            ("node_modules/shout", "2.0.3")
+        ]
+    );
+    assert!(resolved.packages()[0].integrity.starts_with("sha512-"));
+    // A registry that cannot be reached falls back to the cache too.
+    let unreachable = appforge_preview::Registry::builder(cache)
+        .url("http://127.0.0.1:9")
+        .build()
+        .unwrap();
+    assert_eq!(unreachable.resolve(&wanted).await.unwrap(), resolved);
+    let error = offline
+        .resolve(&deps(&[("react", "^18")]))
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("not in the dependency cache"),
+        "{error}"
+    );
+}
