@@ -159,6 +159,10 @@ pub struct Plan {
     /// generations.
     #[serde(default)]
     pub daily_chat_messages: Option<u32>,
+    /// Bytes of uploads (reference images) an owner may keep, pooled per organization for a
+    /// team; uploads are refused past it.
+    #[serde(default)]
+    pub storage_bytes: Option<u64>,
     /// Generation jobs of one user that may run at the same time (fair share of the workers).
     #[serde(default)]
     pub max_running_jobs: Option<u32>,
@@ -208,6 +212,7 @@ impl Plan {
             monthly_generations: None,
             monthly_tokens: None,
             daily_chat_messages: None,
+            storage_bytes: None,
             max_running_jobs: None,
             request_limits: RequestLimits::default(),
             burst: None,
@@ -221,14 +226,15 @@ impl Plan {
         }
     }
 
-    /// Free: 5 generations and 20 chat messages a day, 1,000,000 tokens a month, one job
-    /// running at a time, priority 0, bursts of 10 then 10 a minute, [`RequestLimits::free`].
+    /// Free: 5 generations and 20 chat messages a day, 1,000,000 tokens a month, 50 MB of
+    /// uploads, one job running at a time, priority 0, bursts of 10 then 10 a minute, [`RequestLimits::free`].
     #[must_use]
     pub fn free() -> Self {
         let mut plan = Self::new(PlanId::free(), "Free");
         plan.description = Some("5 generations a day, basic features".into());
         plan.daily_generations = Some(5);
         plan.daily_chat_messages = Some(20);
+        plan.storage_bytes = Some(50 * MB);
         plan.monthly_tokens = Some(1_000_000);
         plan.max_running_jobs = Some(1);
         plan.request_limits = RequestLimits::free();
@@ -239,14 +245,15 @@ impl Plan {
         plan
     }
 
-    /// Pro: 50 generations and 500 chat messages a day, 20,000,000 tokens a month, two jobs
-    /// running at a time, $10 a month, priority 10, bursts of 10 then 20 a minute.
+    /// Pro: 50 generations and 500 chat messages a day, 20,000,000 tokens a month, 2 GB of
+    /// uploads, two jobs running at a time, $10 a month, priority 10, bursts of 10 then 20 a minute.
     #[must_use]
     pub fn pro() -> Self {
         let mut plan = Self::new(PlanId::pro(), "Pro");
         plan.description = Some("50 generations a day, all features".into());
         plan.daily_generations = Some(50);
         plan.daily_chat_messages = Some(500);
+        plan.storage_bytes = Some(2 * GB);
         plan.monthly_tokens = Some(20_000_000);
         plan.max_running_jobs = Some(2);
         plan.burst = Some(burst(20, 10));
@@ -256,13 +263,15 @@ impl Plan {
         plan
     }
 
-    /// Team: unlimited generations, chat messages and tokens, three jobs running at a time (so
+    /// Team: unlimited generations, chat messages and tokens, 20 GB of uploads pooled per
+    /// organization, three jobs running at a time (so
     /// that one account does not take every worker), $30 a month, priority 20, bursts of 20
     /// then 60 a minute, [`RequestLimits::team`].
     #[must_use]
     pub fn team() -> Self {
         let mut plan = Self::new(PlanId::team(), "Team");
         plan.description = Some("Unlimited generations, priority queue".into());
+        plan.storage_bytes = Some(20 * GB);
         plan.max_running_jobs = Some(3);
         plan.request_limits = RequestLimits::team();
         plan.burst = Some(burst(60, 20));
@@ -291,6 +300,12 @@ impl Plan {
             .is_some_and(|t| i64::try_from(t).is_err())
         {
             return bad("monthly token limit is too large");
+        }
+        if self
+            .storage_bytes
+            .is_some_and(|b| i64::try_from(b).is_err())
+        {
+            return bad("storage allowance is too large");
         }
         if self.max_running_jobs == Some(0) {
             return bad("max_running_jobs must be positive (omit it for no limit)");
@@ -328,11 +343,13 @@ pub struct RequestLimits {
     pub phase_context_bytes: u64,
     /// Output tokens one model call may produce (its `max_tokens`).
     pub output_tokens: u32,
+    /// Reference images (uploads) one request may attach.
+    pub attachments: u32,
 }
 
 impl Default for RequestLimits {
     /// The safe defaults (Pro's): 50 history messages of 256 KiB in all, 500 files of 1 MiB
-    /// in all, 64 KiB of phase context, 16,000 output tokens a call.
+    /// in all, 64 KiB of phase context, 16,000 output tokens a call, 4 images attached.
     fn default() -> Self {
         Self {
             history_messages: 50,
@@ -341,6 +358,7 @@ impl Default for RequestLimits {
             app_bytes: 1024 * 1024,
             phase_context_bytes: 64 * 1024,
             output_tokens: 16_000,
+            attachments: 4,
         }
     }
 }
@@ -357,6 +375,7 @@ impl RequestLimits {
             app_bytes: 512 * 1024,
             phase_context_bytes: 16 * 1024,
             output_tokens: 8_000,
+            attachments: 4,
         }
     }
 
@@ -371,6 +390,7 @@ impl RequestLimits {
             app_bytes: 2 * 1024 * 1024,
             phase_context_bytes: 128 * 1024,
             output_tokens: 16_000,
+            attachments: 4,
         }
     }
 
@@ -386,6 +406,9 @@ impl RequestLimits {
         Ok(())
     }
 }
+
+const MB: u64 = 1024 * 1024;
+const GB: u64 = 1024 * MB;
 
 fn burst(per_minute: u32, size: u32) -> Burst {
     Burst::new(per_minute, Duration::from_secs(60), size).expect("valid built-in burst")

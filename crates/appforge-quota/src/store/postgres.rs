@@ -7,7 +7,7 @@ use sqlx::AssertSqlSafe;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use uuid::Uuid;
 
-use super::sql::{MIGRATIONS_TABLE, PlanRow, PlanValues, count, stored};
+use super::sql::{MIGRATIONS_TABLE, PlanRow, PlanValues, count, storage_limit, stored};
 use super::{ReserveOutcome, ReserveRequest, StoreContext, SweepReport, UsageStore};
 use crate::plan::{Plan, PlanId};
 use crate::reservation::{
@@ -1249,8 +1249,8 @@ impl UsageStore for PgUsageStore {
              burst_requests::int8 AS burst_requests, burst_period_ms, \
              burst_size::int8 AS burst_size, priority::int8 AS priority, \
              daily_chat_limit::int8 AS daily_chat_limit, \
-             max_running_jobs::int8 AS max_running_jobs, request_limits::text AS request_limits \
-             FROM pricing_plans ORDER BY position, id",
+             max_running_jobs::int8 AS max_running_jobs, request_limits::text AS request_limits, \
+             storage_limit_bytes FROM pricing_plans ORDER BY position, id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -1278,9 +1278,9 @@ impl UsageStore for PgUsageStore {
              daily_limit, monthly_limit, features, stripe_price_id_monthly, \
              stripe_price_id_yearly, is_active, monthly_token_limit, burst_requests, \
              burst_period_ms, burst_size, priority, daily_chat_limit, max_running_jobs, \
-             request_limits, position) \
+             request_limits, storage_limit_bytes, position) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15, \
-             $16, $17, $18, $19::jsonb, (SELECT COALESCE(MAX(position), 0) + 1 FROM pricing_plans)) \
+             $16, $17, $18, $19::jsonb, $20, (SELECT COALESCE(MAX(position), 0) + 1 FROM pricing_plans)) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
              description = excluded.description, price_monthly = excluded.price_monthly, \
              price_yearly = excluded.price_yearly, daily_limit = excluded.daily_limit, \
@@ -1292,7 +1292,8 @@ impl UsageStore for PgUsageStore {
              burst_period_ms = excluded.burst_period_ms, burst_size = excluded.burst_size, \
              priority = excluded.priority, daily_chat_limit = excluded.daily_chat_limit, \
              max_running_jobs = excluded.max_running_jobs, \
-             request_limits = excluded.request_limits",
+             request_limits = excluded.request_limits, \
+             storage_limit_bytes = excluded.storage_limit_bytes",
         )
         .bind(plan.id.as_str())
         .bind(&plan.name)
@@ -1313,6 +1314,7 @@ impl UsageStore for PgUsageStore {
         .bind(int(plan.daily_chat_messages, "daily chat limit")?)
         .bind(int(plan.max_running_jobs, "running job cap")?)
         .bind(&v.request_limits)
+        .bind(storage_limit(plan)?)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -32,6 +32,7 @@ pub(crate) struct PlanRow {
     pub(crate) daily_chat_limit: Option<i64>,
     pub(crate) max_running_jobs: Option<i64>,
     pub(crate) request_limits: Option<String>,
+    pub(crate) storage_limit_bytes: Option<i64>,
 }
 
 fn corrupt(plan: &str, what: &str) -> Error {
@@ -78,6 +79,7 @@ impl PlanRow {
         plan.monthly_tokens = opt(id, "monthly_token_limit", self.monthly_token_limit)?;
         plan.daily_chat_messages = opt(id, "daily_chat_limit", self.daily_chat_limit)?;
         plan.max_running_jobs = opt(id, "max_running_jobs", self.max_running_jobs)?;
+        plan.storage_bytes = opt(id, "storage_limit_bytes", self.storage_limit_bytes)?;
         plan.request_limits = request_limits;
         plan.features = features;
         plan.stripe_price_id_monthly = self.stripe_price_id_monthly;
@@ -127,6 +129,14 @@ impl PlanValues {
             burst_size: burst.map(|b| i64::from(b.burst.get())),
         })
     }
+}
+
+/// A plan's storage allowance as stored.
+pub(crate) fn storage_limit(plan: &Plan) -> Result<Option<i64>> {
+    plan.storage_bytes
+        .map(i64::try_from)
+        .transpose()
+        .map_err(|_| Error::Config(format!("plan {}: storage allowance is too large", plan.id)))
 }
 
 /// A stored counter back to `u64`.

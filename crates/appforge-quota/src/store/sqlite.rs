@@ -8,7 +8,9 @@ use sqlx::sqlite::{
 };
 use uuid::Uuid;
 
-use super::sql::{MIGRATIONS_TABLE, PlanRow, PlanValues, count, from_ms, ms, stored};
+use super::sql::{
+    MIGRATIONS_TABLE, PlanRow, PlanValues, count, from_ms, ms, storage_limit, stored,
+};
 use super::{ReserveOutcome, ReserveRequest, StoreContext, SweepReport, UsageStore};
 use crate::plan::{Plan, PlanId};
 use crate::reservation::{
@@ -533,8 +535,8 @@ impl UsageStore for SqliteUsageStore {
             "SELECT id, name, description, price_monthly, price_yearly, daily_limit, \
              monthly_limit, features, stripe_price_id_monthly, stripe_price_id_yearly, \
              is_active, monthly_token_limit, burst_requests, burst_period_ms, burst_size, \
-             priority, daily_chat_limit, max_running_jobs, request_limits \
-             FROM pricing_plans ORDER BY position, id",
+             priority, daily_chat_limit, max_running_jobs, request_limits, \
+             storage_limit_bytes FROM pricing_plans ORDER BY position, id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -548,8 +550,8 @@ impl UsageStore for SqliteUsageStore {
              daily_limit, monthly_limit, features, stripe_price_id_monthly, \
              stripe_price_id_yearly, is_active, monthly_token_limit, burst_requests, \
              burst_period_ms, burst_size, priority, daily_chat_limit, max_running_jobs, \
-             request_limits, position) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \
+             request_limits, storage_limit_bytes, position) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \
              (SELECT COALESCE(MAX(position), 0) + 1 FROM pricing_plans)) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
              description = excluded.description, price_monthly = excluded.price_monthly, \
@@ -562,7 +564,8 @@ impl UsageStore for SqliteUsageStore {
              burst_period_ms = excluded.burst_period_ms, burst_size = excluded.burst_size, \
              priority = excluded.priority, daily_chat_limit = excluded.daily_chat_limit, \
              max_running_jobs = excluded.max_running_jobs, \
-             request_limits = excluded.request_limits",
+             request_limits = excluded.request_limits, \
+             storage_limit_bytes = excluded.storage_limit_bytes",
         )
         .bind(plan.id.as_str())
         .bind(&plan.name)
@@ -583,6 +586,7 @@ impl UsageStore for SqliteUsageStore {
         .bind(plan.daily_chat_messages.map(i64::from))
         .bind(plan.max_running_jobs.map(i64::from))
         .bind(&v.request_limits)
+        .bind(storage_limit(plan)?)
         .execute(&self.pool)
         .await?;
         Ok(())
