@@ -1,0 +1,166 @@
+//! Who pays for a model call: the settlement rules of generation jobs and chat messages, in
+//! one place.
+//!
+//! Every model call is reserved before it is made and settled after:
+//!
+//! | how the work ended | the count (generation, chat message) | the tokens spent |
+//! | --- | --- | --- |
+//! | completed (a job's result, a chat reply) | charged | recorded |
+//! | stopped by the user after it started (a cancelled job, a chat client gone mid-reply) | charged | recorded |
+//! | cancelled before it ran, or a chat that failed before any output | refunded | none were spent |
+//! | failed because of the request or the user's own action (an app deleted or changed while its job ran, a refusal) | charged | recorded |
+//! | failed because of us or the provider (network, 5xx, overload, an unreadable output) | refunded | recorded |
+//!
+//! What a request could be refused for is checked before anything is reserved (`400`), so a
+//! failure the request causes is rare and never free. A job's attempt that is retried records
+//! its tokens when it ends ([`appforge_quota::Quota::record_tokens`]); the attempt that ends
+//! the job records them with the settlement, so every attempt that reached the model is paid
+//! for once.
+
+use appforge_jobs::{Job, JobStatus};
+use appforge_quota::{Quota, ReservationId, Settlement};
+
+/// The start of a job error caused by the request or by the user's own action: such a
+/// failure is charged. Only the job handlers write it.
+pub(crate) const REQUEST_ERROR: &str = "request error: ";
+
+/// The reservation a generation job carries in its payload (`None` for a job run free by an
+/// operator, or one enqueued without quota).
+pub(crate) fn reservation_of(job: &Job) -> Option<ReservationId> {
+    job.payload
+        .get("reservationId")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+}
+
+/// Whether a failed job's error says the request or the user caused it.
+pub(crate) fn caused_by_request(job: &Job) -> bool {
+    job.error
+        .as_deref()
+        .is_some_and(|e| e.starts_with(REQUEST_ERROR))
+}
+
+/// The tokens recorded on a job (its last attempt's).
+pub(crate) fn job_tokens(job: &Job) -> u64 {
+    let tokens = job
+        .input_tokens
+        .unwrap_or(0)
+        .saturating_add(job.output_tokens.unwrap_or(0));
+    u64::try_from(tokens).unwrap_or(0)
+}
+
+/// How a job's reservation was settled.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settled {
+    /// Committed (the generation counts) rather than refunded.
+    pub(crate) charged: bool,
+    /// What the call did.
+    pub(crate) settlement: Settlement,
+}
+
+/// Whether a finished job's generation counts: `None` while it is not finished.
+pub(crate) fn charged(job: &Job) -> Option<bool> {
+    Some(match job.status {
+        JobStatus::Completed => true,
+        // A generation the user stopped after it started spent tokens: it counts, with them.
+        JobStatus::Cancelled => job.started_at.is_some(),
+        JobStatus::Failed => caused_by_request(job),
+        _ => return None,
+    })
+}
+
+/// Settles a finished job's reservation by the rules above: commit with its last attempt's
+/// tokens when it counts, else refund with them. `None` for a job without a reservation or
+/// not finished. Idempotent.
+///
+/// # Errors
+///
+/// The quota's errors (a reservation already settled the other way, storage).
+pub(crate) async fn settle_job(
+    quota: &Quota,
+    job: &Job,
+) -> Result<Option<Settled>, appforge_quota::Error> {
+    let Some(reservation) = reservation_of(job) else {
+        return Ok(None);
+    };
+    let Some(charged) = charged(job) else {
+        return Ok(None);
+    };
+    let tokens = job_tokens(job);
+    let settlement = if charged {
+        quota.commit(reservation, tokens).await?
+    } else {
+        quota.refund_with_tokens(reservation, tokens).await?
+    };
+    Ok(Some(Settled {
+        charged,
+        settlement,
+    }))
+}
+
+/// How a chat reply ended, for its settlement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChatEnd {
+    /// The reply was complete.
+    Replied,
+    /// The client went away (or the server stopped) while the model ran.
+    Stopped,
+    /// The model refused the message: the request caused it.
+    Refused,
+    /// The provider or the server failed.
+    Failed,
+}
+
+impl ChatEnd {
+    /// Whether the chat message counts, given whether the model had produced anything
+    /// (`spent`: text streamed or tokens reported).
+    pub(crate) fn charged(self, spent: bool) -> bool {
+        match self {
+            Self::Replied | Self::Refused => true,
+            Self::Stopped => spent,
+            Self::Failed => false,
+        }
+    }
+
+    /// The name recorded in analytics.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Replied => "replied",
+            Self::Stopped => "stopped",
+            Self::Refused => "refused",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// Settles a chat message's reservation: commit with the tokens when it counts, else refund
+/// with them (a provider failure after some output still records what it spent).
+///
+/// # Errors
+///
+/// The quota's errors.
+pub(crate) async fn settle_chat(
+    quota: &Quota,
+    reservation: ReservationId,
+    charged: bool,
+    tokens: u64,
+) -> Result<Settlement, appforge_quota::Error> {
+    if charged {
+        quota.commit(reservation, tokens).await
+    } else {
+        quota.refund_with_tokens(reservation, tokens).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chats_count_when_the_model_produced_something_or_the_request_failed() {
+        assert!(ChatEnd::Replied.charged(true));
+        assert!(ChatEnd::Refused.charged(false));
+        assert!(ChatEnd::Stopped.charged(true));
+        assert!(!ChatEnd::Stopped.charged(false));
+        assert!(!ChatEnd::Failed.charged(true));
+    }
+}
