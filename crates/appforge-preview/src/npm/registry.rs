@@ -12,6 +12,9 @@ use super::tarball::TarballLimits;
 use super::{ResolvedDeps, ResolvedPackage, is_build_only};
 use crate::error::{Error, Result};
 
+/// Registry requests in flight at once during one resolution.
+const CONCURRENT_REQUESTS: usize = 8;
+
 /// The registry used when `APPFORGE_NPM_REGISTRY` is not set.
 pub const DEFAULT_REGISTRY: &str = "https://registry.npmjs.org";
 
@@ -117,70 +120,48 @@ impl Registry {
             }
             queue.push_back((String::new(), name.clone(), spec.clone()));
         }
-        while let Some((parent, name, spec)) = queue.pop_front() {
-            let packument = match packuments.get(&name) {
-                Some(p) => Arc::clone(p),
-                None => {
-                    let p = Arc::new(self.packument(&name, &spec).await?);
-                    packuments.insert(name.clone(), Arc::clone(&p));
-                    p
+        // Breadth first, one level at a time: the level's packuments are fetched together,
+        // then its packages are placed in order (the layout does not depend on timing).
+        while !queue.is_empty() {
+            let mut missing: Vec<(String, String)> = Vec::new();
+            for (_, name, spec) in &queue {
+                if !packuments.contains_key(name) && !missing.iter().any(|(n, _)| n == name) {
+                    missing.push((name.clone(), spec.clone()));
                 }
-            };
-            // Node's lookup: the nearest `node_modules/<name>` up from the parent.
-            if let Some(found) = lookup(&placed, &parent, &name)
-                && packument::satisfies(&packument, &spec, &placed[&found].version)
-            {
-                continue;
             }
-            let meta = packument
-                .select(&spec)
-                .map_err(|reason| Error::Dependency {
-                    name: name.clone(),
-                    range: spec.clone(),
-                    reason,
-                })?;
-            let top = format!("node_modules/{name}");
-            let path = if placed.contains_key(&top) {
-                format!("{parent}/node_modules/{name}")
-            } else {
-                top
-            };
-            if placed.len() >= self.inner.limits.max_packages {
-                return Err(Error::Dependency {
-                    name,
-                    range: spec,
-                    reason: format!(
-                        "the dependency tree has more than {} packages",
-                        self.inner.limits.max_packages
-                    ),
-                });
+            let fetched: Vec<Result<(String, Packument)>> = futures::stream::iter(missing)
+                .map(|(name, spec)| async move {
+                    let packument = self.packument(&name, &spec).await?;
+                    Ok((name, packument))
+                })
+                .buffered(CONCURRENT_REQUESTS)
+                .collect()
+                .await;
+            for result in fetched {
+                let (name, packument) = result?;
+                packuments.insert(name, Arc::new(packument));
             }
-            for (dep, dep_spec) in meta.all_dependencies() {
-                queue.push_back((path.clone(), dep.clone(), dep_spec.clone()));
+            let level = std::mem::take(&mut queue);
+            for (parent, name, spec) in level {
+                self.place(&packuments, &mut placed, &mut queue, &parent, name, spec)?;
             }
-            placed.insert(
-                path,
-                Placed {
-                    name,
-                    version: meta.version.clone(),
-                    tarball: meta.dist.tarball.clone(),
-                    integrity: meta.dist.integrity.clone(),
-                    has_install_script: meta.has_install_script,
-                },
-            );
         }
-        let mut packages = Vec::with_capacity(placed.len());
-        for (install_path, p) in placed {
-            let dir = self.fetch(&p).await?;
-            packages.push(ResolvedPackage {
-                name: p.name,
-                version: p.version,
-                integrity: p.integrity.unwrap_or_default(),
-                install_path,
-                dir,
-                has_install_script: p.has_install_script,
-            });
-        }
+        let packages: Vec<Result<ResolvedPackage>> = futures::stream::iter(placed)
+            .map(|(install_path, p)| async move {
+                let dir = self.fetch(&p).await?;
+                Ok(ResolvedPackage {
+                    name: p.name,
+                    version: p.version,
+                    integrity: p.integrity.unwrap_or_default(),
+                    install_path,
+                    dir,
+                    has_install_script: p.has_install_script,
+                })
+            })
+            .buffered(CONCURRENT_REQUESTS)
+            .collect()
+            .await;
+        let packages = packages.into_iter().collect::<Result<Vec<_>>>()?;
         let keep: Vec<String> = packages
             .iter()
             .map(|p| format!("{}@{}", p.name, p.version))
@@ -190,6 +171,63 @@ impl Registry {
         let _ = tokio::task::spawn_blocking(move || cache.evict(&keep)).await;
         skipped.sort();
         Ok(ResolvedDeps { packages, skipped })
+    }
+
+    /// Places `name` (wanted by `parent` with `spec`) in the layout unless an existing copy
+    /// that Node would find satisfies it, and queues its dependencies.
+    fn place(
+        &self,
+        packuments: &HashMap<String, Arc<Packument>>,
+        placed: &mut BTreeMap<String, Placed>,
+        queue: &mut VecDeque<(String, String, String)>,
+        parent: &str,
+        name: String,
+        spec: String,
+    ) -> Result<()> {
+        let packument = &packuments[&name];
+        // Node's lookup: the nearest `node_modules/<name>` up from the parent.
+        if let Some(found) = lookup(placed, parent, &name)
+            && packument::satisfies(packument, &spec, &placed[&found].version)
+        {
+            return Ok(());
+        }
+        let meta = packument
+            .select(&spec)
+            .map_err(|reason| Error::Dependency {
+                name: name.clone(),
+                range: spec.clone(),
+                reason,
+            })?;
+        let top = format!("node_modules/{name}");
+        let path = if placed.contains_key(&top) {
+            format!("{parent}/node_modules/{name}")
+        } else {
+            top
+        };
+        if placed.len() >= self.inner.limits.max_packages {
+            return Err(Error::Dependency {
+                name,
+                range: spec,
+                reason: format!(
+                    "the dependency tree has more than {} packages",
+                    self.inner.limits.max_packages
+                ),
+            });
+        }
+        for (dep, dep_spec) in meta.all_dependencies() {
+            queue.push_back((path.clone(), dep.clone(), dep_spec.clone()));
+        }
+        placed.insert(
+            path,
+            Placed {
+                name,
+                version: meta.version.clone(),
+                tarball: meta.dist.tarball.clone(),
+                integrity: meta.dist.integrity.clone(),
+                has_install_script: meta.has_install_script,
+            },
+        );
+        Ok(())
     }
 
     async fn packument(&self, name: &str, spec: &str) -> Result<Packument> {
