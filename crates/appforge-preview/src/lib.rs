@@ -90,3 +90,8 @@ pub use npm::{
     is_build_only, verify_integrity,
 };
 pub use previewer::{BuildKey, Previewer, PreviewerBuilder};
+
+/// The README's example, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
