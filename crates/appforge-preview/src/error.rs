@@ -274,3 +274,28 @@ impl From<BuildError> for Error {
         Self::Build(e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_errors_serialize_flat_for_the_api() {
+        let syntax =
+            BuildError::new(BuildErrorKind::Syntax, "Unexpected token").at("src/App.tsx", 3, 19);
+        assert_eq!(
+            serde_json::to_value(&syntax).unwrap(),
+            serde_json::json!({"kind": "syntax", "file": "src/App.tsx", "line": 3, "column": 19, "message": "Unexpected token"})
+        );
+        let refused = BuildError::new(BuildErrorKind::Refused(RefusedImport::NodeBuiltin), "no")
+            .at("src/a.ts", 1, 1);
+        let json = serde_json::to_value(&refused).unwrap();
+        assert_eq!(json["kind"], "refused");
+        assert_eq!(json["detail"], "node_builtin");
+        assert_eq!(refused.to_string(), "src/a.ts:1:1: no");
+        assert_eq!(
+            BuildError::new(BuildErrorKind::NoEntry, "no entry").to_string(),
+            "no entry"
+        );
+    }
+}
