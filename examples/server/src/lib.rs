@@ -45,7 +45,8 @@ mod reporting;
 mod request_id;
 pub mod routes;
 pub mod server;
-mod settlement;
+/// Who pays for a model call: the rules of `appforge::settlement`.
+pub(crate) use appforge::settlement;
 pub mod shutdown;
 mod state;
 pub mod telemetry;
