@@ -19,196 +19,32 @@
 
 use std::time::Duration;
 
-use appforge_jobs::{JobFilter, JobId, PageRequest};
-use appforge_quota::{HeldReservation, Settlement};
+use appforge::reconcile::Reconciler;
+pub use appforge::reconcile::{RECONCILE_EVERY, ReconcileReport, SETTLING_TIME};
 use chrono::{DateTime, Utc};
 
-use crate::settlement::{Settled, reservation_of, settle_job};
 use crate::state::AppState;
 
-/// How often a running process reconciles.
-pub const RECONCILE_EVERY: Duration = Duration::from_secs(60);
-
-/// How far a periodic pass reaches back before the previous one's cut-off: covers terminal
-/// writes that committed a little after the time they carry, and clocks a little apart
-/// between nodes.
-const MARGIN: Duration = Duration::from_secs(30);
-
-/// How long a finished job is left to the process that finished it before a periodic pass
-/// settles it.
-pub const SETTLING_TIME: Duration = Duration::from_secs(30);
-
-/// Jobs read per page.
-const PAGE: u32 = 100;
-
-/// What one reconciliation did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ReconcileReport {
-    /// Finished jobs considered (those in the pass's window).
-    pub scanned: u64,
-    /// Reservations this pass committed: completed jobs (or jobs cancelled while running)
-    /// whose settlement had been lost.
-    pub committed: u64,
-    /// Reservations this pass refunded: failed jobs (or jobs cancelled before they ran) whose
-    /// settlement had been lost.
-    pub refunded: u64,
-    /// Held reservations released because no job needs them any more: their job does not
-    /// exist (any more), or an operator's retry runs it on another reservation.
-    pub released: u64,
-    /// Jobs whose settlement failed (a storage error; the next pass tries again).
-    pub errors: u64,
+/// The reconciler of the server's queue against its quota.
+fn reconciler(state: &AppState) -> Reconciler {
+    Reconciler::new(state.quota().clone(), state.queue().clone())
 }
 
-/// Settles every job that finished at or after `since`, and not after `until` when given
-/// (commit or refund, idempotently), then releases the reservations that outlived their
-/// timeout. The jobs come first, so that a lost settlement is made before its reservation
-/// could be released as expired.
+/// Settles every job that finished at or after `since`, and not after `until` when given,
+/// then releases the reservations that outlived their timeout (see
+/// [`Reconciler::since`]).
 pub async fn reconcile_since(
     state: &AppState,
     since: DateTime<Utc>,
     until: Option<DateTime<Utc>>,
 ) -> ReconcileReport {
-    let mut report = ReconcileReport::default();
-    let quota = state.quota();
-    let mut page = PageRequest::first(PAGE);
-    loop {
-        let jobs = match state
-            .queue()
-            .list_all(&JobFilter::default(), Some(since), &page)
-            .await
-        {
-            Ok(jobs) => jobs,
-            Err(error) => {
-                tracing::warn!(%error, "reading finished jobs for reconciliation failed");
-                report.errors += 1;
-                break;
-            }
-        };
-        let due = jobs
-            .items
-            .iter()
-            .filter(|job| until.is_none_or(|until| job.completed_at.is_some_and(|at| at <= until)));
-        for job in due {
-            report.scanned += 1;
-            match settle_job(quota, job).await {
-                Ok(Some(Settled {
-                    settlement: Settlement::Settled,
-                    charged,
-                })) => {
-                    if charged {
-                        report.committed += 1;
-                    } else {
-                        report.refunded += 1;
-                    }
-                }
-                Ok(_) => {}
-                // Settled the other way already (a refund raced a commit): nothing to mend.
-                Err(appforge_quota::Error::AlreadySettled { .. }) => {}
-                Err(error) => {
-                    tracing::warn!(job = %job.id, %error, "reconciling a reservation failed");
-                    report.errors += 1;
-                }
-            }
-        }
-        match jobs.next {
-            Some(cursor) => page = PageRequest::after(PAGE, cursor),
-            None => break,
-        }
-    }
-    let before = quota.clock().now() - chrono_of(quota.reservation_timeout());
-    release_orphans(state, before, &mut report).await;
-    if report.committed + report.refunded + report.released > 0 {
-        tracing::info!(
-            ?report,
-            "settled reservations that a stopped process left open"
-        );
-    }
-    match quota.reset_expired().await {
-        Ok(sweep) => tracing::debug!(?sweep, "released expired reservations"),
-        Err(error) => tracing::warn!(%error, "releasing expired reservations failed"),
-    }
-    report
-}
-
-/// Checks every reservation held since before `before` against its job: a job still pending
-/// or running keeps it, a finished job's is settled (its settlement was lost), and one whose
-/// job does not exist, or no longer names it, is released. A held reservation never expires,
-/// so this is what frees the slots of work that is gone.
-async fn release_orphans(state: &AppState, before: DateTime<Utc>, report: &mut ReconcileReport) {
-    let quota = state.quota();
-    let mut after = None;
-    loop {
-        let held = match quota.held(before, after, PAGE).await {
-            Ok(held) => held,
-            Err(error) => {
-                tracing::warn!(%error, "reading held reservations failed");
-                report.errors += 1;
-                return;
-            }
-        };
-        for reservation in &held {
-            check_held(state, reservation, report).await;
-        }
-        match held.last() {
-            Some(last) if held.len() == PAGE as usize => after = Some(last.id),
-            _ => return,
-        }
-    }
-}
-
-async fn check_held(state: &AppState, held: &HeldReservation, report: &mut ReconcileReport) {
-    let quota = state.quota();
-    let job = match state.queue().get_any(JobId::from(held.holder)).await {
-        Ok(job) if !job.status.is_terminal() => return,
-        Ok(job) => Some(job),
-        Err(error) if error.is_not_found() => None,
-        Err(error) => {
-            tracing::warn!(job = %held.holder, %error, "reading a held reservation's job failed");
-            report.errors += 1;
-            return;
-        }
-    };
-    let result = match &job {
-        Some(job) if reservation_of(job) == Some(held.id) => {
-            report.scanned += 1;
-            settle_job(quota, job).await.map(|settled| match settled {
-                Some(Settled {
-                    settlement: Settlement::Settled,
-                    charged: true,
-                }) => report.committed += 1,
-                Some(Settled {
-                    settlement: Settlement::Settled,
-                    charged: false,
-                }) => report.refunded += 1,
-                _ => {}
-            })
-        }
-        _ => quota.refund(held.id).await.map(|settlement| {
-            if settlement == Settlement::Settled {
-                report.released += 1;
-            }
-        }),
-    };
-    match result {
-        Ok(()) | Err(appforge_quota::Error::AlreadySettled { .. }) => {}
-        Err(error) => {
-            tracing::warn!(reservation = %held.id, %error, "releasing a held reservation failed");
-            report.errors += 1;
-        }
-    }
+    reconciler(state).since(since, until).await
 }
 
 /// The start-up pass: every job that finished within the reservation timeout (older ones'
 /// reservations were released already).
 pub async fn reconcile_at_start(state: &AppState) -> ReconcileReport {
-    let now = state.quota().clock().now();
-    reconcile_since(
-        state,
-        now - chrono_of(state.quota().reservation_timeout()),
-        None,
-    )
-    .await
+    reconciler(state).at_start().await
 }
 
 /// Billing's periodic pass (see `appforge_billing::Billing::run_periodic_pass`): completes
@@ -243,33 +79,12 @@ pub fn spawn_billing_pass(state: &AppState, every: Duration) -> tokio::task::Joi
     })
 }
 
-/// Reconciles every [`RECONCILE_EVERY`] until the server shuts down, each pass reaching back to
-/// the previous pass's cut-off less [`MARGIN`], up to [`SETTLING_TIME`] ago; with Stripe
-/// configured, also runs [`billing_pass`] every `APPFORGE_BILLING_PASS_SECS`.
+/// Reconciles every [`RECONCILE_EVERY`] until the server shuts down (see
+/// [`Reconciler::spawn`]); with Stripe configured, also runs [`billing_pass`] every
+/// `APPFORGE_BILLING_PASS_SECS`.
 pub(crate) fn spawn(state: &AppState) {
     if let Some(stripe) = &state.config().stripe {
         spawn_billing_pass(state, stripe.pass_every);
     }
-    let state = state.clone();
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(RECONCILE_EVERY);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        every.tick().await;
-        // The start-up pass covered everything up to now.
-        let mut last = state.quota().clock().now();
-        loop {
-            tokio::select! {
-                () = state.shutdown_token().cancelled() => break,
-                _ = every.tick() => {
-                    let cutoff = state.quota().clock().now() - chrono_of(SETTLING_TIME);
-                    reconcile_since(&state, last - chrono_of(MARGIN), Some(cutoff)).await;
-                    last = cutoff;
-                }
-            }
-        }
-    });
-}
-
-fn chrono_of(duration: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+    reconciler(state).spawn(state.shutdown_token().clone());
 }
