@@ -7,7 +7,7 @@ use appforge_core::{SharedClock, SystemClock};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::store::EventStore;
+use crate::store::{AnyEventStore, EventStore};
 use crate::{AnalyticsEvent, Error, EventType, Result};
 
 /// Records events without ever making its caller wait: [`record`](Recorder::record) puts the
@@ -70,7 +70,7 @@ impl RecorderStats {
 /// Settings of a [`Recorder`], from [`Recorder::builder`].
 #[derive(Debug)]
 #[must_use]
-pub struct RecorderBuilder<S> {
+pub struct RecorderBuilder<S = AnyEventStore> {
     store: S,
     capacity: usize,
     batch_size: usize,

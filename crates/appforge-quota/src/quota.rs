@@ -1,3 +1,4 @@
+use std::any::Any;
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +17,7 @@ use crate::reservation::{Admission, HeldReservation, Reservation, ReservationId,
 use crate::resource::Resource;
 use crate::status::{LimitKind, QuotaStatus};
 use crate::store::any::AnyUsageStore;
+use crate::store::memory::MemoryUsageStore;
 use crate::store::{ReserveRequest, StoreContext, SweepReport, UsageStore};
 use crate::usage::Usage;
 use crate::window::{BillingPeriod, Windows};
@@ -26,17 +28,30 @@ pub const DEFAULT_RESERVATION_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// The quota handle: a store, a plan catalogue, a clock and burst limits. Cheap to clone.
 ///
+/// The store is any [`UsageStore`]: by default [`AnyUsageStore`], the built-in backends
+/// chosen at run time ([`Quota::new`], [`Quota::builder`]); [`Quota::with_store`] and
+/// [`Quota::builder_with_store`] keep a store's own type, such as one implemented outside
+/// this crate.
+///
 /// See the [crate documentation](crate) for an example.
 #[derive(Debug)]
-pub struct Quota {
-    inner: Arc<Inner>,
+pub struct Quota<S = AnyUsageStore> {
+    inner: Arc<Inner<S>>,
     /// The plans as they were when this handle was made, used while `inner.plans_version`
     /// still equals `plans_version`: reading them then touches no shared counter.
     plans: Arc<Plans>,
     plans_version: u64,
 }
 
-impl Clone for Quota {
+impl<S> Quota<S> {
+    /// This handle's snapshot of the plans, if they have not been replaced since.
+    fn cached_plans(&self) -> Option<&Arc<Plans>> {
+        (self.inner.plans_version.load(Ordering::Acquire) == self.plans_version)
+            .then_some(&self.plans)
+    }
+}
+
+impl<S> Clone for Quota<S> {
     fn clone(&self) -> Self {
         let (plans, plans_version) = match self.cached_plans() {
             Some(plans) => (Arc::clone(plans), self.plans_version),
@@ -51,8 +66,8 @@ impl Clone for Quota {
 }
 
 #[derive(Debug)]
-struct Inner {
-    store: AnyUsageStore,
+struct Inner<S> {
+    store: S,
     clock: SharedClock,
     windows: Windows,
     timeout: chrono::Duration,
@@ -64,7 +79,7 @@ struct Inner {
     user_plans: DashMap<Uuid, PlanId>,
 }
 
-impl Inner {
+impl<S> Inner<S> {
     /// The plans and their version, read together.
     fn current_plans(&self) -> (Arc<Plans>, u64) {
         let plans = self.plans.read();
@@ -93,8 +108,8 @@ impl Plans {
 /// Builds a [`Quota`]: `Quota::builder(store).clock(clock).build()?`.
 #[derive(Debug)]
 #[must_use]
-pub struct QuotaBuilder {
-    store: AnyUsageStore,
+pub struct QuotaBuilder<S = AnyUsageStore> {
+    store: S,
     catalogue: PlanCatalogue,
     clock: SharedClock,
     windows: Windows,
@@ -102,7 +117,7 @@ pub struct QuotaBuilder {
     burst_limits: bool,
 }
 
-impl QuotaBuilder {
+impl<S: UsageStore> QuotaBuilder<S> {
     /// The plans (default: [`PlanCatalogue::default`]).
     pub fn catalogue(mut self, catalogue: PlanCatalogue) -> Self {
         self.catalogue = catalogue;
@@ -138,7 +153,7 @@ impl QuotaBuilder {
     /// # Errors
     ///
     /// [`Error::Config`] for a zero or out-of-range reservation timeout.
-    pub fn build(self) -> Result<Quota> {
+    pub fn build(self) -> Result<Quota<S>> {
         let timeout = chrono::Duration::from_std(self.timeout)
             .ok()
             .filter(|t| *t > chrono::Duration::zero() && *t < chrono::Duration::days(3650))
@@ -164,11 +179,34 @@ impl QuotaBuilder {
 }
 
 impl Quota {
-    /// A builder over `store` (a [`MemoryUsageStore`](crate::MemoryUsageStore), a SQLite or
-    /// PostgreSQL store, or an [`AnyUsageStore`]).
+    /// A builder over `store` (a [`MemoryUsageStore`], a SQLite or PostgreSQL store, or an
+    /// [`AnyUsageStore`]), held as an [`AnyUsageStore`].
     pub fn builder(store: impl Into<AnyUsageStore>) -> QuotaBuilder {
+        Self::builder_with_store(store.into())
+    }
+
+    /// A quota over `store` with the default plans, the system clock and UTC windows, held
+    /// as an [`AnyUsageStore`].
+    pub fn new(store: impl Into<AnyUsageStore>) -> Self {
+        Self::with_store(store.into())
+    }
+
+    /// Creates or updates the store's tables (see [`AnyUsageStore::migrate`]; the concrete
+    /// stores have their own `migrate`).
+    ///
+    /// # Errors
+    ///
+    /// Migration errors.
+    pub async fn migrate(&self) -> Result<()> {
+        self.inner.store.migrate().await
+    }
+}
+
+impl<S: UsageStore> Quota<S> {
+    /// A builder over any [`UsageStore`], kept as its own type.
+    pub fn builder_with_store(store: S) -> QuotaBuilder<S> {
         QuotaBuilder {
-            store: store.into(),
+            store,
             catalogue: PlanCatalogue::default(),
             clock: SystemClock::shared(),
             windows: Windows::default(),
@@ -177,11 +215,35 @@ impl Quota {
         }
     }
 
-    /// A quota over `store` with the default plans, the system clock and UTC windows.
-    pub fn new(store: impl Into<AnyUsageStore>) -> Self {
-        Self::builder(store)
+    /// A quota over any [`UsageStore`], kept as its own type, with the default plans, the
+    /// system clock and UTC windows.
+    ///
+    /// ```
+    /// use appforge_quota::{MemoryUsageStore, Quota};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> appforge_quota::Result<()> {
+    /// let quota: Quota<MemoryUsageStore> = Quota::with_store(MemoryUsageStore::new());
+    /// assert!(quota.reserve(uuid::Uuid::new_v4(), 1).await?.is_granted());
+    /// # Ok(()) }
+    /// ```
+    pub fn with_store(store: S) -> Self {
+        Self::builder_with_store(store)
             .build()
             .expect("the default settings are valid")
+    }
+
+    /// The memory store when this quota runs on it (directly or in an [`AnyUsageStore`]): it
+    /// answers at once, so calling it directly skips building the future of a store call.
+    fn memory(&self) -> Option<&MemoryUsageStore> {
+        let store: &dyn Any = &self.inner.store;
+        if let Some(any) = store.downcast_ref::<AnyUsageStore>() {
+            #[allow(unreachable_patterns)] // without the SQL stores' features
+            return match any {
+                AnyUsageStore::Memory(memory) => Some(memory),
+                _ => None,
+            };
+        }
+        store.downcast_ref::<MemoryUsageStore>()
     }
 
     fn plans(&self) -> Cow<'_, Arc<Plans>> {
@@ -189,12 +251,6 @@ impl Quota {
             Some(plans) => Cow::Borrowed(plans),
             None => Cow::Owned(self.inner.current_plans().0),
         }
-    }
-
-    /// This handle's snapshot of the plans, if they have not been replaced since.
-    fn cached_plans(&self) -> Option<&Arc<Plans>> {
-        (self.inner.plans_version.load(Ordering::Acquire) == self.plans_version)
-            .then_some(&self.plans)
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -255,14 +311,13 @@ impl Quota {
         let id = ReservationId::for_user(user);
         let expires_at = now + self.inner.timeout;
         let request = ReserveRequest::new(id, user, cost, expires_at).resource(resource);
-        let outcome = match &self.inner.store {
+        let outcome = match self.memory() {
             // The memory store answers at once: calling it directly skips building the
             // future of the dispatching call, which is as large as the SQL stores' futures.
-            AnyUsageStore::Memory(store) => store.reserve_now(&cx, request)?,
+            Some(store) => store.reserve_now(&cx, request)?,
             // Boxed, so that this future stays small for the memory store; a round trip to
             // a database dwarfs the allocation.
-            #[allow(unreachable_patterns)] // without the SQL stores' features
-            store => Box::pin(store.reserve(cx, request)).await?,
+            None => Box::pin(self.inner.store.reserve(cx, request)).await?,
         };
         let plan = plans.catalogue.require(&outcome.usage.plan)?;
         if burst {
@@ -286,10 +341,9 @@ impl Quota {
 
     /// The store's usage of `user`, directly from the memory store.
     async fn usage(&self, cx: StoreContext<'_>, user: Uuid) -> Result<Usage> {
-        match &self.inner.store {
-            AnyUsageStore::Memory(store) => Ok(store.usage_now(&cx, user)),
-            #[allow(unreachable_patterns)] // without the SQL stores' features
-            store => Box::pin(store.usage(cx, user)).await,
+        match self.memory() {
+            Some(store) => Ok(store.usage_now(&cx, user)),
+            None => Box::pin(self.inner.store.usage(cx, user)).await,
         }
     }
 
@@ -311,10 +365,9 @@ impl Quota {
     pub async fn commit(&self, id: ReservationId, tokens: u64) -> Result<Settlement> {
         let plans = self.plans();
         let cx = StoreContext::new(self.now(), self.inner.windows, &plans.catalogue);
-        match &self.inner.store {
-            AnyUsageStore::Memory(store) => store.commit_now(&cx, id, tokens),
-            #[allow(unreachable_patterns)] // without the SQL stores' features
-            store => Box::pin(store.commit(cx, id, tokens)).await,
+        match self.memory() {
+            Some(store) => store.commit_now(&cx, id, tokens),
+            None => Box::pin(self.inner.store.commit(cx, id, tokens)).await,
         }
     }
 
@@ -340,10 +393,9 @@ impl Quota {
     pub async fn refund_with_tokens(&self, id: ReservationId, tokens: u64) -> Result<Settlement> {
         let plans = self.plans();
         let cx = StoreContext::new(self.now(), self.inner.windows, &plans.catalogue);
-        match &self.inner.store {
-            AnyUsageStore::Memory(store) => store.refund_now(&cx, id, tokens),
-            #[allow(unreachable_patterns)] // without the SQL stores' features
-            store => Box::pin(store.refund(cx, id, tokens)).await,
+        match self.memory() {
+            Some(store) => store.refund_now(&cx, id, tokens),
+            None => Box::pin(self.inner.store.refund(cx, id, tokens)).await,
         }
     }
 
@@ -570,18 +622,9 @@ impl Quota {
         Ok(())
     }
 
-    /// Creates or updates the store's tables (see [`AnyUsageStore::migrate`]).
-    ///
-    /// # Errors
-    ///
-    /// Migration errors.
-    pub async fn migrate(&self) -> Result<()> {
-        self.inner.store.migrate().await
-    }
-
     /// The store.
     #[must_use]
-    pub fn store(&self) -> &AnyUsageStore {
+    pub fn store(&self) -> &S {
         &self.inner.store
     }
 

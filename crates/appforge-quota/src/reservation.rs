@@ -180,6 +180,29 @@ pub struct HeldReservation {
     pub created_at: DateTime<Utc>,
 }
 
+impl HeldReservation {
+    /// A held reservation as a store lists it: `cost` of `resource` for `user`, taken at
+    /// `created_at` and held by `holder`.
+    #[must_use]
+    pub fn new(
+        id: ReservationId,
+        user: Uuid,
+        holder: Uuid,
+        resource: Resource,
+        cost: u32,
+        created_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            user,
+            holder,
+            resource,
+            cost,
+            created_at,
+        }
+    }
+}
+
 /// The expiry a held reservation carries: far enough that it never comes.
 pub(crate) fn held_until() -> DateTime<Utc> {
     DateTime::from_timestamp_millis(253_402_214_400_000).unwrap_or(DateTime::<Utc>::MAX_UTC)

@@ -40,8 +40,10 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// A new user's usage on `plan`, with empty windows at `now`.
-    pub(crate) fn fresh(user: Uuid, plan: PlanId, now: DateTime<Utc>, windows: Windows) -> Self {
+    /// A new user's usage on `plan`, with empty windows at `now`: what a store answers for a
+    /// user it has no row for.
+    #[must_use]
+    pub fn fresh(user: Uuid, plan: PlanId, now: DateTime<Utc>, windows: Windows) -> Self {
         Self {
             user,
             plan,
@@ -56,8 +58,10 @@ impl Usage {
         }
     }
 
-    /// Starts new windows if `now` is past the stored ones; returns whether anything changed.
-    pub(crate) fn roll(&mut self, now: DateTime<Utc>, windows: Windows) -> bool {
+    /// Starts new windows if `now` is past the stored ones (each counter resets once, when
+    /// its window ended); returns whether anything changed. A store calls it before reading
+    /// or charging a user's usage.
+    pub fn roll(&mut self, now: DateTime<Utc>, windows: Windows) -> bool {
         let mut changed = false;
         let day = windows.day(now).0;
         if self.day_start < day {
@@ -76,8 +80,10 @@ impl Usage {
         changed
     }
 
-    /// The first limit of `plan` that refuses `cost` more of `resource` (windows rolled).
-    pub(crate) fn refusal(&self, plan: &Plan, resource: Resource, cost: u32) -> Option<LimitKind> {
+    /// The first limit of `plan` that refuses `cost` more of `resource` (call it on rolled
+    /// windows), or `None` when the reservation fits.
+    #[must_use]
+    pub fn refusal(&self, plan: &Plan, resource: Resource, cost: u32) -> Option<LimitKind> {
         let cost = u64::from(cost);
         let over = |used: u64, limit: Option<u32>| {
             limit.is_some_and(|l| used.saturating_add(cost) > u64::from(l))
@@ -107,7 +113,8 @@ impl Usage {
         }
     }
 
-    pub(crate) fn charge(&mut self, resource: Resource, cost: u32) {
+    /// Counts `cost` of `resource` in the current windows: a granted reservation.
+    pub fn charge(&mut self, resource: Resource, cost: u32) {
         match resource {
             Resource::Generation => {
                 self.daily_generations += u64::from(cost);
@@ -120,25 +127,39 @@ impl Usage {
     /// Gives back a reservation's cost to the windows it was charged to, if they are still
     /// the current ones.
     pub(crate) fn release(&mut self, r: &Held) {
-        let cost = u64::from(r.cost);
-        match r.resource {
+        self.uncharge(r.resource, r.cost, r.day_start, r.month_start);
+    }
+
+    /// Gives back `cost` of `resource` charged in the windows starting at `day_start` and
+    /// `month_start` (a refunded or expired reservation), to those of them that are still the
+    /// current ones: a window that has ended since keeps its count.
+    pub fn uncharge(
+        &mut self,
+        resource: Resource,
+        cost: u32,
+        day_start: DateTime<Utc>,
+        month_start: DateTime<Utc>,
+    ) {
+        let cost = u64::from(cost);
+        match resource {
             Resource::Generation => {
-                if self.day_start == r.day_start {
+                if self.day_start == day_start {
                     self.daily_generations = self.daily_generations.saturating_sub(cost);
                 }
-                if self.month_start == r.month_start {
+                if self.month_start == month_start {
                     self.monthly_generations = self.monthly_generations.saturating_sub(cost);
                 }
             }
             Resource::ChatMessage => {
-                if self.day_start == r.day_start {
+                if self.day_start == day_start {
                     self.daily_chat_messages = self.daily_chat_messages.saturating_sub(cost);
                 }
             }
         }
     }
 
-    pub(crate) fn add_tokens(&mut self, tokens: u64) {
+    /// Adds `tokens` to the month's and the lifetime token counts.
+    pub fn add_tokens(&mut self, tokens: u64) {
         self.monthly_tokens = self.monthly_tokens.saturating_add(tokens);
         self.total_tokens = self.total_tokens.saturating_add(tokens);
     }

@@ -8,7 +8,7 @@ use std::fmt;
 use appforge_core::{SharedClock, SystemClock};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 
-use crate::store::EventStore;
+use crate::store::{AnyEventStore, EventStore};
 use crate::{Error, PriceTable, Result};
 
 pub use report::{
@@ -25,8 +25,11 @@ pub const MAX_RANGE_DAYS: u64 = 800;
 /// The computation runs in Rust over the events fetched from the store (the range, plus 29
 /// days before it for WAU / MAU and 31 days after it for retention), so every backend gives
 /// the same answers.
+///
+/// The store is any [`EventStore`], by default [`AnyEventStore`] (the built-in backends
+/// chosen at run time); a store implemented outside this crate works the same.
 #[derive(Clone)]
-pub struct Metrics<S> {
+pub struct Metrics<S = AnyEventStore> {
     store: S,
     prices: PriceTable,
     clock: SharedClock,

@@ -27,6 +27,9 @@ pub const MIGRATIONS_TABLE: &str = "_appforge_analytics_migrations";
 
 /// Storage for analytics events.
 ///
+/// The crate's stores implement it, and so can a store outside it (every type in its
+/// signatures is public).
+///
 /// Inserting is idempotent by event id (a retried batch keeps one row per event) and atomic
 /// per batch.
 pub trait EventStore: Send + Sync + fmt::Debug + 'static {

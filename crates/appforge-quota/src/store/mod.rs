@@ -95,6 +95,26 @@ pub struct ReserveOutcome {
     pub usage: Usage,
 }
 
+impl ReserveOutcome {
+    /// A granted reservation: `usage` counts it.
+    #[must_use]
+    pub fn granted(usage: Usage) -> Self {
+        Self {
+            refused_by: None,
+            usage,
+        }
+    }
+
+    /// A refusal by `limit`, with the user's `usage` unchanged by it.
+    #[must_use]
+    pub fn refused(limit: LimitKind, usage: Usage) -> Self {
+        Self {
+            refused_by: Some(limit),
+            usage,
+        }
+    }
+}
+
 /// What a sweep did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -107,10 +127,16 @@ pub struct SweepReport {
 
 /// Where usage, reservations and plans live.
 ///
+/// The crate's stores implement it ([`MemoryUsageStore`](crate::MemoryUsageStore), the SQL
+/// stores, [`AnyUsageStore`](crate::AnyUsageStore)), and so can a store outside it: every type
+/// in its signatures is public, [`Usage`] carries the window rules a store applies
+/// ([`roll`](Usage::roll), [`refusal`](Usage::refusal), [`charge`](Usage::charge),
+/// [`uncharge`](Usage::uncharge)). Hand it to [`Quota::with_store`](crate::Quota::with_store).
+///
 /// Every method is atomic on its own; [`UsageStore::reserve`] in particular decides and
 /// records in one atomic step (a lock, an immediate transaction, or one SQL statement), so no
 /// interleaving of callers ever admits more than a limit.
-pub trait UsageStore: Send + Sync + fmt::Debug {
+pub trait UsageStore: Send + Sync + fmt::Debug + 'static {
     /// Releases the user's expired reservations, resets ended windows, and holds
     /// `request.cost` if the user's plan allows it. A user without a row starts on the
     /// default plan.
