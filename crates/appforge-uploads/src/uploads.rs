@@ -188,6 +188,22 @@ impl<S: UploadStore + 'static> Uploads<S> {
         self.store.expire_created_before(before, now).await
     }
 
+    /// Removes for good every upload deleted longer than `retention` ago, by this service's
+    /// clock ([`purge_deleted`](Self::purge_deleted)).
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub async fn purge_deleted_older_than(&self, retention: std::time::Duration) -> Result<u64> {
+        let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+        let before = self
+            .clock
+            .now()
+            .checked_sub_signed(retention)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        self.purge_deleted(before).await
+    }
+
     /// Removes for good, bytes and record, every upload deleted before `before`, and returns
     /// how many. Bytes go first: a record outlives its bytes only while a purge runs, and an
     /// object whose removal failed keeps its record for the next purge.
