@@ -1,6 +1,7 @@
 //! One module per scenario; [`Scenario`] lists them for the command line.
 
 mod analytics_ingest;
+mod audit_append;
 mod file_parse;
 mod jobs;
 mod metrics_scrape;
@@ -25,6 +26,8 @@ pub(crate) enum Scenario {
     QuotaReserve(quota_reserve::Args),
     /// Records N analytics events through the recorder into SQLite or PostgreSQL.
     AnalyticsIngest(analytics_ingest::Args),
+    /// Appends N audit entries to org chains (SHA-256 chain kept), then verifies them.
+    AuditAppend(audit_append::Args),
     /// Verifies and parses N signed copies of a Stripe event payload.
     WebhookVerify(webhook_verify::Args),
     /// Handles N distinct Stripe events end to end: verify, ledger, upsert, plan change.
@@ -46,6 +49,7 @@ impl Scenario {
             Self::SseDecode(args) => sse_decode::run(&args).await,
             Self::QuotaReserve(args) => quota_reserve::run(&args).await,
             Self::AnalyticsIngest(args) => analytics_ingest::run(args).await,
+            Self::AuditAppend(args) => audit_append::run(&args).await,
             Self::WebhookVerify(args) => webhook_verify::run(&args),
             Self::WebhookE2e(args) => webhook_e2e::run(&args).await,
             Self::JobsDrain(args) => jobs::drain(&args).await,
