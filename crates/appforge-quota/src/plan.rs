@@ -316,9 +316,11 @@ impl Plan {
     }
 }
 
-/// What one request may send to the model and ask back. Requests beyond a limit are refused
-/// before anything is reserved (`400` naming the limit), so that the size of a request, which
-/// is what a model call costs, is bounded by the plan.
+/// What one request may send to the model and ask back, and how often a user's requests may
+/// come. Requests beyond a size limit are refused before anything is reserved (`400` naming
+/// the limit), so that the size of a request, which is what a model call costs, is bounded by
+/// the plan; the rate (`requests_per_minute`, `request_burst`) applies to every authenticated
+/// call of the user (see [`RequestRates::from_catalogue`](crate::RequestRates::from_catalogue)).
 ///
 /// Deserialized field by field: a missing field takes its [`RequestLimits::default`] value.
 ///
@@ -345,11 +347,16 @@ pub struct RequestLimits {
     pub output_tokens: u32,
     /// Reference images (uploads) one request may attach.
     pub attachments: u32,
+    /// Authenticated requests a user may make a minute, on average, per process.
+    pub requests_per_minute: u32,
+    /// Requests a user may make back to back before `requests_per_minute` applies.
+    pub request_burst: u32,
 }
 
 impl Default for RequestLimits {
     /// The safe defaults (Pro's): 50 history messages of 256 KiB in all, 500 files of 1 MiB
-    /// in all, 64 KiB of phase context, 16,000 output tokens a call, 4 images attached.
+    /// in all, 64 KiB of phase context, 16,000 output tokens a call, 4 images attached, 300
+    /// requests a minute in bursts of 120.
     fn default() -> Self {
         Self {
             history_messages: 50,
@@ -359,13 +366,15 @@ impl Default for RequestLimits {
             phase_context_bytes: 64 * 1024,
             output_tokens: 16_000,
             attachments: 4,
+            requests_per_minute: 300,
+            request_burst: 120,
         }
     }
 }
 
 impl RequestLimits {
     /// Free's: 20 history messages of 64 KiB in all, 200 files of 512 KiB in all, 16 KiB of
-    /// phase context, 8,000 output tokens a call.
+    /// phase context, 8,000 output tokens a call, 120 requests a minute in bursts of 60.
     #[must_use]
     pub fn free() -> Self {
         Self {
@@ -376,11 +385,13 @@ impl RequestLimits {
             phase_context_bytes: 16 * 1024,
             output_tokens: 8_000,
             attachments: 4,
+            requests_per_minute: 120,
+            request_burst: 60,
         }
     }
 
     /// Team's: 100 history messages of 512 KiB in all, 1,000 files of 2 MiB in all, 128 KiB
-    /// of phase context, 16,000 output tokens a call.
+    /// of phase context, 16,000 output tokens a call, 600 requests a minute in bursts of 240.
     #[must_use]
     pub fn team() -> Self {
         Self {
@@ -391,12 +402,17 @@ impl RequestLimits {
             phase_context_bytes: 128 * 1024,
             output_tokens: 16_000,
             attachments: 4,
+            requests_per_minute: 600,
+            request_burst: 240,
         }
     }
 
     fn validate(&self) -> Result<(), &'static str> {
         if self.output_tokens == 0 {
             return Err("request_limits.output_tokens must be positive");
+        }
+        if self.requests_per_minute == 0 || self.request_burst == 0 {
+            return Err("request_limits.requests_per_minute and request_burst must be positive");
         }
         for bytes in [self.history_bytes, self.app_bytes, self.phase_context_bytes] {
             if i64::try_from(bytes).is_err() {

@@ -11,7 +11,8 @@ use governor::state::keyed::DashMapStateStore;
 use governor::{Quota as Gcra, RateLimiter};
 use uuid::Uuid;
 
-use crate::plan::{Burst, PlanId};
+use crate::PlanCatalogue;
+use crate::plan::{Burst, PlanId, RequestLimits};
 use crate::{Error, Result};
 
 type Limiter<C> =
@@ -20,9 +21,12 @@ type Limiter<C> =
 /// The request rate of each plan, as [`Burst`]s: `requests` per `period` on average, `burst`
 /// back to back. A plan without an entry gets the fallback rate.
 ///
-/// The defaults: Free 120 a minute (bursts of 60), Pro 300 (120), Team 600 (240), any other
-/// plan Free's. [`RequestRates::parse`] reads `free=120,pro=300/100,*=60` (requests a minute,
-/// optionally `/burst`; `*` is the fallback).
+/// A plan's rate is part of the plan ([`RequestLimits::requests_per_minute`] and
+/// [`RequestLimits::request_burst`]): [`RequestRates::from_catalogue`] reads them. The
+/// defaults are the built-in plans': Free 120 a minute (bursts of 60), Pro 300 (120), Team 600
+/// (240), any other plan Free's. [`RequestRates::parse`] reads `free=120,pro=300/100,*=60`
+/// (requests a minute, optionally `/burst`; `*` is the fallback) over the defaults, and
+/// [`RequestRates::parse_onto`] over any rates, for an operator's overrides.
 ///
 /// ```
 /// use appforge_quota::{PlanId, RequestRates};
@@ -40,24 +44,45 @@ pub struct RequestRates {
 }
 
 impl Default for RequestRates {
+    /// The built-in plans' rates.
     fn default() -> Self {
-        let free = per_minute(120, 60);
-        Self {
-            by_plan: BTreeMap::from([
-                (PlanId::free(), free),
-                (PlanId::pro(), per_minute(300, 120)),
-                (PlanId::team(), per_minute(600, 240)),
-            ]),
-            fallback: free,
-        }
+        Self::from_catalogue(&PlanCatalogue::default())
     }
 }
 
-fn per_minute(requests: u32, burst: u32) -> Burst {
-    Burst::new(requests, Duration::from_secs(60), burst).expect("valid built-in rate")
+/// A plan's rate; limits that slipped past validation at zero count as one.
+fn rate_of(limits: &RequestLimits) -> Burst {
+    Burst::new(
+        limits.requests_per_minute.max(1),
+        Duration::from_secs(60),
+        limits.request_burst.max(1),
+    )
+    .expect("positive numbers")
 }
 
 impl RequestRates {
+    /// Each plan's own rate (its [`RequestLimits`]); plans outside the catalogue get the
+    /// default plan's.
+    ///
+    /// ```
+    /// use appforge_quota::{PlanCatalogue, PlanId, RequestRates};
+    ///
+    /// let rates = RequestRates::from_catalogue(&PlanCatalogue::default());
+    /// assert_eq!(rates.of(&PlanId::team()).requests.get(), 600);
+    /// assert_eq!(rates.of(&PlanId::new("custom")), rates.of(&PlanId::free()));
+    /// ```
+    #[must_use]
+    pub fn from_catalogue(catalogue: &PlanCatalogue) -> Self {
+        Self {
+            by_plan: catalogue
+                .plans()
+                .iter()
+                .map(|plan| (plan.id.clone(), rate_of(&plan.request_limits)))
+                .collect(),
+            fallback: rate_of(&catalogue.default_plan().request_limits),
+        }
+    }
+
     /// Every plan at `rate`.
     #[must_use]
     pub fn uniform(rate: Burst) -> Self {
@@ -95,7 +120,17 @@ impl RequestRates {
     ///
     /// [`Error::Config`] naming the entry that does not parse or has a zero.
     pub fn parse(text: &str) -> Result<Self> {
-        let mut rates = Self::default();
+        Self::default().parse_onto(text)
+    }
+
+    /// Reads `plan=requests[/burst]` entries as [`RequestRates::parse`] does, over these
+    /// rates: the plans named take the rates given, the others keep theirs.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming the entry that does not parse or has a zero.
+    pub fn parse_onto(self, text: &str) -> Result<Self> {
+        let mut rates = self;
         for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let bad = |why: &str| Error::Config(format!("request rate {entry:?}: {why}"));
             let (plan, rate) = entry
@@ -233,6 +268,35 @@ mod tests {
         let rates = RequestRates::parse("free=6/2,team=600/300,*=60/1").unwrap();
         let clock = FakeRelativeClock::default();
         (RequestRateLimiter::with_clock(rates, clock.clone()), clock)
+    }
+
+    #[test]
+    fn rates_come_from_the_plans_and_overrides_replace_only_the_plans_they_name() {
+        let mut custom = crate::Plan::new("custom", "Custom");
+        custom.request_limits.requests_per_minute = 30;
+        custom.request_limits.request_burst = 5;
+        let catalogue = PlanCatalogue::default().with_plan(custom).unwrap();
+        let rates = RequestRates::from_catalogue(&catalogue);
+        let custom = rates.of(&PlanId::new("custom"));
+        assert_eq!((custom.requests.get(), custom.burst.get()), (30, 5));
+        let free = rates.of(&PlanId::free());
+        assert_eq!((free.requests.get(), free.burst.get()), (120, 60));
+        assert_eq!(
+            rates,
+            RequestRates::default().with(
+                "custom",
+                Burst::new(30, Duration::from_secs(60), 5).unwrap(),
+            )
+        );
+
+        let overridden = rates.clone().parse_onto("free=3/3").unwrap();
+        assert_eq!(overridden.of(&PlanId::free()).burst.get(), 3);
+        assert_eq!(
+            overridden.of(&PlanId::new("custom")),
+            custom,
+            "not named: kept"
+        );
+        assert!(rates.parse_onto("custom=0").is_err());
     }
 
     #[test]

@@ -83,15 +83,22 @@ enum Owner {
 }
 
 impl Limits {
-    /// The limits the settings describe.
-    pub(crate) fn new(edge: &EdgeConfig) -> Self {
+    /// The limits the settings describe, with each plan's request rate from `plans` (then
+    /// `APPFORGE_REQUEST_RATES`'s overrides).
+    pub(crate) fn new(edge: &EdgeConfig, plans: &appforge_quota::PlanCatalogue) -> Self {
+        let rates = RequestRates::from_catalogue(plans);
+        let rates = match &edge.request_rate_overrides {
+            // Checked when the settings were read.
+            Some(text) => rates.parse_onto(text).expect("valid request rates"),
+            None => rates,
+        };
         let calls = edge.billing_calls_per_minute.max(1);
         let billing = Burst::new(calls, Duration::from_secs(60), (calls / 2).max(1))
             .expect("a positive rate");
         let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         Self {
             inner: Arc::new(Inner {
-                requests: RequestRateLimiter::new(edge.request_rates.clone()),
+                requests: RequestRateLimiter::new(rates),
                 billing: RequestRateLimiter::new(RequestRates::uniform(billing)),
                 max_streams: edge.max_streams_per_user.max(1),
                 streams: Mutex::new(HashMap::new()),

@@ -23,9 +23,11 @@ pub struct EdgeConfig {
     /// `APPFORGE_MAX_CONNECTIONS`: open connections per process; further clients wait in the
     /// listen backlog until one closes (default 1024).
     pub max_connections: usize,
-    /// `APPFORGE_REQUEST_RATES`: each plan's authenticated requests a minute, per user and
-    /// process (`free=120/60,pro=300/120,team=600/240`, `*` for other plans).
-    pub request_rates: RequestRates,
+    /// `APPFORGE_REQUEST_RATES`: overrides of the plans' request rates (each plan's
+    /// `request_limits.requests_per_minute` and `request_burst`), per user and process:
+    /// `free=60/30,team=1200` (requests a minute, optionally `/burst`; `*` for plans not in
+    /// the catalogue). Checked when the settings are read.
+    pub request_rate_overrides: Option<String>,
     /// `APPFORGE_MAX_STREAMS_PER_USER`: event streams (job events, chat, the admin queue
     /// feed) open at once per user and process (default 4).
     pub max_streams_per_user: usize,
@@ -58,11 +60,11 @@ impl Default for EdgeConfig {
 impl EdgeConfig {
     /// Reads the edge settings through `get` (empty values already dropped).
     pub(super) fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let request_rates = match get("APPFORGE_REQUEST_RATES") {
-            Some(text) => RequestRates::parse(&text)
-                .map_err(|e| invalid("APPFORGE_REQUEST_RATES", e.to_string()))?,
-            None => RequestRates::default(),
-        };
+        let request_rate_overrides = get("APPFORGE_REQUEST_RATES");
+        if let Some(text) = &request_rate_overrides {
+            RequestRates::parse(text)
+                .map_err(|e| invalid("APPFORGE_REQUEST_RATES", e.to_string()))?;
+        }
         let metrics_addr = get("APPFORGE_METRICS_ADDR")
             .map(|raw| {
                 raw.parse()
@@ -73,7 +75,7 @@ impl EdgeConfig {
             header_read_timeout: seconds(get, "APPFORGE_HEADER_READ_TIMEOUT_SECS", 10.0, false)?,
             keep_alive_timeout: seconds(get, "APPFORGE_KEEP_ALIVE_SECS", 75.0, false)?,
             max_connections: count(get, "APPFORGE_MAX_CONNECTIONS", 1024)?,
-            request_rates,
+            request_rate_overrides,
             max_streams_per_user: count(get, "APPFORGE_MAX_STREAMS_PER_USER", 4)?,
             billing_calls_per_minute: count(get, "APPFORGE_BILLING_CALLS_PER_MINUTE", 6)?,
             metrics_token: get("APPFORGE_METRICS_TOKEN").map(SecretString::from),
@@ -132,8 +134,6 @@ fn seconds(
 mod tests {
     use std::collections::HashMap;
 
-    use appforge_quota::PlanId;
-
     use super::*;
 
     fn edge(vars: &[(&str, &str)]) -> Result<EdgeConfig, ConfigError> {
@@ -155,7 +155,7 @@ mod tests {
         assert!(edge.metrics_token.is_none() && edge.metrics_addr.is_none());
         assert_eq!(edge.metrics_refresh, Duration::from_secs(5));
         assert_eq!(edge.diff_timeout, Duration::from_secs(2));
-        assert_eq!(edge.request_rates, RequestRates::default());
+        assert_eq!(edge.request_rate_overrides, None);
     }
 
     #[test]
@@ -171,7 +171,7 @@ mod tests {
         .unwrap();
         assert_eq!(edge.header_read_timeout, Duration::from_millis(200));
         assert_eq!(edge.max_connections, 2);
-        assert_eq!(edge.request_rates.of(&PlanId::free()).burst.get(), 3);
+        assert_eq!(edge.request_rate_overrides.as_deref(), Some("free=3/3"));
         assert_eq!(edge.metrics_addr.unwrap().port(), 9100);
         assert!(edge.metrics_refresh.is_zero());
         assert!(!format!("{edge:?}").contains("scrape-secret-value"));

@@ -86,6 +86,46 @@ async fn every_authenticated_route_counts_against_the_plans_request_rate() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn without_overrides_each_plan_brings_its_own_request_rate() {
+    // The operator stored a Free plan of 2 requests a minute (bursts of 2) before the server
+    // started; no APPFORGE_REQUEST_RATES override is set.
+    let db = Db::sqlite().await;
+    {
+        let store = appforge_quota::AnyUsageStore::connect(&db.url())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let quota = appforge_quota::Quota::new(store);
+        let mut free = appforge_quota::Plan::free();
+        free.request_limits.requests_per_minute = 2;
+        free.request_limits.request_burst = 2;
+        quota.save_plans().await.unwrap();
+        quota.save_plan(free).await.unwrap();
+    }
+    let server = TestServer::start(db, options(&[("APPFORGE_REQUEST_RATES", "")])).await;
+    let user = Uuid::new_v4();
+    for _ in 0..2 {
+        let (status, _, body) = server.call("GET", "/api/quota", Some(user), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, headers, body) = server.call("GET", "/api/quota", Some(user), None).await;
+    assert_limited(status, &headers, &body, "requests");
+    // Pro keeps its built-in rate (bursts of 120).
+    let pro = Uuid::new_v4();
+    server
+        .state
+        .quota()
+        .set_plan(pro, &appforge_quota::PlanId::pro())
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let (status, _, body) = server.call("GET", "/api/quota", Some(pro), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    server.stop().await;
+}
+
 async fn open_events(
     server: &TestServer,
     user: Uuid,
