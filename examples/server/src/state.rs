@@ -179,7 +179,7 @@ impl AppState {
             Some(stripe) => Some(billing(stripe, billing_store, &quota)?),
             None => None,
         };
-        let limits = crate::limits::Limits::new(&config.edge);
+        let limits = crate::limits::Limits::new(&config.edge, &quota.catalogue());
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
