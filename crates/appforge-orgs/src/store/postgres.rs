@@ -157,13 +157,18 @@ async fn set_role(conn: &mut PgConnection, org: Uuid, user: Uuid, role: Role) ->
     Ok(())
 }
 
-/// Appends to the org's chain inside the caller's transaction.
-async fn append(
-    conn: &mut PgConnection,
-    org: Uuid,
-    now: DateTime<Utc>,
-    record: AuditRecord,
-) -> Result<AuditEntry> {
+/// The org's chain head, its row locked until the transaction ends (created on the first
+/// append): appends to one chain go one at a time, in any number of processes.
+async fn lock_head(conn: &mut PgConnection, org: Uuid) -> Result<AuditHead> {
+    const SELECT: &str = "SELECT org_id, first_seq, last_seq, last_hash FROM org_audit_heads \
+         WHERE org_id = $1 FOR UPDATE";
+    let found: Option<HeadRow> = sqlx::query_as(SELECT)
+        .bind(org)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(head) = found {
+        return head.into_head();
+    }
     sqlx::query(
         "INSERT INTO org_audit_heads (org_id, first_seq, last_seq, last_hash) \
          VALUES ($1, 1, 0, $2) ON CONFLICT (org_id) DO NOTHING",
@@ -172,19 +177,28 @@ async fn append(
     .bind(&GENESIS_HASH[..])
     .execute(&mut *conn)
     .await?;
-    let head: HeadRow = sqlx::query_as(
-        "SELECT org_id, first_seq, last_seq, last_hash FROM org_audit_heads WHERE org_id = $1 \
-         FOR UPDATE",
-    )
-    .bind(org)
-    .fetch_one(&mut *conn)
-    .await?;
-    let head = head.into_head()?;
+    let head: HeadRow = sqlx::query_as(SELECT)
+        .bind(org)
+        .fetch_one(&mut *conn)
+        .await?;
+    head.into_head()
+}
+
+/// Appends to the org's chain inside the caller's transaction: the head locked, then the
+/// entry and the head's new end written by one statement.
+async fn append(
+    conn: &mut PgConnection,
+    org: Uuid,
+    now: DateTime<Utc>,
+    record: AuditRecord,
+) -> Result<AuditEntry> {
+    let head = lock_head(conn, org).await?;
     let entry = AuditEntry::seal(org, head.last_seq + 1, head.last_hash, now, record);
     sqlx::query(
-        "INSERT INTO org_audit_log (id, org_id, seq, time, actor_kind, actor_id, action, \
-         target, ip, user_agent, request_id, detail, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::json, $13, $14)",
+        "WITH entry AS (INSERT INTO org_audit_log (id, org_id, seq, time, actor_kind, \
+         actor_id, action, target, ip, user_agent, request_id, detail, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::json, $13, $14)) \
+         UPDATE org_audit_heads SET last_seq = $3, last_hash = $14 WHERE org_id = $2",
     )
     .bind(entry.id)
     .bind(org)
@@ -202,12 +216,6 @@ async fn append(
     .bind(&entry.hash[..])
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE org_audit_heads SET last_seq = $1, last_hash = $2 WHERE org_id = $3")
-        .bind(stored_seq(entry.seq))
-        .bind(&entry.hash[..])
-        .bind(org)
-        .execute(&mut *conn)
-        .await?;
     Ok(entry)
 }
 
