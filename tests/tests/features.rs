@@ -168,3 +168,89 @@ fn jobs_and_apps_build_their_memory_stores_without_sqlx() {
         );
     }
 }
+
+#[test]
+fn verifying_a_stripe_webhook_needs_neither_async_stripe_nor_a_store_nor_the_quota() {
+    let webhook = tree(
+        "appforge-billing",
+        &["--no-default-features", "--features", "webhook"],
+    );
+    assert!(webhook.contains("appforge-billing"));
+    assert_absent(
+        &webhook,
+        &[
+            "appforge-quota",
+            "sqlx",
+            "async-stripe",
+            "async-stripe-billing",
+            "async-stripe-checkout",
+            "async-stripe-core",
+            "async-stripe-types",
+            "async-stripe-webhook",
+            "reqwest",
+        ],
+        "appforge-billing with only `webhook`",
+    );
+    // Pure-Rust HMAC: a webhook-only host compiles no C crypto library.
+    assert_absent(
+        &webhook,
+        &["aws-lc-rs", "aws-lc-sys", "ring"],
+        "appforge-billing with only `webhook`",
+    );
+    let with_axum = tree(
+        "appforge-billing",
+        &["--no-default-features", "--features", "webhook,axum"],
+    );
+    assert!(with_axum.contains("axum"));
+    assert_absent(
+        &with_axum,
+        &["appforge-quota", "sqlx", "async-stripe-billing", "reqwest"],
+        "appforge-billing with `webhook` and `axum`",
+    );
+    let example = tree("appforge-example-stripe-webhook", &[]);
+    assert_absent(
+        &example,
+        &[
+            "appforge-quota",
+            "sqlx",
+            "async-stripe",
+            "reqwest",
+            "aws-lc-sys",
+        ],
+        "the stripe-webhook example",
+    );
+}
+
+#[test]
+fn billing_never_depends_on_the_quota_crate() {
+    for features in [
+        "webhook",
+        "store",
+        "stripe-api",
+        "sqlite,postgres,axum,testing",
+    ] {
+        let tree = tree(
+            "appforge-billing",
+            &["--no-default-features", "--features", features],
+        );
+        assert_absent(
+            &tree,
+            &["appforge-quota"],
+            &format!("appforge-billing with `{features}`"),
+        );
+    }
+    let store = tree(
+        "appforge-billing",
+        &["--no-default-features", "--features", "store"],
+    );
+    assert_absent(
+        &store,
+        &["sqlx", "async-stripe"],
+        "appforge-billing with only `store` (the memory store)",
+    );
+    let defaults = tree("appforge-billing", &[]);
+    assert!(
+        defaults.contains("async-stripe-billing") && defaults.contains("sqlx"),
+        "the defaults are the Stripe calls and the SQLite store"
+    );
+}

@@ -1,24 +1,134 @@
-//! The webhook endpoint for axum.
+//! Axum support: an extractor that verifies a delivery, and the webhook endpoint of [`Billing`].
 
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{FromRef, FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 
-use crate::billing::Billing;
-use crate::store::BillingStore;
+#[cfg(feature = "store")]
+use {
+    crate::billing::Billing, crate::store::BillingStore, axum::extract::State,
+    axum::http::HeaderMap,
+};
+
+use crate::event::BillingEvent;
+use crate::signature::{SignatureError, WebhookVerifier};
+
+/// A verified Stripe webhook delivery, parsed as [`WebhookVerifier::verify_billing_event`]
+/// does: an axum extractor for a handler of your own, with the [`WebhookVerifier`] in the
+/// router's state (or reachable from it through [`FromRef`]).
+///
+/// It reads the raw body and the `Stripe-Signature` header; a delivery that fails
+/// verification never reaches the handler and is answered by [`WebhookRejection`].
+///
+/// ```
+/// use appforge_billing::{BillingObject, StripeEvent, WebhookVerifier};
+/// use axum::{Router, http::StatusCode, routing::post};
+///
+/// async fn webhook(StripeEvent(event): StripeEvent) -> StatusCode {
+///     if let BillingObject::SubscriptionChanged(sub) = &event.object {
+///         tracing::info!(subscription = %sub.id, status = %sub.status, "{}", event.event_type());
+///     }
+///     StatusCode::OK
+/// }
+///
+/// # fn app(verifier: WebhookVerifier) -> Router {
+/// Router::new().route("/stripe/webhook", post(webhook)).with_state(verifier)
+/// # }
+/// ```
+#[derive(Debug)]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub struct StripeEvent(pub BillingEvent);
+
+/// Why a [`StripeEvent`] was refused: `400 Bad Request` (`413 Payload Too Large` for a body
+/// over the verifier's limit) with a plain-text reason such as
+/// `invalid stripe webhook: no signature matches the payload`. The reason never names a secret.
+#[derive(Debug)]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub struct WebhookRejection {
+    status: StatusCode,
+    reason: String,
+}
+
+impl WebhookRejection {
+    fn signature(error: SignatureError) -> Self {
+        let status = match error {
+            SignatureError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Self {
+            status,
+            reason: format!("invalid stripe webhook: {error}"),
+        }
+    }
+
+    /// The status the rejection is answered with.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The reason, as sent in the body.
+    #[must_use]
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl IntoResponse for WebhookRejection {
+    fn into_response(self) -> Response {
+        (self.status, self.reason).into_response()
+    }
+}
+
+impl<S> FromRequest<S> for StripeEvent
+where
+    WebhookVerifier: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = WebhookRejection;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let verifier = WebhookVerifier::from_ref(state);
+        let signature = request
+            .headers()
+            .get("stripe-signature")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| WebhookRejection {
+                status: rejection.status(),
+                reason: format!("invalid stripe webhook: {}", rejection.body_text()),
+            })?;
+        match verifier.verify_billing_event(&body, signature.as_deref()) {
+            Ok(event) => Ok(Self(event)),
+            Err(crate::Error::Signature(error)) => {
+                tracing::debug!(%error, "webhook rejected");
+                Err(WebhookRejection::signature(error))
+            }
+            // `verify_billing_event` fails only on the signature.
+            Err(error) => Err(WebhookRejection {
+                status: StatusCode::BAD_REQUEST,
+                reason: format!("invalid stripe webhook: {error}"),
+            }),
+        }
+    }
+}
 
 /// An axum handler for `POST /api/stripe/webhook`: reads the raw body and the
 /// `Stripe-Signature` header and answers 400 when verification fails, 200 when the event was
 /// processed, a duplicate or skipped, and 500 when the handler failed (Stripe retries).
 ///
 /// ```no_run
-/// # async fn demo(billing: appforge_billing::Billing<appforge_billing::AnyBillingStore>) {
+/// # async fn demo(billing: appforge_billing::Billing) {
 /// let app: axum::Router = axum::Router::new()
 ///     .route("/api/stripe/webhook", axum::routing::post(appforge_billing::webhook_handler))
 ///     .with_state(billing);
 /// # }
 /// ```
-#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+#[cfg(feature = "store")]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "axum", feature = "store"))))]
 pub async fn webhook_handler<S>(
     State(billing): State<Billing<S>>,
     headers: HeaderMap,

@@ -15,7 +15,9 @@ use crate::model::{EventStatus, FREE_PLAN, PendingPlanSync, SubscriptionRecord};
 use crate::notice::BillingNotice;
 use crate::plans::{BillingPeriod, PlanSync};
 use crate::signature::WebhookVerifier;
+use crate::store::any::AnyBillingStore;
 use crate::store::{BillingStore, Commit, NewEvent};
+#[cfg(feature = "stripe-api")]
 use crate::stripe_api::StripeApi;
 
 /// The default grace period after a failed payment: 3 days.
@@ -80,6 +82,7 @@ impl WebhookOutcome {
 pub(crate) struct Inner<S> {
     pub(crate) store: S,
     pub(crate) verifier: WebhookVerifier,
+    #[cfg(feature = "stripe-api")]
     pub(crate) stripe: Option<StripeApi>,
     pub(crate) plans: Arc<dyn PlanSync>,
     pub(crate) clock: SharedClock,
@@ -89,7 +92,44 @@ pub(crate) struct Inner<S> {
 
 /// Stripe billing for one account: verifies and handles webhooks exactly once, keeps
 /// subscriptions and invoices, and sets each user's quota plan. Cheap to clone.
-pub struct Billing<S> {
+///
+/// Generic over its [`BillingStore`], [`AnyBillingStore`] (chosen at run time) by default;
+/// any store of the host's own works the same way.
+///
+/// ```
+/// use std::sync::Arc;
+/// use appforge_billing::{Billing, MemoryBillingStore, WebhookVerifier, sign_payload};
+/// use appforge_core::{BillingPeriod, BoxFuture, Interval, PlanSync, PlanSyncError, SecretString};
+///
+/// #[derive(Debug)]
+/// struct NoPlans;
+///
+/// impl PlanSync for NoPlans {
+///     fn plan_for_price(&self, _: &str) -> BoxFuture<'_, Result<Option<String>, PlanSyncError>> {
+///         Box::pin(async { Ok(None) })
+///     }
+///     fn price_for_plan(&self, _: &str, _: Interval) -> BoxFuture<'_, Result<Option<String>, PlanSyncError>> {
+///         Box::pin(async { Ok(None) })
+///     }
+///     fn set_plan(&self, _: uuid::Uuid, _: &str, _: Option<BillingPeriod>) -> BoxFuture<'_, Result<(), PlanSyncError>> {
+///         Box::pin(async { Ok(()) })
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> appforge_billing::Result<()> {
+/// let secret = SecretString::from("whsec_test");
+/// let verifier = WebhookVerifier::builder().secret(secret.clone()).build()?;
+/// let billing = Billing::builder(MemoryBillingStore::new(), verifier, Arc::new(NoPlans)).build()?;
+///
+/// let body = br#"{"id":"evt_1","type":"customer.created","created":1,"data":{"object":{}}}"#;
+/// let header = sign_payload(&secret, chrono::Utc::now().timestamp(), body);
+/// let outcome = billing.handle_webhook(body, Some(&header)).await?;
+/// assert_eq!(outcome.event_id(), "evt_1"); // stored, skipped: a type billing does not handle
+/// assert!(matches!(billing.handle_webhook(body, Some(&header)).await?,
+///     appforge_billing::WebhookOutcome::Duplicate { .. }));
+/// # Ok(()) }
+/// ```
+pub struct Billing<S = AnyBillingStore> {
     pub(crate) inner: Arc<Inner<S>>,
 }
 
@@ -106,19 +146,33 @@ impl<S: std::fmt::Debug> std::fmt::Debug for Billing<S> {
         f.debug_struct("Billing")
             .field("store", &self.inner.store)
             .field("verifier", &self.inner.verifier)
-            .field("stripe", &self.inner.stripe)
+            .field("stripe", &self.stripe_debug())
             .field("plans", &self.inner.plans)
             .field("grace", &self.inner.grace)
             .finish_non_exhaustive()
     }
 }
 
+impl<S> Billing<S> {
+    fn stripe_debug(&self) -> Option<&dyn std::fmt::Debug> {
+        #[cfg(feature = "stripe-api")]
+        return self
+            .inner
+            .stripe
+            .as_ref()
+            .map(|s| s as &dyn std::fmt::Debug);
+        #[cfg(not(feature = "stripe-api"))]
+        None
+    }
+}
+
 /// Builds a [`Billing`].
 #[derive(Debug)]
-pub struct BillingBuilder<S> {
+pub struct BillingBuilder<S = AnyBillingStore> {
     store: S,
     verifier: WebhookVerifier,
     plans: Arc<dyn PlanSync>,
+    #[cfg(feature = "stripe-api")]
     stripe: Option<StripeApi>,
     clock: Option<SharedClock>,
     grace: Duration,
@@ -136,6 +190,7 @@ impl<S: BillingStore> Billing<S> {
             store,
             verifier,
             plans,
+            #[cfg(feature = "stripe-api")]
             stripe: None,
             clock: None,
             grace: DEFAULT_GRACE_PERIOD,
@@ -148,6 +203,8 @@ impl<S: BillingStore> Billing<S> {
     }
 
     /// The Stripe client, when one is configured.
+    #[cfg(feature = "stripe-api")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "stripe-api")))]
     pub fn stripe(&self) -> Option<&StripeApi> {
         self.inner.stripe.as_ref()
     }
@@ -462,6 +519,8 @@ impl<S: BillingStore> Inner<S> {
 impl<S: BillingStore> BillingBuilder<S> {
     /// The Stripe client used to re-read subscriptions and for checkout, portal and plan
     /// changes. Without one, events are applied from their own copies (newest wins).
+    #[cfg(feature = "stripe-api")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "stripe-api")))]
     #[must_use]
     pub fn stripe(mut self, stripe: StripeApi) -> Self {
         self.stripe = Some(stripe);
@@ -496,6 +555,7 @@ impl<S: BillingStore> BillingBuilder<S> {
             inner: Arc::new(Inner {
                 store: self.store,
                 verifier: self.verifier,
+                #[cfg(feature = "stripe-api")]
                 stripe: self.stripe,
                 plans: self.plans,
                 clock: self.clock.unwrap_or_else(SystemClock::shared),

@@ -1,5 +1,7 @@
 use uuid::Uuid;
 
+use crate::plans::PlanSyncError;
+#[cfg(feature = "webhook")]
 use crate::signature::SignatureError;
 
 /// The error type of this crate.
@@ -10,6 +12,7 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
     /// A webhook delivery failed verification.
+    #[cfg(feature = "webhook")]
     #[error("webhook rejected: {0}")]
     Signature(#[from] SignatureError),
     /// A verified payload is not an event async-stripe can read.
@@ -42,15 +45,26 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
-    /// The plan catalogue or the quota could not be read or written.
-    #[error("quota: {0}")]
-    Quota(String),
+    /// The plan catalogue or the user's plan (the [`PlanSync`](crate::PlanSync), usually the
+    /// quota) could not be read or written.
+    #[error("plan sync: {0}")]
+    PlanSync(#[from] PlanSyncError),
     /// The store failed.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     #[error("billing store: {0}")]
     Store(#[from] sqlx::Error),
     /// A migration failed.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     #[error("billing migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A store of the host's own failed (see [`BillingStore`](crate::BillingStore)).
+    #[error("billing store: {message}")]
+    Backend {
+        /// What went wrong.
+        message: String,
+        /// Whether trying again later may succeed.
+        retryable: bool,
+    },
     /// A stored value could not be read back.
     #[error("billing store holds an invalid {what}: {value}")]
     Corrupt {
@@ -68,15 +82,12 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Stripe { status, .. } => status.is_none_or(|s| s == 409 || s == 429 || s >= 500),
-            Self::Store(e) => {
-                matches!(
-                    e,
-                    sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
-                ) || e
-                    .as_database_error()
-                    .is_some_and(|d| d.code().is_some_and(|c| c == "40001" || c == "40P01"))
-            }
-            Self::Quota(_) | Self::UnknownPrice(_) => true,
+            // The workspace's one check: I/O, pool timeouts, serialization failures and
+            // deadlocks, SQLite's BUSY and LOCKED.
+            #[cfg(any(feature = "sqlite", feature = "postgres"))]
+            Self::Store(e) => appforge_core::db::is_transient(e),
+            Self::Backend { retryable, .. } => *retryable,
+            Self::PlanSync(_) | Self::UnknownPrice(_) => true,
             _ => false,
         }
     }
@@ -87,6 +98,7 @@ impl Error {
         matches!(self, Self::Stripe { status, .. } if status.is_none_or(|s| s == 429 || s >= 500))
     }
 
+    #[cfg(feature = "stripe-api")]
     pub(crate) fn stripe(operation: &'static str, e: stripe::StripeError) -> Self {
         let (status, message) = match e {
             stripe::StripeError::Stripe(api, status) => (

@@ -60,6 +60,7 @@ impl<S: BillingStore> Inner<S> {
                         "checkout session without customer or user reference"
                     ),
                 }
+                #[cfg(feature = "stripe-api")]
                 if let (Some(stripe), Some(sub)) = (&self.stripe, &session.subscription) {
                     match stripe.retrieve_subscription(sub).await {
                         Ok(fetched) => effects.push(Effect::UpsertSubscription(
@@ -124,6 +125,9 @@ impl<S: BillingStore> Inner<S> {
         created: i64,
         now: DateTime<Utc>,
     ) -> Result<Effect> {
+        #[cfg(not(feature = "stripe-api"))]
+        let _ = now;
+        #[cfg(feature = "stripe-api")]
         if let Some(stripe) = &self.stripe {
             match stripe.retrieve_subscription(&copy.id).await {
                 Ok(fetched) => {
@@ -151,6 +155,7 @@ impl<S: BillingStore> Inner<S> {
 }
 
 /// A fetched copy is at least as fresh as the event that caused the fetch, and as now.
+#[cfg(feature = "stripe-api")]
 fn fetch_version(now: DateTime<Utc>, created: i64) -> i64 {
     now.timestamp().max(created)
 }

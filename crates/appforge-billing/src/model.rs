@@ -173,44 +173,106 @@ pub struct PendingPlanSync {
     pub pending_since: DateTime<Utc>,
 }
 
-/// What an event changes, applied by a store in one transaction with its ledger row.
+/// What an event changes, applied by a store in one transaction with its ledger row (see
+/// [`BillingStore::commit_event`](crate::BillingStore::commit_event)).
 #[derive(Debug, Clone, PartialEq)]
-#[allow(unreachable_pub)] // named only through the sealed store trait
 pub enum Effect {
-    /// Link a Stripe customer to a user, and adopt that customer's subscriptions.
-    LinkCustomer { customer: String, user: Uuid },
-    /// Write the subscription's fields when `snapshot.version` is newer than the stored ones.
-    UpsertSubscription(SubscriptionSnapshot),
-    /// Write the invoice when `version` is newer than the stored one.
-    RecordInvoice(InvoiceRecord),
-    /// Record a payment outcome for a subscription when newer than the last one.
-    Payment {
-        subscription: String,
+    /// Link a Stripe customer to a user, and adopt that customer's subscriptions that have no
+    /// user yet (their user becomes `user`).
+    LinkCustomer {
+        /// The Stripe customer (`cus_...`).
         customer: String,
+        /// The user.
+        user: Uuid,
+    },
+    /// Write the subscription's fields when `snapshot.version` is newer than the stored ones
+    /// (a missing subscription starts as [`SubscriptionRecord::placeholder`]; then
+    /// [`SubscriptionRecord::apply_snapshot`], with the user linked to its customer).
+    UpsertSubscription(SubscriptionSnapshot),
+    /// Write the invoice when its `version` is newer than the stored one's.
+    RecordInvoice(InvoiceRecord),
+    /// Record a payment outcome for a subscription when newer than the last one (a missing
+    /// subscription starts as [`SubscriptionRecord::placeholder`]; then
+    /// [`SubscriptionRecord::apply_payment`], with the user linked to `customer`).
+    Payment {
+        /// The subscription the invoice bills.
+        subscription: String,
+        /// The invoice's customer.
+        customer: String,
+        /// Whether the payment failed.
         failed: bool,
+        /// `created` of the invoice event (Unix seconds).
         version: i64,
+        /// When the grace period a failure starts ends.
         grace_until: Option<DateTime<Utc>>,
     },
 }
 
-/// The fields of a Stripe subscription this crate keeps, with their freshness.
+/// The fields of a Stripe subscription this crate keeps, with their freshness: what
+/// [`Effect::UpsertSubscription`] writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(unreachable_pub)] // named only through the sealed store trait
+#[non_exhaustive]
 pub struct SubscriptionSnapshot {
-    pub(crate) id: String,
-    pub(crate) customer: String,
-    pub(crate) user_hint: Option<Uuid>,
-    pub(crate) plan: String,
-    pub(crate) status: String,
-    pub(crate) price_id: Option<String>,
-    pub(crate) quantity: u64,
-    pub(crate) current_period_start: Option<DateTime<Utc>>,
-    pub(crate) current_period_end: Option<DateTime<Utc>>,
-    pub(crate) cancel_at_period_end: bool,
-    pub(crate) version: i64,
+    /// The subscription id (`sub_...`).
+    pub id: String,
+    /// The customer id (`cus_...`).
+    pub customer: String,
+    /// The user named in the subscription's metadata, if any.
+    pub user_hint: Option<Uuid>,
+    /// The plan its price maps to.
+    pub plan: String,
+    /// Stripe's status.
+    pub status: String,
+    /// The subscribed price.
+    pub price_id: Option<String>,
+    /// The quantity (seats).
+    pub quantity: u64,
+    /// Start of the current billing period.
+    pub current_period_start: Option<DateTime<Utc>>,
+    /// End of the current billing period.
+    pub current_period_end: Option<DateTime<Utc>>,
+    /// Whether the subscription ends at the end of the period.
+    pub cancel_at_period_end: bool,
+    /// `created` of the event it came from, or when it was fetched (Unix seconds).
+    pub version: i64,
     /// Read from Stripe's API rather than from an event: as fresh as anything stored with
     /// the same version.
-    pub(crate) fetched: bool,
+    pub fetched: bool,
+}
+
+impl SubscriptionRecord {
+    /// The row of a subscription known so far only by its id and customer (from an invoice,
+    /// before its own events): Free, `incomplete`, versions 0.
+    #[must_use]
+    pub fn placeholder(subscription: &str, customer: &str, now: DateTime<Utc>) -> Self {
+        placeholder_record(subscription, customer, now)
+    }
+
+    /// Applies `snapshot` when it is newer than the stored fields (or fetched at the same
+    /// version), and fills in the user when it becomes known: from the snapshot's metadata, or
+    /// `linked`, the user linked to the customer.
+    pub fn apply_snapshot(
+        &mut self,
+        snapshot: &SubscriptionSnapshot,
+        linked: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) {
+        apply_snapshot(self, snapshot, linked, now);
+    }
+
+    /// Applies a payment outcome when `version` is newer than the last one: a failure marks
+    /// the subscription past due with a grace period (a repeated failure keeps the first
+    /// deadline), a payment clears both. Fills in the user from `linked` when unknown.
+    pub fn apply_payment(
+        &mut self,
+        failed: bool,
+        version: i64,
+        grace_until: Option<DateTime<Utc>>,
+        linked: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) {
+        apply_payment(self, failed, version, grace_until, linked, now);
+    }
 }
 
 impl SubscriptionSnapshot {

@@ -2,7 +2,7 @@
 //!
 //! Each type deserializes with serde from the object's JSON (unknown fields are skipped; an
 //! id that Stripe may expand is read from a string or from the expanded object's `id`), and
-//! converts from async-stripe's full type, so that an object from an event and one fetched
+//! converts from async-stripe's full type (feature `stripe-api`), so that an object from an event and one fetched
 //! from Stripe's API reach the handlers the same way.
 
 use std::collections::HashMap;
@@ -138,6 +138,8 @@ impl From<RawInvoice> for BillingInvoice {
     }
 }
 
+#[cfg(feature = "stripe-api")]
+#[cfg_attr(docsrs, doc(cfg(feature = "stripe-api")))]
 impl From<&stripe_billing::Subscription> for BillingSubscription {
     fn from(s: &stripe_billing::Subscription) -> Self {
         Self {
@@ -162,6 +164,8 @@ impl From<&stripe_billing::Subscription> for BillingSubscription {
     }
 }
 
+#[cfg(feature = "stripe-api")]
+#[cfg_attr(docsrs, doc(cfg(feature = "stripe-api")))]
 impl From<&stripe_billing::Invoice> for BillingInvoice {
     fn from(i: &stripe_billing::Invoice) -> Self {
         let subscription = i
@@ -183,6 +187,8 @@ impl From<&stripe_billing::Invoice> for BillingInvoice {
     }
 }
 
+#[cfg(feature = "stripe-api")]
+#[cfg_attr(docsrs, doc(cfg(feature = "stripe-api")))]
 impl From<&stripe_checkout::CheckoutSession> for BillingCheckoutSession {
     fn from(s: &stripe_checkout::CheckoutSession) -> Self {
         Self {
@@ -296,12 +302,13 @@ where
     List::<T>::deserialize(deserializer).map(|list| list.data)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "stripe-api"))]
 mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::event::{BillingObject, parse, stripe_object};
+    use crate::event::{BillingObject, parse};
+    use crate::typed::stripe_object;
 
     fn fixture(path: &str) -> String {
         std::fs::read_to_string(format!(

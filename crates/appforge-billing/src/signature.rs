@@ -7,7 +7,9 @@ use appforge_core::{ExposeSecret, SecretString, SharedClock, SystemClock};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use crate::error::{Error, Result};
-use crate::event::{BillingEvent, VerifiedEvent};
+use crate::event::BillingEvent;
+#[cfg(feature = "stripe-api")]
+use crate::typed::VerifiedEvent;
 
 /// The default tolerance between the signature's timestamp and the clock: 5 minutes.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
@@ -150,7 +152,8 @@ impl WebhookVerifier {
         self.verify_matching(body, header).map(|(t, _)| t)
     }
 
-    /// Verifies like [`verify`](Self::verify), then reads the event of any type: its envelope
+    /// Verifies like [`verify`](Self::verify), then reads the event of any type (feature
+    /// `stripe-api`): its envelope
     /// and object as sent, and async-stripe's typed event (the types of API version
     /// `2026-09-30.endive`) when those types can read it; for hosts that want the event
     /// without the ledger and handlers of [`Billing`](crate::Billing).
@@ -165,6 +168,8 @@ impl WebhookVerifier {
     /// [`Error::Signature`] when verification fails, [`Error::Parse`] when the verified body
     /// is not a Stripe event at all (not UTF-8, not JSON, or without `id`, `type`, `created`
     /// and `data.object`).
+    #[cfg(feature = "stripe-api")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "stripe-api")))]
     pub fn verify_event(&self, body: &[u8], header: Option<&str>) -> Result<VerifiedEvent> {
         let (timestamp, secret) = self.verify_matching(body, header)?;
         let payload =
@@ -239,17 +244,17 @@ impl WebhookVerifier {
     }
 }
 
-/// HMAC-SHA256 of `"{timestamp}.{body}"`, by aws-lc-rs (the workspace's one crypto provider;
-/// its SHA-256 is hand-tuned assembly).
+/// HMAC-SHA256 of `"{timestamp}.{body}"`, by RustCrypto's `hmac` and `sha2` (pure Rust, with
+/// the CPU's SHA extensions when it has them): no C toolchain for a host that only verifies.
 fn compute(secret: &[u8], timestamp: &[u8], body: &[u8]) -> [u8; 32] {
-    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
-    let mut mac = aws_lc_rs::hmac::Context::with_key(&key);
+    use hmac::{KeyInit, Mac};
+    // HMAC takes a key of any length (a longer one is hashed first): this cannot fail.
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
     mac.update(timestamp);
     mac.update(b".");
     mac.update(body);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(mac.sign().as_ref());
-    out
+    mac.finalize().into_bytes().into()
 }
 
 /// The `Stripe-Signature` header Stripe would send for `body` signed with `secret` at

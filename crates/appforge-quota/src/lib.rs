@@ -96,6 +96,7 @@ mod error;
 #[cfg(feature = "axum")]
 mod extract;
 mod plan;
+mod plan_sync;
 mod quota;
 mod rate;
 mod reservation;

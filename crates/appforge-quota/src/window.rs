@@ -1,7 +1,4 @@
 use chrono::{DateTime, Datelike, FixedOffset, Months, NaiveTime, TimeZone, Utc};
-use serde::{Deserialize, Serialize};
-
-use crate::{Error, Result};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -135,36 +132,9 @@ impl Windows {
     }
 }
 
-/// A subscription's billing period, `[start, end)`, used as the user's monthly window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BillingPeriod {
-    /// The first instant of the period.
-    pub start: DateTime<Utc>,
-    /// The first instant after the period.
-    pub end: DateTime<Utc>,
-}
-
-impl BillingPeriod {
-    /// The period `[start, end)`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidArgument`] when `end` is not after `start`.
-    pub fn new(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Self> {
-        if end <= start {
-            return Err(Error::InvalidArgument(format!(
-                "billing period ends ({end}) before it starts ({start})"
-            )));
-        }
-        Ok(Self { start, end })
-    }
-
-    /// Whether `now` is inside the period.
-    #[must_use]
-    pub fn contains(&self, now: DateTime<Utc>) -> bool {
-        self.start <= now && now < self.end
-    }
-}
+/// A subscription's billing period, `[start, end)`, used as the user's monthly window: one
+/// type shared with the billing crate, defined in `appforge-core`.
+pub use appforge_core::BillingPeriod;
 
 #[cfg(test)]
 mod tests {

@@ -82,7 +82,7 @@ macro_rules! dispatch {
     };
 }
 
-impl super::sealed::Internal for AnyBillingStore {
+impl BillingStore for AnyBillingStore {
     async fn commit_event(&self, event: &NewEvent<'_>, effects: &[Effect]) -> Result<Commit> {
         dispatch!(self, s => s.commit_event(event, effects).await)
     }
@@ -106,9 +106,7 @@ impl super::sealed::Internal for AnyBillingStore {
     async fn mark_grace_enforced(&self, subscription: &str, now: DateTime<Utc>) -> Result<()> {
         dispatch!(self, s => s.mark_grace_enforced(subscription, now).await)
     }
-}
 
-impl BillingStore for AnyBillingStore {
     async fn migrate(&self) -> Result<()> {
         dispatch!(self, s => s.migrate().await)
     }

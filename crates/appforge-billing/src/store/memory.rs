@@ -9,7 +9,6 @@ use uuid::Uuid;
 
 use super::{BillingStore, Commit, NewEvent};
 use crate::error::Result;
-use crate::event::from_unix;
 use crate::model::{
     Effect, EventStatus, InvoiceRecord, LedgerEntry, PendingPlanSync, SubscriptionRecord,
     apply_payment, apply_snapshot, placeholder_record,
@@ -39,21 +38,6 @@ impl MemoryBillingStore {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
-    }
-}
-
-fn ledger_row(event: &NewEvent<'_>, attempts: u32) -> LedgerEntry {
-    LedgerEntry {
-        id: event.envelope.id.clone(),
-        event_type: event.envelope.event_type.clone(),
-        created: from_unix(event.envelope.created).unwrap_or(DateTime::UNIX_EPOCH),
-        api_version: event.envelope.api_version.clone(),
-        received_at: event.now,
-        processed_at: (event.status != EventStatus::Failed).then_some(event.now),
-        status: event.status,
-        attempts,
-        error: event.error.map(str::to_owned),
-        payload: event.payload.to_owned(),
     }
 }
 
@@ -110,7 +94,7 @@ impl State {
     }
 }
 
-impl super::sealed::Internal for MemoryBillingStore {
+impl BillingStore for MemoryBillingStore {
     async fn commit_event(&self, event: &NewEvent<'_>, effects: &[Effect]) -> Result<Commit> {
         let mut state = self.state.lock();
         let attempts = match state.events.get(&event.envelope.id) {
@@ -122,7 +106,7 @@ impl super::sealed::Internal for MemoryBillingStore {
             .events
             .get(&event.envelope.id)
             .map_or(event.now, |old| old.received_at);
-        let mut row = ledger_row(event, attempts);
+        let mut row = event.ledger_entry(attempts);
         row.received_at = received_at;
         state.events.insert(row.id.clone(), row);
         let mut touched = Vec::new();
@@ -177,7 +161,7 @@ impl super::sealed::Internal for MemoryBillingStore {
                     ..old.clone()
                 }
             }
-            None => ledger_row(event, 1),
+            None => event.ledger_entry(1),
         };
         state.events.insert(row.id.clone(), row);
         Ok(())
@@ -238,9 +222,7 @@ impl super::sealed::Internal for MemoryBillingStore {
         }
         Ok(())
     }
-}
 
-impl BillingStore for MemoryBillingStore {
     async fn migrate(&self) -> Result<()> {
         Ok(())
     }

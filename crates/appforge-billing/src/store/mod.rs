@@ -17,18 +17,90 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::event::Envelope;
-use crate::model::{EventStatus, InvoiceRecord, LedgerEntry, PendingPlanSync, SubscriptionRecord};
+use crate::event::{Envelope, from_unix};
+use crate::model::{
+    Effect, EventStatus, InvoiceRecord, LedgerEntry, PendingPlanSync, SubscriptionRecord,
+};
 
-/// An event about to be committed to the ledger.
+/// An event about to be committed to the ledger, as [`Billing`](crate::Billing) hands it to
+/// [`BillingStore::commit_event`] and [`BillingStore::fail_event`].
 #[derive(Debug, Clone)]
-#[allow(unreachable_pub)] // named only through the sealed trait
 pub struct NewEvent<'a> {
     pub(crate) envelope: &'a Envelope,
     pub(crate) payload: &'a str,
     pub(crate) status: EventStatus,
     pub(crate) error: Option<&'a str>,
     pub(crate) now: DateTime<Utc>,
+}
+
+impl NewEvent<'_> {
+    /// Stripe's event id (`evt_...`), the ledger's key.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.envelope.id
+    }
+
+    /// The event type (`customer.subscription.updated`, ...).
+    #[must_use]
+    pub fn event_type(&self) -> &str {
+        &self.envelope.event_type
+    }
+
+    /// When Stripe created the event (Unix seconds).
+    #[must_use]
+    pub fn created(&self) -> i64 {
+        self.envelope.created
+    }
+
+    /// The API version the event was rendered with.
+    #[must_use]
+    pub fn api_version(&self) -> Option<&str> {
+        self.envelope.api_version.as_deref()
+    }
+
+    /// The raw payload, as received.
+    #[must_use]
+    pub fn payload(&self) -> &str {
+        self.payload
+    }
+
+    /// The state the ledger row ends in: [`EventStatus::Processed`] or
+    /// [`EventStatus::Skipped`] for a commit, [`EventStatus::Failed`] for a failure.
+    #[must_use]
+    pub fn status(&self) -> EventStatus {
+        self.status
+    }
+
+    /// The handler's error, or why the event was skipped.
+    #[must_use]
+    pub fn error(&self) -> Option<&str> {
+        self.error
+    }
+
+    /// The time of the delivery (the billing clock's), for `received_at`, `processed_at` and
+    /// the rows' timestamps.
+    #[must_use]
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    /// The ledger row a store writes for this event the first time it sees it, with
+    /// `attempts` handled deliveries.
+    #[must_use]
+    pub fn ledger_entry(&self, attempts: u32) -> LedgerEntry {
+        LedgerEntry {
+            id: self.envelope.id.clone(),
+            event_type: self.envelope.event_type.clone(),
+            created: from_unix(self.envelope.created).unwrap_or(DateTime::UNIX_EPOCH),
+            api_version: self.envelope.api_version.clone(),
+            received_at: self.now,
+            processed_at: (self.status != EventStatus::Failed).then_some(self.now),
+            status: self.status,
+            attempts,
+            error: self.error.map(str::to_owned),
+            payload: self.payload.to_owned(),
+        }
+    }
 }
 
 /// The outcome of committing an event.
@@ -47,67 +119,19 @@ pub enum Commit {
     Duplicate,
 }
 
-pub(crate) mod sealed {
-    use std::future::Future;
-
-    use chrono::{DateTime, Utc};
-    use uuid::Uuid;
-
-    use super::{Commit, NewEvent};
-    use crate::error::Result;
-    use crate::model::{Effect, PendingPlanSync, SubscriptionRecord};
-
-    /// The writes only this crate makes.
-    #[allow(unreachable_pub)] // the sealed-trait pattern: public, but unnameable outside
-    pub trait Internal {
-        /// Records `event` with `effects`, in one transaction, unless it is already processed
-        /// or skipped (then [`Commit::Duplicate`]). A failed event is taken again and its
-        /// attempts counted. In the same transaction, marks a plan sync pending for every
-        /// user of the subscriptions the effects touched.
-        fn commit_event(
-            &self,
-            event: &NewEvent<'_>,
-            effects: &[Effect],
-        ) -> impl Future<Output = Result<Commit>> + Send;
-
-        /// Marks `event` failed with `event.error` (inserting it if new) and counts the attempt.
-        fn fail_event(&self, event: &NewEvent<'_>) -> impl Future<Output = Result<()>> + Send;
-
-        /// The pending plan syncs last marked by event `event_id`.
-        fn plan_syncs_of_event(
-            &self,
-            event_id: &str,
-        ) -> impl Future<Output = Result<Vec<PendingPlanSync>>> + Send;
-
-        /// Removes `user`'s pending plan sync if it still carries `token` (no event marked it
-        /// again since it was read). Whether it was removed.
-        fn clear_plan_sync(
-            &self,
-            user: Uuid,
-            token: Uuid,
-        ) -> impl Future<Output = Result<bool>> + Send;
-
-        /// Past-due subscriptions whose grace period ended at or before `now` and whose
-        /// downgrade was not confirmed yet (see [`mark_grace_enforced`](Self::mark_grace_enforced)).
-        fn grace_to_enforce(
-            &self,
-            now: DateTime<Utc>,
-        ) -> impl Future<Output = Result<Vec<SubscriptionRecord>>> + Send;
-
-        /// Records that the ended grace period of `subscription` was enforced (its user's
-        /// plan set), so that later passes skip it until a new failure starts a new one.
-        fn mark_grace_enforced(
-            &self,
-            subscription: &str,
-            now: DateTime<Utc>,
-        ) -> impl Future<Output = Result<()>> + Send;
-    }
-}
-
-/// Storage for billing: memory, SQLite or PostgreSQL (sealed: this crate provides the
-/// implementations). Every write is atomic; an event's ledger row and all its effects are
-/// committed in one transaction.
-pub trait BillingStore: sealed::Internal + Send + Sync + std::fmt::Debug {
+/// Storage for billing: the event ledger, subscriptions, invoices, customer links, pending
+/// plan changes. This crate provides [`MemoryBillingStore`](crate::MemoryBillingStore),
+/// `SqliteBillingStore` and `PgBillingStore`; a host may implement it over its own database.
+///
+/// Every write is atomic; an event's ledger row and all its effects are committed in one
+/// transaction, and two deliveries of one event racing each other apply it once. The
+/// conformance suite (feature `testing`, [`store_suite!`](crate::store_suite)) checks these
+/// rules against a store: run it on yours.
+///
+/// The [`Effect`]s of an event are applied with the helpers of [`SubscriptionRecord`]
+/// ([`SubscriptionRecord::placeholder`], [`SubscriptionRecord::apply_snapshot`],
+/// [`SubscriptionRecord::apply_payment`]), so that every store merges the same way.
+pub trait BillingStore: Send + Sync + std::fmt::Debug {
     /// Creates or updates the tables.
     fn migrate(&self) -> impl Future<Output = Result<()>> + Send;
 
@@ -160,4 +184,44 @@ pub trait BillingStore: sealed::Internal + Send + Sync + std::fmt::Debug {
     /// The user a Stripe customer is linked to.
     fn user_of_customer(&self, customer: &str)
     -> impl Future<Output = Result<Option<Uuid>>> + Send;
+
+    /// Records `event` with `effects`, in one transaction, unless it is already processed
+    /// or skipped (then [`Commit::Duplicate`]). A failed event is taken again and its
+    /// attempts counted. In the same transaction, marks a plan sync pending (a new token,
+    /// `pending_since` kept if one was already pending) for every user of the subscriptions
+    /// the effects touched, and returns those markers with the touched subscriptions.
+    fn commit_event(
+        &self,
+        event: &NewEvent<'_>,
+        effects: &[Effect],
+    ) -> impl Future<Output = Result<Commit>> + Send;
+
+    /// Marks `event` failed with `event.error()` (inserting it if new) and counts the attempt.
+    fn fail_event(&self, event: &NewEvent<'_>) -> impl Future<Output = Result<()>> + Send;
+
+    /// The pending plan syncs last marked by event `event_id`.
+    fn plan_syncs_of_event(
+        &self,
+        event_id: &str,
+    ) -> impl Future<Output = Result<Vec<PendingPlanSync>>> + Send;
+
+    /// Removes `user`'s pending plan sync if it still carries `token` (no event marked it
+    /// again since it was read). Whether it was removed.
+    fn clear_plan_sync(&self, user: Uuid, token: Uuid)
+    -> impl Future<Output = Result<bool>> + Send;
+
+    /// Past-due subscriptions whose grace period ended at or before `now` and whose
+    /// downgrade was not confirmed yet (see [`mark_grace_enforced`](Self::mark_grace_enforced)).
+    fn grace_to_enforce(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<SubscriptionRecord>>> + Send;
+
+    /// Records that the ended grace period of `subscription` was enforced (its user's
+    /// plan set), so that later passes skip it until a new failure starts a new one.
+    fn mark_grace_enforced(
+        &self,
+        subscription: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
 }

@@ -219,7 +219,7 @@ macro_rules! sql_store {
             from_unix(event.envelope.created).unwrap_or(DateTime::UNIX_EPOCH)
         }
 
-        impl crate::store::sealed::Internal for $store {
+        impl BillingStore for $store {
             async fn commit_event(
                 &self,
                 event: &NewEvent<'_>,
@@ -332,9 +332,7 @@ macro_rules! sql_store {
                 .await?;
                 Ok(())
             }
-        }
 
-        impl BillingStore for $store {
             async fn migrate(&self) -> Result<()> {
                 self.migrate_inner().await
             }

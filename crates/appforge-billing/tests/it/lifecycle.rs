@@ -214,8 +214,13 @@ async fn random_orders_converge_on_sqlite_both_ways() {
 
 #[cfg(feature = "postgres")]
 #[tokio::test]
-#[cfg_attr(not(appforge_pg), ignore = "needs DATABASE_URL (PostgreSQL)")]
 async fn random_orders_converge_on_postgres_both_ways() {
+    if appforge_testing::TestDatabase::create_or_skip()
+        .await
+        .is_none()
+    {
+        return;
+    }
     let (_answering, online) = stripe_answering().await;
     let (_down, offline) = stripe_unreachable().await;
     for seed in 0..4 {

@@ -4,164 +4,17 @@
 //! every parse path. The handlers run over the same events in the store suite
 //! (`stripe_example_events_are_handled`).
 
+use appforge_billing::testing::{
+    BASIL_EVENT, Kind, STRIPE_CUSTOMER, STRIPE_INVOICE, STRIPE_INVOICE_SUBSCRIPTION, STRIPE_PRICE,
+    STRIPE_SUBSCRIPTION, basil_event, example_events,
+};
 use appforge_billing::{
     BillingObject, Error, SignatureError, WebhookVerifier, sign_payload, stripe_object,
 };
 use appforge_core::{Clock, ManualClock};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::support::secret;
-
-/// The customer of Stripe's example subscription, invoice and portal session.
-pub(crate) const STRIPE_CUSTOMER: &str = "cus_QXg1o8vcGmoR32";
-/// The price of Stripe's example subscription.
-pub(crate) const STRIPE_PRICE: &str = "price_1PgafmB7WZ01zgkW6dKueIc5";
-/// Stripe's example subscription.
-pub(crate) const STRIPE_SUBSCRIPTION: &str = "sub_1Pgc6rB7WZ01zgkWNy0Cn5nw";
-/// Stripe's example invoice, and the subscription its `parent` names.
-pub(crate) const STRIPE_INVOICE: &str = "in_1Pgc6tB7WZ01zgkWu9fdqL6I";
-pub(crate) const STRIPE_INVOICE_SUBSCRIPTION: &str = "subscription";
-/// The `2025-08-27.basil` subscription update (of the crate's own subscription and user).
-pub(crate) const BASIL: &str = "2025-08-27.basil-customer.subscription.updated";
-pub(crate) const BASIL_EVENT: &str = "evt_1SBiOdKfT7xYw2QeBasilUpd1";
-
-/// What billing makes of an event's type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Checkout,
-    Subscription,
-    TrialWillEnd,
-    InvoicePaid,
-    InvoiceFailed,
-    Unhandled,
-}
-
-impl Kind {
-    fn of(object: &BillingObject) -> Option<Self> {
-        Some(match object {
-            BillingObject::CheckoutSessionCompleted(_) => Self::Checkout,
-            BillingObject::SubscriptionChanged(_) => Self::Subscription,
-            BillingObject::TrialWillEnd(_) => Self::TrialWillEnd,
-            BillingObject::InvoicePaid(_) => Self::InvoicePaid,
-            BillingObject::InvoicePaymentFailed(_) => Self::InvoiceFailed,
-            BillingObject::Unhandled => Self::Unhandled,
-            _ => return None,
-        })
-    }
-}
-
-/// One event to deliver: its id, type, what billing makes of it, and the payload.
-#[derive(Debug, Clone)]
-pub(crate) struct Example {
-    pub(crate) id: String,
-    pub(crate) event_type: &'static str,
-    pub(crate) kind: Kind,
-    pub(crate) body: String,
-}
-
-fn objects() -> Value {
-    let path = format!(
-        "{}/tests/fixtures/stripe-openapi/fixtures3-subset.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
-
-pub(crate) fn basil_event() -> String {
-    let path = format!(
-        "{}/tests/fixtures/versions/{BASIL}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// Stripe's example objects in events, in the order a delivery would make sense (created
-/// one minute apart from `first_created`), then Stripe's own example event (`plan.created`),
-/// then the basil subscription update.
-pub(crate) fn example_events(first_created: i64) -> Vec<Example> {
-    let objects = objects();
-    let cases: [(&str, &'static str, Kind); 13] = [
-        ("customer", "customer.created", Kind::Unhandled),
-        ("price", "price.created", Kind::Unhandled),
-        (
-            "checkout.session",
-            "checkout.session.completed",
-            Kind::Checkout,
-        ),
-        (
-            "subscription",
-            "customer.subscription.created",
-            Kind::Subscription,
-        ),
-        (
-            "subscription",
-            "customer.subscription.updated",
-            Kind::Subscription,
-        ),
-        (
-            "subscription",
-            "customer.subscription.trial_will_end",
-            Kind::TrialWillEnd,
-        ),
-        (
-            "subscription",
-            "customer.subscription.paused",
-            Kind::Unhandled,
-        ),
-        ("invoice", "invoice.created", Kind::Unhandled),
-        ("invoice", "invoice.paid", Kind::InvoicePaid),
-        ("invoice", "invoice.payment_failed", Kind::InvoiceFailed),
-        (
-            "billing_portal.session",
-            "billing_portal.session.created",
-            Kind::Unhandled,
-        ),
-        ("customer", "customer.updated", Kind::Unhandled),
-        (
-            "subscription",
-            "customer.subscription.deleted",
-            Kind::Subscription,
-        ),
-    ];
-    let mut events: Vec<Example> = (0_i64..)
-        .zip(cases)
-        .map(|(n, (object, event_type, kind))| {
-            let id = format!("evt_1StripeExample{n:02}");
-            // Stripe's own envelope shape (its example event's fields).
-            let event = json!({
-                "id": id,
-                "object": "event",
-                "api_version": null,
-                "created": first_created + 60 * n,
-                "data": { "object": objects[object] },
-                "livemode": false,
-                "pending_webhooks": 1,
-                "request": { "id": null, "idempotency_key": null },
-                "type": event_type,
-            });
-            Example {
-                id,
-                event_type,
-                kind,
-                body: event.to_string(),
-            }
-        })
-        .collect();
-    let stripe_event = &objects["event"];
-    events.push(Example {
-        id: stripe_event["id"].as_str().unwrap().to_owned(),
-        event_type: "plan.created",
-        kind: Kind::Unhandled,
-        body: stripe_event.to_string(),
-    });
-    events.push(Example {
-        id: BASIL_EVENT.to_owned(),
-        event_type: "customer.subscription.updated",
-        kind: Kind::Subscription,
-        body: basil_event(),
-    });
-    events
-}
 
 fn verifier() -> (ManualClock, WebhookVerifier) {
     let clock = ManualClock::at(appforge_testing::fixed_now());

@@ -1,10 +1,7 @@
-//! Fixtures, signing and a billing handle wired to a real quota.
+//! Fixtures, signing and a billing handle wired to a real quota (through the quota crate's
+//! `PlanSync`).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
-use appforge_billing::{BillingPeriod, Interval, PlanSync};
-use futures::future::BoxFuture;
 
 use appforge_billing::{
     Billing, BillingStore, MemoryBillingStore, StripeApi, WebhookVerifier, sign_payload,
@@ -73,52 +70,10 @@ pub(crate) fn catalogue() -> PlanCatalogue {
     PlanCatalogue::new(vec![Plan::free(), pro, team], PlanId::free()).unwrap()
 }
 
-/// The quota, counting plan writes (each is a state change billing makes). While `stalled`,
-/// a plan write never finishes (a quota that hangs) and says so on `entered`.
-#[derive(Debug)]
-pub(crate) struct CountingPlans {
-    pub(crate) quota: Quota,
-    pub(crate) set_plan_calls: AtomicUsize,
-    pub(crate) stalled: AtomicBool,
-    pub(crate) entered: tokio::sync::Notify,
-}
-
-impl PlanSync for CountingPlans {
-    fn plan_for_price(
-        &self,
-        price_id: &str,
-    ) -> BoxFuture<'_, appforge_billing::Result<Option<String>>> {
-        self.quota.plan_for_price(price_id)
-    }
-
-    fn price_for_plan(
-        &self,
-        plan: &str,
-        interval: Interval,
-    ) -> BoxFuture<'_, appforge_billing::Result<Option<String>>> {
-        self.quota.price_for_plan(plan, interval)
-    }
-
-    fn set_plan(
-        &self,
-        user: Uuid,
-        plan: &str,
-        period: Option<BillingPeriod>,
-    ) -> BoxFuture<'_, appforge_billing::Result<()>> {
-        if self.stalled.load(Ordering::SeqCst) {
-            self.entered.notify_one();
-            return Box::pin(std::future::pending());
-        }
-        self.set_plan_calls.fetch_add(1, Ordering::SeqCst);
-        PlanSync::set_plan(&self.quota, user, plan, period)
-    }
-}
-
 /// A test bench: billing over `store`, a memory quota, a manual clock.
 pub(crate) struct Harness<S> {
     pub(crate) billing: Billing<S>,
     pub(crate) quota: Quota,
-    pub(crate) plans: Arc<CountingPlans>,
     pub(crate) clock: ManualClock,
 }
 
@@ -139,24 +94,20 @@ pub(crate) fn harness<S: BillingStore>(store: S, stripe: Option<StripeApi>) -> H
         .clock(clock.shared())
         .build()
         .unwrap();
-    let plans = Arc::new(CountingPlans {
-        quota: quota.clone(),
-        set_plan_calls: AtomicUsize::new(0),
-        stalled: AtomicBool::new(false),
-        entered: tokio::sync::Notify::new(),
-    });
-    let mut builder = Billing::builder(store, verifier, plans.clone()).clock(clock.shared());
+    // The quota crate's own `PlanSync`: billing sets plans in a real quota.
+    let mut builder =
+        Billing::builder(store, verifier, Arc::new(quota.clone())).clock(clock.shared());
     if let Some(stripe) = stripe {
         builder = builder.stripe(stripe);
     }
     Harness {
         billing: builder.build().unwrap(),
         quota,
-        plans,
         clock,
     }
 }
 
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
 pub(crate) fn memory_harness() -> Harness<MemoryBillingStore> {
     harness(MemoryBillingStore::new(), None)
 }
@@ -172,35 +123,6 @@ impl<S: BillingStore> Harness<S> {
         self.billing
             .handle_webhook(body.as_bytes(), Some(&header))
             .await
-    }
-
-    /// Delivers `body`, signed now.
-    pub(crate) async fn deliver_body(
-        &self,
-        body: &str,
-    ) -> appforge_billing::Result<appforge_billing::WebhookOutcome> {
-        let header = sign(&self.clock, body);
-        self.billing
-            .handle_webhook(body.as_bytes(), Some(&header))
-            .await
-    }
-
-    /// Delivers fixture `name` with the quota hanging, and drops the delivery once it is
-    /// setting the plan: what the request's timeout (or a crash) does to a delivery whose
-    /// event is committed but whose plan change is not written yet.
-    pub(crate) async fn deliver_cut_short(&self, name: &str) {
-        self.plans.stalled.store(true, Ordering::SeqCst);
-        let delivery = self.deliver(name);
-        tokio::pin!(delivery);
-        tokio::select! {
-            outcome = &mut delivery => panic!("{name}: the delivery finished: {outcome:?}"),
-            () = self.plans.entered.notified() => {}
-        }
-        self.plans.stalled.store(false, Ordering::SeqCst);
-    }
-
-    pub(crate) fn plan_writes(&self) -> usize {
-        self.plans.set_plan_calls.load(Ordering::SeqCst)
     }
 
     pub(crate) async fn quota_plan(&self) -> String {
