@@ -54,7 +54,17 @@ pub(crate) struct Args {
 
 /// The server's database URL, and what keeps a SQLite file alive.
 async fn database(args: &Args) -> Result<(String, Option<tempfile::TempDir>, bool), BoxError> {
-    Ok(match args.backend {
+    database_for(args.backend, args.database_url.as_deref()).await
+}
+
+/// The database URL of a server on `backend` (`url` as it is, else the bench database or a
+/// temporary SQLite file), what keeps a SQLite file alive, and whether the bench database is
+/// to be emptied.
+pub(crate) async fn database_for(
+    backend: Backend,
+    url: Option<&str>,
+) -> Result<(String, Option<tempfile::TempDir>, bool), BoxError> {
+    Ok(match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir()?;
             let url = format!(
@@ -63,8 +73,8 @@ async fn database(args: &Args) -> Result<(String, Option<tempfile::TempDir>, boo
             );
             (url, Some(dir), false)
         }
-        Backend::Postgres => match &args.database_url {
-            Some(url) => (url.clone(), None, false),
+        Backend::Postgres => match url {
+            Some(url) => (url.to_owned(), None, false),
             None => (super::bench_database().await?, None, true),
         },
     })
@@ -95,7 +105,7 @@ async fn fill(state: &AppState, n: u64) -> Result<(), BoxError> {
 }
 
 /// The `q` quantile of `samples`, in milliseconds.
-fn quantile_ms(samples: &mut [Duration], q: f64) -> f64 {
+pub(crate) fn quantile_ms(samples: &mut [Duration], q: f64) -> f64 {
     if samples.is_empty() {
         return 0.0;
     }
