@@ -9,7 +9,7 @@ use appforge_core::{
 };
 use uuid::Uuid;
 
-use crate::{Error, PlanId, Quota};
+use crate::{Error, PlanId, Quota, UsageStore};
 
 impl From<InvalidBillingPeriod> for Error {
     fn from(e: InvalidBillingPeriod) -> Self {
@@ -17,9 +17,12 @@ impl From<InvalidBillingPeriod> for Error {
     }
 }
 
-/// Prices map to plans through the catalogue's Stripe prices (only active plans have a price
-/// to sell); setting a plan also sets (or clears) the user's billing period.
-impl PlanSync for Quota {
+/// For any store. Prices map to plans through the catalogue's Stripe prices (only active plans
+/// have a price to sell); setting a plan also sets (or clears) the user's billing period.
+impl<S: UsageStore + 'static> PlanSync for Quota<S>
+where
+    Self: std::fmt::Debug,
+{
     fn plan_for_price(
         &self,
         price_id: &str,
@@ -55,7 +58,7 @@ impl PlanSync for Quota {
     ) -> BoxFuture<'_, Result<(), PlanSyncError>> {
         let plan = PlanId::new(plan);
         Box::pin(async move {
-            Quota::set_plan(self, user, &plan)
+            Quota::<S>::set_plan(self, user, &plan)
                 .await
                 .map_err(PlanSyncError::new)?;
             match period {
