@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use appforge_jobs::{AnyJobStore, JobFilter, JobId, JobQueue, JobStore, PageRequest};
-use appforge_quota::{HeldReservation, Quota, Settlement};
+use appforge_quota::{AnyUsageStore, HeldReservation, Quota, Settlement, UsageStore};
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
@@ -60,15 +60,15 @@ pub struct ReconcileReport {
 /// Settles what a stopped process left open: the reservations of jobs that finished without
 /// their settlement, and held reservations whose job is gone. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Reconciler<S: JobStore = AnyJobStore> {
-    quota: Quota,
+pub struct Reconciler<S: JobStore = AnyJobStore, U: UsageStore = AnyUsageStore> {
+    quota: Quota<U>,
     queue: JobQueue<S>,
 }
 
-impl<S: JobStore> Reconciler<S> {
+impl<S: JobStore, U: UsageStore> Reconciler<S, U> {
     /// A reconciler of `queue`'s jobs against `quota`'s reservations.
     #[must_use]
-    pub fn new(quota: Quota, queue: JobQueue<S>) -> Self {
+    pub fn new(quota: Quota<U>, queue: JobQueue<S>) -> Self {
         Self { quota, queue }
     }
 

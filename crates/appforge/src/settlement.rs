@@ -18,7 +18,7 @@
 //! for once.
 
 use appforge_jobs::{Job, JobStatus};
-use appforge_quota::{Quota, ReservationId, Settlement};
+use appforge_quota::{Quota, ReservationId, Settlement, UsageStore};
 
 /// The start of a job error caused by the request or by the user's own action: such a
 /// failure is charged. Only job handlers write it (see [`request_error`]).
@@ -50,11 +50,9 @@ pub fn caused_by_request(job: &Job) -> bool {
 
 /// The tokens recorded on a job (its last attempt's).
 pub fn job_tokens(job: &Job) -> u64 {
-    let tokens = job
-        .input_tokens
+    job.input_tokens
         .unwrap_or(0)
-        .saturating_add(job.output_tokens.unwrap_or(0));
-    u64::try_from(tokens).unwrap_or(0)
+        .saturating_add(job.output_tokens.unwrap_or(0))
 }
 
 /// How a job's reservation was settled.
@@ -85,8 +83,8 @@ pub fn charged(job: &Job) -> Option<bool> {
 /// # Errors
 ///
 /// The quota's errors (a reservation already settled the other way, storage).
-pub async fn settle_job(
-    quota: &Quota,
+pub async fn settle_job<U: UsageStore>(
+    quota: &Quota<U>,
     job: &Job,
 ) -> Result<Option<Settled>, appforge_quota::Error> {
     let Some(reservation) = reservation_of(job) else {
@@ -149,8 +147,8 @@ impl ChatEnd {
 /// # Errors
 ///
 /// The quota's errors.
-pub async fn settle_chat(
-    quota: &Quota,
+pub async fn settle_chat<U: UsageStore>(
+    quota: &Quota<U>,
     reservation: ReservationId,
     charged: bool,
     tokens: u64,
