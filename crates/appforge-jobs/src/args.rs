@@ -48,7 +48,7 @@ pub trait JobArgs: Serialize + DeserializeOwned + Send + Sync + 'static {
 
     /// The attempts a job of these arguments gets (default `None`: the queue's retry
     /// policy); [`NewJob::max_attempts`] overrides it.
-    fn max_attempts(&self) -> Option<i32> {
+    fn max_attempts(&self) -> Option<u32> {
         None
     }
 }

@@ -30,7 +30,7 @@ pub enum Error {
         /// The job.
         id: JobId,
         /// The attempt the caller was running.
-        attempt: i32,
+        attempt: u32,
     },
     /// The database failed.
     #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -20,7 +20,7 @@ pub struct JobEvent {
     /// The job's status after it.
     pub status: JobStatus,
     /// The job's attempt after it.
-    pub attempt: i32,
+    pub attempt: u32,
     /// What happened.
     #[serde(flatten)]
     pub kind: JobEventKind,
@@ -64,11 +64,11 @@ pub enum JobEventKind {
     /// It completed (the result is on the job: [`JobQueue::get`](crate::JobQueue::get)).
     Completed {
         /// Input tokens.
-        input_tokens: Option<i64>,
+        input_tokens: Option<u64>,
         /// Output tokens.
-        output_tokens: Option<i64>,
+        output_tokens: Option<u64>,
         /// The last attempt's run time.
-        duration_ms: Option<i64>,
+        duration_ms: Option<u64>,
     },
     /// It failed for good.
     Failed {

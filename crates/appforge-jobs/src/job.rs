@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::{Error, JobId, JobStatus, Priority, Result, WorkerId};
 
 /// Attempts a job gets unless its [`NewJob`] or the queue's retry policy says otherwise.
-pub const DEFAULT_MAX_ATTEMPTS: i32 = 3;
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 const MAX_KIND_LEN: usize = 64;
 const MAX_DEDUPE_KEY_LEN: usize = 256;
 
@@ -37,15 +37,15 @@ pub struct Job {
     /// The last error message (of a failed attempt, or the final one).
     pub error: Option<String>,
     /// Attempts started so far (0 before the first claim).
-    pub attempt: i32,
+    pub attempt: u32,
     /// Attempts allowed in total.
-    pub max_attempts: i32,
+    pub max_attempts: u32,
     /// Input tokens the model used, once completed.
-    pub input_tokens: Option<i64>,
+    pub input_tokens: Option<u64>,
     /// Output tokens the model produced, once completed.
-    pub output_tokens: Option<i64>,
+    pub output_tokens: Option<u64>,
     /// How long the last attempt ran, once finished.
-    pub duration_ms: Option<i64>,
+    pub duration_ms: Option<u64>,
     /// When the job was enqueued.
     pub created_at: DateTime<Utc>,
     /// The earliest time it may (next) run.
@@ -100,7 +100,7 @@ pub struct NewJob {
     /// The handler's input.
     pub payload: Value,
     /// Attempts allowed; the queue's retry policy when `None`.
-    pub max_attempts: Option<i32>,
+    pub max_attempts: Option<u32>,
     /// Do not run before this time; now when `None`.
     pub run_at: Option<DateTime<Utc>>,
     /// While a job with this key is pending or processing, enqueueing another returns it.
@@ -130,7 +130,7 @@ impl NewJob {
 
     /// Sets the attempts allowed.
     #[must_use]
-    pub fn max_attempts(mut self, attempts: i32) -> Self {
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = Some(attempts);
         self
     }
@@ -186,7 +186,7 @@ impl NewJob {
     }
 
     /// The stored record of this job, enqueued at `now`.
-    pub(crate) fn into_job(self, now: DateTime<Utc>, default_attempts: i32) -> Job {
+    pub(crate) fn into_job(self, now: DateTime<Utc>, default_attempts: u32) -> Job {
         Job {
             id: JobId::new(),
             user_id: self.user_id,

@@ -12,9 +12,9 @@ pub enum Outcome {
         /// The result, stored on the job.
         result: Value,
         /// Input tokens used.
-        input_tokens: i64,
+        input_tokens: u64,
         /// Output tokens produced.
-        output_tokens: i64,
+        output_tokens: u64,
     },
     /// A transient failure: retry after backoff (or after `retry_after`) while attempts remain.
     Retryable {
@@ -39,15 +39,15 @@ pub enum Outcome {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenUsage {
     /// Input tokens.
-    pub input: i64,
+    pub input: u64,
     /// Output tokens.
-    pub output: i64,
+    pub output: u64,
 }
 
 impl TokenUsage {
     /// `input` and `output` tokens.
     #[must_use]
-    pub const fn new(input: i64, output: i64) -> Self {
+    pub const fn new(input: u64, output: u64) -> Self {
         Self { input, output }
     }
 }
@@ -73,7 +73,7 @@ impl Outcome {
     /// assert_eq!(failed.tokens(), Some(TokenUsage::new(900, 40)));
     /// ```
     #[must_use]
-    pub fn with_tokens(mut self, input: i64, output: i64) -> Self {
+    pub fn with_tokens(mut self, input: u64, output: u64) -> Self {
         match &mut self {
             Self::Success {
                 input_tokens,
@@ -149,9 +149,9 @@ pub enum Progress {
     /// Tokens used so far.
     Tokens {
         /// Input tokens.
-        input: i64,
+        input: u64,
         /// Output tokens.
-        output: i64,
+        output: u64,
     },
     /// A free-form message (`"planning"`, `"continuing after truncation"`).
     Message {

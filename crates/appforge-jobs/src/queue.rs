@@ -233,7 +233,7 @@ impl<S: JobStore> JobQueue<S> {
             job.validate()?;
         }
         let now = self.now();
-        let default_attempts = self.inner.retry.max_attempts();
+        let default_attempts = self.inner.retry.attempts();
         Ok(jobs
             .into_iter()
             .map(|j| j.into_job(now, default_attempts))

@@ -28,9 +28,9 @@ pub struct QueueStats {
     /// `failed / (completed + failed)` within the window; 0 when nothing finished.
     pub failure_rate: f64,
     /// Median run time of the jobs completed within the window.
-    pub duration_p50_ms: Option<i64>,
+    pub duration_p50_ms: Option<u64>,
     /// 95th percentile run time of the jobs completed within the window.
-    pub duration_p95_ms: Option<i64>,
+    pub duration_p95_ms: Option<u64>,
     /// How long the oldest runnable pending job has waited since it was enqueued.
     pub oldest_pending_age: Option<Duration>,
     /// Running jobs whose lease has expired (stuck, waiting for rescue).
@@ -47,8 +47,8 @@ impl QueueStats {
         depth: Vec<DepthCount>,
         completed: u64,
         failed: u64,
-        p50: Option<i64>,
-        p95: Option<i64>,
+        p50: Option<u64>,
+        p95: Option<u64>,
         oldest_pending_age: Option<Duration>,
         expired_leases: u64,
         window: Duration,
@@ -86,7 +86,7 @@ impl QueueStats {
 }
 
 /// The `p`th percentile (nearest rank) of sorted values.
-pub(crate) fn percentile(sorted: &[i64], p: usize) -> Option<i64> {
+pub(crate) fn percentile(sorted: &[u64], p: usize) -> Option<u64> {
     if sorted.is_empty() {
         return None;
     }
@@ -100,7 +100,7 @@ mod tests {
 
     #[test]
     fn nearest_rank_percentiles() {
-        let values: Vec<i64> = (1..=100).collect();
+        let values: Vec<u64> = (1..=100).collect();
         assert_eq!(percentile(&values, 50), Some(50));
         assert_eq!(percentile(&values, 95), Some(95));
         assert_eq!(percentile(&[7], 95), Some(7));

@@ -28,7 +28,7 @@ impl fmt::Debug for JobSubscription {
 }
 
 /// What a subscriber has seen of the job, to tell a changed job from an unchanged one.
-type Seen = (JobStatus, i32, bool, Option<Value>);
+type Seen = (JobStatus, u32, bool, Option<Value>);
 
 fn seen(job: &Job) -> Seen {
     (

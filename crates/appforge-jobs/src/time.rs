@@ -26,6 +26,6 @@ pub(crate) fn sub(at: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
 }
 
 /// Whole milliseconds from `from` to `to`, 0 when negative.
-pub(crate) fn millis_between(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
-    (to - from).num_milliseconds().max(0)
+pub(crate) fn millis_between(from: DateTime<Utc>, to: DateTime<Utc>) -> u64 {
+    u64::try_from((to - from).num_milliseconds()).unwrap_or(0)
 }

@@ -323,14 +323,13 @@ pub(crate) fn generation_facts(job: &Job, model: &str) -> GenerationFacts {
         str::to_owned,
     );
     let mut facts = GenerationFacts::new(job.kind.clone(), plan).job_id(job.id.into());
-    if let Some(ms) = job.duration_ms.and_then(|ms| u64::try_from(ms).ok()) {
+    if let Some(ms) = job.duration_ms {
         facts = facts.duration_ms(ms);
     }
     let usage = job.result.as_ref().and_then(|r| r.get("usage"));
     let number = |key: &str| usage.and_then(|u| u.get(key)).and_then(Value::as_u64);
-    let counter = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok());
-    let input = number("inputTokens").or(counter(job.input_tokens));
-    let output = number("outputTokens").or(counter(job.output_tokens));
+    let input = number("inputTokens").or(job.input_tokens);
+    let output = number("outputTokens").or(job.output_tokens);
     if input.is_some() || output.is_some() {
         facts = facts.usage(
             model,

@@ -35,7 +35,7 @@ pub struct Lease {
     /// The worker holding it.
     pub worker: WorkerId,
     /// The attempt it runs.
-    pub attempt: i32,
+    pub attempt: u32,
 }
 
 /// A request to claim runnable jobs.
@@ -65,9 +65,9 @@ pub enum Finish {
         /// The result.
         result: Value,
         /// Input tokens.
-        input_tokens: i64,
+        input_tokens: u64,
         /// Output tokens.
-        output_tokens: i64,
+        output_tokens: u64,
     },
     /// `processing -> pending`, to run again at `run_at`.
     Retry {

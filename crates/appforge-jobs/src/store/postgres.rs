@@ -13,7 +13,10 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::pg_notify::{self, Origin};
-use super::sql::{FinishParams, MIGRATIONS_TABLE, job_columns, lease_error, rescue_requests};
+use super::sql::{
+    FinishParams, MIGRATIONS_TABLE, column, job_columns, lease_error, rescue_requests, stored,
+    stored_opt,
+};
 use super::{
     ClaimRequest, FinishRequest, JobStore, Lease, LeaseState, Notifications, Retention, WorkerInfo,
 };
@@ -81,11 +84,11 @@ impl TryFrom<Row> for Job {
             payload: r.payload.0,
             result: r.result.map(|j| j.0),
             error: r.error_message,
-            attempt: r.attempt,
-            max_attempts: r.max_attempts,
-            input_tokens: r.input_tokens,
-            output_tokens: r.output_tokens,
-            duration_ms: r.duration_ms,
+            attempt: stored("attempt", r.attempt)?,
+            max_attempts: stored("max_attempts", r.max_attempts)?,
+            input_tokens: stored_opt("input_tokens", r.input_tokens)?,
+            output_tokens: stored_opt("output_tokens", r.output_tokens)?,
+            duration_ms: stored_opt("duration_ms", r.duration_ms)?,
             created_at: r.created_at,
             run_at: r.run_at,
             started_at: r.started_at,
@@ -204,7 +207,12 @@ impl PgJobStore {
                 .bind(batch.iter().map(|j| j.kind.as_str()).collect::<Vec<_>>())
                 .bind(batch.iter().map(|j| j.priority.get()).collect::<Vec<_>>())
                 .bind(batch.iter().map(|j| Json(&j.payload)).collect::<Vec<_>>())
-                .bind(batch.iter().map(|j| j.max_attempts).collect::<Vec<_>>())
+                .bind(
+                    batch
+                        .iter()
+                        .map(|j| column::<i32>("max_attempts", j.max_attempts))
+                        .collect::<Result<Vec<_>>>()?,
+                )
                 .bind(batch.iter().map(|j| j.created_at).collect::<Vec<_>>())
                 .bind(batch.iter().map(|j| j.run_at).collect::<Vec<_>>())
                 .bind(
@@ -329,8 +337,8 @@ impl PgJobStore {
             depth,
             u64::try_from(completed).unwrap_or(0),
             u64::try_from(failed).unwrap_or(0),
-            p50,
-            p95,
+            stored_opt("duration_ms", p50)?,
+            stored_opt("duration_ms", p95)?,
             oldest.map(|o| (now - o).to_std().unwrap_or_default()),
             u64::try_from(expired).unwrap_or(0),
             window,
@@ -423,7 +431,12 @@ impl JobStore for PgJobStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let params: Vec<FinishParams> = batch.iter().map(FinishParams::of).collect();
+        let params: Vec<FinishParams> =
+            batch.iter().map(FinishParams::of).collect::<Result<_>>()?;
+        let attempts: Vec<i32> = batch
+            .iter()
+            .map(|r| column("attempt", r.lease.attempt))
+            .collect::<Result<_>>()?;
         // The expected status travels as a column rather than a constant: with a constant,
         // the planner picks the partial lease index, whose dead entries grow with every job
         // that ever ran; by id it touches only the batch's rows.
@@ -460,7 +473,7 @@ impl JobStore for PgJobStore {
                 .map(|r| r.lease.worker.as_uuid())
                 .collect::<Vec<_>>(),
         )
-        .bind(batch.iter().map(|r| r.lease.attempt).collect::<Vec<_>>())
+        .bind(attempts)
         .bind(params.iter().map(|p| p.status).collect::<Vec<_>>())
         .bind(
             params
@@ -538,7 +551,12 @@ impl JobStore for PgJobStore {
                 .map(|l| l.worker.as_uuid())
                 .collect::<Vec<_>>(),
         )
-        .bind(leases.iter().map(|l| l.attempt).collect::<Vec<_>>())
+        .bind(
+            leases
+                .iter()
+                .map(|l| column::<i32>("attempt", l.attempt))
+                .collect::<Result<Vec<_>>>()?,
+        )
         .bind(until)
         .bind(vec![JobStatus::Processing.as_str(); leases.len()])
         .fetch_all(&self.pool)
@@ -567,7 +585,7 @@ impl JobStore for PgJobStore {
         .bind(Json(progress))
         .bind(lease.job_id.as_uuid())
         .bind(lease.worker.as_uuid())
-        .bind(lease.attempt)
+        .bind(column::<i32>("attempt", lease.attempt)?)
         .fetch_optional(&mut *conn)
         .await?;
         match row {

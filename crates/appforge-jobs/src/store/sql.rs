@@ -4,10 +4,37 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{Finish, FinishRequest, Lease};
-use crate::{Error, Job, TokenUsage, Transition};
+use crate::{Error, Job, Result, TokenUsage, Transition};
 
 /// The table recording this crate's applied migrations.
 pub(crate) const MIGRATIONS_TABLE: &str = "_appforge_jobs_migrations";
+
+/// A stored count or duration (never negative in a column this crate wrote) as the API's
+/// unsigned type.
+///
+/// # Errors
+///
+/// [`Error::Corrupt`] when the stored value is negative or does not fit.
+pub(crate) fn stored<T: TryFrom<i64>>(column: &str, value: impl Into<i64>) -> Result<T> {
+    let value = value.into();
+    T::try_from(value).map_err(|_| Error::Corrupt(format!("{column} out of range: {value}")))
+}
+
+/// [`stored`] for a nullable column.
+pub(crate) fn stored_opt<T: TryFrom<i64>>(column: &str, value: Option<i64>) -> Result<Option<T>> {
+    value.map(|v| stored(column, v)).transpose()
+}
+
+/// An unsigned API value as a column's signed type (`INTEGER`, `int4`, `int8`).
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`] when it does not fit the column.
+pub(crate) fn column<T: TryFrom<u64>>(what: &str, value: impl Into<u64>) -> Result<T> {
+    let value = value.into();
+    T::try_from(value)
+        .map_err(|_| Error::InvalidInput(format!("{what} {value} is too large to store")))
+}
 
 /// The columns of a job row, in `FromRow` order.
 macro_rules! job_columns {
@@ -38,7 +65,7 @@ pub(crate) struct FinishParams {
 }
 
 impl FinishParams {
-    pub(crate) fn of(request: &FinishRequest) -> Self {
+    pub(crate) fn of(request: &FinishRequest) -> Result<Self> {
         let transition = match request.finish {
             Finish::Complete { .. } => Transition::Complete,
             Finish::Retry { .. } => Transition::Retry,
@@ -68,8 +95,8 @@ impl FinishParams {
                 output_tokens,
             } => {
                 params.result = Some(result.clone());
-                params.input_tokens = Some(*input_tokens);
-                params.output_tokens = Some(*output_tokens);
+                params.input_tokens = Some(column("input tokens", *input_tokens)?);
+                params.output_tokens = Some(column("output tokens", *output_tokens)?);
                 params.set_error = true;
             }
             Finish::Retry { run_at, error } => {
@@ -80,9 +107,9 @@ impl FinishParams {
             Finish::Fail { error, tokens } => {
                 params.set_error = true;
                 params.error = Some(error.clone());
-                params.set_tokens(*tokens);
+                params.set_tokens(*tokens)?;
             }
-            Finish::Cancel { tokens } => params.set_tokens(*tokens),
+            Finish::Cancel { tokens } => params.set_tokens(*tokens)?,
             Finish::Release => {
                 params.run_at = Some(now);
                 params.attempt_back = 1;
@@ -94,16 +121,17 @@ impl FinishParams {
                 params.set_duration = false;
             }
         }
-        params
+        Ok(params)
     }
 }
 
 impl FinishParams {
-    fn set_tokens(&mut self, tokens: Option<TokenUsage>) {
+    fn set_tokens(&mut self, tokens: Option<TokenUsage>) -> Result<()> {
         if let Some(tokens) = tokens {
-            self.input_tokens = Some(tokens.input);
-            self.output_tokens = Some(tokens.output);
+            self.input_tokens = Some(column("input tokens", tokens.input)?);
+            self.output_tokens = Some(column("output tokens", tokens.output)?);
         }
+        Ok(())
     }
 }
 

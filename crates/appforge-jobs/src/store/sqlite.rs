@@ -8,8 +8,8 @@ use sqlx::{SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use super::sql::{
-    FinishParams, MIGRATIONS_TABLE, job_columns, json_text, lease_error, parse_json,
-    rescue_requests,
+    FinishParams, MIGRATIONS_TABLE, column, job_columns, json_text, lease_error, parse_json,
+    rescue_requests, stored, stored_opt,
 };
 use super::{ClaimRequest, FinishRequest, JobStore, Lease, LeaseState, Retention, WorkerInfo};
 use crate::stats::{DepthCount, QueueStats, percentile};
@@ -74,11 +74,11 @@ impl TryFrom<Row> for Job {
             payload: parse_json(&r.payload)?,
             result: r.result.as_deref().map(parse_json).transpose()?,
             error: r.error_message,
-            attempt: r.attempt,
-            max_attempts: r.max_attempts,
-            input_tokens: r.input_tokens,
-            output_tokens: r.output_tokens,
-            duration_ms: r.duration_ms,
+            attempt: stored("attempt", r.attempt)?,
+            max_attempts: stored("max_attempts", r.max_attempts)?,
+            input_tokens: stored_opt("input_tokens", r.input_tokens)?,
+            output_tokens: stored_opt("output_tokens", r.output_tokens)?,
+            duration_ms: stored_opt("duration_ms", r.duration_ms)?,
             created_at: from_micros(r.created_at)?,
             run_at: from_micros(r.run_at)?,
             started_at: r.started_at.map(from_micros).transpose()?,
@@ -153,11 +153,12 @@ impl SqliteJobStore {
             .fetch_all(&self.pool)
             .await?;
         let failed = finished.iter().filter(|(s, _)| s == "failed").count();
-        let mut durations: Vec<i64> = finished
+        let mut durations: Vec<u64> = finished
             .iter()
             .filter(|(s, _)| s == "completed")
             .filter_map(|(_, d)| *d)
-            .collect();
+            .map(|d| stored("duration_ms", d))
+            .collect::<Result<_>>()?;
         durations.sort_unstable();
         let completed = finished.len() - failed;
         let (oldest, expired): (Option<i64>, i64) = sqlx::query_as(OLDEST_AND_EXPIRED)
@@ -274,11 +275,11 @@ async fn finish_many(
     let sql = finish_statement(batch.len());
     let mut query = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql)).persistent(false);
     for request in batch {
-        let p = FinishParams::of(request);
+        let p = FinishParams::of(request)?;
         query = query
             .bind(request.lease.job_id.as_uuid())
             .bind(request.lease.worker.as_uuid())
-            .bind(request.lease.attempt)
+            .bind(column::<i32>("attempt", request.lease.attempt)?)
             .bind(p.status)
             .bind(p.result.as_ref().map(json_text))
             .bind(p.input_tokens)
@@ -340,7 +341,7 @@ impl JobStore for SqliteJobStore {
             .bind(&job.kind)
             .bind(job.priority.get())
             .bind(json_text(&job.payload))
-            .bind(job.max_attempts)
+            .bind(column::<i32>("max_attempts", job.max_attempts)?)
             .bind(micros(job.created_at))
             .bind(micros(job.run_at))
             .bind(&job.dedupe_key)
@@ -438,7 +439,7 @@ impl JobStore for SqliteJobStore {
             .bind(micros(until))
             .bind(lease.job_id.as_uuid())
             .bind(lease.worker.as_uuid())
-            .bind(lease.attempt)
+            .bind(column::<i32>("attempt", lease.attempt)?)
             .fetch_optional(&mut *tx)
             .await?;
             out.push(LeaseState {
@@ -461,7 +462,7 @@ impl JobStore for SqliteJobStore {
         .bind(json_text(progress))
         .bind(lease.job_id.as_uuid())
         .bind(lease.worker.as_uuid())
-        .bind(lease.attempt)
+        .bind(column::<i32>("attempt", lease.attempt)?)
         .fetch_optional(&mut *conn)
         .await?;
         match row {

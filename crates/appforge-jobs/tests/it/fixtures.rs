@@ -20,7 +20,9 @@ impl<S: JobStore> Fixture<S> {
         let queue = JobQueue::builder(store.clone())
             .clock(clock.shared())
             .retry_policy(
-                RetryPolicy::new(3, Duration::from_secs(5), Duration::from_secs(300)).unwrap(),
+                RetryPolicy::default()
+                    .max_attempts(3)
+                    .backoff_range(Duration::from_secs(5), Duration::from_secs(300)),
             )
             .subscription_poll(Duration::from_millis(200))
             .build()

@@ -59,8 +59,8 @@ pub(crate) struct QueueReport {
     completed_in_window: u64,
     failed_in_window: u64,
     failure_rate: f64,
-    duration_p50_ms: Option<i64>,
-    duration_p95_ms: Option<i64>,
+    duration_p50_ms: Option<u64>,
+    duration_p95_ms: Option<u64>,
     oldest_pending_age_seconds: Option<u64>,
     expired_leases: u64,
     live_workers: u64,
@@ -100,8 +100,8 @@ struct FailureRow {
     user_id: String,
     status: JobStatus,
     error: Option<String>,
-    attempt: i32,
-    max_attempts: i32,
+    attempt: u32,
+    max_attempts: u32,
     completed_at: Option<DateTime<Utc>>,
 }
 
@@ -361,7 +361,7 @@ pub(crate) struct AllJobs {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AdminJobSummary {
     user_id: String,
-    max_attempts: i32,
+    max_attempts: u32,
     #[serde(flatten)]
     job: JobSummary,
 }
@@ -381,7 +381,7 @@ impl From<&Job> for AdminJobSummary {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AdminJobView {
     user_id: String,
-    max_attempts: i32,
+    max_attempts: u32,
     #[serde(flatten)]
     job: JobView,
 }
