@@ -257,10 +257,35 @@
     }
   }
 
+  // Reads a blob (a file, an upload) as a data: URL (the pages' CSP allows `img-src data:`).
+  function dataUrl(blob) {
+    return new Promise((resolve, reject) => {
+      const reader = new FileReader();
+      reader.onload = () => resolve(reader.result);
+      reader.onerror = () => reject(reader.error);
+      reader.readAsDataURL(blob);
+    });
+  }
+
+  // The thumbnails of a job's attached uploads (`/api/uploads/{id}`, read with the token).
+  function thumbnails(ids) {
+    const list = el("ul", { class: "thumbs", "aria-label": "Reference images" });
+    (ids || []).forEach((id, i) => {
+      const item = el("li", { class: "thumb", "data-upload": id });
+      list.append(item);
+      fetch("/api/uploads/" + encodeURIComponent(id), { headers: { authorization: "Bearer " + token() } })
+        .then((response) => (response.ok ? response.blob() : null))
+        .then((blob) => (blob ? dataUrl(blob) : null))
+        .then((url) => { if (url) item.append(el("img", { src: url, alt: "Reference image " + (i + 1) })); })
+        .catch(() => {});
+    });
+    return list;
+  }
+
   window.AF = {
     token, setToken, adminToken, setAdminToken, claims, api, sse, el, clear, $,
     formatDuration, formatTime, formatNumber, badge, announce, notice, errorMessage, renderSession, showQuota,
-    download,
+    download, dataUrl, thumbnails,
   };
 
   document.addEventListener("DOMContentLoaded", () => {

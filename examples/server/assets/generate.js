@@ -116,10 +116,66 @@
     const kinds = { full_app: "New app", modify: "Modification", plan_phases: "Plan in phases" };
     $("#job-heading").textContent = (kinds[job.kind] || job.kind) + " · " + job.id.slice(0, 8);
     $("#job-prompt").textContent = job.prompt ? "“" + job.prompt + "”" : "";
+    const shown = $("#job-attachments");
+    const ids = job.attachments || [];
+    if (shown.getAttribute("data-ids") !== ids.join(",")) {
+      shown.setAttribute("data-ids", ids.join(","));
+      clear(shown);
+      if (ids.length) shown.append(window.AF.thumbnails(ids));
+    }
     setStatus(job.status);
     setTokens(job.inputTokens, job.outputTokens);
     if (job.durationMs !== null && job.durationMs !== undefined && job.status !== "pending" && job.status !== "processing") {
       $("#elapsed").textContent = formatDuration(job.durationMs);
+    }
+  }
+
+  // ---- reference images --------------------------------------------------------------------
+
+  const attached = []; // {id, url}: uploads sent as `attachments` with the next generation
+
+  async function attach(file) {
+    if (attached.length >= 4) {
+      notice($("#form-notice"), "At most 4 images can be attached.", "error");
+      return;
+    }
+    let response;
+    try {
+      response = await fetch("/api/uploads", {
+        method: "POST",
+        headers: { authorization: "Bearer " + window.AF.token(), accept: "application/json" },
+        body: file,
+      });
+    } catch (e) {
+      notice($("#form-notice"), "Could not attach the image: the server cannot be reached.", "error");
+      return;
+    }
+    const data = await response.json().catch(() => null);
+    if (response.status !== 201 || !data) {
+      notice($("#form-notice"), "Could not attach the image: " + ((data && data.message) || response.status), "error");
+      return;
+    }
+    notice($("#form-notice"), "");
+    attached.push({ id: data.id, url: await window.AF.dataUrl(file) });
+    renderAttachments();
+    announce("Image attached");
+  }
+
+  function renderAttachments() {
+    const list = clear($("#attachments"));
+    attached.forEach((item, i) => {
+      list.append(el("li", { class: "thumb", "data-upload": item.id },
+        el("img", { src: item.url, alt: "Attached image " + (i + 1) }),
+        el("button", {
+          type: "button", class: "secondary remove", "aria-label": "Remove image " + (i + 1),
+          onclick: () => { attached.splice(i, 1); renderAttachments(); },
+        }, "Remove")));
+    });
+  }
+
+  function attachFiles(files) {
+    for (const file of Array.from(files || [])) {
+      if (file.type.startsWith("image/")) attach(file);
     }
   }
 
@@ -301,6 +357,22 @@
   }
 
   function wire() {
+    $("#attach-input").addEventListener("change", (event) => {
+      attachFiles(event.target.files);
+      event.target.value = "";
+    });
+    document.addEventListener("paste", (event) => {
+      const files = event.clipboardData && event.clipboardData.files;
+      if (files && files.length) { event.preventDefault(); attachFiles(files); }
+    });
+    const zone = $("#prompt-form");
+    zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("dropping"); });
+    zone.addEventListener("dragleave", () => zone.classList.remove("dropping"));
+    zone.addEventListener("drop", (event) => {
+      event.preventDefault();
+      zone.classList.remove("dropping");
+      attachFiles(event.dataTransfer && event.dataTransfer.files);
+    });
     $("#prompt-form").addEventListener("submit", async (event) => {
       event.preventDefault();
       const prompt = $("#prompt").value.trim();
@@ -309,7 +381,12 @@
       button.disabled = true;
       try {
         view.prompt = prompt;
-        await start("/api/ai-builder/full-app", { prompt });
+        const body = { prompt };
+        if (attached.length) body.attachments = attached.map((a) => a.id);
+        if (await start("/api/ai-builder/full-app", body)) {
+          attached.length = 0;
+          renderAttachments();
+        }
       } finally {
         button.disabled = !window.AF.token();
       }

@@ -25,7 +25,8 @@
     const label = job.prompt || "(no prompt)";
     return el("tr", { "data-job": job.id },
       el("td", {}, formatTime(job.createdAt)),
-      el("td", { class: "prompt-cell" }, el("a", { href: "/jobs/" + encodeURIComponent(job.id), class: "job-link" }, label)),
+      el("td", { class: "prompt-cell" }, el("a", { href: "/jobs/" + encodeURIComponent(job.id), class: "job-link" }, label),
+        job.attachments && job.attachments.length ? window.AF.thumbnails(job.attachments) : null),
       el("td", {}, job.kind),
       el("td", {}, badge(job.status)),
       el("td", { class: "num" }, tokens),

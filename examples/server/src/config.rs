@@ -185,6 +185,22 @@ pub struct Config {
     pub maintenance: MaintenanceConfig,
     /// Connection timers and cap, per-user limits, `/metrics` access, bounded reads.
     pub edge: EdgeConfig,
+    /// Uploaded reference images: where they are kept and how large they may be.
+    pub uploads: UploadsConfig,
+}
+
+/// Where uploads are kept and what an upload may be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadsConfig {
+    /// `APPFORGE_STORAGE_URL`: `file:///dir`, `s3://bucket/prefix`, `gs://bucket/prefix`,
+    /// `az://container/prefix` or `memory://` (default: an `uploads` directory next to the
+    /// SQLite file, or in the working directory with PostgreSQL). Cloud credentials come from
+    /// the provider's usual variables (`AWS_ACCESS_KEY_ID`, ...).
+    pub storage_url: String,
+    /// `APPFORGE_MAX_UPLOAD_BYTES` (default 5 MB).
+    pub max_bytes: u64,
+    /// `APPFORGE_MAX_UPLOAD_SIDE`: pixels a side (default 8,000).
+    pub max_side: u32,
 }
 
 /// The release error reports name: `appforge-server@<version>`.
@@ -323,6 +339,14 @@ impl Config {
             reporting,
             maintenance: maintenance(&get)?,
             edge: EdgeConfig::from_lookup(&get)?,
+            uploads: UploadsConfig {
+                storage_url: match get("APPFORGE_STORAGE_URL") {
+                    Some(url) => url,
+                    None => default_storage_url(get("DATABASE_URL").as_deref()),
+                },
+                max_bytes: positive(&get, "APPFORGE_MAX_UPLOAD_BYTES", "5242880")?,
+                max_side: positive(&get, "APPFORGE_MAX_UPLOAD_SIDE", "8000")?,
+            },
         })
     }
 }
@@ -393,6 +417,26 @@ fn database_url(url: Option<String>) -> Result<DatabaseUrl, ConfigError> {
             "must start with sqlite:// or postgres://".into(),
         ))
     }
+}
+
+/// The default upload storage: an `uploads` directory next to the SQLite file (in the
+/// working directory for an in-memory database or PostgreSQL).
+fn default_storage_url(database_url: Option<&str>) -> String {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let file = database_url
+        .unwrap_or("sqlite://appforge.db")
+        .strip_prefix("sqlite:")
+        .map(|rest| rest.trim_start_matches("//"))
+        .map(|rest| rest.split('?').next().unwrap_or_default())
+        .filter(|path| !path.is_empty() && !path.starts_with(':'));
+    let dir = match file {
+        Some(path) => {
+            let path = cwd.join(path);
+            path.parent().map_or(cwd, std::path::Path::to_path_buf)
+        }
+        None => cwd,
+    };
+    format!("file://{}", dir.join("uploads").display())
 }
 
 /// An `ALLOWED_ORIGINS` entry: `scheme://host[:port]`, as browsers send it in `Origin`.

@@ -56,7 +56,7 @@ pub use analytics::Analytics;
 pub use auth::{AdminAuth, AdminToken, AuthUser, Claims, JwtKeys, MIN_SECRET_BYTES};
 pub use config::{
     Config, ConfigError, DatabaseUrl, EdgeConfig, LogFormat, MaintenanceConfig, ProviderConfig,
-    RELEASE, StripeConfig,
+    RELEASE, StripeConfig, UploadsConfig,
 };
 pub use db::Database;
 pub use error::ApiError;

@@ -36,15 +36,35 @@ pub struct MaintenanceReport {
     pub redacted_jobs: u64,
     /// Worker pools forgotten after [`FORGET_SILENT_WORKERS_AFTER`] of silence.
     pub forgotten_workers: u64,
+    /// Deleted uploads whose bytes were removed for good.
+    pub purged_uploads: u64,
     /// Steps that failed (storage errors, logged; the next pass tries again).
     pub errors: u64,
 }
 
-/// One upkeep pass: purges the apps past `APPFORGE_APP_RETENTION_DAYS`, prunes finished jobs
+/// One upkeep pass: purges the apps and the deleted uploads past
+/// `APPFORGE_APP_RETENTION_DAYS`, prunes finished jobs
 /// by `APPFORGE_JOB_RETENTION_DAYS`, and forgets worker pools silent for
 /// [`FORGET_SILENT_WORKERS_AFTER`].
 pub async fn run(state: &AppState) -> MaintenanceReport {
     let mut report = purge_apps(state).await;
+    // Deleted uploads are kept as long as deleted apps (the versions they shaped may be
+    // restored with them), then their bytes and records go.
+    match state
+        .uploads()
+        .purge_deleted_older_than(state.config().app_retention)
+        .await
+    {
+        Ok(0) => {}
+        Ok(purged) => {
+            tracing::info!(purged, "purged deleted uploads past their retention");
+            report.purged_uploads = purged;
+        }
+        Err(error) => {
+            tracing::warn!(%error, "purging deleted uploads failed");
+            report.errors += 1;
+        }
+    }
     match state
         .queue()
         .forget_silent_workers(FORGET_SILENT_WORKERS_AFTER)

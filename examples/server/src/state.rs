@@ -9,6 +9,7 @@ use appforge_billing::{AnyBillingStore, Billing, StripeApi, WebhookVerifier};
 use appforge_jobs::{AnyJobStore, Job, JobQueue, JobStatus};
 use appforge_llm::Pipelines;
 use appforge_quota::{AnyUsageStore, Quota};
+use appforge_uploads::{AnyUploadStore, ImagePolicy, Storage, Uploads};
 use axum::extract::FromRef;
 
 use crate::analytics::Analytics;
@@ -56,6 +57,7 @@ struct Inner {
     jwt: JwtKeys,
     quota: Quota,
     apps: AnyAppStore,
+    uploads: Uploads,
     queue: JobQueue<AnyJobStore>,
     billing: Option<Billing<AnyBillingStore>>,
     pipelines: Pipelines,
@@ -145,6 +147,7 @@ impl AppState {
             .migrate()
             .await
             .map_err(|e| StartError::setup("analytics", e))?;
+        let uploads = uploads(&config, &db, clock.clone()).await?;
         let reporting = Reporting::from_config(&config.reporting)?;
         let analytics = Analytics::start(events, crate::analytics::model_of(&config.provider))
             .map_err(|e| StartError::setup("analytics", e))?;
@@ -187,6 +190,7 @@ impl AppState {
                 jwt,
                 quota,
                 apps,
+                uploads,
                 queue,
                 billing,
                 pipelines,
@@ -229,6 +233,12 @@ impl AppState {
     #[must_use]
     pub fn apps(&self) -> &AnyAppStore {
         &self.inner.apps
+    }
+
+    /// Uploaded reference images.
+    #[must_use]
+    pub fn uploads(&self) -> &Uploads {
+        &self.inner.uploads
     }
 
     /// The job queue.
@@ -398,9 +408,12 @@ fn settle(quota: &Quota, metrics: &Metrics, tasks: &tokio_util::task::TaskTracke
         return;
     }
     if job.status == JobStatus::Completed {
-        let input = job.input_tokens.unwrap_or(0);
-        let output = job.output_tokens.unwrap_or(0);
-        let seconds = std::time::Duration::from_millis(job.duration_ms.unwrap_or(0)).as_secs_f64();
+        let input = u64::try_from(job.input_tokens.unwrap_or(0)).unwrap_or(0);
+        let output = u64::try_from(job.output_tokens.unwrap_or(0)).unwrap_or(0);
+        let seconds = std::time::Duration::from_millis(
+            u64::try_from(job.duration_ms.unwrap_or(0)).unwrap_or(0),
+        )
+        .as_secs_f64();
         metrics.job_finished(&job.kind, seconds, input, output);
     }
     if tokio::runtime::Handle::try_current().is_err() {
@@ -413,4 +426,28 @@ fn settle(quota: &Quota, metrics: &Metrics, tasks: &tokio_util::task::TaskTracke
             tracing::warn!(job = %job.id, %error, "settling the job's quota reservation failed");
         }
     });
+}
+/// Uploads in the storage `APPFORGE_STORAGE_URL` names, their metadata in the shared
+/// database.
+async fn uploads(
+    config: &Config,
+    db: &Database,
+    clock: appforge_core::SharedClock,
+) -> Result<Uploads, StartError> {
+    let storage = Storage::from_url(&config.uploads.storage_url)
+        .map_err(|e| StartError::setup("upload storage", e))?;
+    let store = match db {
+        Database::Sqlite(pool) => AnyUploadStore::from_sqlite_pool(pool.clone()),
+        Database::Postgres(pool) => AnyUploadStore::from_pg_pool(pool.clone()),
+    };
+    store
+        .migrate()
+        .await
+        .map_err(|e| StartError::setup("uploads", e))?;
+    let policy = ImagePolicy::default()
+        .max_bytes(config.uploads.max_bytes)
+        .max_side(config.uploads.max_side);
+    Ok(Uploads::new(storage, store)
+        .with_policy(policy)
+        .with_clock(clock))
 }

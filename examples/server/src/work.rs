@@ -145,6 +145,10 @@ async fn run(state: AppState, ctx: JobContext) -> Outcome {
         }
     }
     let request = ctx.payload().get("request").cloned().unwrap_or(Value::Null);
+    let attachments = match attachments_of(&state, ctx.job().user_id, &request).await {
+        Ok(attachments) => attachments,
+        Err(outcome) => return outcome,
+    };
     let target = match target_of(ctx.payload()) {
         Ok(target) => target,
         Err(message) => return Outcome::permanent(message),
@@ -179,7 +183,8 @@ async fn run(state: AppState, ctx: JobContext) -> Outcome {
     let work = async move {
         match kind.as_str() {
             FULL_APP => {
-                let request: FullAppRequest = decode(request)?;
+                let mut request: FullAppRequest = decode(request)?;
+                request.attachments = attachments;
                 let app = pipelines
                     .full_app(&request, report, &cancel)
                     .await
@@ -191,7 +196,8 @@ async fn run(state: AppState, ctx: JobContext) -> Outcome {
                 Ok((value, app.usage))
             }
             MODIFY => {
-                let request: ModifyRequest = decode(request)?;
+                let mut request: ModifyRequest = decode(request)?;
+                request.attachments = attachments;
                 let change = pipelines
                     .modify(&request, report, &cancel)
                     .await
@@ -203,7 +209,8 @@ async fn run(state: AppState, ctx: JobContext) -> Outcome {
                 Ok((value, change.usage))
             }
             PLAN_PHASES => {
-                let request: PlanRequest = decode(request)?;
+                let mut request: PlanRequest = decode(request)?;
+                request.attachments = attachments;
                 let plan = pipelines
                     .plan_phases(&request, report, &cancel)
                     .await
@@ -258,8 +265,11 @@ async fn run(state: AppState, ctx: JobContext) -> Outcome {
     }
 }
 
-fn token_counts(usage: Usage) -> (u64, u64) {
-    (usage.input_tokens, usage.output_tokens)
+fn token_counts(usage: Usage) -> (i64, i64) {
+    (
+        i64::try_from(usage.input_tokens).unwrap_or(i64::MAX),
+        i64::try_from(usage.output_tokens).unwrap_or(i64::MAX),
+    )
 }
 
 enum Failure {
@@ -431,6 +441,29 @@ impl SaveTo {
             version: saved.version.info.number,
         }))
     }
+}
+
+/// The images of the uploads a job's request attached (`attachment_ids`), read for the job's
+/// user. An upload deleted since the request was accepted fails the job for good; a storage
+/// error is retried.
+async fn attachments_of(
+    state: &AppState,
+    user: Uuid,
+    request: &Value,
+) -> Result<Vec<appforge_llm::Attachment>, Outcome> {
+    let Some(ids) = request.get(crate::routes::generate::ATTACHMENT_IDS) else {
+        return Ok(Vec::new());
+    };
+    let ids: Vec<Uuid> = serde_json::from_value(ids.clone())
+        .map_err(|e| Outcome::permanent(format!("invalid job payload: attachment ids: {e}")))?;
+    crate::routes::uploads::load_attachments(state, user, &ids)
+        .await
+        .map_err(|e| match e {
+            appforge_uploads::Error::NotFound(id) => {
+                Outcome::permanent(format!("attachment {id} was deleted"))
+            }
+            e => Outcome::retry(e.to_string()),
+        })
 }
 
 fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, Failure> {

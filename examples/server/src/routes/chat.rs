@@ -30,6 +30,7 @@ use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::extract::Json;
 use crate::routes::generate::{CurrentApp, check_files, check_history, check_prompt, plan_of};
+use crate::routes::uploads::{check_attachments, load_attachments};
 use crate::settlement::{ChatEnd, settle_chat};
 use crate::state::AppState;
 
@@ -45,6 +46,9 @@ pub(crate) struct ChatBody {
     #[serde(default)]
     conversation_history: Vec<HistoryMessage>,
     current_app_state: Option<CurrentApp>,
+    /// Uploads (reference images) to send with the message.
+    #[serde(default)]
+    attachments: Vec<Uuid>,
 }
 
 enum Chunk {
@@ -64,6 +68,13 @@ pub(crate) async fn chat(
     if let Some(current) = &mut body.current_app_state {
         check_files("currentAppState.files", &mut current.files, &plan)?;
     }
+    check_attachments(&state, &user, &plan, &body.attachments).await?;
+    let attachments = load_attachments(&state, user.id, &body.attachments)
+        .await
+        .map_err(|e| match e {
+            appforge_uploads::Error::NotFound(_) => ApiError::not_found("attachment"),
+            e => ApiError::internal(&e),
+        })?;
     let reservation =
         match crate::routes::generate::reserve(&state, user.id, Resource::ChatMessage, CHAT).await?
         {
@@ -75,7 +86,7 @@ pub(crate) async fn chat(
         message: body.prompt,
         history: body.conversation_history,
         current_app: body.current_app_state.map(|a| a.files),
-        attachments: Vec::new(),
+        attachments,
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let cancel = CancellationToken::new();

@@ -24,6 +24,7 @@ use uuid::Uuid;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::extract::Json;
+use crate::routes::uploads::check_attachments;
 use crate::state::AppState;
 use crate::work::{FULL_APP, MODIFY, PLAN_PHASES};
 
@@ -47,6 +48,9 @@ pub(crate) struct FullAppBody {
     app_id: Option<Uuid>,
     /// The version of `app_id` to build on (default: its current one).
     base_version: Option<u32>,
+    /// Uploads (reference images) to send with the prompt.
+    #[serde(default)]
+    attachments: Vec<Uuid>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +64,9 @@ pub(crate) struct ModifyBody {
     app_id: Option<Uuid>,
     /// The version of `app_id` the change is made from (default: its current one).
     base_version: Option<u32>,
+    /// Uploads (reference images) to send with the prompt.
+    #[serde(default)]
+    attachments: Vec<Uuid>,
 }
 
 /// The saved app a generation builds on: its id, the base version and that version's files.
@@ -120,6 +127,9 @@ pub(crate) struct PlanBody {
     prompt: String,
     #[serde(default)]
     conversation_history: Vec<HistoryMessage>,
+    /// Uploads (reference images) to send with the prompt.
+    #[serde(default)]
+    attachments: Vec<Uuid>,
 }
 
 #[derive(Debug, Serialize)]
@@ -137,6 +147,7 @@ pub(crate) async fn full_app(
     check_prompt(&state, &body.prompt)?;
     let plan = plan_of(&state, &user).await?;
     check_history(&body.conversation_history, &plan)?;
+    check_attachments(&state, &user, &plan, &body.attachments).await?;
     if let Some(current) = &mut body.current_app_state {
         check_files("currentAppState.files", &mut current.files, &plan)?;
     }
@@ -168,7 +179,7 @@ pub(crate) async fn full_app(
         &user,
         FULL_APP,
         &body.prompt,
-        to_value(&request),
+        with_attachments(to_value(&request), &body.attachments),
         target,
     )
     .await
@@ -182,6 +193,7 @@ pub(crate) async fn modify(
     check_prompt(&state, &body.prompt)?;
     let plan = plan_of(&state, &user).await?;
     check_history(&body.conversation_history, &plan)?;
+    check_attachments(&state, &user, &plan, &body.attachments).await?;
     if let Some(current) = &mut body.current_app_state {
         check_files("currentAppState.files", &mut current.files, &plan)?;
     }
@@ -215,7 +227,7 @@ pub(crate) async fn modify(
         &user,
         MODIFY,
         &body.prompt,
-        to_value(&request),
+        with_attachments(to_value(&request), &body.attachments),
         target,
     )
     .await
@@ -229,6 +241,7 @@ pub(crate) async fn plan_phases(
     check_prompt(&state, &body.prompt)?;
     let plan = plan_of(&state, &user).await?;
     check_history(&body.conversation_history, &plan)?;
+    check_attachments(&state, &user, &plan, &body.attachments).await?;
     let request = PlanRequest {
         prompt: body.prompt.clone(),
         history: body.conversation_history,
@@ -239,7 +252,7 @@ pub(crate) async fn plan_phases(
         &user,
         PLAN_PHASES,
         &body.prompt,
-        to_value(&request),
+        with_attachments(to_value(&request), &body.attachments),
         None,
     )
     .await
@@ -248,6 +261,18 @@ pub(crate) async fn plan_phases(
 fn to_value(request: &impl Serialize) -> Value {
     serde_json::to_value(request).unwrap_or(Value::Null)
 }
+
+/// The job's request with the ids of its attached uploads (`attachment_ids`): the job loads
+/// their bytes when it runs, so the queue holds ids, not images.
+fn with_attachments(mut request: Value, ids: &[Uuid]) -> Value {
+    if !ids.is_empty() {
+        request[ATTACHMENT_IDS] = json!(ids);
+    }
+    request
+}
+
+/// The key of a job request's attached upload ids.
+pub(crate) const ATTACHMENT_IDS: &str = "attachment_ids";
 
 /// An empty or oversized prompt is a field-level 400.
 pub(crate) fn check_prompt(state: &AppState, prompt: &str) -> Result<(), ApiError> {

@@ -29,13 +29,16 @@ pub(crate) struct JobView {
     prompt: Option<String>,
     result: Option<Value>,
     error: Option<String>,
-    attempt: u32,
-    input_tokens: Option<u64>,
-    output_tokens: Option<u64>,
-    duration_ms: Option<u64>,
+    attempt: i32,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    duration_ms: Option<i64>,
     created_at: chrono::DateTime<chrono::Utc>,
     started_at: Option<chrono::DateTime<chrono::Utc>>,
     completed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The ids of the uploads the request attached (`/api/uploads/{id}`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    attachments: Vec<String>,
 }
 
 impl From<&Job> for JobView {
@@ -59,6 +62,7 @@ impl From<&Job> for JobView {
             created_at: job.created_at,
             started_at: job.started_at,
             completed_at: job.completed_at,
+            attachments: attachments_of(job),
         }
     }
 }
@@ -74,13 +78,16 @@ pub(crate) struct JobSummary {
     priority: i16,
     prompt: Option<String>,
     error: Option<String>,
-    attempt: u32,
-    input_tokens: Option<u64>,
-    output_tokens: Option<u64>,
-    duration_ms: Option<u64>,
+    attempt: i32,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    duration_ms: Option<i64>,
     created_at: chrono::DateTime<chrono::Utc>,
     started_at: Option<chrono::DateTime<chrono::Utc>>,
     completed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The ids of the uploads the request attached (`/api/uploads/{id}`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    attachments: Vec<String>,
 }
 
 impl From<&Job> for JobSummary {
@@ -104,6 +111,7 @@ impl From<&Job> for JobSummary {
             created_at: job.created_at,
             started_at: job.started_at,
             completed_at: job.completed_at,
+            attachments: attachments_of(job),
         }
     }
 }
@@ -274,6 +282,21 @@ fn camel_progress(mut progress: Value) -> Value {
         *kind = crate::work::camel(kind);
     }
     progress
+}
+
+/// The ids of the uploads a job's request attached.
+fn attachments_of(job: &Job) -> Vec<String> {
+    job.payload
+        .get("request")
+        .and_then(|r| r.get(crate::routes::generate::ATTACHMENT_IDS))
+        .and_then(Value::as_array)
+        .map(|ids| {
+            ids.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

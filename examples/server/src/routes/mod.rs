@@ -10,6 +10,7 @@ pub(crate) mod jobs;
 pub(crate) mod ops;
 pub(crate) mod pages;
 pub(crate) mod report;
+pub(crate) mod uploads;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -26,6 +27,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/ai-builder/modify"),
     ("post", "/api/ai-builder/plan-phases"),
     ("post", "/api/chat"),
+    ("post", "/api/uploads"),
+    ("get", "/api/uploads/{id}"),
+    ("delete", "/api/uploads/{id}"),
     ("get", "/api/jobs"),
     ("get", "/api/jobs/{id}"),
     ("delete", "/api/jobs/{id}"),
@@ -79,6 +83,14 @@ pub fn router(state: &AppState) -> Router {
         .route("/api/ai-builder/modify", post(generate::modify))
         .route("/api/ai-builder/plan-phases", post(generate::plan_phases))
         .route("/api/chat", post(chat::chat))
+        .route(
+            "/api/uploads",
+            post(uploads::create).layer(DefaultBodyLimit::max(uploads::body_limit(state))),
+        )
+        .route(
+            "/api/uploads/{id}",
+            get(uploads::get).delete(uploads::delete),
+        )
         .route("/api/jobs", get(jobs::list))
         .route("/api/jobs/{id}", get(jobs::get).delete(jobs::cancel))
         .route("/api/jobs/{id}/events", get(jobs::events))

@@ -14,3 +14,4 @@
 mod product;
 mod stripe;
 mod support;
+mod uploads;

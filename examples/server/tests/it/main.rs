@@ -12,6 +12,7 @@ mod pages;
 mod process;
 mod reads;
 mod support;
+mod uploads;
 
 /// Instantiates each scenario of a module ([`flows`] by default) per backend.
 macro_rules! per_backend {

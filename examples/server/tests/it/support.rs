@@ -96,6 +96,8 @@ impl TestServer {
         env.insert("APPFORGE_MAX_BODY_BYTES", "65536".to_owned());
         env.insert("APPFORGE_MAX_PROMPT_BYTES", "4096".to_owned());
         env.insert("APPFORGE_METRICS_TOKEN", METRICS_TOKEN.to_owned());
+        // Uploads in memory: a PostgreSQL run leaves no directory behind.
+        env.insert("APPFORGE_STORAGE_URL", "memory://".to_owned());
         // Scenarios poll routes in loops: the request rate is not what they test.
         env.insert(
             "APPFORGE_REQUEST_RATES",
