@@ -86,6 +86,7 @@
 //! | `sqlite` | yes | [`SqliteUsageStore`], the embedded store |
 //! | `postgres` | no | `PgUsageStore`, for many processes on one database |
 //! | `axum` | no | the `Reserved` extractor and `QuotaExceeded`: a denial as `429` with `Retry-After` |
+//! | `testing` | no | `appforge_quota::testing`: the conformance suite every [`UsageStore`] passes, for a store outside this crate |
 //!
 //! Without `sqlite` and `postgres` the crate builds the memory store alone, without sqlx.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -103,6 +104,9 @@ mod reservation;
 mod resource;
 mod status;
 mod store;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 mod usage;
 mod window;
 

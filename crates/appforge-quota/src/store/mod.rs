@@ -131,7 +131,9 @@ pub struct SweepReport {
 /// stores, [`AnyUsageStore`](crate::AnyUsageStore)), and so can a store outside it: every type
 /// in its signatures is public, [`Usage`] carries the window rules a store applies
 /// ([`roll`](Usage::roll), [`refusal`](Usage::refusal), [`charge`](Usage::charge),
-/// [`uncharge`](Usage::uncharge)). Hand it to [`Quota::with_store`](crate::Quota::with_store).
+/// [`uncharge`](Usage::uncharge)), and the `testing` feature exports the behavioural suite
+/// every store passes (`appforge_quota::testing`). Hand it to
+/// [`Quota::with_store`](crate::Quota::with_store).
 ///
 /// Every method is atomic on its own; [`UsageStore::reserve`] in particular decides and
 /// records in one atomic step (a lock, an immediate transaction, or one SQL statement), so no

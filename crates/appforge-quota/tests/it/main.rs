@@ -1,34 +1,50 @@
-//! Integration tests of appforge-quota: one behavioural suite, run on every backend.
+//! Integration tests of appforge-quota: the exported conformance suite, run on every backend
+//! (and on a store implemented outside the crate).
 
-mod suite;
+mod outside;
 
 mod memory {
-    use appforge_quota::{AnyUsageStore, MemoryUsageStore};
+    use appforge_quota::MemoryUsageStore;
+    use appforge_quota::testing::Backend;
 
-    async fn store() -> Option<(AnyUsageStore, super::suite::Guard)> {
-        Some((MemoryUsageStore::new().into(), Box::new(())))
+    async fn store() -> Option<Backend<MemoryUsageStore>> {
+        Some(Backend::new(MemoryUsageStore::new()))
     }
 
-    crate::backend_suite!(store);
+    appforge_quota::usage_store_suite!(store);
+}
+
+/// The memory store behind the run-time enum, as `Quota::new` holds it.
+mod any_memory {
+    use appforge_quota::testing::Backend;
+    use appforge_quota::{AnyUsageStore, MemoryUsageStore};
+
+    async fn store() -> Option<Backend<AnyUsageStore>> {
+        Some(Backend::new(MemoryUsageStore::new().into()))
+    }
+
+    appforge_quota::usage_store_suite!(store);
 }
 
 #[cfg(feature = "sqlite")]
 mod sqlite {
+    use appforge_quota::testing::Backend;
     use appforge_quota::{AnyUsageStore, SqliteUsageStore};
     use appforge_testing::TempSqlite;
 
-    async fn store() -> Option<(AnyUsageStore, super::suite::Guard)> {
+    async fn store() -> Option<Backend<AnyUsageStore>> {
         let file = TempSqlite::new();
         let store = SqliteUsageStore::connect(&file.url()).await.unwrap();
         store.migrate().await.unwrap();
-        Some((store.into(), Box::new(file)))
+        Some(Backend::new(store.into()).guard(file))
     }
 
-    crate::backend_suite!(store);
+    appforge_quota::usage_store_suite!(store);
 }
 
 #[cfg(feature = "postgres")]
 mod postgres {
+    use appforge_quota::testing::Backend;
     use appforge_quota::{AnyUsageStore, PgUsageStore};
     use appforge_testing::TestDatabase;
 
@@ -51,12 +67,12 @@ mod postgres {
             .unwrap()
     }
 
-    async fn store() -> Option<(AnyUsageStore, super::suite::Guard)> {
+    async fn store() -> Option<Backend<AnyUsageStore>> {
         let db = TestDatabase::create_or_skip().await?;
-        Some((migrated(&db, 8).await.into(), Box::new(db)))
+        Some(Backend::new(migrated(&db, 8).await.into()).guard(db))
     }
 
-    crate::backend_suite!(store);
+    appforge_quota::usage_store_suite!(store);
 
     /// 1,000 reservations for one new Free user through four pools (as four processes would):
     /// exactly 5 granted, and exactly 50 for a Pro user.
@@ -156,16 +172,17 @@ mod postgres {
 /// the batch did not admit also takes.
 #[cfg(feature = "postgres")]
 mod postgres_unbatched {
-    use appforge_quota::AnyUsageStore;
+    use appforge_quota::PgUsageStore;
+    use appforge_quota::testing::Backend;
     use appforge_testing::TestDatabase;
 
-    async fn store() -> Option<(AnyUsageStore, super::suite::Guard)> {
+    async fn store() -> Option<Backend<PgUsageStore>> {
         let db = TestDatabase::create_or_skip().await?;
         let store = super::postgres::migrated(&db, 8).await.batching(0);
-        Some((store.into(), Box::new(db)))
+        Some(Backend::new(store).guard(db))
     }
 
-    crate::backend_suite!(store);
+    appforge_quota::usage_store_suite!(store);
 }
 
 mod any {
