@@ -71,8 +71,12 @@
 //!
 //! # Stores
 //!
-//! [`MemoryAppStore`], [`SqliteAppStore`] (one `BEGIN IMMEDIATE` transaction per write) and
-//! `PgAppStore` (the app's row locked for the write), or [`AnyAppStore`] chosen at run time.
+//! An [`AppLibrary<S = AnyAppStore>`](AppLibrary) is the service a host holds, as
+//! `JobQueue<S = AnyJobStore>` is for jobs: generic over the public [`AppStore`] trait, with
+//! the built-in backends as the default. The backends are [`MemoryAppStore`],
+//! [`SqliteAppStore`] (one `BEGIN IMMEDIATE` transaction per write) and `PgAppStore` (the
+//! app's row locked for the write), or [`AnyAppStore`] chosen at run time; a host's own
+//! backend implements [`AppStore`].
 //! The SQL stores own the tables `generated_apps` and `app_versions` (migration table
 //! `_appforge_apps_migrations`). Time comes from the [`SharedClock`](appforge_core::SharedClock)
 //! given to `with_clock`.
@@ -93,6 +97,7 @@ mod change;
 mod diff;
 mod error;
 mod export;
+mod library;
 mod request;
 mod slug;
 mod store;
@@ -102,6 +107,7 @@ pub use change::{MAX_DESCRIPTION_CHARS, MAX_METADATA_BYTES, MAX_TITLE_CHARS};
 pub use diff::{DiffLimits, FileDiff, FileStatus, VersionDiff, diff_files, diff_files_bounded};
 pub use error::{Error, Result};
 pub use export::{export_zip, zip_files};
+pub use library::AppLibrary;
 pub use request::{AppPage, AppPatch, Change, Cursor, ListApps, NewApp, NewVersion};
 pub use store::any::AnyAppStore;
 pub use store::memory::MemoryAppStore;

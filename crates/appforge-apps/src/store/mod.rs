@@ -36,6 +36,10 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 ///
 /// Each write is atomic: a lock in memory, one `BEGIN IMMEDIATE` transaction on SQLite, one
 /// transaction holding the app's row lock on PostgreSQL.
+///
+/// Implemented by [`MemoryAppStore`](crate::MemoryAppStore), `SqliteAppStore`, `PgAppStore`
+/// and [`AnyAppStore`](crate::AnyAppStore); a host's own backend implements it and is used
+/// through [`AppLibrary`](crate::AppLibrary) like the built-in ones.
 pub trait AppStore: Send + Sync + fmt::Debug {
     /// Creates an app with its version 1. When `app.version.job_id` already created an app of
     /// this user, that app is returned (with `created: false`) and nothing is stored: a

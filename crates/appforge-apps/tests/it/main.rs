@@ -1,6 +1,7 @@
 //! Integration tests of appforge-apps: one behavioural suite, run on every backend.
 
 mod concurrency;
+mod library;
 mod suite;
 
 mod memory {

@@ -1,0 +1,219 @@
+//! The service type: one way to wire a store, as `JobQueue<S = AnyJobStore>` does.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::app::{App, PublishedApp, Saved, Version, VersionInfo};
+use crate::diff::VersionDiff;
+use crate::request::{AppPage, AppPatch, ListApps, NewApp, NewVersion};
+use crate::{AnyAppStore, AppStore, Result};
+
+/// A user's library of apps over a store: the built-in backends through [`AnyAppStore`] by
+/// default, or any [`AppStore`] (a host's own backend included). Cheap to clone: clones
+/// share the store.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> appforge_apps::Result<()> {
+/// use appforge_apps::{AppLibrary, NewApp, NewVersion};
+/// use appforge_files::AppFile;
+///
+/// let library = AppLibrary::connect("memory:").await?; // AppLibrary<AnyAppStore>
+/// let user = uuid::Uuid::new_v4();
+/// let files = vec![AppFile::new("src/App.tsx", "<main />\n")];
+/// let saved = library.create_app(user, NewApp::new("Habits", NewVersion::files(files))).await?;
+/// assert_eq!(library.get_app(user, saved.app.id).await?.current_version, 1);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct AppLibrary<S = AnyAppStore> {
+    store: Arc<S>,
+}
+
+impl<S> Clone for AppLibrary<S> {
+    fn clone(&self) -> Self {
+        Self {
+            store: Arc::clone(&self.store),
+        }
+    }
+}
+
+impl AppLibrary<AnyAppStore> {
+    /// Opens the store a URL names (`memory:`, `sqlite://...`, `postgres://...`) and applies
+    /// its migrations.
+    ///
+    /// # Errors
+    ///
+    /// As [`AnyAppStore::connect`] and [`AnyAppStore::migrate`].
+    pub async fn connect(url: &str) -> Result<Self> {
+        let store = AnyAppStore::connect(url).await?;
+        store.migrate().await?;
+        Ok(Self::new(store))
+    }
+}
+
+impl<S: AppStore> AppLibrary<S> {
+    /// A library over `store` (migrated, for the SQL stores).
+    pub fn new(store: S) -> Self {
+        Self {
+            store: Arc::new(store),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// See [`AppStore::create_app`].
+    ///
+    /// # Errors
+    ///
+    /// As [`AppStore::create_app`].
+    pub async fn create_app(&self, user: Uuid, app: NewApp) -> Result<Saved> {
+        self.store.create_app(user, app).await
+    }
+
+    /// See [`AppStore::add_version`].
+    ///
+    /// # Errors
+    ///
+    /// As [`AppStore::add_version`].
+    pub async fn add_version(
+        &self,
+        user: Uuid,
+        app: Uuid,
+        base_version: u32,
+        version: NewVersion,
+    ) -> Result<Saved> {
+        self.store
+            .add_version(user, app, base_version, version)
+            .await
+    }
+
+    /// See [`AppStore::get_app`].
+    ///
+    /// # Errors
+    ///
+    /// As [`AppStore::get_app`].
+    pub async fn get_app(&self, user: Uuid, app: Uuid) -> Result<App> {
+        self.store.get_app(user, app).await
+    }
+
+    /// See [`AppStore::get_version`].
+    ///
+    /// # Errors
+    ///
+    /// As [`AppStore::get_version`].
+    pub async fn get_version(&self, user: Uuid, app: Uuid, number: Option<u32>) -> Result<Version> {
+        self.store.get_version(user, app, number).await
+    }
+
+    /// See [`AppStore::list_apps`].
+    ///
+    /// # Errors
+    ///
+    /// As [`AppStore::list_apps`].
+    pub async fn list_apps(&self, user: Uuid, request: &ListApps) -> Result<AppPage> {
+        self.store.list_apps(user, request).await
+    }
+
+    /// See [`AppStore::list_versions`].
+    ///
+    /// # Errors
+    ///
+    /// As [`AppStore::list_versions`].
+    pub async fn list_versions(&self, user: Uuid, app: Uuid) -> Result<Vec<VersionInfo>> {
+        self.store.list_versions(user, app).await
+    }
+
+    /// See [`AppStore::update_app`].
+    ///
+    /// # Errors
+    ///
+    /// As [`AppStore::update_app`].
+    pub async fn update_app(&self, user: Uuid, app: Uuid, patch: AppPatch) -> Result<App> {
+        self.store.update_app(user, app, patch).await
+    }
+
+    /// See [`AppStore::delete_app`].
+    ///
+    /// # Errors
+    ///
+    /// As [`AppStore::delete_app`].
+    pub async fn delete_app(&self, user: Uuid, app: Uuid) -> Result<App> {
+        self.store.delete_app(user, app).await
+    }
+
+    /// See [`AppStore::undelete_app`].
+    ///
+    /// # Errors
+    ///
+    /// As [`AppStore::undelete_app`].
+    pub async fn undelete_app(&self, user: Uuid, app: Uuid) -> Result<App> {
+        self.store.undelete_app(user, app).await
+    }
+
+    /// See [`AppStore::purge_deleted`].
+    ///
+    /// # Errors
+    ///
+    /// As [`AppStore::purge_deleted`].
+    pub async fn purge_deleted(&self) -> Result<u64> {
+        self.store.purge_deleted().await
+    }
+
+    /// See [`AppStore::publish`].
+    ///
+    /// # Errors
+    ///
+    /// As [`AppStore::publish`].
+    pub async fn publish(&self, user: Uuid, app: Uuid, number: Option<u32>) -> Result<App> {
+        self.store.publish(user, app, number).await
+    }
+
+    /// See [`AppStore::unpublish`].
+    ///
+    /// # Errors
+    ///
+    /// As [`AppStore::unpublish`].
+    pub async fn unpublish(&self, user: Uuid, app: Uuid) -> Result<App> {
+        self.store.unpublish(user, app).await
+    }
+
+    /// See [`AppStore::published`].
+    ///
+    /// # Errors
+    ///
+    /// As [`AppStore::published`].
+    pub async fn published(&self, slug: &str) -> Result<PublishedApp> {
+        self.store.published(slug).await
+    }
+
+    /// See [`AppStore::restore_version`].
+    ///
+    /// # Errors
+    ///
+    /// As [`AppStore::restore_version`].
+    pub async fn restore_version(&self, user: Uuid, app: Uuid, number: u32) -> Result<Saved> {
+        self.store.restore_version(user, app, number).await
+    }
+
+    /// See [`AppStore::diff`].
+    ///
+    /// # Errors
+    ///
+    /// As [`AppStore::diff`].
+    pub async fn diff(&self, user: Uuid, app: Uuid, from: u32, to: u32) -> Result<VersionDiff> {
+        self.store.diff(user, app, from, to).await
+    }
+
+    /// See [`AppStore::export_zip`].
+    ///
+    /// # Errors
+    ///
+    /// As [`AppStore::export_zip`].
+    pub async fn export_zip(&self, user: Uuid, app: Uuid, number: Option<u32>) -> Result<Vec<u8>> {
+        self.store.export_zip(user, app, number).await
+    }
+}
