@@ -408,12 +408,9 @@ fn settle(quota: &Quota, metrics: &Metrics, tasks: &tokio_util::task::TaskTracke
         return;
     }
     if job.status == JobStatus::Completed {
-        let input = u64::try_from(job.input_tokens.unwrap_or(0)).unwrap_or(0);
-        let output = u64::try_from(job.output_tokens.unwrap_or(0)).unwrap_or(0);
-        let seconds = std::time::Duration::from_millis(
-            u64::try_from(job.duration_ms.unwrap_or(0)).unwrap_or(0),
-        )
-        .as_secs_f64();
+        let input = job.input_tokens.unwrap_or(0);
+        let output = job.output_tokens.unwrap_or(0);
+        let seconds = std::time::Duration::from_millis(job.duration_ms.unwrap_or(0)).as_secs_f64();
         metrics.job_finished(&job.kind, seconds, input, output);
     }
     if tokio::runtime::Handle::try_current().is_err() {
@@ -427,6 +424,7 @@ fn settle(quota: &Quota, metrics: &Metrics, tasks: &tokio_util::task::TaskTracke
         }
     });
 }
+
 /// Uploads in the storage `APPFORGE_STORAGE_URL` names, their metadata in the shared
 /// database.
 async fn uploads(

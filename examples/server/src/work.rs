@@ -265,11 +265,8 @@ async fn run(state: AppState, ctx: JobContext) -> Outcome {
     }
 }
 
-fn token_counts(usage: Usage) -> (i64, i64) {
-    (
-        i64::try_from(usage.input_tokens).unwrap_or(i64::MAX),
-        i64::try_from(usage.output_tokens).unwrap_or(i64::MAX),
-    )
+fn token_counts(usage: Usage) -> (u64, u64) {
+    (usage.input_tokens, usage.output_tokens)
 }
 
 enum Failure {
