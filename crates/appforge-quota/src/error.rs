@@ -53,12 +53,15 @@ pub enum Error {
 
 impl Error {
     /// Whether trying the same call again may succeed (a lost connection, a pool timeout, a
-    /// deadlock or serialization failure on PostgreSQL, a busy SQLite file).
+    /// deadlock or serialization failure on PostgreSQL, a busy SQLite file: the database errors
+    /// `appforge_core::db::is_transient` accepts), or a store that stayed busy.
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {
             #[cfg(any(feature = "sqlite", feature = "postgres"))]
-            Self::Database(e) => e.downcast_ref::<sqlx::Error>().is_some_and(is_transient),
+            Self::Database(e) => e
+                .downcast_ref::<sqlx::Error>()
+                .is_some_and(appforge_core::db::is_transient),
             Self::Busy(_) => true,
             _ => false,
         }
@@ -76,19 +79,6 @@ impl Error {
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         Self::Database(Box::new(e))
-    }
-}
-
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-fn is_transient(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => matches!(
-            db.code().as_deref(),
-            // PostgreSQL: serialization failure, deadlock. SQLite: busy, locked.
-            Some("40001" | "40P01" | "5" | "6" | "517" | "262")
-        ),
-        _ => false,
     }
 }
 
