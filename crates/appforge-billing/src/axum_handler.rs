@@ -151,3 +151,74 @@ where
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use appforge_core::{ManualClock, SecretString};
+    use axum::body::{Body, to_bytes};
+    use axum::routing::post;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::sign_payload;
+
+    async fn event_type(StripeEvent(event): StripeEvent) -> String {
+        event.event_type().to_owned()
+    }
+
+    async fn call(body: &'static str, signature: Option<String>) -> (StatusCode, String) {
+        let clock = ManualClock::at("2026-03-14T12:00:00Z".parse().unwrap());
+        let verifier = WebhookVerifier::builder()
+            .secret(SecretString::from("whsec_unit"))
+            .clock(clock.shared())
+            .max_body(256)
+            .build()
+            .unwrap();
+        let app = axum::Router::new()
+            .route("/hook", post(event_type))
+            .with_state(verifier);
+        let mut request = axum::http::Request::post("/hook");
+        if let Some(signature) = signature {
+            request = request.header("stripe-signature", signature);
+        }
+        let response = app
+            .oneshot(request.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let text = to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        (status, String::from_utf8(text.to_vec()).unwrap())
+    }
+
+    fn sign(body: &str) -> String {
+        let now = "2026-03-14T12:00:00Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap();
+        sign_payload(
+            &SecretString::from("whsec_unit"),
+            now.timestamp(),
+            body.as_bytes(),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_extractor_passes_verified_deliveries_and_refuses_the_rest_with_a_reason() {
+        const BODY: &str =
+            r#"{"id":"evt_1","type":"customer.created","created":1,"data":{"object":{}}}"#;
+        assert_eq!(
+            call(BODY, Some(sign(BODY))).await,
+            (StatusCode::OK, "customer.created".to_owned())
+        );
+        assert_eq!(
+            call(BODY, None).await,
+            (
+                StatusCode::BAD_REQUEST,
+                "invalid stripe webhook: missing Stripe-Signature header".to_owned()
+            )
+        );
+        let large: &'static str = Box::leak("x".repeat(300).into_boxed_str());
+        let (status, reason) = call(large, Some(sign(large))).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{reason}");
+        assert!(reason.contains("over the 256 byte limit"), "{reason}");
+    }
+}

@@ -98,7 +98,7 @@ impl VerifiedEvent {
 
 /// Reads the object of an event (`data.object`) into any of async-stripe's types, with
 /// their own (miniserde) deserializer: for a host that needs fields the reduced types of a
-/// [`BillingEvent`] do not carry. `payload` is the body of a delivery, verified first with
+/// [`BillingEvent`](crate::BillingEvent) do not carry. `payload` is the body of a delivery, verified first with
 /// [`WebhookVerifier::verify`](crate::WebhookVerifier::verify) (this function checks no
 /// signature).
 ///
