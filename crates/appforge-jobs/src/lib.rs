@@ -65,6 +65,7 @@
 //! | --- | --- | --- |
 //! | `sqlite` | yes | [`SqliteJobStore`], the embedded store (`sqlx` with the bundled SQLite) |
 //! | `postgres` | no | [`PgJobStore`]: `SKIP LOCKED` claims, `LISTEN/NOTIFY` wake-ups and events |
+//! | `testing` | no | `testing`: the behavioural suite of [`JobStore`], for a store of your own |
 //!
 //! With `default-features = false` the crate builds [`MemoryJobStore`] only, without `sqlx`
 //! or a TLS stack: for tests, prototypes and hosts that bring their own [`JobStore`].
@@ -98,6 +99,9 @@ mod stats;
 mod status;
 mod store;
 mod subscription;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 mod time;
 mod worker;
 

@@ -1,48 +1,6 @@
-use std::any::Any;
-use std::time::Duration;
+//! The fixtures of each backend: the exported suite's `Fixture` over a fresh store.
 
-use appforge_jobs::{JobQueue, JobStore, NewJob, RetryPolicy};
-use appforge_testing::{ManualClock, fixed_now};
-use serde_json::json;
-use uuid::Uuid;
-
-/// A queue on a fresh store with a manual clock; `guard` keeps the database alive.
-pub(crate) struct Fixture<S> {
-    pub(crate) queue: JobQueue<S>,
-    pub(crate) store: S,
-    pub(crate) clock: ManualClock,
-    _guard: Box<dyn Any + Send>,
-}
-
-impl<S: JobStore> Fixture<S> {
-    fn new(store: S, guard: Box<dyn Any + Send>) -> Self {
-        let clock = ManualClock::at(fixed_now());
-        let queue = JobQueue::builder(store.clone())
-            .clock(clock.shared())
-            .retry_policy(
-                RetryPolicy::default()
-                    .max_attempts(3)
-                    .backoff_range(Duration::from_secs(5), Duration::from_secs(300)),
-            )
-            .subscription_poll(Duration::from_millis(200))
-            .build()
-            .unwrap();
-        Self {
-            queue,
-            store,
-            clock,
-            _guard: guard,
-        }
-    }
-
-    pub(crate) fn advance(&self, by: Duration) {
-        self.clock.advance(by);
-    }
-}
-
-pub(crate) fn job(kind: &str, user: Uuid) -> NewJob {
-    NewJob::new(kind, user, json!({ "prompt": "a habit tracker" }))
-}
+pub(crate) use appforge_jobs::testing::{Fixture, job};
 
 pub(crate) async fn memory() -> Option<Fixture<appforge_jobs::MemoryJobStore>> {
     Some(Fixture::new(

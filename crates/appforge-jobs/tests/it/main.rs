@@ -1,10 +1,12 @@
 //! Integration tests of appforge-jobs: one binary, the conformance suite instantiated per
 //! backend, plus worker, event and operations tests.
 
-mod conformance;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod crash;
 mod fixtures;
+
+/// The store suite the crate exports (`appforge_jobs::testing`), run here on every backend.
+use appforge_jobs::testing as conformance;
 mod workers;
 
 /// Generates one `#[tokio::test]` per name, calling `crate::$module::$name(fixture)`; a test

@@ -2,16 +2,16 @@
 
 use std::time::Duration;
 
-use appforge_jobs::{
+use crate::{
     Finish, FinishRequest, JobFilter, JobId, JobStatus, JobStore, PageRequest, Priority, Retention,
     WorkerId, WorkerInfo,
 };
 use uuid::Uuid;
 
-use super::{LEASE, claim, complete, finish};
-use crate::fixtures::{Fixture, job};
+use super::{Fixture, LEASE, claim, complete, finish, job};
 
-pub(crate) async fn history_pagination_newest_first<S: JobStore>(f: Fixture<S>) {
+/// The scenario `history_pagination_newest_first`: history pagination newest first.
+pub async fn history_pagination_newest_first<S: JobStore>(f: Fixture<S>) {
     let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
     let mut ids = Vec::new();
     for i in 0..25 {
@@ -78,7 +78,8 @@ pub(crate) async fn history_pagination_newest_first<S: JobStore>(f: Fixture<S>) 
     );
 }
 
-pub(crate) async fn retention_by_age_and_count<S: JobStore>(f: Fixture<S>) {
+/// The scenario `retention_by_age_and_count`: retention by age and count.
+pub async fn retention_by_age_and_count<S: JobStore>(f: Fixture<S>) {
     let user = Uuid::new_v4();
     let worker = WorkerId::new();
     let mut finished = Vec::new();
@@ -129,7 +130,8 @@ pub(crate) async fn retention_by_age_and_count<S: JobStore>(f: Fixture<S>) {
     assert_eq!(left, [pending, finished[5], finished[4]]);
 }
 
-pub(crate) async fn redaction_rewrites_finished_jobs_only<S: JobStore>(f: Fixture<S>) {
+/// The scenario `redaction_rewrites_finished_jobs_only`: redaction rewrites finished jobs only.
+pub async fn redaction_rewrites_finished_jobs_only<S: JobStore>(f: Fixture<S>) {
     let (user, other) = (Uuid::new_v4(), Uuid::new_v4());
     let worker = WorkerId::new();
     let done = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
@@ -182,7 +184,8 @@ pub(crate) async fn redaction_rewrites_finished_jobs_only<S: JobStore>(f: Fixtur
     );
 }
 
-pub(crate) async fn stats_depth_rates_and_durations<S: JobStore>(f: Fixture<S>) {
+/// The scenario `stats_depth_rates_and_durations`: stats depth rates and durations.
+pub async fn stats_depth_rates_and_durations<S: JobStore>(f: Fixture<S>) {
     let user = Uuid::new_v4();
     let worker = WorkerId::new();
     for _ in 0..4 {
@@ -241,7 +244,8 @@ pub(crate) async fn stats_depth_rates_and_durations<S: JobStore>(f: Fixture<S>) 
     assert_eq!((later.completed_in_window, later.failure_rate), (0, 0.0));
 }
 
-pub(crate) async fn bulk_enqueue_and_drain<S: JobStore>(f: Fixture<S>) {
+/// The scenario `bulk_enqueue_and_drain`: bulk enqueue and drain.
+pub async fn bulk_enqueue_and_drain<S: JobStore>(f: Fixture<S>) {
     let user = Uuid::new_v4();
     let jobs = (0..500)
         .map(|i| job("noop", user).priority(i16::try_from(i % 3).unwrap()))
@@ -271,7 +275,8 @@ pub(crate) async fn bulk_enqueue_and_drain<S: JobStore>(f: Fixture<S>) {
     assert!(enqueued.iter().all(|e| seen.contains(&e.id)));
 }
 
-pub(crate) async fn workers_registry<S: JobStore>(f: Fixture<S>) {
+/// The scenario `workers_registry`: workers registry.
+pub async fn workers_registry<S: JobStore>(f: Fixture<S>) {
     let info = WorkerInfo {
         id: WorkerId::new(),
         name: "host:1".into(),
@@ -297,11 +302,11 @@ pub(crate) async fn workers_registry<S: JobStore>(f: Fixture<S>) {
     assert_eq!(f.queue.stats().await.unwrap().live_workers, 0);
     let alerts = f
         .queue
-        .check_alerts(&appforge_jobs::AlertPolicy::default())
+        .check_alerts(&crate::AlertPolicy::default())
         .await
         .unwrap();
     assert!(
-        matches!(&alerts[..], [appforge_jobs::Alert::WorkerSilent { worker }] if worker.id == info.id),
+        matches!(&alerts[..], [crate::Alert::WorkerSilent { worker }] if worker.id == info.id),
         "{alerts:?}"
     );
     f.store.remove_worker(info.id).await.unwrap();
@@ -330,8 +335,9 @@ pub(crate) async fn workers_registry<S: JobStore>(f: Fixture<S>) {
     assert_eq!(f.store.workers().await.unwrap(), [live]);
 }
 
-pub(crate) async fn alerts_on_length_failures_and_stuck_jobs<S: JobStore>(f: Fixture<S>) {
-    use appforge_jobs::{Alert, AlertMonitor, AlertPolicy};
+/// The scenario `alerts_on_length_failures_and_stuck_jobs`: alerts on length failures and stuck jobs.
+pub async fn alerts_on_length_failures_and_stuck_jobs<S: JobStore>(f: Fixture<S>) {
+    use crate::{Alert, AlertMonitor, AlertPolicy};
     let user = Uuid::new_v4();
     let policy = AlertPolicy::default();
     assert!(f.queue.check_alerts(&policy).await.unwrap().is_empty());
@@ -397,7 +403,8 @@ pub(crate) async fn alerts_on_length_failures_and_stuck_jobs<S: JobStore>(f: Fix
     assert!(alerts.contains(&first), "{first:?}");
 }
 
-pub(crate) async fn operator_listing_across_users<S: JobStore>(f: Fixture<S>) {
+/// The scenario `operator_listing_across_users`: operator listing across users.
+pub async fn operator_listing_across_users<S: JobStore>(f: Fixture<S>) {
     let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
     let mut ids = Vec::new();
     for i in 0..12 {

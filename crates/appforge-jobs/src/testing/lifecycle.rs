@@ -2,17 +2,17 @@
 
 use std::time::Duration;
 
-use appforge_jobs::{
+use crate::{
     ClaimRequest, Finish, JobFilter, JobId, JobStatus, JobStore, Lease, PageRequest, Priority,
     TokenUsage, WorkerId,
 };
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{LEASE, claim, complete, finish};
-use crate::fixtures::{Fixture, job};
+use super::{Fixture, LEASE, claim, complete, finish, job};
 
-pub(crate) async fn enqueue_and_owner_only_get<S: JobStore>(f: Fixture<S>) {
+/// The scenario `enqueue_and_owner_only_get`: enqueue and owner only get.
+pub async fn enqueue_and_owner_only_get<S: JobStore>(f: Fixture<S>) {
     let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
     let enq = f
         .queue
@@ -38,10 +38,7 @@ pub(crate) async fn enqueue_and_owner_only_get<S: JobStore>(f: Fixture<S>) {
     assert_eq!(f.queue.get_any(enq.id).await.unwrap(), got);
     // Bad input is refused and nothing is written.
     let err = f.queue.enqueue(job("", alice)).await.unwrap_err();
-    assert!(
-        matches!(err, appforge_jobs::Error::InvalidInput(_)),
-        "{err}"
-    );
+    assert!(matches!(err, crate::Error::InvalidInput(_)), "{err}");
     let page = f
         .queue
         .list(alice, &JobFilter::default(), &PageRequest::first(10))
@@ -50,7 +47,8 @@ pub(crate) async fn enqueue_and_owner_only_get<S: JobStore>(f: Fixture<S>) {
     assert_eq!(page.items.len(), 1);
 }
 
-pub(crate) async fn claims_by_priority_then_fifo<S: JobStore>(f: Fixture<S>) {
+/// The scenario `claims_by_priority_then_fifo`: claims by priority then fifo.
+pub async fn claims_by_priority_then_fifo<S: JobStore>(f: Fixture<S>) {
     let user = Uuid::new_v4();
     let mut ids = Vec::new();
     for p in [
@@ -85,7 +83,8 @@ pub(crate) async fn claims_by_priority_then_fifo<S: JobStore>(f: Fixture<S>) {
     assert!(claim(&f, worker, 10).await.is_empty());
 }
 
-pub(crate) async fn claim_waits_for_run_at_and_filters_kinds<S: JobStore>(f: Fixture<S>) {
+/// The scenario `claim_waits_for_run_at_and_filters_kinds`: claim waits for run at and filters kinds.
+pub async fn claim_waits_for_run_at_and_filters_kinds<S: JobStore>(f: Fixture<S>) {
     let user = Uuid::new_v4();
     let later = f.clock_now() + chrono::Duration::seconds(60);
     let delayed = f
@@ -127,7 +126,8 @@ pub(crate) async fn claim_waits_for_run_at_and_filters_kinds<S: JobStore>(f: Fix
     assert_eq!(got, [other]);
 }
 
-pub(crate) async fn complete_records_result_tokens_and_duration<S: JobStore>(f: Fixture<S>) {
+/// The scenario `complete_records_result_tokens_and_duration`: complete records result tokens and duration.
+pub async fn complete_records_result_tokens_and_duration<S: JobStore>(f: Fixture<S>) {
     let user = Uuid::new_v4();
     let id = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
     let claimed = claim(&f, WorkerId::new(), 1).await.pop().unwrap();
@@ -149,7 +149,8 @@ pub(crate) async fn complete_records_result_tokens_and_duration<S: JobStore>(f: 
     assert_eq!(stored.lease_expires_at, None);
 }
 
-pub(crate) async fn illegal_transitions_are_errors<S: JobStore>(f: Fixture<S>) {
+/// The scenario `illegal_transitions_are_errors`: illegal transitions are errors.
+pub async fn illegal_transitions_are_errors<S: JobStore>(f: Fixture<S>) {
     let user = Uuid::new_v4();
     let id = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
     // Requeue is only for failed or cancelled jobs.
@@ -195,7 +196,8 @@ pub(crate) async fn illegal_transitions_are_errors<S: JobStore>(f: Fixture<S>) {
     );
 }
 
-pub(crate) async fn retry_schedules_attempt_in_the_future<S: JobStore>(f: Fixture<S>) {
+/// The scenario `retry_schedules_attempt_in_the_future`: retry schedules attempt in the future.
+pub async fn retry_schedules_attempt_in_the_future<S: JobStore>(f: Fixture<S>) {
     let user = Uuid::new_v4();
     let id = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
     let worker = WorkerId::new();
@@ -221,7 +223,8 @@ pub(crate) async fn retry_schedules_attempt_in_the_future<S: JobStore>(f: Fixtur
     assert_eq!((again.id, again.attempt), (id, 2));
 }
 
-pub(crate) async fn fail_is_terminal<S: JobStore>(f: Fixture<S>) {
+/// The scenario `fail_is_terminal`: fail is terminal.
+pub async fn fail_is_terminal<S: JobStore>(f: Fixture<S>) {
     let user = Uuid::new_v4();
     let id = f
         .queue
@@ -264,7 +267,8 @@ pub(crate) async fn fail_is_terminal<S: JobStore>(f: Fixture<S>) {
     assert_ne!(next.id, id);
 }
 
-pub(crate) async fn dedupe_while_active<S: JobStore>(f: Fixture<S>) {
+/// The scenario `dedupe_while_active`: dedupe while active.
+pub async fn dedupe_while_active<S: JobStore>(f: Fixture<S>) {
     let user = Uuid::new_v4();
     let first = f
         .queue
@@ -320,7 +324,8 @@ pub(crate) async fn dedupe_while_active<S: JobStore>(f: Fixture<S>) {
     assert_ne!(fresh.id, first.id);
 }
 
-pub(crate) async fn cancel_pending_job<S: JobStore>(f: Fixture<S>) {
+/// The scenario `cancel_pending_job`: cancel pending job.
+pub async fn cancel_pending_job<S: JobStore>(f: Fixture<S>) {
     let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
     let id = f
         .queue
@@ -349,7 +354,8 @@ pub(crate) async fn cancel_pending_job<S: JobStore>(f: Fixture<S>) {
     );
 }
 
-pub(crate) async fn cancel_running_job_requests_then_cancels<S: JobStore>(f: Fixture<S>) {
+/// The scenario `cancel_running_job_requests_then_cancels`: cancel running job requests then cancels.
+pub async fn cancel_running_job_requests_then_cancels<S: JobStore>(f: Fixture<S>) {
     let user = Uuid::new_v4();
     let id = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
     let claimed = claim(&f, WorkerId::new(), 1).await.pop().unwrap();
@@ -387,7 +393,8 @@ pub(crate) async fn cancel_running_job_requests_then_cancels<S: JobStore>(f: Fix
     assert_eq!(rescued[0].status, JobStatus::Cancelled);
 }
 
-pub(crate) async fn lease_expiry_rescues_and_fences_the_stale_worker<S: JobStore>(f: Fixture<S>) {
+/// The scenario `lease_expiry_rescues_and_fences_the_stale_worker`: lease expiry rescues and fences the stale worker.
+pub async fn lease_expiry_rescues_and_fences_the_stale_worker<S: JobStore>(f: Fixture<S>) {
     let user = Uuid::new_v4();
     let id = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
     let stale = WorkerId::new();
@@ -459,7 +466,8 @@ pub(crate) async fn lease_expiry_rescues_and_fences_the_stale_worker<S: JobStore
     assert_eq!((done.status, done.attempt), (JobStatus::Completed, 2));
 }
 
-pub(crate) async fn rescue_fails_when_attempts_are_spent<S: JobStore>(f: Fixture<S>) {
+/// The scenario `rescue_fails_when_attempts_are_spent`: rescue fails when attempts are spent.
+pub async fn rescue_fails_when_attempts_are_spent<S: JobStore>(f: Fixture<S>) {
     let user = Uuid::new_v4();
     let id = f
         .queue
@@ -477,7 +485,8 @@ pub(crate) async fn rescue_fails_when_attempts_are_spent<S: JobStore>(f: Fixture
     assert_eq!(job.completed_at, Some(f.clock_now()));
 }
 
-pub(crate) async fn renew_extends_only_held_leases<S: JobStore>(f: Fixture<S>) {
+/// The scenario `renew_extends_only_held_leases`: renew extends only held leases.
+pub async fn renew_extends_only_held_leases<S: JobStore>(f: Fixture<S>) {
     let user = Uuid::new_v4();
     f.queue.enqueue(job("full_app", user)).await.unwrap();
     let lease = claim(&f, WorkerId::new(), 1)
@@ -510,7 +519,8 @@ pub(crate) async fn renew_extends_only_held_leases<S: JobStore>(f: Fixture<S>) {
     assert!(!f.store.renew(&[other], until).await.unwrap()[0].held);
 }
 
-pub(crate) async fn release_gives_the_attempt_back<S: JobStore>(f: Fixture<S>) {
+/// The scenario `release_gives_the_attempt_back`: release gives the attempt back.
+pub async fn release_gives_the_attempt_back<S: JobStore>(f: Fixture<S>) {
     let user = Uuid::new_v4();
     let id = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
     let lease = claim(&f, WorkerId::new(), 1)
@@ -527,7 +537,7 @@ pub(crate) async fn release_gives_the_attempt_back<S: JobStore>(f: Fixture<S>) {
 
 /// A claim skips the jobs of excluded users; a deferred job goes back to pending with its
 /// attempt given back and waits for its `run_at`.
-pub(crate) async fn excluded_users_are_skipped_and_deferred_jobs_wait<S: JobStore>(f: Fixture<S>) {
+pub async fn excluded_users_are_skipped_and_deferred_jobs_wait<S: JobStore>(f: Fixture<S>) {
     let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
     let first = f.queue.enqueue(job("full_app", a)).await.unwrap().id;
     let other = f.queue.enqueue(job("full_app", b)).await.unwrap().id;
@@ -568,7 +578,8 @@ pub(crate) async fn excluded_users_are_skipped_and_deferred_jobs_wait<S: JobStor
     assert_eq!((again.id, again.attempt), (first, 1));
 }
 
-pub(crate) async fn progress_is_guarded_by_the_lease<S: JobStore>(f: Fixture<S>) {
+/// The scenario `progress_is_guarded_by_the_lease`: progress is guarded by the lease.
+pub async fn progress_is_guarded_by_the_lease<S: JobStore>(f: Fixture<S>) {
     let user = Uuid::new_v4();
     let id = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
     let lease = claim(&f, WorkerId::new(), 1)
@@ -596,7 +607,8 @@ pub(crate) async fn progress_is_guarded_by_the_lease<S: JobStore>(f: Fixture<S>)
     );
 }
 
-pub(crate) async fn operator_requeue<S: JobStore>(f: Fixture<S>) {
+/// The scenario `operator_requeue`: operator requeue.
+pub async fn operator_requeue<S: JobStore>(f: Fixture<S>) {
     let user = Uuid::new_v4();
     let id = f.queue.enqueue(job("full_app", user)).await.unwrap().id;
     let lease = claim(&f, WorkerId::new(), 1)
