@@ -58,6 +58,7 @@ struct Inner {
     request_seconds: Family<KindLabel, Histogram>,
     jobs: Family<JobLabels, Gauge>,
     queue_depth: Gauge,
+    finished_recently: Family<OutcomeLabel, Gauge>,
     job_seconds: Family<KindLabel, Histogram>,
     tokens: Family<KindLabel, Counter>,
     webhooks: Family<KindLabel, Counter>,
@@ -117,6 +118,12 @@ impl Metrics {
         );
         let queue_depth = Gauge::default();
         registry.register("queue_depth", "Jobs waiting to run", queue_depth.clone());
+        let finished_recently = Family::<OutcomeLabel, Gauge>::default();
+        registry.register(
+            "jobs_finished_recently",
+            "Jobs that finished in the last 5 minutes, by outcome",
+            finished_recently.clone(),
+        );
         let job_seconds = Family::<KindLabel, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.05, 2.0, 14))
         });
@@ -200,6 +207,7 @@ impl Metrics {
                 request_seconds,
                 jobs,
                 queue_depth,
+                finished_recently,
                 job_seconds,
                 tokens,
                 webhooks,
@@ -292,6 +300,17 @@ impl Metrics {
             rows.iter().map(|(s, p, c)| (s.as_str(), p.as_str(), *c)),
             runnable,
         );
+        for (outcome, count) in [
+            ("completed", stats.completed_in_window),
+            ("failed", stats.failed_in_window),
+        ] {
+            self.inner
+                .finished_recently
+                .get_or_create(&OutcomeLabel {
+                    outcome: outcome.into(),
+                })
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
     }
 
     /// Records a finished job of `kind` that took `seconds` and used the given tokens.

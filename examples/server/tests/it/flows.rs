@@ -64,7 +64,7 @@ pub(crate) async fn generate_streams_events_and_completes(db: Db) {
     assert_eq!(daily_used(&server, user).await, 1);
     let metrics = crate::support::metrics_text(&server).await;
     assert!(
-        metrics.contains("appforge_jobs{status=\"completed\",priority=\"free\"} 1"),
+        metrics.contains("appforge_jobs_finished_recently{outcome=\"completed\"} 1"),
         "{metrics}"
     );
     server.stop().await;
