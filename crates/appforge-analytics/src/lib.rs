@@ -42,6 +42,7 @@
 //! | `sqlite` | yes | the embedded SQLite store |
 //! | `postgres` | no | the PostgreSQL store |
 //! | `sentry` | no | `ReportingConfig`: error reports to Sentry from `SENTRY_DSN`, secrets scrubbed |
+//! | `testing` | no | `appforge_analytics::testing`: the conformance suite every [`EventStore`] passes, for a store outside this crate |
 //!
 //! Without `sqlite` and `postgres` the crate builds the memory store, the recorder and the
 //! metrics alone, without sqlx.
@@ -55,6 +56,9 @@ mod recorder;
 #[cfg(feature = "sentry")]
 mod reporting;
 mod store;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 
 pub use error::{Error, Result};
 pub use event::{AnalyticsEvent, EventType, GenerationFacts, RevenueFacts};

@@ -28,7 +28,8 @@ pub const MIGRATIONS_TABLE: &str = "_appforge_analytics_migrations";
 /// Storage for analytics events.
 ///
 /// The crate's stores implement it, and so can a store outside it (every type in its
-/// signatures is public).
+/// signatures is public); the `testing` feature exports the behavioural suite every store
+/// passes (`appforge_analytics::testing`).
 ///
 /// Inserting is idempotent by event id (a retried batch keeps one row per event) and atomic
 /// per batch.

@@ -1,69 +1,106 @@
-//! The suite in `suite.rs`, once per backend.
-
-use std::any::Any;
+//! The exported conformance suite (`appforge_analytics::testing`), once per backend.
 
 use appforge_analytics::MemoryEventStore;
+use appforge_analytics::testing::Backend;
 
-type Guard = Box<dyn Any + Send>;
-
-/// One test per suite function, each on a fresh store from `$make`.
-macro_rules! suite_tests {
-    ($make:path $(, #[$attr:meta])*) => {
-        suite_tests!(@each $make, [$(#[$attr])*],
-            round_trips_events_in_half_open_ranges,
-            inserting_twice_keeps_one_row,
-            stores_large_batches,
-            first_seen_is_the_first_event_ever,
-            empty_ranges_give_empty_metrics,
-            year_end_metrics_have_known_answers,
-            retention_by_signup_week,
-            a_user_with_one_event,
-            recorder_writes_through_the_store,
-        );
-    };
-    (@each $make:path, $attrs:tt, $name:ident $(, $rest:ident)* $(,)?) => {
-        suite_tests!(@one $make, $attrs, $name);
-        suite_tests!(@each $make, $attrs $(, $rest)*);
-    };
-    (@each $make:path, $attrs:tt $(,)?) => {};
-    (@one $make:path, [$(#[$attr:meta])*], $name:ident) => {
-        #[tokio::test]
-        $(#[$attr])*
-        async fn $name() {
-            let Some((store, _guard)) = $make().await else {
-                return;
-            };
-            crate::suite::$name(store).await;
-        }
-    };
-}
-
-async fn memory() -> Option<(MemoryEventStore, Guard)> {
-    Some((MemoryEventStore::new(), Box::new(())))
+async fn memory() -> Option<Backend<MemoryEventStore>> {
+    Some(Backend::new(MemoryEventStore::new()))
 }
 
 mod memory {
-    suite_tests!(super::memory);
+    appforge_analytics::event_store_suite!(super::memory);
+}
+
+/// A store implemented outside the crate, as a host would: it keeps events in its own map,
+/// by id, and passes the same suite.
+mod outside {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use appforge_analytics::testing::Backend;
+    use appforge_analytics::{AnalyticsEvent, EventStore, Result};
+    use chrono::{DateTime, SubsecRound, Utc};
+    use parking_lot::Mutex;
+    use uuid::Uuid;
+
+    #[derive(Debug, Clone, Default)]
+    struct MapStore {
+        events: Arc<Mutex<BTreeMap<Uuid, AnalyticsEvent>>>,
+    }
+
+    impl EventStore for MapStore {
+        async fn insert_batch(&self, events: &[AnalyticsEvent]) -> Result<()> {
+            let mut stored = self.events.lock();
+            for event in events {
+                stored.entry(event.id).or_insert_with(|| {
+                    let mut event = event.clone();
+                    // Microseconds, as the SQL stores keep them.
+                    event.created_at = event.created_at.trunc_subsecs(6);
+                    event
+                });
+            }
+            Ok(())
+        }
+
+        async fn events_between(
+            &self,
+            from: DateTime<Utc>,
+            to: DateTime<Utc>,
+        ) -> Result<Vec<AnalyticsEvent>> {
+            let mut found: Vec<AnalyticsEvent> = self
+                .events
+                .lock()
+                .values()
+                .filter(|e| e.created_at >= from && e.created_at < to)
+                .cloned()
+                .collect();
+            found.sort_by_key(|e| (e.created_at, e.id));
+            Ok(found)
+        }
+
+        async fn first_seen_between(
+            &self,
+            from: DateTime<Utc>,
+            to: DateTime<Utc>,
+        ) -> Result<Vec<(Uuid, DateTime<Utc>)>> {
+            let mut first: BTreeMap<Uuid, DateTime<Utc>> = BTreeMap::new();
+            for event in self.events.lock().values() {
+                first
+                    .entry(event.user_id)
+                    .and_modify(|at| *at = (*at).min(event.created_at))
+                    .or_insert(event.created_at);
+            }
+            Ok(first
+                .into_iter()
+                .filter(|(_, at)| *at >= from && *at < to)
+                .collect())
+        }
+    }
+
+    async fn store() -> Option<Backend<MapStore>> {
+        Some(Backend::new(MapStore::default()))
+    }
+
+    appforge_analytics::event_store_suite!(store);
 }
 
 #[cfg(feature = "sqlite")]
 mod sqlite {
+    use appforge_analytics::testing::Backend;
     use appforge_analytics::{AnyEventStore, EventStore};
     use appforge_testing::TempSqlite;
 
-    use super::Guard;
-
-    async fn store() -> Option<(AnyEventStore, Guard)> {
+    async fn store() -> Option<Backend<AnyEventStore>> {
         let file = TempSqlite::new();
         let store = AnyEventStore::connect(&file.url()).await.unwrap();
         assert_eq!(store.backend(), "sqlite");
         store.migrate().await.unwrap();
         // Migrating again is a no-op.
         store.migrate().await.unwrap();
-        Some((store, Box::new(file)))
+        Some(Backend::new(store).guard(file))
     }
 
-    suite_tests!(store);
+    appforge_analytics::event_store_suite!(store);
 
     #[tokio::test]
     async fn shares_an_existing_pool() {
@@ -92,21 +129,20 @@ mod sqlite {
 
 #[cfg(feature = "postgres")]
 mod postgres {
+    use appforge_analytics::testing::Backend;
     use appforge_analytics::{AnyEventStore, EventStore};
     use appforge_testing::TestDatabase;
 
-    use super::Guard;
-
-    async fn store() -> Option<(AnyEventStore, Guard)> {
+    async fn store() -> Option<Backend<AnyEventStore>> {
         let db = TestDatabase::create_or_skip().await?;
         let store = AnyEventStore::from_pg_pool(db.pool().await);
         assert_eq!(store.backend(), "postgres");
         store.migrate().await.unwrap();
         store.migrate().await.unwrap();
-        Some((store, Box::new(db)))
+        Some(Backend::new(store).guard(db))
     }
 
-    suite_tests!(store);
+    appforge_analytics::event_store_suite!(store);
 
     #[tokio::test]
     async fn connects_by_url_and_keeps_its_own_migration_table() {

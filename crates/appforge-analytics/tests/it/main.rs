@@ -1,9 +1,7 @@
-//! Integration tests of appforge-analytics: one behavioural suite run on every store, the
-//! recorder, and error reporting.
+//! Integration tests of appforge-analytics: the exported conformance suite on every store,
+//! the recorder, and error reporting.
 
 mod backends;
-mod data;
 mod recorder;
 #[cfg(feature = "sentry")]
 mod reporting;
-mod suite;

@@ -13,7 +13,11 @@ use parking_lot::Mutex;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-use crate::data::{A, at};
+const A: Uuid = Uuid::from_u128(0xa);
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().expect("an RFC 3339 time")
+}
 
 /// A memory store that can fail the next N inserts, hold inserts until released, and logs
 /// batch sizes.

@@ -1,20 +1,20 @@
 //! Hand-built event sets with known answers.
 
-use appforge_analytics::{AnalyticsEvent, EventType, GenerationFacts, RevenueFacts};
+use crate::{AnalyticsEvent, EventType, GenerationFacts, RevenueFacts};
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-pub(crate) const A: Uuid = Uuid::from_u128(0xa);
-pub(crate) const B: Uuid = Uuid::from_u128(0xb);
-pub(crate) const C: Uuid = Uuid::from_u128(0xc);
-pub(crate) const D: Uuid = Uuid::from_u128(0xd);
-pub(crate) const E: Uuid = Uuid::from_u128(0xe);
+pub(super) const A: Uuid = Uuid::from_u128(0xa);
+pub(super) const B: Uuid = Uuid::from_u128(0xb);
+pub(super) const C: Uuid = Uuid::from_u128(0xc);
+pub(super) const D: Uuid = Uuid::from_u128(0xd);
+pub(super) const E: Uuid = Uuid::from_u128(0xe);
 
-pub(crate) fn at(s: &str) -> DateTime<Utc> {
+pub(super) fn at(s: &str) -> DateTime<Utc> {
     s.parse().expect("an RFC 3339 time")
 }
 
-pub(crate) fn day(s: &str) -> NaiveDate {
+pub(super) fn day(s: &str) -> NaiveDate {
     s.parse().expect("a date")
 }
 
@@ -28,7 +28,7 @@ fn generation(user: Uuid, ty: EventType, facts: &GenerationFacts, when: &str) ->
 
 /// The year-end set: the range `[2026-12-28, 2027-01-04)` (Monday to Sunday) crosses a month
 /// and a year; events before and after it feed WAU / MAU and retention.
-pub(crate) fn year_end() -> Vec<AnalyticsEvent> {
+pub(super) fn year_end() -> Vec<AnalyticsEvent> {
     use EventType::*;
     let full_pro = GenerationFacts::new("full_app", "pro");
     let modify_free = GenerationFacts::new("modify", "free");
@@ -121,7 +121,7 @@ fn revenue(amount_cents: i64, currency: &str) -> RevenueFacts {
 
 /// Two signup weeks for retention: users A, B sign up in the week of Monday 2026-03-02, C in
 /// the week of Monday 2026-03-09.
-pub(crate) fn cohorts() -> Vec<AnalyticsEvent> {
+pub(super) fn cohorts() -> Vec<AnalyticsEvent> {
     use EventType::*;
     vec![
         ev(A, SignInSeen, "2026-03-02T08:00:00Z"),

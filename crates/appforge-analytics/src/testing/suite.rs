@@ -1,15 +1,16 @@
-//! The behavioural suite every store passes; `backends.rs` runs it on each backend.
+//! The cases of the suite.
 
 use std::collections::BTreeMap;
 
-use appforge_analytics::{
+use crate::{
     AnalyticsEvent, Error, EventStore, EventType, GenerationCounts, Metrics, MetricsReport,
     Recorder, TokenCounts,
 };
-use appforge_testing::ManualClock;
+use appforge_core::ManualClock;
 use uuid::Uuid;
 
-use crate::data::{self, A, B, C, D, at, day};
+use super::Backend;
+use super::data::{self, A, B, C, D, at, day};
 
 async fn report<S: EventStore + Clone>(
     store: &S,
@@ -26,15 +27,17 @@ async fn report<S: EventStore + Clone>(
 }
 
 fn counts(requested: u64, completed: u64, failed: u64, cancelled: u64) -> GenerationCounts {
-    let mut c = GenerationCounts::default();
-    c.requested = requested;
-    c.completed = completed;
-    c.failed = failed;
-    c.cancelled = cancelled;
-    c
+    GenerationCounts {
+        requested,
+        completed,
+        failed,
+        cancelled,
+    }
 }
 
-pub(crate) async fn round_trips_events_in_half_open_ranges<S: EventStore>(store: S) {
+/// Round trips events in half open ranges.
+pub async fn round_trips_events_in_half_open_ranges<S: EventStore>(backend: Backend<S>) {
+    let (store, _guard) = backend.into_parts();
     let props = serde_json::json!({"kind": "full_app", "nested": {"list": [1, 2.5, "x"]}});
     let first = AnalyticsEvent::new(A, EventType::SignInSeen, at("2026-03-01T00:00:00.123456Z"))
         .with_properties(props.clone());
@@ -72,7 +75,9 @@ pub(crate) async fn round_trips_events_in_half_open_ranges<S: EventStore>(store:
     assert!(store.insert_batch(&[]).await.is_ok());
 }
 
-pub(crate) async fn inserting_twice_keeps_one_row<S: EventStore>(store: S) {
+/// Inserting twice keeps one row.
+pub async fn inserting_twice_keeps_one_row<S: EventStore>(backend: Backend<S>) {
+    let (store, _guard) = backend.into_parts();
     let events: Vec<AnalyticsEvent> = (0..5)
         .map(|i| {
             AnalyticsEvent::new(
@@ -91,7 +96,9 @@ pub(crate) async fn inserting_twice_keeps_one_row<S: EventStore>(store: S) {
     assert_eq!(read, events);
 }
 
-pub(crate) async fn stores_large_batches<S: EventStore>(store: S) {
+/// Stores large batches.
+pub async fn stores_large_batches<S: EventStore>(backend: Backend<S>) {
+    let (store, _guard) = backend.into_parts();
     let start = at("2026-03-01T00:00:00Z");
     let events: Vec<AnalyticsEvent> = (0..2500)
         .map(|i| {
@@ -111,7 +118,9 @@ pub(crate) async fn stores_large_batches<S: EventStore>(store: S) {
     assert_eq!(read, events);
 }
 
-pub(crate) async fn first_seen_is_the_first_event_ever<S: EventStore>(store: S) {
+/// First seen is the first event ever.
+pub async fn first_seen_is_the_first_event_ever<S: EventStore>(backend: Backend<S>) {
+    let (store, _guard) = backend.into_parts();
     store.insert_batch(&data::cohorts()).await.unwrap();
     let found = store
         .first_seen_between(at("2026-03-02T00:00:00Z"), at("2026-03-09T00:00:00Z"))
@@ -126,7 +135,9 @@ pub(crate) async fn first_seen_is_the_first_event_ever<S: EventStore>(store: S) 
     );
 }
 
-pub(crate) async fn empty_ranges_give_empty_metrics<S: EventStore + Clone>(store: S) {
+/// Empty ranges give empty metrics.
+pub async fn empty_ranges_give_empty_metrics<S: EventStore + Clone>(backend: Backend<S>) {
+    let (store, _guard) = backend.into_parts();
     store.insert_batch(&data::year_end()).await.unwrap();
     let report = report(&store, "2027-03-01T00:00:00Z", "2027-01-02", "2027-01-02").await;
     assert!(report.active.days.is_empty());
@@ -172,7 +183,9 @@ async fn report_on_empty<S: EventStore + Clone>(store: &S) -> MetricsReport {
     report(store, "2030-06-01T00:00:00Z", "2030-01-01", "2030-01-04").await
 }
 
-pub(crate) async fn year_end_metrics_have_known_answers<S: EventStore + Clone>(store: S) {
+/// Year end metrics have known answers.
+pub async fn year_end_metrics_have_known_answers<S: EventStore + Clone>(backend: Backend<S>) {
+    let (store, _guard) = backend.into_parts();
     store.insert_batch(&data::year_end()).await.unwrap();
     let r = report(&store, "2027-03-01T00:00:00Z", "2026-12-28", "2027-01-04").await;
 
@@ -311,7 +324,9 @@ pub(crate) async fn year_end_metrics_have_known_answers<S: EventStore + Clone>(s
     );
 }
 
-pub(crate) async fn retention_by_signup_week<S: EventStore + Clone>(store: S) {
+/// Retention by signup week.
+pub async fn retention_by_signup_week<S: EventStore + Clone>(backend: Backend<S>) {
+    let (store, _guard) = backend.into_parts();
     store.insert_batch(&data::cohorts()).await.unwrap();
     let later = report(&store, "2026-05-01T00:00:00Z", "2026-03-02", "2026-03-16").await;
     let rows: Vec<_> = later
@@ -341,7 +356,9 @@ pub(crate) async fn retention_by_signup_week<S: EventStore + Clone>(store: S) {
     assert_eq!((second.day7.eligible, second.day7.rate), (0, None));
 }
 
-pub(crate) async fn a_user_with_one_event<S: EventStore + Clone>(store: S) {
+/// A user with one event.
+pub async fn a_user_with_one_event<S: EventStore + Clone>(backend: Backend<S>) {
+    let (store, _guard) = backend.into_parts();
     // The last second of January in a non-leap year: in March 1st's 30-day window, not 2nd's.
     let only = AnalyticsEvent::new(D, EventType::SignInSeen, at("2027-01-31T23:59:59Z"));
     store.insert_batch(&[only]).await.unwrap();
@@ -361,7 +378,9 @@ pub(crate) async fn a_user_with_one_event<S: EventStore + Clone>(store: S) {
     assert!(march.retention.is_empty());
 }
 
-pub(crate) async fn recorder_writes_through_the_store<S: EventStore + Clone>(store: S) {
+/// Recorder writes through the store.
+pub async fn recorder_writes_through_the_store<S: EventStore + Clone>(backend: Backend<S>) {
+    let (store, _guard) = backend.into_parts();
     let recorder = Recorder::builder(store.clone())
         .batch_size(100)
         .spawn()
