@@ -388,7 +388,9 @@ async fn killed_prefetching_worker_loses_nothing(url: &str) {
         )
         .await
         .unwrap();
-    let lease = Duration::from_millis(800);
+    // Long enough that a heartbeat late on a loaded machine does not let a lease lapse (and
+    // a rescue put a claimed job back) before the kill.
+    let lease = Duration::from_millis(2_000);
     let mut child = ChildWorker::spawn(url, lease, appforge_jobs::DEFAULT_PREFETCH);
     wait_until("the child to run the four holders", || async {
         let counts = runs.counts().await;
@@ -460,8 +462,14 @@ async fn killed_prefetching_worker_loses_nothing(url: &str) {
         }
         if held.contains(&job.id) {
             // Its claim counted an attempt even when it never started: the rescue spends it.
-            assert_eq!(
-                job.attempt, 2,
+            // The one exception is a job the dead worker had run and whose finish was already
+            // on its way: PostgreSQL commits a statement it received before the client died,
+            // so the job completes on its first attempt. A prefetched job that never started
+            // cannot: it always comes back.
+            let finished_in_flight =
+                job.attempt == 1 && ran == 1 && started.contains_key(&job.id.as_uuid());
+            assert!(
+                job.attempt == 2 || finished_in_flight,
                 "a held job runs again after its lease: {job:?}"
             );
         } else {
