@@ -1,5 +1,8 @@
 //! Organizations, permissions, ranks and the last owner.
 
+use std::sync::Arc;
+
+use tokio::sync::Barrier;
 use uuid::Uuid;
 
 use super::{Backend, Fx, user_of};
@@ -257,4 +260,46 @@ pub async fn the_last_owner_stays<S: OrgStore>(backend: Backend<S>) {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::LastOwner(_)), "{err}");
+}
+
+/// Two owners of an org demoting themselves at the same moment: exactly one succeeds, the
+/// org keeps an owner.
+pub async fn two_owners_stepping_down_at_once_leave_one<S: OrgStore + Clone + 'static>(
+    backend: Backend<S>,
+) {
+    let fx = Fx::new(backend);
+    for round in 0..5 {
+        let (org, first) = fx.org(None).await;
+        let second = fx.member(org, &first, Role::Owner).await;
+        let barrier = Arc::new(Barrier::new(2));
+        let tasks: Vec<_> = [first.clone(), second.clone()]
+            .into_iter()
+            .map(|owner| {
+                let (orgs, barrier) = (fx.orgs.clone(), Arc::clone(&barrier));
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let me = user_of(&owner);
+                    orgs.change_role(&owner, org, me, Role::Admin).await
+                })
+            })
+            .collect();
+        let mut stepped_down = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) => stepped_down += 1,
+                Err(Error::LastOwner(_)) => {}
+                Err(e) => panic!("unexpected {e}"),
+            }
+        }
+        assert_eq!(stepped_down, 1, "round {round}");
+        let owners = fx
+            .orgs
+            .members(&first, org)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.role == Role::Owner)
+            .count();
+        assert_eq!(owners, 1, "round {round}");
+    }
 }

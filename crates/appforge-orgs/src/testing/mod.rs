@@ -31,6 +31,7 @@ pub use invitations::{
 pub use membership::{
     orgs_are_created_read_renamed_and_deleted, permissions_follow_the_table,
     roles_act_only_up_to_their_own, the_last_owner_stays,
+    two_owners_stepping_down_at_once_leave_one,
 };
 
 use std::any::Any;
@@ -79,6 +80,7 @@ macro_rules! org_store_suite {
             permissions_follow_the_table,
             roles_act_only_up_to_their_own,
             the_last_owner_stays,
+            two_owners_stepping_down_at_once_leave_one,
             invitations_are_single_use_expire_and_revoke,
             seats_count_members_and_open_invitations,
             the_last_seat_goes_to_exactly_one_invitation,
