@@ -247,7 +247,7 @@ impl WebhookVerifier {
 /// HMAC-SHA256 of `"{timestamp}.{body}"`, by RustCrypto's `hmac` and `sha2` (pure Rust, with
 /// the CPU's SHA extensions when it has them): no C toolchain for a host that only verifies.
 fn compute(secret: &[u8], timestamp: &[u8], body: &[u8]) -> [u8; 32] {
-    use hmac::{KeyInit, Mac};
+    use hmac::Mac;
     // HMAC takes a key of any length (a longer one is hashed first): this cannot fail.
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret)
         .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
