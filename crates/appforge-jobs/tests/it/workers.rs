@@ -685,7 +685,9 @@ pub(crate) async fn undecodable_typed_payload_fails_permanently<S: JobStore>(f: 
     );
     let error = done.error.unwrap_or_default();
     assert!(
-        error.contains("job kind \"full_app\"") && error.contains("invalid type: integer `42`"),
+        // serde_json words the number `integer `42`` or, when another crate of the build turns
+        // on its `arbitrary_precision` feature, `number`.
+        error.contains("job kind \"full_app\"") && error.contains("invalid type"),
         "{error}"
     );
     assert_eq!(ran.load(Ordering::SeqCst), 0, "the handler never runs");
