@@ -18,7 +18,7 @@
 //!
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
-//! | `sqlx` | no | [`db`]: the transient-error check, connect-by-URL, per-crate migration tables |
+//! | `sqlx` | no | [`db`]: the transient-error check, connect-by-URL, per-crate migration tables, the SQLite time encoding |
 //! | `sqlite` | no | `sqlx` and [`db::Connect::sqlite`] (WAL, busy timeout, created when missing) |
 //! | `postgres` | no | `sqlx` and [`db::Connect::postgres`] |
 #![cfg_attr(docsrs, feature(doc_cfg))]

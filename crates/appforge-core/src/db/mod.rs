@@ -1,5 +1,6 @@
 //! What every store crate does with `sqlx` the same way: open a pool from one URL, tell a
-//! transient database error from a lasting one, and apply its migrations in a table of its own.
+//! transient database error from a lasting one, apply its migrations in a table of its own, and
+//! write times to SQLite in one encoding ([`encode_time`], [`decode_time`]).
 //!
 //! Behind the `sqlx` feature; [`Connect::sqlite`] and [`Connect::postgres`] behind the
 //! `sqlite` and `postgres` features.
@@ -21,11 +22,19 @@
 //! records them in the crate's own table, `_appforge_<crate>_migrations` (for example
 //! `_appforge_jobs_migrations`): several crates share one database without one crate's
 //! migrator seeing another's versions as unknown.
+//!
+//! # Times in SQLite
+//!
+//! Every SQLite time column of every crate holds `INTEGER` microseconds since the Unix epoch
+//! (UTC), written by [`encode_time`] and read by [`decode_time`]; a range is an integer
+//! comparison, and tables of different crates in one file compare directly.
 
 mod connect;
+mod time;
 mod transient;
 
 pub use connect::{Backend, Connect, Pool};
+pub use time::{TimeOutOfRange, decode_time, encode_time};
 pub use transient::{is_transient, is_transient_code};
 
 use std::ops::Deref;
