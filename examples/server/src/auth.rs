@@ -194,22 +194,12 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer token"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
-            })?;
+        let token = bearer(parts)?;
+        if token.starts_with(API_KEY_PREFIX) {
+            return Err(ApiError::unauthorized(
+                "an org API key acts on its org's routes (/api/orgs/...) only",
+            ));
+        }
         let keys = JwtKeys::from_ref(state);
         let claims = keys.verify(token)?;
         if claims.is_anonymous {
@@ -221,6 +211,74 @@ where
             id: claims.sub,
             email: claims.email,
         })
+    }
+}
+
+/// The start of an org API key.
+const API_KEY_PREFIX: &str = "afk_";
+
+/// The bearer token of a request, or a 401.
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let header = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer token"))?;
+    header
+        .to_str()
+        .ok()
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))
+}
+
+/// Who a request on an org route acts for: a signed-in user (a JWT, as [`AuthUser`]) or an
+/// org API key (`Authorization: Bearer afk_...`), which acts as its org with its role.
+///
+/// A key is looked up on every request (nothing is cached), so a revoked or expired key is
+/// refused (401) from the next request on; using it records its last-used time.
+#[derive(Debug, Clone)]
+pub enum AuthPrincipal {
+    /// A signed-in user.
+    User(AuthUser),
+    /// An org API key.
+    ApiKey(appforge_orgs::ApiKeyPrincipal),
+}
+
+impl AuthPrincipal {
+    /// The principal as the orgs service names it.
+    #[must_use]
+    pub fn principal(&self) -> appforge_orgs::Principal {
+        match self {
+            Self::User(user) => appforge_orgs::Principal::User(user.id),
+            Self::ApiKey(key) => appforge_orgs::Principal::ApiKey(key.clone()),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for AuthPrincipal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)?;
+        if !token.starts_with(API_KEY_PREFIX) {
+            return AuthUser::from_request_parts(parts, state)
+                .await
+                .map(Self::User);
+        }
+        match state.orgs().authenticate(token).await {
+            Ok(Some(key)) => Ok(Self::ApiKey(key)),
+            Ok(None) => Err(ApiError::unauthorized(
+                "invalid, expired or revoked API key",
+            )),
+            Err(error) => Err(ApiError::internal(&error)),
+        }
     }
 }
 

@@ -13,8 +13,10 @@ use appforge_jobs::AlertPolicy;
 use appforge_quota::PlanId;
 
 mod edge;
+mod orgs;
 
 pub use edge::EdgeConfig;
+pub use orgs::{OrgsConfig, SmtpConfig};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,6 +189,8 @@ pub struct Config {
     pub edge: EdgeConfig,
     /// Uploaded reference images: where they are kept and how large they may be.
     pub uploads: UploadsConfig,
+    /// Team workspaces: seats, invitations, audit retention, invitation mail.
+    pub orgs: OrgsConfig,
 }
 
 /// Where uploads are kept and what an upload may be.
@@ -339,6 +343,7 @@ impl Config {
             reporting,
             maintenance: maintenance(&get)?,
             edge: EdgeConfig::from_lookup(&get)?,
+            orgs: OrgsConfig::from_lookup(&get)?,
             uploads: UploadsConfig {
                 storage_url: match get("APPFORGE_STORAGE_URL") {
                     Some(url) => url,

@@ -36,6 +36,11 @@ use tower::ServiceExt;
 use crate::config::EdgeConfig;
 use crate::metrics::Metrics;
 
+/// The address of the client a request came from (the TCP peer), a request extension. The
+/// audit log records its IP; behind a proxy it is the proxy's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
 /// The timers and cap of a listener.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
@@ -152,6 +157,7 @@ struct Connection {
 
 impl Connection {
     async fn run(mut self, stream: TcpStream) {
+        let peer = stream.peer_addr().ok().map(ClientAddr);
         let _open = self.metrics.connection_opened();
         let (phase, mut watched) = watch::channel(Phase::Head(Instant::now()));
         let phase = Arc::new(phase);
@@ -160,9 +166,12 @@ impl Connection {
             phase: phase.clone(),
         });
         let app = self.app.clone();
-        let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             let app = app.clone();
             let in_flight = InFlight::start(phase.clone());
+            if let Some(peer) = peer {
+                request.extensions_mut().insert(peer);
+            }
             async move {
                 let Ok(response) = app.oneshot(request.map(Body::new)).await;
                 Ok::<_, Infallible>(response.map(|body| crate::guarded::guarded(body, in_flight)))

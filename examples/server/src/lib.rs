@@ -53,11 +53,12 @@ pub mod telemetry;
 pub mod work;
 
 pub use analytics::Analytics;
-pub use auth::{AdminAuth, AdminToken, AuthUser, Claims, JwtKeys, MIN_SECRET_BYTES};
+pub use auth::{AdminAuth, AdminToken, AuthPrincipal, AuthUser, Claims, JwtKeys, MIN_SECRET_BYTES};
 pub use config::{
-    Config, ConfigError, DatabaseUrl, EdgeConfig, LogFormat, MaintenanceConfig, ProviderConfig,
-    RELEASE, StripeConfig, UploadsConfig,
+    Config, ConfigError, DatabaseUrl, EdgeConfig, LogFormat, MaintenanceConfig, OrgsConfig,
+    ProviderConfig, RELEASE, SmtpConfig, StripeConfig, UploadsConfig,
 };
+pub use connections::ClientAddr;
 pub use db::Database;
 pub use error::ApiError;
 pub use extract::Json;

@@ -68,6 +68,8 @@ struct Inner {
     shutdown: tokio_util::sync::CancellationToken,
     settlements: tokio_util::task::TaskTracker,
     limits: crate::limits::Limits,
+    orgs: crate::routes::orgs::OrgsService,
+    mailer: Option<crate::routes::orgs::Mailer>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -148,6 +150,8 @@ impl AppState {
             .await
             .map_err(|e| StartError::setup("analytics", e))?;
         let uploads = uploads(&config, &db, clock.clone()).await?;
+        let orgs = crate::routes::orgs::service(&config.orgs, &db, clock.clone()).await?;
+        let mailer = crate::routes::orgs::Mailer::from_config(&config.orgs)?;
         let reporting = Reporting::from_config(&config.reporting)?;
         let analytics = Analytics::start(events, crate::analytics::model_of(&config.provider))
             .map_err(|e| StartError::setup("analytics", e))?;
@@ -201,6 +205,8 @@ impl AppState {
                 shutdown: tokio_util::sync::CancellationToken::new(),
                 settlements,
                 limits,
+                orgs,
+                mailer,
             }),
         })
     }
@@ -310,6 +316,17 @@ impl AppState {
     /// The per-user limits of the HTTP edge (request rates, open streams, billing calls).
     pub(crate) fn limits(&self) -> &crate::limits::Limits {
         &self.inner.limits
+    }
+
+    /// Team workspaces: orgs, members, invitations, API keys and the audit log.
+    #[must_use]
+    pub fn orgs(&self) -> &crate::routes::orgs::OrgsService {
+        &self.inner.orgs
+    }
+
+    /// The mailer of invitations, when SMTP is configured.
+    pub(crate) fn mailer(&self) -> Option<&crate::routes::orgs::Mailer> {
+        self.inner.mailer.as_ref()
     }
 
     /// Cancelled when the server shuts down: open SSE streams end so that the graceful

@@ -8,6 +8,7 @@ pub(crate) mod download;
 pub(crate) mod generate;
 pub(crate) mod jobs;
 pub(crate) mod ops;
+pub(crate) mod orgs;
 pub(crate) mod pages;
 pub(crate) mod report;
 pub(crate) mod uploads;
@@ -15,6 +16,8 @@ pub(crate) mod uploads;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+
+pub use orgs::{Access, ORG_ROUTES, OrgRoute, OrgsService, purge_audit};
 
 use crate::state::AppState;
 
@@ -61,6 +64,25 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/admin/jobs/{id}/retry"),
     ("post", "/api/admin/jobs/{id}/cancel"),
     ("get", "/api/admin/metrics"),
+    ("post", "/api/orgs"),
+    ("get", "/api/orgs"),
+    ("get", "/api/orgs/{org}"),
+    ("patch", "/api/orgs/{org}"),
+    ("delete", "/api/orgs/{org}"),
+    ("get", "/api/orgs/{org}/members"),
+    ("patch", "/api/orgs/{org}/members/{user}"),
+    ("delete", "/api/orgs/{org}/members/{user}"),
+    ("post", "/api/orgs/{org}/leave"),
+    ("post", "/api/orgs/{org}/invitations"),
+    ("get", "/api/orgs/{org}/invitations"),
+    ("delete", "/api/orgs/{org}/invitations/{id}"),
+    ("post", "/api/invitations/{token}/accept"),
+    ("post", "/api/orgs/{org}/api-keys"),
+    ("get", "/api/orgs/{org}/api-keys"),
+    ("delete", "/api/orgs/{org}/api-keys/{id}"),
+    ("get", "/api/orgs/{org}/audit"),
+    ("get", "/api/orgs/{org}/audit/verify"),
+    ("get", "/api/orgs/{org}/audit/export"),
     ("get", "/"),
     ("get", "/jobs"),
     ("get", "/jobs/{id}"),
@@ -127,6 +149,7 @@ pub fn router(state: &AppState) -> Router {
         .route("/api/admin/jobs/{id}/retry", post(admin::retry))
         .route("/api/admin/jobs/{id}/cancel", post(admin::cancel))
         .route("/api/admin/metrics", get(report::metrics))
+        .merge(orgs::router())
         .merge(pages())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -8,6 +8,7 @@ mod flows;
 mod limits;
 mod money;
 mod operations;
+mod orgs;
 mod pages;
 mod process;
 mod reads;
@@ -109,4 +110,14 @@ per_backend!(
     completed_apps_download_as_zip,
     pages_are_html_with_a_content_security_policy,
     assets_have_types_and_cache_validators,
+);
+
+per_backend!(
+    @module orgs orgs_sqlite orgs_postgres
+    every_org_route_answers_each_caller_as_the_permission_table_says,
+    the_last_owner_stays,
+    invitations_expire_are_used_once_and_revoke,
+    revoked_keys_and_deleted_orgs_lose_access_at_once,
+    the_audit_log_filters_verifies_and_exports,
+    invitations_are_mailed_with_smtp_settings,
 );
