@@ -1,8 +1,6 @@
-//! What the SQL stores share: plan rows, number and time conversions.
+//! What the SQL stores share: plan rows and number conversions.
 
 use std::time::Duration;
-
-use chrono::{DateTime, Utc};
 
 use crate::plan::{Burst, Plan, PlanId, RequestLimits};
 use crate::{Error, Result};
@@ -147,17 +145,4 @@ pub(crate) fn count(column: &str, v: i64) -> Result<u64> {
 /// A counter to its stored form.
 pub(crate) fn stored(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-/// Milliseconds since the epoch, as SQLite stores time.
-#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-/// Back from milliseconds since the epoch.
-#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-pub(crate) fn from_ms(column: &str, v: i64) -> Result<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(v)
-        .ok_or_else(|| Error::Corrupt(format!("{column} is not a time ({v})")))
 }

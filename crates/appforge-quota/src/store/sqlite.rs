@@ -1,6 +1,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use appforge_core::db::{decode_time, encode_time};
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -8,9 +9,7 @@ use sqlx::sqlite::{
 };
 use uuid::Uuid;
 
-use super::sql::{
-    MIGRATIONS_TABLE, PlanRow, PlanValues, count, from_ms, ms, storage_limit, stored,
-};
+use super::sql::{MIGRATIONS_TABLE, PlanRow, PlanValues, count, storage_limit, stored};
 use super::{ReserveOutcome, ReserveRequest, StoreContext, SweepReport, UsageStore};
 use crate::plan::{Plan, PlanId};
 use crate::reservation::{
@@ -22,6 +21,9 @@ use crate::window::BillingPeriod;
 use crate::{Error, Result};
 
 /// A usage store in a SQLite database: the embedded default.
+///
+/// Times are stored as `INTEGER` microseconds since the Unix epoch (UTC), as every appforge
+/// SQLite store writes them ([`appforge_core::db::encode_time`]).
 ///
 /// Every reservation, commit and refund runs in one `BEGIN IMMEDIATE` transaction, which
 /// takes the database's write lock first, so no two callers ever decide on the same counters.
@@ -49,8 +51,8 @@ impl UsageRow {
     fn into_usage(self) -> Result<Usage> {
         let billing_period = match (self.period_start, self.period_end) {
             (Some(start), Some(end)) => Some(BillingPeriod {
-                start: from_ms("period_start", start)?,
-                end: from_ms("period_end", end)?,
+                start: from_micros("period_start", start)?,
+                end: from_micros("period_end", end)?,
             }),
             _ => None,
         };
@@ -62,8 +64,8 @@ impl UsageRow {
             daily_chat_messages: count("daily_chat_messages", self.daily_chat_messages)?,
             monthly_tokens: count("monthly_tokens_used", self.monthly_tokens_used)?,
             total_tokens: count("total_tokens_used", self.total_tokens_used)?,
-            day_start: from_ms("last_reset_daily", self.last_reset_daily)?,
-            month_start: from_ms("last_reset_monthly", self.last_reset_monthly)?,
+            day_start: from_micros("last_reset_daily", self.last_reset_daily)?,
+            month_start: from_micros("last_reset_monthly", self.last_reset_monthly)?,
             billing_period,
         })
     }
@@ -89,11 +91,16 @@ impl HeldRow {
             resource: Resource::parse(&self.resource)?,
             cost: u32::try_from(self.cost)
                 .map_err(|_| Error::Corrupt(format!("reservation cost {}", self.cost)))?,
-            day_start: from_ms("day_start", self.day_start)?,
-            month_start: from_ms("month_start", self.month_start)?,
-            expires_at: from_ms("expires_at", self.expires_at)?,
+            day_start: from_micros("day_start", self.day_start)?,
+            month_start: from_micros("month_start", self.month_start)?,
+            expires_at: from_micros("expires_at", self.expires_at)?,
         })
     }
+}
+
+/// A time column back to a time.
+fn from_micros(column: &str, v: i64) -> Result<DateTime<Utc>> {
+    decode_time(v).map_err(|e| Error::Corrupt(format!("{column}: {e}")))
 }
 
 impl SqliteUsageStore {
@@ -189,11 +196,11 @@ async fn write_usage(conn: &mut SqliteConnection, usage: &Usage, now: DateTime<U
     .bind(stored(usage.daily_chat_messages))
     .bind(stored(usage.monthly_tokens))
     .bind(stored(usage.total_tokens))
-    .bind(ms(usage.day_start))
-    .bind(ms(usage.month_start))
-    .bind(usage.billing_period.map(|p| ms(p.start)))
-    .bind(usage.billing_period.map(|p| ms(p.end)))
-    .bind(ms(now))
+    .bind(encode_time(usage.day_start))
+    .bind(encode_time(usage.month_start))
+    .bind(usage.billing_period.map(|p| encode_time(p.start)))
+    .bind(usage.billing_period.map(|p| encode_time(p.end)))
+    .bind(encode_time(now))
     .execute(conn)
     .await?;
     Ok(())
@@ -209,9 +216,9 @@ async fn release_expired(
         "UPDATE quota_reservations SET state = 'expired', settled_at = ? \
          WHERE user_id = ? AND state = 'pending' AND expires_at <= ? RETURNING {HELD_COLUMNS}"
     )))
-    .bind(ms(cx.now))
+    .bind(encode_time(cx.now))
     .bind(usage.user)
-    .bind(ms(cx.now))
+    .bind(encode_time(cx.now))
     .fetch_all(conn)
     .await?;
     for row in &rows {
@@ -263,7 +270,7 @@ impl SqliteUsageStore {
                      tokens = COALESCE(tokens, 0) + ? WHERE id = ?",
                 )
                 .bind(to.as_str())
-                .bind(ms(cx.now))
+                .bind(encode_time(cx.now))
                 .bind(stored(tokens))
                 .bind(id.as_uuid())
                 .execute(&mut *tx)
@@ -308,7 +315,7 @@ impl SqliteUsageStore {
                     "UPDATE quota_reservations SET holder = ?, expires_at = ? WHERE id = ?",
                 )
                 .bind(holder)
-                .bind(ms(held_until()))
+                .bind(encode_time(held_until()))
                 .bind(id.as_uuid())
                 .execute(&mut *tx)
                 .await?;
@@ -354,10 +361,10 @@ impl UsageStore for SqliteUsageStore {
             .bind(request.user)
             .bind(request.resource.as_str())
             .bind(i64::from(request.cost))
-            .bind(ms(usage.day_start))
-            .bind(ms(usage.month_start))
-            .bind(ms(cx.now))
-            .bind(ms(request.expires_at))
+            .bind(encode_time(usage.day_start))
+            .bind(encode_time(usage.month_start))
+            .bind(encode_time(cx.now))
+            .bind(encode_time(request.expires_at))
             .execute(&mut *tx)
             .await?;
         }
@@ -420,7 +427,7 @@ impl UsageStore for SqliteUsageStore {
              WHERE state = 'pending' AND holder IS NOT NULL AND created_at < ? \
              AND (? IS NULL OR id > ?) ORDER BY id LIMIT ?",
         )
-        .bind(ms(before))
+        .bind(encode_time(before))
         .bind(after.map(|a| a.as_uuid()))
         .bind(after.map(|a| a.as_uuid()))
         .bind(i64::from(limit))
@@ -435,7 +442,7 @@ impl UsageStore for SqliteUsageStore {
                     resource: Resource::parse(&r.resource)?,
                     cost: u32::try_from(r.cost)
                         .map_err(|_| Error::Corrupt(format!("reservation cost {}", r.cost)))?,
-                    created_at: from_ms("created_at", r.created_at)?,
+                    created_at: from_micros("created_at", r.created_at)?,
                 })
             })
             .collect()
@@ -488,8 +495,8 @@ impl UsageStore for SqliteUsageStore {
             "UPDATE quota_reservations SET state = 'expired', settled_at = ? \
              WHERE state = 'pending' AND expires_at <= ? RETURNING {HELD_COLUMNS}"
         )))
-        .bind(ms(cx.now))
-        .bind(ms(cx.now))
+        .bind(encode_time(cx.now))
+        .bind(encode_time(cx.now))
         .fetch_all(&mut *tx)
         .await?;
         let (day, _) = cx.windows.day(cx.now);
@@ -498,8 +505,8 @@ impl UsageStore for SqliteUsageStore {
             "SELECT user_id FROM usage_quotas WHERE last_reset_daily < ? \
              OR last_reset_monthly < ? OR period_end IS NOT NULL",
         )
-        .bind(ms(day))
-        .bind(ms(month))
+        .bind(encode_time(day))
+        .bind(encode_time(month))
         .fetch_all(&mut *tx)
         .await?;
         let mut users: Vec<Uuid> = expired.iter().map(|r| r.user_id).chain(stale).collect();

@@ -2,6 +2,8 @@
 //! (and on a store implemented outside the crate).
 
 mod outside;
+#[cfg(feature = "sqlite")]
+mod sqlite_times;
 
 mod memory {
     use appforge_quota::MemoryUsageStore;
