@@ -121,7 +121,7 @@ pub use export::{AuditExport, ExportFormat};
 pub use invitation::{CreatedInvitation, DEFAULT_INVITATION_TTL, Invitation};
 pub use org::{MAX_NAME_CHARS, Member, NewOrg, Organization, Owner, validate_slug};
 pub use role::{PERMISSIONS, Permission, Role};
-pub use service::{Caller, MAX_AUDIT_PAGE, Orgs, Principal};
+pub use service::{Caller, LAST_USED_GRANULARITY, MAX_AUDIT_PAGE, Orgs, Principal};
 pub use store::OrgStore;
 pub use store::any::AnyOrgStore;
 pub use store::memory::MemoryOrgStore;

@@ -22,6 +22,11 @@ use crate::{Error, Result};
 /// The entries a page of the audit log holds at most.
 pub const MAX_AUDIT_PAGE: u32 = 1000;
 
+/// How stale a key's last-used time may get: [`Orgs::authenticate`] writes it only when the
+/// stored one is older than this, so a key used on every request costs a read, not a
+/// committed write, per request.
+pub const LAST_USED_GRANULARITY: Duration = Duration::from_secs(60);
+
 /// Who makes a request, as the host authenticated it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -582,7 +587,7 @@ impl<S: OrgStore> Orgs<S> {
 
     /// The principal of an `afk_...` key, if it is well formed, known, unrevoked and
     /// unexpired. The stored hash is compared in constant time; the key's last-used time is
-    /// updated.
+    /// updated when the stored one is older than [`LAST_USED_GRANULARITY`].
     ///
     /// # Errors
     ///
@@ -598,7 +603,14 @@ impl<S: OrgStore> Orgs<S> {
         if !same_hash(&key.secret_hash, &hash) || !key.is_active(now) {
             return Ok(None);
         }
-        self.store().touch_api_key(key.id, now).await?;
+        let stale = key.last_used_at.is_none_or(|at| {
+            (now - at)
+                .to_std()
+                .is_ok_and(|age| age >= LAST_USED_GRANULARITY)
+        });
+        if stale {
+            self.store().touch_api_key(key.id, now).await?;
+        }
         Ok(Some(ApiKeyPrincipal {
             key_id: key.id,
             org_id: key.org_id,

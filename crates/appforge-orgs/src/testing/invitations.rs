@@ -310,6 +310,16 @@ pub async fn api_keys_authenticate_until_revoked_or_expired<S: OrgStore>(backend
         (created.key.id, org, Role::Member)
     );
     let listed = fx.orgs.api_keys(&admin, org).await.unwrap();
+    let first_use = fx.orgs.store().now();
+    assert_eq!(listed[0].last_used_at, Some(first_use));
+    // Within a minute the stored time stands (no write per request); after it, it moves.
+    fx.clock.advance(Duration::from_secs(30));
+    fx.orgs.authenticate(&token).await.unwrap().unwrap();
+    let listed = fx.orgs.api_keys(&admin, org).await.unwrap();
+    assert_eq!(listed[0].last_used_at, Some(first_use));
+    fx.clock.advance(crate::LAST_USED_GRANULARITY);
+    fx.orgs.authenticate(&token).await.unwrap().unwrap();
+    let listed = fx.orgs.api_keys(&admin, org).await.unwrap();
     assert_eq!(listed[0].last_used_at, Some(fx.orgs.store().now()));
     let as_key = Caller::api_key(principal);
     fx.orgs
