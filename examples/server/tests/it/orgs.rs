@@ -967,3 +967,105 @@ mod smtp {
         (addr, rx)
     }
 }
+
+/// What the org permission check adds to a request: two routes behind the same user token,
+/// one answering at once and one calling `Orgs::authorize` first (a member's lookup), and a
+/// third authenticated by an org API key (its lookup and last-used write), called in turn
+/// in one run; prints the p50 and p90 of each. On PostgreSQL when `DATABASE_URL` is set.
+#[tokio::test]
+#[ignore = "a measurement, not a check: cargo test ... -- --ignored --nocapture measure_the_org_check"]
+async fn measure_the_org_check() {
+    use appforge_orgs::Permission;
+    use appforge_server::AuthPrincipal;
+    use axum::extract::State;
+    use tower::ServiceExt;
+
+    const ROUNDS: usize = 2000;
+    let db = if std::env::var_os("DATABASE_URL").is_some() {
+        Db::postgres().await
+    } else {
+        Db::sqlite().await
+    };
+    let backend = match &db {
+        Db::Sqlite(_) => "sqlite",
+        Db::Postgres(_) => "postgres",
+    };
+    let server = TestServer::start(db, Options::api_only()).await;
+    let fixture = Fixture::new(&server).await;
+    let org = fixture.org;
+    let router =
+        axum::Router::new()
+            .route(
+                "/without",
+                axum::routing::get(|_: AuthPrincipal| async { StatusCode::OK }),
+            )
+            .route(
+                "/with",
+                axum::routing::get(
+                    move |principal: AuthPrincipal,
+                          State(state): State<appforge_server::AppState>| async move {
+                        let caller = Caller::new(principal.principal());
+                        match state
+                            .orgs()
+                            .authorize(&caller, org, Permission::Generate)
+                            .await
+                        {
+                            Ok(_) => StatusCode::OK,
+                            Err(_) => StatusCode::FORBIDDEN,
+                        }
+                    },
+                ),
+            )
+            .with_state(server.state.clone());
+    let member = server.token(fixture.user("member"));
+    let key = fixture.keys[&Role::Admin].1.clone();
+    let mut samples: [Vec<Duration>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    for round in 0..ROUNDS + 100 {
+        for (i, (path, token)) in [("/without", &member), ("/with", &member), ("/with", &key)]
+            .into_iter()
+            .enumerate()
+        {
+            let request = Request::builder()
+                .uri(path)
+                .header("authorization", format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap();
+            let started = std::time::Instant::now();
+            let response = router.clone().oneshot(request).await.unwrap();
+            let took = started.elapsed();
+            assert_eq!(response.status(), StatusCode::OK);
+            // The first rounds warm the pool and caches.
+            if round >= 100 {
+                samples[i].push(took);
+            }
+        }
+    }
+    let quantile = |v: &mut Vec<Duration>, q: f64| {
+        v.sort();
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let at = ((v.len() - 1) as f64 * q).round() as usize;
+        v[at]
+    };
+    let mut report = Vec::new();
+    for (name, v) in [
+        "user token, no org check",
+        "user token + authorize",
+        "org API key + authorize",
+    ]
+    .into_iter()
+    .zip(samples.iter_mut())
+    {
+        let (p50, p90) = (quantile(v, 0.5), quantile(v, 0.9));
+        report.push((name, p50, p90));
+    }
+    println!("{backend}, {ROUNDS} rounds:");
+    for (name, p50, p90) in &report {
+        println!("  {name:<28} p50 {p50:>10.1?}  p90 {p90:>10.1?}");
+    }
+    println!(
+        "  the check adds (p50): {:.1?} for a member, {:.1?} for a key",
+        report[1].1.saturating_sub(report[0].1),
+        report[2].1.saturating_sub(report[0].1)
+    );
+    server.stop().await;
+}
