@@ -17,15 +17,15 @@ pub(crate) const APP_COLUMNS: &str = "id, user_id, title, description, metadata,
      preview_slug, preview_enabled, published_version, current_version, created_at, \
      updated_at, deleted_at";
 
-/// A stored time: milliseconds since the epoch on SQLite, `timestamptz` on PostgreSQL.
+/// A stored time: microseconds since the epoch on SQLite
+/// ([`appforge_core::db::decode_time`]), `timestamptz` on PostgreSQL.
 pub(crate) trait Stamp {
     fn time(self, column: &str) -> Result<DateTime<Utc>>;
 }
 
 impl Stamp for i64 {
     fn time(self, column: &str) -> Result<DateTime<Utc>> {
-        DateTime::from_timestamp_millis(self)
-            .ok_or_else(|| Error::Corrupt(format!("{column} is not a time ({self})")))
+        appforge_core::db::decode_time(self).map_err(|e| Error::Corrupt(format!("{column}: {e}")))
     }
 }
 

@@ -1,3 +1,4 @@
+use appforge_core::db::encode_time;
 use appforge_files::AppFile;
 use sqlx::sqlite::{SqliteConnection, SqlitePool, SqlitePoolOptions};
 use sqlx::types::Json;
@@ -132,7 +133,7 @@ async fn insert_version(conn: &mut SqliteConnection, version: &Version) -> Resul
     .bind(stored_count(info.input_tokens))
     .bind(stored_count(info.output_tokens))
     .bind(stored_count(info.duration_ms))
-    .bind(info.created_at.timestamp_millis())
+    .bind(encode_time(info.created_at))
     .execute(conn)
     .await?;
     Ok(())
@@ -180,8 +181,8 @@ impl AppStore for SqliteAppStore {
         .bind(&app.description)
         .bind(Json(&app.metadata))
         .bind(new.version.job_id)
-        .bind(now.timestamp_millis())
-        .bind(now.timestamp_millis())
+        .bind(encode_time(now))
+        .bind(encode_time(now))
         .execute(&mut *tx)
         .await?;
         insert_version(&mut tx, &version).await?;
@@ -243,7 +244,7 @@ impl AppStore for SqliteAppStore {
         insert_version(&mut tx, &version).await?;
         sqlx::query("UPDATE generated_apps SET current_version = ?, updated_at = ? WHERE id = ?")
             .bind(stored_number(number))
-            .bind(now.timestamp_millis())
+            .bind(encode_time(now))
             .bind(app)
             .execute(&mut *tx)
             .await?;
@@ -272,7 +273,7 @@ impl AppStore for SqliteAppStore {
         let limit = request.checked_limit()?;
         let search = request.folded_search();
         let now = self.settings.now();
-        let kept_since = self.settings.purge_before(now).timestamp_millis();
+        let kept_since = encode_time(self.settings.purge_before(now));
         let rows: Vec<AppRow<i64>> = sqlx::query_as(sql(format!(
             "SELECT {APP_COLUMNS} FROM generated_apps WHERE user_id = ? \
              AND ((? = 0 AND deleted_at IS NULL) OR (? = 1 AND deleted_at > ?)) \
@@ -286,9 +287,9 @@ impl AppStore for SqliteAppStore {
         .bind(kept_since)
         .bind(search.as_deref())
         .bind(search.as_deref())
-        .bind(request.after.map(|c| c.created_at.timestamp_millis()))
-        .bind(request.after.map(|c| c.created_at.timestamp_millis()))
-        .bind(request.after.map(|c| c.created_at.timestamp_millis()))
+        .bind(request.after.map(|c| encode_time(c.created_at)))
+        .bind(request.after.map(|c| encode_time(c.created_at)))
+        .bind(request.after.map(|c| encode_time(c.created_at)))
         .bind(request.after.map(|c| c.id))
         .bind(i64::from(limit) + 1)
         .fetch_all(&self.pool)
@@ -326,7 +327,7 @@ impl AppStore for SqliteAppStore {
         .bind(&record.description)
         .bind(Json(&record.metadata))
         .bind(record.is_public)
-        .bind(now.timestamp_millis())
+        .bind(encode_time(now))
         .bind(app)
         .execute(&mut *tx)
         .await?;
@@ -335,7 +336,7 @@ impl AppStore for SqliteAppStore {
     }
 
     async fn delete_app(&self, user: Uuid, app: Uuid) -> Result<App> {
-        let now = self.settings.now().timestamp_millis();
+        let now = encode_time(self.settings.now());
         let row: Option<AppRow<i64>> = sqlx::query_as(sql(format!(
             "UPDATE generated_apps SET deleted_at = ?, updated_at = ? \
              WHERE id = ? AND user_id = ? AND deleted_at IS NULL RETURNING {APP_COLUMNS}"
@@ -351,12 +352,12 @@ impl AppStore for SqliteAppStore {
 
     async fn undelete_app(&self, user: Uuid, app: Uuid) -> Result<App> {
         let now = self.settings.now();
-        let kept_since = self.settings.purge_before(now).timestamp_millis();
+        let kept_since = encode_time(self.settings.purge_before(now));
         let row: Option<AppRow<i64>> = sqlx::query_as(sql(format!(
             "UPDATE generated_apps SET deleted_at = NULL, updated_at = ? \
              WHERE id = ? AND user_id = ? AND deleted_at > ? RETURNING {APP_COLUMNS}"
         )))
-        .bind(now.timestamp_millis())
+        .bind(encode_time(now))
         .bind(app)
         .bind(user)
         .bind(kept_since)
@@ -369,10 +370,7 @@ impl AppStore for SqliteAppStore {
     }
 
     async fn purge_deleted(&self) -> Result<u64> {
-        let before = self
-            .settings
-            .purge_before(self.settings.now())
-            .timestamp_millis();
+        let before = encode_time(self.settings.purge_before(self.settings.now()));
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "DELETE FROM app_versions WHERE app_id IN \
@@ -390,10 +388,7 @@ impl AppStore for SqliteAppStore {
     }
 
     async fn expired_apps(&self, limit: u32) -> Result<Vec<App>> {
-        let before = self
-            .settings
-            .purge_before(self.settings.now())
-            .timestamp_millis();
+        let before = encode_time(self.settings.purge_before(self.settings.now()));
         let rows: Vec<AppRow<i64>> = sqlx::query_as(sql(format!(
             "SELECT {APP_COLUMNS} FROM generated_apps WHERE deleted_at <= ? \
              ORDER BY deleted_at, id LIMIT ?"
@@ -406,10 +401,7 @@ impl AppStore for SqliteAppStore {
     }
 
     async fn purge_apps(&self, apps: &[Uuid]) -> Result<u64> {
-        let before = self
-            .settings
-            .purge_before(self.settings.now())
-            .timestamp_millis();
+        let before = encode_time(self.settings.purge_before(self.settings.now()));
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut purged = 0;
         for app in apps {
@@ -447,7 +439,7 @@ impl AppStore for SqliteAppStore {
         )
         .bind(&slug)
         .bind(stored_number(number))
-        .bind(now.timestamp_millis())
+        .bind(encode_time(now))
         .bind(app)
         .execute(&mut *tx)
         .await?;
@@ -460,7 +452,7 @@ impl AppStore for SqliteAppStore {
     }
 
     async fn unpublish(&self, user: Uuid, app: Uuid) -> Result<App> {
-        let now = self.settings.now().timestamp_millis();
+        let now = encode_time(self.settings.now());
         let row: Option<AppRow<i64>> = sqlx::query_as(sql(format!(
             "UPDATE generated_apps SET preview_enabled = 0, updated_at = ? \
              WHERE id = ? AND user_id = ? AND deleted_at IS NULL RETURNING {APP_COLUMNS}"
