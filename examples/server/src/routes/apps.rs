@@ -63,7 +63,17 @@ impl From<App> for AppView {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AppAt {
     app: AppView,
+    version: VersionView,
+}
+
+/// A version as the API shows it: the version and the ids of the uploads (reference images)
+/// the job that produced it attached (`/api/uploads/{id}`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct VersionView {
+    #[serde(flatten)]
     version: Version,
+    attachments: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,9 +224,14 @@ async fn at(
         .get_version(user, app, Some(number))
         .await
         .map_err(|e| apps_error(&e))?;
+    let attachments =
+        crate::routes::uploads::job_attachments(state, user, version.info.job_id).await?;
     Ok(AppAt {
         app: stored.into(),
-        version,
+        version: VersionView {
+            version,
+            attachments,
+        },
     })
 }
 
@@ -349,7 +364,11 @@ pub(crate) async fn restore(
         .map_err(|e| apps_error(&e))?;
     let body = AppAt {
         app: saved.app.into(),
-        version: saved.version,
+        // A restored version is made by no job: it attached nothing.
+        version: VersionView {
+            version: saved.version,
+            attachments: Vec::new(),
+        },
     };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }

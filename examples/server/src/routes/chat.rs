@@ -30,7 +30,9 @@ use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::extract::Json;
 use crate::routes::generate::{CurrentApp, check_files, check_history, check_prompt, plan_of};
-use crate::routes::uploads::{check_attachments, load_attachments};
+use crate::routes::uploads::{
+    check_attachments, check_request_tokens, load_attachments, text_bytes,
+};
 use crate::settlement::{ChatEnd, settle_chat};
 use crate::state::AppState;
 
@@ -68,7 +70,14 @@ pub(crate) async fn chat(
     if let Some(current) = &mut body.current_app_state {
         check_files("currentAppState.files", &mut current.files, &plan)?;
     }
-    check_attachments(&state, &user, &plan, &body.attachments).await?;
+    let uploads = check_attachments(&state, &user, &plan, &body.attachments).await?;
+    let text = text_bytes(
+        &body.prompt,
+        &body.conversation_history,
+        body.current_app_state.as_ref().map(|a| a.files.as_slice()),
+        None,
+    );
+    check_request_tokens(&state, &plan, text, &uploads)?;
     let attachments = load_attachments(&state, user.id, &body.attachments)
         .await
         .map_err(|e| match e {

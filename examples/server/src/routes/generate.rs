@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::extract::Json;
-use crate::routes::uploads::check_attachments;
+use crate::routes::uploads::{check_attachments, check_request_tokens, text_bytes};
 use crate::state::AppState;
 use crate::work::{FULL_APP, MODIFY, PLAN_PHASES};
 
@@ -147,7 +147,7 @@ pub(crate) async fn full_app(
     check_prompt(&state, &body.prompt)?;
     let plan = plan_of(&state, &user).await?;
     check_history(&body.conversation_history, &plan)?;
-    check_attachments(&state, &user, &plan, &body.attachments).await?;
+    let uploads = check_attachments(&state, &user, &plan, &body.attachments).await?;
     if let Some(current) = &mut body.current_app_state {
         check_files("currentAppState.files", &mut current.files, &plan)?;
     }
@@ -174,6 +174,13 @@ pub(crate) async fn full_app(
         phase: body.phase_context,
         attachments: Vec::new(),
     };
+    let text = text_bytes(
+        &request.prompt,
+        &request.history,
+        request.current_app.as_deref(),
+        request.phase.as_ref(),
+    );
+    check_request_tokens(&state, &plan, text, &uploads)?;
     submit(
         &state,
         &user,
@@ -193,7 +200,7 @@ pub(crate) async fn modify(
     check_prompt(&state, &body.prompt)?;
     let plan = plan_of(&state, &user).await?;
     check_history(&body.conversation_history, &plan)?;
-    check_attachments(&state, &user, &plan, &body.attachments).await?;
+    let uploads = check_attachments(&state, &user, &plan, &body.attachments).await?;
     if let Some(current) = &mut body.current_app_state {
         check_files("currentAppState.files", &mut current.files, &plan)?;
     }
@@ -222,6 +229,8 @@ pub(crate) async fn modify(
         app,
         attachments: Vec::new(),
     };
+    let text = text_bytes(&request.request, &request.history, Some(&request.app), None);
+    check_request_tokens(&state, &plan, text, &uploads)?;
     submit(
         &state,
         &user,
@@ -241,12 +250,14 @@ pub(crate) async fn plan_phases(
     check_prompt(&state, &body.prompt)?;
     let plan = plan_of(&state, &user).await?;
     check_history(&body.conversation_history, &plan)?;
-    check_attachments(&state, &user, &plan, &body.attachments).await?;
+    let uploads = check_attachments(&state, &user, &plan, &body.attachments).await?;
     let request = PlanRequest {
         prompt: body.prompt.clone(),
         history: body.conversation_history,
         attachments: Vec::new(),
     };
+    let text = text_bytes(&request.prompt, &request.history, None, None);
+    check_request_tokens(&state, &plan, text, &uploads)?;
     submit(
         &state,
         &user,

@@ -1,18 +1,25 @@
 //! `POST /api/uploads`, `GET /api/uploads/{id}`, `DELETE /api/uploads/{id}`: reference images
 //! a user attaches to a generation or a chat message (`attachments: [uploadId, ...]`).
 //!
-//! An upload is the raw image as the request body (its content type is not trusted: the
-//! bytes decide). It is checked, re-encoded and stored by `appforge-uploads` against the
+//! An upload is the raw image as the request body, or the one file part of a
+//! `multipart/form-data` body (a form's file field); its content type is not trusted: the
+//! bytes decide. It is checked, re-encoded and stored by `appforge-uploads` against the
 //! plan's storage allowance; only its owner reads it back, as an image that a browser never
 //! sniffs into anything else.
+//!
+//! The images a request attaches also count against the plan's request size
+//! ([`check_request_tokens`]), and a saved version shows the images of the job that produced
+//! it ([`job_attachments`]).
 
-use appforge_llm::Attachment;
+use appforge_jobs::JobId;
+use appforge_llm::{AppFile, Attachment, HistoryMessage, PhaseContext};
 use appforge_quota::Plan;
 use appforge_uploads::{Error as UploadError, Upload};
-use axum::extract::{Path, State};
+use axum::extract::multipart::{Multipart, MultipartError};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
-use http::{HeaderValue, StatusCode, header};
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -43,8 +50,23 @@ fn describe(upload: &Upload) -> serde_json::Value {
 pub(crate) async fn create(
     State(state): State<AppState>,
     user: AuthUser,
-    body: Bytes,
+    request: Request,
 ) -> Result<Response, ApiError> {
+    let max = state.config().uploads.max_bytes;
+    let body = if is_multipart(request.headers()) {
+        let multipart = Multipart::from_request(request, &state)
+            .await
+            .map_err(|e| invalid_multipart(&e.body_text()))?;
+        file_part(multipart, max).await?
+    } else {
+        Bytes::from_request(request, &state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                over_body_limit(max)
+            } else {
+                ApiError::bad_request(format!("cannot read the body: {}", e.body_text()))
+            }
+        })?
+    };
     let plan = plan_of(&state, &user).await?;
     let allowance = plan.storage_bytes.unwrap_or(u64::MAX);
     let upload = state
@@ -115,6 +137,113 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The name of the form field a browser form sends the image in; any part with a file name
+/// is taken as the file as well.
+const FILE_FIELD: &str = "file";
+
+fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.get(..19)
+                .is_some_and(|t| t.eq_ignore_ascii_case("multipart/form-data"))
+        })
+}
+
+/// The bytes of the one file part of a multipart body: a part named [`FILE_FIELD`] or with a
+/// file name. Other parts (a form's text fields) are read past. The part is read only up to
+/// `max` bytes and one more, so an oversized file is refused as soon as it passes the limit.
+///
+/// # Errors
+///
+/// `400 missing_file` without a file part, `400 too_many_files` with two (nothing is stored
+/// then either), `413 too_large` for a file over `max` or a body over the route's limit,
+/// `400 invalid_multipart` for a malformed body.
+async fn file_part(mut multipart: Multipart, max: u64) -> Result<Bytes, ApiError> {
+    let mut file: Option<Bytes> = None;
+    let mut parts = 0u32;
+    while let Some(mut field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| multipart_error(&e, max))?
+    {
+        parts += 1;
+        let is_file = field.file_name().is_some() || field.name() == Some(FILE_FIELD);
+        if !is_file {
+            // Read past it: the body limit bounds what a text field can hold.
+            while field
+                .chunk()
+                .await
+                .map_err(|e| multipart_error(&e, max))?
+                .is_some()
+            {}
+            continue;
+        }
+        if file.is_some() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "too_many_files",
+                "the multipart body holds more than one file part: send one image per upload",
+            )
+            .with_details(json!({ "field": field.name(), "part": parts })));
+        }
+        let mut bytes = BytesMut::new();
+        while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(&e, max))? {
+            bytes.extend_from_slice(&chunk);
+            let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+            if size > max {
+                return Err(too_large(size, max));
+            }
+        }
+        file = Some(bytes.freeze());
+    }
+    file.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "missing_file",
+            format!(
+                "the multipart body has no file part: send the image as a part named `{FILE_FIELD}` \
+                 with a file name"
+            ),
+        )
+        .with_details(json!({ "field": FILE_FIELD }))
+    })
+}
+
+/// A multipart body that cannot be read: over the route's body limit it is the named
+/// `too_large` of an upload, otherwise a `400 invalid_multipart`.
+fn multipart_error(error: &MultipartError, max: u64) -> ApiError {
+    if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        over_body_limit(max)
+    } else {
+        invalid_multipart(&error.body_text())
+    }
+}
+
+/// A body cut at the route's limit ([`body_limit`]): its size is not known, only that the
+/// upload in it is over `max`.
+fn over_body_limit(max: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!("the upload is larger than the limit of {max} bytes"),
+    )
+    .with_details(json!({ "max": max }))
+}
+
+fn invalid_multipart(text: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_multipart",
+        format!("the upload's body cannot be read: {text}"),
+    )
+}
+
+fn too_large(size: u64, max: u64) -> ApiError {
+    upload_error(&UploadError::TooLarge { size, max }, &Plan::free())
+}
+
 fn upload_id(id: &str) -> Result<Uuid, ApiError> {
     // Not a UUID: no upload of anyone's has this id.
     Uuid::parse_str(id).map_err(|_| ApiError::not_found("upload"))
@@ -183,6 +312,128 @@ pub(crate) async fn check_attachments(
         uploads.push(upload);
     }
     Ok(uploads)
+}
+
+/// Bytes of text a token is taken to be, as `RenderedPrompt::estimated_input_tokens` counts.
+const BYTES_PER_TOKEN: u64 = 4;
+
+/// The bytes of text a request sends the model: the prompt, the history's messages, the
+/// app's files (paths and contents) and the phase context (as JSON), as the plan's request
+/// limits measure each.
+pub(crate) fn text_bytes(
+    prompt: &str,
+    history: &[HistoryMessage],
+    files: Option<&[AppFile]>,
+    phase: Option<&PhaseContext>,
+) -> u64 {
+    let len = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    let history: u64 = history.iter().map(|m| len(m.content.len())).sum();
+    let files: u64 = files
+        .unwrap_or_default()
+        .iter()
+        .map(|f| len(f.path.len()).saturating_add(len(f.content.len())))
+        .sum();
+    let phase = phase.map_or(0, |p| len(serde_json::to_vec(p).map_or(0, |v| v.len())));
+    len(prompt.len())
+        .saturating_add(history)
+        .saturating_add(files)
+        .saturating_add(phase)
+}
+
+/// The input tokens the plan lets one request send: the text its request limits allow
+/// (`history_bytes`, `app_bytes`, `phase_context_bytes`, and the server's prompt limit
+/// `APPFORGE_MAX_PROMPT_BYTES`) at four bytes a token. A request of text alone within each
+/// limit is within this one; images take their share of it.
+pub(crate) fn request_token_limit(plan: &Plan, max_prompt_bytes: usize) -> u64 {
+    let limits = &plan.request_limits;
+    limits
+        .history_bytes
+        .saturating_add(limits.app_bytes)
+        .saturating_add(limits.phase_context_bytes)
+        .saturating_add(u64::try_from(max_prompt_bytes).unwrap_or(u64::MAX))
+        / BYTES_PER_TOKEN
+}
+
+/// Checks a request's estimated input tokens against the plan's limit
+/// ([`request_token_limit`]): its text at four bytes a token and each attached image at
+/// width x height / 750 tokens (the Messages API's rule, [`Upload::estimated_tokens`]).
+/// Called before anything is reserved or sent to a model.
+///
+/// # Errors
+///
+/// A `400` naming `attachments` and the limit `request_tokens`, with the estimate.
+pub(crate) fn check_request_tokens(
+    state: &AppState,
+    plan: &Plan,
+    text_bytes: u64,
+    uploads: &[Upload],
+) -> Result<(), ApiError> {
+    if uploads.is_empty() {
+        // Text alone is bounded by the plan's other request limits.
+        return Ok(());
+    }
+    let max = request_token_limit(plan, state.config().max_prompt_bytes);
+    let text = text_bytes / BYTES_PER_TOKEN;
+    let images = uploads
+        .iter()
+        .map(Upload::estimated_tokens)
+        .fold(0u64, u64::saturating_add);
+    let estimated = text.saturating_add(images);
+    if estimated <= max {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_body",
+        format!(
+            "invalid field `attachments`: the request comes to about {estimated} input tokens \
+             ({text} of text and {images} for {} images at width x height / 750), at most {max} \
+             allowed on the {} plan (limit `request_tokens`)",
+            uploads.len(),
+            plan.id
+        ),
+    )
+    .with_details(json!({
+        "field": "attachments",
+        "limit": "request_tokens",
+        "max": max,
+        "estimatedTokens": estimated,
+        "imageTokens": images,
+    })))
+}
+
+/// The ids of the uploads the job `job` attached, read from the user's job (none when the
+/// job is gone, pruned past its retention, or attached nothing): what a saved version that
+/// the job produced shows as its reference images.
+///
+/// # Errors
+///
+/// The job store's error, as a `500`.
+pub(crate) async fn job_attachments(
+    state: &AppState,
+    user: Uuid,
+    job: Option<Uuid>,
+) -> Result<Vec<String>, ApiError> {
+    let Some(job) = job else {
+        return Ok(Vec::new());
+    };
+    let job = match state.queue().get(user, JobId::from(job)).await {
+        Ok(job) => job,
+        Err(e) if e.is_not_found() => return Ok(Vec::new()),
+        Err(e) => return Err(ApiError::internal(&e)),
+    };
+    Ok(job
+        .payload
+        .get("request")
+        .and_then(|r| r.get(crate::routes::generate::ATTACHMENT_IDS))
+        .and_then(serde_json::Value::as_array)
+        .map(|ids| {
+            ids.iter()
+                .filter_map(serde_json::Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// The images of `ids` as the pipelines take them, read for `owner`.

@@ -309,3 +309,348 @@ async fn chat_takes_attachments() {
             .starts_with("text/event-stream")
     );
 }
+
+/// A `multipart/form-data` body of `parts` (name, file name, bytes), and its content type.
+fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "appforge-test-boundary-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, file_name, bytes) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file_name {
+            Some(file) => body.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\n\
+                     Content-Type: image/png\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// `POST /api/uploads` with a multipart body.
+async fn upload_form(
+    server: &TestServer,
+    user: Uuid,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .method("POST")
+        .uri("/api/uploads")
+        .header("authorization", format!("Bearer {}", server.token(user)))
+        .header("content-type", content_type)
+        .body(Body::from(body))
+        .unwrap();
+    let response = server.send(request).await;
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn a_multipart_png_is_stored_and_read_back() {
+    let server = server().await;
+    let user = Uuid::new_v4();
+    // A form's text field beside the file is read past.
+    let image = png(5, 2, None);
+    let (content_type, body) = multipart(&[
+        ("note", None, b"the login screen"),
+        ("file", Some("mockup.png"), &image),
+    ]);
+    let (status, created) = upload_form(&server, user, &content_type, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["contentType"], "image/png");
+    assert_eq!(
+        (created["width"].as_u64(), created["height"].as_u64()),
+        (Some(5), Some(2))
+    );
+    let id = created["id"].as_str().unwrap();
+
+    let response = read(&server, user, id).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "image/png");
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(bytes.starts_with(b"\x89PNG"));
+    assert_eq!(
+        u64::try_from(bytes.len()).unwrap(),
+        created["sizeBytes"].as_u64().unwrap()
+    );
+    assert_eq!(
+        server.state.uploads().usage(user).await.unwrap(),
+        created["sizeBytes"].as_u64().unwrap()
+    );
+
+    // A file part under another name counts as the file too (it has a file name).
+    let (content_type, body) = multipart(&[("image", Some("screen.png"), &image)]);
+    let (status, created) = upload_form(&server, user, &content_type, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+}
+
+#[tokio::test]
+async fn multipart_refusals_name_their_error_and_store_nothing() {
+    let server = server().await;
+    let user = Uuid::new_v4();
+    let image = png(2, 2, None);
+
+    // No file part: only a text field.
+    let (content_type, body) = multipart(&[("note", None, b"no image here")]);
+    let (status, answer) = upload_form(&server, user, &content_type, body).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("missing_file")),
+        "{answer}"
+    );
+    assert!(answer["message"].as_str().unwrap().contains("`file`"));
+
+    // Two file parts: neither is stored.
+    let (content_type, body) = multipart(&[
+        ("file", Some("a.png"), &image),
+        ("file", Some("b.png"), &image),
+    ]);
+    let (status, answer) = upload_form(&server, user, &content_type, body).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("too_many_files")),
+        "{answer}"
+    );
+
+    // A part one byte over the 5 MB limit, in a body within the route's limit.
+    let mut big = png(1, 1, None);
+    big.resize(5 * 1024 * 1024 + 1, 0);
+    let (content_type, body) = multipart(&[("file", Some("big.png"), &big)]);
+    let (status, answer) = upload_form(&server, user, &content_type, body).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("too_large")),
+        "{answer}"
+    );
+
+    // A body past the route's limit (6 MB): cut there, the same named error.
+    let mut huge = png(1, 1, None);
+    huge.resize(6 * 1024 * 1024, 0);
+    let (content_type, body) = multipart(&[("file", Some("huge.png"), &huge)]);
+    let (status, answer) = upload_form(&server, user, &content_type, body).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("too_large")),
+        "{answer}"
+    );
+
+    // A file part that is not an image: the bytes decide, not the part's content type.
+    let svg = br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#;
+    let (content_type, body) = multipart(&[("file", Some("logo.png"), svg)]);
+    let (status, answer) = upload_form(&server, user, &content_type, body).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Some("unsupported_format")
+        ),
+        "{answer}"
+    );
+
+    // A multipart content type without a boundary.
+    let (status, answer) = upload_form(&server, user, "multipart/form-data", image.clone()).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_multipart")),
+        "{answer}"
+    );
+
+    // Nothing of these was kept.
+    assert_eq!(server.state.uploads().usage(user).await.unwrap(), 0);
+    assert!(
+        server
+            .state
+            .uploads()
+            .list(user, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// A server whose Free plan lets a request carry 1,000 input tokens: 1,000 bytes of history,
+/// 2,000 of app, no phase context, and a 1,000-byte prompt, at four bytes a token.
+async fn small_context_server() -> TestServer {
+    let db = Db::sqlite().await;
+    {
+        let store = appforge_quota::AnyUsageStore::connect(&db.url())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let quota = appforge_quota::Quota::new(store);
+        let mut free = appforge_quota::Plan::free();
+        free.request_limits.history_bytes = 1_000;
+        free.request_limits.app_bytes = 2_000;
+        free.request_limits.phase_context_bytes = 0;
+        quota.save_plans().await.unwrap();
+        quota.save_plan(free).await.unwrap();
+    }
+    let options = Options {
+        env: vec![
+            ("APPFORGE_STORAGE_URL", "memory://".to_owned()),
+            ("APPFORGE_MAX_PROMPT_BYTES", "1000".to_owned()),
+        ],
+        ..Options::default()
+    };
+    TestServer::start(db, options).await
+}
+
+/// A request of a 1,000-byte prompt, `history_bytes` of history and a 2,000-byte app, with
+/// the attachment `id`.
+fn sized_request(history_bytes: usize, id: &str) -> Value {
+    let path = "src/App.tsx";
+    json!({
+        "prompt": "p".repeat(1_000),
+        "conversationHistory": [{"role": "user", "content": "h".repeat(history_bytes)}],
+        "currentAppState": {"files": [{"path": path, "content": "c".repeat(2_000 - path.len())}]},
+        "attachments": [id],
+    })
+}
+
+#[tokio::test]
+async fn attached_images_count_against_the_plans_request_tokens() {
+    let server = small_context_server().await;
+    let user = Uuid::new_v4();
+    // 300 x 250 pixels: 100 tokens at width x height / 750.
+    let (status, body) = upload(&server, user, png(300, 250, None)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+
+    // 3,600 bytes of text (900 tokens) and the image (100): exactly the limit, accepted.
+    let (status, _, body) = server
+        .call("POST", FULL_APP, Some(user), Some(sized_request(600, &id)))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let first = body["jobId"].as_str().unwrap().to_owned();
+
+    // Four bytes more (901 + 100 tokens): refused, naming the limit, before any reservation.
+    let (status, _, body) = server
+        .call("POST", FULL_APP, Some(user), Some(sized_request(604, &id)))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_body");
+    assert_eq!(body["details"]["field"], "attachments");
+    assert_eq!(body["details"]["limit"], "request_tokens");
+    assert_eq!(body["details"]["max"], 1_000);
+    assert_eq!(body["details"]["estimatedTokens"], 1_001);
+    assert_eq!(body["details"]["imageTokens"], 100);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("about 1001 input tokens"),
+        "{body}"
+    );
+    // The same text without the image is within the plan's other limits, and accepted.
+    let mut text_only = sized_request(604, &id);
+    text_only["attachments"] = json!([]);
+    let (status, _, body) = server
+        .call("POST", FULL_APP, Some(user), Some(text_only))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let second = body["jobId"].as_str().unwrap().to_owned();
+
+    // A chat message over the limit is refused before its reservation too.
+    let mut chat = sized_request(604, &id);
+    chat["prompt"] = json!("q".repeat(1_000));
+    let (status, _, body) = server
+        .call("POST", "/api/chat", Some(user), Some(chat))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["details"]["limit"], "request_tokens");
+
+    // Nothing was reserved or enqueued for the refused requests: the two accepted
+    // generations are all the day's use, and no chat message was counted.
+    for job in [first, second] {
+        server.events(user, &job).await.rest().await;
+    }
+    let (_, _, quota) = server.call("GET", "/api/quota", Some(user), None).await;
+    assert_eq!(quota["daily"]["used"], 2, "{quota}");
+    assert_eq!(quota["chat"]["used"], 0, "{quota}");
+    let (_, _, jobs) = server.call("GET", "/api/jobs", Some(user), None).await;
+    assert_eq!(jobs["items"].as_array().unwrap().len(), 2, "{jobs}");
+}
+
+#[tokio::test]
+async fn a_version_shows_the_images_of_the_job_that_produced_it() {
+    let server = server().await;
+    let user = Uuid::new_v4();
+    let id = uploaded(&server, user).await;
+    let job = server
+        .generate(
+            user,
+            FULL_APP,
+            json!({"prompt": "A habit tracker like this", "attachments": [id]}),
+        )
+        .await;
+    server.events(user, &job).await.rest().await;
+    let (_, _, view) = server
+        .call("GET", &format!("/api/jobs/{job}"), Some(user), None)
+        .await;
+    assert_eq!(view["status"], "completed", "{view}");
+    let app = view["result"]["appId"].as_str().unwrap().to_owned();
+
+    // The app at its current version, and that version by number.
+    let (status, _, at) = server
+        .call("GET", &format!("/api/apps/{app}"), Some(user), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{at}");
+    assert_eq!(at["version"]["number"], 1);
+    assert_eq!(at["version"]["jobId"], json!(job));
+    assert_eq!(at["version"]["attachments"], json!([id]), "{at}");
+    let (_, _, v1) = server
+        .call(
+            "GET",
+            &format!("/api/apps/{app}/versions/1"),
+            Some(user),
+            None,
+        )
+        .await;
+    assert_eq!(v1["version"]["attachments"], json!([id]), "{v1}");
+
+    // A rebuild without images makes a version without them; version 1 keeps its own.
+    let job = server
+        .generate(
+            user,
+            FULL_APP,
+            json!({"prompt": "A habit tracker with streaks", "appId": app}),
+        )
+        .await;
+    server.events(user, &job).await.rest().await;
+    let (_, _, modified) = server
+        .call("GET", &format!("/api/jobs/{job}"), Some(user), None)
+        .await;
+    assert_eq!(modified["status"], "completed", "{modified}");
+    let (_, _, v2) = server
+        .call(
+            "GET",
+            &format!("/api/apps/{app}/versions/2"),
+            Some(user),
+            None,
+        )
+        .await;
+    assert_eq!(v2["version"]["number"], 2, "{v2}");
+    assert_eq!(v2["version"]["attachments"], json!([]), "{v2}");
+    let (_, _, v1) = server
+        .call(
+            "GET",
+            &format!("/api/apps/{app}/versions/1"),
+            Some(user),
+            None,
+        )
+        .await;
+    assert_eq!(v1["version"]["attachments"], json!([id]), "{v1}");
+}
