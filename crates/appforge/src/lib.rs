@@ -4,6 +4,8 @@
 //! - [`settlement`]: who pays for a model call. A generation job carries its quota
 //!   reservation; when the job ends, [`settlement::settle_job`] commits or refunds it by one
 //!   table of rules (completed, stopped, failed by the request, failed by us or the provider).
+//! - [`generation`]: the flow as a service. A [`generation::GenerationService`] reserves,
+//!   enqueues, runs the pipelines with progress, saves the app version and settles.
 //! - [`reconcile`]: what a stopped process left open. A [`reconcile::Reconciler`] settles the
 //!   jobs that ended without their settlement and releases held reservations whose job is gone.
 //!
@@ -49,7 +51,8 @@
 //!
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
-//! | `generation` | yes | [`settlement`] and [`reconcile`]; brings `jobs` and `quota` |
+//! | `generation` | yes | [`generation`] (the service), [`settlement`] and [`reconcile`]; brings `jobs`, `quota`, `apps`, `files` and the llm pipelines |
+//! | `axum` | no | `axum`: the generation HTTP API as a mountable router, with pluggable authentication |
 //! | `sqlite` | yes | the SQLite stores of the crates turned on |
 //! | `postgres` | no | the PostgreSQL stores of the crates turned on |
 //! | `jobs` | with `generation` | [`jobs`]: `appforge-jobs` |
@@ -73,11 +76,15 @@ pub use appforge_billing as billing;
 pub use appforge_files as files;
 #[cfg(feature = "jobs")]
 pub use appforge_jobs as jobs;
-#[cfg(feature = "llm")]
+#[cfg(any(feature = "llm", feature = "generation"))]
 pub use appforge_llm as llm;
 #[cfg(feature = "quota")]
 pub use appforge_quota as quota;
 
+#[cfg(feature = "axum")]
+pub mod axum;
+#[cfg(feature = "generation")]
+pub mod generation;
 #[cfg(feature = "generation")]
 pub mod reconcile;
 #[cfg(feature = "generation")]

@@ -1,0 +1,146 @@
+//! The host's authentication, plugged into the router: a small trait, and a Supabase-style
+//! JWT implementation.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use appforge_core::{ExposeSecret, SecretString};
+use http::{HeaderMap, StatusCode, header};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// Who a request acts for, as the host's authentication decides. Implemented by the host (its
+/// sessions, its API keys); [`SupabaseJwt`] checks Supabase Auth tokens.
+pub trait Authenticate: Send + Sync + 'static {
+    /// The user the request acts for, or the rejection to answer.
+    fn authenticate(
+        &self,
+        headers: &HeaderMap,
+    ) -> impl Future<Output = Result<Uuid, AuthRejection>> + Send;
+}
+
+/// A request the authentication refused: `401` (no or bad credentials) or `403`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthRejection {
+    /// The status to answer.
+    pub status: StatusCode,
+    /// Why, for the client (never the credential itself).
+    pub message: String,
+}
+
+impl AuthRejection {
+    /// `401 Unauthorized`.
+    #[must_use]
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            message: message.into(),
+        }
+    }
+
+    /// `403 Forbidden`.
+    #[must_use]
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::FORBIDDEN,
+            message: message.into(),
+        }
+    }
+}
+
+/// HS256 JWTs with the claims Supabase Auth issues: `sub` (the user id), `exp`,
+/// `aud = "authenticated"`, optional `nbf` and `iss`; anonymous sign-ins (`is_anonymous`)
+/// are refused with `403`. 30 s of leeway on `exp` and `nbf`. The secret never reaches `Debug`.
+#[derive(Clone)]
+pub struct SupabaseJwt {
+    decoding: Arc<DecodingKey>,
+    validation: Arc<Validation>,
+}
+
+impl fmt::Debug for SupabaseJwt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SupabaseJwt([REDACTED])")
+    }
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    sub: Uuid,
+    #[serde(default)]
+    is_anonymous: bool,
+}
+
+impl SupabaseJwt {
+    /// Verifies tokens signed with the project's JWT secret, from any issuer.
+    #[must_use]
+    pub fn new(secret: &SecretString) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&["authenticated"]);
+        validation.set_required_spec_claims(&["exp", "sub", "aud"]);
+        validation.validate_nbf = true;
+        validation.leeway = 30;
+        Self {
+            decoding: Arc::new(DecodingKey::from_secret(secret.expose_secret().as_bytes())),
+            validation: Arc::new(validation),
+        }
+    }
+
+    /// Requires `iss = issuer` (Supabase: `https://<project>.supabase.co/auth/v1`).
+    #[must_use]
+    pub fn issuer(mut self, issuer: &str) -> Self {
+        let validation = Arc::make_mut(&mut self.validation);
+        validation.set_issuer(&[issuer]);
+        validation.set_required_spec_claims(&["exp", "sub", "aud", "iss"]);
+        self
+    }
+
+    /// The user id of a valid token.
+    ///
+    /// # Errors
+    ///
+    /// `401` for a malformed, forged, expired, not yet valid, wrong-audience or wrong-issuer
+    /// token; `403` for an anonymous sign-in.
+    pub fn verify(&self, token: &str) -> Result<Uuid, AuthRejection> {
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| {
+                tracing::debug!(error = %e, "rejected bearer token");
+                AuthRejection::unauthorized("invalid or expired token")
+            })?
+            .claims;
+        if claims.is_anonymous {
+            return Err(AuthRejection::forbidden(
+                "anonymous users cannot use this API; sign in",
+            ));
+        }
+        Ok(claims.sub)
+    }
+}
+
+impl Authenticate for SupabaseJwt {
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<Uuid, AuthRejection> {
+        let token = bearer(headers)?;
+        self.verify(token)
+    }
+}
+
+/// The token of an `Authorization: Bearer` header.
+///
+/// # Errors
+///
+/// `401` when the header is missing or not a bearer token.
+pub fn bearer(headers: &HeaderMap) -> Result<&str, AuthRejection> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| AuthRejection::unauthorized("missing Authorization: Bearer token"))?;
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| AuthRejection::unauthorized("Authorization must be `Bearer <token>`"))
+}

@@ -1,0 +1,686 @@
+//! The generation HTTP API as an [`axum::Router`] a host mounts under its own prefix, with the
+//! host's authentication plugged in through [`Authenticate`].
+//!
+//! | route | what it does |
+//! | --- | --- |
+//! | `POST /ai-builder/full-app` | a whole app: `202 {jobId, status}` |
+//! | `POST /ai-builder/modify` | a change to an app (`currentAppState` or a saved `appId`) |
+//! | `POST /ai-builder/plan-phases` | a phase plan |
+//! | `GET /jobs/{id}` | the job: status, progress, result or error |
+//! | `GET /jobs/{id}/events` | the job's events as Server-Sent Events, ending after the last |
+//! | `DELETE /jobs/{id}` | cancels the job |
+//! | `GET /quota` | the user's windows and limits |
+//!
+//! Errors are JSON, `{"error": code, "message": text, "details": ...}`: `400 invalid_body`
+//! naming the field and the plan limit, `401`/`403` from the authentication, `404 not_found`
+//! for another user's job or app, `429 quota_exceeded` with `Retry-After` and the quota status.
+//!
+//! ```
+//! use appforge::axum::{SupabaseJwt, router};
+//! use appforge::core::SecretString;
+//! use appforge::generation::GenerationService;
+//! # fn service() -> GenerationService { unimplemented!() }
+//!
+//! # fn assemble() {
+//! let api = router(service(), SupabaseJwt::new(&SecretString::from("a-secret-of-32-bytes-or-more....")));
+//! let app: axum::Router = axum::Router::new().nest("/builder", api);
+//! # let _ = app; }
+//! ```
+
+mod auth;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use appforge_apps::AppStore;
+use appforge_files::AppFile;
+use appforge_jobs::{Job, JobId, JobStatus, JobStore};
+use appforge_llm::{FullAppRequest, HistoryMessage, ModifyRequest, PhaseContext, PlanRequest};
+use appforge_quota::{LimitKind, QuotaStatus, UsageStore};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::StreamExt;
+use http::{HeaderMap, StatusCode, header};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+pub use auth::{AuthRejection, Authenticate, SupabaseJwt, bearer};
+
+use crate::generation::limits::{self, LimitError};
+use crate::generation::{GenerationService, Submission, SubmitError};
+
+/// The longest prompt the router accepts by default, in bytes.
+pub const DEFAULT_MAX_PROMPT_BYTES: usize = 32 * 1024;
+
+/// The generation API over `service`, authenticated by `auth`, with the default settings.
+/// Mount it with [`Router::nest`]; it carries its own state.
+pub fn router<J, U, A, Au>(service: GenerationService<J, U, A>, auth: Au) -> Router
+where
+    J: JobStore,
+    U: UsageStore + 'static,
+    A: AppStore + Clone + 'static,
+    Au: Authenticate,
+{
+    Api::new(service, auth).router()
+}
+
+/// The generation API with its settings; [`router`] with the defaults.
+pub struct Api<J, U, A, Au> {
+    service: GenerationService<J, U, A>,
+    auth: Arc<Au>,
+    max_prompt_bytes: usize,
+}
+
+impl<J, U, A, Au> Clone for Api<J, U, A, Au> {
+    fn clone(&self) -> Self {
+        Self {
+            service: self.service.clone(),
+            auth: Arc::clone(&self.auth),
+            max_prompt_bytes: self.max_prompt_bytes,
+        }
+    }
+}
+
+impl<J, U, A, Au> std::fmt::Debug for Api<J, U, A, Au> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api")
+            .field("service", &self.service)
+            .field("max_prompt_bytes", &self.max_prompt_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<J, U, A, Au> Api<J, U, A, Au>
+where
+    J: JobStore,
+    U: UsageStore + 'static,
+    A: AppStore + Clone + 'static,
+    Au: Authenticate,
+{
+    /// The API over `service`, authenticated by `auth`.
+    pub fn new(service: GenerationService<J, U, A>, auth: Au) -> Self {
+        Self {
+            service,
+            auth: Arc::new(auth),
+            max_prompt_bytes: DEFAULT_MAX_PROMPT_BYTES,
+        }
+    }
+
+    /// The longest prompt accepted, in bytes (default [`DEFAULT_MAX_PROMPT_BYTES`]).
+    #[must_use]
+    pub fn max_prompt_bytes(mut self, bytes: usize) -> Self {
+        self.max_prompt_bytes = bytes;
+        self
+    }
+
+    /// The router.
+    pub fn router(self) -> Router {
+        Router::new()
+            .route("/ai-builder/full-app", post(full_app::<J, U, A, Au>))
+            .route("/ai-builder/modify", post(modify::<J, U, A, Au>))
+            .route("/ai-builder/plan-phases", post(plan_phases::<J, U, A, Au>))
+            .route(
+                "/jobs/{id}",
+                get(job::<J, U, A, Au>).delete(cancel::<J, U, A, Au>),
+            )
+            .route("/jobs/{id}/events", get(events::<J, U, A, Au>))
+            .route("/quota", get(quota::<J, U, A, Au>))
+            .with_state(self)
+    }
+
+    async fn user(&self, headers: &HeaderMap) -> Result<Uuid, ApiError> {
+        self.auth
+            .authenticate(headers)
+            .await
+            .map_err(|r| ApiError::new(r.status, status_code(r.status), r.message))
+    }
+}
+
+fn status_code(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        _ => "rejected",
+    }
+}
+
+/// An error answer: `{"error", "message", "details"?}` with its status.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    details: Option<Value>,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+            retry_after: None,
+        }
+    }
+
+    fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+
+    fn internal(error: &dyn std::fmt::Display) -> Self {
+        tracing::error!(%error, "generation API error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+    }
+
+    fn denied(status: &QuotaStatus) -> Self {
+        let limit = match status.denied_by {
+            Some(LimitKind::Monthly) => "monthly generation limit",
+            Some(LimitKind::Tokens) => "monthly token limit",
+            Some(LimitKind::Burst) => "burst limit",
+            Some(LimitKind::ChatMessages) => "daily chat message limit",
+            _ => "daily generation limit",
+        };
+        Self {
+            details: serde_json::to_value(status).ok(),
+            retry_after: Some(status.retry_after_secs().unwrap_or(60).max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "quota_exceeded",
+                format!("your plan's {limit} is reached"),
+            )
+        }
+    }
+}
+
+impl From<LimitError> for ApiError {
+    fn from(error: LimitError) -> Self {
+        Self {
+            details: Some(json!({ "field": error.field, "limit": error.limit, "max": error.max })),
+            ..Self::new(StatusCode::BAD_REQUEST, "invalid_body", error.to_string())
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let status = rejection.status();
+        let code = if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+            "unsupported_media_type"
+        } else {
+            "invalid_body"
+        };
+        Self::new(status, code, rejection.body_text())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "error": self.code, "message": self.message });
+        if let Some(details) = self.details {
+            body["details"] = details;
+        }
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after
+            && let Ok(value) = secs.to_string().parse()
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
+    }
+}
+
+/// The files of an app as a request carries them.
+#[derive(Debug, Deserialize)]
+struct CurrentApp {
+    files: Vec<AppFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FullAppBody {
+    prompt: String,
+    #[serde(default)]
+    conversation_history: Vec<HistoryMessage>,
+    current_app_state: Option<CurrentApp>,
+    phase_context: Option<PhaseContext>,
+    app_id: Option<Uuid>,
+    base_version: Option<u32>,
+    #[serde(default)]
+    attachments: Vec<Uuid>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ModifyBody {
+    prompt: String,
+    #[serde(default)]
+    conversation_history: Vec<HistoryMessage>,
+    current_app_state: Option<CurrentApp>,
+    app_id: Option<Uuid>,
+    base_version: Option<u32>,
+    #[serde(default)]
+    attachments: Vec<Uuid>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PlanBody {
+    prompt: String,
+    #[serde(default)]
+    conversation_history: Vec<HistoryMessage>,
+    #[serde(default)]
+    attachments: Vec<Uuid>,
+}
+
+/// `202 Accepted`: the job to follow.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Accepted {
+    job_id: String,
+    status: JobStatus,
+}
+
+/// The saved app a request builds on, with that version's files; `None` without `appId`.
+async fn base<J, U, A, Au>(
+    api: &Api<J, U, A, Au>,
+    user: Uuid,
+    plan: &appforge_quota::Plan,
+    app: Option<Uuid>,
+    version: Option<u32>,
+    has_current: bool,
+) -> Result<Option<(Uuid, u32, Vec<AppFile>)>, ApiError>
+where
+    J: JobStore,
+    U: UsageStore + 'static,
+    A: AppStore + Clone + 'static,
+    Au: Authenticate,
+{
+    let Some(app) = app else {
+        if version.is_some() {
+            return Err(LimitError::field("baseVersion", "requires `appId`").into());
+        }
+        return Ok(None);
+    };
+    if has_current {
+        return Err(LimitError::field(
+            "currentAppState",
+            "not allowed with `appId`: the saved version's files are used",
+        )
+        .into());
+    }
+    let stored = api
+        .service
+        .apps()
+        .get_version(user, app, version)
+        .await
+        .map_err(|e| {
+            if e.is_not_found() {
+                ApiError::not_found("app")
+            } else {
+                ApiError::internal(&e)
+            }
+        })?;
+    limits::check_app_size("appId", &stored.files, plan)?;
+    Ok(Some((app, stored.info.number, stored.files)))
+}
+
+/// Checks what every generation request carries, then the user's plan.
+async fn admit<J, U, A, Au>(
+    api: &Api<J, U, A, Au>,
+    user: Uuid,
+    prompt: &str,
+    history: &[HistoryMessage],
+    attachments: usize,
+) -> Result<appforge_quota::Plan, ApiError>
+where
+    J: JobStore,
+    U: UsageStore + 'static,
+    A: AppStore + Clone + 'static,
+    Au: Authenticate,
+{
+    limits::check_prompt(prompt, api.max_prompt_bytes)?;
+    let plan = api
+        .service
+        .quota()
+        .plan_of(user)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    limits::check_history(history, &plan)?;
+    limits::check_attachment_count(attachments, &plan)?;
+    Ok(plan)
+}
+
+async fn submit<J, U, A, Au>(
+    api: &Api<J, U, A, Au>,
+    user: Uuid,
+    submission: Submission,
+) -> Result<Response, ApiError>
+where
+    J: JobStore,
+    U: UsageStore + 'static,
+    A: AppStore + Clone + 'static,
+    Au: Authenticate,
+{
+    match api.service.submit(user, submission).await {
+        Ok(submitted) => Ok((
+            StatusCode::ACCEPTED,
+            Json(Accepted {
+                job_id: submitted.job.to_string(),
+                status: JobStatus::Pending,
+            }),
+        )
+            .into_response()),
+        Err(SubmitError::Denied(status)) => Err(ApiError::denied(&status)),
+        Err(error) => Err(ApiError::internal(&error)),
+    }
+}
+
+async fn full_app<J, U, A, Au>(
+    State(api): State<Api<J, U, A, Au>>,
+    headers: HeaderMap,
+    body: Result<Json<FullAppBody>, JsonRejection>,
+) -> Result<Response, ApiError>
+where
+    J: JobStore,
+    U: UsageStore + 'static,
+    A: AppStore + Clone + 'static,
+    Au: Authenticate,
+{
+    let user = api.user(&headers).await?;
+    let Json(mut body) = body?;
+    let plan = admit(
+        &api,
+        user,
+        &body.prompt,
+        &body.conversation_history,
+        body.attachments.len(),
+    )
+    .await?;
+    if let Some(current) = &mut body.current_app_state {
+        limits::check_files("currentAppState.files", &mut current.files, &plan)?;
+    }
+    if let Some(phase) = &body.phase_context {
+        limits::check_phase(phase, &plan)?;
+    }
+    let base = base(
+        &api,
+        user,
+        &plan,
+        body.app_id,
+        body.base_version,
+        body.current_app_state.is_some(),
+    )
+    .await?;
+    let (current_app, target) = match base {
+        Some((app, version, files)) => (Some(files), Some((app, version))),
+        None => (body.current_app_state.map(|a| a.files), None),
+    };
+    let mut request = FullAppRequest::new(body.prompt);
+    request.history = body.conversation_history;
+    request.current_app = current_app;
+    request.phase = body.phase_context;
+    let mut submission = Submission::full_app(request).attachments(body.attachments);
+    if let Some((app, version)) = target {
+        submission = submission.save_to(app, version);
+    }
+    submit(&api, user, submission).await
+}
+
+async fn modify<J, U, A, Au>(
+    State(api): State<Api<J, U, A, Au>>,
+    headers: HeaderMap,
+    body: Result<Json<ModifyBody>, JsonRejection>,
+) -> Result<Response, ApiError>
+where
+    J: JobStore,
+    U: UsageStore + 'static,
+    A: AppStore + Clone + 'static,
+    Au: Authenticate,
+{
+    let user = api.user(&headers).await?;
+    let Json(mut body) = body?;
+    let plan = admit(
+        &api,
+        user,
+        &body.prompt,
+        &body.conversation_history,
+        body.attachments.len(),
+    )
+    .await?;
+    if let Some(current) = &mut body.current_app_state {
+        limits::check_files("currentAppState.files", &mut current.files, &plan)?;
+    }
+    let base = base(
+        &api,
+        user,
+        &plan,
+        body.app_id,
+        body.base_version,
+        body.current_app_state.is_some(),
+    )
+    .await?;
+    let (files, target) = match (base, body.current_app_state) {
+        (Some((app, version, files)), _) => (files, Some((app, version))),
+        (None, Some(current)) => (current.files, None),
+        (None, None) => {
+            return Err(LimitError::field(
+                "currentAppState",
+                "required unless `appId` names a saved app",
+            )
+            .into());
+        }
+    };
+    let request = ModifyRequest {
+        request: body.prompt,
+        history: body.conversation_history,
+        app: files,
+        attachments: Vec::new(),
+    };
+    let mut submission = Submission::modify(request).attachments(body.attachments);
+    if let Some((app, version)) = target {
+        submission = submission.save_to(app, version);
+    }
+    submit(&api, user, submission).await
+}
+
+async fn plan_phases<J, U, A, Au>(
+    State(api): State<Api<J, U, A, Au>>,
+    headers: HeaderMap,
+    body: Result<Json<PlanBody>, JsonRejection>,
+) -> Result<Response, ApiError>
+where
+    J: JobStore,
+    U: UsageStore + 'static,
+    A: AppStore + Clone + 'static,
+    Au: Authenticate,
+{
+    let user = api.user(&headers).await?;
+    let Json(body) = body?;
+    admit(
+        &api,
+        user,
+        &body.prompt,
+        &body.conversation_history,
+        body.attachments.len(),
+    )
+    .await?;
+    let request = PlanRequest {
+        prompt: body.prompt,
+        history: body.conversation_history,
+        attachments: Vec::new(),
+    };
+    submit(
+        &api,
+        user,
+        Submission::plan_phases(request).attachments(body.attachments),
+    )
+    .await
+}
+
+/// A job as the API shows it (camelCase; the payload, which holds the reservation and the
+/// request, is not shown).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JobView {
+    id: String,
+    kind: String,
+    status: JobStatus,
+    attempt: u32,
+    max_attempts: u32,
+    progress: Option<Value>,
+    result: Option<Value>,
+    error: Option<String>,
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    created_at: chrono::DateTime<chrono::Utc>,
+    started_at: Option<chrono::DateTime<chrono::Utc>>,
+    completed_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<Job> for JobView {
+    fn from(job: Job) -> Self {
+        Self {
+            id: job.id.to_string(),
+            kind: job.kind,
+            status: job.status,
+            attempt: job.attempt,
+            max_attempts: job.max_attempts,
+            progress: job.progress,
+            result: job.result,
+            error: job.error,
+            input_tokens: job.input_tokens,
+            output_tokens: job.output_tokens,
+            created_at: job.created_at,
+            started_at: job.started_at,
+            completed_at: job.completed_at,
+        }
+    }
+}
+
+fn job_id(raw: &str) -> Result<JobId, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found("job"))
+}
+
+fn jobs_error(error: &appforge_jobs::Error) -> ApiError {
+    if error.is_not_found() {
+        ApiError::not_found("job")
+    } else {
+        ApiError::internal(error)
+    }
+}
+
+async fn job<J, U, A, Au>(
+    State(api): State<Api<J, U, A, Au>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError>
+where
+    J: JobStore,
+    U: UsageStore + 'static,
+    A: AppStore + Clone + 'static,
+    Au: Authenticate,
+{
+    let user = api.user(&headers).await?;
+    let job = api
+        .service
+        .queue()
+        .get(user, job_id(&id)?)
+        .await
+        .map_err(|e| jobs_error(&e))?;
+    Ok(Json(job.into()))
+}
+
+async fn cancel<J, U, A, Au>(
+    State(api): State<Api<J, U, A, Au>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError>
+where
+    J: JobStore,
+    U: UsageStore + 'static,
+    A: AppStore + Clone + 'static,
+    Au: Authenticate,
+{
+    let user = api.user(&headers).await?;
+    let job = api
+        .service
+        .queue()
+        .cancel(user, job_id(&id)?)
+        .await
+        .map_err(|e| jobs_error(&e))?;
+    Ok(Json(job.into()))
+}
+
+async fn events<J, U, A, Au>(
+    State(api): State<Api<J, U, A, Au>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Sse<impl futures::Stream<Item = Result<Event, Infallible>>>, ApiError>
+where
+    J: JobStore,
+    U: UsageStore + 'static,
+    A: AppStore + Clone + 'static,
+    Au: Authenticate,
+{
+    let user = api.user(&headers).await?;
+    let subscription = api
+        .service
+        .queue()
+        .subscribe(user, job_id(&id)?)
+        .await
+        .map_err(|e| jobs_error(&e))?;
+    let stream = subscription.map(|event| {
+        let mut data = serde_json::to_value(&event).unwrap_or(Value::Null);
+        // The snapshot's job is shown as the API shows jobs, without its payload.
+        if let appforge_jobs::JobEventKind::Snapshot { job } = &event.kind
+            && let Value::Object(map) = &mut data
+        {
+            map.insert(
+                "job".into(),
+                serde_json::to_value(JobView::from((**job).clone())).unwrap_or(Value::Null),
+            );
+        }
+        let name = data
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("event")
+            .to_owned();
+        Ok(Event::default().event(name).data(data.to_string()))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+async fn quota<J, U, A, Au>(
+    State(api): State<Api<J, U, A, Au>>,
+    headers: HeaderMap,
+) -> Result<Json<QuotaStatus>, ApiError>
+where
+    J: JobStore,
+    U: UsageStore + 'static,
+    A: AppStore + Clone + 'static,
+    Au: Authenticate,
+{
+    let user = api.user(&headers).await?;
+    let status = api
+        .service
+        .quota()
+        .status(user)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(status))
+}

@@ -1,0 +1,407 @@
+//! The mountable generation API: authentication through the host's trait, the answers a client
+//! relies on (202, 400 naming the field, 401/403, 404 for another user's job, 429 with
+//! Retry-After), and the job's events as SSE.
+
+#![cfg(feature = "axum")]
+
+use std::time::Duration;
+
+use appforge::apps::MemoryAppStore;
+use appforge::axum::{AuthRejection, Authenticate, SupabaseJwt, router};
+use appforge::core::SecretString;
+use appforge::generation::GenerationService;
+use appforge::jobs::{MemoryJobStore, WorkerPool};
+use appforge::llm::{Pipelines, ScriptedProvider, StopReason};
+use appforge::quota::{AnyUsageStore, MemoryUsageStore, Quota};
+use axum::Router;
+use axum::body::Body;
+use http::{HeaderMap, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+const APP: &str = "===NAME===\nTodo\n===FILE: src/App.tsx===\nexport default function App() { return null; }\n===END===\n";
+
+type Service = GenerationService<MemoryJobStore, AnyUsageStore, MemoryAppStore>;
+
+fn service(provider: &ScriptedProvider) -> Service {
+    GenerationService::builder(
+        Quota::new(MemoryUsageStore::new()),
+        MemoryJobStore::new(),
+        MemoryAppStore::new(),
+        Pipelines::new(provider.clone()),
+    )
+    .build()
+    .unwrap()
+}
+
+fn token(user: Uuid, anonymous: bool) -> String {
+    let exp = chrono::Utc::now().timestamp() + 3600;
+    let claims =
+        json!({ "sub": user, "exp": exp, "aud": "authenticated", "is_anonymous": anonymous });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+fn app(service: &Service) -> Router {
+    let api = router(
+        service.clone(),
+        SupabaseJwt::new(&SecretString::from(SECRET)),
+    );
+    Router::new().nest("/builder", api)
+}
+
+async fn call(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    bearer: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, HeaderMap, Value) {
+    let mut request = Request::builder().method(method).uri(uri);
+    if let Some(token) = bearer {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let request = match body {
+        Some(body) => request
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string())),
+        None => request.body(Body::empty()),
+    }
+    .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, headers, value)
+}
+
+#[tokio::test]
+async fn a_generation_is_accepted_followed_and_kept_private() {
+    let provider = ScriptedProvider::new().with(ScriptedProvider::text_transcript(
+        [APP],
+        &StopReason::EndTurn,
+    ));
+    let service = service(&provider);
+    let app = app(&service);
+    let user = Uuid::new_v4();
+    let alice = token(user, false);
+
+    let (status, _, body) = call(
+        &app,
+        "POST",
+        "/builder/ai-builder/full-app",
+        Some(&alice),
+        Some(json!({ "prompt": "a todo list" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["status"], "pending");
+    let job = body["jobId"].as_str().unwrap().to_owned();
+
+    let workers: WorkerPool<MemoryJobStore> = service.start_workers(1).unwrap();
+    // The events stream ends after the job's last event.
+    let response = app
+        .clone()
+        .oneshot(
+            Request::get(format!("/builder/jobs/{job}/events"))
+                .header(header::AUTHORIZATION, format!("Bearer {alice}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/event-stream"
+    );
+    let text = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(text.starts_with("event: snapshot"), "{text}");
+    assert!(text.contains("event: completed"), "{text}");
+    assert!(
+        !text.contains("reservationId"),
+        "the payload is not shown: {text}"
+    );
+    workers.shutdown(Duration::from_secs(5)).await;
+
+    let (status, _, body) = call(
+        &app,
+        "GET",
+        &format!("/builder/jobs/{job}"),
+        Some(&alice),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "completed");
+    assert_eq!(body["result"]["version"], 1);
+    assert!(body.get("payload").is_none());
+
+    // Another user: the job does not exist for them.
+    let bob = token(Uuid::new_v4(), false);
+    let (status, _, body) = call(
+        &app,
+        "GET",
+        &format!("/builder/jobs/{job}"),
+        Some(&bob),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let (status, _, _) = call(
+        &app,
+        "DELETE",
+        &format!("/builder/jobs/{job}"),
+        Some(&bob),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    service.flush_settlements(Duration::from_secs(5)).await;
+    let (status, _, body) = call(&app, "GET", "/builder/quota", Some(&alice), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["daily"]["used"], 1);
+}
+
+#[tokio::test]
+async fn credentials_are_checked_before_anything_else() {
+    let service = service(&ScriptedProvider::new());
+    let app = app(&service);
+    let body = json!({ "prompt": "a todo list" });
+    let (status, _, answer) = call(
+        &app,
+        "POST",
+        "/builder/ai-builder/full-app",
+        None,
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+    );
+    let (status, _, _) = call(
+        &app,
+        "POST",
+        "/builder/ai-builder/full-app",
+        Some("not.a.jwt"),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let forged = {
+        let claims = json!({ "sub": Uuid::new_v4(), "exp": chrono::Utc::now().timestamp() + 60, "aud": "authenticated" });
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(b"another-secret-of-thirty-two-byt"),
+        )
+        .unwrap()
+    };
+    let (status, _, _) = call(
+        &app,
+        "POST",
+        "/builder/ai-builder/full-app",
+        Some(&forged),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, answer) = call(
+        &app,
+        "POST",
+        "/builder/ai-builder/full-app",
+        Some(&token(Uuid::new_v4(), true)),
+        Some(body),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+    assert!(format!("{:?}", SupabaseJwt::new(&SecretString::from(SECRET))).contains("REDACTED"));
+}
+
+#[tokio::test]
+async fn bad_requests_name_the_field_and_cost_nothing() {
+    let service = service(&ScriptedProvider::new());
+    let app = app(&service);
+    let user = Uuid::new_v4();
+    let alice = token(user, false);
+    let url = "/builder/ai-builder/full-app";
+    let (status, _, body) = call(
+        &app,
+        "POST",
+        url,
+        Some(&alice),
+        Some(json!({ "prompt": "  " })),
+    )
+    .await;
+    assert_eq!(
+        (status, body["details"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("prompt"))
+    );
+    let history: Vec<Value> = (0..1000)
+        .map(|_| json!({ "role": "user", "content": "hi" }))
+        .collect();
+    let (status, _, body) = call(
+        &app,
+        "POST",
+        url,
+        Some(&alice),
+        Some(json!({ "prompt": "x", "conversationHistory": history })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["details"]["limit"], "history_messages");
+    let (status, _, body) = call(&app, "POST", url, Some(&alice), Some(json!({ "prompt": "x", "currentAppState": { "files": [{ "path": "../x", "content": "" }] } }))).await;
+    assert_eq!(
+        (status, body["details"]["field"].as_str()),
+        (
+            StatusCode::BAD_REQUEST,
+            Some("currentAppState.files[0].path")
+        )
+    );
+    let (status, _, body) = call(
+        &app,
+        "POST",
+        url,
+        Some(&alice),
+        Some(json!({ "prompt": "x", "appId": Uuid::new_v4() })),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let (status, _, body) = call(
+        &app,
+        "POST",
+        url,
+        Some(&alice),
+        Some(json!({ "prompt": "x", "unknown": 1 })),
+    )
+    .await;
+    assert!(status.is_client_error(), "{status}");
+    assert_eq!(body["error"], "invalid_body");
+    let (status, _, body) = call(
+        &app,
+        "POST",
+        "/builder/ai-builder/modify",
+        Some(&alice),
+        Some(json!({ "prompt": "x" })),
+    )
+    .await;
+    assert_eq!(
+        (status, body["details"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("currentAppState"))
+    );
+    let (status, _, body) = call(&app, "GET", "/builder/jobs/not-an-id", Some(&alice), None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+
+    let quota = service.quota().status(user).await.unwrap();
+    assert_eq!(
+        quota.daily.remaining, quota.daily.limit,
+        "nothing was reserved"
+    );
+}
+
+#[tokio::test]
+async fn a_spent_quota_answers_429_with_retry_after_and_the_windows() {
+    let service = service(&ScriptedProvider::new());
+    let app = app(&service);
+    let user = Uuid::new_v4();
+    let alice = token(user, false);
+    let daily = service
+        .quota()
+        .plan_of(user)
+        .await
+        .unwrap()
+        .daily_generations
+        .unwrap();
+    for _ in 0..daily {
+        let (status, _, _) = call(
+            &app,
+            "POST",
+            "/builder/ai-builder/plan-phases",
+            Some(&alice),
+            Some(json!({ "prompt": "plan" })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    let (status, headers, body) = call(
+        &app,
+        "POST",
+        "/builder/ai-builder/plan-phases",
+        Some(&alice),
+        Some(json!({ "prompt": "plan" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(body["error"], "quota_exceeded");
+    let retry: u64 = headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    assert!(body["details"]["deniedBy"].is_string(), "{body}");
+}
+
+/// A host's own authentication: an API key header naming the user.
+struct HeaderKeys;
+
+impl Authenticate for HeaderKeys {
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<Uuid, AuthRejection> {
+        headers
+            .get("x-user")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| AuthRejection::unauthorized("x-user required"))
+    }
+}
+
+#[tokio::test]
+async fn a_host_brings_its_own_authentication() {
+    let service = service(&ScriptedProvider::new());
+    let app = Router::new().nest("/api", router(service, HeaderKeys));
+    let user = Uuid::new_v4();
+    let request = Request::get("/api/quota")
+        .header("x-user", user.to_string())
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        app.clone().oneshot(request).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let request = Request::get("/api/quota").body(Body::empty()).unwrap();
+    assert_eq!(
+        app.oneshot(request).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
