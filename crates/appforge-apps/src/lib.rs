@@ -76,7 +76,8 @@
 //! the built-in backends as the default. The backends are [`MemoryAppStore`],
 //! [`SqliteAppStore`] (one `BEGIN IMMEDIATE` transaction per write) and `PgAppStore` (the
 //! app's row locked for the write), or [`AnyAppStore`] chosen at run time; a host's own
-//! backend implements [`AppStore`].
+//! backend implements [`AppStore`] and runs the crate's behavioural suite with
+//! `app_store_suite!` (feature `testing`).
 //! The SQL stores own the tables `generated_apps` and `app_versions` (migration table
 //! `_appforge_apps_migrations`). Time comes from the [`SharedClock`](appforge_core::SharedClock)
 //! given to `with_clock`.
@@ -87,6 +88,7 @@
 //! | --- | --- | --- |
 //! | `sqlite` | yes | [`SqliteAppStore`], the embedded store (`sqlx` with the bundled SQLite) |
 //! | `postgres` | no | `PgAppStore`, for many processes on one database |
+//! | `testing` | no | `testing` and `app_store_suite!`: the conformance suite every [`AppStore`] passes, for a store outside this crate |
 //!
 //! With `default-features = false` the crate builds [`MemoryAppStore`] only, without `sqlx`
 //! or a TLS stack.
@@ -101,6 +103,9 @@ mod library;
 mod request;
 mod slug;
 mod store;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 
 pub use app::{App, PublishedApp, Saved, Version, VersionInfo};
 pub use change::{MAX_DESCRIPTION_CHARS, MAX_METADATA_BYTES, MAX_TITLE_CHARS};

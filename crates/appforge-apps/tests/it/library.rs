@@ -149,3 +149,26 @@ async fn the_default_library_is_over_the_built_in_backends() {
         1
     );
 }
+
+/// The exported suite over the outside store: it behaves as the built-in ones do.
+mod outside_suite {
+    use std::sync::atomic::AtomicU64;
+
+    use appforge_apps::MemoryAppStore;
+    use appforge_apps::testing::{Backend, RETENTION, clock};
+
+    use super::Counting;
+
+    async fn backend() -> Option<Backend<Counting>> {
+        let clock = clock();
+        let store = Counting {
+            inner: MemoryAppStore::new()
+                .with_clock(clock.shared())
+                .with_retention(RETENTION),
+            writes: AtomicU64::new(0),
+        };
+        Some(Backend::new(store, clock))
+    }
+
+    appforge_apps::app_store_suite!(backend);
+}

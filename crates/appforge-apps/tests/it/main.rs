@@ -1,51 +1,66 @@
-//! Integration tests of appforge-apps: one behavioural suite, run on every backend.
+//! Integration tests of appforge-apps: the exported behavioural suite
+//! (`appforge_apps::testing`), run on every backend and on a store from outside the crate
+//! (`library.rs`).
 
-mod concurrency;
 mod library;
-mod suite;
 
 mod memory {
-    use appforge_apps::{AnyAppStore, MemoryAppStore};
+    use appforge_apps::MemoryAppStore;
+    use appforge_apps::testing::{Backend, RETENTION, clock};
 
-    async fn store() -> Option<(AnyAppStore, super::suite::Guard)> {
-        Some((MemoryAppStore::new().into(), Box::new(())))
+    async fn backend() -> Option<Backend<MemoryAppStore>> {
+        let clock = clock();
+        let store = MemoryAppStore::new()
+            .with_clock(clock.shared())
+            .with_retention(RETENTION);
+        Some(Backend::new(store, clock))
     }
 
-    crate::backend_suite!(store);
+    appforge_apps::app_store_suite!(backend);
 }
 
 #[cfg(feature = "sqlite")]
 mod sqlite {
-    use appforge_apps::{AnyAppStore, SqliteAppStore};
+    use appforge_apps::SqliteAppStore;
+    use appforge_apps::testing::{Backend, RETENTION, clock};
     use appforge_testing::TempSqlite;
 
-    async fn store() -> Option<(AnyAppStore, super::suite::Guard)> {
+    async fn backend() -> Option<Backend<SqliteAppStore>> {
         let file = TempSqlite::new();
-        let store = SqliteAppStore::connect(&file.url()).await.unwrap();
+        let clock = clock();
+        let store = SqliteAppStore::connect(&file.url())
+            .await
+            .unwrap()
+            .with_clock(clock.shared())
+            .with_retention(RETENTION);
         store.migrate().await.unwrap();
-        Some((store.into(), Box::new(file)))
+        Some(Backend::new(store, clock).guard(file))
     }
 
-    crate::backend_suite!(store);
+    appforge_apps::app_store_suite!(backend);
 }
 
 #[cfg(feature = "postgres")]
 mod postgres {
-    use appforge_apps::{AnyAppStore, PgAppStore};
+    use appforge_apps::PgAppStore;
+    use appforge_apps::testing::{Backend, RETENTION, clock};
     use appforge_testing::TestDatabase;
 
     /// `None` without `DATABASE_URL` (the reason is printed).
-    async fn store() -> Option<(AnyAppStore, super::suite::Guard)> {
+    async fn backend() -> Option<Backend<PgAppStore>> {
         let db = TestDatabase::create_or_skip().await?;
         let pool = db
             .pool_with(sqlx::postgres::PgPoolOptions::new().max_connections(8))
             .await;
-        let store = PgAppStore::from_pool(pool);
+        let clock = clock();
+        let store = PgAppStore::from_pool(pool)
+            .with_clock(clock.shared())
+            .with_retention(RETENTION);
         store.migrate().await.unwrap();
-        Some((store.into(), Box::new(db)))
+        Some(Backend::new(store, clock).guard(db))
     }
 
-    crate::backend_suite!(store);
+    appforge_apps::app_store_suite!(backend);
 
     /// Modifications racing through four pools (as four processes would): those touching
     /// distinct files all land with distinct numbers; of those replacing the same text

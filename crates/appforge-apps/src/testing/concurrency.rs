@@ -1,14 +1,14 @@
 //! Writers racing on one app: every backend decides them one after the other.
 
-use appforge_apps::{AnyAppStore, AppStore, NewApp, NewVersion};
 use uuid::Uuid;
 
-use crate::suite::{Fixture, Guard, create, files, replace};
+use super::{Backend, Fixture, create, files, replace};
+use crate::{AppStore, NewApp, NewVersion};
 
 /// Modifications racing from one base: those touching distinct files all land, one after the
 /// other; of those editing the same text exactly one lands and the rest conflict.
-pub(crate) async fn concurrent_versions_never_overwrite(store: (AnyAppStore, Guard)) {
-    let fx = Fixture::new(store);
+pub async fn concurrent_versions_never_overwrite<S: AppStore + 'static>(backend: Backend<S>) {
+    let fx = Fixture::new(backend);
     let user = Uuid::new_v4();
     let app = fx.app(user, "Habits").await;
     let tasks: Vec<_> = (0..8)
@@ -61,8 +61,8 @@ pub(crate) async fn concurrent_versions_never_overwrite(store: (AnyAppStore, Gua
 }
 
 /// Retries of one job racing each other create one app, and one version of it.
-pub(crate) async fn concurrent_retries_of_a_job_save_once(store: (AnyAppStore, Guard)) {
-    let fx = Fixture::new(store);
+pub async fn concurrent_retries_of_a_job_save_once<S: AppStore + 'static>(backend: Backend<S>) {
+    let fx = Fixture::new(backend);
     let user = Uuid::new_v4();
     let job = Uuid::new_v4();
     let tasks: Vec<_> = (0..6)
