@@ -1,7 +1,8 @@
 // One saved app (`/apps/{id}`): its details, rename, publish / unpublish, download, delete and
 // restore; its versions (view one, restore one as a new version); the files of the version
 // being viewed; a per-file diff between two versions; and "change something", which starts a
-// modification of the current version and follows it on the job page.
+// modification of the current version and follows it on the job page. A version made by a
+// generation with reference images shows their thumbnails.
 "use strict";
 
 (function () {
@@ -127,10 +128,22 @@
     renderTree();
   }
 
+  // The reference images the version's job attached (`attachments`, read as the user's
+  // uploads); a version made without images shows none.
+  function showAttachments(ids) {
+    const box = $("#version-thumbs");
+    $("#version-attachments").hidden = ids.length === 0;
+    if (box.getAttribute("data-ids") === ids.join(",")) return;
+    box.setAttribute("data-ids", ids.join(","));
+    clear(box);
+    if (ids.length) box.append(window.AF.thumbnails(ids));
+  }
+
   function showFiles(version) {
     view.viewing = version.number;
     view.files = (version.files || []).slice().sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     $("#files-version").textContent = String(version.number);
+    showAttachments(version.attachments || []);
     $("#files-panel").hidden = false;
     const keep = view.files.some((f) => f.path === view.selected);
     if (keep) select(view.selected);

@@ -1,5 +1,6 @@
 //! A reference image pasted on the generate page: uploaded, shown as a thumbnail, sent with
-//! the generation, and shown with the job and in the history.
+//! the generation, and shown with the job, on the app's version the job produced, and in the
+//! history.
 
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ const PNG_BASE64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQV
     not(appforge_browser),
     ignore = "needs chromium and chromedriver (/usr/bin/chromedriver or CHROMEDRIVER)"
 )]
-async fn a_pasted_image_goes_with_the_generation_and_shows_on_the_job() {
+async fn a_pasted_image_goes_with_the_generation_and_shows_on_the_job_and_version() {
     let dir = tempfile::tempdir().unwrap();
     let storage = format!("file://{}", dir.path().join("uploads").display());
     let (base, stop) = start_server(&dir, &[("APPFORGE_STORAGE_URL", storage)]).await;
@@ -86,6 +87,41 @@ async fn scenario(browser: &Browser) {
     );
     browser.screenshot("uploads-02-job").await;
 
+    // The app the job saved shows the image on the version the job produced.
+    browser
+        .until(
+            "the job links to its saved app",
+            "const open = document.querySelector('#open-app'); \
+             return !!open && !open.hidden && open.getAttribute('href').startsWith('/apps/');",
+        )
+        .await;
+    let href = browser
+        .find("#open-app")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    browser.goto(&href).await;
+    browser
+        .until(
+            "the app's version shows the attachment",
+            "const box = document.querySelector('#version-attachments'); \
+             const img = document.querySelector('#version-thumbs li[data-upload] img'); \
+             return !!box && !box.hidden && document.querySelector('#files-version').textContent === '1' \
+             && !!img && img.complete && img.naturalWidth === 1;",
+        )
+        .await;
+    browser
+        .client
+        .execute(
+            "document.querySelector('#version-attachments').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    browser.screenshot("uploads-03-app-version").await;
+
     // The history shows it too.
     browser.goto("/jobs").await;
     browser
@@ -94,6 +130,6 @@ async fn scenario(browser: &Browser) {
             "return !!document.querySelector('#jobs .thumbs li[data-upload] img');",
         )
         .await;
-    browser.screenshot("uploads-03-history").await;
+    browser.screenshot("uploads-04-history").await;
     browser.assert_clean("uploads", &[]).await;
 }
