@@ -351,27 +351,26 @@ impl FromRequestParts<AppState> for OrgCaller {
 pub(crate) fn api_error(error: appforge_orgs::Error) -> ApiError {
     use appforge_orgs::Error as E;
 
+    let message = error.to_string();
     if error.is_not_found() {
-        return ApiError::new(StatusCode::NOT_FOUND, "not_found", error.to_string());
+        return ApiError::new(StatusCode::NOT_FOUND, "not_found", message);
     }
-    match &error {
+    match error {
         E::Forbidden { role, permission } => {
-            ApiError::new(StatusCode::FORBIDDEN, "forbidden", error.to_string())
+            ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
                 .with_details(json!({ "role": role, "permission": permission }))
         }
         E::RoleTooHigh { role, target } => {
-            ApiError::new(StatusCode::FORBIDDEN, "role_too_high", error.to_string())
+            ApiError::new(StatusCode::FORBIDDEN, "role_too_high", message)
                 .with_details(json!({ "role": role, "target": target }))
         }
-        E::LastOwner(_) => ApiError::new(StatusCode::CONFLICT, "last_owner", error.to_string()),
-        E::NoSeat { used, seats, .. } => {
-            ApiError::new(StatusCode::CONFLICT, "no_seat", error.to_string())
-                .with_details(json!({ "used": used, "seats": seats }))
-        }
-        E::SlugTaken(_) => ApiError::new(StatusCode::CONFLICT, "slug_taken", error.to_string()),
-        E::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", error.to_string()),
-        E::InvalidArgument(message) => ApiError::bad_request(message.clone()),
-        _ => ApiError::internal(&error),
+        E::LastOwner(_) => ApiError::new(StatusCode::CONFLICT, "last_owner", message),
+        E::NoSeat { used, seats, .. } => ApiError::new(StatusCode::CONFLICT, "no_seat", message)
+            .with_details(json!({ "used": used, "seats": seats })),
+        E::SlugTaken(_) => ApiError::new(StatusCode::CONFLICT, "slug_taken", message),
+        E::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+        E::InvalidArgument(reason) => ApiError::bad_request(reason),
+        other => ApiError::internal(&other),
     }
 }
 

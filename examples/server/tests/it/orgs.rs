@@ -974,6 +974,7 @@ mod smtp {
 /// in one run; prints the p50 and p90 of each. On PostgreSQL when `DATABASE_URL` is set.
 #[tokio::test]
 #[ignore = "a measurement, not a check: cargo test ... -- --ignored --nocapture measure_the_org_check"]
+#[allow(clippy::print_stdout, reason = "a measurement prints its figures")]
 async fn measure_the_org_check() {
     use appforge_orgs::Permission;
     use appforge_server::AuthPrincipal;

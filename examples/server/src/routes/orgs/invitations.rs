@@ -139,7 +139,7 @@ pub(super) async fn list(
         .invitations(&caller.caller, org)
         .await
         .map_err(api_error)?;
-    invitations.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    invitations.sort_by_key(|i| std::cmp::Reverse(i.created_at));
     let now = orgs.store().now();
     let views: Vec<InvitationView> = invitations
         .into_iter()
