@@ -10,6 +10,8 @@ mod rows;
 mod sql;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod time;
 
 use std::future::Future;
 

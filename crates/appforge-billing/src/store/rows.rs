@@ -1,7 +1,8 @@
 //! Row types shared by the SQL stores, and their conversion to records.
 
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
+
+use super::time::Time;
 
 use crate::error::{Error, Result};
 use crate::model::{EventStatus, InvoiceRecord, LedgerEntry, PendingPlanSync, SubscriptionRecord};
@@ -15,15 +16,15 @@ pub(crate) struct SubscriptionRow {
     status: String,
     price_id: Option<String>,
     quantity: i64,
-    current_period_start: Option<DateTime<Utc>>,
-    current_period_end: Option<DateTime<Utc>>,
+    current_period_start: Option<Time>,
+    current_period_end: Option<Time>,
     cancel_at_period_end: bool,
     past_due: bool,
-    grace_until: Option<DateTime<Utc>>,
+    grace_until: Option<Time>,
     synced_version: i64,
     payment_version: i64,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+    created_at: Time,
+    updated_at: Time,
 }
 
 impl TryFrom<SubscriptionRow> for SubscriptionRecord {
@@ -41,15 +42,15 @@ impl TryFrom<SubscriptionRow> for SubscriptionRecord {
             plan: r.plan,
             status: r.status,
             price_id: r.price_id,
-            current_period_start: r.current_period_start,
-            current_period_end: r.current_period_end,
+            current_period_start: r.current_period_start.map(|t| t.0),
+            current_period_end: r.current_period_end.map(|t| t.0),
             cancel_at_period_end: r.cancel_at_period_end,
             past_due: r.past_due,
-            grace_until: r.grace_until,
+            grace_until: r.grace_until.map(|t| t.0),
             synced_version: r.synced_version,
             payment_version: r.payment_version,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
+            created_at: r.created_at.0,
+            updated_at: r.updated_at.0,
         })
     }
 }
@@ -95,10 +96,10 @@ pub(crate) struct EventRow {
     id: String,
     #[sqlx(rename = "type")]
     event_type: String,
-    created: DateTime<Utc>,
+    created: Time,
     api_version: Option<String>,
-    received_at: DateTime<Utc>,
-    processed_at: Option<DateTime<Utc>>,
+    received_at: Time,
+    processed_at: Option<Time>,
     status: String,
     attempts: i64,
     error: Option<String>,
@@ -120,10 +121,10 @@ impl TryFrom<EventRow> for LedgerEntry {
             })?,
             id: r.id,
             event_type: r.event_type,
-            created: r.created,
+            created: r.created.0,
             api_version: r.api_version,
-            received_at: r.received_at,
-            processed_at: r.processed_at,
+            received_at: r.received_at.0,
+            processed_at: r.processed_at.map(|t| t.0),
             error: r.error,
             payload: r.payload,
         })
@@ -135,7 +136,7 @@ pub(crate) struct PlanSyncRow {
     user_id: Uuid,
     event_id: String,
     token: Uuid,
-    pending_since: DateTime<Utc>,
+    pending_since: Time,
 }
 
 impl From<PlanSyncRow> for PendingPlanSync {
@@ -144,7 +145,7 @@ impl From<PlanSyncRow> for PendingPlanSync {
             user_id: r.user_id,
             event_id: r.event_id,
             token: r.token,
-            pending_since: r.pending_since,
+            pending_since: r.pending_since.0,
         }
     }
 }

@@ -14,6 +14,7 @@ macro_rules! sql_store {
             Effect, InvoiceRecord, LedgerEntry, PendingPlanSync, SubscriptionRecord, apply_payment,
             apply_snapshot,
         };
+        use crate::store::time::Time;
         use crate::store::rows::{
             EventRow, InvoiceRow, PlanSyncRow, SubscriptionRow, quantity_to_i64,
         };
@@ -31,7 +32,7 @@ macro_rules! sql_store {
             )
             .bind(id)
             .bind(customer)
-            .bind(now)
+            .bind(Time(now))
             .execute(&mut *conn)
             .await?;
             let row: SubscriptionRow = sqlx::query_as(concat!(
@@ -57,14 +58,14 @@ macro_rules! sql_store {
             .bind(&r.status)
             .bind(&r.price_id)
             .bind(quantity_to_i64(r.quantity)?)
-            .bind(r.current_period_start)
-            .bind(r.current_period_end)
+            .bind(r.current_period_start.map(Time))
+            .bind(r.current_period_end.map(Time))
             .bind(r.cancel_at_period_end)
             .bind(r.past_due)
-            .bind(r.grace_until)
+            .bind(r.grace_until.map(Time))
             .bind(r.synced_version)
             .bind(r.payment_version)
-            .bind(r.updated_at)
+            .bind(Time(r.updated_at))
             .execute(&mut *conn)
             .await?;
             Ok(())
@@ -91,7 +92,7 @@ macro_rules! sql_store {
             )
             .bind(customer)
             .bind(user)
-            .bind(now)
+            .bind(Time(now))
             .execute(&mut *conn)
             .await?;
             sqlx::query(
@@ -100,7 +101,7 @@ macro_rules! sql_store {
             )
             .bind(customer)
             .bind(user)
-            .bind(now)
+            .bind(Time(now))
             .execute(&mut *conn)
             .await?;
             Ok(sqlx::query_scalar(
@@ -209,7 +210,7 @@ macro_rules! sql_store {
             .bind(user)
             .bind(event_id)
             .bind(Uuid::new_v4())
-            .bind(now)
+            .bind(Time(now))
             .fetch_one(&mut *conn)
             .await?;
             Ok(row.into())
@@ -235,9 +236,9 @@ macro_rules! sql_store {
                 )
                 .bind(&event.envelope.id)
                 .bind(&event.envelope.event_type)
-                .bind(created_of(event))
+                .bind(Time(created_of(event)))
                 .bind(&event.envelope.api_version)
-                .bind(event.now)
+                .bind(Time(event.now))
                 .bind(event.status.as_str())
                 .bind(event.error)
                 .bind(event.payload)
@@ -276,9 +277,9 @@ macro_rules! sql_store {
                 )
                 .bind(&event.envelope.id)
                 .bind(&event.envelope.event_type)
-                .bind(created_of(event))
+                .bind(Time(created_of(event)))
                 .bind(&event.envelope.api_version)
-                .bind(event.now)
+                .bind(Time(event.now))
                 .bind(event.error)
                 .bind(event.payload)
                 .execute(&self.pool)
@@ -315,7 +316,7 @@ macro_rules! sql_store {
                     " AND (grace_enforced_until IS NULL OR grace_enforced_until <> grace_until)",
                     " ORDER BY stripe_subscription_id"
                 ))
-                .bind(now)
+                .bind(Time(now))
                 .fetch_all(&self.pool)
                 .await?;
                 rows.into_iter().map(TryInto::try_into).collect()
@@ -327,7 +328,7 @@ macro_rules! sql_store {
                      WHERE stripe_subscription_id = $1 AND past_due AND grace_until <= $2",
                 )
                 .bind(subscription)
-                .bind(now)
+                .bind(Time(now))
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -373,7 +374,7 @@ macro_rules! sql_store {
                     "SELECT user_id, event_id, token, pending_since FROM plan_sync_pending \
                      WHERE pending_since <= $1 ORDER BY pending_since, user_id LIMIT $2",
                 )
-                .bind(before)
+                .bind(Time(before))
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
                 .await?;
@@ -385,7 +386,7 @@ macro_rules! sql_store {
                     "SELECT stripe_subscription_id, stripe_customer_id, user_id, plan, status, price_id, quantity, current_period_start, current_period_end, cancel_at_period_end, past_due, grace_until, synced_version, payment_version, created_at, updated_at FROM subscriptions",
                     " WHERE past_due AND grace_until <= $1 ORDER BY stripe_subscription_id"
                 ))
-                .bind(now)
+                .bind(Time(now))
                 .fetch_all(&self.pool)
                 .await?;
                 rows.into_iter().map(TryInto::try_into).collect()

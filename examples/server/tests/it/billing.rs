@@ -234,7 +234,7 @@ async fn grace_period_runs_out(server: &TestServer) {
     let sql = "UPDATE subscriptions SET grace_until = $1 WHERE past_due";
     let updated = match server.state.db() {
         appforge_server::Database::Sqlite(pool) => sqlx::query(sql)
-            .bind(past)
+            .bind(appforge_core::db::encode_time(past))
             .execute(pool)
             .await
             .unwrap()
