@@ -387,9 +387,12 @@ pub(crate) fn check_request_tokens(
         "invalid_body",
         format!(
             "invalid field `attachments`: the request comes to about {estimated} input tokens \
-             ({text} of text and {images} for {} images at width x height / 750), at most {max} \
+             ({text} of text and {images} for {} at width x height / 750), at most {max} \
              allowed on the {} plan (limit `request_tokens`)",
-            uploads.len(),
+            match uploads.len() {
+                1 => "1 image".to_owned(),
+                n => format!("{n} images"),
+            },
             plan.id
         ),
     )

@@ -551,7 +551,7 @@ async fn attached_images_count_against_the_plans_request_tokens() {
         body["message"]
             .as_str()
             .unwrap()
-            .contains("about 1001 input tokens"),
+            .contains("about 1001 input tokens (901 of text and 100 for 1 image"),
         "{body}"
     );
     // The same text without the image is within the plan's other limits, and accepted.
