@@ -216,6 +216,15 @@ async fn hostile_files_are_refused_with_their_named_errors() {
         (status, body["error"].as_str()),
         (StatusCode::PAYLOAD_TOO_LARGE, Some("too_large"))
     );
+    // A body past the route's limit is cut there, and named the same.
+    let mut huge = png(1, 1, None);
+    huge.resize(6 * 1024 * 1024, 0);
+    let (status, body) = upload(&server, user, huge).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("too_large")),
+        "{body}"
+    );
 
     // Nothing of these was kept.
     assert_eq!(server.state.uploads().usage(user).await.unwrap(), 0);
