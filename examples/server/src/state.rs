@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
+use appforge::generation::{AttachmentError, AttachmentLoader, GenerationService};
 use appforge_analytics::AnyEventStore;
 use appforge_apps::AnyAppStore;
 use appforge_billing::{AnyBillingStore, Billing, StripeApi, WebhookVerifier};
 use appforge_jobs::{AnyJobStore, Job, JobQueue, JobStatus};
-use appforge_llm::Pipelines;
+use appforge_llm::{Attachment, Pipelines};
 use appforge_quota::{AnyUsageStore, Quota};
 use appforge_uploads::{AnyUploadStore, ImagePolicy, Storage, Uploads};
 use axum::extract::FromRef;
@@ -56,17 +57,13 @@ struct Inner {
     db: Database,
     jwt: JwtKeys,
     quota: Quota,
-    apps: AnyAppStore,
     uploads: Uploads,
-    queue: JobQueue<AnyJobStore>,
+    generation: GenerationService,
     billing: Option<Billing<AnyBillingStore>>,
-    pipelines: Pipelines,
-    provider: String,
     metrics: Metrics,
     analytics: Analytics,
     reporting: Reporting,
     shutdown: tokio_util::sync::CancellationToken,
-    settlements: tokio_util::task::TaskTracker,
     limits: crate::limits::Limits,
     orgs: crate::routes::orgs::OrgsService,
     mailer: Option<crate::routes::orgs::Mailer>,
@@ -76,7 +73,7 @@ impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
             .field("backend", &self.inner.db.backend())
-            .field("provider", &self.inner.provider)
+            .field("provider", &self.provider())
             .field("billing", &self.inner.billing.is_some())
             .finish_non_exhaustive()
     }
@@ -168,18 +165,31 @@ impl AppState {
             apply_prices(&quota, stripe).map_err(|e| StartError::setup("plans", e))?;
         }
         let metrics = Metrics::new();
-        let hook_quota = quota.clone();
         let hook_metrics = metrics.clone();
         let hook_analytics = analytics.clone();
         let hook_reporting = reporting.clone();
-        let settlements = tokio_util::task::TaskTracker::new();
-        let hook_tasks = settlements.clone();
-        let queue = JobQueue::builder(jobs)
+        let job_reporting = reporting.clone();
+        // The queue settles each job's reservation as it ends (the generation service's
+        // hook); these hooks add the analytics event, the error report and the metrics.
+        let generation = GenerationService::builder(quota.clone(), jobs, apps, pipelines)
+            .provider(provider)
             .clock(clock)
-            .on_terminal(move |job| {
+            .attachments(UploadedImages(uploads.clone()))
+            .on_job_end(move |job| {
                 finished(&hook_analytics, &hook_reporting, job);
-                settle(&hook_quota, &hook_metrics, &hook_tasks, job);
+                job_metrics(&hook_metrics, job);
             })
+            // A panic or an error report from a handler carries the job's and user's ids.
+            .around_job(
+                move |job, run| match job_reporting.job_hub(job.id.into(), job.user_id) {
+                    Some(hub) => {
+                        let bound: futures::future::BoxFuture<'static, appforge_jobs::Outcome> =
+                            Box::pin(sentry::SentryFutureExt::bind_hub(run, hub));
+                        bound
+                    }
+                    None => run,
+                },
+            )
             .build()
             .map_err(|e| StartError::setup("jobs", e))?;
         let billing = match &config.stripe {
@@ -193,17 +203,13 @@ impl AppState {
                 db,
                 jwt,
                 quota,
-                apps,
                 uploads,
-                queue,
+                generation,
                 billing,
-                pipelines,
-                provider,
                 metrics,
                 analytics,
                 reporting,
                 shutdown: tokio_util::sync::CancellationToken::new(),
-                settlements,
                 limits,
                 orgs,
                 mailer,
@@ -238,7 +244,7 @@ impl AppState {
     /// Saved apps and their versions.
     #[must_use]
     pub fn apps(&self) -> &AnyAppStore {
-        &self.inner.apps
+        self.inner.generation.apps()
     }
 
     /// Uploaded reference images.
@@ -250,7 +256,13 @@ impl AppState {
     /// The job queue.
     #[must_use]
     pub fn queue(&self) -> &JobQueue<AnyJobStore> {
-        &self.inner.queue
+        self.inner.generation.queue()
+    }
+
+    /// The generation flow: submit, the job handlers, settlement, reconciliation.
+    #[must_use]
+    pub fn generation(&self) -> &GenerationService {
+        &self.inner.generation
     }
 
     /// Billing, when Stripe is configured.
@@ -262,13 +274,13 @@ impl AppState {
     /// The generation pipelines.
     #[must_use]
     pub fn pipelines(&self) -> &Pipelines {
-        &self.inner.pipelines
+        self.inner.generation.pipelines()
     }
 
     /// The provider's name, reported in every result.
     #[must_use]
     pub fn provider(&self) -> &str {
-        &self.inner.provider
+        self.inner.generation.provider()
     }
 
     /// Metrics.
@@ -295,22 +307,13 @@ impl AppState {
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
-        self.inner.settlements.spawn(work);
+        self.inner.generation.spawn_settled(work);
     }
 
     /// Waits (up to `deadline`) for the quota settlements of jobs that just finished, so that
     /// a process stopping right after a job's last write still commits or refunds it.
     pub async fn flush_settlements(&self, deadline: std::time::Duration) {
-        self.inner.settlements.close();
-        if tokio::time::timeout(deadline, self.inner.settlements.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                pending = self.inner.settlements.len(),
-                "quota settlements still running at exit; their reservations are released after the timeout"
-            );
-        }
+        self.inner.generation.flush_settlements(deadline).await;
     }
 
     /// The per-user limits of the HTTP edge (request rates, open streams, billing calls).
@@ -417,29 +420,43 @@ fn finished(analytics: &Analytics, reporting: &Reporting, job: &Job) {
     }
 }
 
-/// Money follows the job: when a job ends, its reservation is settled by the rules of
-/// [`crate::settlement`] (commit or refund, with the tokens its last attempt spent). Both are
-/// idempotent, so a repeated hook (or a reconciliation after a crash) never charges twice.
-fn settle(quota: &Quota, metrics: &Metrics, tasks: &tokio_util::task::TaskTracker, job: &Job) {
-    if crate::settlement::reservation_of(job).is_none() {
+/// A generation that completed with a reservation: its duration and tokens in the metrics.
+fn job_metrics(metrics: &Metrics, job: &Job) {
+    if job.status != JobStatus::Completed || crate::settlement::reservation_of(job).is_none() {
         return;
     }
-    if job.status == JobStatus::Completed {
-        let input = job.input_tokens.unwrap_or(0);
-        let output = job.output_tokens.unwrap_or(0);
-        let seconds = std::time::Duration::from_millis(job.duration_ms.unwrap_or(0)).as_secs_f64();
-        metrics.job_finished(&job.kind, seconds, input, output);
+    let input = job.input_tokens.unwrap_or(0);
+    let output = job.output_tokens.unwrap_or(0);
+    let seconds = std::time::Duration::from_millis(job.duration_ms.unwrap_or(0)).as_secs_f64();
+    metrics.job_finished(&job.kind, seconds, input, output);
+}
+
+/// The images a job's request attached, read from the uploads for the job's user.
+struct UploadedImages(Uploads);
+
+impl AttachmentLoader for UploadedImages {
+    fn load<'a>(
+        &'a self,
+        user: uuid::Uuid,
+        ids: &'a [uuid::Uuid],
+    ) -> futures::future::BoxFuture<'a, Result<Vec<Attachment>, AttachmentError>> {
+        Box::pin(async move {
+            let mut attachments = Vec::with_capacity(ids.len());
+            for id in ids {
+                let (upload, bytes) = self.0.read(user, *id).await.map_err(|e| match e {
+                    appforge_uploads::Error::NotFound(id) => AttachmentError::Gone(id),
+                    e => AttachmentError::Unavailable(e.to_string()),
+                })?;
+                attachments.push(Attachment::new(
+                    upload.media_type.as_str(),
+                    bytes.to_vec(),
+                    upload.width,
+                    upload.height,
+                ));
+            }
+            Ok(attachments)
+        })
     }
-    if tokio::runtime::Handle::try_current().is_err() {
-        return;
-    }
-    let quota = quota.clone();
-    let job = job.clone();
-    tasks.spawn(async move {
-        if let Err(error) = crate::settlement::settle_job(&quota, &job).await {
-            tracing::warn!(job = %job.id, %error, "settling the job's quota reservation failed");
-        }
-    });
 }
 
 /// Uploads in the storage `APPFORGE_STORAGE_URL` names, their metadata in the shared

@@ -58,16 +58,6 @@ impl AppView {
     }
 }
 
-/// Adds to a `full_app` result what its export adds: `scaffolded` (the project files it
-/// lacks) and `setup_commands`.
-pub(crate) fn annotate_scaffold(value: &mut Value, app: &appforge_llm::GeneratedApp) {
-    let scaffold = scaffold(&app.name, &app.files, &app.dependencies);
-    if let Value::Object(map) = value {
-        map.insert("scaffolded".into(), json!(scaffold.paths()));
-        map.insert("setup_commands".into(), json!(scaffold.commands));
-    }
-}
-
 async fn finished_job(state: &AppState, user: &AuthUser, raw: &str) -> Result<Job, ApiError> {
     let id = JobId::from_str(raw).map_err(|_| ApiError::not_found("job"))?;
     let job = state.queue().get(user.id, id).await.map_err(|e| {

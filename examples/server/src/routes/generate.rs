@@ -8,8 +8,8 @@
 
 use std::collections::HashSet;
 
+use appforge::generation::{Submission, SubmitError};
 use appforge_apps::AppStore;
-use appforge_jobs::{NewJob, Priority};
 use appforge_llm::{
     AppFile, FullAppRequest, HistoryMessage, ModifyRequest, PhaseContext, PlanRequest,
 };
@@ -26,7 +26,6 @@ use crate::error::ApiError;
 use crate::extract::Json;
 use crate::routes::uploads::{check_attachments, check_request_tokens, text_bytes};
 use crate::state::AppState;
-use crate::work::{FULL_APP, MODIFY, PLAN_PHASES};
 
 /// The app a request builds on.
 #[derive(Debug, Clone, Deserialize)]
@@ -181,15 +180,8 @@ pub(crate) async fn full_app(
         request.phase.as_ref(),
     );
     check_request_tokens(&state, &plan, text, &uploads)?;
-    submit(
-        &state,
-        &user,
-        FULL_APP,
-        &body.prompt,
-        with_attachments(to_value(&request), &body.attachments),
-        target,
-    )
-    .await
+    let submission = Submission::full_app(request).attachments(body.attachments);
+    submit(&state, &user, submission, target).await
 }
 
 pub(crate) async fn modify(
@@ -231,15 +223,8 @@ pub(crate) async fn modify(
     };
     let text = text_bytes(&request.request, &request.history, Some(&request.app), None);
     check_request_tokens(&state, &plan, text, &uploads)?;
-    submit(
-        &state,
-        &user,
-        MODIFY,
-        &body.prompt,
-        with_attachments(to_value(&request), &body.attachments),
-        target,
-    )
-    .await
+    let submission = Submission::modify(request).attachments(body.attachments);
+    submit(&state, &user, submission, target).await
 }
 
 pub(crate) async fn plan_phases(
@@ -258,32 +243,13 @@ pub(crate) async fn plan_phases(
     };
     let text = text_bytes(&request.prompt, &request.history, None, None);
     check_request_tokens(&state, &plan, text, &uploads)?;
-    submit(
-        &state,
-        &user,
-        PLAN_PHASES,
-        &body.prompt,
-        with_attachments(to_value(&request), &body.attachments),
-        None,
-    )
-    .await
+    let submission = Submission::plan_phases(request).attachments(body.attachments);
+    submit(&state, &user, submission, None).await
 }
 
-fn to_value(request: &impl Serialize) -> Value {
-    serde_json::to_value(request).unwrap_or(Value::Null)
-}
-
-/// The job's request with the ids of its attached uploads (`attachment_ids`): the job loads
-/// their bytes when it runs, so the queue holds ids, not images.
-fn with_attachments(mut request: Value, ids: &[Uuid]) -> Value {
-    if !ids.is_empty() {
-        request[ATTACHMENT_IDS] = json!(ids);
-    }
-    request
-}
-
-/// The key of a job request's attached upload ids.
-pub(crate) const ATTACHMENT_IDS: &str = "attachment_ids";
+/// The key of a job request's attached upload ids: the job loads their bytes when it runs,
+/// so the queue holds ids, not images.
+pub(crate) use appforge::generation::ATTACHMENT_IDS;
 
 /// An empty or oversized prompt is a field-level 400.
 pub(crate) fn check_prompt(state: &AppState, prompt: &str) -> Result<(), ApiError> {
@@ -310,64 +276,39 @@ pub(crate) fn check_prompt(state: &AppState, prompt: &str) -> Result<(), ApiErro
     Ok(())
 }
 
+/// Submits through the generation service (reserve, enqueue at the plan's priority, hold the
+/// reservation for the job): `202 {jobId, status}`, or the quota's `429`.
 async fn submit(
     state: &AppState,
     user: &AuthUser,
-    kind: &str,
-    prompt: &str,
-    request: Value,
+    submission: Submission,
     target: Option<(Uuid, u32)>,
 ) -> Result<Response, ApiError> {
-    let reservation = match reserve(state, user.id, Resource::Generation, kind).await? {
-        Ok(reservation) => reservation,
-        Err(denied) => return Ok(denied),
+    let kind = submission.kind();
+    let submission = match target {
+        Some((app, version)) => submission.save_to(app, version),
+        None => submission,
     };
-    let mut payload = json!({
-        "prompt": prompt,
-        "request": request,
-        "reservationId": reservation.id,
-        "plan": reservation.plan,
-    });
-    if let Some((app, version)) = target {
-        payload["appId"] = json!(app);
-        payload["baseVersion"] = json!(version);
-    }
-    let job = NewJob::new(kind, user.id, payload).priority(Priority(reservation.priority));
-    match state.queue().enqueue(job).await {
-        Ok(enqueued) => {
-            // From now on the reservation lives as long as the job, however long it waits.
-            match state.quota().hold(reservation.id, enqueued.id.into()).await {
-                // A job so quick that it was settled already.
-                Ok(()) | Err(appforge_quota::Error::AlreadySettled { .. }) => {}
-                Err(error) => {
-                    tracing::warn!(job = %enqueued.id, %error, "holding the job's reservation failed; the worker holds it when the job starts");
-                }
-            }
+    match state.generation().submit(user.id, submission).await {
+        Ok(submitted) => {
             state.analytics().requested(
                 user.id,
-                enqueued.id.into(),
+                submitted.job.into(),
                 kind,
-                reservation.plan.as_str(),
+                submitted.plan.as_str(),
             );
             Ok((
                 StatusCode::ACCEPTED,
                 axum::Json(Accepted {
-                    job_id: enqueued.id.to_string(),
+                    job_id: submitted.job.to_string(),
                     status: appforge_jobs::JobStatus::Pending,
                 }),
             )
                 .into_response())
         }
-        Err(e) => {
-            refund(state, reservation.id).await;
-            Err(ApiError::internal(&e))
-        }
-    }
-}
-
-async fn refund(state: &AppState, id: appforge_quota::ReservationId) {
-    if let Err(error) = state.quota().refund(id).await {
-        tracing::warn!(%error, "refunding a reservation whose job was not enqueued failed");
+        Err(SubmitError::Denied(status)) => Ok(quota_denied(state, user.id, kind, &status)),
+        Err(SubmitError::Quota(e)) => Err(ApiError::internal(&e)),
+        Err(e) => Err(ApiError::internal(&e)),
     }
 }
 
