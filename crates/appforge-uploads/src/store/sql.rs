@@ -8,15 +8,16 @@ use crate::{Error, MediaType, Result, Upload};
 /// The migration table of this crate, so that several crates share one database.
 pub(crate) const MIGRATIONS_TABLE: &str = "_appforge_uploads_migrations";
 
-/// A stored time: milliseconds since the epoch on SQLite, `timestamptz` on PostgreSQL.
+/// A stored time: microseconds since the epoch on SQLite
+/// ([`appforge_core::db::decode_time`]), `timestamptz` on PostgreSQL.
 pub(crate) trait Stamp {
     fn time(self) -> Result<DateTime<Utc>>;
 }
 
+#[cfg(feature = "sqlite")]
 impl Stamp for i64 {
     fn time(self) -> Result<DateTime<Utc>> {
-        DateTime::from_timestamp_millis(self)
-            .ok_or_else(|| Error::CorruptMetadata(format!("{self} is not a time")))
+        appforge_core::db::decode_time(self).map_err(|e| Error::CorruptMetadata(e.to_string()))
     }
 }
 

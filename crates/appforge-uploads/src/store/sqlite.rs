@@ -1,6 +1,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use appforge_core::db::encode_time;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -98,7 +99,7 @@ impl UploadStore for SqliteUploadStore {
         .bind(i64::from(upload.width))
         .bind(i64::from(upload.height))
         .bind(&upload.sha256)
-        .bind(upload.created_at.timestamp_millis())
+        .bind(encode_time(upload.created_at))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -133,7 +134,7 @@ impl UploadStore for SqliteUploadStore {
             "UPDATE uploads SET deleted_at = ? \
              WHERE id = ? AND owner_id = ? AND deleted_at IS NULL RETURNING *",
         )
-        .bind(at.timestamp_millis())
+        .bind(encode_time(at))
         .bind(id)
         .bind(owner)
         .fetch_optional(&self.pool)
@@ -145,8 +146,8 @@ impl UploadStore for SqliteUploadStore {
         let done = sqlx::query(
             "UPDATE uploads SET deleted_at = ? WHERE deleted_at IS NULL AND created_at < ?",
         )
-        .bind(at.timestamp_millis())
-        .bind(before.timestamp_millis())
+        .bind(encode_time(at))
+        .bind(encode_time(before))
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
@@ -165,7 +166,7 @@ impl UploadStore for SqliteUploadStore {
             "SELECT * FROM uploads WHERE deleted_at IS NOT NULL AND deleted_at < ? \
              ORDER BY deleted_at, id LIMIT ?",
         )
-        .bind(before.timestamp_millis())
+        .bind(encode_time(before))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
