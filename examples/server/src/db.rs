@@ -49,13 +49,14 @@ impl Database {
     /// Whether every crate's migrations have been applied: each crate's migration table
     /// holds successful rows. A read only: readiness probes never migrate.
     pub async fn migrated(&self) -> Result<bool, sqlx::Error> {
-        const CHECKS: [&str; 6] = [
+        const CHECKS: [&str; 7] = [
             "SELECT COUNT(*) FROM _appforge_quota_migrations WHERE success",
             "SELECT COUNT(*) FROM _appforge_jobs_migrations WHERE success",
             "SELECT COUNT(*) FROM _appforge_billing_migrations WHERE success",
             "SELECT COUNT(*) FROM _appforge_apps_migrations WHERE success",
             "SELECT COUNT(*) FROM _appforge_analytics_migrations WHERE success",
             "SELECT COUNT(*) FROM _appforge_uploads_migrations WHERE success",
+            "SELECT COUNT(*) FROM _appforge_orgs_migrations WHERE success",
         ];
         for sql in CHECKS {
             let applied: i64 = match self {

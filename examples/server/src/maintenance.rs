@@ -43,7 +43,8 @@ pub struct MaintenanceReport {
 }
 
 /// One upkeep pass: purges the apps and the deleted uploads past
-/// `APPFORGE_APP_RETENTION_DAYS`, prunes finished jobs
+/// `APPFORGE_APP_RETENTION_DAYS` and the audit entries past `APPFORGE_AUDIT_RETENTION_DAYS`,
+/// prunes finished jobs
 /// by `APPFORGE_JOB_RETENTION_DAYS`, and forgets worker pools silent for
 /// [`FORGET_SILENT_WORKERS_AFTER`].
 pub async fn run(state: &AppState) -> MaintenanceReport {
@@ -62,6 +63,15 @@ pub async fn run(state: &AppState) -> MaintenanceReport {
         }
         Err(error) => {
             tracing::warn!(%error, "purging deleted uploads failed");
+            report.errors += 1;
+        }
+    }
+    // The org audit log keeps `APPFORGE_AUDIT_RETENTION_DAYS` of entries.
+    match crate::routes::orgs::purge_audit(state).await {
+        Ok(0) => {}
+        Ok(purged) => tracing::info!(purged, "purged audit entries past their retention"),
+        Err(error) => {
+            tracing::warn!(%error, "purging the audit log failed");
             report.errors += 1;
         }
     }

@@ -17,6 +17,18 @@ pub const REQUEST_ID: &str = "x-request-id";
 pub struct RequestId(pub String);
 
 /// Middleware: assigns the id, opens the request span, stamps the answer.
+/// The path as logged: an invitation's token (`/api/invitations/{token}/accept`) is a
+/// credential, so it is replaced.
+fn logged_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix("/api/invitations/") {
+        Some(rest) => {
+            let tail = rest.split_once('/').map_or("", |(_, tail)| tail);
+            format!("/api/invitations/[REDACTED]/{tail}").into()
+        }
+        None => path.into(),
+    }
+}
+
 pub(crate) async fn layer(mut request: Request, next: Next) -> Response {
     let id = request
         .headers()
@@ -32,7 +44,7 @@ pub(crate) async fn layer(mut request: Request, next: Next) -> Response {
     let span = tracing::info_span!(
         "request",
         method = %request.method(),
-        path = %request.uri().path(),
+        path = %logged_path(request.uri().path()),
         request_id = %id,
         status = tracing::field::Empty,
     );
@@ -51,4 +63,18 @@ pub(crate) async fn layer(mut request: Request, next: Next) -> Response {
         response.headers_mut().insert(REQUEST_ID, value);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::logged_path;
+
+    #[test]
+    fn invitation_tokens_are_not_logged() {
+        assert_eq!(
+            logged_path("/api/invitations/afi_secret123/accept"),
+            "/api/invitations/[REDACTED]/accept"
+        );
+        assert_eq!(logged_path("/api/jobs/1"), "/api/jobs/1");
+    }
 }
