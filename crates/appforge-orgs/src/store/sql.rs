@@ -24,15 +24,16 @@ pub(crate) const INVITATION_COLUMNS: &str = "id, org_id, email, role, invited_by
 pub(crate) const KEY_COLUMNS: &str = "id, org_id, name, role, prefix, secret_hash, created_by, \
      created_at, expires_at, last_used_at, revoked_at";
 
-/// A stored time: milliseconds since the epoch on SQLite, `timestamptz` on PostgreSQL.
+/// A stored time: microseconds since the epoch on SQLite
+/// ([`appforge_core::db::decode_time`]), `timestamptz` on PostgreSQL.
 pub(crate) trait Stamp {
     fn time(self, column: &str) -> Result<DateTime<Utc>>;
 }
 
+#[cfg(feature = "sqlite")]
 impl Stamp for i64 {
     fn time(self, column: &str) -> Result<DateTime<Utc>> {
-        DateTime::from_timestamp_millis(self)
-            .ok_or_else(|| Error::Corrupt(format!("{column} is not a time ({self})")))
+        appforge_core::db::decode_time(self).map_err(|e| Error::Corrupt(format!("{column}: {e}")))
     }
 }
 

@@ -1,6 +1,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use appforge_core::db::encode_time;
 use appforge_core::{SharedClock, SystemClock};
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
@@ -130,7 +131,7 @@ async fn seats_used(conn: &mut SqliteConnection, org: Uuid, now: DateTime<Utc>) 
           AND revoked_at IS NULL AND expires_at > ?2)",
     )
     .bind(org)
-    .bind(now.timestamp_millis())
+    .bind(encode_time(now))
     .fetch_one(conn)
     .await?;
     Ok(count(used))
@@ -141,7 +142,7 @@ async fn insert_member(conn: &mut SqliteConnection, member: &Member) -> Result<(
         .bind(member.org_id)
         .bind(member.user_id)
         .bind(member.role.as_str())
-        .bind(member.joined_at.timestamp_millis())
+        .bind(encode_time(member.joined_at))
         .execute(conn)
         .await?;
     Ok(())
@@ -188,7 +189,7 @@ async fn append(
     .bind(entry.id)
     .bind(org)
     .bind(stored_seq(entry.seq))
-    .bind(entry.time.timestamp_millis())
+    .bind(encode_time(entry.time))
     .bind(entry.actor.kind())
     .bind(entry.actor.id())
     .bind(&entry.action)
@@ -230,7 +231,7 @@ impl OrgStore for SqliteOrgStore {
         .bind(&org.name)
         .bind(&org.slug)
         .bind(org.created_by)
-        .bind(org.created_at.timestamp_millis())
+        .bind(encode_time(org.created_at))
         .bind(stored_seats(org.seats))
         .execute(&mut *tx)
         .await;
@@ -450,7 +451,7 @@ impl OrgStore for SqliteOrgStore {
         )
         .bind(org)
         .bind(&invitation.email)
-        .bind(now.timestamp_millis())
+        .bind(encode_time(now))
         .fetch_one(&mut *tx)
         .await?;
         if open > 0 {
@@ -468,11 +469,11 @@ impl OrgStore for SqliteOrgStore {
         .bind(&invitation.email)
         .bind(invitation.role.as_str())
         .bind(invitation.invited_by)
-        .bind(invitation.created_at.timestamp_millis())
-        .bind(invitation.expires_at.timestamp_millis())
-        .bind(invitation.accepted_at.map(|t| t.timestamp_millis()))
+        .bind(encode_time(invitation.created_at))
+        .bind(encode_time(invitation.expires_at))
+        .bind(invitation.accepted_at.map(encode_time))
         .bind(invitation.accepted_by)
-        .bind(invitation.revoked_at.map(|t| t.timestamp_millis()))
+        .bind(invitation.revoked_at.map(encode_time))
         .bind(&invitation.token_hash[..])
         .execute(&mut *tx)
         .await?;
@@ -507,7 +508,7 @@ impl OrgStore for SqliteOrgStore {
              AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?1 \
              RETURNING {INVITATION_COLUMNS}"
         )))
-        .bind(now.timestamp_millis())
+        .bind(encode_time(now))
         .bind(org)
         .bind(invitation)
         .fetch_optional(&mut *tx)
@@ -531,7 +532,7 @@ impl OrgStore for SqliteOrgStore {
              AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?"
         )))
         .bind(&token_hash[..])
-        .bind(now.timestamp_millis())
+        .bind(encode_time(now))
         .fetch_optional(&mut *tx)
         .await?;
         let invitation = row.ok_or(Error::InvitationNotFound)?.into_invitation()?;
@@ -547,7 +548,7 @@ impl OrgStore for SqliteOrgStore {
             return Err(Error::Conflict(format!("user {user} is already a member")));
         }
         sqlx::query("UPDATE org_invitations SET accepted_at = ?, accepted_by = ? WHERE id = ?")
-            .bind(now.timestamp_millis())
+            .bind(encode_time(now))
             .bind(user)
             .bind(invitation.id)
             .execute(&mut *tx)
@@ -578,10 +579,10 @@ impl OrgStore for SqliteOrgStore {
         .bind(&key.prefix)
         .bind(&key.secret_hash[..])
         .bind(key.created_by)
-        .bind(key.created_at.timestamp_millis())
-        .bind(key.expires_at.map(|t| t.timestamp_millis()))
-        .bind(key.last_used_at.map(|t| t.timestamp_millis()))
-        .bind(key.revoked_at.map(|t| t.timestamp_millis()))
+        .bind(encode_time(key.created_at))
+        .bind(key.expires_at.map(encode_time))
+        .bind(key.last_used_at.map(encode_time))
+        .bind(key.revoked_at.map(encode_time))
         .execute(&mut *tx)
         .await?;
         append(&mut tx, key.org_id, now, audit).await?;
@@ -601,7 +602,7 @@ impl OrgStore for SqliteOrgStore {
 
     async fn touch_api_key(&self, key: Uuid, at: DateTime<Utc>) -> Result<()> {
         sqlx::query("UPDATE org_api_keys SET last_used_at = ? WHERE id = ?")
-            .bind(at.timestamp_millis())
+            .bind(encode_time(at))
             .bind(key)
             .execute(&self.pool)
             .await?;
@@ -626,7 +627,7 @@ impl OrgStore for SqliteOrgStore {
             "UPDATE org_api_keys SET revoked_at = ? WHERE org_id = ? AND id = ? \
              AND revoked_at IS NULL RETURNING {KEY_COLUMNS}"
         )))
-        .bind(now.timestamp_millis())
+        .bind(encode_time(now))
         .bind(org)
         .bind(key)
         .fetch_optional(&mut *tx)
@@ -646,8 +647,8 @@ impl OrgStore for SqliteOrgStore {
     }
 
     async fn audit_page(&self, org: Uuid, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
-        let from = query.range.from.map(|t| t.timestamp_millis());
-        let to = query.range.to.map(|t| t.timestamp_millis());
+        let from = query.range.from.map(encode_time);
+        let to = query.range.to.map(encode_time);
         let rows: Vec<AuditRow<i64>> = sqlx::query_as(sql(format!(
             "SELECT {AUDIT_COLUMNS} FROM org_audit_log WHERE org_id = ?1 AND seq > ?2 \
              AND (?3 IS NULL OR time >= ?3) AND (?4 IS NULL OR time < ?4) \
@@ -679,7 +680,7 @@ impl OrgStore for SqliteOrgStore {
             "SELECT org_id, max(seq) FROM org_audit_log WHERE time < ?1 \
              AND (?2 IS NULL OR org_id = ?2) GROUP BY org_id",
         )
-        .bind(before.timestamp_millis())
+        .bind(encode_time(before))
         .bind(org)
         .fetch_all(&mut *tx)
         .await?;
