@@ -65,13 +65,13 @@ impl SqliteEventStore {
     }
 }
 
+/// A time as every appforge SQLite table stores it (microseconds since the Unix epoch).
 fn micros(at: DateTime<Utc>) -> i64 {
-    at.timestamp_micros()
+    appforge_core::db::encode_time(at)
 }
 
 fn from_micros(us: i64) -> Result<DateTime<Utc>> {
-    DateTime::from_timestamp_micros(us)
-        .ok_or_else(|| Error::Corrupt(format!("created_at {us} is out of range")))
+    appforge_core::db::decode_time(us).map_err(|e| Error::Corrupt(format!("created_at: {e}")))
 }
 
 impl EventStore for SqliteEventStore {

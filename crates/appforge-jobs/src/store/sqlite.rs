@@ -27,12 +27,13 @@ pub struct SqliteJobStore {
     pool: SqlitePool,
 }
 
+/// A time as every appforge SQLite table stores it (microseconds since the Unix epoch).
 fn micros(at: DateTime<Utc>) -> i64 {
-    at.timestamp_micros()
+    appforge_core::db::encode_time(at)
 }
 
 fn from_micros(v: i64) -> Result<DateTime<Utc>> {
-    DateTime::from_timestamp_micros(v).ok_or_else(|| Error::Corrupt(format!("bad timestamp {v}")))
+    appforge_core::db::decode_time(v).map_err(|e| Error::Corrupt(format!("bad timestamp: {e}")))
 }
 
 #[derive(sqlx::FromRow)]
