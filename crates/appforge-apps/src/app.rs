@@ -66,6 +66,11 @@ pub struct VersionInfo {
     pub duration_ms: u64,
     /// How many files the version has.
     pub file_count: u32,
+    /// The uploads (reference images) the generation attached, by id, in the request's
+    /// order; empty for a version made without images or by a restore. Kept with the
+    /// version, so they outlive the job.
+    #[serde(default)]
+    pub attachments: Vec<Uuid>,
     /// Stored at.
     pub created_at: DateTime<Utc>,
 }

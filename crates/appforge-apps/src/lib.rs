@@ -2,10 +2,11 @@
 //!
 //! Every generation lands in the user's library as an [`App`]; each `modify` (or later
 //! phase) adds a [`Version`] holding the app's full file set, the job that produced it, the
-//! prompt, the change summary, tokens and time. Versions can be listed, compared file by file
-//! ([`VersionDiff`], unified diffs), restored (as a new version) and exported as a zip; an app
-//! can be renamed, deleted softly and restored within a retention period, and published at an
-//! unguessable preview slug that serves the published version only.
+//! prompt, the uploads (reference images) it attached, the change summary, tokens and time.
+//! Versions can be listed, compared file by file ([`VersionDiff`], unified diffs), restored (as
+//! a new version) and exported as a zip; an app can be renamed, deleted softly and restored
+//! within a retention period, and published at an unguessable preview slug that serves the
+//! published version only.
 //!
 //! ```
 //! use appforge_apps::{AppStore, ListApps, MemoryAppStore, NewApp, NewVersion};

@@ -40,6 +40,8 @@ pub struct NewVersion {
     pub output_tokens: u64,
     /// How long the generation took.
     pub duration: Duration,
+    /// The uploads (reference images) the generation attached, by id.
+    pub attachments: Vec<Uuid>,
 }
 
 impl NewVersion {
@@ -54,6 +56,7 @@ impl NewVersion {
             input_tokens: 0,
             output_tokens: 0,
             duration: Duration::ZERO,
+            attachments: Vec::new(),
         }
     }
 
@@ -107,6 +110,14 @@ impl NewVersion {
     #[must_use]
     pub fn duration(mut self, duration: Duration) -> Self {
         self.duration = duration;
+        self
+    }
+
+    /// The uploads (reference images) the generation attached, by id: the version records
+    /// them in this order, each once.
+    #[must_use]
+    pub fn attachments(mut self, ids: Vec<Uuid>) -> Self {
+        self.attachments = ids;
         self
     }
 }

@@ -375,10 +375,17 @@ pub(crate) fn new_version(
             output_tokens: new.output_tokens,
             duration_ms: u64::try_from(new.duration.as_millis()).unwrap_or(u64::MAX),
             file_count: u32::try_from(files.len()).unwrap_or(u32::MAX),
+            attachments: unique(&new.attachments),
             created_at: now,
         },
         files,
     }
+}
+
+/// `ids` in their order, each once.
+fn unique(ids: &[Uuid]) -> Vec<Uuid> {
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    ids.iter().copied().filter(|id| seen.insert(*id)).collect()
 }
 
 /// Applies a patch to an app's details (the title, description and metadata checked).

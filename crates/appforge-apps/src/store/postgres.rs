@@ -20,7 +20,7 @@ use crate::{Error, Result};
 /// The columns of a version's details, in `InfoRow`'s order.
 const INFO_COLUMNS: &str = "app_id, number, base_version, job_id, prompt, change_summary, \
      input_tokens, output_tokens, duration_ms, jsonb_array_length(files)::bigint AS file_count, \
-     created_at";
+     attachments, created_at";
 
 fn sql(text: String) -> impl SqlSafeStr {
     AssertSqlSafe(text)
@@ -118,8 +118,8 @@ async fn insert_version(conn: &mut PgConnection, version: &Version) -> Result<()
     let info = &version.info;
     sqlx::query(
         "INSERT INTO app_versions (app_id, number, base_version, files, job_id, prompt, \
-         change_summary, input_tokens, output_tokens, duration_ms, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         change_summary, input_tokens, output_tokens, duration_ms, attachments, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(info.app_id)
     .bind(stored_number(info.number))
@@ -131,6 +131,7 @@ async fn insert_version(conn: &mut PgConnection, version: &Version) -> Result<()
     .bind(stored_count(info.input_tokens))
     .bind(stored_count(info.output_tokens))
     .bind(stored_count(info.duration_ms))
+    .bind(Json(&info.attachments))
     .bind(info.created_at)
     .execute(conn)
     .await?;

@@ -107,6 +107,7 @@ pub(crate) struct InfoRow<T> {
     output_tokens: i64,
     duration_ms: i64,
     file_count: i64,
+    attachments: Json<Vec<Uuid>>,
     created_at: T,
 }
 
@@ -127,6 +128,7 @@ impl<T: Stamp> InfoRow<T> {
             duration_ms: count("duration_ms", self.duration_ms)?,
             file_count: u32::try_from(self.file_count)
                 .map_err(|_| Error::Corrupt(format!("file count {}", self.file_count)))?,
+            attachments: self.attachments.0,
             created_at: self.created_at.time("created_at")?,
         })
     }

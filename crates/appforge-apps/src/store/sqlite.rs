@@ -20,7 +20,7 @@ use crate::{Error, Result};
 /// The columns of a version's details, in `InfoRow`'s order.
 const INFO_COLUMNS: &str = "app_id, number, base_version, job_id, prompt, change_summary, \
      input_tokens, output_tokens, duration_ms, json_array_length(files) AS file_count, \
-     created_at";
+     attachments, created_at";
 
 fn sql(text: String) -> impl SqlSafeStr {
     AssertSqlSafe(text)
@@ -120,8 +120,8 @@ async fn insert_version(conn: &mut SqliteConnection, version: &Version) -> Resul
     let info = &version.info;
     sqlx::query(
         "INSERT INTO app_versions (app_id, number, base_version, files, job_id, prompt, \
-         change_summary, input_tokens, output_tokens, duration_ms, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         change_summary, input_tokens, output_tokens, duration_ms, attachments, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(info.app_id)
     .bind(stored_number(info.number))
@@ -133,6 +133,7 @@ async fn insert_version(conn: &mut SqliteConnection, version: &Version) -> Resul
     .bind(stored_count(info.input_tokens))
     .bind(stored_count(info.output_tokens))
     .bind(stored_count(info.duration_ms))
+    .bind(Json(&info.attachments))
     .bind(encode_time(info.created_at))
     .execute(conn)
     .await?;

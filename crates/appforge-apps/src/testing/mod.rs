@@ -5,9 +5,9 @@
 //! Each case takes a fresh [`Backend`]: an empty, migrated store that reads time from the
 //! backend's [`ManualClock`] (start it with [`clock`]) and keeps deleted apps for
 //! [`RETENTION`]. The cases check what the crate promises: versions and their diffs, rebasing
-//! or refusing racing changes, a job saved once, ownership, paging and search, soft deletion
-//! and purging, the preview, the zip export, hostile paths and size limits, and writers racing
-//! on one app. The macro expands every case into a `#[tokio::test]` (the calling crate needs
+//! or refusing racing changes, a job saved once, the uploads a version attached, ownership,
+//! paging and search, soft deletion and purging, the preview, the zip export, hostile paths
+//! and size limits, and writers racing on one app. The macro expands every case into a `#[tokio::test]` (the calling crate needs
 //! `tokio` with `macros` and `rt-multi-thread`).
 //!
 //! ```no_run
@@ -41,8 +41,8 @@ pub use lifecycle::{
 };
 pub use versions::{
     a_job_saves_once, a_racing_change_to_other_files_is_rebased,
-    a_racing_change_to_the_same_text_conflicts, create_and_read_back, restore_adds_a_version,
-    versions_accumulate_and_diff,
+    a_racing_change_to_the_same_text_conflicts, a_version_records_its_attachments,
+    create_and_read_back, restore_adds_a_version, versions_accumulate_and_diff,
 };
 
 use std::any::Any;
@@ -196,6 +196,7 @@ macro_rules! app_store_suite {
             another_users_app_is_not_found,
             the_library_is_newest_first_paged_and_searchable,
             restore_adds_a_version,
+            a_version_records_its_attachments,
             rename_and_edit_details,
             delete_is_soft_until_the_retention_ends,
             expired_apps_are_listed_then_purged_by_id,

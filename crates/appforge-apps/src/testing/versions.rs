@@ -294,3 +294,94 @@ pub async fn restore_adds_a_version<S: AppStore + 'static>(backend: Backend<S>) 
         Err(Error::VersionNotFound { version: 7, .. })
     ));
 }
+
+/// A version records the uploads its generation attached, in order and each once, on every
+/// read (the version, the version list, a retry of its job); a version made without any, or
+/// by a restore, records none.
+pub async fn a_version_records_its_attachments<S: AppStore + 'static>(backend: Backend<S>) {
+    let fx = Fixture::new(backend);
+    let user = Uuid::new_v4();
+    let (screenshot, mockup) = (Uuid::new_v4(), Uuid::new_v4());
+    let job = Uuid::new_v4();
+    let saved = fx
+        .store
+        .create_app(
+            user,
+            NewApp::new(
+                "Habits",
+                NewVersion::files(files())
+                    .job(job)
+                    .attachments(vec![screenshot, mockup, screenshot]),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(saved.version.info.attachments, [screenshot, mockup]);
+    let app = saved.app.id;
+    let v1 = fx.store.get_version(user, app, Some(1)).await.unwrap();
+    assert_eq!(v1.info.attachments, [screenshot, mockup]);
+
+    // A modification with another image, one without, and a retry of the first.
+    let modify = Uuid::new_v4();
+    let with_image = replace("src/theme.ts", "false", "true")
+        .job(modify)
+        .attachments(vec![mockup]);
+    let v2 = fx
+        .store
+        .add_version(user, app, 1, with_image)
+        .await
+        .unwrap();
+    assert_eq!(v2.version.info.attachments, [mockup]);
+    let v3 = fx
+        .store
+        .add_version(user, app, 2, create("b.txt", "b"))
+        .await
+        .unwrap();
+    assert!(v3.version.info.attachments.is_empty());
+    let retry = fx
+        .store
+        .add_version(
+            user,
+            app,
+            3,
+            create("c.txt", "c")
+                .job(modify)
+                .attachments(vec![screenshot]),
+        )
+        .await
+        .unwrap();
+    assert!(!retry.created);
+    assert_eq!(retry.version.info.attachments, [mockup]);
+
+    // A restore of a version with images records none.
+    let restored = fx.store.restore_version(user, app, 1).await.unwrap();
+    assert_eq!(restored.version.info.number, 4);
+    assert!(restored.version.info.attachments.is_empty());
+
+    let listed: Vec<(u32, Vec<Uuid>)> = fx
+        .store
+        .list_versions(user, app)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.number, v.attachments))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (4, vec![]),
+            (3, vec![]),
+            (2, vec![mockup]),
+            (1, vec![screenshot, mockup]),
+        ]
+    );
+    assert_eq!(
+        fx.store
+            .get_version(user, app, Some(2))
+            .await
+            .unwrap()
+            .info
+            .attachments,
+        [mockup]
+    );
+}
