@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// The id of a plan: `"free"`, `"pro"`, `"team"` or one of a deployment's own.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 pub struct PlanId(String);
 

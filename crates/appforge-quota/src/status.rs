@@ -8,6 +8,7 @@ use crate::plan::PlanId;
 
 /// Which limit a status is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub enum LimitKind {
@@ -37,6 +38,7 @@ impl fmt::Display for LimitKind {
 
 /// One usage window of a user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct WindowStatus {
@@ -47,9 +49,14 @@ pub struct WindowStatus {
     /// What is left (`None`: unlimited).
     pub remaining: Option<u64>,
     /// When the window ends and usage starts again from zero.
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(with = "String", extend("format" = "date-time"))
+    )]
     pub resets_at: DateTime<Utc>,
     /// When the window is exhausted, how long until it resets.
     #[serde(with = "secs_ceil", rename = "retryAfterSeconds")]
+    #[cfg_attr(feature = "json-schema", schemars(with = "Option<u64>"))]
     pub retry_after: Option<Duration>,
 }
 
@@ -86,6 +93,7 @@ pub(crate) fn until(now: DateTime<Utc>, then: DateTime<Utc>) -> Duration {
 ///
 /// Serializes in camelCase, with durations as whole seconds rounded up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct QuotaStatus {
@@ -103,6 +111,7 @@ pub struct QuotaStatus {
     pub denied_by: Option<LimitKind>,
     /// For a denial, how long until a retry can succeed.
     #[serde(with = "secs_ceil", rename = "retryAfterSeconds")]
+    #[cfg_attr(feature = "json-schema", schemars(with = "Option<u64>"))]
     pub retry_after: Option<Duration>,
 }
 

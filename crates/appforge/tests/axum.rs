@@ -81,7 +81,96 @@ async fn call(
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let value = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    conforms(method, uri, status, &value);
     (status, headers, value)
+}
+
+/// Every answer is documented in the router's OpenAPI document (its status under its
+/// operation), and a JSON body validates against the schema generated for it.
+fn conforms(method: &str, uri: &str, status: StatusCode, body: &Value) {
+    let document = appforge::axum::openapi("/builder");
+    let path = uri
+        .strip_prefix("/builder")
+        .unwrap_or(uri)
+        .split('?')
+        .next()
+        .unwrap();
+    let template = match path.strip_prefix("/jobs/") {
+        Some(rest) => match rest.split_once('/') {
+            Some((_, tail)) => format!("/jobs/{{id}}/{tail}"),
+            None => "/jobs/{id}".to_owned(),
+        },
+        None => path.to_owned(),
+    };
+    let operation = &document["paths"][&template][method.to_lowercase()];
+    assert!(
+        operation.is_object(),
+        "{method} {template} is not in the document"
+    );
+    let answer = &operation["responses"][status.as_str()];
+    assert!(
+        answer.is_object(),
+        "{method} {template} answered {status}, which the document does not list"
+    );
+    let Some(schema) = answer["content"]["application/json"]["schema"].as_object() else {
+        return;
+    };
+    let mut schema = schema.clone();
+    schema.insert("components".into(), document["components"].clone());
+    let validator = jsonschema::validator_for(&Value::Object(schema)).unwrap();
+    if let Err(error) = validator.validate(body) {
+        panic!("{method} {template} {status}: the body does not match its schema: {error}\n{body}");
+    }
+}
+
+#[tokio::test]
+async fn the_document_lists_every_route_with_generated_schemas() {
+    let document = appforge::axum::openapi("/builder");
+    assert_eq!(document["openapi"], "3.1.0");
+    for (path, method) in [
+        ("/ai-builder/full-app", "post"),
+        ("/ai-builder/modify", "post"),
+        ("/ai-builder/plan-phases", "post"),
+        ("/jobs/{id}", "get"),
+        ("/jobs/{id}", "delete"),
+        ("/jobs/{id}/events", "get"),
+        ("/quota", "get"),
+        ("/openapi.json", "get"),
+    ] {
+        assert!(
+            document["paths"][path][method].is_object(),
+            "{method} {path}"
+        );
+    }
+    let schemas = &document["components"]["schemas"];
+    // Field names come from the types: the request body's camelCase names, the quota status.
+    let body = &schemas["FullAppBody"]["properties"];
+    for field in [
+        "prompt",
+        "conversationHistory",
+        "currentAppState",
+        "phaseContext",
+        "appId",
+        "baseVersion",
+        "attachments",
+    ] {
+        assert!(body[field].is_object(), "FullAppBody.{field}: {body}");
+    }
+    assert_eq!(schemas["FullAppBody"]["additionalProperties"], false);
+    assert!(schemas["QuotaStatus"]["properties"]["retryAfterSeconds"].is_object());
+    assert!(schemas["AppFile"]["properties"]["path"].is_object());
+
+    // The router serves the same document.
+    let service = service(&ScriptedProvider::new());
+    let app = Router::new().nest(
+        "/builder",
+        appforge::axum::Api::new(service, SupabaseJwt::new(&SecretString::from(SECRET)))
+            .mounted_at("/builder")
+            .router(),
+    );
+    let (status, _, served) = call(&app, "GET", "/builder/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(served, document);
 }
 
 #[tokio::test]

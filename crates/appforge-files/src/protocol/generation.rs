@@ -65,6 +65,7 @@ impl fmt::Display for Section {
 
 /// One file of an app: a validated relative path and its content.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct AppFile {
     /// Relative path with `/` separators, checked by [`validate_path`](super::validate_path).
     pub path: String,

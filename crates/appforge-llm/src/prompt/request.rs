@@ -6,7 +6,7 @@ use crate::pipeline::PhasePlan;
 use crate::protocol::AppFile;
 
 /// Who said a message of the conversation history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HistoryRole {
     /// The user.
@@ -16,7 +16,7 @@ pub enum HistoryRole {
 }
 
 /// One earlier message of the conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HistoryMessage {
     /// Who said it.
     pub role: HistoryRole,
@@ -48,7 +48,7 @@ impl HistoryMessage {
 }
 
 /// The phase being built, with the plan it belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PhaseContext {
     /// The whole plan.
     pub plan: PhasePlan,
@@ -149,12 +149,13 @@ pub struct ChatRequest {
 /// Messages API, a data URL for OpenAI-compatible providers).
 ///
 /// Serialized with its bytes as base64. `Debug` shows the size, not the bytes.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Attachment {
     /// The MIME type: `image/png`, `image/jpeg`, `image/webp` or `image/gif`.
     pub media_type: String,
     /// The image file's bytes.
     #[serde(with = "base64_bytes")]
+    #[schemars(with = "String", extend("contentEncoding" = "base64"))]
     pub data: Vec<u8>,
     /// Width in pixels.
     pub width: u32,

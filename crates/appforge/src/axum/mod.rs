@@ -10,6 +10,7 @@
 //! | `GET /jobs/{id}/events` | the job's events as Server-Sent Events, ending after the last |
 //! | `DELETE /jobs/{id}` | cancels the job |
 //! | `GET /quota` | the user's windows and limits |
+//! | `GET /openapi.json` | the OpenAPI 3.1 document of these routes, schemas from the types ([`openapi`]) |
 //!
 //! Errors are JSON, `{"error": code, "message": text, "details": ...}`: `400 invalid_body`
 //! naming the field and the plan limit, `401`/`403` from the authentication, `404 not_found`
@@ -28,6 +29,7 @@
 //! ```
 
 mod auth;
+mod openapi;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -50,6 +52,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 pub use auth::{AuthRejection, Authenticate, SupabaseJwt, bearer};
+pub use openapi::openapi;
 
 use crate::generation::limits::{self, LimitError};
 use crate::generation::{GenerationService, Submission, SubmitError};
@@ -74,6 +77,7 @@ pub struct Api<J, U, A, Au> {
     service: GenerationService<J, U, A>,
     auth: Arc<Au>,
     max_prompt_bytes: usize,
+    mounted_at: String,
 }
 
 impl<J, U, A, Au> Clone for Api<J, U, A, Au> {
@@ -82,6 +86,7 @@ impl<J, U, A, Au> Clone for Api<J, U, A, Au> {
             service: self.service.clone(),
             auth: Arc::clone(&self.auth),
             max_prompt_bytes: self.max_prompt_bytes,
+            mounted_at: self.mounted_at.clone(),
         }
     }
 }
@@ -108,7 +113,15 @@ where
             service,
             auth: Arc::new(auth),
             max_prompt_bytes: DEFAULT_MAX_PROMPT_BYTES,
+            mounted_at: "/".to_owned(),
         }
+    }
+
+    /// Where the host nests the router (default `/`): the server URL of its OpenAPI document.
+    #[must_use]
+    pub fn mounted_at(mut self, prefix: impl Into<String>) -> Self {
+        self.mounted_at = prefix.into();
+        self
     }
 
     /// The longest prompt accepted, in bytes (default [`DEFAULT_MAX_PROMPT_BYTES`]).
@@ -130,6 +143,7 @@ where
             )
             .route("/jobs/{id}/events", get(events::<J, U, A, Au>))
             .route("/quota", get(quota::<J, U, A, Au>))
+            .route("/openapi.json", get(document::<J, U, A, Au>))
             .with_state(self)
     }
 
@@ -228,12 +242,26 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+/// The body of every error answer.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+struct ErrorBody {
+    /// A stable code: `invalid_body`, `unauthorized`, `forbidden`, `not_found`,
+    /// `quota_exceeded`, `unsupported_media_type`, `internal`.
+    error: String,
+    /// What went wrong, for people.
+    message: String,
+    /// The field and limit of a `400`; the quota status of a `429`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<Value>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "error": self.code, "message": self.message });
-        if let Some(details) = self.details {
-            body["details"] = details;
-        }
+        let body = ErrorBody {
+            error: self.code.to_owned(),
+            message: self.message,
+            details: self.details,
+        };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after
             && let Ok(value) = secs.to_string().parse()
@@ -245,12 +273,13 @@ impl IntoResponse for ApiError {
 }
 
 /// The files of an app as a request carries them.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct CurrentApp {
+    /// Every file of the app.
     files: Vec<AppFile>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct FullAppBody {
     prompt: String,
@@ -258,40 +287,47 @@ struct FullAppBody {
     conversation_history: Vec<HistoryMessage>,
     current_app_state: Option<CurrentApp>,
     phase_context: Option<PhaseContext>,
+    #[schemars(with = "Option<String>", extend("format" = "uuid"))]
     app_id: Option<Uuid>,
     base_version: Option<u32>,
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     attachments: Vec<Uuid>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ModifyBody {
     prompt: String,
     #[serde(default)]
     conversation_history: Vec<HistoryMessage>,
     current_app_state: Option<CurrentApp>,
+    #[schemars(with = "Option<String>", extend("format" = "uuid"))]
     app_id: Option<Uuid>,
     base_version: Option<u32>,
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     attachments: Vec<Uuid>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct PlanBody {
     prompt: String,
     #[serde(default)]
     conversation_history: Vec<HistoryMessage>,
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     attachments: Vec<Uuid>,
 }
 
 /// `202 Accepted`: the job to follow.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct Accepted {
     job_id: String,
+    /// `pending`.
+    #[schemars(with = "String")]
     status: JobStatus,
 }
 
@@ -534,11 +570,13 @@ where
 
 /// A job as the API shows it (camelCase; the payload, which holds the reservation and the
 /// request, is not shown).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct JobView {
     id: String,
     kind: String,
+    /// `pending`, `processing`, `completed`, `failed` or `cancelled`.
+    #[schemars(with = "String")]
     status: JobStatus,
     attempt: u32,
     max_attempts: u32,
@@ -547,8 +585,11 @@ struct JobView {
     error: Option<String>,
     input_tokens: Option<u64>,
     output_tokens: Option<u64>,
+    #[schemars(with = "String", extend("format" = "date-time"))]
     created_at: chrono::DateTime<chrono::Utc>,
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
     started_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
     completed_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -683,4 +724,8 @@ where
         .await
         .map_err(|e| ApiError::internal(&e))?;
     Ok(Json(status))
+}
+
+async fn document<J, U, A, Au>(State(api): State<Api<J, U, A, Au>>) -> Json<Value> {
+    Json(openapi(&api.mounted_at))
 }
