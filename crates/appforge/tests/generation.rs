@@ -263,7 +263,7 @@ impl AttachmentLoader for Images {
 }
 
 #[tokio::test]
-async fn attached_uploads_reach_the_model_and_a_deleted_one_fails_the_job_unpaid() {
+async fn attachments_reach_the_model_and_the_saved_version_a_deleted_one_fails_unpaid() {
     let known = Uuid::new_v4();
     let loader = Images {
         known,
@@ -288,6 +288,11 @@ async fn attached_uploads_reach_the_model_and_a_deleted_one_fails_the_job_unpaid
     );
     let sent = serde_json::to_string(&h.provider.requests()[0]).unwrap();
     assert!(sent.contains("image/png"), "{sent}");
+    // The saved version records the upload, so it outlives the job.
+    let result = job.result.unwrap();
+    let app: Uuid = serde_json::from_value(result["appId"].clone()).unwrap();
+    let saved = h.service.apps().get_version(user, app, None).await.unwrap();
+    assert_eq!(saved.info.attachments, [known]);
 
     let gone = Uuid::new_v4();
     let failed = h

@@ -1,7 +1,8 @@
 //! The job handlers: `full_app`, `modify` and `plan_phases` run the llm pipelines, report
 //! progress as job events and honour cancellation. A finished `full_app` is saved as a new app
 //! (or the next version of the app it was started from), a finished `modify` started from a
-//! saved app as that app's next version.
+//! saved app as that app's next version; the saved version records the uploads the request
+//! attached.
 //!
 //! Each attempt holds the job's quota reservation (so that it cannot expire while the job
 //! lives), asks the model for at most the plan's output tokens, and accounts for what it
@@ -87,7 +88,14 @@ where
             }
         }
         let request = ctx.payload().get("request").cloned().unwrap_or(Value::Null);
-        let attachments = match self.attachments_of(ctx.job().user_id, &request).await {
+        let attachment_ids = match attachment_ids(&request) {
+            Ok(ids) => ids,
+            Err(outcome) => return outcome,
+        };
+        let attachments = match self
+            .attachments_of(ctx.job().user_id, &attachment_ids)
+            .await
+        {
             Ok(attachments) => attachments,
             Err(outcome) => return outcome,
         };
@@ -105,6 +113,7 @@ where
                 .and_then(Value::as_str)
                 .map(str::to_owned),
             target,
+            attachments: attachment_ids,
             started: std::time::Instant::now(),
         };
         let (tx, rx) = mpsc::unbounded_channel();
@@ -200,19 +209,10 @@ where
         }
     }
 
-    /// The images of the uploads a job's request attached ([`ATTACHMENT_IDS`]), read for the
-    /// job's user. An upload deleted since the request was accepted fails the job for good; a
-    /// storage error is retried.
-    async fn attachments_of(
-        &self,
-        user: Uuid,
-        request: &Value,
-    ) -> Result<Vec<Attachment>, Outcome> {
-        let Some(ids) = request.get(ATTACHMENT_IDS) else {
-            return Ok(Vec::new());
-        };
-        let ids: Vec<Uuid> = serde_json::from_value(ids.clone())
-            .map_err(|e| Outcome::permanent(format!("invalid job payload: attachment ids: {e}")))?;
+    /// The images of the uploads `ids` a job's request attached, read for the job's user. An
+    /// upload deleted since the request was accepted fails the job for good; a storage error
+    /// is retried.
+    async fn attachments_of(&self, user: Uuid, ids: &[Uuid]) -> Result<Vec<Attachment>, Outcome> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -221,11 +221,21 @@ where
                 AttachmentError::Gone(ids[0]).to_string(),
             ));
         };
-        loader.load(user, &ids).await.map_err(|e| match e {
+        loader.load(user, ids).await.map_err(|e| match e {
             AttachmentError::Gone(_) => Outcome::permanent(e.to_string()),
             AttachmentError::Unavailable(_) => Outcome::retry(e.to_string()),
         })
     }
+}
+
+/// The ids of the uploads a job's request attached ([`ATTACHMENT_IDS`]), none when it names
+/// none.
+fn attachment_ids(request: &Value) -> Result<Vec<Uuid>, Outcome> {
+    let Some(ids) = request.get(ATTACHMENT_IDS) else {
+        return Ok(Vec::new());
+    };
+    serde_json::from_value(ids.clone())
+        .map_err(|e| Outcome::permanent(format!("invalid job payload: attachment ids: {e}")))
 }
 
 /// Adds the scaffold a finished app is exported with (`scaffolded` paths, `setup_commands`).
@@ -314,6 +324,8 @@ struct SaveTo<A> {
     job: Uuid,
     prompt: Option<String>,
     target: Option<(Uuid, u32)>,
+    /// The uploads the request attached: the saved version records them.
+    attachments: Vec<Uuid>,
     started: std::time::Instant,
 }
 
@@ -353,7 +365,8 @@ impl<A: AppStore> SaveTo<A> {
         let version = version
             .job(self.job)
             .tokens(usage.input_tokens, usage.output_tokens)
-            .duration(self.started.elapsed());
+            .duration(self.started.elapsed())
+            .attachments(self.attachments.clone());
         match &self.prompt {
             Some(prompt) => version.prompt(prompt.clone()),
             None => version,
