@@ -63,17 +63,9 @@ impl From<App> for AppView {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AppAt {
     app: AppView,
-    version: VersionView,
-}
-
-/// A version as the API shows it: the version and the ids of the uploads (reference images)
-/// the job that produced it attached (`/api/uploads/{id}`).
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct VersionView {
-    #[serde(flatten)]
+    /// The version, with the ids of the uploads (reference images) its generation attached
+    /// (`attachments`, `/api/uploads/{id}`), as the version records them.
     version: Version,
-    attachments: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -224,14 +216,9 @@ async fn at(
         .get_version(user, app, Some(number))
         .await
         .map_err(|e| apps_error(&e))?;
-    let attachments =
-        crate::routes::uploads::job_attachments(state, user, version.info.job_id).await?;
     Ok(AppAt {
         app: stored.into(),
-        version: VersionView {
-            version,
-            attachments,
-        },
+        version,
     })
 }
 
@@ -364,11 +351,7 @@ pub(crate) async fn restore(
         .map_err(|e| apps_error(&e))?;
     let body = AppAt {
         app: saved.app.into(),
-        // A restored version is made by no job: it attached nothing.
-        version: VersionView {
-            version: saved.version,
-            attachments: Vec::new(),
-        },
+        version: saved.version,
     };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }

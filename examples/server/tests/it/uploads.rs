@@ -1,6 +1,10 @@
 //! Uploads over HTTP: a reference image stored and read back by its owner only, hostile
 //! files refused with their named errors, and attachments on generations and chat.
 
+use std::time::Duration;
+
+use appforge_server::maintenance;
+use appforge_testing::ManualClock;
 use axum::body::Body;
 use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
@@ -662,4 +666,63 @@ async fn a_version_shows_the_images_of_the_job_that_produced_it() {
         )
         .await;
     assert_eq!(v1["version"]["attachments"], json!([id]), "{v1}");
+}
+
+/// The thumbnails of an app's version outlive the job that produced it: once the upkeep prunes
+/// the job past the job retention, the version still names its upload, which still reads.
+#[tokio::test]
+async fn a_versions_images_outlive_its_pruned_job() {
+    let clock = ManualClock::at(chrono::Utc::now());
+    let options = Options {
+        workers: 1,
+        clock: Some(clock.shared()),
+        env: vec![("APPFORGE_JOB_RETENTION_DAYS", "7".to_owned())],
+        ..Options::default()
+    };
+    let server = TestServer::start(Db::sqlite().await, options).await;
+    let user = Uuid::new_v4();
+    let id = uploaded(&server, user).await;
+    let job = server
+        .generate(
+            user,
+            FULL_APP,
+            json!({"prompt": "A habit tracker like this", "attachments": [id]}),
+        )
+        .await;
+    server.events(user, &job).await.rest().await;
+    let (_, _, view) = server
+        .call("GET", &format!("/api/jobs/{job}"), Some(user), None)
+        .await;
+    assert_eq!(view["status"], "completed", "{view}");
+    let app = view["result"]["appId"].as_str().unwrap().to_owned();
+
+    clock.advance(Duration::from_secs(8 * 24 * 3600));
+    let report = maintenance::run(&server.state).await;
+    assert_eq!((report.pruned_jobs, report.errors), (1, 0), "{report:?}");
+    let (status, _, _) = server
+        .call("GET", &format!("/api/jobs/{job}"), Some(user), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the job is pruned");
+
+    let (status, _, at) = server
+        .call("GET", &format!("/api/apps/{app}"), Some(user), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{at}");
+    assert_eq!(at["version"]["jobId"], json!(job));
+    assert_eq!(at["version"]["attachments"], json!([id]), "{at}");
+    let (_, _, versions) = server
+        .call(
+            "GET",
+            &format!("/api/apps/{app}/versions"),
+            Some(user),
+            None,
+        )
+        .await;
+    assert_eq!(
+        versions["items"][0]["attachments"],
+        json!([id]),
+        "{versions}"
+    );
+    let image = read(&server, user, &id).await;
+    assert_eq!(image.status(), StatusCode::OK, "the thumbnail still reads");
 }
