@@ -8,10 +8,8 @@
 //! sniffs into anything else.
 //!
 //! The images a request attaches also count against the plan's request size
-//! ([`check_request_tokens`]), and a saved version shows the images of the job that produced
-//! it ([`job_attachments`]).
+//! ([`check_request_tokens`]); a saved version records the images its generation attached.
 
-use appforge_jobs::JobId;
 use appforge_llm::{AppFile, Attachment, HistoryMessage, PhaseContext};
 use appforge_quota::Plan;
 use appforge_uploads::{Error as UploadError, Upload};
@@ -403,40 +401,6 @@ pub(crate) fn check_request_tokens(
         "estimatedTokens": estimated,
         "imageTokens": images,
     })))
-}
-
-/// The ids of the uploads the job `job` attached, read from the user's job (none when the
-/// job is gone, pruned past its retention, or attached nothing): what a saved version that
-/// the job produced shows as its reference images.
-///
-/// # Errors
-///
-/// The job store's error, as a `500`.
-pub(crate) async fn job_attachments(
-    state: &AppState,
-    user: Uuid,
-    job: Option<Uuid>,
-) -> Result<Vec<String>, ApiError> {
-    let Some(job) = job else {
-        return Ok(Vec::new());
-    };
-    let job = match state.queue().get(user, JobId::from(job)).await {
-        Ok(job) => job,
-        Err(e) if e.is_not_found() => return Ok(Vec::new()),
-        Err(e) => return Err(ApiError::internal(&e)),
-    };
-    Ok(job
-        .payload
-        .get("request")
-        .and_then(|r| r.get(crate::routes::generate::ATTACHMENT_IDS))
-        .and_then(serde_json::Value::as_array)
-        .map(|ids| {
-            ids.iter()
-                .filter_map(serde_json::Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default())
 }
 
 /// The images of `ids` as the pipelines take them, read for `owner`.
