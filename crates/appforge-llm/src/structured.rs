@@ -181,8 +181,12 @@ fn strict_node(mut node: Map<String, Value>) -> Result<Map<String, Value>, Strin
         _ => {}
     }
     if !node.is_empty() {
-        let rest: Vec<String> = node
-            .iter()
+        // In key order whether or not a host turns on serde_json's `preserve_order`: the
+        // schema the model sees is the same in every build.
+        let mut rest: Vec<(&String, &Value)> = node.iter().collect();
+        rest.sort_by(|a, b| a.0.cmp(b.0));
+        let rest: Vec<String> = rest
+            .into_iter()
             .map(|(key, value)| format!("{key}: {value}"))
             .collect();
         let rest = format!("{{{}}}", rest.join(", "));
