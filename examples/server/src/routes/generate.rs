@@ -6,8 +6,7 @@
 //! `currentAppState`, the conversation's length, the saved app's existence and ownership):
 //! such a request is a `400` naming the field and the limit, and nothing is reserved.
 
-use std::collections::HashSet;
-
+use appforge::generation::limits::{self, LimitError};
 use appforge::generation::{Submission, SubmitError};
 use appforge_apps::AppStore;
 use appforge_llm::{
@@ -376,23 +375,14 @@ pub(crate) async fn plan_of(state: &AppState, user: &AuthUser) -> Result<Plan, A
         .map_err(|e| ApiError::internal(&e))
 }
 
-/// A request over one of the plan's request limits: a field-level `400` naming the field, the
-/// limit and the plan.
-fn over_limit(field: &str, limit_name: &str, what: &str, limit: u64, plan: &Plan) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_body",
-        format!(
-            "invalid field `{field}`: {what}, at most {limit} allowed on the {} plan \
-             (limit `{limit_name}`)",
-            plan.id
-        ),
-    )
-    .with_details(json!({ "field": field, "limit": limit_name, "max": limit }))
-}
-
-fn len_u64(n: usize) -> u64 {
-    u64::try_from(n).unwrap_or(u64::MAX)
+/// A request over one of the plan's request limits (or an invalid field): a field-level
+/// `400` naming the field, and the limit and its value when it is a plan limit.
+pub(crate) fn limit_error(error: &LimitError) -> ApiError {
+    let details = match (error.limit, error.max) {
+        (Some(limit), Some(max)) => json!({ "field": error.field, "limit": limit, "max": max }),
+        _ => json!({ "field": error.field }),
+    };
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", error.to_string()).with_details(details)
 }
 
 /// The conversation history: at most the plan's messages and bytes.
@@ -401,29 +391,7 @@ fn len_u64(n: usize) -> u64 {
 ///
 /// A `400` naming `conversationHistory` and the limit.
 pub(crate) fn check_history(history: &[HistoryMessage], plan: &Plan) -> Result<(), ApiError> {
-    let limits = &plan.request_limits;
-    let field = "conversationHistory";
-    let count = len_u64(history.len());
-    if count > u64::from(limits.history_messages) {
-        return Err(over_limit(
-            field,
-            "history_messages",
-            &format!("{count} messages"),
-            u64::from(limits.history_messages),
-            plan,
-        ));
-    }
-    let bytes: u64 = history.iter().map(|m| len_u64(m.content.len())).sum();
-    if bytes > limits.history_bytes {
-        return Err(over_limit(
-            field,
-            "history_bytes",
-            &format!("{bytes} bytes"),
-            limits.history_bytes,
-            plan,
-        ));
-    }
-    Ok(())
+    limits::check_history(history, plan).map_err(|e| limit_error(&e))
 }
 
 /// The files of an app a request carries: every path valid (as the job would save it, so
@@ -433,62 +401,15 @@ pub(crate) fn check_history(history: &[HistoryMessage], plan: &Plan) -> Result<(
 ///
 /// A `400` naming the file's path field, or `field` and the limit.
 pub(crate) fn check_files(field: &str, files: &mut [AppFile], plan: &Plan) -> Result<(), ApiError> {
-    let mut seen = HashSet::with_capacity(files.len());
-    for (i, file) in files.iter_mut().enumerate() {
-        let path_field = format!("{field}[{i}].path");
-        file.path = appforge_llm::validate_path(&file.path)
-            .map_err(|e| field_error(&path_field, &e.to_string()))?;
-        if !seen.insert(file.path.clone()) {
-            return Err(field_error(
-                &path_field,
-                &format!("the file {:?} appears twice", file.path),
-            ));
-        }
-    }
-    check_app_size(field, files, plan)
+    limits::check_files(field, files, plan).map_err(|e| limit_error(&e))
 }
 
 /// An app's size: at most the plan's files and bytes (paths and contents).
 fn check_app_size(field: &str, files: &[AppFile], plan: &Plan) -> Result<(), ApiError> {
-    let limits = &plan.request_limits;
-    let count = len_u64(files.len());
-    if count > u64::from(limits.app_files) {
-        return Err(over_limit(
-            field,
-            "app_files",
-            &format!("{count} files"),
-            u64::from(limits.app_files),
-            plan,
-        ));
-    }
-    let bytes: u64 = files
-        .iter()
-        .map(|f| len_u64(f.path.len()).saturating_add(len_u64(f.content.len())))
-        .sum();
-    if bytes > limits.app_bytes {
-        return Err(over_limit(
-            field,
-            "app_bytes",
-            &format!("{bytes} bytes"),
-            limits.app_bytes,
-            plan,
-        ));
-    }
-    Ok(())
+    limits::check_app_size(field, files, plan).map_err(|e| limit_error(&e))
 }
 
 /// The phase context: at most the plan's bytes (as JSON).
 fn check_phase(phase: &PhaseContext, plan: &Plan) -> Result<(), ApiError> {
-    let limit = plan.request_limits.phase_context_bytes;
-    let bytes = len_u64(serde_json::to_vec(phase).map_or(0, |v| v.len()));
-    if bytes > limit {
-        return Err(over_limit(
-            "phaseContext",
-            "phase_context_bytes",
-            &format!("{bytes} bytes"),
-            limit,
-            plan,
-        ));
-    }
-    Ok(())
+    limits::check_phase(phase, plan).map_err(|e| limit_error(&e))
 }
