@@ -66,6 +66,17 @@ fn harness(loader: Option<Images>) -> Harness {
 }
 
 impl Harness {
+    /// Submits the full app every test starts from.
+    async fn todo_list(&self, user: Uuid) -> appforge::generation::Submitted {
+        self.service
+            .submit(
+                user,
+                Submission::full_app(FullAppRequest::new("a todo list")),
+            )
+            .await
+            .unwrap()
+    }
+
     /// Runs every queued job to its end with one worker, then waits for the settlements.
     async fn run(&self, user: Uuid, job: appforge::jobs::JobId) -> Job {
         let workers: WorkerPool<MemoryJobStore> = self.service.start_workers(1).unwrap();
@@ -82,14 +93,7 @@ async fn a_full_app_is_generated_saved_and_charged_with_its_tokens() {
     let h = harness(None);
     h.provider.push(answer(APP));
     let user = Uuid::new_v4();
-    let submitted = h
-        .service
-        .submit(
-            user,
-            Submission::full_app(FullAppRequest::new("a todo list")),
-        )
-        .await
-        .unwrap();
+    let submitted = h.todo_list(user).await;
     assert_eq!(submitted.plan.as_str(), "free");
     let job = h.run(user, submitted.job).await;
 
@@ -118,14 +122,7 @@ async fn a_modification_of_a_saved_app_becomes_its_next_version() {
     let h = harness(None);
     h.provider.push(answer(APP));
     let user = Uuid::new_v4();
-    let first = h
-        .service
-        .submit(
-            user,
-            Submission::full_app(FullAppRequest::new("a todo list")),
-        )
-        .await
-        .unwrap();
+    let first = h.todo_list(user).await;
     let job = h.run(user, first.job).await;
     let app: Uuid = serde_json::from_value(job.result.unwrap()["appId"].clone()).unwrap();
     let current = h.service.apps().get_version(user, app, None).await.unwrap();
@@ -205,14 +202,7 @@ async fn a_provider_failure_is_refunded_and_the_app_is_not_saved() {
             retry_after: None,
         }));
     let user = Uuid::new_v4();
-    let submitted = h
-        .service
-        .submit(
-            user,
-            Submission::full_app(FullAppRequest::new("a todo list")),
-        )
-        .await
-        .unwrap();
+    let submitted = h.todo_list(user).await;
     let job = h.run(user, submitted.job).await;
     assert_eq!(job.status, JobStatus::Failed);
     let status = h.service.quota().status(user).await.unwrap();
@@ -338,14 +328,7 @@ async fn the_reconciler_settles_what_a_stopped_process_left() {
     let h = harness(None);
     h.provider.push(answer(APP));
     let user = Uuid::new_v4();
-    let submitted = h
-        .service
-        .submit(
-            user,
-            Submission::full_app(FullAppRequest::new("a todo list")),
-        )
-        .await
-        .unwrap();
+    let submitted = h.todo_list(user).await;
     h.run(user, submitted.job).await;
     // Settled by the service already: reconciling again charges nothing twice.
     let report = h.service.reconciler().at_start().await;

@@ -134,16 +134,61 @@ where
     /// The router.
     pub fn router(self) -> Router {
         Router::new()
-            .route("/ai-builder/full-app", post(full_app::<J, U, A, Au>))
-            .route("/ai-builder/modify", post(modify::<J, U, A, Au>))
-            .route("/ai-builder/plan-phases", post(plan_phases::<J, U, A, Au>))
+            .route(
+                "/ai-builder/full-app",
+                post(
+                    |State(api): State<Self>, headers: HeaderMap, body| async move {
+                        api.full_app(headers, body).await
+                    },
+                ),
+            )
+            .route(
+                "/ai-builder/modify",
+                post(
+                    |State(api): State<Self>, headers: HeaderMap, body| async move {
+                        api.modify(headers, body).await
+                    },
+                ),
+            )
+            .route(
+                "/ai-builder/plan-phases",
+                post(
+                    |State(api): State<Self>, headers: HeaderMap, body| async move {
+                        api.plan_phases(headers, body).await
+                    },
+                ),
+            )
             .route(
                 "/jobs/{id}",
-                get(job::<J, U, A, Au>).delete(cancel::<J, U, A, Au>),
+                get(
+                    |State(api): State<Self>, headers: HeaderMap, id| async move {
+                        api.job(headers, id).await
+                    },
+                )
+                .delete(
+                    |State(api): State<Self>, headers: HeaderMap, id| async move {
+                        api.cancel(headers, id).await
+                    },
+                ),
             )
-            .route("/jobs/{id}/events", get(events::<J, U, A, Au>))
-            .route("/quota", get(quota::<J, U, A, Au>))
-            .route("/openapi.json", get(document::<J, U, A, Au>))
+            .route(
+                "/jobs/{id}/events",
+                get(
+                    |State(api): State<Self>, headers: HeaderMap, id| async move {
+                        api.events(headers, id).await
+                    },
+                ),
+            )
+            .route(
+                "/quota",
+                get(|State(api): State<Self>, headers: HeaderMap| async move {
+                    api.quota(headers).await
+                }),
+            )
+            .route(
+                "/openapi.json",
+                get(|State(api): State<Self>| async move { Json(openapi(&api.mounted_at)) }),
+            )
             .with_state(self)
     }
 
@@ -331,241 +376,282 @@ struct Accepted {
     status: JobStatus,
 }
 
-/// The saved app a request builds on, with that version's files; `None` without `appId`.
-async fn base<J, U, A, Au>(
-    api: &Api<J, U, A, Au>,
-    user: Uuid,
-    plan: &appforge_quota::Plan,
-    app: Option<Uuid>,
-    version: Option<u32>,
-    has_current: bool,
-) -> Result<Option<(Uuid, u32, Vec<AppFile>)>, ApiError>
+/// The handlers, under the bounds of the router's stores and authentication.
+impl<J, U, A, Au> Api<J, U, A, Au>
 where
     J: JobStore,
     U: UsageStore + 'static,
     A: AppStore + Clone + 'static,
     Au: Authenticate,
 {
-    let Some(app) = app else {
-        if version.is_some() {
-            return Err(LimitError::field("baseVersion", "requires `appId`").into());
-        }
-        return Ok(None);
-    };
-    if has_current {
-        return Err(LimitError::field(
-            "currentAppState",
-            "not allowed with `appId`: the saved version's files are used",
-        )
-        .into());
-    }
-    let stored = api
-        .service
-        .apps()
-        .get_version(user, app, version)
-        .await
-        .map_err(|e| {
-            if e.is_not_found() {
-                ApiError::not_found("app")
-            } else {
-                ApiError::internal(&e)
+    /// The saved app a request builds on, with that version's files; `None` without `appId`.
+    async fn base(
+        &self,
+        user: Uuid,
+        plan: &appforge_quota::Plan,
+        app: Option<Uuid>,
+        version: Option<u32>,
+        has_current: bool,
+    ) -> Result<Option<(Uuid, u32, Vec<AppFile>)>, ApiError> {
+        let Some(app) = app else {
+            if version.is_some() {
+                return Err(LimitError::field("baseVersion", "requires `appId`").into());
             }
-        })?;
-    limits::check_app_size("appId", &stored.files, plan)?;
-    Ok(Some((app, stored.info.number, stored.files)))
-}
-
-/// Checks what every generation request carries, then the user's plan.
-async fn admit<J, U, A, Au>(
-    api: &Api<J, U, A, Au>,
-    user: Uuid,
-    prompt: &str,
-    history: &[HistoryMessage],
-    attachments: usize,
-) -> Result<appforge_quota::Plan, ApiError>
-where
-    J: JobStore,
-    U: UsageStore + 'static,
-    A: AppStore + Clone + 'static,
-    Au: Authenticate,
-{
-    limits::check_prompt(prompt, api.max_prompt_bytes)?;
-    let plan = api
-        .service
-        .quota()
-        .plan_of(user)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    limits::check_history(history, &plan)?;
-    limits::check_attachment_count(attachments, &plan)?;
-    Ok(plan)
-}
-
-async fn submit<J, U, A, Au>(
-    api: &Api<J, U, A, Au>,
-    user: Uuid,
-    submission: Submission,
-) -> Result<Response, ApiError>
-where
-    J: JobStore,
-    U: UsageStore + 'static,
-    A: AppStore + Clone + 'static,
-    Au: Authenticate,
-{
-    match api.service.submit(user, submission).await {
-        Ok(submitted) => Ok((
-            StatusCode::ACCEPTED,
-            Json(Accepted {
-                job_id: submitted.job.to_string(),
-                status: JobStatus::Pending,
-            }),
-        )
-            .into_response()),
-        Err(SubmitError::Denied(status)) => Err(ApiError::denied(&status)),
-        Err(error) => Err(ApiError::internal(&error)),
-    }
-}
-
-async fn full_app<J, U, A, Au>(
-    State(api): State<Api<J, U, A, Au>>,
-    headers: HeaderMap,
-    body: Result<Json<FullAppBody>, JsonRejection>,
-) -> Result<Response, ApiError>
-where
-    J: JobStore,
-    U: UsageStore + 'static,
-    A: AppStore + Clone + 'static,
-    Au: Authenticate,
-{
-    let user = api.user(&headers).await?;
-    let Json(mut body) = body?;
-    let plan = admit(
-        &api,
-        user,
-        &body.prompt,
-        &body.conversation_history,
-        body.attachments.len(),
-    )
-    .await?;
-    if let Some(current) = &mut body.current_app_state {
-        limits::check_files("currentAppState.files", &mut current.files, &plan)?;
-    }
-    if let Some(phase) = &body.phase_context {
-        limits::check_phase(phase, &plan)?;
-    }
-    let base = base(
-        &api,
-        user,
-        &plan,
-        body.app_id,
-        body.base_version,
-        body.current_app_state.is_some(),
-    )
-    .await?;
-    let (current_app, target) = match base {
-        Some((app, version, files)) => (Some(files), Some((app, version))),
-        None => (body.current_app_state.map(|a| a.files), None),
-    };
-    let mut request = FullAppRequest::new(body.prompt);
-    request.history = body.conversation_history;
-    request.current_app = current_app;
-    request.phase = body.phase_context;
-    let mut submission = Submission::full_app(request).attachments(body.attachments);
-    if let Some((app, version)) = target {
-        submission = submission.save_to(app, version);
-    }
-    submit(&api, user, submission).await
-}
-
-async fn modify<J, U, A, Au>(
-    State(api): State<Api<J, U, A, Au>>,
-    headers: HeaderMap,
-    body: Result<Json<ModifyBody>, JsonRejection>,
-) -> Result<Response, ApiError>
-where
-    J: JobStore,
-    U: UsageStore + 'static,
-    A: AppStore + Clone + 'static,
-    Au: Authenticate,
-{
-    let user = api.user(&headers).await?;
-    let Json(mut body) = body?;
-    let plan = admit(
-        &api,
-        user,
-        &body.prompt,
-        &body.conversation_history,
-        body.attachments.len(),
-    )
-    .await?;
-    if let Some(current) = &mut body.current_app_state {
-        limits::check_files("currentAppState.files", &mut current.files, &plan)?;
-    }
-    let base = base(
-        &api,
-        user,
-        &plan,
-        body.app_id,
-        body.base_version,
-        body.current_app_state.is_some(),
-    )
-    .await?;
-    let (files, target) = match (base, body.current_app_state) {
-        (Some((app, version, files)), _) => (files, Some((app, version))),
-        (None, Some(current)) => (current.files, None),
-        (None, None) => {
+            return Ok(None);
+        };
+        if has_current {
             return Err(LimitError::field(
                 "currentAppState",
-                "required unless `appId` names a saved app",
+                "not allowed with `appId`: the saved version's files are used",
             )
             .into());
         }
-    };
-    let request = ModifyRequest {
-        request: body.prompt,
-        history: body.conversation_history,
-        app: files,
-        attachments: Vec::new(),
-    };
-    let mut submission = Submission::modify(request).attachments(body.attachments);
-    if let Some((app, version)) = target {
-        submission = submission.save_to(app, version);
+        let stored = self
+            .service
+            .apps()
+            .get_version(user, app, version)
+            .await
+            .map_err(|e| {
+                if e.is_not_found() {
+                    ApiError::not_found("app")
+                } else {
+                    ApiError::internal(&e)
+                }
+            })?;
+        limits::check_app_size("appId", &stored.files, plan)?;
+        Ok(Some((app, stored.info.number, stored.files)))
     }
-    submit(&api, user, submission).await
-}
 
-async fn plan_phases<J, U, A, Au>(
-    State(api): State<Api<J, U, A, Au>>,
-    headers: HeaderMap,
-    body: Result<Json<PlanBody>, JsonRejection>,
-) -> Result<Response, ApiError>
-where
-    J: JobStore,
-    U: UsageStore + 'static,
-    A: AppStore + Clone + 'static,
-    Au: Authenticate,
-{
-    let user = api.user(&headers).await?;
-    let Json(body) = body?;
-    admit(
-        &api,
-        user,
-        &body.prompt,
-        &body.conversation_history,
-        body.attachments.len(),
-    )
-    .await?;
-    let request = PlanRequest {
-        prompt: body.prompt,
-        history: body.conversation_history,
-        attachments: Vec::new(),
-    };
-    submit(
-        &api,
-        user,
-        Submission::plan_phases(request).attachments(body.attachments),
-    )
-    .await
+    /// Checks what every generation request carries, then the user's plan.
+    async fn admit(
+        &self,
+        user: Uuid,
+        prompt: &str,
+        history: &[HistoryMessage],
+        attachments: usize,
+    ) -> Result<appforge_quota::Plan, ApiError> {
+        limits::check_prompt(prompt, self.max_prompt_bytes)?;
+        let plan = self
+            .service
+            .quota()
+            .plan_of(user)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        limits::check_history(history, &plan)?;
+        limits::check_attachment_count(attachments, &plan)?;
+        Ok(plan)
+    }
+
+    async fn submit(&self, user: Uuid, submission: Submission) -> Result<Response, ApiError> {
+        match self.service.submit(user, submission).await {
+            Ok(submitted) => Ok((
+                StatusCode::ACCEPTED,
+                Json(Accepted {
+                    job_id: submitted.job.to_string(),
+                    status: JobStatus::Pending,
+                }),
+            )
+                .into_response()),
+            Err(SubmitError::Denied(status)) => Err(ApiError::denied(&status)),
+            Err(error) => Err(ApiError::internal(&error)),
+        }
+    }
+
+    async fn full_app(
+        self,
+        headers: HeaderMap,
+        body: Result<Json<FullAppBody>, JsonRejection>,
+    ) -> Result<Response, ApiError> {
+        let user = self.user(&headers).await?;
+        let Json(mut body) = body?;
+        let plan = self
+            .admit(
+                user,
+                &body.prompt,
+                &body.conversation_history,
+                body.attachments.len(),
+            )
+            .await?;
+        if let Some(current) = &mut body.current_app_state {
+            limits::check_files("currentAppState.files", &mut current.files, &plan)?;
+        }
+        if let Some(phase) = &body.phase_context {
+            limits::check_phase(phase, &plan)?;
+        }
+        let base = self
+            .base(
+                user,
+                &plan,
+                body.app_id,
+                body.base_version,
+                body.current_app_state.is_some(),
+            )
+            .await?;
+        let (current_app, target) = match base {
+            Some((app, version, files)) => (Some(files), Some((app, version))),
+            None => (body.current_app_state.map(|a| a.files), None),
+        };
+        let mut request = FullAppRequest::new(body.prompt);
+        request.history = body.conversation_history;
+        request.current_app = current_app;
+        request.phase = body.phase_context;
+        let mut submission = Submission::full_app(request).attachments(body.attachments);
+        if let Some((app, version)) = target {
+            submission = submission.save_to(app, version);
+        }
+        self.submit(user, submission).await
+    }
+
+    async fn modify(
+        self,
+        headers: HeaderMap,
+        body: Result<Json<ModifyBody>, JsonRejection>,
+    ) -> Result<Response, ApiError> {
+        let user = self.user(&headers).await?;
+        let Json(mut body) = body?;
+        let plan = self
+            .admit(
+                user,
+                &body.prompt,
+                &body.conversation_history,
+                body.attachments.len(),
+            )
+            .await?;
+        if let Some(current) = &mut body.current_app_state {
+            limits::check_files("currentAppState.files", &mut current.files, &plan)?;
+        }
+        let base = self
+            .base(
+                user,
+                &plan,
+                body.app_id,
+                body.base_version,
+                body.current_app_state.is_some(),
+            )
+            .await?;
+        let (files, target) = match (base, body.current_app_state) {
+            (Some((app, version, files)), _) => (files, Some((app, version))),
+            (None, Some(current)) => (current.files, None),
+            (None, None) => {
+                return Err(LimitError::field(
+                    "currentAppState",
+                    "required unless `appId` names a saved app",
+                )
+                .into());
+            }
+        };
+        let request = ModifyRequest {
+            request: body.prompt,
+            history: body.conversation_history,
+            app: files,
+            attachments: Vec::new(),
+        };
+        let mut submission = Submission::modify(request).attachments(body.attachments);
+        if let Some((app, version)) = target {
+            submission = submission.save_to(app, version);
+        }
+        self.submit(user, submission).await
+    }
+
+    async fn plan_phases(
+        self,
+        headers: HeaderMap,
+        body: Result<Json<PlanBody>, JsonRejection>,
+    ) -> Result<Response, ApiError> {
+        let user = self.user(&headers).await?;
+        let Json(body) = body?;
+        self.admit(
+            user,
+            &body.prompt,
+            &body.conversation_history,
+            body.attachments.len(),
+        )
+        .await?;
+        let request = PlanRequest {
+            prompt: body.prompt,
+            history: body.conversation_history,
+            attachments: Vec::new(),
+        };
+        self.submit(
+            user,
+            Submission::plan_phases(request).attachments(body.attachments),
+        )
+        .await
+    }
+
+    async fn job(
+        self,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+    ) -> Result<Json<JobView>, ApiError> {
+        let user = self.user(&headers).await?;
+        let job = self
+            .service
+            .queue()
+            .get(user, job_id(&id)?)
+            .await
+            .map_err(|e| jobs_error(&e))?;
+        Ok(Json(job.into()))
+    }
+
+    async fn cancel(
+        self,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+    ) -> Result<Json<JobView>, ApiError> {
+        let user = self.user(&headers).await?;
+        let job = self
+            .service
+            .queue()
+            .cancel(user, job_id(&id)?)
+            .await
+            .map_err(|e| jobs_error(&e))?;
+        Ok(Json(job.into()))
+    }
+
+    async fn events(
+        self,
+        headers: HeaderMap,
+        Path(id): Path<String>,
+    ) -> Result<Sse<impl futures::Stream<Item = Result<Event, Infallible>>>, ApiError> {
+        let user = self.user(&headers).await?;
+        let subscription = self
+            .service
+            .queue()
+            .subscribe(user, job_id(&id)?)
+            .await
+            .map_err(|e| jobs_error(&e))?;
+        let stream = subscription.map(|event| {
+            let mut data = serde_json::to_value(&event).unwrap_or(Value::Null);
+            // The snapshot's job is shown as the API shows jobs, without its payload.
+            if let appforge_jobs::JobEventKind::Snapshot { job } = &event.kind
+                && let Value::Object(map) = &mut data
+            {
+                map.insert(
+                    "job".into(),
+                    serde_json::to_value(JobView::from((**job).clone())).unwrap_or(Value::Null),
+                );
+            }
+            let name = data
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("event")
+                .to_owned();
+            Ok(Event::default().event(name).data(data.to_string()))
+        });
+        Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    }
+
+    async fn quota(self, headers: HeaderMap) -> Result<Json<QuotaStatus>, ApiError> {
+        let user = self.user(&headers).await?;
+        let status = self
+            .service
+            .quota()
+            .status(user)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        Ok(Json(status))
+    }
 }
 
 /// A job as the API shows it (camelCase; the payload, which holds the reservation and the
@@ -623,109 +709,4 @@ fn jobs_error(error: &appforge_jobs::Error) -> ApiError {
     } else {
         ApiError::internal(error)
     }
-}
-
-async fn job<J, U, A, Au>(
-    State(api): State<Api<J, U, A, Au>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Json<JobView>, ApiError>
-where
-    J: JobStore,
-    U: UsageStore + 'static,
-    A: AppStore + Clone + 'static,
-    Au: Authenticate,
-{
-    let user = api.user(&headers).await?;
-    let job = api
-        .service
-        .queue()
-        .get(user, job_id(&id)?)
-        .await
-        .map_err(|e| jobs_error(&e))?;
-    Ok(Json(job.into()))
-}
-
-async fn cancel<J, U, A, Au>(
-    State(api): State<Api<J, U, A, Au>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Json<JobView>, ApiError>
-where
-    J: JobStore,
-    U: UsageStore + 'static,
-    A: AppStore + Clone + 'static,
-    Au: Authenticate,
-{
-    let user = api.user(&headers).await?;
-    let job = api
-        .service
-        .queue()
-        .cancel(user, job_id(&id)?)
-        .await
-        .map_err(|e| jobs_error(&e))?;
-    Ok(Json(job.into()))
-}
-
-async fn events<J, U, A, Au>(
-    State(api): State<Api<J, U, A, Au>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Sse<impl futures::Stream<Item = Result<Event, Infallible>>>, ApiError>
-where
-    J: JobStore,
-    U: UsageStore + 'static,
-    A: AppStore + Clone + 'static,
-    Au: Authenticate,
-{
-    let user = api.user(&headers).await?;
-    let subscription = api
-        .service
-        .queue()
-        .subscribe(user, job_id(&id)?)
-        .await
-        .map_err(|e| jobs_error(&e))?;
-    let stream = subscription.map(|event| {
-        let mut data = serde_json::to_value(&event).unwrap_or(Value::Null);
-        // The snapshot's job is shown as the API shows jobs, without its payload.
-        if let appforge_jobs::JobEventKind::Snapshot { job } = &event.kind
-            && let Value::Object(map) = &mut data
-        {
-            map.insert(
-                "job".into(),
-                serde_json::to_value(JobView::from((**job).clone())).unwrap_or(Value::Null),
-            );
-        }
-        let name = data
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("event")
-            .to_owned();
-        Ok(Event::default().event(name).data(data.to_string()))
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
-}
-
-async fn quota<J, U, A, Au>(
-    State(api): State<Api<J, U, A, Au>>,
-    headers: HeaderMap,
-) -> Result<Json<QuotaStatus>, ApiError>
-where
-    J: JobStore,
-    U: UsageStore + 'static,
-    A: AppStore + Clone + 'static,
-    Au: Authenticate,
-{
-    let user = api.user(&headers).await?;
-    let status = api
-        .service
-        .quota()
-        .status(user)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    Ok(Json(status))
-}
-
-async fn document<J, U, A, Au>(State(api): State<Api<J, U, A, Au>>) -> Json<Value> {
-    Json(openapi(&api.mounted_at))
 }
