@@ -28,11 +28,13 @@ mod clock;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlx")))]
 pub mod db;
 pub mod models;
+mod owner;
 mod plan_sync;
 mod price;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use models::ModelInfo;
+pub use owner::Owner;
 pub use plan_sync::{
     BillingPeriod, BoxFuture, Interval, InvalidBillingPeriod, PlanSync, PlanSyncError,
 };
