@@ -36,6 +36,20 @@ impl fmt::Display for LimitKind {
     }
 }
 
+impl LimitKind {
+    /// The limit as a sentence names it: `daily generation limit`, `monthly token limit`.
+    #[must_use]
+    pub fn limit_name(self) -> &'static str {
+        match self {
+            Self::Daily => "daily generation limit",
+            Self::Monthly => "monthly generation limit",
+            Self::Tokens => "monthly token limit",
+            Self::Burst => "burst limit",
+            Self::ChatMessages => "daily chat message limit",
+        }
+    }
+}
+
 /// One usage window of a user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
@@ -126,6 +140,14 @@ impl QuotaStatus {
             LimitKind::ChatMessages => Some(&self.chat),
             LimitKind::Burst => None,
         }
+    }
+
+    /// What a refusal tells the client: `your plan's daily generation limit is reached`,
+    /// naming [`denied_by`](Self::denied_by) (the daily generation limit when unset).
+    #[must_use]
+    pub fn denial_message(&self) -> String {
+        let limit = self.denied_by.unwrap_or(LimitKind::Daily).limit_name();
+        format!("your plan's {limit} is reached")
     }
 
     /// The `Retry-After` header value: whole seconds, rounded up, at least 1.

@@ -23,6 +23,10 @@ pub async fn free_plan_admits_five_a_day<S: UsageStore>(backend: Backend<S>) {
     let status = f.deny(user).await;
     assert_eq!(status.denied_by, Some(LimitKind::Daily));
     assert_eq!(
+        status.denial_message(),
+        "your plan's daily generation limit is reached"
+    );
+    assert_eq!(
         (
             status.daily.limit,
             status.daily.used,
@@ -131,6 +135,10 @@ pub async fn tokens_are_counted_and_limited<S: UsageStore>(backend: Backend<S>) 
     let status = f.deny(user).await;
     assert_eq!(status.denied_by, Some(LimitKind::Tokens));
     assert_eq!(
+        status.denial_message(),
+        "your plan's monthly token limit is reached"
+    );
+    assert_eq!(
         (status.tokens.used, status.tokens.remaining),
         (1_100, Some(0))
     );
@@ -211,6 +219,10 @@ pub async fn chat_messages_have_their_own_daily_count<S: UsageStore>(backend: Ba
     };
     assert_eq!(status.denied_by, Some(LimitKind::ChatMessages));
     assert_eq!(
+        status.denial_message(),
+        "your plan's daily chat message limit is reached"
+    );
+    assert_eq!(
         (status.chat.limit, status.chat.used, status.chat.remaining),
         (Some(20), 20, Some(0))
     );
@@ -268,6 +280,10 @@ pub async fn burst_limits_refuse_with_a_wait<S: UsageStore>(backend: Backend<S>)
         panic!("the third request of the burst is refused");
     };
     assert_eq!(status.denied_by, Some(LimitKind::Burst));
+    assert_eq!(
+        status.denial_message(),
+        "your plan's burst limit is reached"
+    );
     let wait = status.retry_after.unwrap();
     assert!(
         wait > Duration::from_secs(3500) && wait <= Duration::from_secs(3600),
