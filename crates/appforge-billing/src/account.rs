@@ -4,6 +4,7 @@ use uuid::Uuid;
 
 use crate::billing::Billing;
 use crate::error::{Error, Result};
+use crate::model::SubscriptionRecord;
 use crate::plans::Interval;
 use crate::store::BillingStore;
 use crate::stripe_api::{CancelMode, CheckoutParams, HostedSession, StripeApi};
@@ -112,12 +113,20 @@ impl<S: BillingStore> Billing<S> {
         let sub = self.live_subscription(user).await?;
         let item = self.first_item(&sub).await?;
         self.api()?
-            .update_item(&sub, &item, Some(&price), None)
+            .update_item(&sub, &item.id, Some(&price), None)
             .await?;
         Ok(())
     }
 
-    /// Changes the number of seats of the user's live subscription.
+    /// Sets the number of seats (the quantity) of the user's live subscription, prorating
+    /// as configured.
+    ///
+    /// Idempotent: when Stripe's live subscription item already has `seats`, nothing is sent.
+    /// Otherwise the update carries an idempotency key derived from the subscription, its
+    /// item, the quantity and the stored subscription's freshness version, so a retried call
+    /// (a timeout whose request did reach Stripe, a second click) is applied once. The version
+    /// changes when the change's own `customer.subscription.updated` event is handled, so a
+    /// later deliberate change back to an earlier quantity is not mistaken for a retry.
     ///
     /// # Errors
     ///
@@ -128,10 +137,17 @@ impl<S: BillingStore> Billing<S> {
                 "a subscription needs at least one seat".into(),
             ));
         }
-        let sub = self.live_subscription(user).await?;
-        let item = self.first_item(&sub).await?;
+        let sub = self.live_record(user).await?;
+        let item = self.first_item(&sub.stripe_subscription_id).await?;
+        if item.quantity == Some(seats) {
+            return Ok(());
+        }
+        let key = format!(
+            "appforge-seats-{}-{}-{seats}-v{}",
+            sub.stripe_subscription_id, item.id, sub.synced_version
+        );
         self.api()?
-            .update_item(&sub, &item, None, Some(seats))
+            .update_quantity(&sub.stripe_subscription_id, &item.id, seats, &key)
             .await?;
         Ok(())
     }
@@ -151,28 +167,42 @@ impl<S: BillingStore> Billing<S> {
     }
 
     async fn live_subscription(&self, user: Uuid) -> Result<String> {
+        Ok(self.live_record(user).await?.stripe_subscription_id)
+    }
+
+    async fn live_record(&self, user: Uuid) -> Result<SubscriptionRecord> {
         self.inner
             .store
             .subscriptions_of_user(user)
             .await?
             .into_iter()
-            .filter(crate::model::SubscriptionRecord::is_live)
+            .filter(SubscriptionRecord::is_live)
             .max_by_key(|s| s.synced_version)
-            .map(|s| s.stripe_subscription_id)
             .ok_or(Error::NoSubscription(user))
     }
 
-    async fn first_item(&self, subscription: &str) -> Result<String> {
+    /// The first item of Stripe's current copy of `subscription`.
+    async fn first_item(&self, subscription: &str) -> Result<LiveItem> {
         let current = self.api()?.retrieve_subscription(subscription).await?;
         current
             .items
             .data
             .first()
-            .map(|i| i.id.as_str().to_owned())
+            .map(|i| LiveItem {
+                id: i.id.as_str().to_owned(),
+                quantity: i.quantity,
+            })
             .ok_or_else(|| Error::Stripe {
                 operation: "retrieve subscription",
                 status: None,
                 message: format!("subscription {subscription} has no items"),
             })
     }
+}
+
+/// A subscription item as Stripe has it now.
+#[derive(Debug)]
+struct LiveItem {
+    id: String,
+    quantity: Option<u64>,
 }

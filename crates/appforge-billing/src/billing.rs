@@ -511,6 +511,7 @@ impl<S: BillingStore> Inner<S> {
         let _ = self.notices.send(BillingNotice::PlanSynced {
             user,
             plan: plan.clone(),
+            quantity: chosen.map(|s| s.quantity),
         });
         Ok(plan)
     }

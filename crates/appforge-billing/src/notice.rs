@@ -18,10 +18,15 @@ pub enum BillingNotice {
         trial_end: Option<DateTime<Utc>>,
     },
     /// The user's quota plan was set (after an event or a grace-period check).
+    #[non_exhaustive]
     PlanSynced {
-        /// The user.
+        /// The user (the billing subject: a person, or an org for a host that bills orgs).
         user: Uuid,
         /// The plan id now in force.
         plan: String,
+        /// The quantity (seats) of the subscription that gives the plan, as stored (re-read
+        /// from Stripe when it can be), so that seats changed in the billing portal reach the
+        /// host; `None` when no paid subscription is in force (the plan is Free).
+        quantity: Option<u64>,
     },
 }

@@ -231,6 +231,31 @@ impl StripeApi {
         price: Option<&str>,
         quantity: Option<u64>,
     ) -> Result<Subscription> {
+        self.send_update(subscription, item, price, quantity, fresh_key("update")?)
+            .await
+    }
+
+    /// Sets the quantity of the subscription's item `item`, prorating as configured, under
+    /// the idempotency key `key` (the caller derives it from what the change is).
+    pub(crate) async fn update_quantity(
+        &self,
+        subscription: &str,
+        item: &str,
+        quantity: u64,
+        key: &str,
+    ) -> Result<Subscription> {
+        self.send_update(subscription, item, None, Some(quantity), idempotent(key)?)
+            .await
+    }
+
+    async fn send_update(
+        &self,
+        subscription: &str,
+        item: &str,
+        price: Option<&str>,
+        quantity: Option<u64>,
+        key: RequestStrategy,
+    ) -> Result<Subscription> {
         let mut update = UpdateSubscriptionItems::new();
         update.id = Some(item.to_owned());
         update.price = price.map(str::to_owned);
@@ -240,7 +265,7 @@ impl StripeApi {
             .proration_behavior(self.proration.to_stripe())
             .cancel_at_period_end(false)
             .customize()
-            .request_strategy(fresh_key("update")?)
+            .request_strategy(key)
             .send(&self.client)
             .await
             .map_err(|e| Error::stripe("update subscription", e))

@@ -276,3 +276,116 @@ async fn a_stripe_error_is_reported_with_its_status() {
         "stripe create customer failed with status 400: Invalid email address: nope"
     );
 }
+
+fn idempotency_key(r: &wiremock::Request) -> String {
+    r.headers
+        .get("idempotency-key")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_seat_change_to_the_live_quantity_sends_nothing() {
+    let server = server().await;
+    let h = harness(MemoryBillingStore::new(), Some(stripe_at(&server.uri())));
+    h.clock.set("2026-04-10T00:00:00Z".parse().unwrap());
+    h.deliver("01-checkout.session.completed").await.unwrap();
+    h.deliver("03-customer.subscription.updated-pro")
+        .await
+        .unwrap();
+
+    // Stripe's live item has quantity 1 (the fixture): setting 1 reads it and sends nothing.
+    let sub_path = format!("/v1/subscriptions/{SUB}");
+    let reads = requests(&server, "GET", &sub_path).await.len();
+    h.billing.change_seats(user(), 1).await.unwrap();
+    assert!(requests(&server, "POST", &sub_path).await.is_empty());
+    assert_eq!(requests(&server, "GET", &sub_path).await.len(), reads + 1);
+
+    let err = h.billing.change_seats(user(), 0).await.unwrap_err();
+    assert!(matches!(err, appforge_billing::Error::Config(_)), "{err}");
+    assert!(requests(&server, "POST", &sub_path).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_retried_seat_change_carries_the_same_idempotency_key() {
+    let server = server().await;
+    let h = harness(MemoryBillingStore::new(), Some(stripe_at(&server.uri())));
+    h.clock.set("2026-04-10T00:00:00Z".parse().unwrap());
+    h.deliver("01-checkout.session.completed").await.unwrap();
+    h.deliver("03-customer.subscription.updated-pro")
+        .await
+        .unwrap();
+    let version = h
+        .billing
+        .store()
+        .subscription(SUB)
+        .await
+        .unwrap()
+        .unwrap()
+        .synced_version;
+
+    // The stand-in keeps answering quantity 1, as Stripe would while the first request is
+    // still in flight (or lost on the way back): the retry is the same request to Stripe.
+    h.billing.change_seats(user(), 4).await.unwrap();
+    h.billing.change_seats(user(), 4).await.unwrap();
+    h.billing.change_seats(user(), 5).await.unwrap();
+    let updates = requests(&server, "POST", &format!("/v1/subscriptions/{SUB}")).await;
+    assert_eq!(updates.len(), 3);
+    let keys: Vec<String> = updates.iter().map(idempotency_key).collect();
+    assert_eq!(
+        keys[0],
+        format!("appforge-seats-{SUB}-si_RqA8mYw2QeItem01-4-v{version}")
+    );
+    assert_eq!(keys[0], keys[1], "a retry is deduplicated by Stripe");
+    assert_ne!(keys[0], keys[2], "another quantity is another change");
+    for update in &updates[..2] {
+        let body = form(update);
+        assert!(body.contains("items[0][quantity]=4"), "{body}");
+        assert!(
+            body.contains("proration_behavior=create_prorations"),
+            "{body}"
+        );
+    }
+
+    // Once the change's own event is handled (a newer copy of the subscription), a later
+    // change to the same quantity is a new change with a new key.
+    h.clock.set("2026-04-20T00:00:00Z".parse().unwrap());
+    h.deliver("07-customer.subscription.updated-team")
+        .await
+        .unwrap();
+    h.billing.change_seats(user(), 4).await.unwrap();
+    let updates = requests(&server, "POST", &format!("/v1/subscriptions/{SUB}")).await;
+    assert_eq!(updates.len(), 4);
+    assert_ne!(idempotency_key(&updates[3]), keys[0]);
+}
+
+#[tokio::test]
+async fn a_seat_change_stripe_refuses_is_an_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/subscriptions/{SUB}")))
+        .respond_with(json("subscription-active-pro"))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v1/subscriptions/{SUB}")))
+        .respond_with(ResponseTemplate::new(500).set_body_raw(
+            r#"{"error":{"type":"api_error","message":"Something went wrong"}}"#,
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    let h = harness(MemoryBillingStore::new(), Some(stripe_at(&server.uri())));
+    h.clock.set("2026-04-10T00:00:00Z".parse().unwrap());
+    h.deliver("01-checkout.session.completed").await.unwrap();
+    h.deliver("03-customer.subscription.updated-pro")
+        .await
+        .unwrap();
+    let err = h.billing.change_seats(user(), 4).await.unwrap_err();
+    assert!(
+        matches!(err, appforge_billing::Error::Stripe { .. }),
+        "{err}"
+    );
+}

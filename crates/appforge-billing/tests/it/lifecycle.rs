@@ -233,3 +233,37 @@ async fn random_orders_converge_on_postgres_both_ways() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_plan_sync_notice_carries_the_subscription_quantity() {
+    let h = harness(appforge_billing::MemoryBillingStore::new(), None);
+    let mut notices = h.billing.notices();
+    let mut synced = Vec::new();
+    for name in [
+        "01-checkout.session.completed",
+        "03-customer.subscription.updated-pro",
+        "07-customer.subscription.updated-team",
+        "09-customer.subscription.deleted",
+    ] {
+        h.deliver(name).await.unwrap();
+        while let Ok(notice) = notices.try_recv() {
+            if let appforge_billing::BillingNotice::PlanSynced {
+                user,
+                plan,
+                quantity,
+                ..
+            } = notice
+            {
+                synced.push((user, plan, quantity));
+            }
+        }
+    }
+    assert_eq!(
+        synced,
+        [
+            (user(), "pro".to_owned(), Some(1)),
+            (user(), "team".to_owned(), Some(3)),
+            (user(), "free".to_owned(), None),
+        ]
+    );
+}
