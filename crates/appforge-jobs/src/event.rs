@@ -4,7 +4,7 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::{Job, JobId, JobStatus, WorkerId};
+use crate::{Job, JobId, JobStatus, Owner, WorkerId};
 
 /// Something that happened to a job: a transition, a progress report, or (first on every
 /// subscription) a snapshot of its current state.
@@ -13,8 +13,11 @@ use crate::{Job, JobId, JobStatus, WorkerId};
 pub struct JobEvent {
     /// The job.
     pub job_id: JobId,
-    /// Its owner.
+    /// The user who submitted it ([`Job::user_id`]).
     pub user_id: Uuid,
+    /// The org whose space it is in ([`Job::org_id`]); `None` for a personal job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<Uuid>,
     /// When it happened.
     pub at: DateTime<Utc>,
     /// The job's status after it.
@@ -80,11 +83,19 @@ pub enum JobEventKind {
 }
 
 impl JobEvent {
+    /// Whose space the job is in ([`Job::owner`]): a host relaying
+    /// [`JobQueue::events`](crate::JobQueue::events) to clients filters by it.
+    #[must_use]
+    pub fn owner(&self) -> Owner {
+        Owner::of(self.user_id, self.org_id)
+    }
+
     /// An event about `job` (in its state after the event) at `at`.
     pub(crate) fn of(job: &Job, at: DateTime<Utc>, kind: JobEventKind) -> Self {
         Self {
             job_id: job.id,
             user_id: job.user_id,
+            org_id: job.org_id,
             at,
             status: job.status,
             attempt: job.attempt,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::{Error, JobId, JobStatus, Priority, Result, WorkerId};
+use crate::{Error, JobId, JobStatus, Owner, Priority, Result, WorkerId};
 
 /// Attempts a job gets unless its [`NewJob`] or the queue's retry policy says otherwise.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
@@ -17,13 +17,23 @@ const MAX_DEDUPE_KEY_LEN: usize = 256;
 ///
 /// The seed's `prompt` and `app_type` travel in [`payload`](Self::payload); `kind` names the
 /// handler (`full_app`, `modify`, `plan_phases`, ...).
+///
+/// A job is in its submitter's personal space, or in an org's when [`org_id`](Self::org_id)
+/// is set; [`owner`](Self::owner) says which, and the queue's scoped calls take that
+/// [`Owner`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Job {
     /// The job's id.
     pub id: JobId,
-    /// Its owner: only this user can read or cancel it.
+    /// The user who submitted it. For a personal job (no [`org_id`](Self::org_id)) this user
+    /// is also its owner, the only one who reads or cancels it; for an org's job it names the
+    /// member who submitted it (per-user admission and fairness count the job for them).
     pub user_id: Uuid,
+    /// The org whose space it is in; `None` for the submitter's personal space. Calls scoped
+    /// to [`Owner::Org`] with this id read and cancel it, calls scoped to a user never do.
+    #[serde(default)]
+    pub org_id: Option<Uuid>,
     /// What to run: the name a handler is registered under.
     pub kind: String,
     /// Queue priority (larger first).
@@ -67,6 +77,32 @@ pub struct Job {
 }
 
 impl Job {
+    /// Whose space the job is in: [`Owner::Org`] when it has an org, else
+    /// [`Owner::User`] of its submitter.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use appforge_jobs::{JobQueue, MemoryJobStore, NewJob, Owner};
+    ///
+    /// let queue = JobQueue::new(MemoryJobStore::new());
+    /// let (user, org) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    /// let id = queue.enqueue(NewJob::new("full_app", user, serde_json::json!({})).in_org(org)).await?.id;
+    /// let job = queue.get(Owner::Org(org), id).await?;
+    /// assert_eq!(job.owner(), Owner::Org(org));
+    /// assert_eq!(job.user_id, user, "the submitter");
+    /// assert!(queue.get(user, id).await.unwrap_err().is_not_found(), "not personal");
+    /// # Ok::<_, appforge_jobs::Error>(()) }).unwrap();
+    /// ```
+    #[must_use]
+    pub fn owner(&self) -> Owner {
+        Owner::of(self.user_id, self.org_id)
+    }
+
+    /// Whether the job is in `scope`'s space (every job when `scope` is `None`).
+    pub(crate) fn in_scope(&self, scope: Option<Owner>) -> bool {
+        scope.is_none_or(|owner| owner.owns(self.user_id, self.org_id))
+    }
+
     /// The lease a worker holds on this job while running its current attempt, if any.
     #[must_use]
     pub fn lease(&self) -> Option<crate::Lease> {
@@ -79,22 +115,30 @@ impl Job {
     }
 }
 
-/// A job to enqueue.
+/// A job to enqueue: in its submitter's personal space, or in an org's with
+/// [`in_org`](Self::in_org).
 ///
 /// ```
 /// use appforge_jobs::{NewJob, Priority};
-/// let job = NewJob::new("full_app", uuid::Uuid::new_v4(), serde_json::json!({"prompt": "a todo app"}))
+/// let (user, org) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+/// let job = NewJob::new("full_app", user, serde_json::json!({"prompt": "a todo app"}))
 ///     .priority(Priority::PRO)
-///     .dedupe_key("user-1:todo");
+///     .dedupe_key("user-1:todo")
+///     .in_org(org);
 /// assert_eq!(job.kind, "full_app");
+/// assert_eq!(job.org_id, Some(org));
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct NewJob {
     /// The handler to run.
     pub kind: String,
-    /// The owner.
+    /// The user submitting it: its owner unless [`org_id`](Self::org_id) is set.
     pub user_id: Uuid,
+    /// The org whose space it goes into; `None` (the default) for the submitter's personal
+    /// space.
+    #[serde(default)]
+    pub org_id: Option<Uuid>,
     /// Queue priority.
     pub priority: Priority,
     /// The handler's input.
@@ -108,17 +152,29 @@ pub struct NewJob {
 }
 
 impl NewJob {
-    /// A job of `kind` for `user_id` with `payload`, at [`Priority::FREE`].
+    /// A job of `kind` submitted by `user_id` into their personal space with `payload`, at
+    /// [`Priority::FREE`].
     pub fn new(kind: impl Into<String>, user_id: Uuid, payload: Value) -> Self {
         Self {
             kind: kind.into(),
             user_id,
+            org_id: None,
             priority: Priority::FREE,
             payload,
             max_attempts: None,
             run_at: None,
             dedupe_key: None,
         }
+    }
+
+    /// Puts the job in `org`'s space instead of the submitter's personal one: calls scoped
+    /// to [`Owner::Org`] of `org` read and cancel it, whoever submitted it, and the
+    /// submitter's personal space does not see it. Who may submit into `org` is the host's
+    /// decision, made before enqueueing.
+    #[must_use]
+    pub fn in_org(mut self, org: Uuid) -> Self {
+        self.org_id = Some(org);
+        self
     }
 
     /// Sets the priority.
@@ -190,6 +246,7 @@ impl NewJob {
         Job {
             id: JobId::new(),
             user_id: self.user_id,
+            org_id: self.org_id,
             kind: self.kind,
             priority: self.priority,
             status: JobStatus::Pending,
@@ -233,7 +290,7 @@ pub struct Enqueued {
     pub deduplicated: bool,
 }
 
-/// Which of a user's jobs to list.
+/// Which of a space's jobs (a user's personal ones, or an org's) to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct JobFilter {

@@ -106,6 +106,9 @@ mod time;
 mod worker;
 
 pub use alerts::{Alert, AlertMonitor, AlertPolicy};
+/// Whose space a job is in, and the space a scoped call reads (re-exported from
+/// `appforge-core`).
+pub use appforge_core::Owner;
 pub use args::JobArgs;
 pub use error::{Error, Result};
 pub use event::{JobEvent, JobEventKind};

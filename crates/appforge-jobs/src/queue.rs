@@ -18,7 +18,7 @@ use crate::subscription::JobSubscription;
 use crate::time::{add, trunc};
 use crate::{
     AnyJobStore, Enqueued, Error, Job, JobEvent, JobEventKind, JobFilter, JobId, JobStatus, NewJob,
-    Page, PageRequest, QueueStats, Result, RetryPolicy, WorkerId,
+    Owner, Page, PageRequest, QueueStats, Result, RetryPolicy, WorkerId,
 };
 
 /// Called once for every terminal transition this process writes (completed, failed,
@@ -27,6 +27,14 @@ use crate::{
 pub type TerminalHook = Arc<dyn Fn(&Job) + Send + Sync>;
 
 /// The queue: enqueue, read, cancel and watch jobs. A cheap `Clone` handle over a store.
+///
+/// A job is in its submitter's personal space or in an org's ([`NewJob::in_org`]). Every
+/// scoped call (`get`, `list`, `cancel`, `subscribe`, `redact_finished`) takes the space as
+/// `impl Into<`[`Owner`]`>`: a bare user id `Uuid` is [`Owner::User`], the user's personal
+/// space (their org jobs are not in it), and [`Owner::Org`] is an org's space, whoever
+/// submitted the jobs. A job outside the space is [`Error::NotFound`], as a missing one is.
+/// Who may act for an org is the host's decision, made before calling; the `*_any` and
+/// `list_all` calls are for operators and see every space.
 ///
 /// Workers run jobs through a [`WorkerPool`](crate::WorkerPool) built on the same queue.
 pub struct JobQueue<S = AnyJobStore> {
@@ -193,16 +201,51 @@ impl<S: JobStore> JobQueue<S> {
             .ok_or_else(|| Error::Corrupt("the store lost an enqueue".into()))
     }
 
-    /// Enqueues a typed job: `args` under its kind [`A::KIND`](crate::JobArgs::KIND) for `user`,
-    /// as [`NewJob::from_args`] builds it (for a priority, a delay or a dedupe key, build
-    /// that and [`enqueue`](Self::enqueue) it).
+    /// Enqueues a typed job submitted by `user` into their personal space: `args` under its
+    /// kind [`A::KIND`](crate::JobArgs::KIND), as [`NewJob::from_args`] builds it (for a
+    /// priority, a delay or a dedupe key, build that and [`enqueue`](Self::enqueue) it). For
+    /// an org's space, [`enqueue_args_as`](Self::enqueue_args_as).
     ///
     /// # Errors
     ///
     /// As [`enqueue`](Self::enqueue); [`Error::InvalidInput`] when the arguments do not
     /// serialise.
     pub async fn enqueue_args<A: crate::JobArgs>(&self, user: Uuid, args: &A) -> Result<Enqueued> {
-        self.enqueue(NewJob::from_args(user, args)?).await
+        self.enqueue_args_as(user, None, args).await
+    }
+
+    /// Enqueues a typed job submitted by `user` into `org`'s space (`None`: the user's
+    /// personal space, as [`enqueue_args`](Self::enqueue_args)). The job's owner is
+    /// [`Owner::of(user, org)`](Owner::of); `user` stays recorded as its submitter
+    /// ([`Job::user_id`]), whom per-user admission counts it for.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use appforge_jobs::{JobArgs, JobQueue, MemoryJobStore, Owner};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct FullApp { prompt: String }
+    /// # impl JobArgs for FullApp { const KIND: &'static str = "full_app"; }
+    ///
+    /// let queue = JobQueue::new(MemoryJobStore::new());
+    /// let (user, org) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    /// let args = FullApp { prompt: "a team wiki".into() };
+    /// let id = queue.enqueue_args_as(user, Some(org), &args).await?.id;
+    /// assert_eq!(queue.get(Owner::Org(org), id).await?.user_id, user);
+    /// # Ok::<_, appforge_jobs::Error>(()) }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`enqueue_args`](Self::enqueue_args).
+    pub async fn enqueue_args_as<A: crate::JobArgs>(
+        &self,
+        user: Uuid,
+        org: Option<Uuid>,
+        args: &A,
+    ) -> Result<Enqueued> {
+        let mut job = NewJob::from_args(user, args)?;
+        job.org_id = org;
+        self.enqueue(job).await
     }
 
     /// Enqueues jobs in one write. All are validated first: one bad job rejects the batch.
@@ -240,14 +283,17 @@ impl<S: JobStore> JobQueue<S> {
             .collect())
     }
 
-    /// The job, if `user` owns it.
+    /// The job, if it is in `owner`'s space: a user id (or [`Owner::User`]) reads the user's
+    /// personal jobs, [`Owner::Org`] the org's jobs whoever submitted them.
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`] when it does not exist or belongs to someone else.
-    pub async fn get(&self, user: Uuid, id: JobId) -> Result<Job> {
+    /// [`Error::NotFound`] when it does not exist or is in another space (another user's, an
+    /// org's for a user, the submitter's personal one for an org).
+    pub async fn get(&self, owner: impl Into<Owner>, id: JobId) -> Result<Job> {
+        let owner = owner.into();
         self.get_any(id).await.and_then(|job| {
-            if job.user_id == user {
+            if job.in_scope(Some(owner)) {
                 Ok(job)
             } else {
                 Err(Error::NotFound(id))
@@ -264,22 +310,24 @@ impl<S: JobStore> JobQueue<S> {
         self.inner.store.get(id).await?.ok_or(Error::NotFound(id))
     }
 
-    /// A user's job history, newest first.
+    /// The job history of `owner`'s space, newest first: a user id (or [`Owner::User`])
+    /// lists the user's personal jobs (not their org jobs), [`Owner::Org`] the org's jobs,
+    /// whoever submitted them.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for a page limit outside 1 to 100; store errors.
     pub async fn list(
         &self,
-        user: Uuid,
+        owner: impl Into<Owner>,
         filter: &JobFilter,
         page: &PageRequest,
     ) -> Result<Page<Job>> {
         page.validate()?;
-        self.inner.store.list(user, filter, page).await
+        self.inner.store.list(owner.into(), filter, page).await
     }
 
-    /// Every user's jobs, newest first (for operators): `filter` by status and kind and, with
+    /// Every space's jobs, newest first (for operators): `filter` by status and kind and, with
     /// `finished_since`, only jobs that reached a terminal status at or after that time.
     ///
     /// ```
@@ -313,14 +361,15 @@ impl<S: JobStore> JobQueue<S> {
             .await
     }
 
-    /// Cancels the user's job: a pending job at once; a running one is asked to stop (its
-    /// handler's cancellation token fires) and ends cancelled. Returns the job after the write.
+    /// Cancels a job in `owner`'s space (as in [`get`](Self::get)): a pending job at once; a
+    /// running one is asked to stop (its handler's cancellation token fires) and ends
+    /// cancelled. Returns the job after the write.
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`] when not the user's; [`Error::IllegalTransition`] when finished.
-    pub async fn cancel(&self, user: Uuid, id: JobId) -> Result<Job> {
-        self.cancel_inner(Some(user), id).await
+    /// [`Error::NotFound`] when not in that space; [`Error::IllegalTransition`] when finished.
+    pub async fn cancel(&self, owner: impl Into<Owner>, id: JobId) -> Result<Job> {
+        self.cancel_inner(Some(owner.into()), id).await
     }
 
     /// Cancels any job (for operators).
@@ -332,9 +381,9 @@ impl<S: JobStore> JobQueue<S> {
         self.cancel_inner(None, id).await
     }
 
-    async fn cancel_inner(&self, user: Option<Uuid>, id: JobId) -> Result<Job> {
+    async fn cancel_inner(&self, owner: Option<Owner>, id: JobId) -> Result<Job> {
         let now = self.now();
-        let job = self.inner.store.cancel(id, user, now).await?;
+        let job = self.inner.store.cancel(id, owner, now).await?;
         let event = JobEvent::after_write(&job, now, JobEventKind::Cancelled);
         let terminal: &[Job] = if job.status.is_terminal() {
             std::slice::from_ref(&job)
@@ -445,7 +494,8 @@ impl<S: JobStore> JobQueue<S> {
         Ok(forgotten)
     }
 
-    /// Erases data from the user's finished jobs: `redact` is handed each finished job's
+    /// Erases data from the finished jobs of `owner`'s space (as in [`list`](Self::list): a
+    /// user id is the user's personal jobs, [`Owner::Org`] an org's): `redact` is handed each finished job's
     /// payload and result, changes them in place and says whether it did; the changed ones are
     /// written back. Pending and running jobs are left alone. Returns how many jobs changed.
     ///
@@ -475,17 +525,18 @@ impl<S: JobStore> JobQueue<S> {
     /// Store errors (jobs changed before the error stay changed).
     pub async fn redact_finished(
         &self,
-        user: Uuid,
+        owner: impl Into<Owner>,
         mut redact: impl FnMut(&mut Value, &mut Option<Value>) -> bool + Send,
     ) -> Result<u64> {
         const PAGE: u32 = 100;
+        let owner = owner.into();
         let mut changed = 0;
         let mut page = PageRequest::first(PAGE);
         loop {
             let jobs = self
                 .inner
                 .store
-                .list(user, &JobFilter::default(), &page)
+                .list(owner, &JobFilter::default(), &page)
                 .await?;
             for mut job in jobs.items {
                 if !job.status.is_terminal() || !redact(&mut job.payload, &mut job.result) {
@@ -567,17 +618,17 @@ impl<S: JobStore> JobQueue<S> {
         Ok(stats)
     }
 
-    /// Watches the user's job: its current state first (a snapshot), then live events, ending
-    /// after the terminal one.
+    /// Watches a job in `owner`'s space (as in [`get`](Self::get)): its current state first
+    /// (a snapshot), then live events, ending after the terminal one.
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`] when not the user's.
-    pub async fn subscribe(&self, user: Uuid, id: JobId) -> Result<JobSubscription> {
+    /// [`Error::NotFound`] when not in that space.
+    pub async fn subscribe(&self, owner: impl Into<Owner>, id: JobId) -> Result<JobSubscription> {
         self.ensure_listening().await;
         // Subscribe before reading so that nothing between the read and the first event is lost.
         let rx = self.inner.bus.subscribe();
-        let mut job = self.get(user, id).await?;
+        let mut job = self.get(owner, id).await?;
         if !job.status.is_terminal() {
             // Watch, then read again: an event published between the first read and the
             // watch would not have crossed processes.

@@ -8,12 +8,11 @@ use std::time::Duration;
 use appforge_jobs::testing::{Fixture, run_store_suite};
 use appforge_jobs::{
     ClaimRequest, Enqueued, FinishRequest, Job, JobEvent, JobFilter, JobId, JobStore, Lease,
-    LeaseState, MemoryJobStore, Notifications, Page, PageRequest, QueueStats, Result, Retention,
-    WorkerId, WorkerInfo,
+    LeaseState, MemoryJobStore, Notifications, Owner, Page, PageRequest, QueueStats, Result,
+    Retention, WorkerId, WorkerInfo,
 };
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use uuid::Uuid;
 
 /// A host's own backend: counts the claims, delegates the storage.
 #[derive(Debug, Clone, Default)]
@@ -29,8 +28,13 @@ impl JobStore for Counting {
     async fn get(&self, id: JobId) -> Result<Option<Job>> {
         self.inner.get(id).await
     }
-    async fn list(&self, user: Uuid, filter: &JobFilter, page: &PageRequest) -> Result<Page<Job>> {
-        self.inner.list(user, filter, page).await
+    async fn list(
+        &self,
+        owner: Owner,
+        filter: &JobFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Job>> {
+        self.inner.list(owner, filter, page).await
     }
     async fn list_all(
         &self,
@@ -53,8 +57,8 @@ impl JobStore for Counting {
     async fn set_progress(&self, lease: &Lease, progress: &Value) -> Result<Job> {
         self.inner.set_progress(lease, progress).await
     }
-    async fn cancel(&self, id: JobId, user: Option<Uuid>, now: DateTime<Utc>) -> Result<Job> {
-        self.inner.cancel(id, user, now).await
+    async fn cancel(&self, id: JobId, owner: Option<Owner>, now: DateTime<Utc>) -> Result<Job> {
+        self.inner.cancel(id, owner, now).await
     }
     async fn requeue(&self, id: JobId, now: DateTime<Utc>, payload: Option<Value>) -> Result<Job> {
         self.inner.requeue(id, now, payload).await

@@ -2,7 +2,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use uuid::Uuid;
 
 use super::{
     ClaimRequest, FinishRequest, JobStore, Lease, LeaseState, Notifications, Retention, WorkerInfo,
@@ -12,7 +11,7 @@ use crate::PgJobStore;
 #[cfg(feature = "sqlite")]
 use crate::SqliteJobStore;
 use crate::{
-    Enqueued, Error, Job, JobEvent, JobFilter, JobId, MemoryJobStore, Page, PageRequest,
+    Enqueued, Error, Job, JobEvent, JobFilter, JobId, MemoryJobStore, Owner, Page, PageRequest,
     QueueStats, Result, WorkerId,
 };
 
@@ -127,8 +126,13 @@ impl JobStore for AnyJobStore {
     async fn get(&self, id: JobId) -> Result<Option<Job>> {
         dispatch!(self, s => s.get(id).await)
     }
-    async fn list(&self, user: Uuid, filter: &JobFilter, page: &PageRequest) -> Result<Page<Job>> {
-        dispatch!(self, s => s.list(user, filter, page).await)
+    async fn list(
+        &self,
+        owner: Owner,
+        filter: &JobFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Job>> {
+        dispatch!(self, s => s.list(owner, filter, page).await)
     }
     async fn list_all(
         &self,
@@ -150,8 +154,8 @@ impl JobStore for AnyJobStore {
     async fn set_progress(&self, lease: &Lease, progress: &Value) -> Result<Job> {
         dispatch!(self, s => s.set_progress(lease, progress).await)
     }
-    async fn cancel(&self, id: JobId, user: Option<Uuid>, now: DateTime<Utc>) -> Result<Job> {
-        dispatch!(self, s => s.cancel(id, user, now).await)
+    async fn cancel(&self, id: JobId, owner: Option<Owner>, now: DateTime<Utc>) -> Result<Job> {
+        dispatch!(self, s => s.cancel(id, owner, now).await)
     }
     async fn requeue(
         &self,

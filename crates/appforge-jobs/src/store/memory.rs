@@ -6,7 +6,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use serde_json::Value;
-use uuid::Uuid;
 
 use super::{
     ClaimRequest, Finish, FinishRequest, JobStore, Lease, LeaseState, Retention, WorkerInfo,
@@ -14,7 +13,7 @@ use super::{
 use crate::stats::{DepthCount, QueueStats, percentile};
 use crate::time::{millis_between, sub};
 use crate::{
-    Enqueued, Error, Job, JobFilter, JobId, JobStatus, Page, PageRequest, Priority, Result,
+    Enqueued, Error, Job, JobFilter, JobId, JobStatus, Owner, Page, PageRequest, Priority, Result,
     Transition, WorkerId,
 };
 
@@ -180,8 +179,13 @@ impl JobStore for MemoryJobStore {
         Ok(self.state.lock().jobs.get(&id).cloned())
     }
 
-    async fn list(&self, user: Uuid, filter: &JobFilter, page: &PageRequest) -> Result<Page<Job>> {
-        Ok(self.page(page, |job| job.user_id == user && filter.matches(job)))
+    async fn list(
+        &self,
+        owner: Owner,
+        filter: &JobFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Job>> {
+        Ok(self.page(page, |job| job.in_scope(Some(owner)) && filter.matches(job)))
     }
 
     async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Job>> {
@@ -249,12 +253,12 @@ impl JobStore for MemoryJobStore {
         Ok(job.clone())
     }
 
-    async fn cancel(&self, id: JobId, user: Option<Uuid>, now: DateTime<Utc>) -> Result<Job> {
+    async fn cancel(&self, id: JobId, owner: Option<Owner>, now: DateTime<Utc>) -> Result<Job> {
         let mut state = self.state.lock();
         let job = state
             .jobs
             .get_mut(&id)
-            .filter(|job| user.is_none_or(|u| job.user_id == u))
+            .filter(|job| job.in_scope(owner))
             .ok_or(Error::NotFound(id))?;
         Transition::Cancel.check(id, job.status)?;
         if job.status == JobStatus::Processing {

@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use crate::outcome::TokenUsage;
 use crate::{
-    Enqueued, Job, JobEvent, JobFilter, JobId, Page, PageRequest, QueueStats, Result, WorkerId,
+    Enqueued, Job, JobEvent, JobFilter, JobId, Owner, Page, PageRequest, QueueStats, Result,
+    WorkerId,
 };
 
 pub(crate) mod any;
@@ -189,15 +190,17 @@ pub trait JobStore: Clone + Send + Sync + fmt::Debug + 'static {
     /// One job by id, whoever owns it.
     fn get(&self, id: JobId) -> impl Future<Output = Result<Option<Job>>> + Send;
 
-    /// A user's jobs, newest first.
+    /// The jobs in `owner`'s space, newest first: for [`Owner::User`] the user's personal
+    /// jobs (`user_id` is theirs and `org_id` is unset; not their org jobs), for
+    /// [`Owner::Org`] the org's jobs, whoever submitted them. The scope is part of the query.
     fn list(
         &self,
-        user: Uuid,
+        owner: Owner,
         filter: &JobFilter,
         page: &PageRequest,
     ) -> impl Future<Output = Result<Page<Job>>> + Send;
 
-    /// Every user's jobs, newest first, for operators: `filter` as in [`list`](Self::list),
+    /// Every space's jobs, newest first, for operators: `filter` as in [`list`](Self::list),
     /// and with `finished_since`, only jobs that reached a terminal status at or after it.
     fn list_all(
         &self,
@@ -233,11 +236,13 @@ pub trait JobStore: Clone + Send + Sync + fmt::Debug + 'static {
     ) -> impl Future<Output = Result<Job>> + Send;
 
     /// Cancels a job: a pending one at once, a running one by setting `cancel_requested` (its
-    /// worker then ends it as cancelled). `user` restricts it to the owner.
+    /// worker then ends it as cancelled). `owner` restricts it to a space, as in
+    /// [`list`](Self::list): a job outside it is [`Error::NotFound`](crate::Error::NotFound),
+    /// as a missing one is; `None` (operators) cancels any job.
     fn cancel(
         &self,
         id: JobId,
-        user: Option<Uuid>,
+        owner: Option<Owner>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Job>> + Send;
 

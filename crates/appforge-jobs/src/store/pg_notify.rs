@@ -219,6 +219,7 @@ mod tests {
         JobEvent {
             job_id,
             user_id: Uuid::new_v4(),
+            org_id: Some(Uuid::new_v4()),
             at: chrono::Utc::now(),
             status: JobStatus::Failed,
             attempt: 1,

@@ -14,16 +14,16 @@ use uuid::Uuid;
 
 use super::pg_notify::{self, Origin};
 use super::sql::{
-    FinishParams, MIGRATIONS_TABLE, column, job_columns, lease_error, rescue_requests, stored,
-    stored_opt,
+    FinishParams, MIGRATIONS_TABLE, column, job_columns, lease_error, owner_scope, rescue_requests,
+    stored, stored_opt,
 };
 use super::{
     ClaimRequest, FinishRequest, JobStore, Lease, LeaseState, Notifications, Retention, WorkerInfo,
 };
 use crate::stats::{DepthCount, QueueStats};
 use crate::{
-    Enqueued, Error, Job, JobEvent, JobFilter, JobId, JobStatus, Page, PageRequest, Priority,
-    Result, Transition, WorkerId,
+    Enqueued, Error, Job, JobEvent, JobFilter, JobId, JobStatus, Owner, Page, PageRequest,
+    Priority, Result, Transition, WorkerId,
 };
 
 /// The production job store on PostgreSQL.
@@ -66,6 +66,7 @@ struct Row {
     progress: Option<Json<Value>>,
     cancel_requested: bool,
     dedupe_key: Option<String>,
+    org_id: Option<Uuid>,
     /// Whether someone subscribes to the job (only some statements return it).
     #[sqlx(default)]
     watched: Option<bool>,
@@ -98,6 +99,7 @@ impl TryFrom<Row> for Job {
             progress: r.progress.map(|j| j.0),
             cancel_requested: r.cancel_requested,
             dedupe_key: r.dedupe_key,
+            org_id: r.org_id,
         })
     }
 }
@@ -122,17 +124,34 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
         .is_some_and(|c| c == "23505")
 }
 
-/// The bulk insert of new jobs from parallel arrays (`$1` ids ... `$9` dedupe keys).
+/// The bulk insert of new jobs from parallel arrays (`$1` ids ... `$9` dedupe keys, `$10`
+/// orgs).
 macro_rules! insert_jobs {
     () => {
         "INSERT INTO generation_jobs (id, user_id, kind, priority, status, payload, \
-         attempt, max_attempts, created_at, run_at, dedupe_key) \
+         attempt, max_attempts, created_at, run_at, dedupe_key, org_id) \
          SELECT u.id, u.user_id, u.kind, u.priority, 'pending', u.payload, 0, \
-         u.max_attempts, u.created_at, u.run_at, u.dedupe_key \
+         u.max_attempts, u.created_at, u.run_at, u.dedupe_key, u.org_id \
          FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int2[], $5::jsonb[], \
-         $6::int4[], $7::timestamptz[], $8::timestamptz[], $9::text[]) \
+         $6::int4[], $7::timestamptz[], $8::timestamptz[], $9::text[], $10::uuid[]) \
          AS u(id, user_id, kind, priority, payload, max_attempts, created_at, run_at, \
-         dedupe_key)"
+         dedupe_key, org_id)"
+    };
+}
+
+/// A page of one space's history (`user` or `org`, whose id is `$1`), newest first: `$2`
+/// status, `$3` kind, `$4` and `$5` the cursor, `$6` the limit.
+macro_rules! list_in {
+    ($scope:ident) => {
+        concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM generation_jobs WHERE ",
+            owner_scope!($scope, "$1"),
+            " AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR kind = $3) \
+             AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5::uuid)) \
+             ORDER BY created_at DESC, id DESC LIMIT $6"
+        )
     };
 }
 
@@ -221,6 +240,7 @@ impl PgJobStore {
                         .map(|j| j.dedupe_key.as_deref())
                         .collect::<Vec<_>>(),
                 )
+                .bind(batch.iter().map(|j| j.org_id).collect::<Vec<_>>())
                 .fetch_all(&mut *conn)
                 .await?;
             let inserted: std::collections::HashSet<Uuid> = inserted.into_iter().collect();
@@ -380,23 +400,25 @@ impl JobStore for PgJobStore {
         fetch(&mut conn, id).await
     }
 
-    async fn list(&self, user: Uuid, filter: &JobFilter, page: &PageRequest) -> Result<Page<Job>> {
-        let rows = sqlx::query_as::<_, Row>(concat!(
-            "SELECT ",
-            job_columns!(),
-            " FROM generation_jobs WHERE user_id = $1 \
-             AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR kind = $3) \
-             AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5::uuid)) \
-             ORDER BY created_at DESC, id DESC LIMIT $6"
-        ))
-        .bind(user)
-        .bind(filter.status.map(JobStatus::as_str))
-        .bind(filter.kind.as_deref())
-        .bind(page.after.as_ref().map(|c| c.created_at))
-        .bind(page.after.as_ref().map(|c| c.id.as_uuid()))
-        .bind(i64::from(page.limit) + 1)
-        .fetch_all(&self.pool)
-        .await?;
+    async fn list(
+        &self,
+        owner: Owner,
+        filter: &JobFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Job>> {
+        let sql = match owner {
+            Owner::User(_) => list_in!(user),
+            Owner::Org(_) => list_in!(org),
+        };
+        let rows = sqlx::query_as::<_, Row>(sql)
+            .bind(owner.id())
+            .bind(filter.status.map(JobStatus::as_str))
+            .bind(filter.kind.as_deref())
+            .bind(page.after.as_ref().map(|c| c.created_at))
+            .bind(page.after.as_ref().map(|c| c.id.as_uuid()))
+            .bind(i64::from(page.limit) + 1)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(Page::from_overfetch(jobs(rows)?, page.limit))
     }
 
@@ -597,7 +619,14 @@ impl JobStore for PgJobStore {
         }
     }
 
-    async fn cancel(&self, id: JobId, user: Option<Uuid>, now: DateTime<Utc>) -> Result<Job> {
+    async fn cancel(&self, id: JobId, owner: Option<Owner>, now: DateTime<Utc>) -> Result<Job> {
+        // The scope, in the query: `$3` a user's personal space, `$4` an org's (both NULL:
+        // any job).
+        let (user, org) = match owner {
+            Some(Owner::User(u)) => (Some(u), None),
+            Some(Owner::Org(o)) => (None, Some(o)),
+            None => (None, None),
+        };
         let mut conn = self.pool.acquire().await?;
         // A job may change between the write and the explaining read (it just finished):
         // then the next round reports it.
@@ -607,13 +636,15 @@ impl JobStore for PgJobStore {
                 "UPDATE generation_jobs SET cancel_requested = (status = 'processing'), \
                  status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END, \
                  completed_at = CASE WHEN status = 'pending' THEN $2 ELSE completed_at END \
-                 WHERE id = $1 AND ($3::uuid IS NULL OR user_id = $3) \
+                 WHERE id = $1 AND ($3::uuid IS NULL OR (user_id = $3 AND org_id IS NULL)) \
+                 AND ($4::uuid IS NULL OR org_id = $4) \
                  AND status IN ('pending', 'processing') RETURNING ",
                 job_columns!()
             ))
             .bind(id.as_uuid())
             .bind(now)
             .bind(user)
+            .bind(org)
             .fetch_optional(&mut *conn)
             .await?;
             if let Some(row) = row {
@@ -621,7 +652,7 @@ impl JobStore for PgJobStore {
             }
             let job = fetch(&mut conn, id)
                 .await?
-                .filter(|j| user.is_none_or(|u| j.user_id == u))
+                .filter(|j| j.in_scope(owner))
                 .ok_or(Error::NotFound(id))?;
             Transition::Cancel.check(id, job.status)?;
         }

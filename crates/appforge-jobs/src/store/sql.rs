@@ -41,10 +41,24 @@ macro_rules! job_columns {
     () => {
         "id, user_id, kind, priority, status, payload, result, error_message, attempt, \
          max_attempts, input_tokens, output_tokens, duration_ms, created_at, run_at, started_at, \
-         completed_at, lease_owner, lease_expires_at, progress, cancel_requested, dedupe_key"
+         completed_at, lease_owner, lease_expires_at, progress, cancel_requested, dedupe_key, \
+         org_id"
     };
 }
 pub(crate) use job_columns;
+
+/// The rows of `owner`'s space in a `WHERE` clause, with the owner's id as parameter `$p`
+/// (`?p` on SQLite): a user's personal jobs (not their org jobs), or an org's jobs whoever
+/// submitted them. Each reads its own history index.
+macro_rules! owner_scope {
+    (user, $p:literal) => {
+        concat!("user_id = ", $p, " AND org_id IS NULL")
+    };
+    (org, $p:literal) => {
+        concat!("org_id = ", $p)
+    };
+}
+pub(crate) use owner_scope;
 
 /// The values one guarded finish write sets; every finish is the same `UPDATE` shape.
 #[derive(Debug)]

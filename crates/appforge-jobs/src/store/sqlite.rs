@@ -8,13 +8,13 @@ use sqlx::{SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use super::sql::{
-    FinishParams, MIGRATIONS_TABLE, column, job_columns, json_text, lease_error, parse_json,
-    rescue_requests, stored, stored_opt,
+    FinishParams, MIGRATIONS_TABLE, column, job_columns, json_text, lease_error, owner_scope,
+    parse_json, rescue_requests, stored, stored_opt,
 };
 use super::{ClaimRequest, FinishRequest, JobStore, Lease, LeaseState, Retention, WorkerInfo};
 use crate::stats::{DepthCount, QueueStats, percentile};
 use crate::{
-    Enqueued, Error, Job, JobFilter, JobId, JobStatus, Page, PageRequest, Priority, Result,
+    Enqueued, Error, Job, JobFilter, JobId, JobStatus, Owner, Page, PageRequest, Priority, Result,
     Transition, WorkerId,
 };
 
@@ -60,6 +60,7 @@ struct Row {
     progress: Option<String>,
     cancel_requested: bool,
     dedupe_key: Option<String>,
+    org_id: Option<Uuid>,
 }
 
 impl TryFrom<Row> for Job {
@@ -89,6 +90,7 @@ impl TryFrom<Row> for Job {
             progress: r.progress.as_deref().map(parse_json).transpose()?,
             cancel_requested: r.cancel_requested,
             dedupe_key: r.dedupe_key,
+            org_id: r.org_id,
         })
     }
 }
@@ -102,6 +104,22 @@ const SELECT_ONE: &str = concat!(
     job_columns!(),
     " FROM generation_jobs WHERE id = ?1"
 );
+
+/// A page of one space's history (`user` or `org`, whose id is `?1`), newest first: `?2`
+/// status, `?3` kind, `?4` and `?5` the cursor, `?6` the limit.
+macro_rules! list_in {
+    ($scope:ident) => {
+        concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM generation_jobs WHERE ",
+            owner_scope!($scope, "?1"),
+            " AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR kind = ?3) \
+             AND (?4 IS NULL OR created_at < ?4 OR (created_at = ?4 AND id < ?5)) \
+             ORDER BY created_at DESC, id DESC LIMIT ?6"
+        )
+    };
+}
 
 /// Jobs by status and priority over the whole table (the admin view: its cost follows the
 /// history).
@@ -334,8 +352,8 @@ impl JobStore for SqliteJobStore {
             }
             sqlx::query(
                 "INSERT INTO generation_jobs (id, user_id, kind, priority, status, payload, \
-                 attempt, max_attempts, created_at, run_at, dedupe_key) \
-                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, 0, ?6, ?7, ?8, ?9)",
+                 attempt, max_attempts, created_at, run_at, dedupe_key, org_id) \
+                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, 0, ?6, ?7, ?8, ?9, ?10)",
             )
             .bind(job.id.as_uuid())
             .bind(job.user_id)
@@ -346,6 +364,7 @@ impl JobStore for SqliteJobStore {
             .bind(micros(job.created_at))
             .bind(micros(job.run_at))
             .bind(&job.dedupe_key)
+            .bind(job.org_id)
             .execute(&mut *tx)
             .await?;
             out.push(Enqueued {
@@ -362,23 +381,25 @@ impl JobStore for SqliteJobStore {
         fetch(&mut conn, id).await
     }
 
-    async fn list(&self, user: Uuid, filter: &JobFilter, page: &PageRequest) -> Result<Page<Job>> {
-        let rows = sqlx::query_as::<_, Row>(concat!(
-            "SELECT ",
-            job_columns!(),
-            " FROM generation_jobs WHERE user_id = ?1 \
-             AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR kind = ?3) \
-             AND (?4 IS NULL OR created_at < ?4 OR (created_at = ?4 AND id < ?5)) \
-             ORDER BY created_at DESC, id DESC LIMIT ?6"
-        ))
-        .bind(user)
-        .bind(filter.status.map(JobStatus::as_str))
-        .bind(filter.kind.as_deref())
-        .bind(page.after.as_ref().map(|c| micros(c.created_at)))
-        .bind(page.after.as_ref().map(|c| c.id.as_uuid()))
-        .bind(i64::from(page.limit) + 1)
-        .fetch_all(&self.pool)
-        .await?;
+    async fn list(
+        &self,
+        owner: Owner,
+        filter: &JobFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Job>> {
+        let sql = match owner {
+            Owner::User(_) => list_in!(user),
+            Owner::Org(_) => list_in!(org),
+        };
+        let rows = sqlx::query_as::<_, Row>(sql)
+            .bind(owner.id())
+            .bind(filter.status.map(JobStatus::as_str))
+            .bind(filter.kind.as_deref())
+            .bind(page.after.as_ref().map(|c| micros(c.created_at)))
+            .bind(page.after.as_ref().map(|c| c.id.as_uuid()))
+            .bind(i64::from(page.limit) + 1)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(Page::from_overfetch(jobs(rows)?, page.limit))
     }
 
@@ -475,11 +496,13 @@ impl JobStore for SqliteJobStore {
         }
     }
 
-    async fn cancel(&self, id: JobId, user: Option<Uuid>, now: DateTime<Utc>) -> Result<Job> {
+    async fn cancel(&self, id: JobId, owner: Option<Owner>, now: DateTime<Utc>) -> Result<Job> {
+        // The read and the write share one `BEGIN IMMEDIATE` transaction: the job cannot
+        // change (or change spaces) between the scope check and the write.
         let mut tx = self.begin().await?;
         let job = fetch(&mut tx, id)
             .await?
-            .filter(|j| user.is_none_or(|u| j.user_id == u))
+            .filter(|j| j.in_scope(owner))
             .ok_or(Error::NotFound(id))?;
         Transition::Cancel.check(id, job.status)?;
         let row = if job.status == JobStatus::Processing {

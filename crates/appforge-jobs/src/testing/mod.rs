@@ -21,9 +21,11 @@
 
 mod lifecycle;
 mod operations;
+mod orgs;
 
 pub use lifecycle::*;
 pub use operations::*;
+pub use orgs::*;
 
 use std::any::Any;
 use std::future::Future;
@@ -194,4 +196,7 @@ where
     run!(workers_registry);
     run!(alerts_on_length_failures_and_stuck_jobs);
     run!(operator_listing_across_users);
+    run!(org_jobs_are_read_within_their_org_only);
+    run!(org_jobs_are_cancelled_within_their_org_only);
+    run!(org_id_round_trips_through_claim_and_complete);
 }

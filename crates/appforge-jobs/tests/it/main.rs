@@ -56,6 +56,9 @@ macro_rules! store_suite {
             bulk_enqueue_and_drain,
             workers_registry,
             alerts_on_length_failures_and_stuck_jobs,
+            org_jobs_are_read_within_their_org_only,
+            org_jobs_are_cancelled_within_their_org_only,
+            org_id_round_trips_through_claim_and_complete,
         );
     };
 }
