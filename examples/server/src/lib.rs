@@ -21,6 +21,7 @@
 //! | module | what it holds |
 //! | --- | --- |
 //! | [`server`] | assembling the state, serving, in-process workers, shutdown |
+//! | [`cli`] | the binary's subcommands: `worker`, `migrate`, `check-config` |
 //! | [`work`] | the job handlers (shared with `appforge-worker`) |
 //! | [`reconcile`] | settling the reservations of jobs a stopped process left unsettled |
 //! | [`maintenance`] | job retention, purging deleted apps, queue alerts |
@@ -28,6 +29,7 @@
 
 mod analytics;
 mod auth;
+pub mod cli;
 mod config;
 mod connections;
 mod db;

@@ -1,31 +1,58 @@
-//! The `appforge-server` binary: the API and in-process workers.
+//! The `appforge-server` binary: the API and in-process workers, and the `worker`, `migrate`
+//! and `check-config` subcommands (`appforge-server --help`).
 
 // A command-line program: the URL and the demo token go to stdout for the user to copy.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use std::process::ExitCode;
+
+use appforge_server::cli::{self, Command};
 use appforge_server::{Config, server, shutdown, telemetry};
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
+    let command = match Command::parse(std::env::args().skip(1)) {
+        Ok(command) => command,
+        Err(error) => {
+            eprintln!("appforge-server: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match command {
+        Command::Help => {
+            print!("{}", cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Command::Version => {
+            println!("{}", cli::version());
+            return ExitCode::SUCCESS;
+        }
+        // Its report goes to stdout; no logging, no error reports.
+        Command::CheckConfig => return check_config().await,
+        _ => {}
+    }
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => {
             eprintln!("appforge-server: {error}");
-            return std::process::ExitCode::from(2);
+            return ExitCode::from(2);
         }
     };
     telemetry::init(config.log_format);
+    if command == Command::Migrate {
+        return migrate(config).await;
+    }
     // Error reports (and panics) go to Sentry only when SENTRY_DSN is set; the guard sends
     // what is queued when it drops at exit.
     let _reporting = match config.reporting.init() {
         Ok(guard) => guard,
         Err(error) => {
             eprintln!("appforge-server: {error}");
-            return std::process::ExitCode::from(2);
+            return ExitCode::from(2);
         }
     };
     // `appforge-server worker`: the job handlers only, as `appforge-worker` runs them.
-    let outcome = if std::env::args().nth(1).as_deref() == Some("worker") {
+    let outcome = if command == Command::Worker {
         server::run_worker(config, shutdown::signal())
             .await
             .map_err(Into::into)
@@ -33,11 +60,11 @@ async fn main() -> std::process::ExitCode {
         run(config).await
     };
     match outcome {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "appforge-server stopped");
             eprintln!("appforge-server: {error}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }
@@ -73,4 +100,35 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     }
     server::serve(state, listener, shutdown::signal()).await?;
     Ok(())
+}
+
+/// `appforge-server migrate`: every crate's migrations, then exit.
+async fn migrate(config: Config) -> ExitCode {
+    match cli::migrate(config).await {
+        Ok(backend) => {
+            println!("appforge-server migrate: every crate's migrations are applied ({backend})");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("appforge-server migrate: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `appforge-server check-config`: the report on stdout, the problem found on stderr.
+async fn check_config() -> ExitCode {
+    let mut report = String::new();
+    let outcome = cli::check_config(Config::from_env(), &mut report).await;
+    print!("{report}");
+    match outcome {
+        Ok(()) => {
+            println!("check-config: ok");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("appforge-server check-config: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
 }

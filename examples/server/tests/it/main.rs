@@ -3,6 +3,7 @@
 mod analytics;
 mod apps;
 mod billing;
+mod cli;
 mod edge;
 mod flows;
 mod limits;
