@@ -1,5 +1,6 @@
 //! Apps and their versions as the store hands them out.
 
+use appforge_core::Owner;
 use appforge_files::AppFile;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -7,14 +8,24 @@ use serde_json::Value;
 use uuid::Uuid;
 
 /// A saved app: the seed's `generated_apps` row, with its files in [versions](Version).
+///
+/// An app is in its creator's personal space, or in an org's when [`org_id`](Self::org_id)
+/// is set; [`owner`](Self::owner) says which, and the store's calls take that [`Owner`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct App {
     /// The app's id.
     pub id: Uuid,
-    /// Its owner.
+    /// The user who created it. For a personal app (no [`org_id`](Self::org_id)) this user
+    /// is also its owner, the only one who reads or changes it; for an org's app it names the
+    /// member who created it ([`NewApp::created_by`](crate::NewApp::created_by), the nil id
+    /// when none was given).
     pub user_id: Uuid,
+    /// The org whose space it is in; `None` for its creator's personal space. Calls scoped to
+    /// [`Owner::Org`] with this id read and change it, calls scoped to a user never do.
+    #[serde(default)]
+    pub org_id: Option<Uuid>,
     /// The title shown in the library (searchable).
     pub title: String,
     /// A description.
@@ -39,6 +50,30 @@ pub struct App {
     pub updated_at: DateTime<Utc>,
     /// Set while the app is deleted and can still be restored.
     pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl App {
+    /// Whose space the app is in: [`Owner::Org`] when it has an org, else [`Owner::User`] of
+    /// its creator.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> appforge_apps::Result<()> {
+    /// use appforge_apps::{AppStore, MemoryAppStore, NewApp, NewVersion, Owner};
+    ///
+    /// let store = MemoryAppStore::new();
+    /// let (user, org) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    /// let files = vec![appforge_files::AppFile::new("src/App.tsx", "<main />\n")];
+    /// let new = NewApp::new("Team board", NewVersion::files(files)).created_by(user);
+    /// let app = store.create_app(Owner::Org(org), new).await?.app;
+    /// assert_eq!(app.owner(), Owner::Org(org));
+    /// assert_eq!(app.user_id, user, "the creator");
+    /// assert!(store.get_app(user.into(), app.id).await.unwrap_err().is_not_found(), "not personal");
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn owner(&self) -> Owner {
+        Owner::of(self.user_id, self.org_id)
+    }
 }
 
 /// What is known about one version, without its files.

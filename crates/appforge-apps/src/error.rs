@@ -5,8 +5,9 @@ use uuid::Uuid;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// No app of this user has this id (or it is deleted); another user's app is not found
-    /// either.
+    /// No app in the space the call is scoped to has this id (or it is deleted): another
+    /// user's app, an org's app read from a personal space (its creator's included) and a
+    /// personal app read from an org are not found either.
     #[error("app {0} not found")]
     AppNotFound(Uuid),
 

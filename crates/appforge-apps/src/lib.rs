@@ -1,6 +1,6 @@
-//! A user's saved apps and their version history.
+//! Saved apps and their version history, in a user's personal space or an organization's.
 //!
-//! Every generation lands in the user's library as an [`App`]; each `modify` (or later
+//! Every generation lands in a library as an [`App`]; each `modify` (or later
 //! phase) adds a [`Version`] holding the app's full file set, the job that produced it, the
 //! prompt, the uploads (reference images) it attached, the change summary, tokens and time.
 //! Versions can be listed, compared file by file ([`VersionDiff`], unified diffs), restored (as
@@ -8,13 +8,18 @@
 //! within a retention period, and published at an unguessable preview slug that serves the
 //! published version only.
 //!
+//! An app belongs to an [`Owner`]: a user's personal space, or an org's, whoever of its
+//! members created it ([`App::user_id`] records the creator). Every store call is scoped to
+//! an owner and the store checks it in its query: an app outside the space is
+//! [`Error::AppNotFound`].
+//!
 //! ```
-//! use appforge_apps::{AppStore, ListApps, MemoryAppStore, NewApp, NewVersion};
+//! use appforge_apps::{AppStore, ListApps, MemoryAppStore, NewApp, NewVersion, Owner};
 //! use appforge_files::{AppFile, ChangeSet, Edit, FileChange};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> appforge_apps::Result<()> {
 //! let store = MemoryAppStore::new();
-//! let user = uuid::Uuid::new_v4();
+//! let user = Owner::User(uuid::Uuid::new_v4());
 //!
 //! // A full-app generation creates the app at version 1.
 //! let files = vec![AppFile::new("src/App.tsx", "<header>Habits</header>\n")];
@@ -40,8 +45,9 @@
 //! let diff = store.diff(user, app, 1, 2).await?;
 //! assert!(diff.files[0].diff.contains("+<header className=\"sticky\">Habits</header>"));
 //!
-//! // Another user sees nothing.
-//! assert!(store.get_app(uuid::Uuid::new_v4(), app).await.unwrap_err().is_not_found());
+//! // Another user sees nothing, nor does an org.
+//! assert!(store.get_app(Owner::User(uuid::Uuid::new_v4()), app).await.unwrap_err().is_not_found());
+//! assert!(store.get_app(Owner::Org(uuid::Uuid::new_v4()), app).await.unwrap_err().is_not_found());
 //! assert_eq!(store.list_apps(user, &ListApps::first(10).search("HABIT")).await?.items.len(), 1);
 //! # Ok(()) }
 //! ```
@@ -109,6 +115,7 @@ mod store;
 pub mod testing;
 
 pub use app::{App, PublishedApp, Saved, Version, VersionInfo};
+pub use appforge_core::Owner;
 pub use change::{MAX_DESCRIPTION_CHARS, MAX_METADATA_BYTES, MAX_TITLE_CHARS};
 pub use diff::{DiffLimits, FileDiff, FileStatus, VersionDiff, diff_files, diff_files_bounded};
 pub use error::{Error, Result};

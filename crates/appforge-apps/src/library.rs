@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use appforge_core::Owner;
 use uuid::Uuid;
 
 use crate::app::{App, PublishedApp, Saved, Version, VersionInfo};
@@ -9,13 +10,16 @@ use crate::diff::VersionDiff;
 use crate::request::{AppPage, AppPatch, ListApps, NewApp, NewVersion};
 use crate::{AnyAppStore, AppStore, Result};
 
-/// A user's library of apps over a store: the built-in backends through [`AnyAppStore`] by
+/// A library of apps over a store: the built-in backends through [`AnyAppStore`] by
 /// default, or any [`AppStore`] (a host's own backend included). Cheap to clone: clones
 /// share the store.
 ///
+/// Every call is scoped to an [`Owner`], as on [`AppStore`]; a bare user id (`Uuid`) means
+/// that user's personal space, and [`Owner::Org`] an org's.
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> appforge_apps::Result<()> {
-/// use appforge_apps::{AppLibrary, NewApp, NewVersion};
+/// use appforge_apps::{AppLibrary, NewApp, NewVersion, Owner};
 /// use appforge_files::AppFile;
 ///
 /// let library = AppLibrary::connect("memory:").await?; // AppLibrary<AnyAppStore>
@@ -23,6 +27,14 @@ use crate::{AnyAppStore, AppStore, Result};
 /// let files = vec![AppFile::new("src/App.tsx", "<main />\n")];
 /// let saved = library.create_app(user, NewApp::new("Habits", NewVersion::files(files))).await?;
 /// assert_eq!(library.get_app(user, saved.app.id).await?.current_version, 1);
+///
+/// // An org's app, created by the user, is the org's and not the user's.
+/// let org = Owner::Org(uuid::Uuid::new_v4());
+/// let files = vec![AppFile::new("src/App.tsx", "<main />\n")];
+/// let new = NewApp::new("Team board", NewVersion::files(files)).created_by(user);
+/// let team = library.create_app(org, new).await?.app;
+/// assert_eq!(library.get_app(org, team.id).await?.user_id, user);
+/// assert!(library.get_app(user, team.id).await.unwrap_err().is_not_found());
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
@@ -70,8 +82,8 @@ impl<S: AppStore> AppLibrary<S> {
     /// # Errors
     ///
     /// As [`AppStore::create_app`].
-    pub async fn create_app(&self, user: Uuid, app: NewApp) -> Result<Saved> {
-        self.store.create_app(user, app).await
+    pub async fn create_app(&self, owner: impl Into<Owner>, app: NewApp) -> Result<Saved> {
+        self.store.create_app(owner.into(), app).await
     }
 
     /// See [`AppStore::add_version`].
@@ -81,13 +93,13 @@ impl<S: AppStore> AppLibrary<S> {
     /// As [`AppStore::add_version`].
     pub async fn add_version(
         &self,
-        user: Uuid,
+        owner: impl Into<Owner>,
         app: Uuid,
         base_version: u32,
         version: NewVersion,
     ) -> Result<Saved> {
         self.store
-            .add_version(user, app, base_version, version)
+            .add_version(owner.into(), app, base_version, version)
             .await
     }
 
@@ -96,8 +108,8 @@ impl<S: AppStore> AppLibrary<S> {
     /// # Errors
     ///
     /// As [`AppStore::get_app`].
-    pub async fn get_app(&self, user: Uuid, app: Uuid) -> Result<App> {
-        self.store.get_app(user, app).await
+    pub async fn get_app(&self, owner: impl Into<Owner>, app: Uuid) -> Result<App> {
+        self.store.get_app(owner.into(), app).await
     }
 
     /// See [`AppStore::get_version`].
@@ -105,8 +117,13 @@ impl<S: AppStore> AppLibrary<S> {
     /// # Errors
     ///
     /// As [`AppStore::get_version`].
-    pub async fn get_version(&self, user: Uuid, app: Uuid, number: Option<u32>) -> Result<Version> {
-        self.store.get_version(user, app, number).await
+    pub async fn get_version(
+        &self,
+        owner: impl Into<Owner>,
+        app: Uuid,
+        number: Option<u32>,
+    ) -> Result<Version> {
+        self.store.get_version(owner.into(), app, number).await
     }
 
     /// See [`AppStore::list_apps`].
@@ -114,8 +131,8 @@ impl<S: AppStore> AppLibrary<S> {
     /// # Errors
     ///
     /// As [`AppStore::list_apps`].
-    pub async fn list_apps(&self, user: Uuid, request: &ListApps) -> Result<AppPage> {
-        self.store.list_apps(user, request).await
+    pub async fn list_apps(&self, owner: impl Into<Owner>, request: &ListApps) -> Result<AppPage> {
+        self.store.list_apps(owner.into(), request).await
     }
 
     /// See [`AppStore::list_versions`].
@@ -123,8 +140,12 @@ impl<S: AppStore> AppLibrary<S> {
     /// # Errors
     ///
     /// As [`AppStore::list_versions`].
-    pub async fn list_versions(&self, user: Uuid, app: Uuid) -> Result<Vec<VersionInfo>> {
-        self.store.list_versions(user, app).await
+    pub async fn list_versions(
+        &self,
+        owner: impl Into<Owner>,
+        app: Uuid,
+    ) -> Result<Vec<VersionInfo>> {
+        self.store.list_versions(owner.into(), app).await
     }
 
     /// See [`AppStore::update_app`].
@@ -132,8 +153,13 @@ impl<S: AppStore> AppLibrary<S> {
     /// # Errors
     ///
     /// As [`AppStore::update_app`].
-    pub async fn update_app(&self, user: Uuid, app: Uuid, patch: AppPatch) -> Result<App> {
-        self.store.update_app(user, app, patch).await
+    pub async fn update_app(
+        &self,
+        owner: impl Into<Owner>,
+        app: Uuid,
+        patch: AppPatch,
+    ) -> Result<App> {
+        self.store.update_app(owner.into(), app, patch).await
     }
 
     /// See [`AppStore::delete_app`].
@@ -141,8 +167,8 @@ impl<S: AppStore> AppLibrary<S> {
     /// # Errors
     ///
     /// As [`AppStore::delete_app`].
-    pub async fn delete_app(&self, user: Uuid, app: Uuid) -> Result<App> {
-        self.store.delete_app(user, app).await
+    pub async fn delete_app(&self, owner: impl Into<Owner>, app: Uuid) -> Result<App> {
+        self.store.delete_app(owner.into(), app).await
     }
 
     /// See [`AppStore::undelete_app`].
@@ -150,8 +176,8 @@ impl<S: AppStore> AppLibrary<S> {
     /// # Errors
     ///
     /// As [`AppStore::undelete_app`].
-    pub async fn undelete_app(&self, user: Uuid, app: Uuid) -> Result<App> {
-        self.store.undelete_app(user, app).await
+    pub async fn undelete_app(&self, owner: impl Into<Owner>, app: Uuid) -> Result<App> {
+        self.store.undelete_app(owner.into(), app).await
     }
 
     /// See [`AppStore::purge_deleted`].
@@ -168,8 +194,13 @@ impl<S: AppStore> AppLibrary<S> {
     /// # Errors
     ///
     /// As [`AppStore::publish`].
-    pub async fn publish(&self, user: Uuid, app: Uuid, number: Option<u32>) -> Result<App> {
-        self.store.publish(user, app, number).await
+    pub async fn publish(
+        &self,
+        owner: impl Into<Owner>,
+        app: Uuid,
+        number: Option<u32>,
+    ) -> Result<App> {
+        self.store.publish(owner.into(), app, number).await
     }
 
     /// See [`AppStore::unpublish`].
@@ -177,8 +208,8 @@ impl<S: AppStore> AppLibrary<S> {
     /// # Errors
     ///
     /// As [`AppStore::unpublish`].
-    pub async fn unpublish(&self, user: Uuid, app: Uuid) -> Result<App> {
-        self.store.unpublish(user, app).await
+    pub async fn unpublish(&self, owner: impl Into<Owner>, app: Uuid) -> Result<App> {
+        self.store.unpublish(owner.into(), app).await
     }
 
     /// See [`AppStore::published`].
@@ -195,8 +226,13 @@ impl<S: AppStore> AppLibrary<S> {
     /// # Errors
     ///
     /// As [`AppStore::restore_version`].
-    pub async fn restore_version(&self, user: Uuid, app: Uuid, number: u32) -> Result<Saved> {
-        self.store.restore_version(user, app, number).await
+    pub async fn restore_version(
+        &self,
+        owner: impl Into<Owner>,
+        app: Uuid,
+        number: u32,
+    ) -> Result<Saved> {
+        self.store.restore_version(owner.into(), app, number).await
     }
 
     /// See [`AppStore::diff`].
@@ -204,8 +240,14 @@ impl<S: AppStore> AppLibrary<S> {
     /// # Errors
     ///
     /// As [`AppStore::diff`].
-    pub async fn diff(&self, user: Uuid, app: Uuid, from: u32, to: u32) -> Result<VersionDiff> {
-        self.store.diff(user, app, from, to).await
+    pub async fn diff(
+        &self,
+        owner: impl Into<Owner>,
+        app: Uuid,
+        from: u32,
+        to: u32,
+    ) -> Result<VersionDiff> {
+        self.store.diff(owner.into(), app, from, to).await
     }
 
     /// See [`AppStore::export_zip`].
@@ -213,7 +255,12 @@ impl<S: AppStore> AppLibrary<S> {
     /// # Errors
     ///
     /// As [`AppStore::export_zip`].
-    pub async fn export_zip(&self, user: Uuid, app: Uuid, number: Option<u32>) -> Result<Vec<u8>> {
-        self.store.export_zip(user, app, number).await
+    pub async fn export_zip(
+        &self,
+        owner: impl Into<Owner>,
+        app: Uuid,
+        number: Option<u32>,
+    ) -> Result<Vec<u8>> {
+        self.store.export_zip(owner.into(), app, number).await
     }
 }

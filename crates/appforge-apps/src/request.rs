@@ -134,6 +134,10 @@ pub struct NewApp {
     pub metadata: Value,
     /// Version 1 (a change set applies to an empty app).
     pub version: NewVersion,
+    /// The user creating an app in an org's space ([`Owner::Org`](crate::Owner::Org)),
+    /// recorded as its [`user_id`](crate::App::user_id); without it an org's app records the
+    /// nil id. Ignored for a personal app, whose creator is the user it is created for.
+    pub created_by: Option<Uuid>,
 }
 
 impl NewApp {
@@ -145,7 +149,16 @@ impl NewApp {
             description: String::new(),
             metadata: Value::Object(serde_json::Map::new()),
             version,
+            created_by: None,
         }
+    }
+
+    /// The user creating the app, for an app created in an org's space (see
+    /// [`created_by`](Self#structfield.created_by)).
+    #[must_use]
+    pub fn created_by(mut self, user: Uuid) -> Self {
+        self.created_by = Some(user);
+        self
     }
 
     /// The description.

@@ -113,20 +113,23 @@ async fn millisecond_rows_read_back_with_their_times_after_migrating() {
     assert_eq!(version, us(newer_at));
 
     // The store reads them as the times they were.
-    let app = store.get_app(user, newer).await.unwrap();
+    let app = store.get_app(user.into(), newer).await.unwrap();
     assert_eq!((app.created_at, app.updated_at), (newer_at, edited_at));
-    let versions = store.list_versions(user, newer).await.unwrap();
+    let versions = store.list_versions(user.into(), newer).await.unwrap();
     assert_eq!(versions[0].created_at, newer_at);
     assert_eq!(versions[0].duration_ms, 1500);
 
     // Paging newest first still walks the library in order across the converted rows.
-    let first = store.list_apps(user, &ListApps::first(1)).await.unwrap();
+    let first = store
+        .list_apps(user.into(), &ListApps::first(1))
+        .await
+        .unwrap();
     assert_eq!(
         first.items.iter().map(|a| a.id).collect::<Vec<_>>(),
         [newer]
     );
     let next = ListApps::first(1).after(first.next.unwrap());
-    let second = store.list_apps(user, &next).await.unwrap();
+    let second = store.list_apps(user.into(), &next).await.unwrap();
     assert_eq!(
         second.items.iter().map(|a| a.id).collect::<Vec<_>>(),
         [older]
@@ -134,7 +137,7 @@ async fn millisecond_rows_read_back_with_their_times_after_migrating() {
     assert_eq!(second.items[0].created_at, older_at);
 
     // A day-old deletion is inside the 30-day retention: it can be undone.
-    let restored = store.undelete_app(user, deleted).await.unwrap();
+    let restored = store.undelete_app(user.into(), deleted).await.unwrap();
     assert_eq!(restored.deleted_at, None);
     assert_eq!(restored.created_at, older_at);
     drop(file);

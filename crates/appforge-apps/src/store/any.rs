@@ -1,3 +1,4 @@
+use appforge_core::Owner;
 use uuid::Uuid;
 
 use super::AppStore;
@@ -148,46 +149,46 @@ impl From<PgAppStore> for AnyAppStore {
 }
 
 impl AppStore for AnyAppStore {
-    async fn create_app(&self, user: Uuid, app: NewApp) -> Result<Saved> {
-        dispatch!(self, s => s.create_app(user, app).await)
+    async fn create_app(&self, owner: Owner, app: NewApp) -> Result<Saved> {
+        dispatch!(self, s => s.create_app(owner, app).await)
     }
 
     async fn add_version(
         &self,
-        user: Uuid,
+        owner: Owner,
         app: Uuid,
         base_version: u32,
         version: NewVersion,
     ) -> Result<Saved> {
-        dispatch!(self, s => s.add_version(user, app, base_version, version).await)
+        dispatch!(self, s => s.add_version(owner, app, base_version, version).await)
     }
 
-    async fn get_app(&self, user: Uuid, app: Uuid) -> Result<App> {
-        dispatch!(self, s => s.get_app(user, app).await)
+    async fn get_app(&self, owner: Owner, app: Uuid) -> Result<App> {
+        dispatch!(self, s => s.get_app(owner, app).await)
     }
 
-    async fn get_version(&self, user: Uuid, app: Uuid, number: Option<u32>) -> Result<Version> {
-        dispatch!(self, s => s.get_version(user, app, number).await)
+    async fn get_version(&self, owner: Owner, app: Uuid, number: Option<u32>) -> Result<Version> {
+        dispatch!(self, s => s.get_version(owner, app, number).await)
     }
 
-    async fn list_apps(&self, user: Uuid, request: &ListApps) -> Result<AppPage> {
-        dispatch!(self, s => s.list_apps(user, request).await)
+    async fn list_apps(&self, owner: Owner, request: &ListApps) -> Result<AppPage> {
+        dispatch!(self, s => s.list_apps(owner, request).await)
     }
 
-    async fn list_versions(&self, user: Uuid, app: Uuid) -> Result<Vec<VersionInfo>> {
-        dispatch!(self, s => s.list_versions(user, app).await)
+    async fn list_versions(&self, owner: Owner, app: Uuid) -> Result<Vec<VersionInfo>> {
+        dispatch!(self, s => s.list_versions(owner, app).await)
     }
 
-    async fn update_app(&self, user: Uuid, app: Uuid, patch: AppPatch) -> Result<App> {
-        dispatch!(self, s => s.update_app(user, app, patch).await)
+    async fn update_app(&self, owner: Owner, app: Uuid, patch: AppPatch) -> Result<App> {
+        dispatch!(self, s => s.update_app(owner, app, patch).await)
     }
 
-    async fn delete_app(&self, user: Uuid, app: Uuid) -> Result<App> {
-        dispatch!(self, s => s.delete_app(user, app).await)
+    async fn delete_app(&self, owner: Owner, app: Uuid) -> Result<App> {
+        dispatch!(self, s => s.delete_app(owner, app).await)
     }
 
-    async fn undelete_app(&self, user: Uuid, app: Uuid) -> Result<App> {
-        dispatch!(self, s => s.undelete_app(user, app).await)
+    async fn undelete_app(&self, owner: Owner, app: Uuid) -> Result<App> {
+        dispatch!(self, s => s.undelete_app(owner, app).await)
     }
 
     async fn purge_deleted(&self) -> Result<u64> {
@@ -202,12 +203,12 @@ impl AppStore for AnyAppStore {
         dispatch!(self, s => s.purge_apps(apps).await)
     }
 
-    async fn publish(&self, user: Uuid, app: Uuid, number: Option<u32>) -> Result<App> {
-        dispatch!(self, s => s.publish(user, app, number).await)
+    async fn publish(&self, owner: Owner, app: Uuid, number: Option<u32>) -> Result<App> {
+        dispatch!(self, s => s.publish(owner, app, number).await)
     }
 
-    async fn unpublish(&self, user: Uuid, app: Uuid) -> Result<App> {
-        dispatch!(self, s => s.unpublish(user, app).await)
+    async fn unpublish(&self, owner: Owner, app: Uuid) -> Result<App> {
+        dispatch!(self, s => s.unpublish(owner, app).await)
     }
 
     async fn published(&self, slug: &str) -> Result<PublishedApp> {

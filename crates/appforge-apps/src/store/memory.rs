@@ -1,6 +1,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use appforge_core::Owner;
 use parking_lot::Mutex;
 use uuid::Uuid;
 
@@ -39,6 +40,11 @@ impl Entry {
             })
     }
 
+    /// Whether the app is in `owner`'s space.
+    fn in_space(&self, owner: Owner) -> bool {
+        owner.owns(self.app.user_id, self.app.org_id)
+    }
+
     fn current(&self) -> Result<&Version> {
         self.version(self.app.current_version)
     }
@@ -54,22 +60,22 @@ impl MemoryAppStore {
     settings_setters!();
 }
 
-/// The user's live app, or not found.
-fn live(apps: &mut HashMap<Uuid, Entry>, user: Uuid, app: Uuid) -> Result<&mut Entry> {
+/// The live app in `owner`'s space, or not found.
+fn live(apps: &mut HashMap<Uuid, Entry>, owner: Owner, app: Uuid) -> Result<&mut Entry> {
     apps.get_mut(&app)
-        .filter(|e| e.app.user_id == user && e.app.deleted_at.is_none())
+        .filter(|e| e.in_space(owner) && e.app.deleted_at.is_none())
         .ok_or(Error::AppNotFound(app))
 }
 
 impl AppStore for MemoryAppStore {
-    async fn create_app(&self, user: Uuid, mut new: NewApp) -> Result<Saved> {
+    async fn create_app(&self, owner: Owner, mut new: NewApp) -> Result<Saved> {
         let files = prepare_app(&mut new)?;
         let now = self.settings.now();
         let mut apps = self.state.lock();
         if let Some(job) = new.version.job_id
             && let Some(entry) = apps
                 .values()
-                .find(|e| e.app.user_id == user && e.origin_job == Some(job))
+                .find(|e| e.in_space(owner) && e.origin_job == Some(job))
         {
             return Ok(Saved {
                 app: entry.app.clone(),
@@ -77,7 +83,7 @@ impl AppStore for MemoryAppStore {
                 created: false,
             });
         }
-        let app = new_app(user, &new, now);
+        let app = new_app(owner, &new, now);
         let version = new_version(app.id, 1, None, &new.version, files, now);
         apps.insert(
             app.id,
@@ -96,7 +102,7 @@ impl AppStore for MemoryAppStore {
 
     async fn add_version(
         &self,
-        user: Uuid,
+        owner: Owner,
         app: Uuid,
         base_version: u32,
         mut new: NewVersion,
@@ -104,7 +110,7 @@ impl AppStore for MemoryAppStore {
         prepare_version(&mut new)?;
         let now = self.settings.now();
         let mut apps = self.state.lock();
-        let entry = live(&mut apps, user, app)?;
+        let entry = live(&mut apps, owner, app)?;
         if let Some(job) = new.job_id
             && let Some(done) = entry.versions.iter().find(|v| v.info.job_id == Some(job))
         {
@@ -135,19 +141,19 @@ impl AppStore for MemoryAppStore {
         })
     }
 
-    async fn get_app(&self, user: Uuid, app: Uuid) -> Result<App> {
-        Ok(live(&mut self.state.lock(), user, app)?.app.clone())
+    async fn get_app(&self, owner: Owner, app: Uuid) -> Result<App> {
+        Ok(live(&mut self.state.lock(), owner, app)?.app.clone())
     }
 
-    async fn get_version(&self, user: Uuid, app: Uuid, number: Option<u32>) -> Result<Version> {
+    async fn get_version(&self, owner: Owner, app: Uuid, number: Option<u32>) -> Result<Version> {
         let mut apps = self.state.lock();
-        let entry = live(&mut apps, user, app)?;
+        let entry = live(&mut apps, owner, app)?;
         Ok(entry
             .version(number.unwrap_or(entry.app.current_version))?
             .clone())
     }
 
-    async fn list_apps(&self, user: Uuid, request: &ListApps) -> Result<AppPage> {
+    async fn list_apps(&self, owner: Owner, request: &ListApps) -> Result<AppPage> {
         let limit = request.checked_limit()?;
         let search = request.folded_search();
         let now = self.settings.now();
@@ -156,7 +162,7 @@ impl AppStore for MemoryAppStore {
         let mut items: Vec<App> = apps
             .values()
             .map(|e| &e.app)
-            .filter(|a| a.user_id == user)
+            .filter(|a| owner.owns(a.user_id, a.org_id))
             .filter(|a| match a.deleted_at {
                 None => !request.deleted,
                 Some(at) => request.deleted && at > kept_since,
@@ -170,9 +176,9 @@ impl AppStore for MemoryAppStore {
         Ok(AppPage::from_fetched(items, limit))
     }
 
-    async fn list_versions(&self, user: Uuid, app: Uuid) -> Result<Vec<VersionInfo>> {
+    async fn list_versions(&self, owner: Owner, app: Uuid) -> Result<Vec<VersionInfo>> {
         let mut apps = self.state.lock();
-        let entry = live(&mut apps, user, app)?;
+        let entry = live(&mut apps, owner, app)?;
         Ok(entry
             .versions
             .iter()
@@ -181,32 +187,32 @@ impl AppStore for MemoryAppStore {
             .collect())
     }
 
-    async fn update_app(&self, user: Uuid, app: Uuid, patch: AppPatch) -> Result<App> {
+    async fn update_app(&self, owner: Owner, app: Uuid, patch: AppPatch) -> Result<App> {
         let now = self.settings.now();
         let mut apps = self.state.lock();
-        let entry = live(&mut apps, user, app)?;
+        let entry = live(&mut apps, owner, app)?;
         let mut updated = entry.app.clone();
         patch_app(&mut updated, patch, now)?;
         entry.app = updated.clone();
         Ok(updated)
     }
 
-    async fn delete_app(&self, user: Uuid, app: Uuid) -> Result<App> {
+    async fn delete_app(&self, owner: Owner, app: Uuid) -> Result<App> {
         let now = self.settings.now();
         let mut apps = self.state.lock();
-        let entry = live(&mut apps, user, app)?;
+        let entry = live(&mut apps, owner, app)?;
         entry.app.deleted_at = Some(now);
         entry.app.updated_at = now;
         Ok(entry.app.clone())
     }
 
-    async fn undelete_app(&self, user: Uuid, app: Uuid) -> Result<App> {
+    async fn undelete_app(&self, owner: Owner, app: Uuid) -> Result<App> {
         let now = self.settings.now();
         let kept_since = self.settings.purge_before(now);
         let mut apps = self.state.lock();
         let entry = apps
             .get_mut(&app)
-            .filter(|e| e.app.user_id == user)
+            .filter(|e| e.in_space(owner))
             .filter(|e| e.app.deleted_at.is_none_or(|at| at > kept_since))
             .ok_or(Error::AppNotFound(app))?;
         if entry.app.deleted_at.take().is_some() {
@@ -252,10 +258,10 @@ impl AppStore for MemoryAppStore {
         Ok(purged)
     }
 
-    async fn publish(&self, user: Uuid, app: Uuid, number: Option<u32>) -> Result<App> {
+    async fn publish(&self, owner: Owner, app: Uuid, number: Option<u32>) -> Result<App> {
         let now = self.settings.now();
         let mut apps = self.state.lock();
-        let entry = live(&mut apps, user, app)?;
+        let entry = live(&mut apps, owner, app)?;
         let number = entry
             .version(number.unwrap_or(entry.app.current_version))?
             .info
@@ -270,10 +276,10 @@ impl AppStore for MemoryAppStore {
         Ok(app.clone())
     }
 
-    async fn unpublish(&self, user: Uuid, app: Uuid) -> Result<App> {
+    async fn unpublish(&self, owner: Owner, app: Uuid) -> Result<App> {
         let now = self.settings.now();
         let mut apps = self.state.lock();
-        let app = &mut live(&mut apps, user, app)?.app;
+        let app = &mut live(&mut apps, owner, app)?.app;
         app.preview_enabled = false;
         app.updated_at = now;
         Ok(app.clone())

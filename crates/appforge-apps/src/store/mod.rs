@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use appforge_core::{SharedClock, SystemClock};
+use appforge_core::{Owner, SharedClock, SystemClock};
 use appforge_files::AppFile;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -27,12 +27,17 @@ pub(crate) mod sqlite;
 /// default: 30 days.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
-/// Where users' apps and their versions live.
+/// Where apps and their versions live, each in a user's personal space or an org's.
 ///
-/// Every call takes the user it acts for: another user's app is [`Error::AppNotFound`], as
-/// is a deleted one (except for [`undelete_app`](Self::undelete_app)). Only
-/// [`published`](Self::published) reads without a user, and only the published version of
-/// an app whose preview is enabled.
+/// Every call takes the [`Owner`] whose space it acts in, and the store checks it in the
+/// query: [`Owner::User`] reaches that user's personal apps only (not the apps they created
+/// in an org), [`Owner::Org`] reaches the org's apps whoever created them. An app outside
+/// the space is [`Error::AppNotFound`], as is a deleted one (except for
+/// [`undelete_app`](Self::undelete_app)). Who may act for an org is the host's decision,
+/// made before the call. Only [`published`](Self::published) reads without an owner, and
+/// only the published version of an app whose preview is enabled; the maintenance calls
+/// ([`purge_deleted`](Self::purge_deleted), [`expired_apps`](Self::expired_apps),
+/// [`purge_apps`](Self::purge_apps)) cover every space.
 ///
 /// Each write is atomic: a lock in memory, one `BEGIN IMMEDIATE` transaction on SQLite, one
 /// transaction holding the app's row lock on PostgreSQL.
@@ -41,9 +46,11 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// and [`AnyAppStore`](crate::AnyAppStore); a host's own backend implements it and is used
 /// through [`AppLibrary`](crate::AppLibrary) like the built-in ones.
 pub trait AppStore: Send + Sync + fmt::Debug {
-    /// Creates an app with its version 1. When `app.version.job_id` already created an app of
-    /// this user, that app is returned (with `created: false`) and nothing is stored: a
-    /// worker may retry.
+    /// Creates an app with its version 1 in `owner`'s space. In a user's space the user is its
+    /// creator ([`App::user_id`]); in an org's space the creator is
+    /// [`NewApp::created_by`](crate::NewApp::created_by), or the nil id without one. When
+    /// `app.version.job_id` already created an app in this space, that app is returned (with
+    /// `created: false`) and nothing is stored: a worker may retry.
     ///
     /// # Errors
     ///
@@ -51,7 +58,7 @@ pub trait AppStore: Send + Sync + fmt::Debug {
     /// title, a path given twice or metadata larger than
     /// [`MAX_METADATA_BYTES`](crate::MAX_METADATA_BYTES); storage errors. A description
     /// longer than [`MAX_DESCRIPTION_CHARS`](crate::MAX_DESCRIPTION_CHARS) is cut to it.
-    fn create_app(&self, user: Uuid, app: NewApp) -> impl Future<Output = Result<Saved>> + Send;
+    fn create_app(&self, owner: Owner, app: NewApp) -> impl Future<Output = Result<Saved>> + Send;
 
     /// Stores the next version of `app`, made from version `base_version`.
     ///
@@ -69,7 +76,7 @@ pub trait AppStore: Send + Sync + fmt::Debug {
     /// errors.
     fn add_version(
         &self,
-        user: Uuid,
+        owner: Owner,
         app: Uuid,
         base_version: u32,
         version: NewVersion,
@@ -80,7 +87,7 @@ pub trait AppStore: Send + Sync + fmt::Debug {
     /// # Errors
     ///
     /// [`Error::AppNotFound`]; storage errors.
-    fn get_app(&self, user: Uuid, app: Uuid) -> impl Future<Output = Result<App>> + Send;
+    fn get_app(&self, owner: Owner, app: Uuid) -> impl Future<Output = Result<App>> + Send;
 
     /// Version `number` of the app with its files, or the current one for `None`.
     ///
@@ -89,19 +96,20 @@ pub trait AppStore: Send + Sync + fmt::Debug {
     /// [`Error::AppNotFound`], [`Error::VersionNotFound`]; storage errors.
     fn get_version(
         &self,
-        user: Uuid,
+        owner: Owner,
         app: Uuid,
         number: Option<u32>,
     ) -> impl Future<Output = Result<Version>> + Send;
 
-    /// The user's apps, newest first.
+    /// The apps in `owner`'s space, newest first: a user's personal apps, or every app of an
+    /// org.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] for a page size outside 1 to 100; storage errors.
     fn list_apps(
         &self,
-        user: Uuid,
+        owner: Owner,
         request: &ListApps,
     ) -> impl Future<Output = Result<AppPage>> + Send;
 
@@ -112,7 +120,7 @@ pub trait AppStore: Send + Sync + fmt::Debug {
     /// [`Error::AppNotFound`]; storage errors.
     fn list_versions(
         &self,
-        user: Uuid,
+        owner: Owner,
         app: Uuid,
     ) -> impl Future<Output = Result<Vec<VersionInfo>>> + Send;
 
@@ -125,7 +133,7 @@ pub trait AppStore: Send + Sync + fmt::Debug {
     /// metadata larger than [`MAX_METADATA_BYTES`](crate::MAX_METADATA_BYTES); storage errors.
     fn update_app(
         &self,
-        user: Uuid,
+        owner: Owner,
         app: Uuid,
         patch: AppPatch,
     ) -> impl Future<Output = Result<App>> + Send;
@@ -137,7 +145,7 @@ pub trait AppStore: Send + Sync + fmt::Debug {
     /// # Errors
     ///
     /// [`Error::AppNotFound`]; storage errors.
-    fn delete_app(&self, user: Uuid, app: Uuid) -> impl Future<Output = Result<App>> + Send;
+    fn delete_app(&self, owner: Owner, app: Uuid) -> impl Future<Output = Result<App>> + Send;
 
     /// Restores a deleted app within the retention period; restoring a live app returns it
     /// as it is.
@@ -146,7 +154,7 @@ pub trait AppStore: Send + Sync + fmt::Debug {
     ///
     /// [`Error::AppNotFound`] when there is no such app or its retention period is over;
     /// storage errors.
-    fn undelete_app(&self, user: Uuid, app: Uuid) -> impl Future<Output = Result<App>> + Send;
+    fn undelete_app(&self, owner: Owner, app: Uuid) -> impl Future<Output = Result<App>> + Send;
 
     /// Removes for good the apps deleted longer than the retention period ago, with their
     /// versions; returns how many.
@@ -181,7 +189,7 @@ pub trait AppStore: Send + Sync + fmt::Debug {
     /// [`Error::AppNotFound`], [`Error::VersionNotFound`]; storage errors.
     fn publish(
         &self,
-        user: Uuid,
+        owner: Owner,
         app: Uuid,
         number: Option<u32>,
     ) -> impl Future<Output = Result<App>> + Send;
@@ -191,7 +199,7 @@ pub trait AppStore: Send + Sync + fmt::Debug {
     /// # Errors
     ///
     /// [`Error::AppNotFound`]; storage errors.
-    fn unpublish(&self, user: Uuid, app: Uuid) -> impl Future<Output = Result<App>> + Send;
+    fn unpublish(&self, owner: Owner, app: Uuid) -> impl Future<Output = Result<App>> + Send;
 
     /// The published version of the app at `slug`, for anyone.
     ///
@@ -209,16 +217,16 @@ pub trait AppStore: Send + Sync + fmt::Debug {
     /// version was stored meanwhile and touched the same files; storage errors.
     fn restore_version(
         &self,
-        user: Uuid,
+        owner: Owner,
         app: Uuid,
         number: u32,
     ) -> impl Future<Output = Result<Saved>> + Send {
         async move {
-            let current = self.get_app(user, app).await?.current_version;
-            let old = self.get_version(user, app, Some(number)).await?;
+            let current = self.get_app(owner, app).await?.current_version;
+            let old = self.get_version(owner, app, Some(number)).await?;
             let version =
                 NewVersion::files(old.files).summary(format!("Restored version {number}"));
-            self.add_version(user, app, current, version).await
+            self.add_version(owner, app, current, version).await
         }
     }
 
@@ -229,14 +237,14 @@ pub trait AppStore: Send + Sync + fmt::Debug {
     /// [`Error::AppNotFound`], [`Error::VersionNotFound`]; storage errors.
     fn diff(
         &self,
-        user: Uuid,
+        owner: Owner,
         app: Uuid,
         from: u32,
         to: u32,
     ) -> impl Future<Output = Result<VersionDiff>> + Send {
         async move {
-            let old = self.get_version(user, app, Some(from)).await?;
-            let new = self.get_version(user, app, Some(to)).await?;
+            let old = self.get_version(owner, app, Some(from)).await?;
+            let new = self.get_version(owner, app, Some(to)).await?;
             Ok(VersionDiff::between(&old, &new))
         }
     }
@@ -248,12 +256,12 @@ pub trait AppStore: Send + Sync + fmt::Debug {
     /// [`Error::AppNotFound`], [`Error::VersionNotFound`], [`Error::Zip`]; storage errors.
     fn export_zip(
         &self,
-        user: Uuid,
+        owner: Owner,
         app: Uuid,
         number: Option<u32>,
     ) -> impl Future<Output = Result<Vec<u8>>> + Send {
         async move {
-            let version = self.get_version(user, app, number).await?;
+            let version = self.get_version(owner, app, number).await?;
             crate::export::export_zip(&version)
         }
     }
@@ -335,11 +343,16 @@ pub(crate) fn check_base(app: Uuid, base: u32, current: u32) -> Result<()> {
     Ok(())
 }
 
-/// A new app's row.
-pub(crate) fn new_app(user: Uuid, new: &NewApp, now: DateTime<Utc>) -> App {
+/// A new app's row, in `owner`'s space.
+pub(crate) fn new_app(owner: Owner, new: &NewApp, now: DateTime<Utc>) -> App {
+    let (user_id, org_id) = match owner {
+        Owner::User(user) => (user, None),
+        Owner::Org(org) => (new.created_by.unwrap_or(Uuid::nil()), Some(org)),
+    };
     App {
         id: Uuid::now_v7(),
-        user_id: user,
+        user_id,
+        org_id,
         title: new.title.clone(),
         description: new.description.clone(),
         metadata: new.metadata.clone(),

@@ -1,3 +1,4 @@
+use appforge_core::Owner;
 use appforge_files::AppFile;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnection, PgPool};
@@ -6,8 +7,8 @@ use sqlx::{AssertSqlSafe, SqlSafeStr};
 use uuid::Uuid;
 
 use super::sql::{
-    APP_COLUMNS, AppRow, InfoRow, MIGRATIONS_TABLE, PublishedRow, VersionRow, stored_count,
-    stored_number,
+    APP_COLUMNS, AppRow, InfoRow, MIGRATIONS_TABLE, PublishedRow, VersionRow, in_space,
+    stored_count, stored_number,
 };
 use super::{
     AppStore, Settings, check_base, new_app, new_version, next_number, patch_app, settings_setters,
@@ -85,15 +86,16 @@ impl PgAppStore {
     }
 }
 
-/// The user's live app; `lock` holds its row until the transaction ends.
-async fn live_app(conn: &mut PgConnection, user: Uuid, app: Uuid, lock: bool) -> Result<App> {
+/// The live app in `owner`'s space; `lock` holds its row until the transaction ends.
+async fn live_app(conn: &mut PgConnection, owner: Owner, app: Uuid, lock: bool) -> Result<App> {
     let lock = if lock { " FOR UPDATE" } else { "" };
+    let scope = in_space(owner, "$2");
     let row: Option<AppRow<DateTime<Utc>>> = sqlx::query_as(sql(format!(
         "SELECT {APP_COLUMNS} FROM generated_apps \
-         WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL{lock}"
+         WHERE id = $1 AND {scope} AND deleted_at IS NULL{lock}"
     )))
     .bind(app)
-    .bind(user)
+    .bind(owner.id())
     .fetch_optional(conn)
     .await?;
     row.ok_or(Error::AppNotFound(app))?.into_app()
@@ -143,22 +145,28 @@ fn files_of(version: Version) -> Vec<AppFile> {
 }
 
 impl AppStore for PgAppStore {
-    async fn create_app(&self, user: Uuid, mut new: NewApp) -> Result<Saved> {
+    async fn create_app(&self, owner: Owner, mut new: NewApp) -> Result<Saved> {
         let files = prepare_app(&mut new)?;
         let now = self.settings.now();
-        let app = new_app(user, &new, now);
+        let app = new_app(owner, &new, now);
         let version = new_version(app.id, 1, None, &new.version, files, now);
         let mut tx = self.pool.begin().await?;
-        // A retried job finds the app its first attempt created: the unique index on
-        // (user_id, origin_job_id) decides between concurrent attempts.
-        let inserted = sqlx::query(
-            "INSERT INTO generated_apps (id, user_id, title, title_folded, description, \
-             metadata, current_version, origin_job_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $8) \
-             ON CONFLICT (user_id, origin_job_id) WHERE origin_job_id IS NOT NULL DO NOTHING",
-        )
+        // A retried job finds the app its first attempt created in this space: the unique
+        // index on (user_id, origin_job_id) of personal apps, or on (org_id, origin_job_id)
+        // of an org's, decides between concurrent attempts.
+        let origin = match owner {
+            Owner::User(_) => "(user_id, origin_job_id) WHERE org_id IS NULL",
+            Owner::Org(_) => "(org_id, origin_job_id) WHERE org_id IS NOT NULL",
+        };
+        let inserted = sqlx::query(sql(format!(
+            "INSERT INTO generated_apps (id, user_id, org_id, title, title_folded, \
+             description, metadata, current_version, origin_job_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $9) \
+             ON CONFLICT {origin} AND origin_job_id IS NOT NULL DO NOTHING"
+        )))
         .bind(app.id)
-        .bind(user)
+        .bind(app.user_id)
+        .bind(app.org_id)
         .bind(&app.title)
         .bind(fold(&app.title))
         .bind(&app.description)
@@ -169,11 +177,12 @@ impl AppStore for PgAppStore {
         .await?;
         if inserted.rows_affected() == 0 {
             tx.rollback().await?;
+            let scope = in_space(owner, "$1");
             let row: AppRow<DateTime<Utc>> = sqlx::query_as(sql(format!(
                 "SELECT {APP_COLUMNS} FROM generated_apps \
-                 WHERE user_id = $1 AND origin_job_id = $2"
+                 WHERE {scope} AND origin_job_id = $2"
             )))
-            .bind(user)
+            .bind(owner.id())
             .bind(new.version.job_id)
             .fetch_one(&self.pool)
             .await?;
@@ -197,14 +206,14 @@ impl AppStore for PgAppStore {
 
     async fn add_version(
         &self,
-        user: Uuid,
+        owner: Owner,
         app: Uuid,
         base_version: u32,
         mut new: NewVersion,
     ) -> Result<Saved> {
         prepare_version(&mut new)?;
         let mut tx = self.pool.begin().await?;
-        let mut record = live_app(&mut tx, user, app, true).await?;
+        let mut record = live_app(&mut tx, owner, app, true).await?;
         // The row lock is held from here: the clock is read after it.
         let now = self.settings.now();
         if let Some(job) = new.job_id {
@@ -261,29 +270,30 @@ impl AppStore for PgAppStore {
         })
     }
 
-    async fn get_app(&self, user: Uuid, app: Uuid) -> Result<App> {
+    async fn get_app(&self, owner: Owner, app: Uuid) -> Result<App> {
         let mut conn = self.pool.acquire().await?;
-        live_app(&mut conn, user, app, false).await
+        live_app(&mut conn, owner, app, false).await
     }
 
-    async fn get_version(&self, user: Uuid, app: Uuid, number: Option<u32>) -> Result<Version> {
+    async fn get_version(&self, owner: Owner, app: Uuid, number: Option<u32>) -> Result<Version> {
         let mut conn = self.pool.acquire().await?;
-        let record = live_app(&mut conn, user, app, false).await?;
+        let record = live_app(&mut conn, owner, app, false).await?;
         read_version(&mut conn, app, number.unwrap_or(record.current_version)).await
     }
 
-    async fn list_apps(&self, user: Uuid, request: &ListApps) -> Result<AppPage> {
+    async fn list_apps(&self, owner: Owner, request: &ListApps) -> Result<AppPage> {
         let limit = request.checked_limit()?;
         let search = request.folded_search();
         let kept_since = self.settings.purge_before(self.settings.now());
+        let scope = in_space(owner, "$1");
         let rows: Vec<AppRow<DateTime<Utc>>> = sqlx::query_as(sql(format!(
-            "SELECT {APP_COLUMNS} FROM generated_apps WHERE user_id = $1 \
+            "SELECT {APP_COLUMNS} FROM generated_apps WHERE {scope} \
              AND ((NOT $2 AND deleted_at IS NULL) OR ($2 AND deleted_at > $3)) \
              AND ($4::text IS NULL OR strpos(title_folded, $4) > 0) \
              AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6)) \
              ORDER BY created_at DESC, id DESC LIMIT $7"
         )))
-        .bind(user)
+        .bind(owner.id())
         .bind(request.deleted)
         .bind(kept_since)
         .bind(search.as_deref())
@@ -299,9 +309,9 @@ impl AppStore for PgAppStore {
         Ok(AppPage::from_fetched(items, limit))
     }
 
-    async fn list_versions(&self, user: Uuid, app: Uuid) -> Result<Vec<VersionInfo>> {
+    async fn list_versions(&self, owner: Owner, app: Uuid) -> Result<Vec<VersionInfo>> {
         let mut conn = self.pool.acquire().await?;
-        live_app(&mut conn, user, app, false).await?;
+        live_app(&mut conn, owner, app, false).await?;
         let rows: Vec<InfoRow<DateTime<Utc>>> = sqlx::query_as(sql(format!(
             "SELECT {INFO_COLUMNS} FROM app_versions WHERE app_id = $1 ORDER BY number DESC"
         )))
@@ -311,9 +321,9 @@ impl AppStore for PgAppStore {
         rows.into_iter().map(InfoRow::into_info).collect()
     }
 
-    async fn update_app(&self, user: Uuid, app: Uuid, patch: AppPatch) -> Result<App> {
+    async fn update_app(&self, owner: Owner, app: Uuid, patch: AppPatch) -> Result<App> {
         let mut tx = self.pool.begin().await?;
-        let mut record = live_app(&mut tx, user, app, true).await?;
+        let mut record = live_app(&mut tx, owner, app, true).await?;
         let now = self.settings.now();
         patch_app(&mut record, patch, now)?;
         sqlx::query(
@@ -333,36 +343,38 @@ impl AppStore for PgAppStore {
         Ok(record)
     }
 
-    async fn delete_app(&self, user: Uuid, app: Uuid) -> Result<App> {
+    async fn delete_app(&self, owner: Owner, app: Uuid) -> Result<App> {
         let now = self.settings.now();
+        let scope = in_space(owner, "$3");
         let row: Option<AppRow<DateTime<Utc>>> = sqlx::query_as(sql(format!(
             "UPDATE generated_apps SET deleted_at = $1, updated_at = $1 \
-             WHERE id = $2 AND user_id = $3 AND deleted_at IS NULL RETURNING {APP_COLUMNS}"
+             WHERE id = $2 AND {scope} AND deleted_at IS NULL RETURNING {APP_COLUMNS}"
         )))
         .bind(now)
         .bind(app)
-        .bind(user)
+        .bind(owner.id())
         .fetch_optional(&self.pool)
         .await?;
         row.ok_or(Error::AppNotFound(app))?.into_app()
     }
 
-    async fn undelete_app(&self, user: Uuid, app: Uuid) -> Result<App> {
+    async fn undelete_app(&self, owner: Owner, app: Uuid) -> Result<App> {
         let now = self.settings.now();
         let kept_since = self.settings.purge_before(now);
+        let scope = in_space(owner, "$3");
         let row: Option<AppRow<DateTime<Utc>>> = sqlx::query_as(sql(format!(
             "UPDATE generated_apps SET deleted_at = NULL, updated_at = $1 \
-             WHERE id = $2 AND user_id = $3 AND deleted_at > $4 RETURNING {APP_COLUMNS}"
+             WHERE id = $2 AND {scope} AND deleted_at > $4 RETURNING {APP_COLUMNS}"
         )))
         .bind(now)
         .bind(app)
-        .bind(user)
+        .bind(owner.id())
         .bind(kept_since)
         .fetch_optional(&self.pool)
         .await?;
         match row {
             Some(row) => row.into_app(),
-            None => self.get_app(user, app).await,
+            None => self.get_app(owner, app).await,
         }
     }
 
@@ -419,9 +431,9 @@ impl AppStore for PgAppStore {
         Ok(done.rows_affected())
     }
 
-    async fn publish(&self, user: Uuid, app: Uuid, number: Option<u32>) -> Result<App> {
+    async fn publish(&self, owner: Owner, app: Uuid, number: Option<u32>) -> Result<App> {
         let mut tx = self.pool.begin().await?;
-        let mut record = live_app(&mut tx, user, app, true).await?;
+        let mut record = live_app(&mut tx, owner, app, true).await?;
         let now = self.settings.now();
         let number = number.unwrap_or(record.current_version);
         check_base(app, number, record.current_version)?;
@@ -447,15 +459,16 @@ impl AppStore for PgAppStore {
         Ok(record)
     }
 
-    async fn unpublish(&self, user: Uuid, app: Uuid) -> Result<App> {
+    async fn unpublish(&self, owner: Owner, app: Uuid) -> Result<App> {
         let now = self.settings.now();
+        let scope = in_space(owner, "$3");
         let row: Option<AppRow<DateTime<Utc>>> = sqlx::query_as(sql(format!(
             "UPDATE generated_apps SET preview_enabled = false, updated_at = $1 \
-             WHERE id = $2 AND user_id = $3 AND deleted_at IS NULL RETURNING {APP_COLUMNS}"
+             WHERE id = $2 AND {scope} AND deleted_at IS NULL RETURNING {APP_COLUMNS}"
         )))
         .bind(now)
         .bind(app)
-        .bind(user)
+        .bind(owner.id())
         .fetch_optional(&self.pool)
         .await?;
         row.ok_or(Error::AppNotFound(app))?.into_app()

@@ -1,5 +1,6 @@
 //! What the SQL stores share: the migration table, row types and conversions.
 
+use appforge_core::Owner;
 use appforge_files::AppFile;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -13,9 +14,19 @@ use crate::{Error, Result};
 pub(crate) const MIGRATIONS_TABLE: &str = "_appforge_apps_migrations";
 
 /// The columns of an app row, in [`AppRow`]'s order.
-pub(crate) const APP_COLUMNS: &str = "id, user_id, title, description, metadata, is_public, \
+pub(crate) const APP_COLUMNS: &str = "id, user_id, org_id, title, description, metadata, is_public, \
      preview_slug, preview_enabled, published_version, current_version, created_at, \
      updated_at, deleted_at";
+
+/// The apps in `owner`'s space, as a condition on `generated_apps` whose one parameter,
+/// `param` (`?` or `$n`), is bound to [`Owner::id`]: a user's personal apps (not those they
+/// created in an org), or an org's apps whoever created them.
+pub(crate) fn in_space(owner: Owner, param: &str) -> String {
+    match owner {
+        Owner::User(_) => format!("user_id = {param} AND org_id IS NULL"),
+        Owner::Org(_) => format!("org_id = {param}"),
+    }
+}
 
 /// A stored time: microseconds since the epoch on SQLite
 /// ([`appforge_core::db::decode_time`]), `timestamptz` on PostgreSQL.
@@ -58,6 +69,7 @@ pub(crate) fn stored_count(v: u64) -> i64 {
 pub(crate) struct AppRow<T> {
     id: Uuid,
     user_id: Uuid,
+    org_id: Option<Uuid>,
     title: String,
     description: String,
     metadata: Json<Value>,
@@ -76,6 +88,7 @@ impl<T: Stamp> AppRow<T> {
         Ok(App {
             id: self.id,
             user_id: self.user_id,
+            org_id: self.org_id,
             title: self.title,
             description: self.description,
             metadata: self.metadata.0,

@@ -1,3 +1,4 @@
+use appforge_core::Owner;
 use appforge_core::db::encode_time;
 use appforge_files::AppFile;
 use sqlx::sqlite::{SqliteConnection, SqlitePool, SqlitePoolOptions};
@@ -6,8 +7,8 @@ use sqlx::{AssertSqlSafe, SqlSafeStr};
 use uuid::Uuid;
 
 use super::sql::{
-    APP_COLUMNS, AppRow, InfoRow, MIGRATIONS_TABLE, PublishedRow, VersionRow, stored_count,
-    stored_number,
+    APP_COLUMNS, AppRow, InfoRow, MIGRATIONS_TABLE, PublishedRow, VersionRow, in_space,
+    stored_count, stored_number,
 };
 use super::{
     AppStore, Settings, check_base, new_app, new_version, next_number, patch_app, settings_setters,
@@ -89,13 +90,15 @@ impl SqliteAppStore {
     }
 }
 
-async fn live_app(conn: &mut SqliteConnection, user: Uuid, app: Uuid) -> Result<App> {
+/// The live app in `owner`'s space.
+async fn live_app(conn: &mut SqliteConnection, owner: Owner, app: Uuid) -> Result<App> {
+    let scope = in_space(owner, "?");
     let row: Option<AppRow<i64>> = sqlx::query_as(sql(format!(
         "SELECT {APP_COLUMNS} FROM generated_apps \
-         WHERE id = ? AND user_id = ? AND deleted_at IS NULL"
+         WHERE id = ? AND {scope} AND deleted_at IS NULL"
     )))
     .bind(app)
-    .bind(user)
+    .bind(owner.id())
     .fetch_optional(conn)
     .await?;
     row.ok_or(Error::AppNotFound(app))?.into_app()
@@ -145,16 +148,17 @@ fn files_of(version: Version) -> Vec<AppFile> {
 }
 
 impl AppStore for SqliteAppStore {
-    async fn create_app(&self, user: Uuid, mut new: NewApp) -> Result<Saved> {
+    async fn create_app(&self, owner: Owner, mut new: NewApp) -> Result<Saved> {
         let files = prepare_app(&mut new)?;
         let now = self.settings.now();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         if let Some(job) = new.version.job_id {
+            let scope = in_space(owner, "?");
             let row: Option<AppRow<i64>> = sqlx::query_as(sql(format!(
                 "SELECT {APP_COLUMNS} FROM generated_apps \
-                 WHERE user_id = ? AND origin_job_id = ?"
+                 WHERE {scope} AND origin_job_id = ?"
             )))
-            .bind(user)
+            .bind(owner.id())
             .bind(job)
             .fetch_optional(&mut *tx)
             .await?;
@@ -168,15 +172,16 @@ impl AppStore for SqliteAppStore {
                 });
             }
         }
-        let app = new_app(user, &new, now);
+        let app = new_app(owner, &new, now);
         let version = new_version(app.id, 1, None, &new.version, files, now);
         sqlx::query(
-            "INSERT INTO generated_apps (id, user_id, title, title_folded, description, \
-             metadata, current_version, origin_job_id, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+            "INSERT INTO generated_apps (id, user_id, org_id, title, title_folded, \
+             description, metadata, current_version, origin_job_id, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
         )
         .bind(app.id)
-        .bind(user)
+        .bind(app.user_id)
+        .bind(app.org_id)
         .bind(&app.title)
         .bind(fold(&app.title))
         .bind(&app.description)
@@ -197,7 +202,7 @@ impl AppStore for SqliteAppStore {
 
     async fn add_version(
         &self,
-        user: Uuid,
+        owner: Owner,
         app: Uuid,
         base_version: u32,
         mut new: NewVersion,
@@ -206,7 +211,7 @@ impl AppStore for SqliteAppStore {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         // The write lock is held from here: the clock is read after it.
         let now = self.settings.now();
-        let mut record = live_app(&mut tx, user, app).await?;
+        let mut record = live_app(&mut tx, owner, app).await?;
         if let Some(job) = new.job_id {
             let done: Option<i32> = sqlx::query_scalar(
                 "SELECT number FROM app_versions WHERE app_id = ? AND job_id = ?",
@@ -259,30 +264,31 @@ impl AppStore for SqliteAppStore {
         })
     }
 
-    async fn get_app(&self, user: Uuid, app: Uuid) -> Result<App> {
+    async fn get_app(&self, owner: Owner, app: Uuid) -> Result<App> {
         let mut conn = self.pool.acquire().await?;
-        live_app(&mut conn, user, app).await
+        live_app(&mut conn, owner, app).await
     }
 
-    async fn get_version(&self, user: Uuid, app: Uuid, number: Option<u32>) -> Result<Version> {
+    async fn get_version(&self, owner: Owner, app: Uuid, number: Option<u32>) -> Result<Version> {
         let mut conn = self.pool.acquire().await?;
-        let record = live_app(&mut conn, user, app).await?;
+        let record = live_app(&mut conn, owner, app).await?;
         read_version(&mut conn, app, number.unwrap_or(record.current_version)).await
     }
 
-    async fn list_apps(&self, user: Uuid, request: &ListApps) -> Result<AppPage> {
+    async fn list_apps(&self, owner: Owner, request: &ListApps) -> Result<AppPage> {
         let limit = request.checked_limit()?;
         let search = request.folded_search();
         let now = self.settings.now();
         let kept_since = encode_time(self.settings.purge_before(now));
+        let scope = in_space(owner, "?");
         let rows: Vec<AppRow<i64>> = sqlx::query_as(sql(format!(
-            "SELECT {APP_COLUMNS} FROM generated_apps WHERE user_id = ? \
+            "SELECT {APP_COLUMNS} FROM generated_apps WHERE {scope} \
              AND ((? = 0 AND deleted_at IS NULL) OR (? = 1 AND deleted_at > ?)) \
              AND (? IS NULL OR instr(title_folded, ?) > 0) \
              AND (? IS NULL OR created_at < ? OR (created_at = ? AND id < ?)) \
              ORDER BY created_at DESC, id DESC LIMIT ?"
         )))
-        .bind(user)
+        .bind(owner.id())
         .bind(request.deleted)
         .bind(request.deleted)
         .bind(kept_since)
@@ -302,9 +308,9 @@ impl AppStore for SqliteAppStore {
         Ok(AppPage::from_fetched(items, limit))
     }
 
-    async fn list_versions(&self, user: Uuid, app: Uuid) -> Result<Vec<VersionInfo>> {
+    async fn list_versions(&self, owner: Owner, app: Uuid) -> Result<Vec<VersionInfo>> {
         let mut conn = self.pool.acquire().await?;
-        live_app(&mut conn, user, app).await?;
+        live_app(&mut conn, owner, app).await?;
         let rows: Vec<InfoRow<i64>> = sqlx::query_as(sql(format!(
             "SELECT {INFO_COLUMNS} FROM app_versions WHERE app_id = ? ORDER BY number DESC"
         )))
@@ -314,10 +320,10 @@ impl AppStore for SqliteAppStore {
         rows.into_iter().map(InfoRow::into_info).collect()
     }
 
-    async fn update_app(&self, user: Uuid, app: Uuid, patch: AppPatch) -> Result<App> {
+    async fn update_app(&self, owner: Owner, app: Uuid, patch: AppPatch) -> Result<App> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let now = self.settings.now();
-        let mut record = live_app(&mut tx, user, app).await?;
+        let mut record = live_app(&mut tx, owner, app).await?;
         patch_app(&mut record, patch, now)?;
         sqlx::query(
             "UPDATE generated_apps SET title = ?, title_folded = ?, description = ?, \
@@ -336,37 +342,39 @@ impl AppStore for SqliteAppStore {
         Ok(record)
     }
 
-    async fn delete_app(&self, user: Uuid, app: Uuid) -> Result<App> {
+    async fn delete_app(&self, owner: Owner, app: Uuid) -> Result<App> {
         let now = encode_time(self.settings.now());
+        let scope = in_space(owner, "?");
         let row: Option<AppRow<i64>> = sqlx::query_as(sql(format!(
             "UPDATE generated_apps SET deleted_at = ?, updated_at = ? \
-             WHERE id = ? AND user_id = ? AND deleted_at IS NULL RETURNING {APP_COLUMNS}"
+             WHERE id = ? AND {scope} AND deleted_at IS NULL RETURNING {APP_COLUMNS}"
         )))
         .bind(now)
         .bind(now)
         .bind(app)
-        .bind(user)
+        .bind(owner.id())
         .fetch_optional(&self.pool)
         .await?;
         row.ok_or(Error::AppNotFound(app))?.into_app()
     }
 
-    async fn undelete_app(&self, user: Uuid, app: Uuid) -> Result<App> {
+    async fn undelete_app(&self, owner: Owner, app: Uuid) -> Result<App> {
         let now = self.settings.now();
         let kept_since = encode_time(self.settings.purge_before(now));
+        let scope = in_space(owner, "?");
         let row: Option<AppRow<i64>> = sqlx::query_as(sql(format!(
             "UPDATE generated_apps SET deleted_at = NULL, updated_at = ? \
-             WHERE id = ? AND user_id = ? AND deleted_at > ? RETURNING {APP_COLUMNS}"
+             WHERE id = ? AND {scope} AND deleted_at > ? RETURNING {APP_COLUMNS}"
         )))
         .bind(encode_time(now))
         .bind(app)
-        .bind(user)
+        .bind(owner.id())
         .bind(kept_since)
         .fetch_optional(&self.pool)
         .await?;
         match row {
             Some(row) => row.into_app(),
-            None => self.get_app(user, app).await,
+            None => self.get_app(owner, app).await,
         }
     }
 
@@ -424,10 +432,10 @@ impl AppStore for SqliteAppStore {
         Ok(purged)
     }
 
-    async fn publish(&self, user: Uuid, app: Uuid, number: Option<u32>) -> Result<App> {
+    async fn publish(&self, owner: Owner, app: Uuid, number: Option<u32>) -> Result<App> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let now = self.settings.now();
-        let mut record = live_app(&mut tx, user, app).await?;
+        let mut record = live_app(&mut tx, owner, app).await?;
         let number = number.unwrap_or(record.current_version);
         check_base(app, number, record.current_version)?;
         let slug = record
@@ -452,15 +460,16 @@ impl AppStore for SqliteAppStore {
         Ok(record)
     }
 
-    async fn unpublish(&self, user: Uuid, app: Uuid) -> Result<App> {
+    async fn unpublish(&self, owner: Owner, app: Uuid) -> Result<App> {
         let now = encode_time(self.settings.now());
+        let scope = in_space(owner, "?");
         let row: Option<AppRow<i64>> = sqlx::query_as(sql(format!(
             "UPDATE generated_apps SET preview_enabled = 0, updated_at = ? \
-             WHERE id = ? AND user_id = ? AND deleted_at IS NULL RETURNING {APP_COLUMNS}"
+             WHERE id = ? AND {scope} AND deleted_at IS NULL RETURNING {APP_COLUMNS}"
         )))
         .bind(now)
         .bind(app)
-        .bind(user)
+        .bind(owner.id())
         .fetch_optional(&self.pool)
         .await?;
         row.ok_or(Error::AppNotFound(app))?.into_app()

@@ -3,13 +3,13 @@
 use uuid::Uuid;
 
 use super::{Backend, Fixture, create, files, replace};
-use crate::{AppStore, NewApp, NewVersion};
+use crate::{AppStore, NewApp, NewVersion, Owner};
 
 /// Modifications racing from one base: those touching distinct files all land, one after the
 /// other; of those editing the same text exactly one lands and the rest conflict.
 pub async fn concurrent_versions_never_overwrite<S: AppStore + 'static>(backend: Backend<S>) {
     let fx = Fixture::new(backend);
-    let user = Uuid::new_v4();
+    let user = Owner::User(Uuid::new_v4());
     let app = fx.app(user, "Habits").await;
     let tasks: Vec<_> = (0..8)
         .map(|i| {
@@ -60,45 +60,55 @@ pub async fn concurrent_versions_never_overwrite<S: AppStore + 'static>(backend:
     );
 }
 
-/// Retries of one job racing each other create one app, and one version of it.
+/// Retries of one job racing each other create one app, and one version of it, in a user's
+/// space as in an org's (whichever member's retry wins), the same job id in each.
 pub async fn concurrent_retries_of_a_job_save_once<S: AppStore + 'static>(backend: Backend<S>) {
     let fx = Fixture::new(backend);
-    let user = Uuid::new_v4();
     let job = Uuid::new_v4();
-    let tasks: Vec<_> = (0..6)
-        .map(|_| {
-            let store = fx.store.clone();
-            tokio::spawn(async move {
-                let new = NewApp::new("Habits", NewVersion::files(files()).job(job));
-                store.create_app(user, new).await.unwrap()
+    let mut apps = Vec::new();
+    for owner in [Owner::User(Uuid::new_v4()), Owner::Org(Uuid::new_v4())] {
+        let tasks: Vec<_> = (0..6)
+            .map(|_| {
+                let store = fx.store.clone();
+                tokio::spawn(async move {
+                    let new = NewApp::new("Habits", NewVersion::files(files()).job(job))
+                        .created_by(Uuid::new_v4());
+                    store.create_app(owner, new).await.unwrap()
+                })
             })
-        })
-        .collect();
-    let mut saved = Vec::new();
-    for task in tasks {
-        saved.push(task.await.unwrap());
-    }
-    assert_eq!(saved.iter().filter(|s| s.created).count(), 1);
-    let app = saved[0].app.id;
-    assert!(saved.iter().all(|s| s.app.id == app));
-    let modify = Uuid::new_v4();
-    let tasks: Vec<_> = (0..6)
-        .map(|_| {
-            let store = fx.store.clone();
-            tokio::spawn(async move {
-                store
-                    .add_version(user, app, 1, create("b.txt", "x").job(modify))
-                    .await
-                    .unwrap()
+            .collect();
+        let mut saved = Vec::new();
+        for task in tasks {
+            saved.push(task.await.unwrap());
+        }
+        assert_eq!(saved.iter().filter(|s| s.created).count(), 1, "{owner}");
+        let app = saved[0].app.id;
+        assert!(
+            saved
+                .iter()
+                .all(|s| s.app.id == app && s.app.owner() == owner)
+        );
+        let modify = Uuid::new_v4();
+        let tasks: Vec<_> = (0..6)
+            .map(|_| {
+                let store = fx.store.clone();
+                tokio::spawn(async move {
+                    store
+                        .add_version(owner, app, 1, create("b.txt", "x").job(modify))
+                        .await
+                        .unwrap()
+                })
             })
-        })
-        .collect();
-    let mut created = 0;
-    for task in tasks {
-        let saved = task.await.unwrap();
-        assert_eq!(saved.version.info.number, 2);
-        created += usize::from(saved.created);
+            .collect();
+        let mut created = 0;
+        for task in tasks {
+            let saved = task.await.unwrap();
+            assert_eq!(saved.version.info.number, 2);
+            created += usize::from(saved.created);
+        }
+        assert_eq!(created, 1);
+        assert_eq!(fx.store.list_versions(owner, app).await.unwrap().len(), 2);
+        apps.push(app);
     }
-    assert_eq!(created, 1);
-    assert_eq!(fx.store.list_versions(user, app).await.unwrap().len(), 2);
+    assert_ne!(apps[0], apps[1], "one app per space");
 }

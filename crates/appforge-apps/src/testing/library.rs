@@ -7,13 +7,13 @@ use uuid::Uuid;
 use super::{Backend, Fixture, create, f, files, replace};
 use crate::{
     AppPatch, AppStore, Error, ListApps, MAX_DESCRIPTION_CHARS, MAX_METADATA_BYTES, NewApp,
-    NewVersion,
+    NewVersion, Owner,
 };
 
 /// Every call on another user's app answers not found and changes nothing.
 pub async fn another_users_app_is_not_found<S: AppStore + 'static>(backend: Backend<S>) {
     let fx = Fixture::new(backend);
-    let (owner, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let (owner, other) = (Owner::User(Uuid::new_v4()), Owner::User(Uuid::new_v4()));
     let app = fx.app(owner, "Mine").await;
     let s = &fx.store;
     let nf = |r: Result<(), Error>| assert!(matches!(r, Err(Error::AppNotFound(id)) if id == app));
@@ -59,7 +59,7 @@ pub async fn the_library_is_newest_first_paged_and_searchable<S: AppStore + 'sta
     backend: Backend<S>,
 ) {
     let fx = Fixture::new(backend);
-    let user = Uuid::new_v4();
+    let user = Owner::User(Uuid::new_v4());
     let mut ids = Vec::new();
     for (i, title) in [
         "Habit tracker",
@@ -77,7 +77,8 @@ pub async fn the_library_is_newest_first_paged_and_searchable<S: AppStore + 'sta
         }
         ids.push(fx.app(user, title).await);
     }
-    fx.app(Uuid::new_v4(), "Habit of someone else").await;
+    fx.app(Owner::User(Uuid::new_v4()), "Habit of someone else")
+        .await;
 
     let s = &fx.store;
     let mut seen = Vec::new();
@@ -135,7 +136,7 @@ pub async fn the_library_is_newest_first_paged_and_searchable<S: AppStore + 'sta
 /// An app's title and details change, and a blank title is refused.
 pub async fn rename_and_edit_details<S: AppStore + 'static>(backend: Backend<S>) {
     let fx = Fixture::new(backend);
-    let user = Uuid::new_v4();
+    let user = Owner::User(Uuid::new_v4());
     let app = fx.app(user, "Habits").await;
     fx.clock.advance(Duration::from_secs(5));
     let patch = AppPatch::default()
@@ -169,7 +170,7 @@ pub async fn descriptions_and_metadata_have_size_limits<S: AppStore + 'static>(
     backend: Backend<S>,
 ) {
     let fx = Fixture::new(backend);
-    let user = Uuid::new_v4();
+    let user = Owner::User(Uuid::new_v4());
     // A new app's description (a generation writes it) is cut at the limit, on a character.
     let long = "\u{e9}".repeat(MAX_DESCRIPTION_CHARS + 10);
     let new = NewApp::new("Long", NewVersion::files(files())).description(long.clone());
@@ -218,7 +219,7 @@ pub async fn descriptions_and_metadata_have_size_limits<S: AppStore + 'static>(
 /// normalised.
 pub async fn hostile_paths_cannot_be_stored<S: AppStore + 'static>(backend: Backend<S>) {
     let fx = Fixture::new(backend);
-    let user = Uuid::new_v4();
+    let user = Owner::User(Uuid::new_v4());
     for path in [
         "../../etc/passwd",
         "/etc/passwd",

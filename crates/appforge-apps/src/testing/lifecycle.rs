@@ -6,13 +6,13 @@ use appforge_files::AppFile;
 use uuid::Uuid;
 
 use super::{Backend, DAY, Fixture, create, files, replace};
-use crate::{AppStore, Error, ListApps};
+use crate::{AppStore, Error, ListApps, Owner};
 
 /// A deleted app can be restored until its retention period ([`RETENTION`](super::RETENTION))
 /// ends, then it is purged.
 pub async fn delete_is_soft_until_the_retention_ends<S: AppStore + 'static>(backend: Backend<S>) {
     let fx = Fixture::new(backend);
-    let user = Uuid::new_v4();
+    let user = Owner::User(Uuid::new_v4());
     let app = fx.app(user, "Habits").await;
     let kept = fx.app(user, "Kept").await;
     let deleted = fx.store.delete_app(user, app).await.unwrap();
@@ -79,7 +79,7 @@ pub async fn delete_is_soft_until_the_retention_ends<S: AppStore + 'static>(back
 /// those.
 pub async fn expired_apps_are_listed_then_purged_by_id<S: AppStore + 'static>(backend: Backend<S>) {
     let fx = Fixture::new(backend);
-    let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let (alice, bob) = (Owner::User(Uuid::new_v4()), Owner::User(Uuid::new_v4()));
     let first = fx.app(alice, "First").await;
     let second = fx.app(bob, "Second").await;
     let live = fx.app(alice, "Live").await;
@@ -94,7 +94,7 @@ pub async fn expired_apps_are_listed_then_purged_by_id<S: AppStore + 'static>(ba
     fx.clock.advance(2 * DAY);
     // Longest deleted first, with their owners; the live and the recently deleted app are not.
     let expired = fx.store.expired_apps(10).await.unwrap();
-    let listed: Vec<(Uuid, Uuid)> = expired.iter().map(|a| (a.id, a.user_id)).collect();
+    let listed: Vec<(Uuid, Owner)> = expired.iter().map(|a| (a.id, a.owner())).collect();
     assert_eq!(listed, [(first, alice), (second, bob)]);
     assert_eq!(fx.store.expired_apps(1).await.unwrap()[0].id, first);
 
@@ -135,7 +135,7 @@ pub async fn the_preview_serves_the_published_version_only<S: AppStore + 'static
     backend: Backend<S>,
 ) {
     let fx = Fixture::new(backend);
-    let user = Uuid::new_v4();
+    let user = Owner::User(Uuid::new_v4());
     let app = fx.app(user, "Habits").await;
     let published = fx.store.publish(user, app, None).await.unwrap();
     assert!(published.preview_enabled);
@@ -195,7 +195,7 @@ pub async fn the_preview_serves_the_published_version_only<S: AppStore + 'static
 /// The zip export of a version holds its files, deflated.
 pub async fn the_zip_holds_the_version_files<S: AppStore + 'static>(backend: Backend<S>) {
     let fx = Fixture::new(backend);
-    let user = Uuid::new_v4();
+    let user = Owner::User(Uuid::new_v4());
     let app = fx.app(user, "Habits").await;
     fx.store
         .add_version(

@@ -5,7 +5,8 @@
 //! Each case takes a fresh [`Backend`]: an empty, migrated store that reads time from the
 //! backend's [`ManualClock`] (start it with [`clock`]) and keeps deleted apps for
 //! [`RETENTION`]. The cases check what the crate promises: versions and their diffs, rebasing
-//! or refusing racing changes, a job saved once, the uploads a version attached, ownership,
+//! or refusing racing changes, a job saved once, the uploads a version attached, ownership
+//! (a user's personal space and an org's: an app outside the call's space is not found),
 //! paging and search, soft deletion and purging, the preview, the zip export, hostile paths
 //! and size limits, and writers racing on one app. The macro expands every case into a `#[tokio::test]` (the calling crate needs
 //! `tokio` with `macros` and `rt-multi-thread`).
@@ -27,6 +28,7 @@
 mod concurrency;
 mod library;
 mod lifecycle;
+mod orgs;
 mod versions;
 
 pub use concurrency::{concurrent_retries_of_a_job_save_once, concurrent_versions_never_overwrite};
@@ -38,6 +40,12 @@ pub use library::{
 pub use lifecycle::{
     delete_is_soft_until_the_retention_ends, expired_apps_are_listed_then_purged_by_id,
     the_preview_serves_the_published_version_only, the_zip_holds_the_version_files,
+};
+pub use orgs::{
+    a_job_saves_once_per_owner, a_personal_app_is_not_found_in_the_users_orgs,
+    an_org_app_expires_and_is_purged, an_org_app_is_not_found_outside_the_org,
+    an_org_app_is_shared_by_the_org_whoever_created_it, an_orgs_library_lists_its_apps_only,
+    the_creator_of_an_app_is_recorded,
 };
 pub use versions::{
     a_job_saves_once, a_racing_change_to_other_files_is_rebased,
@@ -55,7 +63,7 @@ use appforge_files::{AppFile, ChangeSet, Edit, FileChange};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{AppStore, NewApp, NewVersion};
+use crate::{AppStore, NewApp, NewVersion, Owner};
 
 /// How long the store under test keeps a deleted app restorable: 7 days.
 pub const RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
@@ -136,10 +144,10 @@ impl<S: AppStore> Fixture<S> {
         self.clock.now()
     }
 
-    /// An app of `user` titled `title` holding the demo files.
-    async fn app(&self, user: Uuid, title: &str) -> Uuid {
+    /// An app in `owner`'s space titled `title` holding the demo files.
+    async fn app(&self, owner: Owner, title: &str) -> Uuid {
         self.store
-            .create_app(user, NewApp::new(title, NewVersion::files(files())))
+            .create_app(owner, NewApp::new(title, NewVersion::files(files())))
             .await
             .unwrap()
             .app
@@ -204,6 +212,13 @@ macro_rules! app_store_suite {
             the_zip_holds_the_version_files,
             hostile_paths_cannot_be_stored,
             descriptions_and_metadata_have_size_limits,
+            an_org_app_is_shared_by_the_org_whoever_created_it,
+            an_org_app_is_not_found_outside_the_org,
+            a_personal_app_is_not_found_in_the_users_orgs,
+            an_orgs_library_lists_its_apps_only,
+            a_job_saves_once_per_owner,
+            the_creator_of_an_app_is_recorded,
+            an_org_app_expires_and_is_purged,
         );
         $crate::app_store_suite!(@cases $make,
             [tokio::test(flavor = "multi_thread", worker_threads = 4)],

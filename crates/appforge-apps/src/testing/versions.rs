@@ -5,13 +5,13 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::{Backend, Fixture, create, f, files, replace};
-use crate::{AppStore, Error, FileStatus, ListApps, NewApp, NewVersion};
+use crate::{AppStore, Error, FileStatus, ListApps, NewApp, NewVersion, Owner};
 
 /// An app is created at version 1 and reads back as it was stored: title trimmed, details,
 /// files and the version's job, prompt, summary, tokens and duration.
 pub async fn create_and_read_back<S: AppStore + 'static>(backend: Backend<S>) {
     let fx = Fixture::new(backend);
-    let user = Uuid::new_v4();
+    let user = Owner::User(Uuid::new_v4());
     let job = Uuid::new_v4();
     let new = NewApp::new(
         "  Habit tracker ",
@@ -55,7 +55,7 @@ pub async fn create_and_read_back<S: AppStore + 'static>(backend: Backend<S>) {
 /// removed file.
 pub async fn versions_accumulate_and_diff<S: AppStore + 'static>(backend: Backend<S>) {
     let fx = Fixture::new(backend);
-    let user = Uuid::new_v4();
+    let user = Owner::User(Uuid::new_v4());
     let app = fx.app(user, "Habits").await;
     fx.clock.advance(Duration::from_secs(60));
     let v2 = fx
@@ -125,7 +125,7 @@ pub async fn versions_accumulate_and_diff<S: AppStore + 'static>(backend: Backen
 /// did not change, or its edits still fit.
 pub async fn a_racing_change_to_other_files_is_rebased<S: AppStore + 'static>(backend: Backend<S>) {
     let fx = Fixture::new(backend);
-    let user = Uuid::new_v4();
+    let user = Owner::User(Uuid::new_v4());
     let app = fx.app(user, "Habits").await;
     // Two modifications made from version 1: the first edits App.tsx, the second the theme.
     fx.store
@@ -174,7 +174,7 @@ pub async fn a_racing_change_to_the_same_text_conflicts<S: AppStore + 'static>(
     backend: Backend<S>,
 ) {
     let fx = Fixture::new(backend);
-    let user = Uuid::new_v4();
+    let user = Owner::User(Uuid::new_v4());
     let app = fx.app(user, "Habits").await;
     fx.store
         .add_version(
@@ -239,7 +239,7 @@ pub async fn a_racing_change_to_the_same_text_conflicts<S: AppStore + 'static>(
 /// A job's app and a job's version are stored once, however often the job is retried.
 pub async fn a_job_saves_once<S: AppStore + 'static>(backend: Backend<S>) {
     let fx = Fixture::new(backend);
-    let user = Uuid::new_v4();
+    let user = Owner::User(Uuid::new_v4());
     let job = Uuid::new_v4();
     let new = || NewApp::new("Habits", NewVersion::files(files()).job(job));
     let first = fx.store.create_app(user, new()).await.unwrap();
@@ -275,7 +275,7 @@ pub async fn a_job_saves_once<S: AppStore + 'static>(backend: Backend<S>) {
 /// Restoring an old version adds it as the newest version.
 pub async fn restore_adds_a_version<S: AppStore + 'static>(backend: Backend<S>) {
     let fx = Fixture::new(backend);
-    let user = Uuid::new_v4();
+    let user = Owner::User(Uuid::new_v4());
     let app = fx.app(user, "Habits").await;
     fx.store
         .add_version(user, app, 1, replace("src/theme.ts", "false", "true"))
@@ -300,7 +300,7 @@ pub async fn restore_adds_a_version<S: AppStore + 'static>(backend: Backend<S>) 
 /// by a restore, records none.
 pub async fn a_version_records_its_attachments<S: AppStore + 'static>(backend: Backend<S>) {
     let fx = Fixture::new(backend);
-    let user = Uuid::new_v4();
+    let user = Owner::User(Uuid::new_v4());
     let (screenshot, mockup) = (Uuid::new_v4(), Uuid::new_v4());
     let job = Uuid::new_v4();
     let saved = fx

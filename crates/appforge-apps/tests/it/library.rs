@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use appforge_apps::{
     AnyAppStore, App, AppLibrary, AppPage, AppPatch, AppStore, ListApps, MemoryAppStore, NewApp,
-    NewVersion, PublishedApp, Result, Saved, Version, VersionInfo,
+    NewVersion, Owner, PublishedApp, Result, Saved, Version, VersionInfo,
 };
 use appforge_files::AppFile;
 use uuid::Uuid;
@@ -24,45 +24,45 @@ impl Counting {
 }
 
 impl AppStore for Counting {
-    async fn create_app(&self, user: Uuid, app: NewApp) -> Result<Saved> {
+    async fn create_app(&self, owner: Owner, app: NewApp) -> Result<Saved> {
         self.write();
-        self.inner.create_app(user, app).await
+        self.inner.create_app(owner, app).await
     }
     async fn add_version(
         &self,
-        user: Uuid,
+        owner: Owner,
         app: Uuid,
         base_version: u32,
         version: NewVersion,
     ) -> Result<Saved> {
         self.write();
         self.inner
-            .add_version(user, app, base_version, version)
+            .add_version(owner, app, base_version, version)
             .await
     }
-    async fn get_app(&self, user: Uuid, app: Uuid) -> Result<App> {
-        self.inner.get_app(user, app).await
+    async fn get_app(&self, owner: Owner, app: Uuid) -> Result<App> {
+        self.inner.get_app(owner, app).await
     }
-    async fn get_version(&self, user: Uuid, app: Uuid, number: Option<u32>) -> Result<Version> {
-        self.inner.get_version(user, app, number).await
+    async fn get_version(&self, owner: Owner, app: Uuid, number: Option<u32>) -> Result<Version> {
+        self.inner.get_version(owner, app, number).await
     }
-    async fn list_apps(&self, user: Uuid, request: &ListApps) -> Result<AppPage> {
-        self.inner.list_apps(user, request).await
+    async fn list_apps(&self, owner: Owner, request: &ListApps) -> Result<AppPage> {
+        self.inner.list_apps(owner, request).await
     }
-    async fn list_versions(&self, user: Uuid, app: Uuid) -> Result<Vec<VersionInfo>> {
-        self.inner.list_versions(user, app).await
+    async fn list_versions(&self, owner: Owner, app: Uuid) -> Result<Vec<VersionInfo>> {
+        self.inner.list_versions(owner, app).await
     }
-    async fn update_app(&self, user: Uuid, app: Uuid, patch: AppPatch) -> Result<App> {
+    async fn update_app(&self, owner: Owner, app: Uuid, patch: AppPatch) -> Result<App> {
         self.write();
-        self.inner.update_app(user, app, patch).await
+        self.inner.update_app(owner, app, patch).await
     }
-    async fn delete_app(&self, user: Uuid, app: Uuid) -> Result<App> {
+    async fn delete_app(&self, owner: Owner, app: Uuid) -> Result<App> {
         self.write();
-        self.inner.delete_app(user, app).await
+        self.inner.delete_app(owner, app).await
     }
-    async fn undelete_app(&self, user: Uuid, app: Uuid) -> Result<App> {
+    async fn undelete_app(&self, owner: Owner, app: Uuid) -> Result<App> {
         self.write();
-        self.inner.undelete_app(user, app).await
+        self.inner.undelete_app(owner, app).await
     }
     async fn purge_deleted(&self) -> Result<u64> {
         self.inner.purge_deleted().await
@@ -73,13 +73,13 @@ impl AppStore for Counting {
     async fn purge_apps(&self, apps: &[Uuid]) -> Result<u64> {
         self.inner.purge_apps(apps).await
     }
-    async fn publish(&self, user: Uuid, app: Uuid, number: Option<u32>) -> Result<App> {
+    async fn publish(&self, owner: Owner, app: Uuid, number: Option<u32>) -> Result<App> {
         self.write();
-        self.inner.publish(user, app, number).await
+        self.inner.publish(owner, app, number).await
     }
-    async fn unpublish(&self, user: Uuid, app: Uuid) -> Result<App> {
+    async fn unpublish(&self, owner: Owner, app: Uuid) -> Result<App> {
         self.write();
-        self.inner.unpublish(user, app).await
+        self.inner.unpublish(owner, app).await
     }
     async fn published(&self, slug: &str) -> Result<PublishedApp> {
         self.inner.published(slug).await

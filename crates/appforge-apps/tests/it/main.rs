@@ -67,7 +67,7 @@ mod postgres {
     /// exactly one lands.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn several_pools_never_overwrite() {
-        use appforge_apps::{AppStore, NewApp, NewVersion};
+        use appforge_apps::{AppStore, NewApp, NewVersion, Owner};
         use appforge_files::{AppFile, ChangeSet, Edit, FileChange};
 
         let Some(db) = TestDatabase::create_or_skip().await else {
@@ -82,7 +82,7 @@ mod postgres {
             store.migrate().await.unwrap();
             stores.push(store);
         }
-        let user = uuid::Uuid::new_v4();
+        let user = Owner::User(uuid::Uuid::new_v4());
         let files = vec![AppFile::new("src/App.tsx", "<main />\n")];
         let app = stores[0]
             .create_app(user, NewApp::new("Race", NewVersion::files(files)))
