@@ -54,7 +54,8 @@ pub trait JobArgs: Serialize + DeserializeOwned + Send + Sync + 'static {
 }
 
 impl NewJob {
-    /// A job of kind [`A::KIND`](JobArgs::KIND) for `user_id` whose payload is `args`
+    /// A job of kind [`A::KIND`](JobArgs::KIND) submitted by `user_id` into their personal
+    /// space (then [`in_org`](NewJob::in_org) for an org's) whose payload is `args`
     /// serialised, at the arguments' [`priority`](JobArgs::priority) and
     /// [`max_attempts`](JobArgs::max_attempts).
     ///

@@ -6,13 +6,20 @@
 //! completed, retried with backoff, or failed. Every transition and progress report is a
 //! [`JobEvent`]; [`JobQueue::subscribe`] streams one job's events, current state first.
 //!
+//! A job is in its submitter's personal space or, with [`NewJob::in_org`], in an org's. The
+//! calls that read or change a job for its owner ([`JobQueue::get`], `list`, `cancel`,
+//! `subscribe`, `redact_finished`) take the space as `impl Into<`[`Owner`]`>`: a user id
+//! is the user's personal space, [`Owner::Org`] an org's, whoever of its members submitted
+//! the jobs. The stores check the space in their queries, and a job outside it is
+//! [`Error::NotFound`] as a missing one is; who may act for an org is the host's decision.
+//!
 //! A job's arguments are a type that names its kind ([`JobArgs`]); a worker is registered for
 //! that type with [`WorkerPoolBuilder::handle`] and gets the payload decoded. String kinds
 //! and raw JSON ([`NewJob::new`], [`WorkerPoolBuilder::handler`]) remain for dynamic hosts
 //! and run alongside.
 //!
 //! ```
-//! use appforge_jobs::{JobArgs, JobEventKind, JobQueue, JobStatus, MemoryJobStore, NewJob, Outcome, Priority, Progress, WorkerPool};
+//! use appforge_jobs::{JobArgs, JobEventKind, JobQueue, JobStatus, MemoryJobStore, NewJob, Outcome, Owner, Priority, Progress, WorkerPool};
 //! use futures::StreamExt;
 //! use serde::{Deserialize, Serialize};
 //! use serde_json::json;
@@ -55,6 +62,12 @@
 //! assert_eq!(done.status, JobStatus::Completed);
 //! assert_eq!(done.result, Some(json!({ "name": "habit tracker" })));
 //! queue.enqueue(NewJob::new("rename", user, json!({ "name": "Habits" }))).await?;
+//!
+//! // An org's job: the org reads it, whoever submitted it; the submitter's personal space does not.
+//! let org = uuid::Uuid::new_v4();
+//! let team = queue.enqueue(NewJob::new("rename", user, json!({ "name": "Team" })).in_org(org)).await?;
+//! assert_eq!(queue.get(Owner::Org(org), team.id).await?.user_id, user);
+//! assert!(queue.get(user, team.id).await.unwrap_err().is_not_found());
 //! workers.shutdown(Duration::from_secs(5)).await;
 //! # Ok(()) }
 //! ```

@@ -52,8 +52,10 @@ pub struct ClaimRequest {
     pub now: DateTime<Utc>,
     /// The claimed leases' expiry.
     pub lease_until: DateTime<Utc>,
-    /// Jobs of these users are not claimed (users whose jobs the worker just deferred because
-    /// they already run as many as they may); empty for none.
+    /// Jobs submitted by these users are not claimed (users whose jobs the worker just
+    /// deferred because they already run as many as they may); empty for none. It matches
+    /// [`Job::user_id`], the submitter, whatever the job's space: an org's job counts for the
+    /// member who submitted it.
     pub exclude_users: Vec<Uuid>,
 }
 

@@ -781,4 +781,21 @@ mod gauge_plans {
         let all = plan(store.pool(), DEPTH_ALL, 0).await;
         assert!(all.contains(&"SCAN generation_jobs".to_owned()), "{all:?}");
     }
+
+    #[tokio::test]
+    async fn each_space_pages_its_history_from_its_index() {
+        let file = appforge_testing::TempSqlite::new();
+        let store = SqliteJobStore::connect(&file.url()).await.unwrap();
+        store.migrate().await.unwrap();
+        for (sql, index) in [
+            (list_in!(user), "generation_jobs_history"),
+            (list_in!(org), "generation_jobs_org_history"),
+        ] {
+            let plan = plan(store.pool(), sql, 6).await;
+            assert!(
+                plan.iter().any(|step| step.contains(index)),
+                "{sql}\ndoes not read {index}: {plan:?}"
+            );
+        }
+    }
 }

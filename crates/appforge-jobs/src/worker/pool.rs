@@ -25,7 +25,8 @@ pub enum Admit {
     /// Run it now.
     Run,
     /// Give it back unstarted (its attempt is not spent) to run no sooner than this delay;
-    /// meanwhile the pool claims no other job of the same user.
+    /// meanwhile the pool claims no other job submitted by the same user ([`Job::user_id`],
+    /// whether the job is in their personal space or an org's).
     Defer(Duration),
 }
 
@@ -186,7 +187,8 @@ impl<S: JobStore> WorkerPoolBuilder<S> {
 
     /// Checks each claimed job before it starts: [`Admit::Run`] runs it,
     /// [`Admit::Defer`] gives it back to the queue unstarted. For a fair share of the workers,
-    /// a host defers the job of a user who already runs as many jobs as their plan allows.
+    /// a host defers the job of a user who already runs as many jobs as their plan allows
+    /// (per submitter, [`Job::user_id`]: an org's job counts for the member who submitted it).
     ///
     /// ```
     /// use appforge_jobs::{Admit, JobQueue, MemoryJobStore, Outcome, WorkerPool};
