@@ -1,10 +1,10 @@
 //! The binary's subcommands: `worker`, `migrate` and `check-config`, beside running the API.
 //!
 //! `migrate` applies every crate's migrations the way the server does at start (it builds the
-//! same [`AppState`](crate::AppState), then closes it) and exits, so an upgrade can migrate
-//! before the new version's processes start. `check-config` reads every setting, checks the
-//! provider and the database, and prints the settings in effect through their `Debug`, in
-//! which every secret is `[redacted]`.
+//! same [`AppState`], then closes it) and exits, so an upgrade can migrate before the new
+//! version's processes start. `check-config` reads every setting, checks the provider and the
+//! database, and prints the settings in effect through their `Debug`, in which every secret is
+//! `[redacted]`.
 
 use std::fmt::Write as _;
 use std::time::Duration;
