@@ -80,6 +80,13 @@
 //! both (tables `sso_configs`, `sso_pending_logins`, migration table
 //! `_appforge_sso_migrations`); the conformance suite in `testing` checks any implementation.
 //!
+//! # SCIM
+//!
+//! [`scim`] holds the SCIM 2.0 shapes a provisioning endpoint needs (`User`,
+//! `ListResponse`, `PatchOp`, `Error`, the `userName eq "..."` filter) and the org's bearer
+//! token ([`scim::ScimToken`]: random, shown once, stored as SHA-256, compared in constant
+//! time). The routes are the host's.
+//!
 //! # Features
 //!
 //! | feature | default | what it adds |
@@ -94,6 +101,7 @@ mod error;
 mod http;
 mod pending;
 mod provider;
+pub mod scim;
 mod secrets;
 mod service;
 mod store;

@@ -11,7 +11,7 @@ pub const PENDING_LOGIN_TTL: Duration = Duration::from_secs(10 * 60);
 
 /// What [`Sso::start`](crate::Sso::start) keeps server-side until the callback: the `state`
 /// it is found by, the `nonce` the ID token must carry, the PKCE verifier the code exchange
-/// proves possession with. Taken once ([`PendingLogins::take`](crate::PendingLogins::take)).
+/// proves possession with. Taken once ([`PendingLogins::take_pending`](crate::PendingLogins::take_pending)).
 /// Its `Debug` redacts the nonce and the verifier.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PendingLogin {

@@ -47,7 +47,7 @@ pub trait SsoConfigStore: Send + Sync + fmt::Debug {
 
 /// Where started logins wait for their callback.
 ///
-/// [`take`](Self::take) removes the login it returns in one atomic step: of two callbacks
+/// [`take_pending`](Self::take_pending) removes the login it returns in one atomic step: of two callbacks
 /// with the same `state`, exactly one gets it.
 pub trait PendingLogins: Send + Sync + fmt::Debug {
     /// Stores a started login.
