@@ -184,3 +184,8 @@ fn pages() -> Router<AppState> {
         .route("/assets/{file}", get(pages::asset))
         .route_layer(axum::middleware::from_fn(pages::security_headers))
 }
+        .route("/orgs", get(pages::orgs))
+        .route("/orgs/members", get(pages::org_members))
+        .route("/orgs/keys", get(pages::org_keys))
+        .route("/orgs/audit", get(pages::org_audit))
+        .route("/invitations/{token}", get(pages::invitation))

@@ -50,6 +50,11 @@ const ASSETS: &[Asset] = &[
     asset!("pricing.js", JS),
     asset!("billing.js", JS),
     asset!("admin.js", JS),
+    asset!("orgs.js", JS),
+    asset!("org-members.js", JS),
+    asset!("org-keys.js", JS),
+    asset!("org-audit.js", JS),
+    asset!("invitation.js", JS),
     asset!("favicon.svg", "image/svg+xml"),
 ];
 
@@ -82,11 +87,30 @@ page!(APP, "App", "app.js", "app.html");
 page!(PRICING, "Pricing", "pricing.js", "pricing.html");
 page!(BILLING, "Billing", "billing.js", "billing.html");
 page!(ADMIN, "Queues", "admin.js", "admin.html");
+page!(ORGS, "Organizations", "orgs.js", "orgs.html");
+page!(ORG_MEMBERS, "Members", "org-members.js", "org-members.html");
+page!(ORG_KEYS, "API keys", "org-keys.js", "org-keys.html");
+page!(ORG_AUDIT, "Audit log", "org-audit.js", "org-audit.html");
+page!(INVITATION, "Invitation", "invitation.js", "invitation.html");
 
 /// Every page, for the tests.
 #[cfg(test)]
-fn all_pages() -> [&'static str; 7] {
-    [&GENERATE, &HISTORY, &APPS, &APP, &PRICING, &BILLING, &ADMIN].map(|p| p.html.as_str())
+fn all_pages() -> [&'static str; 12] {
+    [
+        &GENERATE,
+        &HISTORY,
+        &APPS,
+        &APP,
+        &PRICING,
+        &BILLING,
+        &ADMIN,
+        &ORGS,
+        &ORG_MEMBERS,
+        &ORG_KEYS,
+        &ORG_AUDIT,
+        &INVITATION,
+    ]
+    .map(|p| p.html.as_str())
 }
 
 /// A page: HTML that is revalidated on every load, so a new binary shows at once.
@@ -133,6 +157,32 @@ pub(crate) async fn billing() -> Response {
 
 pub(crate) async fn admin() -> Response {
     page(&ADMIN)
+}
+
+/// `/orgs`: the user's organizations, and creating one.
+pub(crate) async fn orgs() -> Response {
+    page(&ORGS)
+}
+
+/// `/orgs/members`: the members and invitations of the org chosen in the header.
+pub(crate) async fn org_members() -> Response {
+    page(&ORG_MEMBERS)
+}
+
+/// `/orgs/keys`: the API keys of the org chosen in the header.
+pub(crate) async fn org_keys() -> Response {
+    page(&ORG_KEYS)
+}
+
+/// `/orgs/audit`: the audit log of the org chosen in the header.
+pub(crate) async fn org_audit() -> Response {
+    page(&ORG_AUDIT)
+}
+
+/// `/invitations/{token}`: an invitation's `acceptUrl`; the page reads the token from its
+/// address and accepts it for the signed-in user.
+pub(crate) async fn invitation(Path(_token): Path<String>) -> Response {
+    page(&INVITATION)
 }
 
 /// A strong validator for an embedded file: FNV-1a over its bytes, stable across builds

@@ -3,7 +3,8 @@
 //! history, run into the Free plan's limit, and open the queue dashboard with the admin token.
 //!
 //! `product` walks through the product on the offline provider; `stripe` shows the billing
-//! pages with a Stripe subscription from a Stripe stand-in. Each page is saved as a screenshot
+//! pages with a Stripe subscription from a Stripe stand-in; `orgs` invites a viewer into an
+//! org, who then cannot generate there. Each page is saved as a screenshot
 //! in `target/browser-artifacts/`, and the browser's log must hold no errors beyond the HTTP
 //! answers a step expects (a 429, a 503).
 //!
@@ -11,6 +12,7 @@
 //! script enables it when `/usr/bin/chromedriver` exists or `CHROMEDRIVER` names one.
 #![cfg_attr(not(appforge_browser), allow(dead_code, unused_imports))]
 
+mod orgs;
 mod product;
 mod stripe;
 mod support;

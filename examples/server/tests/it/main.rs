@@ -111,6 +111,7 @@ per_backend!(
     completed_apps_download_as_zip,
     pages_are_html_with_a_content_security_policy,
     assets_have_types_and_cache_validators,
+    org_pages_are_html_with_a_content_security_policy,
 );
 
 per_backend!(

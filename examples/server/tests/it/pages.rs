@@ -431,3 +431,102 @@ pub(crate) async fn assets_have_types_and_cache_validators(db: Db) {
     assert_eq!(status, StatusCode::NOT_FOUND);
     server.stop().await;
 }
+
+/// The org pages and the invitation page: HTML with their script, the shared header's space
+/// menu, and the same security headers as every page; an invitation's `acceptUrl` opens the
+/// invitation page.
+pub(crate) async fn org_pages_are_html_with_a_content_security_policy(db: Db) {
+    let server = TestServer::start(db, Options::api_only()).await;
+    let owner = Uuid::new_v4();
+    let (status, _, org) = server
+        .call(
+            "POST",
+            "/api/orgs",
+            Some(owner),
+            Some(json!({ "name": "Page Testers" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{org}");
+    let (status, _, invitation) = server
+        .call(
+            "POST",
+            &format!("/api/orgs/{}/invitations", org["id"].as_str().unwrap()),
+            Some(owner),
+            Some(json!({ "email": "viewer@example.com", "role": "viewer" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{invitation}");
+    let accept_url = invitation["acceptUrl"].as_str().unwrap().to_owned();
+    assert!(accept_url.starts_with("/invitations/afi_"), "{accept_url}");
+
+    for (path, script, landmark) in [
+        ("/orgs", "orgs.js", "id=\"create-org\""),
+        ("/orgs/members", "org-members.js", "id=\"invite-form\""),
+        ("/orgs/keys", "org-keys.js", "id=\"key-form\""),
+        ("/orgs/audit", "org-audit.js", "id=\"verify\""),
+        (accept_url.as_str(), "invitation.js", "id=\"accept\""),
+    ] {
+        let (status, headers, body) = get_raw(&server, path, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_eq!(
+            headers["content-type"], "text/html; charset=utf-8",
+            "{path}"
+        );
+        assert_eq!(headers["cache-control"], "no-cache", "{path}");
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'none'"), "{csp}");
+        assert!(csp.contains("script-src 'self'"), "{csp}");
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert_eq!(headers["referrer-policy"], "no-referrer");
+        let text = std::str::from_utf8(&body).unwrap();
+        assert!(text.starts_with("<!doctype html>"), "{path}");
+        assert!(text.contains("<script src=\"/assets/common.js\" defer>"));
+        assert!(
+            text.contains(&format!("<script src=\"/assets/{script}\" defer>")),
+            "{path} loads {script}"
+        );
+        assert!(text.contains(landmark), "{path} has {landmark}");
+        assert!(
+            text.contains("id=\"space-switch\""),
+            "{path}: the space menu"
+        );
+        assert!(
+            text.contains("<a href=\"/orgs\">Orgs</a>"),
+            "{path}: the nav"
+        );
+        assert!(!text.contains("<script>") && !text.contains(" style=\""));
+    }
+
+    for script in [
+        "orgs.js",
+        "org-members.js",
+        "org-keys.js",
+        "org-audit.js",
+        "invitation.js",
+    ] {
+        let path = format!("/assets/{script}");
+        let (status, headers, body) = get_raw(&server, &path, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_eq!(headers["content-type"], "text/javascript; charset=utf-8");
+        assert!(headers.contains_key("content-security-policy"), "{path}");
+        assert!(
+            std::str::from_utf8(&body)
+                .unwrap()
+                .contains("\"use strict\"")
+        );
+    }
+    // The page does not accept anything by itself: the invitation is still open.
+    let (status, _, list) = server
+        .call(
+            "GET",
+            &format!("/api/orgs/{}/invitations", org["id"].as_str().unwrap()),
+            Some(owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["invitations"][0]["status"], "open", "{list}");
+    server.stop().await;
+}
