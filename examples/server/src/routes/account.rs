@@ -145,7 +145,8 @@ fn billing_error(error: &appforge_billing::Error) -> ApiError {
 
 /// The raw body goes to the billing crate: verified, handled exactly once. A processed event
 /// that concerns a user (a checkout, a subscription change, a paid invoice) is recorded for
-/// analytics; a duplicate delivery records nothing.
+/// analytics; a duplicate delivery records nothing. An org's subscription event sets the
+/// org's seats to the subscription's quantity (`orgs::follow_seats`).
 pub(crate) async fn webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -158,6 +159,14 @@ pub(crate) async fn webhook(
     let (status, text, outcome) = match billing.handle_webhook(&body, signature).await {
         Ok(processed) => {
             if matches!(processed, WebhookOutcome::Processed { .. })
+            // An org's subscription quantity is its seats (changed in the portal, say); a
+            // duplicate delivery retries a follow-up that failed the first time.
+            if matches!(
+                processed,
+                WebhookOutcome::Processed { .. } | WebhookOutcome::Duplicate { .. }
+            ) {
+                crate::routes::orgs::follow_seats(&state, billing, &body).await;
+            }
                 && let Some((user, change)) =
                     crate::analytics::billing_change(billing.store(), &body).await
             {

@@ -156,6 +156,10 @@ pub fn router(state: &AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
         .route_layer(axum::middleware::from_fn_with_state(
+    ("get", "/api/orgs/{org}/billing"),
+    ("post", "/api/orgs/{org}/billing/checkout"),
+    ("post", "/api/orgs/{org}/billing/portal"),
+    ("put", "/api/orgs/{org}/seats"),
             state.metrics().clone(),
             crate::metrics::track,
         ))

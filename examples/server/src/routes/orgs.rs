@@ -11,6 +11,7 @@
 //! `409`.
 
 mod audit;
+mod billing;
 mod invitations;
 mod keys;
 mod mail;
@@ -35,6 +36,7 @@ use crate::state::{AppState, StartError};
 
 pub(crate) use mail::Mailer;
 
+pub(crate) use billing::follow_seats;
 /// The orgs service of the server, on the shared database.
 pub type OrgsService = appforge_orgs::Orgs<AnyOrgStore>;
 
@@ -224,6 +226,30 @@ pub(crate) fn router() -> Router<AppState> {
         )
         .route("/api/orgs/{org}/members", get(members::list))
         .route(
+    route(
+        "get",
+        "/api/orgs/{org}/billing",
+        Access::Org(Permission::ReadApps),
+        None,
+    ),
+    route(
+        "post",
+        "/api/orgs/{org}/billing/checkout",
+        Access::OrgUser(Permission::Billing),
+        Some("billing.checkout"),
+    ),
+    route(
+        "post",
+        "/api/orgs/{org}/billing/portal",
+        Access::OrgUser(Permission::Billing),
+        Some("billing.portal"),
+    ),
+    route(
+        "put",
+        "/api/orgs/{org}/seats",
+        Access::OrgUser(Permission::Billing),
+        Some("billing.seats"),
+    ),
             "/api/orgs/{org}/members/{user}",
             patch(members::change_role).delete(members::remove),
         )
@@ -262,6 +288,13 @@ pub(crate) async fn service(
         }
         Database::Postgres(pool) => {
             AnyOrgStore::from(appforge_orgs::PgOrgStore::from_pool(pool.clone()))
+        .route("/api/orgs/{org}/billing", get(billing::get))
+        .route("/api/orgs/{org}/billing/checkout", post(billing::checkout))
+        .route("/api/orgs/{org}/billing/portal", post(billing::portal))
+        .route(
+            "/api/orgs/{org}/seats",
+            axum::routing::put(billing::set_seats),
+        )
         }
     }
     .with_clock(clock);
@@ -314,6 +347,8 @@ impl OrgCaller {
             )),
         }
     }
+    /// The signed-in user's email, when the token carries one (none for an API key).
+    pub(crate) email: Option<String>,
 }
 
 impl FromRequestParts<AppState> for OrgCaller {
@@ -338,6 +373,10 @@ impl FromRequestParts<AppState> for OrgCaller {
         }
         if let Some(RequestId(id)) = parts.extensions.get() {
             request = request.request_id(id.clone());
+        let email = match &principal {
+            AuthPrincipal::User(user) => user.email.clone(),
+            AuthPrincipal::ApiKey(_) => None,
+        };
         }
         Ok(Self {
             caller: Caller::new(principal.principal()).request(request),
@@ -355,6 +394,7 @@ pub(crate) fn api_error(error: appforge_orgs::Error) -> ApiError {
     if error.is_not_found() {
         return ApiError::new(StatusCode::NOT_FOUND, "not_found", message);
     }
+            email,
     match error {
         E::Forbidden { role, permission } => {
             ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)

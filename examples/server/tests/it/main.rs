@@ -9,6 +9,7 @@ mod flows;
 mod limits;
 mod money;
 mod operations;
+mod org_billing;
 mod orgs;
 mod pages;
 mod process;
@@ -122,4 +123,10 @@ per_backend!(
     revoked_keys_and_deleted_orgs_lose_access_at_once,
     the_audit_log_filters_verifies_and_exports,
     invitations_are_mailed_with_smtp_settings,
+);
+
+per_backend!(
+    @module org_billing org_billing_sqlite org_billing_postgres
+    an_orgs_checkout_and_subscription_set_its_plan_and_seats,
+    changing_an_orgs_seats_changes_its_subscription_once,
 );

@@ -87,9 +87,12 @@ fn success(route: &OrgRoute) -> Option<StatusCode> {
             | "/api/orgs/{org}/api-keys"
             | "/api/orgs/{org}/audit"
             | "/api/orgs/{org}/audit/verify"
-            | "/api/orgs/{org}/audit/export",
+            | "/api/orgs/{org}/audit/export"
+            | "/api/orgs/{org}/billing",
         )
         | ("patch", "/api/orgs/{org}" | "/api/orgs/{org}/members/{user}")
+        | ("post", "/api/orgs/{org}/billing/checkout" | "/api/orgs/{org}/billing/portal")
+        | ("put", "/api/orgs/{org}/seats")
         | ("delete", "/api/orgs/{org}/invitations/{id}" | "/api/orgs/{org}/api-keys/{id}")
         | ("post", "/api/invitations/{token}/accept") => StatusCode::OK,
         _ => return None,
@@ -196,6 +199,8 @@ impl Fixture {
             )
             .await
             .unwrap();
+        // The org's Stripe customer, for its billing portal (with Stripe configured).
+        crate::org_billing::link_customer(server, org).await;
         Self {
             org,
             users,
@@ -261,6 +266,10 @@ impl Fixture {
                 "role": "viewer",
             })),
             ("post", "/api/orgs/{org}/api-keys") => Some(json!({ "name": "CI", "role": "viewer" })),
+            ("post", "/api/orgs/{org}/billing/checkout") => {
+                Some(json!({ "plan": "team", "interval": "monthly" }))
+            }
+            ("put", "/api/orgs/{org}/seats") => Some(json!({ "seats": 20 })),
             _ => None,
         };
         let path = if route.path.ends_with("/audit/export") {
@@ -325,8 +334,10 @@ async fn entries(server: &TestServer, org: Uuid) -> Vec<AuditEntry> {
 /// the permission table gives; each successful privileged call leaves exactly one audit
 /// entry naming its action, actor, IP, user agent and request id, and a refused call none.
 pub(crate) async fn every_org_route_answers_each_caller_as_the_permission_table_says(db: Db) {
-    let server = TestServer::start(db, Options::api_only()).await;
-    for (method, path) in ROUTES {
+    // With a Stripe stand-in: the org's billing routes succeed for an owner.
+    let (stripe, _subscription) = crate::org_billing::stripe_stand_in().await;
+    let server = TestServer::start(db, crate::org_billing::with_stripe(&stripe)).await;
+    for (method, path) in ROUTES.iter() {
         if path.starts_with("/api/orgs") || path.starts_with("/api/invitations") {
             let route = ORG_ROUTES
                 .iter()
