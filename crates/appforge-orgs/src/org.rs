@@ -10,27 +10,9 @@ use crate::{Error, Result};
 /// The longest organization name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
 
-/// Who a resource (an app, a job, a quota) belongs to: a user's personal space, the default,
-/// or an organization. A host that never creates orgs only ever sees `User`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
-pub enum Owner {
-    /// A user's personal space.
-    User(Uuid),
-    /// An organization.
-    Org(Uuid),
-}
-
-impl Owner {
-    /// The org, for an org's resource.
-    #[must_use]
-    pub fn org(self) -> Option<Uuid> {
-        match self {
-            Self::Org(org) => Some(org),
-            Self::User(_) => None,
-        }
-    }
-}
+/// Who a resource (an app, a job, a quota) belongs to: the vocabulary type of the family,
+/// re-exported so that an org host and the stores name one type.
+pub use appforge_core::Owner;
 
 /// An organization (a team workspace).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

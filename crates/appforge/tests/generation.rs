@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use appforge::apps::{AppStore, MemoryAppStore};
+use appforge::apps::{AppStore, MemoryAppStore, Owner};
 use appforge::generation::{
     AttachmentError, AttachmentLoader, GenerationService, Submission, SubmitError,
 };
@@ -78,7 +78,7 @@ impl Harness {
     }
 
     /// Runs every queued job to its end with one worker, then waits for the settlements.
-    async fn run(&self, user: Uuid, job: appforge::jobs::JobId) -> Job {
+    async fn run(&self, user: impl Into<Owner> + Copy, job: appforge::jobs::JobId) -> Job {
         let workers: WorkerPool<MemoryJobStore> = self.service.start_workers(1).unwrap();
         let mut events = self.service.queue().subscribe(user, job).await.unwrap();
         while events.next().await.is_some() {}
@@ -86,6 +86,99 @@ impl Harness {
         self.service.flush_settlements(Duration::from_secs(5)).await;
         self.service.queue().get(user, job).await.unwrap()
     }
+}
+
+/// A generation submitted in an org is the org's: its job, the app it saves and the quota it
+/// spends; the submitter's personal space sees none of it and their own quota is untouched.
+#[tokio::test]
+async fn a_generation_in_an_org_is_the_orgs_job_app_and_quota() {
+    let h = harness(None);
+    h.provider.push(answer(APP));
+    let (member, org) = (Uuid::new_v4(), Uuid::new_v4());
+    let submitted = h
+        .service
+        .submit(
+            member,
+            Submission::full_app(FullAppRequest::new("a todo list")).in_org(org),
+        )
+        .await
+        .unwrap();
+    let job = h.run(Owner::Org(org), submitted.job).await;
+    assert_eq!(job.status, JobStatus::Completed, "{:?}", job.error);
+    assert_eq!((job.owner(), job.user_id), (Owner::Org(org), member));
+    assert!(
+        h.service
+            .queue()
+            .get(member, submitted.job)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+
+    let app: Uuid = serde_json::from_value(job.result.unwrap()["appId"].clone()).unwrap();
+    let saved = h
+        .service
+        .apps()
+        .get_app(Owner::Org(org), app)
+        .await
+        .unwrap();
+    assert_eq!(
+        (saved.org_id, saved.user_id),
+        (Some(org), member),
+        "created by the member"
+    );
+    assert!(
+        h.service
+            .apps()
+            .get_app(Owner::User(member), app)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+
+    assert_eq!(h.service.quota().status(org).await.unwrap().daily.used, 1);
+    assert_eq!(
+        h.service.quota().status(member).await.unwrap().daily.used,
+        0
+    );
+
+    // A change to the org's app is saved as its next version, in the org.
+    h.provider.push(answer(
+        "===SUMMARY===\nA title.\n===CHANGES===\n[{\"path\":\"src/Title.tsx\",\"action\":\"create\",\"content\":\"export const Title = () => null;\\n\"}]\n===END===\n",
+    ));
+    let modify = ModifyRequest {
+        request: "add a title".into(),
+        app: saved_files(&h, Owner::Org(org), app).await,
+        ..ModifyRequest::default()
+    };
+    let submitted = h
+        .service
+        .submit(
+            member,
+            Submission::modify(modify).save_to(app, 1).in_org(org),
+        )
+        .await
+        .unwrap();
+    let job = h.run(Owner::Org(org), submitted.job).await;
+    assert_eq!(job.status, JobStatus::Completed, "{:?}", job.error);
+    assert_eq!(
+        h.service
+            .apps()
+            .get_app(Owner::Org(org), app)
+            .await
+            .unwrap()
+            .current_version,
+        2
+    );
+}
+
+async fn saved_files(h: &Harness, owner: Owner, app: Uuid) -> Vec<appforge::llm::AppFile> {
+    h.service
+        .apps()
+        .get_version(owner, app, None)
+        .await
+        .unwrap()
+        .files
 }
 
 #[tokio::test]
@@ -104,7 +197,12 @@ async fn a_full_app_is_generated_saved_and_charged_with_its_tokens() {
     assert_eq!(result["provider"], "scripted");
     assert!(result["setupCommands"].is_array(), "{result}");
     let app: Uuid = serde_json::from_value(result["appId"].clone()).unwrap();
-    let saved = h.service.apps().get_version(user, app, None).await.unwrap();
+    let saved = h
+        .service
+        .apps()
+        .get_version(user.into(), app, None)
+        .await
+        .unwrap();
     assert_eq!(saved.files[0].path, "src/App.tsx");
     assert_eq!(saved.info.job_id, Some(submitted.job.into()));
 
@@ -125,7 +223,12 @@ async fn a_modification_of_a_saved_app_becomes_its_next_version() {
     let first = h.todo_list(user).await;
     let job = h.run(user, first.job).await;
     let app: Uuid = serde_json::from_value(job.result.unwrap()["appId"].clone()).unwrap();
-    let current = h.service.apps().get_version(user, app, None).await.unwrap();
+    let current = h
+        .service
+        .apps()
+        .get_version(user.into(), app, None)
+        .await
+        .unwrap();
 
     h.provider.push(answer(
         "===SUMMARY===\nA title.\n===CHANGES===\n[{\"path\":\"src/Title.tsx\",\"action\":\"create\",\"content\":\"export const Title = () => null;\\n\"}]\n===END===\n",
@@ -146,7 +249,12 @@ async fn a_modification_of_a_saved_app_becomes_its_next_version() {
     let job = h.run(user, second.job).await;
     assert_eq!(job.status, JobStatus::Completed, "{:?}", job.error);
     assert_eq!(job.result.unwrap()["version"], 2);
-    let latest = h.service.apps().get_version(user, app, None).await.unwrap();
+    let latest = h
+        .service
+        .apps()
+        .get_version(user.into(), app, None)
+        .await
+        .unwrap();
     assert_eq!(latest.info.number, 2);
     assert!(latest.files.iter().any(|f| f.path == "src/Title.tsx"));
     assert_eq!(h.service.quota().status(user).await.unwrap().daily.used, 2);
@@ -213,7 +321,7 @@ async fn a_provider_failure_is_refunded_and_the_app_is_not_saved() {
     let apps = h
         .service
         .apps()
-        .list_apps(user, &appforge::apps::ListApps::default())
+        .list_apps(user.into(), &appforge::apps::ListApps::default())
         .await
         .unwrap();
     assert!(apps.items.is_empty());
@@ -229,7 +337,7 @@ struct Images {
 impl AttachmentLoader for Images {
     fn load<'a>(
         &'a self,
-        _user: Uuid,
+        _owner: appforge_core::Owner,
         ids: &'a [Uuid],
     ) -> BoxFuture<'a, Result<Vec<Attachment>, AttachmentError>> {
         self.calls.fetch_add(1, Ordering::SeqCst);
@@ -281,7 +389,12 @@ async fn attachments_reach_the_model_and_the_saved_version_a_deleted_one_fails_u
     // The saved version records the upload, so it outlives the job.
     let result = job.result.unwrap();
     let app: Uuid = serde_json::from_value(result["appId"].clone()).unwrap();
-    let saved = h.service.apps().get_version(user, app, None).await.unwrap();
+    let saved = h
+        .service
+        .apps()
+        .get_version(user.into(), app, None)
+        .await
+        .unwrap();
     assert_eq!(saved.info.attachments, [known]);
 
     let gone = Uuid::new_v4();

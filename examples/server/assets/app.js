@@ -23,7 +23,7 @@
   }
 
   function path(suffix) {
-    return "/api/apps/" + encodeURIComponent(view.id) + (suffix || "");
+    return window.AF.spacePath("/apps/" + encodeURIComponent(view.id) + (suffix || ""));
   }
 
   function fail(what, answer) {
@@ -52,6 +52,10 @@
     $("#delete-app").hidden = deleted;
     $("#undelete-app").hidden = !deleted;
     if (document.activeElement !== $("#rename")) $("#rename").value = app.title;
+    // A viewer of the current org reads the app; changing it is for members.
+    if (!window.AF.canGenerate()) {
+      for (const id of ["#rename-form", "#publish", "#unpublish", "#delete-app", "#undelete-app", "#app-modify-form"]) $(id).hidden = true;
+    }
   }
 
   async function loadApp() {
@@ -240,7 +244,7 @@
     const prompt = $("#app-modify-prompt").value.trim();
     if (!prompt || !view.app) return;
     $("#quota-prompt").hidden = true;
-    const answer = await api("POST", "/api/ai-builder/modify", { prompt, appId: view.id, baseVersion: view.app.currentVersion });
+    const answer = await api("POST", window.AF.spacePath("/ai-builder/modify"), { prompt, appId: view.id, baseVersion: view.app.currentVersion });
     if (answer.status === 202) {
       location.href = "/jobs/" + encodeURIComponent(answer.data.jobId);
       return;

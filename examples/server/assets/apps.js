@@ -36,7 +36,7 @@
   }
 
   async function undelete(app) {
-    const answer = await api("POST", "/api/apps/" + encodeURIComponent(app.id) + "/undelete");
+    const answer = await api("POST", window.AF.spacePath("/apps/" + encodeURIComponent(app.id) + "/undelete"));
     if (!answer.ok) {
       notice($("#apps-notice"), "Could not restore " + app.title + ": " + errorMessage(answer), "error");
       return;
@@ -53,7 +53,7 @@
     if (!signedIn) { clear($("#apps")); $("#apps-more").hidden = true; return; }
     loading = true;
     if (reset) { cursor = null; clear($("#apps")); }
-    const answer = await api("GET", "/api/apps?" + query());
+    const answer = await api("GET", window.AF.spacePath("/apps?" + query()));
     loading = false;
     if (!answer.ok) {
       notice($("#apps-notice"), "Could not load your apps: " + errorMessage(answer), "error");

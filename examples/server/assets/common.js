@@ -1,10 +1,15 @@
-// Shared by every page: the signed-in token, API calls, server-sent events over fetch (so that
-// the bearer token travels in a header), DOM helpers and the sign-in box.
+// Shared by every page: the signed-in token, the space the pages act in (Personal or an org),
+// API calls, server-sent events over fetch (so that the bearer token travels in a header), DOM
+// helpers, the sign-in box and the space menu.
 "use strict";
 
 (function () {
   const TOKEN_KEY = "appforge.token";
   const ADMIN_KEY = "appforge.adminToken";
+  // The space each user last chose, kept per user: `appforge.space.<user id>`.
+  const SPACE_KEY = "appforge.space.";
+  // Org roles from least to most powerful (`appforge_orgs::Role`).
+  const ROLES = ["viewer", "member", "admin", "owner"];
 
   function token() {
     try { return localStorage.getItem(TOKEN_KEY) || ""; } catch (_) { return ""; }
@@ -34,6 +39,144 @@
     } catch (_) {
       return null;
     }
+  }
+
+  // ---- the space the pages act in ----------------------------------------------------------
+  //
+  // Personal (the user's own jobs, apps, uploads and quota under `/api`) or one of the user's
+  // orgs (the same routes under `/api/orgs/{id}`). The choice is kept in localStorage per user,
+  // with the org's name and the user's role in it, refreshed from `GET /api/orgs` on each page.
+
+  function spaceKey() {
+    const who = claims(token());
+    return who && who.sub ? SPACE_KEY + who.sub : null;
+  }
+
+  function storedSpace() {
+    const key = spaceKey();
+    if (!key) return null;
+    try {
+      const value = JSON.parse(localStorage.getItem(key) || "null");
+      return value && typeof value.id === "string" && value.id ? value : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  // Keeps `org` ({id, name, role}) as the current space; null: Personal.
+  function setSpace(org) {
+    const key = spaceKey();
+    if (!key) return;
+    try {
+      if (org) localStorage.setItem(key, JSON.stringify({ id: org.id, name: org.name, role: org.role }));
+      else localStorage.removeItem(key);
+    } catch (_) { /* storage unavailable: Personal */ }
+  }
+
+  // The current space: {id, name, role, prefix, personal}; `id` and `role` are null in
+  // Personal, where the user may do everything.
+  function space() {
+    const org = storedSpace();
+    if (!org) return { id: null, name: "Personal", role: null, prefix: "/api", personal: true };
+    return { id: org.id, name: org.name, role: org.role, prefix: "/api/orgs/" + encodeURIComponent(org.id), personal: false };
+  }
+
+  // The API prefix of the current space: `/api` or `/api/orgs/{id}`.
+  function spacePrefix() { return space().prefix; }
+
+  // `path` (`/jobs`, `/apps/{id}`) in the current space.
+  function spacePath(path) { return spacePrefix() + path; }
+
+  // Whether `role` is `least` or above.
+  function roleAtLeast(role, least) {
+    return ROLES.indexOf(role) >= ROLES.indexOf(least) && ROLES.indexOf(least) >= 0;
+  }
+
+  // Whether the current space lets the user generate, modify and upload (Personal, or a
+  // role above viewer).
+  function canGenerate() {
+    const current = space();
+    return current.personal || roleAtLeast(current.role, "member");
+  }
+
+  // Leaves a page whose job or app belongs to the previous space, else reloads.
+  function reloadForSpace() {
+    if (/^\/jobs\/./.test(location.pathname)) location.assign("/");
+    else if (/^\/apps\/./.test(location.pathname)) location.assign("/apps");
+    else location.reload();
+  }
+
+  // Switches to `org` (null: Personal) and shows the pages in that space: the page `to`, or
+  // this page again (the generate page for a job's, the library for an app's).
+  function switchSpace(org, to) {
+    setSpace(org);
+    if (to) location.assign(to); else reloadForSpace();
+  }
+
+  // The current org for the org pages: {id, prefix, org} with `org` from `GET /api/orgs/{id}`
+  // (name, slug, the user's role, seats), or null after saying in `container` why there is
+  // none (signed out, Personal chosen, not a member any more).
+  async function currentOrg(container) {
+    if (!token()) { notice(container, ""); return null; }
+    const current = space();
+    if (current.personal) {
+      notice(container, el("span", {},
+        "These pages manage the organization chosen in the header's Space menu; Personal is chosen. Pick an org there, or ",
+        el("a", { href: "/orgs" }, "create one"), "."), "warn");
+      return null;
+    }
+    const answer = await api("GET", current.prefix);
+    if (!answer.ok) {
+      notice(container, "Could not load " + current.name + ": " + errorMessage(answer), "error");
+      return null;
+    }
+    notice(container, "");
+    return { id: current.id, prefix: current.prefix, org: answer.data };
+  }
+
+  // "3 used of 5 seats" (members and open invitations; no total: no limit).
+  function seatsText(used, total) {
+    return total === null || total === undefined
+      ? used + " seats used (no limit)"
+      : used + " used of " + total + " seats";
+  }
+
+  // The header's space menu: Personal and the user's orgs.
+  async function renderSpaces() {
+    const box = document.getElementById("space-switch");
+    if (!box) return;
+    clear(box);
+    if (!token()) { box.hidden = true; return; }
+    box.hidden = false;
+    const current = space();
+    const select = el("select", { id: "space-select", name: "space" },
+      el("option", { value: "" }, "Personal"));
+    if (!current.personal) select.append(el("option", { value: current.id }, current.name + " (" + current.role + ")"));
+    select.value = current.personal ? "" : current.id;
+    box.append(el("label", { for: "space-select" }, "Space"), select);
+    let orgs = current.personal ? [] : [current];
+    select.addEventListener("change", () => switchSpace(orgs.find((o) => o.id === select.value) || null));
+    const answer = await api("GET", "/api/orgs");
+    if (!answer.ok || !answer.data || !Array.isArray(answer.data.orgs)) return;
+    orgs = answer.data.orgs;
+    while (select.options.length > 1) select.remove(1);
+    for (const org of orgs) select.append(el("option", { value: org.id }, org.name + " (" + org.role + ")"));
+    if (!current.personal) {
+      const mine = orgs.find((o) => o.id === current.id);
+      if (!mine) {
+        // Removed from the org, or it was deleted: back to Personal.
+        setSpace(null);
+        announce("You are no longer a member of " + current.name + "; showing Personal");
+        reloadForSpace();
+        return;
+      }
+      if (mine.role !== current.role || mine.name !== current.name) {
+        setSpace(mine);
+        document.dispatchEvent(new CustomEvent("af:space"));
+      }
+    }
+    select.value = current.personal ? "" : current.id;
+    select.setAttribute("data-loaded", "true");
   }
 
   // fetch with the user's (or the given) token; answers {status, ok, data, headers}.
@@ -245,6 +388,7 @@
       });
       box.append(form);
     }
+    renderSpaces();
   }
 
   function markNav() {
@@ -252,8 +396,12 @@
     for (const link of document.querySelectorAll(".top nav a")) {
       const href = link.getAttribute("href");
       const here = href === "/" ? (path === "/" || /^\/jobs\/./.test(path))
-        : path === href || (href === "/apps" && path.startsWith("/apps/"));
+        : path === href || (href === "/apps" && path.startsWith("/apps/"))
+          || (href === "/orgs" && (path.startsWith("/orgs/") || path.startsWith("/invitations/")));
       if (here) link.setAttribute("aria-current", "page");
+    }
+    for (const link of document.querySelectorAll(".subnav a")) {
+      if (link.getAttribute("href") === path) link.setAttribute("aria-current", "page");
     }
   }
 
@@ -267,13 +415,14 @@
     });
   }
 
-  // The thumbnails of a job's attached uploads (`/api/uploads/{id}`, read with the token).
+  // The thumbnails of a job's attached uploads (`/uploads/{id}` of the current space, read
+  // with the token).
   function thumbnails(ids) {
     const list = el("ul", { class: "thumbs", "aria-label": "Reference images" });
     (ids || []).forEach((id, i) => {
       const item = el("li", { class: "thumb", "data-upload": id });
       list.append(item);
-      fetch("/api/uploads/" + encodeURIComponent(id), { headers: { authorization: "Bearer " + token() } })
+      fetch(spacePath("/uploads/" + encodeURIComponent(id)), { headers: { authorization: "Bearer " + token() } })
         .then((response) => (response.ok ? response.blob() : null))
         .then((blob) => (blob ? dataUrl(blob) : null))
         .then((url) => { if (url) item.append(el("img", { src: url, alt: "Reference image " + (i + 1) })); })
@@ -286,6 +435,7 @@
     token, setToken, adminToken, setAdminToken, claims, api, sse, el, clear, $,
     formatDuration, formatTime, formatNumber, badge, announce, notice, errorMessage, renderSession, showQuota,
     download, dataUrl, thumbnails,
+    ROLES, space, setSpace, switchSpace, spacePrefix, spacePath, roleAtLeast, canGenerate, currentOrg, seatsText,
   };
 
   document.addEventListener("DOMContentLoaded", () => {

@@ -3,7 +3,7 @@
 "use strict";
 
 (function () {
-  const { api, sse, el, clear, $, formatDuration, formatNumber, badge, announce, notice, errorMessage } = window.AF;
+  const { api, sse, el, clear, $, formatDuration, formatNumber, badge, announce, notice, errorMessage, spacePath } = window.AF;
 
   const view = {
     jobId: null,
@@ -27,7 +27,27 @@
     const signedIn = !!window.AF.token();
     $("#signed-out").hidden = signedIn;
     $("#generate").disabled = !signedIn;
+    spaceView();
     return signedIn;
+  }
+
+  // A viewer of the current org reads its jobs and apps but cannot generate or change them:
+  // the Generate button, the reference images, Modify and Plan are hidden, and the page says why.
+  function spaceView() {
+    const current = window.AF.space();
+    const allowed = !window.AF.token() || window.AF.canGenerate();
+    $("#generate").hidden = !allowed;
+    $("#attach").hidden = !allowed;
+    $("#modify-form").hidden = !allowed;
+    $("#plan").hidden = !allowed;
+    $("#prompt").disabled = !allowed;
+    $("#viewer-notice").hidden = allowed;
+    if (!allowed) {
+      $("#viewer-org").textContent = current.name;
+      $("#viewer-role").textContent = current.role || "viewer";
+    }
+    const where = $("#space-name");
+    where.textContent = current.personal ? "your personal space" : current.name;
   }
 
   // ---- file tree and code view -------------------------------------------------------------
@@ -141,7 +161,7 @@
     }
     let response;
     try {
-      response = await fetch("/api/uploads", {
+      response = await fetch(spacePath("/uploads"), {
         method: "POST",
         headers: { authorization: "Bearer " + window.AF.token(), accept: "application/json" },
         body: file,
@@ -215,7 +235,7 @@
     view.abort = abort;
     let terminal = false;
     try {
-      const outcome = await sse("/api/jobs/" + encodeURIComponent(id) + "/events", (name, data) => {
+      const outcome = await sse(spacePath("/jobs/" + encodeURIComponent(id) + "/events"), (name, data) => {
         if (name === "state") {
           showJob(data);
           if (data.status === "completed") { terminal = true; finished(data); }
@@ -248,7 +268,7 @@
       }
       if (!terminal && !abort.signal.aborted) {
         // The stream ended early (server restart): read the job as it is now.
-        const again = await api("GET", "/api/jobs/" + encodeURIComponent(id));
+        const again = await api("GET", spacePath("/jobs/" + encodeURIComponent(id)));
         if (again.ok) {
           showJob(again.data);
           if (again.data.status === "completed") finished(again.data);
@@ -288,7 +308,7 @@
       app = { name: result.name, files: result.files || [], dependencies: result.dependencies || {}, setupInstructions: result.setupInstructions, scaffolded: result.scaffolded || [], setupCommands: result.setupCommands || [] };
       $("#result-summary").textContent = [result.name, result.description].filter(Boolean).join(": ");
     } else {
-      const answer = await api("GET", "/api/jobs/" + encodeURIComponent(job.id) + "/app");
+      const answer = await api("GET", spacePath("/jobs/" + encodeURIComponent(job.id) + "/app"));
       const change = result.changeSet || {};
       $("#result-summary").textContent = change.summary || "The change set was applied.";
       if (answer.ok) app = answer.data;
@@ -383,18 +403,18 @@
         view.prompt = prompt;
         const body = { prompt };
         if (attached.length) body.attachments = attached.map((a) => a.id);
-        if (await start("/api/ai-builder/full-app", body)) {
+        if (await start(spacePath("/ai-builder/full-app"), body)) {
           attached.length = 0;
           renderAttachments();
         }
       } finally {
-        button.disabled = !window.AF.token();
+        button.disabled = !window.AF.token() || !window.AF.canGenerate();
       }
     });
     $("#cancel").addEventListener("click", async () => {
       if (!view.jobId) return;
       $("#cancel").disabled = true;
-      const answer = await api("DELETE", "/api/jobs/" + encodeURIComponent(view.jobId));
+      const answer = await api("DELETE", spacePath("/jobs/" + encodeURIComponent(view.jobId)));
       $("#cancel").disabled = false;
       if (!answer.ok) notice($("#job-notice"), "Could not cancel: " + errorMessage(answer), "error");
       else announce("Cancellation requested");
@@ -409,17 +429,18 @@
       const body = view.saved
         ? { prompt, appId: view.saved.appId, baseVersion: view.saved.version }
         : { prompt, currentAppState: { files: view.app.files.map((f) => ({ path: f.path, content: f.content })) } };
-      if (await start("/api/ai-builder/modify", body)) $("#modify-prompt").value = "";
+      if (await start(spacePath("/ai-builder/modify"), body)) $("#modify-prompt").value = "";
     });
     $("#plan").addEventListener("click", () => {
       const prompt = view.prompt || $("#prompt").value.trim();
       if (!prompt) { notice($("#form-notice"), "Write a prompt to plan first.", "warn"); return; }
-      start("/api/ai-builder/plan-phases", { prompt });
+      start(spacePath("/ai-builder/plan-phases"), { prompt });
     });
     window.addEventListener("popstate", () => {
       const id = jobIdFromPath();
       if (id) follow(id); else { reset(); $("#job").hidden = true; }
     });
+    document.addEventListener("af:space", spaceView);
     document.addEventListener("af:session", () => {
       signedInView();
       const id = jobIdFromPath();
@@ -432,7 +453,7 @@
     const button = $("#download");
     button.disabled = true;
     try {
-      const status = await window.AF.download("/api/jobs/" + encodeURIComponent(view.jobId) + "/zip", "app.zip");
+      const status = await window.AF.download(spacePath("/jobs/" + encodeURIComponent(view.jobId) + "/zip"), "app.zip");
       if (status !== 200) notice($("#job-notice"), "The download failed (HTTP " + status + ").", "error");
     } finally {
       button.disabled = false;

@@ -40,7 +40,7 @@
     if (!signedIn) { clear($("#jobs")); $("#more").hidden = true; return; }
     loading = true;
     if (reset) { cursor = null; clear($("#jobs")); }
-    const answer = await api("GET", "/api/jobs?" + query());
+    const answer = await api("GET", window.AF.spacePath("/jobs?" + query()));
     loading = false;
     if (!answer.ok) {
       notice($("#history-notice"), "Could not load your jobs: " + errorMessage(answer), "error");

@@ -41,6 +41,8 @@ const SHRINK_EVERY: u64 = 10_000;
 const STREAM_ROUTES: &[&str] = &[
     "/api/jobs/{id}/events",
     "/api/chat",
+    "/api/orgs/{org}/jobs/{id}/events",
+    "/api/orgs/{org}/chat",
     "/api/admin/queues/events",
 ];
 

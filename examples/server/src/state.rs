@@ -431,30 +431,22 @@ fn job_metrics(metrics: &Metrics, job: &Job) {
     metrics.job_finished(&job.kind, seconds, input, output);
 }
 
-/// The images a job's request attached, read from the uploads for the job's user.
+/// The images a job's request attached, read from the uploads of the job's space.
 struct UploadedImages(Uploads);
 
 impl AttachmentLoader for UploadedImages {
     fn load<'a>(
         &'a self,
-        user: uuid::Uuid,
+        owner: appforge_core::Owner,
         ids: &'a [uuid::Uuid],
     ) -> futures::future::BoxFuture<'a, Result<Vec<Attachment>, AttachmentError>> {
         Box::pin(async move {
-            let mut attachments = Vec::with_capacity(ids.len());
-            for id in ids {
-                let (upload, bytes) = self.0.read(user, *id).await.map_err(|e| match e {
+            crate::routes::uploads::load_attachments(&self.0, owner.id(), ids)
+                .await
+                .map_err(|e| match e {
                     appforge_uploads::Error::NotFound(id) => AttachmentError::Gone(id),
                     e => AttachmentError::Unavailable(e.to_string()),
-                })?;
-                attachments.push(Attachment::new(
-                    upload.media_type.as_str(),
-                    bytes.to_vec(),
-                    upload.width,
-                    upload.height,
-                ));
-            }
-            Ok(attachments)
+                })
         })
     }
 }

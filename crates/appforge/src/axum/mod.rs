@@ -38,7 +38,7 @@ use appforge_apps::AppStore;
 use appforge_files::AppFile;
 use appforge_jobs::{Job, JobId, JobStatus, JobStore};
 use appforge_llm::{FullAppRequest, HistoryMessage, ModifyRequest, PhaseContext, PlanRequest};
-use appforge_quota::{LimitKind, QuotaStatus, UsageStore};
+use appforge_quota::{QuotaStatus, UsageStore};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -247,20 +247,13 @@ impl ApiError {
     }
 
     fn denied(status: &QuotaStatus) -> Self {
-        let limit = match status.denied_by {
-            Some(LimitKind::Monthly) => "monthly generation limit",
-            Some(LimitKind::Tokens) => "monthly token limit",
-            Some(LimitKind::Burst) => "burst limit",
-            Some(LimitKind::ChatMessages) => "daily chat message limit",
-            _ => "daily generation limit",
-        };
         Self {
             details: serde_json::to_value(status).ok(),
             retry_after: Some(status.retry_after_secs().unwrap_or(60).max(1)),
             ..Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "quota_exceeded",
-                format!("your plan's {limit} is reached"),
+                status.denial_message(),
             )
         }
     }
@@ -409,7 +402,7 @@ where
         let stored = self
             .service
             .apps()
-            .get_version(user, app, version)
+            .get_version(user.into(), app, version)
             .await
             .map_err(|e| {
                 if e.is_not_found() {

@@ -14,6 +14,7 @@
 use std::sync::{Arc, Mutex};
 
 use appforge_apps::{AppStore, MAX_TITLE_CHARS, NewApp, NewVersion};
+use appforge_core::Owner;
 use appforge_files::protocol::scaffold;
 use appforge_jobs::{
     Admit, Job, JobContext, JobFilter, JobStatus, JobStore, Outcome, PageRequest, Progress,
@@ -36,8 +37,9 @@ where
     U: UsageStore + 'static,
     A: AppStore + Clone + 'static,
 {
-    /// Whether `job` may start now: its user's running jobs (it included), in the order they
-    /// started, may be at most their plan's `max_running_jobs`; the later ones wait. Every
+    /// Whether `job` may start now: the running jobs of its space (the user's, or the org's;
+    /// it included), in the order they started, may be at most the plan's
+    /// `max_running_jobs`; the later ones wait. Every
     /// process decides the same way, from the store. When the store cannot say, the job runs.
     pub(super) async fn fair_share(&self, job: &Job) -> Admit {
         let Some(cap) = self.plan_of_job(&job.payload).max_running_jobs else {
@@ -46,7 +48,7 @@ where
         let filter = JobFilter::default().status(JobStatus::Processing);
         let running = match self
             .queue()
-            .list(job.user_id, &filter, &PageRequest::first(100))
+            .list(job.owner(), &filter, &PageRequest::first(100))
             .await
         {
             Ok(page) => page.items,
@@ -61,7 +63,7 @@ where
         if ahead < usize::try_from(cap).unwrap_or(usize::MAX) {
             Admit::Run
         } else {
-            tracing::debug!(job = %job.id, user = %job.user_id, cap, "the user runs their share; the job waits");
+            tracing::debug!(job = %job.id, owner = %job.owner(), cap, "the space runs its share; the job waits");
             Admit::Defer(self.inner.fair_share_delay)
         }
     }
@@ -93,7 +95,7 @@ where
             Err(outcome) => return outcome,
         };
         let attachments = match self
-            .attachments_of(ctx.job().user_id, &attachment_ids)
+            .attachments_of(ctx.job().owner(), &attachment_ids)
             .await
         {
             Ok(attachments) => attachments,
@@ -105,7 +107,8 @@ where
         };
         let save = SaveTo {
             apps: self.apps().clone(),
-            user: ctx.job().user_id,
+            owner: ctx.job().owner(),
+            created_by: ctx.job().user_id,
             job: ctx.job().id.into(),
             prompt: ctx
                 .payload()
@@ -209,10 +212,10 @@ where
         }
     }
 
-    /// The images of the uploads `ids` a job's request attached, read for the job's user. An
+    /// The images of the uploads `ids` a job's request attached, read in the job's space. An
     /// upload deleted since the request was accepted fails the job for good; a storage error
     /// is retried.
-    async fn attachments_of(&self, user: Uuid, ids: &[Uuid]) -> Result<Vec<Attachment>, Outcome> {
+    async fn attachments_of(&self, owner: Owner, ids: &[Uuid]) -> Result<Vec<Attachment>, Outcome> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -221,7 +224,7 @@ where
                 AttachmentError::Gone(ids[0]).to_string(),
             ));
         };
-        loader.load(user, ids).await.map_err(|e| match e {
+        loader.load(owner, ids).await.map_err(|e| match e {
             AttachmentError::Gone(_) => Outcome::permanent(e.to_string()),
             AttachmentError::Unavailable(_) => Outcome::retry(e.to_string()),
         })
@@ -320,7 +323,10 @@ fn target_of(payload: &Value) -> Result<Option<(Uuid, u32)>, String> {
 /// was started from. Keyed by the job id, so a retried job saves once.
 struct SaveTo<A> {
     apps: A,
-    user: Uuid,
+    /// The job's space: the app is saved there.
+    owner: Owner,
+    /// The job's submitter, recorded as the creator of a new app.
+    created_by: Uuid,
     job: Uuid,
     prompt: Option<String>,
     target: Option<(Uuid, u32)>,
@@ -379,7 +385,7 @@ impl<A: AppStore> SaveTo<A> {
             version = version.summary(app.change_summary.clone());
         }
         let saved = match self.target {
-            Some((id, base)) => self.apps.add_version(self.user, id, base, version).await,
+            Some((id, base)) => self.apps.add_version(self.owner, id, base, version).await,
             None => {
                 let title = title_of(&app.name);
                 let metadata = json!({
@@ -389,8 +395,9 @@ impl<A: AppStore> SaveTo<A> {
                 });
                 let new = NewApp::new(title, version)
                     .description(app.description.clone())
-                    .metadata(metadata);
-                self.apps.create_app(self.user, new).await
+                    .metadata(metadata)
+                    .created_by(self.created_by);
+                self.apps.create_app(self.owner, new).await
             }
         }
         .map_err(Failure::Apps)?;
@@ -411,7 +418,7 @@ impl<A: AppStore> SaveTo<A> {
         );
         let saved = self
             .apps
-            .add_version(self.user, id, base, version)
+            .add_version(self.owner, id, base, version)
             .await
             .map_err(Failure::Apps)?;
         Ok(Some(SavedAt {

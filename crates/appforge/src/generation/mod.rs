@@ -55,7 +55,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use appforge_apps::{AnyAppStore, AppStore};
-use appforge_core::SharedClock;
+use appforge_core::{Owner, SharedClock};
 use appforge_jobs::{AnyJobStore, Job, JobQueue, JobStore, WorkerPool, WorkerPoolBuilder};
 use appforge_llm::{Attachment, Pipelines};
 use appforge_quota::{AnyUsageStore, Plan, PlanId, Quota, UsageStore};
@@ -88,7 +88,7 @@ pub const DEFAULT_FAIR_SHARE_DELAY: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AttachmentError {
-    /// The upload was deleted (or never was the user's): the job fails for good.
+    /// The upload was deleted (or never was in the job's space): the job fails for good.
     #[error("attachment {0} was deleted")]
     Gone(Uuid),
     /// The storage could not answer now: the attempt is retried.
@@ -99,10 +99,10 @@ pub enum AttachmentError {
 /// Where a job's attached images come from (an upload store, for example). Implemented by the
 /// host; without one, a job that names attachments fails with [`AttachmentError::Gone`].
 pub trait AttachmentLoader: Send + Sync + 'static {
-    /// The images of `ids`, in order, read for `user` (never another user's).
+    /// The images of `ids`, in order, read in the job's space `owner` (never another's).
     fn load<'a>(
         &'a self,
-        user: Uuid,
+        owner: Owner,
         ids: &'a [Uuid],
     ) -> BoxFuture<'a, Result<Vec<Attachment>, AttachmentError>>;
 }

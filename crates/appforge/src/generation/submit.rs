@@ -2,6 +2,7 @@
 //! carries the reservation at the plan's priority, and hold the reservation for the job.
 
 use appforge_apps::AppStore;
+use appforge_core::Owner;
 use appforge_jobs::{JobId, JobStore, NewJob, Priority};
 use appforge_llm::{FullAppRequest, ModifyRequest, PlanRequest};
 use appforge_quota::{Admission, PlanId, QuotaStatus, ReservationId, Resource, UsageStore};
@@ -22,6 +23,7 @@ pub struct Submission {
     request: Value,
     target: Option<(Uuid, u32)>,
     attachments: Vec<Uuid>,
+    org: Option<Uuid>,
 }
 
 impl Submission {
@@ -32,6 +34,7 @@ impl Submission {
             request: serde_json::to_value(request).unwrap_or(Value::Null),
             target: None,
             attachments: Vec::new(),
+            org: None,
         }
     }
 
@@ -63,6 +66,23 @@ impl Submission {
     pub fn save_to(mut self, app: Uuid, base_version: u32) -> Self {
         self.target = Some((app, base_version));
         self
+    }
+
+    /// Runs the generation in `org`'s space: the org's pooled quota pays for it, the job and
+    /// the app it saves (or the app of [`save_to`](Self::save_to)) are the org's, and the
+    /// attachments are read from the org's uploads. The host checked that the submitter may
+    /// generate there (`appforge-orgs`' `authorize`).
+    #[must_use]
+    pub fn in_org(mut self, org: Uuid) -> Self {
+        self.org = Some(org);
+        self
+    }
+
+    /// The space the generation runs in: `user`'s personal one, or the org of
+    /// [`in_org`](Self::in_org).
+    #[must_use]
+    pub fn owner(&self, user: Uuid) -> Owner {
+        Owner::of(user, self.org)
     }
 
     /// The uploads to send with the prompt, by id.
@@ -131,8 +151,10 @@ where
     U: UsageStore + 'static,
     A: AppStore + Clone + 'static,
 {
-    /// Reserves one generation for `user`, enqueues the job at the plan's priority and holds
-    /// the reservation for it (it then lives as long as the job, however long it waits).
+    /// Reserves one generation of the space's quota (`user`'s own, or the org's of
+    /// [`Submission::in_org`]), enqueues the job, submitted by `user`, at the plan's priority
+    /// and holds the reservation for it (it then lives as long as the job, however long it
+    /// waits).
     ///
     /// # Errors
     ///
@@ -145,15 +167,19 @@ where
     ) -> Result<Submitted, SubmitError> {
         let reservation = match self
             .quota()
-            .reserve_for(user, Resource::Generation, 1)
+            .reserve_for(submission.owner(user).id(), Resource::Generation, 1)
             .await?
         {
             Admission::Granted(reservation) => reservation,
             Admission::Denied(status) => return Err(SubmitError::Denied(Box::new(status))),
         };
         let kind = submission.kind;
+        let org = submission.org;
         let payload = submission.payload(reservation.id, &reservation.plan);
-        let job = NewJob::new(kind, user, payload).priority(Priority(reservation.priority));
+        let mut job = NewJob::new(kind, user, payload).priority(Priority(reservation.priority));
+        if let Some(org) = org {
+            job = job.in_org(org);
+        }
         let enqueued = match self.queue().enqueue(job).await {
             Ok(enqueued) => enqueued,
             Err(error) => {

@@ -16,13 +16,14 @@ use crate::error::ApiError;
 use crate::extract::Json;
 use crate::state::AppState;
 
+/// The quota of the space: the user's own, or the org's pooled one.
 pub(crate) async fn quota(
     State(state): State<AppState>,
-    user: AuthUser,
+    space: crate::routes::Space,
 ) -> Result<axum::Json<appforge_quota::QuotaStatus>, ApiError> {
     let status = state
         .quota()
-        .status(user.id)
+        .status(space.quota_subject())
         .await
         .map_err(|e| ApiError::internal(&e))?;
     Ok(axum::Json(status))
@@ -158,7 +159,6 @@ pub(crate) async fn webhook(
         .and_then(|v| v.to_str().ok());
     let (status, text, outcome) = match billing.handle_webhook(&body, signature).await {
         Ok(processed) => {
-            if matches!(processed, WebhookOutcome::Processed { .. })
             // An org's subscription quantity is its seats (changed in the portal, say); a
             // duplicate delivery retries a follow-up that failed the first time.
             if matches!(
@@ -167,6 +167,7 @@ pub(crate) async fn webhook(
             ) {
                 crate::routes::orgs::follow_seats(&state, billing, &body).await;
             }
+            if matches!(processed, WebhookOutcome::Processed { .. })
                 && let Some((user, change)) =
                     crate::analytics::billing_change(billing.store(), &body).await
             {

@@ -12,6 +12,7 @@ use appforge_apps::{
     App, AppPatch, AppStore, Cursor, DiffLimits, ListApps, PublishedApp, Version, VersionDiff,
     VersionInfo,
 };
+use appforge_core::Owner;
 use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -21,10 +22,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::extract::Json;
 use crate::limits::Limits;
+use crate::routes::{IdParam, Space};
 use crate::state::AppState;
 
 /// The most characters of a description or prompt a list shows.
@@ -186,6 +187,13 @@ pub(crate) fn apps_error(error: &appforge_apps::Error) -> ApiError {
     }
 }
 
+/// The `{id}` and `{n}` of a version's path.
+#[derive(Debug, Deserialize)]
+pub(crate) struct VersionParam {
+    id: String,
+    n: String,
+}
+
 fn app_id(raw: &str) -> Result<Uuid, ApiError> {
     // An unparsable id is as unknown as another user's.
     Uuid::from_str(raw).map_err(|_| ApiError::not_found("app"))
@@ -201,19 +209,19 @@ fn query<T>(
 
 async fn at(
     state: &AppState,
-    user: Uuid,
+    owner: Owner,
     app: Uuid,
     number: Option<u32>,
 ) -> Result<AppAt, ApiError> {
     let stored = state
         .apps()
-        .get_app(user, app)
+        .get_app(owner, app)
         .await
         .map_err(|e| apps_error(&e))?;
     let number = number.unwrap_or(stored.current_version);
     let version = state
         .apps()
-        .get_version(user, app, Some(number))
+        .get_version(owner, app, Some(number))
         .await
         .map_err(|e| apps_error(&e))?;
     Ok(AppAt {
@@ -224,7 +232,7 @@ async fn at(
 
 pub(crate) async fn list(
     State(state): State<AppState>,
-    user: AuthUser,
+    space: Space,
     raw: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<AppList>, ApiError> {
     let q = query(raw)?;
@@ -246,7 +254,7 @@ pub(crate) async fn list(
     }
     let page = state
         .apps()
-        .list_apps(user.id, &request)
+        .list_apps(space.owner, &request)
         .await
         .map_err(|e| apps_error(&e))?;
     Ok(axum::Json(AppList {
@@ -257,20 +265,22 @@ pub(crate) async fn list(
 
 pub(crate) async fn get(
     State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<String>,
+    space: Space,
+    Path(IdParam { id }): Path<IdParam>,
 ) -> Result<axum::Json<AppAt>, ApiError> {
-    Ok(axum::Json(at(&state, user.id, app_id(&id)?, None).await?))
+    Ok(axum::Json(
+        at(&state, space.owner, app_id(&id)?, None).await?,
+    ))
 }
 
 pub(crate) async fn versions(
     State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<String>,
+    space: Space,
+    Path(IdParam { id }): Path<IdParam>,
 ) -> Result<axum::Json<VersionList>, ApiError> {
     let mut items = state
         .apps()
-        .list_versions(user.id, app_id(&id)?)
+        .list_versions(space.owner, app_id(&id)?)
         .await
         .map_err(|e| apps_error(&e))?;
     for item in &mut items {
@@ -282,14 +292,14 @@ pub(crate) async fn versions(
 
 pub(crate) async fn version(
     State(state): State<AppState>,
-    user: AuthUser,
-    Path((id, number)): Path<(String, String)>,
+    space: Space,
+    Path(VersionParam { id, n: number }): Path<VersionParam>,
 ) -> Result<axum::Json<AppAt>, ApiError> {
     let number = number
         .parse::<u32>()
         .map_err(|_| ApiError::not_found("version"))?;
     Ok(axum::Json(
-        at(&state, user.id, app_id(&id)?, Some(number)).await?,
+        at(&state, space.owner, app_id(&id)?, Some(number)).await?,
     ))
 }
 
@@ -298,20 +308,20 @@ pub(crate) async fn version(
 pub(crate) async fn diff(
     State(state): State<AppState>,
     Extension(limits): Extension<Limits>,
-    user: AuthUser,
-    Path(id): Path<String>,
+    space: Space,
+    Path(IdParam { id }): Path<IdParam>,
     raw: Result<Query<DiffQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<VersionDiff>, ApiError> {
     let q = query(raw)?;
     let app = app_id(&id)?;
     let old = state
         .apps()
-        .get_version(user.id, app, Some(q.from))
+        .get_version(space.owner, app, Some(q.from))
         .await
         .map_err(|e| apps_error(&e))?;
     let new = state
         .apps()
-        .get_version(user.id, app, Some(q.to))
+        .get_version(space.owner, app, Some(q.to))
         .await
         .map_err(|e| apps_error(&e))?;
     let edge = &state.config().edge;
@@ -340,13 +350,13 @@ pub(crate) async fn diff(
 /// Stores an old version's files as a new version: `201 {app, version}`.
 pub(crate) async fn restore(
     State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<String>,
+    space: Space,
+    Path(IdParam { id }): Path<IdParam>,
     Json(body): Json<RestoreBody>,
 ) -> Result<Response, ApiError> {
     let saved = state
         .apps()
-        .restore_version(user.id, app_id(&id)?, body.version)
+        .restore_version(space.owner, app_id(&id)?, body.version)
         .await
         .map_err(|e| apps_error(&e))?;
     let body = AppAt {
@@ -358,8 +368,8 @@ pub(crate) async fn restore(
 
 pub(crate) async fn update(
     State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<String>,
+    space: Space,
+    Path(IdParam { id }): Path<IdParam>,
     Json(body): Json<PatchBody>,
 ) -> Result<axum::Json<AppView>, ApiError> {
     let mut patch = AppPatch::default();
@@ -377,7 +387,7 @@ pub(crate) async fn update(
     }
     let app = state
         .apps()
-        .update_app(user.id, app_id(&id)?, patch)
+        .update_app(space.owner, app_id(&id)?, patch)
         .await
         .map_err(|e| apps_error(&e))?;
     Ok(axum::Json(app.into()))
@@ -387,12 +397,12 @@ pub(crate) async fn update(
 /// retention period.
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<String>,
+    space: Space,
+    Path(IdParam { id }): Path<IdParam>,
 ) -> Result<axum::Json<AppView>, ApiError> {
     let app = state
         .apps()
-        .delete_app(user.id, app_id(&id)?)
+        .delete_app(space.owner, app_id(&id)?)
         .await
         .map_err(|e| apps_error(&e))?;
     Ok(axum::Json(app.into()))
@@ -400,12 +410,12 @@ pub(crate) async fn delete(
 
 pub(crate) async fn undelete(
     State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<String>,
+    space: Space,
+    Path(IdParam { id }): Path<IdParam>,
 ) -> Result<axum::Json<AppView>, ApiError> {
     let app = state
         .apps()
-        .undelete_app(user.id, app_id(&id)?)
+        .undelete_app(space.owner, app_id(&id)?)
         .await
         .map_err(|e| apps_error(&e))?;
     Ok(axum::Json(app.into()))
@@ -415,8 +425,8 @@ pub(crate) async fn undelete(
 /// empty.
 pub(crate) async fn publish(
     State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<String>,
+    space: Space,
+    Path(IdParam { id }): Path<IdParam>,
     body: Bytes,
 ) -> Result<axum::Json<AppView>, ApiError> {
     let body: PublishBody = if body.iter().all(u8::is_ascii_whitespace) {
@@ -426,21 +436,21 @@ pub(crate) async fn publish(
     };
     let id = app_id(&id)?;
     let result = if body.enabled == Some(false) {
-        state.apps().unpublish(user.id, id).await
+        state.apps().unpublish(space.owner, id).await
     } else {
-        state.apps().publish(user.id, id, body.version).await
+        state.apps().publish(space.owner, id, body.version).await
     };
     Ok(axum::Json(result.map_err(|e| apps_error(&e))?.into()))
 }
 
 pub(crate) async fn unpublish(
     State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<String>,
+    space: Space,
+    Path(IdParam { id }): Path<IdParam>,
 ) -> Result<axum::Json<AppView>, ApiError> {
     let app = state
         .apps()
-        .unpublish(user.id, app_id(&id)?)
+        .unpublish(space.owner, app_id(&id)?)
         .await
         .map_err(|e| apps_error(&e))?;
     Ok(axum::Json(app.into()))
@@ -462,20 +472,20 @@ pub(crate) async fn preview(
 /// The version (`?version=n`, default the current one) as `application/zip`.
 pub(crate) async fn zip(
     State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<String>,
+    space: Space,
+    Path(IdParam { id }): Path<IdParam>,
     raw: Result<Query<VersionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = query(raw)?;
     let app = app_id(&id)?;
     let stored = state
         .apps()
-        .get_app(user.id, app)
+        .get_app(space.owner, app)
         .await
         .map_err(|e| apps_error(&e))?;
     let version = state
         .apps()
-        .get_version(user.id, app, q.version)
+        .get_version(space.owner, app, q.version)
         .await
         .map_err(|e| apps_error(&e))?;
     // The project files the version lacks (package.json, ...), from the dependencies kept with

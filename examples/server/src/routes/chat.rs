@@ -26,9 +26,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::extract::Json;
+use crate::routes::Space;
 use crate::routes::generate::{CurrentApp, check_files, check_history, check_prompt, plan_of};
 use crate::routes::uploads::{
     check_attachments, check_request_tokens, load_attachments, text_bytes,
@@ -61,16 +61,16 @@ enum Chunk {
 
 pub(crate) async fn chat(
     State(state): State<AppState>,
-    user: AuthUser,
+    space: Space,
     Json(mut body): Json<ChatBody>,
 ) -> Result<Response, ApiError> {
     check_prompt(&state, &body.prompt)?;
-    let plan = plan_of(&state, &user).await?;
+    let plan = plan_of(&state, space.quota_subject()).await?;
     check_history(&body.conversation_history, &plan)?;
     if let Some(current) = &mut body.current_app_state {
         check_files("currentAppState.files", &mut current.files, &plan)?;
     }
-    let uploads = check_attachments(&state, &user, &plan, &body.attachments).await?;
+    let uploads = check_attachments(&state, &space, &plan, &body.attachments).await?;
     let text = text_bytes(
         &body.prompt,
         &body.conversation_history,
@@ -78,18 +78,23 @@ pub(crate) async fn chat(
         None,
     );
     check_request_tokens(&state, &plan, text, &uploads)?;
-    let attachments = load_attachments(&state, user.id, &body.attachments)
+    let attachments = load_attachments(state.uploads(), space.owner.id(), &body.attachments)
         .await
         .map_err(|e| match e {
             appforge_uploads::Error::NotFound(_) => ApiError::not_found("attachment"),
             e => ApiError::internal(&e),
         })?;
-    let reservation =
-        match crate::routes::generate::reserve(&state, user.id, Resource::ChatMessage, CHAT).await?
-        {
-            Ok(reservation) => reservation,
-            Err(denied) => return Ok(denied),
-        };
+    let reservation = match crate::routes::generate::reserve(
+        &state,
+        space.quota_subject(),
+        Resource::ChatMessage,
+        CHAT,
+    )
+    .await?
+    {
+        Ok(reservation) => reservation,
+        Err(denied) => return Ok(denied),
+    };
     let request = ChatRequest {
         mode: body.mode,
         message: body.prompt,
@@ -105,7 +110,7 @@ pub(crate) async fn chat(
     let quota = state.quota().clone();
     let analytics = state.analytics().clone();
     let model = pipelines.model_name().to_owned();
-    let user_id = user.id;
+    let user_id = space.actor;
     let plan_id = plan.id.clone();
     // The model call and its settlement outlive the response: dropping the stream (the client
     // went away) cancels the call, and this task still settles what it spent.

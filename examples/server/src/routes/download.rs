@@ -18,8 +18,8 @@ use http::{StatusCode, header};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::routes::{IdParam, Space};
 use crate::state::AppState;
 use crate::work::{FULL_APP, MODIFY};
 
@@ -58,9 +58,9 @@ impl AppView {
     }
 }
 
-async fn finished_job(state: &AppState, user: &AuthUser, raw: &str) -> Result<Job, ApiError> {
+async fn finished_job(state: &AppState, space: &Space, raw: &str) -> Result<Job, ApiError> {
     let id = JobId::from_str(raw).map_err(|_| ApiError::not_found("job"))?;
-    let job = state.queue().get(user.id, id).await.map_err(|e| {
+    let job = state.queue().get(space.owner, id).await.map_err(|e| {
         if e.is_not_found() {
             ApiError::not_found("job")
         } else {
@@ -161,19 +161,19 @@ pub(crate) fn app_of(job: &Job) -> Result<AppView, ApiError> {
 
 pub(crate) async fn app(
     State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<String>,
+    space: Space,
+    Path(IdParam { id }): Path<IdParam>,
 ) -> Result<axum::Json<AppView>, ApiError> {
-    let job = finished_job(&state, &user, &id).await?;
+    let job = finished_job(&state, &space, &id).await?;
     Ok(axum::Json(app_of(&job)?))
 }
 
 pub(crate) async fn zip(
     State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<String>,
+    space: Space,
+    Path(IdParam { id }): Path<IdParam>,
 ) -> Result<Response, ApiError> {
-    let job = finished_job(&state, &user, &id).await?;
+    let job = finished_job(&state, &space, &id).await?;
     let app = app_of(&job)?;
     let bytes = archive(&app).map_err(|e| match e {
         appforge_apps::Error::InvalidPath(path) => invalid_path(&path),

@@ -20,9 +20,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::extract::Json;
+use crate::routes::Space;
 use crate::routes::uploads::{check_attachments, check_request_tokens, text_bytes};
 use crate::state::AppState;
 
@@ -74,12 +74,13 @@ struct Base {
     files: Vec<AppFile>,
 }
 
-/// Loads the base version of the user's app (404 when it is not theirs or does not exist).
+/// Loads the base version of the space's app (404 when it is not in the space or does not
+/// exist).
 /// The files come from the store, so a body may not carry its own as well; they count
 /// against the plan's app size like `currentAppState` would.
 async fn base(
     state: &AppState,
-    user: &AuthUser,
+    space: &Space,
     plan: &Plan,
     app: Option<Uuid>,
     version: Option<u32>,
@@ -99,7 +100,7 @@ async fn base(
     }
     let stored = state
         .apps()
-        .get_version(user.id, app, version)
+        .get_version(space.owner, app, version)
         .await
         .map_err(|e| crate::routes::apps::apps_error(&e))?;
     check_app_size("appId", &stored.files, plan)?;
@@ -139,13 +140,13 @@ pub(crate) struct Accepted {
 
 pub(crate) async fn full_app(
     State(state): State<AppState>,
-    user: AuthUser,
+    space: Space,
     Json(mut body): Json<FullAppBody>,
 ) -> Result<Response, ApiError> {
     check_prompt(&state, &body.prompt)?;
-    let plan = plan_of(&state, &user).await?;
+    let plan = plan_of(&state, space.quota_subject()).await?;
     check_history(&body.conversation_history, &plan)?;
-    let uploads = check_attachments(&state, &user, &plan, &body.attachments).await?;
+    let uploads = check_attachments(&state, &space, &plan, &body.attachments).await?;
     if let Some(current) = &mut body.current_app_state {
         check_files("currentAppState.files", &mut current.files, &plan)?;
     }
@@ -154,7 +155,7 @@ pub(crate) async fn full_app(
     }
     let base = base(
         &state,
-        &user,
+        &space,
         &plan,
         body.app_id,
         body.base_version,
@@ -180,24 +181,24 @@ pub(crate) async fn full_app(
     );
     check_request_tokens(&state, &plan, text, &uploads)?;
     let submission = Submission::full_app(request).attachments(body.attachments);
-    submit(&state, &user, submission, target).await
+    submit(&state, &space, submission, target).await
 }
 
 pub(crate) async fn modify(
     State(state): State<AppState>,
-    user: AuthUser,
+    space: Space,
     Json(mut body): Json<ModifyBody>,
 ) -> Result<Response, ApiError> {
     check_prompt(&state, &body.prompt)?;
-    let plan = plan_of(&state, &user).await?;
+    let plan = plan_of(&state, space.quota_subject()).await?;
     check_history(&body.conversation_history, &plan)?;
-    let uploads = check_attachments(&state, &user, &plan, &body.attachments).await?;
+    let uploads = check_attachments(&state, &space, &plan, &body.attachments).await?;
     if let Some(current) = &mut body.current_app_state {
         check_files("currentAppState.files", &mut current.files, &plan)?;
     }
     let base = base(
         &state,
-        &user,
+        &space,
         &plan,
         body.app_id,
         body.base_version,
@@ -223,18 +224,18 @@ pub(crate) async fn modify(
     let text = text_bytes(&request.request, &request.history, Some(&request.app), None);
     check_request_tokens(&state, &plan, text, &uploads)?;
     let submission = Submission::modify(request).attachments(body.attachments);
-    submit(&state, &user, submission, target).await
+    submit(&state, &space, submission, target).await
 }
 
 pub(crate) async fn plan_phases(
     State(state): State<AppState>,
-    user: AuthUser,
+    space: Space,
     Json(body): Json<PlanBody>,
 ) -> Result<Response, ApiError> {
     check_prompt(&state, &body.prompt)?;
-    let plan = plan_of(&state, &user).await?;
+    let plan = plan_of(&state, space.quota_subject()).await?;
     check_history(&body.conversation_history, &plan)?;
-    let uploads = check_attachments(&state, &user, &plan, &body.attachments).await?;
+    let uploads = check_attachments(&state, &space, &plan, &body.attachments).await?;
     let request = PlanRequest {
         prompt: body.prompt.clone(),
         history: body.conversation_history,
@@ -243,7 +244,7 @@ pub(crate) async fn plan_phases(
     let text = text_bytes(&request.prompt, &request.history, None, None);
     check_request_tokens(&state, &plan, text, &uploads)?;
     let submission = Submission::plan_phases(request).attachments(body.attachments);
-    submit(&state, &user, submission, None).await
+    submit(&state, &space, submission, None).await
 }
 
 /// The key of a job request's attached upload ids: the job loads their bytes when it runs,
@@ -279,7 +280,7 @@ pub(crate) fn check_prompt(state: &AppState, prompt: &str) -> Result<(), ApiErro
 /// reservation for the job): `202 {jobId, status}`, or the quota's `429`.
 async fn submit(
     state: &AppState,
-    user: &AuthUser,
+    space: &Space,
     submission: Submission,
     target: Option<(Uuid, u32)>,
 ) -> Result<Response, ApiError> {
@@ -288,10 +289,14 @@ async fn submit(
         Some((app, version)) => submission.save_to(app, version),
         None => submission,
     };
-    match state.generation().submit(user.id, submission).await {
+    let submission = match space.owner.org() {
+        Some(org) => submission.in_org(org),
+        None => submission,
+    };
+    match state.generation().submit(space.actor, submission).await {
         Ok(submitted) => {
             state.analytics().requested(
-                user.id,
+                space.actor,
                 submitted.job.into(),
                 kind,
                 submitted.plan.as_str(),
@@ -305,7 +310,7 @@ async fn submit(
             )
                 .into_response())
         }
-        Err(SubmitError::Denied(status)) => Ok(quota_denied(state, user.id, kind, &status)),
+        Err(SubmitError::Denied(status)) => Ok(quota_denied(state, space.actor, kind, &status)),
         Err(SubmitError::Quota(e)) => Err(ApiError::internal(&e)),
         Err(e) => Err(ApiError::internal(&e)),
     }
@@ -362,15 +367,16 @@ pub(crate) fn quota_denied(
     ([(header::RETRY_AFTER, retry.to_string())], error).into_response()
 }
 
-/// The user's plan, whose request limits a request is checked against.
+/// The plan of a quota subject (a user, or an org for its space), whose request limits a
+/// request is checked against.
 ///
 /// # Errors
 ///
 /// The quota store's error, as a `500`.
-pub(crate) async fn plan_of(state: &AppState, user: &AuthUser) -> Result<Plan, ApiError> {
+pub(crate) async fn plan_of(state: &AppState, subject: Uuid) -> Result<Plan, ApiError> {
     state
         .quota()
-        .plan_of(user.id)
+        .plan_of(subject)
         .await
         .map_err(|e| ApiError::internal(&e))
 }

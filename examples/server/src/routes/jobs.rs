@@ -14,8 +14,8 @@ use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::routes::{IdParam, Space};
 use crate::state::AppState;
 
 /// A job as the API shows it.
@@ -176,14 +176,14 @@ fn jobs_error(error: &appforge_jobs::Error) -> ApiError {
 
 pub(crate) async fn list(
     State(state): State<AppState>,
-    user: AuthUser,
+    space: Space,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<JobList>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(format!("invalid query: {e}")))?;
     let (filter, page) = filter_and_page(query.status, query.kind, query.limit, query.cursor)?;
     let page = state
         .queue()
-        .list(user.id, &filter, &page)
+        .list(space.owner, &filter, &page)
         .await
         .map_err(|e| ApiError::internal(&e))?;
     Ok(axum::Json(JobList {
@@ -194,12 +194,12 @@ pub(crate) async fn list(
 
 pub(crate) async fn get(
     State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<String>,
+    space: Space,
+    Path(IdParam { id }): Path<IdParam>,
 ) -> Result<axum::Json<JobView>, ApiError> {
     let job = state
         .queue()
-        .get(user.id, job_id(&id)?)
+        .get(space.owner, job_id(&id)?)
         .await
         .map_err(|e| jobs_error(&e))?;
     Ok(axum::Json(JobView::from(&job)))
@@ -209,15 +209,15 @@ pub(crate) async fn get(
 /// answers it as it is: the call is idempotent.
 pub(crate) async fn cancel(
     State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<String>,
+    space: Space,
+    Path(IdParam { id }): Path<IdParam>,
 ) -> Result<axum::Json<JobView>, ApiError> {
     let id = job_id(&id)?;
-    let job = match state.queue().cancel(user.id, id).await {
+    let job = match state.queue().cancel(space.owner, id).await {
         Ok(job) => job,
         Err(e) if e.is_illegal_transition() => state
             .queue()
-            .get(user.id, id)
+            .get(space.owner, id)
             .await
             .map_err(|e| jobs_error(&e))?,
         Err(e) => return Err(jobs_error(&e)),
@@ -228,13 +228,13 @@ pub(crate) async fn cancel(
 /// `state`, then `progress` events, then exactly one terminal event; the stream then ends.
 pub(crate) async fn events(
     State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<String>,
+    space: Space,
+    Path(IdParam { id }): Path<IdParam>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let id = job_id(&id)?;
     let mut subscription = state
         .queue()
-        .subscribe(user.id, id)
+        .subscribe(space.owner, id)
         .await
         .map_err(|e| jobs_error(&e))?;
     let queue = state.queue().clone();
@@ -254,7 +254,7 @@ pub(crate) async fn events(
                     yield Ok(sse("progress", &camel_progress(progress)));
                     None
                 }
-                _ if finished => queue.get(user.id, id).await.ok(),
+                _ if finished => queue.get(space.owner, id).await.ok(),
                 _ => None,
             };
             if let Some(job) = terminal {

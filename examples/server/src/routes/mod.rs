@@ -11,48 +11,166 @@ pub(crate) mod ops;
 pub(crate) mod orgs;
 pub(crate) mod pages;
 pub(crate) mod report;
+pub(crate) mod space;
 pub(crate) mod uploads;
 
+use std::sync::LazyLock;
+
+use appforge_orgs::Permission;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use serde::Deserialize;
 
 pub use orgs::{Access, ORG_ROUTES, OrgRoute, OrgsService, purge_audit};
+pub use space::Space;
 
 use crate::state::AppState;
 
 /// The largest webhook body accepted (Stripe events are a few KiB).
 const WEBHOOK_BODY_LIMIT: usize = 256 * 1024;
 
+/// One route of a space: served under `/api` for the caller's personal space and under
+/// `/api/orgs/{org}` for an org's ([`space`]).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct SpaceRoute {
+    /// The method, lowercase.
+    pub method: &'static str,
+    /// The path under the space's prefix.
+    pub path: &'static str,
+    /// What an org member's role needs to call it in the org's space.
+    pub permission: Permission,
+    /// The audit action a successful call in an org's space records (`None`: a read, or a
+    /// generation, chat or upload, which the job or upload itself records with its
+    /// submitter).
+    pub audit: Option<&'static str>,
+}
+
+const fn space_route(
+    method: &'static str,
+    path: &'static str,
+    permission: Permission,
+    audit: Option<&'static str>,
+) -> SpaceRoute {
+    SpaceRoute {
+        method,
+        path,
+        permission,
+        audit,
+    }
+}
+
+/// Every route of a space, with its permission in an org's space.
+pub const SPACE_ROUTES: &[SpaceRoute] = &[
+    space_route("post", "/ai-builder/full-app", Permission::Generate, None),
+    space_route("post", "/ai-builder/modify", Permission::Modify, None),
+    space_route(
+        "post",
+        "/ai-builder/plan-phases",
+        Permission::Generate,
+        None,
+    ),
+    space_route("post", "/chat", Permission::Chat, None),
+    space_route("post", "/uploads", Permission::Generate, None),
+    space_route("get", "/uploads/{id}", Permission::ReadApps, None),
+    space_route(
+        "delete",
+        "/uploads/{id}",
+        Permission::Generate,
+        Some("upload.delete"),
+    ),
+    space_route("get", "/jobs", Permission::ReadApps, None),
+    space_route("get", "/jobs/{id}", Permission::ReadApps, None),
+    space_route(
+        "delete",
+        "/jobs/{id}",
+        Permission::Generate,
+        Some("job.cancel"),
+    ),
+    space_route("get", "/jobs/{id}/events", Permission::ReadApps, None),
+    space_route("get", "/jobs/{id}/app", Permission::ReadApps, None),
+    space_route("get", "/jobs/{id}/zip", Permission::ReadApps, None),
+    space_route("get", "/apps", Permission::ReadApps, None),
+    space_route("get", "/apps/{id}", Permission::ReadApps, None),
+    space_route(
+        "patch",
+        "/apps/{id}",
+        Permission::Modify,
+        Some("app.update"),
+    ),
+    space_route(
+        "delete",
+        "/apps/{id}",
+        Permission::DeleteApp,
+        Some("app.delete"),
+    ),
+    space_route("get", "/apps/{id}/versions", Permission::ReadApps, None),
+    space_route("get", "/apps/{id}/versions/{n}", Permission::ReadApps, None),
+    space_route("get", "/apps/{id}/diff", Permission::ReadApps, None),
+    space_route(
+        "post",
+        "/apps/{id}/restore",
+        Permission::Modify,
+        Some("app.restore_version"),
+    ),
+    space_route(
+        "post",
+        "/apps/{id}/undelete",
+        Permission::DeleteApp,
+        Some("app.undelete"),
+    ),
+    space_route(
+        "post",
+        "/apps/{id}/publish",
+        Permission::Publish,
+        Some("app.publish"),
+    ),
+    space_route(
+        "delete",
+        "/apps/{id}/publish",
+        Permission::Publish,
+        Some("app.unpublish"),
+    ),
+    space_route("get", "/apps/{id}/zip", Permission::ReadApps, None),
+    space_route("get", "/quota", Permission::ReadApps, None),
+];
+
+/// The prefix of the caller's personal space.
+pub const PERSONAL: &str = "/api";
+
+/// The prefix of an org's space.
+pub const ORG_SPACE: &str = "/api/orgs/{org}";
+
+/// A path of a space: `prefix` and the route's path, leaked once (the route tables are built
+/// once per process).
+fn spaced(prefix: &str, path: &str) -> &'static str {
+    Box::leak(format!("{prefix}{path}").into_boxed_str())
+}
+
 /// Every `(method, path)` the router serves; the OpenAPI document is checked against it.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("post", "/api/ai-builder/full-app"),
-    ("post", "/api/ai-builder/modify"),
-    ("post", "/api/ai-builder/plan-phases"),
-    ("post", "/api/chat"),
-    ("post", "/api/uploads"),
-    ("get", "/api/uploads/{id}"),
-    ("delete", "/api/uploads/{id}"),
-    ("get", "/api/jobs"),
-    ("get", "/api/jobs/{id}"),
-    ("delete", "/api/jobs/{id}"),
-    ("get", "/api/jobs/{id}/events"),
-    ("get", "/api/apps"),
-    ("get", "/api/apps/{id}"),
-    ("patch", "/api/apps/{id}"),
-    ("delete", "/api/apps/{id}"),
-    ("get", "/api/apps/{id}/versions"),
-    ("get", "/api/apps/{id}/versions/{n}"),
-    ("get", "/api/apps/{id}/diff"),
-    ("post", "/api/apps/{id}/restore"),
-    ("post", "/api/apps/{id}/undelete"),
-    ("post", "/api/apps/{id}/publish"),
-    ("delete", "/api/apps/{id}/publish"),
-    ("get", "/api/apps/{id}/zip"),
+pub static ROUTES: LazyLock<Vec<(&'static str, &'static str)>> = LazyLock::new(|| {
+    let mut routes = Vec::new();
+    for prefix in [PERSONAL, ORG_SPACE] {
+        routes.extend(
+            SPACE_ROUTES
+                .iter()
+                .map(|r| (r.method, spaced(prefix, r.path))),
+        );
+    }
+    routes.extend_from_slice(OTHER_ROUTES);
+    routes
+});
+
+/// The `{id}` of a route's path.
+#[derive(Debug, Deserialize)]
+pub(crate) struct IdParam {
+    pub(crate) id: String,
+}
+
+/// The routes outside the personal and org spaces.
+const OTHER_ROUTES: &[(&str, &str)] = &[
     ("get", "/p/{slug}"),
-    ("get", "/api/jobs/{id}/app"),
-    ("get", "/api/jobs/{id}/zip"),
-    ("get", "/api/quota"),
     ("get", "/api/plans"),
     ("get", "/api/billing/subscription"),
     ("post", "/api/stripe/checkout"),
@@ -83,6 +201,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/orgs/{org}/audit"),
     ("get", "/api/orgs/{org}/audit/verify"),
     ("get", "/api/orgs/{org}/audit/export"),
+    ("get", "/api/orgs/{org}/billing"),
+    ("post", "/api/orgs/{org}/billing/checkout"),
+    ("post", "/api/orgs/{org}/billing/portal"),
+    ("put", "/api/orgs/{org}/seats"),
     ("get", "/"),
     ("get", "/jobs"),
     ("get", "/jobs/{id}"),
@@ -101,40 +223,14 @@ pub const ROUTES: &[(&str, &str)] = &[
 /// The API over `state`, with CORS, body limits, timeouts, request ids and metrics.
 pub fn router(state: &AppState) -> Router {
     let api = Router::new()
-        .route("/api/ai-builder/full-app", post(generate::full_app))
-        .route("/api/ai-builder/modify", post(generate::modify))
-        .route("/api/ai-builder/plan-phases", post(generate::plan_phases))
-        .route("/api/chat", post(chat::chat))
-        .route(
-            "/api/uploads",
-            post(uploads::create).layer(DefaultBodyLimit::max(uploads::body_limit(state))),
+        .merge(space(PERSONAL, state))
+        .merge(
+            space(ORG_SPACE, state).route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                space::authorize,
+            )),
         )
-        .route(
-            "/api/uploads/{id}",
-            get(uploads::get).delete(uploads::delete),
-        )
-        .route("/api/jobs", get(jobs::list))
-        .route("/api/jobs/{id}", get(jobs::get).delete(jobs::cancel))
-        .route("/api/jobs/{id}/events", get(jobs::events))
-        .route("/api/apps", get(apps::list))
-        .route(
-            "/api/apps/{id}",
-            get(apps::get).patch(apps::update).delete(apps::delete),
-        )
-        .route("/api/apps/{id}/versions", get(apps::versions))
-        .route("/api/apps/{id}/versions/{n}", get(apps::version))
-        .route("/api/apps/{id}/diff", get(apps::diff))
-        .route("/api/apps/{id}/restore", post(apps::restore))
-        .route("/api/apps/{id}/undelete", post(apps::undelete))
-        .route(
-            "/api/apps/{id}/publish",
-            post(apps::publish).delete(apps::unpublish),
-        )
-        .route("/api/apps/{id}/zip", get(apps::zip))
         .route("/p/{slug}", get(apps::preview))
-        .route("/api/jobs/{id}/app", get(download::app))
-        .route("/api/jobs/{id}/zip", get(download::zip))
-        .route("/api/quota", get(account::quota))
         .route("/api/plans", get(account::plans))
         .route("/api/billing/subscription", get(account::subscription))
         .route("/api/stripe/checkout", post(account::checkout))
@@ -156,15 +252,50 @@ pub fn router(state: &AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
         .route_layer(axum::middleware::from_fn_with_state(
-    ("get", "/api/orgs/{org}/billing"),
-    ("post", "/api/orgs/{org}/billing/checkout"),
-    ("post", "/api/orgs/{org}/billing/portal"),
-    ("put", "/api/orgs/{org}/seats"),
             state.metrics().clone(),
             crate::metrics::track,
         ))
         .with_state(state.clone());
     crate::layers::apply(api, state)
+}
+
+/// The routes of a space under `prefix` ([`SPACE_ROUTES`]).
+fn space(prefix: &str, state: &AppState) -> Router<AppState> {
+    let at = |path: &str| format!("{prefix}{path}");
+    Router::new()
+        .route(&at("/ai-builder/full-app"), post(generate::full_app))
+        .route(&at("/ai-builder/modify"), post(generate::modify))
+        .route(&at("/ai-builder/plan-phases"), post(generate::plan_phases))
+        .route(&at("/chat"), post(chat::chat))
+        .route(
+            &at("/uploads"),
+            post(uploads::create).layer(DefaultBodyLimit::max(uploads::body_limit(state))),
+        )
+        .route(
+            &at("/uploads/{id}"),
+            get(uploads::get).delete(uploads::delete),
+        )
+        .route(&at("/jobs"), get(jobs::list))
+        .route(&at("/jobs/{id}"), get(jobs::get).delete(jobs::cancel))
+        .route(&at("/jobs/{id}/events"), get(jobs::events))
+        .route(&at("/jobs/{id}/app"), get(download::app))
+        .route(&at("/jobs/{id}/zip"), get(download::zip))
+        .route(&at("/apps"), get(apps::list))
+        .route(
+            &at("/apps/{id}"),
+            get(apps::get).patch(apps::update).delete(apps::delete),
+        )
+        .route(&at("/apps/{id}/versions"), get(apps::versions))
+        .route(&at("/apps/{id}/versions/{n}"), get(apps::version))
+        .route(&at("/apps/{id}/diff"), get(apps::diff))
+        .route(&at("/apps/{id}/restore"), post(apps::restore))
+        .route(&at("/apps/{id}/undelete"), post(apps::undelete))
+        .route(
+            &at("/apps/{id}/publish"),
+            post(apps::publish).delete(apps::unpublish),
+        )
+        .route(&at("/apps/{id}/zip"), get(apps::zip))
+        .route(&at("/quota"), get(account::quota))
 }
 
 /// `GET /metrics` alone, for `APPFORGE_METRICS_ADDR`.
@@ -185,11 +316,11 @@ fn pages() -> Router<AppState> {
         .route("/pricing", get(pages::pricing))
         .route("/account/billing", get(pages::billing))
         .route("/admin/queues", get(pages::admin))
-        .route("/assets/{file}", get(pages::asset))
-        .route_layer(axum::middleware::from_fn(pages::security_headers))
-}
         .route("/orgs", get(pages::orgs))
         .route("/orgs/members", get(pages::org_members))
         .route("/orgs/keys", get(pages::org_keys))
         .route("/orgs/audit", get(pages::org_audit))
         .route("/invitations/{token}", get(pages::invitation))
+        .route("/assets/{file}", get(pages::asset))
+        .route_layer(axum::middleware::from_fn(pages::security_headers))
+}

@@ -127,7 +127,7 @@ async fn render(state: &AppState) -> Response {
 pub(crate) async fn openapi() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        crate::openapi::DOCUMENT,
+        crate::openapi::DOCUMENT.as_str(),
     )
         .into_response()
 }

@@ -18,6 +18,8 @@ mod mail;
 mod members;
 mod workspace;
 
+use std::sync::LazyLock;
+
 use appforge_orgs::{AnyOrgStore, Caller, Permission, Principal, RequestInfo};
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -34,9 +36,9 @@ use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::state::{AppState, StartError};
 
+pub(crate) use billing::follow_seats;
 pub(crate) use mail::Mailer;
 
-pub(crate) use billing::follow_seats;
 /// The orgs service of the server, on the shared database.
 pub type OrgsService = appforge_orgs::Orgs<AnyOrgStore>;
 
@@ -105,9 +107,21 @@ const fn route(
     }
 }
 
-/// Every org route. A route under `/api/orgs` or `/api/invitations` missing here fails the
-/// route-by-role test.
-pub const ORG_ROUTES: &[OrgRoute] = &[
+/// Every org route: the routes of the orgs themselves, then the org's space
+/// ([`SPACE_ROUTES`](super::SPACE_ROUTES) under `/api/orgs/{org}`). A route under `/api/orgs` or
+/// `/api/invitations` missing here fails the route-by-role test.
+pub static ORG_ROUTES: LazyLock<Vec<OrgRoute>> = LazyLock::new(|| {
+    let space = super::SPACE_ROUTES.iter().map(|r| OrgRoute {
+        method: r.method,
+        path: super::spaced(super::ORG_SPACE, r.path),
+        access: Access::Org(r.permission),
+        audit: r.audit,
+    });
+    ADMIN_ROUTES.iter().copied().chain(space).collect()
+});
+
+/// The routes of the orgs themselves: the org, members, invitations, keys, audit.
+const ADMIN_ROUTES: &[OrgRoute] = &[
     route("post", "/api/orgs", Access::User, Some("org.create")),
     route("get", "/api/orgs", Access::SignedIn, None),
     route(
@@ -212,20 +226,6 @@ pub const ORG_ROUTES: &[OrgRoute] = &[
         Access::Org(Permission::ReadAudit),
         Some("audit.export"),
     ),
-];
-
-/// The org routes, in [`ORG_ROUTES`].
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/orgs", get(workspace::list).post(workspace::create))
-        .route(
-            "/api/orgs/{org}",
-            get(workspace::get)
-                .patch(workspace::rename)
-                .delete(workspace::delete),
-        )
-        .route("/api/orgs/{org}/members", get(members::list))
-        .route(
     route(
         "get",
         "/api/orgs/{org}/billing",
@@ -250,6 +250,20 @@ pub(crate) fn router() -> Router<AppState> {
         Access::OrgUser(Permission::Billing),
         Some("billing.seats"),
     ),
+];
+
+/// The org routes, in [`ORG_ROUTES`].
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/orgs", get(workspace::list).post(workspace::create))
+        .route(
+            "/api/orgs/{org}",
+            get(workspace::get)
+                .patch(workspace::rename)
+                .delete(workspace::delete),
+        )
+        .route("/api/orgs/{org}/members", get(members::list))
+        .route(
             "/api/orgs/{org}/members/{user}",
             patch(members::change_role).delete(members::remove),
         )
@@ -274,6 +288,13 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/orgs/{org}/audit", get(audit::list))
         .route("/api/orgs/{org}/audit/verify", get(audit::verify))
         .route("/api/orgs/{org}/audit/export", get(audit::export))
+        .route("/api/orgs/{org}/billing", get(billing::get))
+        .route("/api/orgs/{org}/billing/checkout", post(billing::checkout))
+        .route("/api/orgs/{org}/billing/portal", post(billing::portal))
+        .route(
+            "/api/orgs/{org}/seats",
+            axum::routing::put(billing::set_seats),
+        )
 }
 
 /// The orgs service over the shared database, migrated.
@@ -288,13 +309,6 @@ pub(crate) async fn service(
         }
         Database::Postgres(pool) => {
             AnyOrgStore::from(appforge_orgs::PgOrgStore::from_pool(pool.clone()))
-        .route("/api/orgs/{org}/billing", get(billing::get))
-        .route("/api/orgs/{org}/billing/checkout", post(billing::checkout))
-        .route("/api/orgs/{org}/billing/portal", post(billing::portal))
-        .route(
-            "/api/orgs/{org}/seats",
-            axum::routing::put(billing::set_seats),
-        )
         }
     }
     .with_clock(clock);
@@ -333,6 +347,8 @@ const MAX_USER_AGENT_CHARS: usize = 512;
 #[derive(Debug, Clone)]
 pub(crate) struct OrgCaller {
     pub(crate) caller: Caller,
+    /// The signed-in user's email, when the token carries one (none for an API key).
+    pub(crate) email: Option<String>,
 }
 
 impl OrgCaller {
@@ -347,8 +363,6 @@ impl OrgCaller {
             )),
         }
     }
-    /// The signed-in user's email, when the token carries one (none for an API key).
-    pub(crate) email: Option<String>,
 }
 
 impl FromRequestParts<AppState> for OrgCaller {
@@ -359,6 +373,10 @@ impl FromRequestParts<AppState> for OrgCaller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let principal = AuthPrincipal::from_request_parts(parts, state).await?;
+        let email = match &principal {
+            AuthPrincipal::User(user) => user.email.clone(),
+            AuthPrincipal::ApiKey(_) => None,
+        };
         let mut request = RequestInfo::none();
         if let Some(crate::connections::ClientAddr(addr)) = parts.extensions.get() {
             request = request.ip(addr.ip().to_string());
@@ -373,13 +391,10 @@ impl FromRequestParts<AppState> for OrgCaller {
         }
         if let Some(RequestId(id)) = parts.extensions.get() {
             request = request.request_id(id.clone());
-        let email = match &principal {
-            AuthPrincipal::User(user) => user.email.clone(),
-            AuthPrincipal::ApiKey(_) => None,
-        };
         }
         Ok(Self {
             caller: Caller::new(principal.principal()).request(request),
+            email,
         })
     }
 }
@@ -394,7 +409,6 @@ pub(crate) fn api_error(error: appforge_orgs::Error) -> ApiError {
     if error.is_not_found() {
         return ApiError::new(StatusCode::NOT_FOUND, "not_found", message);
     }
-            email,
     match error {
         E::Forbidden { role, permission } => {
             ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
@@ -432,7 +446,7 @@ mod tests {
                 "{entry:?} not in ROUTES"
             );
         }
-        for (method, path) in super::super::ROUTES {
+        for (method, path) in super::super::ROUTES.iter() {
             if path.starts_with("/api/orgs") || path.starts_with("/api/invitations") {
                 assert!(
                     listed.contains(&(*method, *path)),
@@ -444,8 +458,8 @@ mod tests {
 
     #[test]
     fn openapi_lists_each_routes_permission_and_whether_keys_may_call_it() {
-        let doc: serde_json::Value = serde_json::from_str(crate::openapi::DOCUMENT).unwrap();
-        for route in ORG_ROUTES {
+        let doc: serde_json::Value = serde_json::from_str(&crate::openapi::DOCUMENT).unwrap();
+        for route in ORG_ROUTES.iter() {
             let operation = &doc["paths"][route.path][route.method];
             assert_eq!(
                 operation["x-permission"],
@@ -469,12 +483,23 @@ mod tests {
         }
     }
 
+    /// Every write is audited except a generation, a chat message and an upload, which the
+    /// job or the upload records with its submitter.
     #[test]
     fn writes_are_audited_and_reads_are_not() {
-        for route in ORG_ROUTES {
+        let usage = [
+            "/ai-builder/full-app",
+            "/ai-builder/modify",
+            "/ai-builder/plan-phases",
+            "/chat",
+            "/uploads",
+        ];
+        for route in ORG_ROUTES.iter() {
             let write = route.method != "get";
+            let is_usage = route.method == "post" && usage.iter().any(|u| route.path.ends_with(u));
             assert!(
-                write == route.audit.is_some() || route.path.ends_with("/audit/export"),
+                (write && !is_usage) == route.audit.is_some()
+                    || route.path.ends_with("/audit/export"),
                 "{} {}",
                 route.method,
                 route.path

@@ -21,9 +21,9 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::routes::generate::plan_of;
+use crate::routes::{IdParam, Space};
 use crate::state::AppState;
 
 /// How long a browser may keep an upload it read (it never changes; `private`: no shared
@@ -39,15 +39,15 @@ pub(crate) fn body_limit(state: &AppState) -> usize {
 }
 
 /// What an upload answers: its metadata and where to read it.
-fn describe(upload: &Upload) -> serde_json::Value {
+fn describe(upload: &Upload, space: &Space) -> serde_json::Value {
     let mut value = json!(upload);
-    value["url"] = json!(format!("/api/uploads/{}", upload.id));
+    value["url"] = json!(format!("{}/uploads/{}", space.prefix(), upload.id));
     value
 }
 
 pub(crate) async fn create(
     State(state): State<AppState>,
-    user: AuthUser,
+    space: Space,
     request: Request,
 ) -> Result<Response, ApiError> {
     let max = state.config().uploads.max_bytes;
@@ -65,32 +65,32 @@ pub(crate) async fn create(
             }
         })?
     };
-    let plan = plan_of(&state, &user).await?;
+    let plan = plan_of(&state, space.quota_subject()).await?;
     let allowance = plan.storage_bytes.unwrap_or(u64::MAX);
     let upload = state
         .uploads()
-        .upload(user.id, &body, allowance)
+        .upload(space.owner.id(), &body, allowance)
         .await
         .map_err(|e| upload_error(&e, &plan))?;
-    let location = HeaderValue::from_str(&format!("/api/uploads/{}", upload.id))
+    let location = HeaderValue::from_str(&format!("{}/uploads/{}", space.prefix(), upload.id))
         .map_err(|e| ApiError::internal(&e))?;
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        axum::Json(describe(&upload)),
+        axum::Json(describe(&upload, &space)),
     )
         .into_response())
 }
 
 pub(crate) async fn get(
     State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<String>,
+    space: Space,
+    Path(IdParam { id }): Path<IdParam>,
 ) -> Result<Response, ApiError> {
     let id = upload_id(&id)?;
     let (upload, bytes) = state
         .uploads()
-        .read(user.id, id)
+        .read(space.owner.id(), id)
         .await
         .map_err(|e| upload_error(&e, &Plan::free()))?;
     Ok((
@@ -123,13 +123,13 @@ pub(crate) async fn get(
 
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<String>,
+    space: Space,
+    Path(IdParam { id }): Path<IdParam>,
 ) -> Result<StatusCode, ApiError> {
     let id = upload_id(&id)?;
     state
         .uploads()
-        .delete(user.id, id)
+        .delete(space.owner.id(), id)
         .await
         .map_err(|e| upload_error(&e, &Plan::free()))?;
     Ok(StatusCode::NO_CONTENT)
@@ -271,14 +271,14 @@ fn upload_error(error: &UploadError, plan: &Plan) -> ApiError {
 }
 
 /// Checks a request's `attachments`: at most the plan's `request_limits.attachments`, each a
-/// live upload of the user (another user's, a deleted one or a made-up id is a `404`).
+/// live upload of the space (another space's, a deleted one or a made-up id is a `404`).
 ///
 /// # Errors
 ///
 /// A `400` naming `attachments` and the limit, a `404`, or an internal error.
 pub(crate) async fn check_attachments(
     state: &AppState,
-    user: &AuthUser,
+    space: &Space,
     plan: &Plan,
     ids: &[Uuid],
 ) -> Result<Vec<Upload>, ApiError> {
@@ -300,7 +300,7 @@ pub(crate) async fn check_attachments(
     for id in ids {
         let upload = state
             .uploads()
-            .get(user.id, *id)
+            .get(space.owner.id(), *id)
             .await
             .map_err(|e| match e {
                 UploadError::NotFound(_) => ApiError::not_found("attachment")
@@ -410,13 +410,13 @@ pub(crate) fn check_request_tokens(
 /// The upload error (an upload deleted since the request was accepted is
 /// [`UploadError::NotFound`]).
 pub(crate) async fn load_attachments(
-    state: &AppState,
+    uploads: &appforge_uploads::Uploads,
     owner: Uuid,
     ids: &[Uuid],
 ) -> Result<Vec<Attachment>, UploadError> {
     let mut attachments = Vec::with_capacity(ids.len());
     for id in ids {
-        let (upload, bytes) = state.uploads().read(owner, *id).await?;
+        let (upload, bytes) = uploads.read(owner, *id).await?;
         attachments.push(Attachment::new(
             upload.media_type.as_str(),
             bytes.to_vec(),

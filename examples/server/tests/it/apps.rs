@@ -38,7 +38,7 @@ async fn saved_app(server: &TestServer, user: Uuid, title: &str) -> Uuid {
     server
         .state
         .apps()
-        .create_app(user, NewApp::new(title, NewVersion::files(files)))
+        .create_app(user.into(), NewApp::new(title, NewVersion::files(files)))
         .await
         .unwrap()
         .app
@@ -344,7 +344,7 @@ pub(crate) async fn the_preview_shows_the_published_version_only(db: Db) {
     server
         .state
         .apps()
-        .add_version(user, app, 1, change)
+        .add_version(user.into(), app, 1, change)
         .await
         .unwrap();
     let (_, _, public) = server.call("GET", &preview, None, None).await;

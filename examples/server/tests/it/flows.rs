@@ -402,7 +402,7 @@ pub(crate) async fn every_listed_route_is_served(db: Db) {
     };
     let server = TestServer::start(db, options).await;
     let id = Uuid::new_v4();
-    for (method, path) in appforge_server::routes::ROUTES {
+    for (method, path) in appforge_server::routes::ROUTES.iter() {
         let path = path
             .replace("{id}", &id.to_string())
             .replace("{file}", "app.css");

@@ -10,6 +10,7 @@ mod limits;
 mod money;
 mod operations;
 mod org_billing;
+mod org_space;
 mod orgs;
 mod pages;
 mod process;
@@ -111,8 +112,14 @@ per_backend!(
     admin_events_stream_statistics,
     completed_apps_download_as_zip,
     pages_are_html_with_a_content_security_policy,
-    assets_have_types_and_cache_validators,
     org_pages_are_html_with_a_content_security_policy,
+    assets_have_types_and_cache_validators,
+);
+
+per_backend!(
+    @module org_space org_space_sqlite org_space_postgres
+    every_org_space_route_answers_each_caller_as_the_permission_table_says,
+    an_orgs_resources_and_quota_are_the_orgs,
 );
 
 per_backend!(

@@ -539,7 +539,7 @@ pub(crate) async fn hostile_jobs_pay_what_the_provider_reported(db: Db) {
     let saved = server
         .state
         .apps()
-        .create_app(user, NewApp::new("Todo", NewVersion::files(files)))
+        .create_app(user.into(), NewApp::new("Todo", NewVersion::files(files)))
         .await
         .unwrap();
     let app = saved.app.id.to_string();

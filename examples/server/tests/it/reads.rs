@@ -87,7 +87,7 @@ async fn app_lists_are_summaries_without_metadata() {
         .state
         .apps()
         .create_app(
-            user,
+            user.into(),
             NewApp::new("Big", version)
                 .description(description.clone())
                 .metadata(metadata.clone()),
@@ -130,7 +130,7 @@ async fn descriptions_and_metadata_have_size_limits_on_write() {
         .state
         .apps()
         .create_app(
-            user,
+            user.into(),
             NewApp::new("App", NewVersion::files(vec![AppFile::new("a.txt", "a")])),
         )
         .await
@@ -178,7 +178,7 @@ async fn a_diff_past_its_size_cap_is_refused() {
         AppFile::new("big.txt", "x\n".repeat(400)),
     ];
     let app = apps
-        .create_app(user, NewApp::new("App", NewVersion::files(files)))
+        .create_app(user.into(), NewApp::new("App", NewVersion::files(files)))
         .await
         .unwrap()
         .app
@@ -188,7 +188,7 @@ async fn a_diff_past_its_size_cap_is_refused() {
         AppFile::new("small.txt", "two\n"),
         AppFile::new("big.txt", "x\n".repeat(400)),
     ];
-    apps.add_version(user, app, 1, NewVersion::files(small))
+    apps.add_version(user.into(), app, 1, NewVersion::files(small))
         .await
         .unwrap();
     // Version 3 changes the big one too: 1,600 bytes.
@@ -196,7 +196,7 @@ async fn a_diff_past_its_size_cap_is_refused() {
         AppFile::new("small.txt", "two\n"),
         AppFile::new("big.txt", "y\n".repeat(400)),
     ];
-    apps.add_version(user, app, 2, NewVersion::files(big))
+    apps.add_version(user.into(), app, 2, NewVersion::files(big))
         .await
         .unwrap();
     let diff = |from: u32, to: u32| {

@@ -41,7 +41,7 @@ fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
 
 /// A PNG of `width` x `height` red pixels, built by hand (a zlib stream of stored blocks);
 /// with `declared`, the header claims other dimensions than the data holds.
-fn png(width: u32, height: u32, declared: Option<(u32, u32)>) -> Vec<u8> {
+pub(crate) fn png(width: u32, height: u32, declared: Option<(u32, u32)>) -> Vec<u8> {
     // Each row: filter type 0, then the pixels.
     let mut row = vec![0u8];
     for _ in 0..width {
