@@ -77,12 +77,20 @@
 //! a consistent chain; export the head hash elsewhere to anchor it. Exports
 //! ([`Orgs::export_audit`]) are JSON lines or CSV, read a page at a time.
 //!
+//! # Branding
+//!
+//! An org's [`Branding`] is a display name, a primary colour and a logo, set by admins
+//! ([`Orgs::set_branding`], [`Orgs::set_logo`]) and read by members. The colour is `#rrggbb`
+//! on which white text reaches the WCAG AA contrast ratio [`MIN_CONTRAST`] ([`Color`]); a
+//! [`Logo`] is PNG, JPEG or WebP of at most [`MAX_LOGO_BYTES`], stored as given: the host
+//! decodes and re-encodes it first so that only pixels are kept.
+//!
 //! # Stores
 //!
 //! [`MemoryOrgStore`], [`SqliteOrgStore`] (one `BEGIN IMMEDIATE` transaction per write) and
 //! `PgOrgStore` (the org's row and its audit head locked with `SELECT ... FOR UPDATE`), or
 //! [`AnyOrgStore`] chosen at run time. The SQL stores own the tables `orgs`, `org_members`,
-//! `org_invitations`, `org_api_keys`, `org_audit_log` and `org_audit_heads` (migration table
+//! `org_invitations`, `org_api_keys`, `org_branding`, `org_audit_log` and `org_audit_heads` (migration table
 //! `_appforge_orgs_migrations`). Time comes from the [`SharedClock`](appforge_core::SharedClock)
 //! given to `with_clock`. [`OrgStore`] is public: the conformance suite in `testing` checks
 //! any implementation.
@@ -98,6 +106,7 @@
 
 mod api_key;
 mod audit;
+mod branding;
 mod error;
 mod export;
 mod invitation;
@@ -115,6 +124,10 @@ pub use api_key::{ApiKey, ApiKeyPrincipal, CreatedApiKey, NewApiKey};
 pub use audit::{
     Actor, AuditEntry, AuditHead, AuditQuery, AuditRange, AuditRecord, BrokenLink, GENESIS_HASH,
     LinkProblem, RequestInfo,
+};
+pub use branding::{
+    Branding, Color, LOGO_MEDIA_TYPES, Logo, LogoInfo, MAX_DISPLAY_NAME_CHARS, MAX_LOGO_BYTES,
+    MIN_CONTRAST,
 };
 pub use error::{Error, Result};
 pub use export::{AuditExport, ExportFormat};

@@ -11,6 +11,7 @@ use crate::api_key::{ApiKey, ApiKeyPrincipal, CreatedApiKey, NewApiKey};
 use crate::audit::{
     Actor, AuditEntry, AuditQuery, AuditRange, AuditRecord, ChainCheck, RequestInfo,
 };
+use crate::branding::{Branding, Color, Logo, check_display_name};
 use crate::invitation::{CreatedInvitation, DEFAULT_INVITATION_TTL, Invitation};
 use crate::org::{Member, NewOrg, Organization, check_name, normalize_email, validate_slug};
 use crate::role::{Permission, Role};
@@ -267,6 +268,117 @@ impl<S: OrgStore> Orgs<S> {
             .target(format!("org:{org}"))
             .detail(json!({"name": name}));
         self.store().rename_org(org, &name, audit).await
+    }
+
+    /// The org's branding, for any member (nothing set: [`Branding::empty`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OrgNotFound`]; storage errors.
+    pub async fn branding(&self, caller: &Caller, org: Uuid) -> Result<Branding> {
+        self.authorize(caller, org, Permission::ReadApps).await?;
+        self.branding_of(org).await
+    }
+
+    /// The org's branding with no caller: for what the org shows publicly (a published
+    /// app's page). The host decides when that is.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub async fn branding_of(&self, org: Uuid) -> Result<Branding> {
+        Ok(self
+            .store()
+            .branding(org)
+            .await?
+            .unwrap_or_else(|| Branding::empty(org)))
+    }
+
+    /// Sets the org's display name and primary colour ([`Permission::ManageSettings`]); an
+    /// empty or absent value unsets it. The colour is `#rrggbb` on which white text has a
+    /// contrast ratio of at least [`MIN_CONTRAST`](crate::MIN_CONTRAST).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OrgNotFound`], [`Error::Forbidden`], [`Error::InvalidArgument`] for a name
+    /// too long, a colour not `#rrggbb` or with too little contrast (the message names the
+    /// ratio); storage errors.
+    pub async fn set_branding(
+        &self,
+        caller: &Caller,
+        org: Uuid,
+        display_name: Option<&str>,
+        primary_color: Option<&str>,
+    ) -> Result<Branding> {
+        self.authorize(caller, org, Permission::ManageSettings)
+            .await?;
+        let display_name = check_display_name(display_name)?;
+        let color = primary_color
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(|c| Color::parse(c).and_then(Color::check_contrast))
+            .transpose()?
+            .map(|c| c.to_string());
+        let audit = caller
+            .record("branding.update")
+            .target(format!("org:{org}"))
+            .detail(json!({"displayName": display_name, "primaryColor": color}));
+        self.store()
+            .set_branding(org, display_name.as_deref(), color.as_deref(), audit)
+            .await
+    }
+
+    /// Stores the org's logo ([`Permission::ManageSettings`]), replacing any.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OrgNotFound`], [`Error::Forbidden`]; storage errors.
+    pub async fn set_logo(&self, caller: &Caller, org: Uuid, logo: &Logo) -> Result<Branding> {
+        self.authorize(caller, org, Permission::ManageSettings)
+            .await?;
+        let audit = caller
+            .record("branding.logo")
+            .target(format!("org:{org}"))
+            .detail(json!({
+                "mediaType": logo.media_type,
+                "sha256": logo.sha256,
+                "size": logo.bytes.len(),
+            }));
+        self.store().set_logo(org, Some(logo), audit).await
+    }
+
+    /// Removes the org's logo ([`Permission::ManageSettings`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OrgNotFound`], [`Error::Forbidden`]; storage errors.
+    pub async fn delete_logo(&self, caller: &Caller, org: Uuid) -> Result<Branding> {
+        self.authorize(caller, org, Permission::ManageSettings)
+            .await?;
+        let audit = caller
+            .record("branding.logo.delete")
+            .target(format!("org:{org}"));
+        self.store().set_logo(org, None, audit).await
+    }
+
+    /// The org's logo, for any member.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OrgNotFound`]; storage errors.
+    pub async fn logo(&self, caller: &Caller, org: Uuid) -> Result<Option<Logo>> {
+        self.authorize(caller, org, Permission::ReadApps).await?;
+        self.store().logo(org).await
+    }
+
+    /// The org's logo with no caller: for what the org shows publicly (a published app's
+    /// page). The host decides when that is.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub async fn logo_of(&self, org: Uuid) -> Result<Option<Logo>> {
+        self.store().logo(org).await
     }
 
     /// Deletes the org ([`Permission::DeleteOrg`]): its members lose access at once.

@@ -9,6 +9,7 @@ use super::postgres::PgOrgStore;
 use super::sqlite::SqliteOrgStore;
 use crate::api_key::ApiKey;
 use crate::audit::{AuditEntry, AuditHead, AuditQuery, AuditRecord};
+use crate::branding::{Branding, Logo};
 use crate::invitation::Invitation;
 use crate::org::{Member, Organization};
 use crate::role::Role;
@@ -246,6 +247,33 @@ impl OrgStore for AnyOrgStore {
 
     async fn revoke_api_key(&self, org: Uuid, key: Uuid, audit: AuditRecord) -> Result<ApiKey> {
         dispatch!(self, s => s.revoke_api_key(org, key, audit).await)
+    }
+
+    async fn branding(&self, org: Uuid) -> Result<Option<Branding>> {
+        dispatch!(self, s => s.branding(org).await)
+    }
+
+    async fn set_branding(
+        &self,
+        org: Uuid,
+        display_name: Option<&str>,
+        primary_color: Option<&str>,
+        audit: AuditRecord,
+    ) -> Result<Branding> {
+        dispatch!(self, s => s.set_branding(org, display_name, primary_color, audit).await)
+    }
+
+    async fn set_logo(
+        &self,
+        org: Uuid,
+        logo: Option<&Logo>,
+        audit: AuditRecord,
+    ) -> Result<Branding> {
+        dispatch!(self, s => s.set_logo(org, logo, audit).await)
+    }
+
+    async fn logo(&self, org: Uuid) -> Result<Option<Logo>> {
+        dispatch!(self, s => s.logo(org).await)
     }
 
     async fn append_audit(&self, org: Uuid, record: AuditRecord) -> Result<AuditEntry> {

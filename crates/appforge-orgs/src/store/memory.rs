@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::{OrgStore, check_seat, clock_setter, millis};
 use crate::api_key::ApiKey;
 use crate::audit::{AuditEntry, AuditHead, AuditQuery, AuditRecord};
+use crate::branding::{Branding, Logo};
 use crate::invitation::Invitation;
 use crate::org::{Member, Organization};
 use crate::role::Role;
@@ -29,6 +30,7 @@ struct State {
     keys: Vec<ApiKey>,
     audit: HashMap<Uuid, Vec<AuditEntry>>,
     heads: HashMap<Uuid, AuditHead>,
+    branding: HashMap<Uuid, (Branding, Option<Logo>)>,
 }
 
 impl Default for MemoryOrgStore {
@@ -170,6 +172,7 @@ impl OrgStore for MemoryOrgStore {
         state.members.retain(|m| m.org_id != org);
         state.invitations.retain(|i| i.org_id != org);
         state.keys.retain(|k| k.org_id != org);
+        state.branding.remove(&org);
         state.append(org, now, audit);
         Ok(())
     }
@@ -415,6 +418,62 @@ impl OrgStore for MemoryOrgStore {
         let found = found.clone();
         state.append(org, now, audit);
         Ok(found)
+    }
+
+    async fn branding(&self, org: Uuid) -> Result<Option<Branding>> {
+        Ok(self.state.lock().branding.get(&org).map(|(b, _)| b.clone()))
+    }
+
+    async fn set_branding(
+        &self,
+        org: Uuid,
+        display_name: Option<&str>,
+        primary_color: Option<&str>,
+        audit: AuditRecord,
+    ) -> Result<Branding> {
+        let now = self.now();
+        let mut state = self.state.lock();
+        state.org(org)?;
+        let (branding, _) = state
+            .branding
+            .entry(org)
+            .or_insert_with(|| (Branding::empty(org), None));
+        branding.display_name = display_name.map(str::to_owned);
+        branding.primary_color = primary_color.map(str::to_owned);
+        branding.updated_at = Some(now);
+        let branding = branding.clone();
+        state.append(org, now, audit);
+        Ok(branding)
+    }
+
+    async fn set_logo(
+        &self,
+        org: Uuid,
+        logo: Option<&Logo>,
+        audit: AuditRecord,
+    ) -> Result<Branding> {
+        let now = self.now();
+        let mut state = self.state.lock();
+        state.org(org)?;
+        let (branding, stored) = state
+            .branding
+            .entry(org)
+            .or_insert_with(|| (Branding::empty(org), None));
+        branding.logo = logo.map(Logo::info);
+        branding.updated_at = Some(now);
+        stored.clone_from(&logo.cloned());
+        let branding = branding.clone();
+        state.append(org, now, audit);
+        Ok(branding)
+    }
+
+    async fn logo(&self, org: Uuid) -> Result<Option<Logo>> {
+        Ok(self
+            .state
+            .lock()
+            .branding
+            .get(&org)
+            .and_then(|(_, l)| l.clone()))
     }
 
     async fn append_audit(&self, org: Uuid, record: AuditRecord) -> Result<AuditEntry> {

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::Result;
 use crate::api_key::ApiKey;
 use crate::audit::{AuditEntry, AuditHead, AuditQuery, AuditRecord};
+use crate::branding::{Branding, Logo};
 use crate::invitation::Invitation;
 use crate::org::{Member, Organization};
 use crate::role::Role;
@@ -270,6 +271,46 @@ pub trait OrgStore: Send + Sync + fmt::Debug {
         key: Uuid,
         audit: AuditRecord,
     ) -> impl Future<Output = Result<ApiKey>> + Send;
+
+    /// The org's branding (`None` when never set), without the logo's bytes.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    fn branding(&self, org: Uuid) -> impl Future<Output = Result<Option<Branding>>> + Send;
+
+    /// Sets the org's display name and primary colour (already checked; `None` unsets),
+    /// keeping its logo.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OrgNotFound`](crate::Error::OrgNotFound); storage errors.
+    fn set_branding(
+        &self,
+        org: Uuid,
+        display_name: Option<&str>,
+        primary_color: Option<&str>,
+        audit: AuditRecord,
+    ) -> impl Future<Output = Result<Branding>> + Send;
+
+    /// Stores the org's logo, replacing any, or removes it (`None`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OrgNotFound`](crate::Error::OrgNotFound); storage errors.
+    fn set_logo(
+        &self,
+        org: Uuid,
+        logo: Option<&Logo>,
+        audit: AuditRecord,
+    ) -> impl Future<Output = Result<Branding>> + Send;
+
+    /// The org's logo with its bytes, if one is stored.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    fn logo(&self, org: Uuid) -> impl Future<Output = Result<Option<Logo>>> + Send;
 
     /// Appends an entry to the org's chain (for actions stored elsewhere: publishing an app,
     /// a retried job). Safe under concurrency: entries get consecutive numbers.

@@ -265,3 +265,62 @@ impl HeadRow {
         Ok(head)
     }
 }
+
+/// The columns of a branding row, in `BrandingRow`'s order.
+pub(crate) const BRANDING_COLUMNS: &str =
+    "org_id, display_name, primary_color, logo_type, logo_sha256, logo_size, updated_at";
+
+/// An `org_branding` row, without the logo's bytes.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct BrandingRow<T> {
+    org_id: Uuid,
+    display_name: Option<String>,
+    primary_color: Option<String>,
+    logo_type: Option<String>,
+    logo_sha256: Option<String>,
+    logo_size: Option<i64>,
+    updated_at: T,
+}
+
+impl<T: Stamp> BrandingRow<T> {
+    pub(crate) fn into_branding(self) -> Result<crate::Branding> {
+        let logo = match (self.logo_type, self.logo_sha256, self.logo_size) {
+            (Some(media_type), Some(sha256), Some(size)) => Some(crate::LogoInfo {
+                media_type,
+                sha256,
+                size: count(size),
+            }),
+            _ => None,
+        };
+        Ok(crate::Branding {
+            org_id: self.org_id,
+            display_name: self.display_name,
+            primary_color: self.primary_color,
+            logo,
+            updated_at: Some(self.updated_at.time("updated_at")?),
+        })
+    }
+}
+
+/// A stored logo's columns.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct LogoRow {
+    logo: Option<Vec<u8>>,
+    logo_type: Option<String>,
+    logo_sha256: Option<String>,
+}
+
+impl LogoRow {
+    pub(crate) fn into_logo(self) -> Option<crate::Logo> {
+        Some(crate::Logo {
+            bytes: self.logo?,
+            media_type: self.logo_type?,
+            sha256: self.logo_sha256?,
+        })
+    }
+}
+
+/// A logo's size as stored.
+pub(crate) fn stored_size(logo: &crate::Logo) -> i64 {
+    i64::try_from(logo.bytes.len()).unwrap_or(i64::MAX)
+}

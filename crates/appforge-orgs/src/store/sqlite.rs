@@ -12,12 +12,14 @@ use sqlx::{AssertSqlSafe, SqlSafeStr};
 use uuid::Uuid;
 
 use super::sql::{
-    AuditRow, HeadRow, INVITATION_COLUMNS, InvitationRow, KEY_COLUMNS, KeyRow, MEMBER_COLUMNS,
-    MIGRATIONS_TABLE, MemberRow, ORG_COLUMNS, OrgRoleRow, OrgRow, count, stored_seats, stored_seq,
+    AuditRow, BRANDING_COLUMNS, BrandingRow, HeadRow, INVITATION_COLUMNS, InvitationRow,
+    KEY_COLUMNS, KeyRow, LogoRow, MEMBER_COLUMNS, MIGRATIONS_TABLE, MemberRow, ORG_COLUMNS,
+    OrgRoleRow, OrgRow, count, stored_seats, stored_seq, stored_size,
 };
 use super::{OrgStore, check_seat, clock_setter, millis};
 use crate::api_key::ApiKey;
 use crate::audit::{AuditEntry, AuditHead, AuditQuery, AuditRecord, GENESIS_HASH};
+use crate::branding::{Branding, Logo};
 use crate::invitation::Invitation;
 use crate::org::{Member, Organization};
 use crate::role::Role;
@@ -311,7 +313,12 @@ impl OrgStore for SqliteOrgStore {
         let now = self.now();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         org_row(&mut tx, org).await?;
-        for table in ["org_members", "org_invitations", "org_api_keys"] {
+        for table in [
+            "org_members",
+            "org_invitations",
+            "org_api_keys",
+            "org_branding",
+        ] {
             sqlx::query(sql(format!("DELETE FROM {table} WHERE org_id = ?")))
                 .bind(org)
                 .execute(&mut *tx)
@@ -636,6 +643,94 @@ impl OrgStore for SqliteOrgStore {
         append(&mut tx, org, now, audit).await?;
         tx.commit().await?;
         Ok(revoked)
+    }
+
+    async fn branding(&self, org: Uuid) -> Result<Option<Branding>> {
+        let row: Option<BrandingRow<i64>> = sqlx::query_as(sql(format!(
+            "SELECT {BRANDING_COLUMNS} FROM org_branding WHERE org_id = ?"
+        )))
+        .bind(org)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(BrandingRow::into_branding).transpose()
+    }
+
+    async fn set_branding(
+        &self,
+        org: Uuid,
+        display_name: Option<&str>,
+        primary_color: Option<&str>,
+        audit: AuditRecord,
+    ) -> Result<Branding> {
+        let now = self.now();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        org_row(&mut tx, org).await?;
+        sqlx::query(
+            "INSERT INTO org_branding (org_id, display_name, primary_color, updated_at) \
+             VALUES (?, ?, ?, ?) ON CONFLICT (org_id) DO UPDATE SET \
+             display_name = excluded.display_name, primary_color = excluded.primary_color, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(org)
+        .bind(display_name)
+        .bind(primary_color)
+        .bind(encode_time(now))
+        .execute(&mut *tx)
+        .await?;
+        let row: BrandingRow<i64> = sqlx::query_as(sql(format!(
+            "SELECT {BRANDING_COLUMNS} FROM org_branding WHERE org_id = ?"
+        )))
+        .bind(org)
+        .fetch_one(&mut *tx)
+        .await?;
+        append(&mut tx, org, now, audit).await?;
+        tx.commit().await?;
+        row.into_branding()
+    }
+
+    async fn set_logo(
+        &self,
+        org: Uuid,
+        logo: Option<&Logo>,
+        audit: AuditRecord,
+    ) -> Result<Branding> {
+        let now = self.now();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        org_row(&mut tx, org).await?;
+        sqlx::query(
+            "INSERT INTO org_branding (org_id, logo, logo_type, logo_sha256, logo_size, \
+             updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (org_id) DO UPDATE SET \
+             logo = excluded.logo, logo_type = excluded.logo_type, \
+             logo_sha256 = excluded.logo_sha256, logo_size = excluded.logo_size, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(org)
+        .bind(logo.map(|l| l.bytes.as_slice()))
+        .bind(logo.map(|l| l.media_type.as_str()))
+        .bind(logo.map(|l| l.sha256.as_str()))
+        .bind(logo.map(stored_size))
+        .bind(encode_time(now))
+        .execute(&mut *tx)
+        .await?;
+        let row: BrandingRow<i64> = sqlx::query_as(sql(format!(
+            "SELECT {BRANDING_COLUMNS} FROM org_branding WHERE org_id = ?"
+        )))
+        .bind(org)
+        .fetch_one(&mut *tx)
+        .await?;
+        append(&mut tx, org, now, audit).await?;
+        tx.commit().await?;
+        row.into_branding()
+    }
+
+    async fn logo(&self, org: Uuid) -> Result<Option<Logo>> {
+        let row: Option<LogoRow> = sqlx::query_as(
+            "SELECT logo, logo_type, logo_sha256 FROM org_branding WHERE org_id = ?",
+        )
+        .bind(org)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.and_then(LogoRow::into_logo))
     }
 
     async fn append_audit(&self, org: Uuid, record: AuditRecord) -> Result<AuditEntry> {

@@ -16,6 +16,7 @@
 //! ```
 
 mod audit;
+mod branding;
 mod invitations;
 mod membership;
 
@@ -24,6 +25,7 @@ pub use audit::{
     exports_stream_json_lines_and_csv, purging_keeps_a_verifiable_suffix,
     refused_changes_leave_no_audit_entry,
 };
+pub use branding::branding_is_set_read_and_cleared;
 pub use invitations::{
     api_keys_authenticate_until_revoked_or_expired, invitations_are_single_use_expire_and_revoke,
     seats_count_members_and_open_invitations, the_last_seat_goes_to_exactly_one_invitation,
@@ -89,7 +91,8 @@ macro_rules! org_store_suite {
             refused_changes_leave_no_audit_entry,
             concurrent_appends_keep_one_chain,
             purging_keeps_a_verifiable_suffix,
-            exports_stream_json_lines_and_csv
+            exports_stream_json_lines_and_csv,
+            branding_is_set_read_and_cleared
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
