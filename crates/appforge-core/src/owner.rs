@@ -97,7 +97,10 @@ mod tests {
         let space = Owner::User(alice);
         assert!(space.owns(alice, None));
         assert!(!space.owns(bob, None));
-        assert!(!space.owns(alice, Some(org)), "alice's org apps are not personal");
+        assert!(
+            !space.owns(alice, Some(org)),
+            "alice's org apps are not personal"
+        );
     }
 
     #[test]
@@ -125,6 +128,9 @@ mod tests {
             json,
             r#"{"kind":"org","id":"00000000-0000-0000-0000-000000000000"}"#
         );
-        assert_eq!(serde_json::from_str::<Owner>(&json).unwrap(), Owner::Org(org));
+        assert_eq!(
+            serde_json::from_str::<Owner>(&json).unwrap(),
+            Owner::Org(org)
+        );
     }
 }

@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use appforge::apps::MemoryAppStore;
-use appforge::axum::{AuthRejection, Authenticate, SupabaseJwt, router};
+use appforge::apps::Owner;
+use appforge::axum::{Action, AuthRejection, Authenticate, SupabaseJwt, router};
 use appforge::core::SecretString;
 use appforge::generation::GenerationService;
 use appforge::jobs::{MemoryJobStore, WorkerPool};
@@ -493,4 +494,142 @@ async fn a_host_brings_its_own_authentication() {
         app.oneshot(request).await.unwrap().status(),
         StatusCode::UNAUTHORIZED
     );
+}
+
+/// A host with teams: the org is named by an `x-org` header, and only its members (by the
+/// host's own table) act there; viewers only read.
+struct Teams {
+    org: Uuid,
+    members: Vec<(Uuid, &'static str)>,
+}
+
+impl Authenticate for Teams {
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<Uuid, AuthRejection> {
+        HeaderKeys.authenticate(headers).await
+    }
+
+    async fn space(
+        &self,
+        request: &http::request::Parts,
+        user: Uuid,
+        action: Action,
+    ) -> Result<Owner, AuthRejection> {
+        let Some(org) = request.headers.get("x-org") else {
+            return Ok(Owner::User(user));
+        };
+        let role = self
+            .members
+            .iter()
+            .find(|(member, _)| *member == user)
+            .map(|(_, role)| *role)
+            .filter(|_| org.to_str().ok() == Some(self.org.to_string().as_str()))
+            .ok_or_else(|| AuthRejection::not_found("no such org"))?;
+        if role == "viewer" && action != Action::Read {
+            return Err(AuthRejection::forbidden("viewers only read"));
+        }
+        Ok(Owner::Org(self.org))
+    }
+}
+
+/// Sends a request as `user`, in `org` when given; the status and the body.
+async fn as_member(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    user: Uuid,
+    org: Option<Uuid>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("x-user", user.to_string());
+    if let Some(org) = org {
+        request = request.header("x-org", org.to_string());
+    }
+    let request = match body {
+        Some(body) => request
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string())),
+        None => request.body(Body::empty()),
+    }
+    .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    conforms(method, uri, status, &value);
+    (status, value)
+}
+
+#[tokio::test]
+async fn a_hosts_spaces_scope_jobs_and_quota_and_its_roles_gate_writes() {
+    let provider = ScriptedProvider::new();
+    let service = service(&provider);
+    let (member, viewer, outsider, org) = (
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+    );
+    let teams = Teams {
+        org,
+        members: vec![(member, "member"), (viewer, "viewer")],
+    };
+    let app = Router::new().nest("/builder", router(service.clone(), teams));
+    let prompt = json!({ "prompt": "a todo list" });
+
+    let (status, body) = as_member(
+        &app,
+        "POST",
+        "/builder/ai-builder/full-app",
+        member,
+        Some(org),
+        Some(prompt.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let job = body["jobId"].as_str().unwrap().to_owned();
+    let path = format!("/builder/jobs/{job}");
+
+    // The org's job: read by its viewer in the org, unknown in anyone's personal space.
+    let (status, body) = as_member(&app, "GET", &path, viewer, Some(org), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = as_member(&app, "GET", &path, member, None, None).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "not in the member's personal space"
+    );
+    let (status, body) = as_member(&app, "GET", &path, outsider, Some(org), None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+
+    // A viewer reads but does not generate or cancel.
+    let (status, _) = as_member(
+        &app,
+        "POST",
+        "/builder/ai-builder/full-app",
+        viewer,
+        Some(org),
+        Some(prompt),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = as_member(&app, "DELETE", &path, viewer, Some(org), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // One pooled quota: the generation counts for the org, not for the member.
+    let (_, quota) = as_member(&app, "GET", "/builder/quota", viewer, Some(org), None).await;
+    assert_eq!(quota["daily"]["used"], 1, "{quota}");
+    let (_, quota) = as_member(&app, "GET", "/builder/quota", member, None, None).await;
+    assert_eq!(quota["daily"]["used"], 0, "{quota}");
+    let stored = service
+        .queue()
+        .get(Owner::Org(org), job.parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!((stored.owner(), stored.user_id), (Owner::Org(org), member));
 }

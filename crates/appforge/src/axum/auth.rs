@@ -5,11 +5,25 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-use appforge_core::{ExposeSecret, SecretString};
+use appforge_core::{ExposeSecret, Owner, SecretString};
 use http::{HeaderMap, StatusCode, header};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use uuid::Uuid;
+
+/// What a request asks to do in its space, for [`Authenticate::space`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Action {
+    /// Read a job, its events, or the quota.
+    Read,
+    /// Start a generation (a full app or a phase plan).
+    Generate,
+    /// Change an app.
+    Modify,
+    /// Cancel a job.
+    Cancel,
+}
 
 /// Who a request acts for, as the host's authentication decides. Implemented by the host (its
 /// sessions, its API keys); [`SupabaseJwt`] checks Supabase Auth tokens.
@@ -19,6 +33,24 @@ pub trait Authenticate: Send + Sync + 'static {
         &self,
         headers: &HeaderMap,
     ) -> impl Future<Output = Result<Uuid, AuthRejection>> + Send;
+
+    /// The space `user`'s request acts in, once the user may do `action` there. By default
+    /// the user's personal space, where they may do anything.
+    ///
+    /// A host with organizations reads the org from the request (a path prefix it mounts the
+    /// router under, a header) and checks the user's role there (`appforge-orgs`'
+    /// `Orgs::authorize`): it answers [`Owner::Org`], or rejects with `404` for an org the
+    /// user does not belong to and `403` for a role without the permission. The router then
+    /// reads and writes only that space: its jobs, its pooled quota, its apps.
+    fn space(
+        &self,
+        request: &http::request::Parts,
+        user: Uuid,
+        action: Action,
+    ) -> impl Future<Output = Result<Owner, AuthRejection>> + Send {
+        let _ = (request, action);
+        std::future::ready(Ok(Owner::User(user)))
+    }
 }
 
 /// A request the authentication refused: `401` (no or bad credentials) or `403`.
@@ -45,6 +77,16 @@ impl AuthRejection {
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self {
             status: StatusCode::FORBIDDEN,
+            message: message.into(),
+        }
+    }
+
+    /// `404 Not Found`: for a space the user does not belong to, so that outsiders cannot
+    /// tell it exists.
+    #[must_use]
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
             message: message.into(),
         }
     }

@@ -35,6 +35,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use appforge_apps::AppStore;
+use appforge_core::Owner;
 use appforge_files::AppFile;
 use appforge_jobs::{Job, JobId, JobStatus, JobStore};
 use appforge_llm::{FullAppRequest, HistoryMessage, ModifyRequest, PhaseContext, PlanRequest};
@@ -46,12 +47,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::StreamExt;
-use http::{HeaderMap, StatusCode, header};
+use http::request::Parts;
+use http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-pub use auth::{AuthRejection, Authenticate, SupabaseJwt, bearer};
+pub use auth::{Action, AuthRejection, Authenticate, SupabaseJwt, bearer};
 pub use openapi::openapi;
 
 use crate::generation::limits::{self, LimitError};
@@ -137,52 +139,52 @@ where
             .route(
                 "/ai-builder/full-app",
                 post(
-                    |State(api): State<Self>, headers: HeaderMap, body| async move {
-                        api.full_app(headers, body).await
+                    |State(api): State<Self>, request: Parts, body| async move {
+                        api.full_app(request, body).await
                     },
                 ),
             )
             .route(
                 "/ai-builder/modify",
                 post(
-                    |State(api): State<Self>, headers: HeaderMap, body| async move {
-                        api.modify(headers, body).await
+                    |State(api): State<Self>, request: Parts, body| async move {
+                        api.modify(request, body).await
                     },
                 ),
             )
             .route(
                 "/ai-builder/plan-phases",
                 post(
-                    |State(api): State<Self>, headers: HeaderMap, body| async move {
-                        api.plan_phases(headers, body).await
+                    |State(api): State<Self>, request: Parts, body| async move {
+                        api.plan_phases(request, body).await
                     },
                 ),
             )
             .route(
                 "/jobs/{id}",
                 get(
-                    |State(api): State<Self>, headers: HeaderMap, id| async move {
-                        api.job(headers, id).await
+                    |State(api): State<Self>, request: Parts, id| async move {
+                        api.job(request, id).await
                     },
                 )
                 .delete(
-                    |State(api): State<Self>, headers: HeaderMap, id| async move {
-                        api.cancel(headers, id).await
+                    |State(api): State<Self>, request: Parts, id| async move {
+                        api.cancel(request, id).await
                     },
                 ),
             )
             .route(
                 "/jobs/{id}/events",
                 get(
-                    |State(api): State<Self>, headers: HeaderMap, id| async move {
-                        api.events(headers, id).await
+                    |State(api): State<Self>, request: Parts, id| async move {
+                        api.events(request, id).await
                     },
                 ),
             )
             .route(
                 "/quota",
-                get(|State(api): State<Self>, headers: HeaderMap| async move {
-                    api.quota(headers).await
+                get(|State(api): State<Self>, request: Parts| async move {
+                    api.quota(request).await
                 }),
             )
             .route(
@@ -192,11 +194,20 @@ where
             .with_state(self)
     }
 
-    async fn user(&self, headers: &HeaderMap) -> Result<Uuid, ApiError> {
-        self.auth
-            .authenticate(headers)
+    /// The user and the space the request acts in, for `action`.
+    async fn acting(&self, request: &Parts, action: Action) -> Result<(Uuid, Owner), ApiError> {
+        let rejected = |r: AuthRejection| ApiError::new(r.status, status_code(r.status), r.message);
+        let user = self
+            .auth
+            .authenticate(&request.headers)
             .await
-            .map_err(|r| ApiError::new(r.status, status_code(r.status), r.message))
+            .map_err(rejected)?;
+        let owner = self
+            .auth
+            .space(request, user, action)
+            .await
+            .map_err(rejected)?;
+        Ok((user, owner))
     }
 }
 
@@ -204,6 +215,7 @@ fn status_code(status: StatusCode) -> &'static str {
     match status {
         StatusCode::UNAUTHORIZED => "unauthorized",
         StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
         _ => "rejected",
     }
 }
@@ -380,7 +392,7 @@ where
     /// The saved app a request builds on, with that version's files; `None` without `appId`.
     async fn base(
         &self,
-        user: Uuid,
+        owner: Owner,
         plan: &appforge_quota::Plan,
         app: Option<Uuid>,
         version: Option<u32>,
@@ -402,7 +414,7 @@ where
         let stored = self
             .service
             .apps()
-            .get_version(user.into(), app, version)
+            .get_version(owner, app, version)
             .await
             .map_err(|e| {
                 if e.is_not_found() {
@@ -415,10 +427,11 @@ where
         Ok(Some((app, stored.info.number, stored.files)))
     }
 
-    /// Checks what every generation request carries, then the user's plan.
+    /// Checks what every generation request carries, then the plan of the space (the
+    /// user's, or the org's).
     async fn admit(
         &self,
-        user: Uuid,
+        owner: Owner,
         prompt: &str,
         history: &[HistoryMessage],
         attachments: usize,
@@ -427,7 +440,7 @@ where
         let plan = self
             .service
             .quota()
-            .plan_of(user)
+            .plan_of(owner.id())
             .await
             .map_err(|e| ApiError::internal(&e))?;
         limits::check_history(history, &plan)?;
@@ -435,7 +448,17 @@ where
         Ok(plan)
     }
 
-    async fn submit(&self, user: Uuid, submission: Submission) -> Result<Response, ApiError> {
+    /// Submits as `user` in the space `owner`.
+    async fn submit(
+        &self,
+        user: Uuid,
+        owner: Owner,
+        submission: Submission,
+    ) -> Result<Response, ApiError> {
+        let submission = match owner.org() {
+            Some(org) => submission.in_org(org),
+            None => submission,
+        };
         match self.service.submit(user, submission).await {
             Ok(submitted) => Ok((
                 StatusCode::ACCEPTED,
@@ -452,14 +475,14 @@ where
 
     async fn full_app(
         self,
-        headers: HeaderMap,
+        request: Parts,
         body: Result<Json<FullAppBody>, JsonRejection>,
     ) -> Result<Response, ApiError> {
-        let user = self.user(&headers).await?;
+        let (user, owner) = self.acting(&request, Action::Generate).await?;
         let Json(mut body) = body?;
         let plan = self
             .admit(
-                user,
+                owner,
                 &body.prompt,
                 &body.conversation_history,
                 body.attachments.len(),
@@ -473,7 +496,7 @@ where
         }
         let base = self
             .base(
-                user,
+                owner,
                 &plan,
                 body.app_id,
                 body.base_version,
@@ -492,19 +515,19 @@ where
         if let Some((app, version)) = target {
             submission = submission.save_to(app, version);
         }
-        self.submit(user, submission).await
+        self.submit(user, owner, submission).await
     }
 
     async fn modify(
         self,
-        headers: HeaderMap,
+        request: Parts,
         body: Result<Json<ModifyBody>, JsonRejection>,
     ) -> Result<Response, ApiError> {
-        let user = self.user(&headers).await?;
+        let (user, owner) = self.acting(&request, Action::Modify).await?;
         let Json(mut body) = body?;
         let plan = self
             .admit(
-                user,
+                owner,
                 &body.prompt,
                 &body.conversation_history,
                 body.attachments.len(),
@@ -515,7 +538,7 @@ where
         }
         let base = self
             .base(
-                user,
+                owner,
                 &plan,
                 body.app_id,
                 body.base_version,
@@ -543,18 +566,18 @@ where
         if let Some((app, version)) = target {
             submission = submission.save_to(app, version);
         }
-        self.submit(user, submission).await
+        self.submit(user, owner, submission).await
     }
 
     async fn plan_phases(
         self,
-        headers: HeaderMap,
+        request: Parts,
         body: Result<Json<PlanBody>, JsonRejection>,
     ) -> Result<Response, ApiError> {
-        let user = self.user(&headers).await?;
+        let (user, owner) = self.acting(&request, Action::Generate).await?;
         let Json(body) = body?;
         self.admit(
-            user,
+            owner,
             &body.prompt,
             &body.conversation_history,
             body.attachments.len(),
@@ -567,21 +590,18 @@ where
         };
         self.submit(
             user,
+            owner,
             Submission::plan_phases(request).attachments(body.attachments),
         )
         .await
     }
 
-    async fn job(
-        self,
-        headers: HeaderMap,
-        Path(id): Path<String>,
-    ) -> Result<Json<JobView>, ApiError> {
-        let user = self.user(&headers).await?;
+    async fn job(self, request: Parts, Path(id): Path<String>) -> Result<Json<JobView>, ApiError> {
+        let (_, owner) = self.acting(&request, Action::Read).await?;
         let job = self
             .service
             .queue()
-            .get(user, job_id(&id)?)
+            .get(owner, job_id(&id)?)
             .await
             .map_err(|e| jobs_error(&e))?;
         Ok(Json(job.into()))
@@ -589,14 +609,14 @@ where
 
     async fn cancel(
         self,
-        headers: HeaderMap,
+        request: Parts,
         Path(id): Path<String>,
     ) -> Result<Json<JobView>, ApiError> {
-        let user = self.user(&headers).await?;
+        let (_, owner) = self.acting(&request, Action::Cancel).await?;
         let job = self
             .service
             .queue()
-            .cancel(user, job_id(&id)?)
+            .cancel(owner, job_id(&id)?)
             .await
             .map_err(|e| jobs_error(&e))?;
         Ok(Json(job.into()))
@@ -604,14 +624,14 @@ where
 
     async fn events(
         self,
-        headers: HeaderMap,
+        request: Parts,
         Path(id): Path<String>,
     ) -> Result<Sse<impl futures::Stream<Item = Result<Event, Infallible>>>, ApiError> {
-        let user = self.user(&headers).await?;
+        let (_, owner) = self.acting(&request, Action::Read).await?;
         let subscription = self
             .service
             .queue()
-            .subscribe(user, job_id(&id)?)
+            .subscribe(owner, job_id(&id)?)
             .await
             .map_err(|e| jobs_error(&e))?;
         let stream = subscription.map(|event| {
@@ -635,12 +655,12 @@ where
         Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
     }
 
-    async fn quota(self, headers: HeaderMap) -> Result<Json<QuotaStatus>, ApiError> {
-        let user = self.user(&headers).await?;
+    async fn quota(self, request: Parts) -> Result<Json<QuotaStatus>, ApiError> {
+        let (_, owner) = self.acting(&request, Action::Read).await?;
         let status = self
             .service
             .quota()
-            .status(user)
+            .status(owner.id())
             .await
             .map_err(|e| ApiError::internal(&e))?;
         Ok(Json(status))

@@ -140,6 +140,24 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
         answers: vec![(200, "the OpenAPI document", None)],
         authenticated: false,
     });
+    // The host's space check (`Authenticate::space`) may refuse any authenticated call.
+    for op in out.iter_mut().filter(|op| op.authenticated) {
+        for (status, what) in [
+            (
+                403,
+                "the authentication refused the user, or the user's role in the request's space lacks the permission",
+            ),
+            (
+                404,
+                "nothing with this id in the request's space, or a space the user does not belong to",
+            ),
+        ] {
+            if !op.answers.iter().any(|answer| answer.0 == status) {
+                op.answers.push(error(g, status, what));
+            }
+        }
+        op.answers.sort_by_key(|answer| answer.0);
+    }
     out
 }
 
