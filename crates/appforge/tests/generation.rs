@@ -7,14 +7,16 @@ use std::time::Duration;
 
 use appforge::apps::{AppStore, MemoryAppStore, Owner};
 use appforge::generation::{
-    AttachmentError, AttachmentLoader, GenerationService, Submission, SubmitError,
+    AttachmentError, AttachmentLoader, ChatChunk, ChatMessage, GenerationService, Submission,
+    SubmitError,
 };
 use appforge::jobs::{Job, JobFilter, JobStatus, MemoryJobStore, PageRequest, WorkerPool};
 use appforge::llm::{
-    ApiErrorKind, Attachment, Fault, FullAppRequest, ModifyRequest, Pipelines, PlanRequest, Script,
-    ScriptedProvider, StopReason,
+    ApiErrorKind, Attachment, ChatRequest, Fault, FullAppRequest, ModifyRequest, Pipelines,
+    PlanRequest, Script, ScriptedProvider, StopReason,
 };
 use appforge::quota::{AnyUsageStore, MemoryUsageStore, Quota};
+use appforge::settlement::ChatEnd;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use uuid::Uuid;
@@ -447,4 +449,97 @@ async fn the_reconciler_settles_what_a_stopped_process_left() {
     let report = h.service.reconciler().at_start().await;
     assert_eq!(report.committed, 0);
     assert_eq!(h.service.quota().status(user).await.unwrap().daily.used, 1);
+}
+
+/// A chat reply streams its text, then `Done`; the message counts against the space's daily
+/// chat messages with its tokens, and the host's hook hears how it ended. One the provider
+/// fails is refunded, and one in an org is the org's.
+#[tokio::test]
+async fn a_chat_message_streams_and_is_settled_by_how_it_ended() {
+    let provider = ScriptedProvider::new();
+    let ended = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let heard = Arc::clone(&ended);
+    let service: Service = GenerationService::builder(
+        Quota::new(MemoryUsageStore::new()),
+        MemoryJobStore::new(),
+        MemoryAppStore::new(),
+        Pipelines::new(provider.clone()),
+    )
+    .on_chat_end(move |end| heard.lock().unwrap().push(end.clone()))
+    .build()
+    .unwrap();
+    let (user, org) = (Uuid::new_v4(), Uuid::new_v4());
+    let message = || {
+        ChatMessage::new(ChatRequest {
+            message: "what does it do?".into(),
+            ..ChatRequest::default()
+        })
+    };
+
+    provider.push(answer("It keeps a list."));
+    let reply = service.chat(user, message()).await.unwrap();
+    assert_eq!(reply.plan.as_str(), "free");
+    let chunks: Vec<ChatChunk> = reply.collect().await;
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| match c {
+            ChatChunk::Text(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(text, "It keeps a list.");
+    assert!(
+        matches!(chunks.last(), Some(ChatChunk::Done { .. })),
+        "{chunks:?}"
+    );
+    service.flush_settlements(Duration::from_secs(5)).await;
+    let status = service.quota().status(user).await.unwrap();
+    assert_eq!(status.chat.used, 1);
+
+    provider.push(Script::new(answer("never")).fault(Fault::Status {
+        status: 500,
+        kind: ApiErrorKind::Api,
+        retry_after: None,
+    }));
+    let chunks: Vec<ChatChunk> = service.chat(user, message()).await.unwrap().collect().await;
+    assert!(
+        matches!(
+            chunks.last(),
+            Some(ChatChunk::Failed {
+                end: ChatEnd::Failed,
+                ..
+            })
+        ),
+        "{chunks:?}"
+    );
+    service.flush_settlements(Duration::from_secs(5)).await;
+    assert_eq!(
+        service.quota().status(user).await.unwrap().chat.used,
+        1,
+        "refunded"
+    );
+
+    provider.push(answer("Yes."));
+    let _: Vec<ChatChunk> = service
+        .chat(user, message().in_org(org))
+        .await
+        .unwrap()
+        .collect()
+        .await;
+    service.flush_settlements(Duration::from_secs(5)).await;
+    assert_eq!(service.quota().status(org).await.unwrap().chat.used, 1);
+    assert_eq!(service.quota().status(user).await.unwrap().chat.used, 1);
+
+    let ended = ended.lock().unwrap();
+    let outcomes: Vec<(ChatEnd, bool, Owner)> =
+        ended.iter().map(|e| (e.end, e.charged, e.owner)).collect();
+    assert_eq!(
+        outcomes,
+        [
+            (ChatEnd::Replied, true, Owner::User(user)),
+            (ChatEnd::Failed, false, Owner::User(user)),
+            (ChatEnd::Replied, true, Owner::Org(org)),
+        ]
+    );
+    assert!(ended[0].usage.output_tokens > 0, "{:?}", ended[0].usage);
 }

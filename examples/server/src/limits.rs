@@ -50,7 +50,12 @@ const STREAM_ROUTES: &[&str] = &[
 const ADMIN_STREAM: &str = "/api/admin/queues/events";
 
 /// The routes that open a Stripe session.
-const BILLING_ROUTES: &[&str] = &["/api/stripe/checkout", "/api/stripe/portal"];
+const BILLING_ROUTES: &[&str] = &[
+    "/api/stripe/checkout",
+    "/api/stripe/portal",
+    "/api/orgs/{org}/billing/checkout",
+    "/api/orgs/{org}/billing/portal",
+];
 
 /// The per-user limits of one process. Cheap to clone.
 #[derive(Clone)]

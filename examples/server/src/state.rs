@@ -172,6 +172,7 @@ impl AppState {
         // The queue settles each job's reservation as it ends (the generation service's
         // hook); these hooks add the analytics event, the error report and the metrics.
         let generation = GenerationService::builder(quota.clone(), jobs, apps, pipelines)
+        let chat_analytics = analytics.clone();
             .provider(provider)
             .clock(clock)
             .attachments(UploadedImages(uploads.clone()))
@@ -184,6 +185,7 @@ impl AppState {
                 move |job, run| match job_reporting.job_hub(job.id.into(), job.user_id) {
                     Some(hub) => {
                         let bound: futures::future::BoxFuture<'static, appforge_jobs::Outcome> =
+            .on_chat_end(move |ended| crate::routes::chat::record(&chat_analytics, ended))
                             Box::pin(sentry::SentryFutureExt::bind_hub(run, hub));
                         bound
                     }
@@ -299,15 +301,6 @@ impl AppState {
     #[must_use]
     pub fn reporting(&self) -> &Reporting {
         &self.inner.reporting
-    }
-
-    /// Runs `work` (a model call and its settlement) on a task that outlives the request that
-    /// started it, and that [`flush_settlements`](Self::flush_settlements) waits for.
-    pub(crate) fn spawn_settled<F>(&self, work: F)
-    where
-        F: std::future::Future<Output = ()> + Send + 'static,
-    {
-        self.inner.generation.spawn_settled(work);
     }
 
     /// Waits (up to `deadline`) for the quota settlements of jobs that just finished, so that

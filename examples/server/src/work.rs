@@ -4,8 +4,6 @@
 //! `appforge-worker` binary runs the same ones in a separate process.
 
 use appforge_jobs::{AnyJobStore, WorkerPool, WorkerPoolBuilder};
-use appforge_llm::Pipelines;
-use appforge_quota::Plan;
 
 pub use appforge::generation::{FULL_APP, MODIFY, PLAN_PHASES, camel, camel_case_keys};
 
@@ -28,9 +26,4 @@ pub fn register(
 /// The pool's configuration error.
 pub fn start(state: &AppState, concurrency: u32) -> appforge_jobs::Result<WorkerPool<AnyJobStore>> {
     state.generation().start_workers(concurrency)
-}
-
-/// The pipelines a request of `plan` runs on (the plan's output cap).
-pub(crate) fn pipelines_for(state: &AppState, plan: &Plan) -> Pipelines {
-    state.generation().pipelines_for(plan)
 }

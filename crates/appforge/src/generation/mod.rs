@@ -46,6 +46,7 @@
 //! # Ok(()) }
 //! ```
 
+mod chat;
 mod handler;
 pub mod limits;
 mod submit;
@@ -67,6 +68,7 @@ use uuid::Uuid;
 use crate::reconcile::Reconciler;
 use crate::settlement::{reservation_of, settle_job};
 
+pub use chat::{ChatChunk, ChatEnded, ChatMessage, ChatReply};
 pub use handler::{camel, camel_case_keys};
 pub use submit::{Submission, SubmitError, Submitted};
 
@@ -119,6 +121,8 @@ pub type AroundJob = Arc<
 
 type EndHook = Arc<dyn Fn(&Job) + Send + Sync>;
 
+type ChatHook = Arc<dyn Fn(&ChatEnded) + Send + Sync>;
+
 /// The generation flow over a job store `J`, a usage store `U` and an app store `A` (each the
 /// enum of the built-in backends by default). Cheap to clone.
 pub struct GenerationService<J = AnyJobStore, U = AnyUsageStore, A = AnyAppStore> {
@@ -135,6 +139,7 @@ struct Inner<J, U, A> {
     around: Option<AroundJob>,
     fair_share_delay: Duration,
     settlements: TaskTracker,
+    chat_hooks: Arc<[ChatHook]>,
 }
 
 impl<J, U, A> Clone for GenerationService<J, U, A> {
@@ -163,6 +168,7 @@ pub struct GenerationServiceBuilder<J, U, A> {
     provider: String,
     clock: Option<SharedClock>,
     hooks: Vec<EndHook>,
+    chat_hooks: Vec<ChatHook>,
     attachments: Option<Arc<dyn AttachmentLoader>>,
     around: Option<AroundJob>,
     fair_share_delay: Duration,
@@ -209,6 +215,14 @@ where
     #[must_use]
     pub fn on_job_end(mut self, hook: impl Fn(&Job) + Send + Sync + 'static) -> Self {
         self.hooks.push(Arc::new(hook));
+        self
+    }
+
+    /// Adds a hook called when a chat message ends ([`GenerationService::chat`]), after its
+    /// settlement: analytics, metrics. Keep it quick.
+    #[must_use]
+    pub fn on_chat_end(mut self, hook: impl Fn(&ChatEnded) + Send + Sync + 'static) -> Self {
+        self.chat_hooks.push(Arc::new(hook));
         self
     }
 
@@ -276,6 +290,7 @@ where
                 around: self.around,
                 fair_share_delay: self.fair_share_delay,
                 settlements,
+                chat_hooks: self.chat_hooks.into(),
             }),
         })
     }
@@ -320,6 +335,7 @@ where
             provider: "anthropic".to_owned(),
             clock: None,
             hooks: Vec::new(),
+            chat_hooks: Vec::new(),
             attachments: None,
             around: None,
             fair_share_delay: DEFAULT_FAIR_SHARE_DELAY,

@@ -405,6 +405,37 @@ pub(crate) async fn an_orgs_resources_and_quota_are_the_orgs(db: Db) {
         "a key has no personal space"
     );
 
+    // Uploads are pooled: the member's upload in the org counts for the org, with the one the
+    // fixture made, and not for the member.
+    let before = server.state.uploads().usage(org).await.unwrap();
+    let (status, _, body) = call(
+        &server,
+        "POST",
+        &format!("/api/orgs/{org}/uploads"),
+        &member,
+        Payload::Png(crate::uploads::png(5, 5, None)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        body["url"],
+        format!("/api/orgs/{org}/uploads/{}", body["id"].as_str().unwrap())
+    );
+    let size = body["sizeBytes"].as_u64().unwrap();
+    assert_eq!(
+        server.state.uploads().usage(org).await.unwrap(),
+        before + size
+    );
+    assert_eq!(
+        server
+            .state
+            .uploads()
+            .usage(space.base.user("member"))
+            .await
+            .unwrap(),
+        0
+    );
+
     // A viewer is told which permission it lacks.
     let viewer = server.token(space.base.user("viewer"));
     let (status, _, body) = call(

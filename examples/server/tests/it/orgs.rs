@@ -993,8 +993,10 @@ mod smtp {
 
 /// What the org permission check adds to a request: two routes behind the same user token,
 /// one answering at once and one calling `Orgs::authorize` first (a member's lookup), and a
-/// third authenticated by an org API key (its lookup and last-used write), called in turn
-/// in one run; prints the p50 and p90 of each. On PostgreSQL when `DATABASE_URL` is set.
+/// third authenticated by an org API key (its lookup and last-used write); then the whole
+/// server's `POST .../ai-builder/full-app` in the member's personal space and in the org's
+/// space (the org route layer's check included), both on the Team plan. Called in turn in one
+/// run; prints the p50 and p90 of each. On PostgreSQL when `DATABASE_URL` is set.
 #[tokio::test]
 #[ignore = "a measurement, not a check: cargo test ... -- --ignored --nocapture measure_the_org_check"]
 #[allow(clippy::print_stdout, reason = "a measurement prints its figures")]
@@ -1043,21 +1045,51 @@ async fn measure_the_org_check() {
             .with_state(server.state.clone());
     let member = server.token(fixture.user("member"));
     let key = fixture.keys[&Role::Admin].1.clone();
-    let mut samples: [Vec<Duration>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    // Generations on the Team plan (no daily cap) in the member's space and in the org's.
+    for subject in [fixture.user("member"), org] {
+        server
+            .state
+            .quota()
+            .set_plan(subject, &"team".into())
+            .await
+            .unwrap();
+    }
+    let personal = "/api/ai-builder/full-app".to_owned();
+    let in_org = format!("/api/orgs/{org}/ai-builder/full-app");
+    let cases: [(&str, &str, &str, bool); 5] = [
+        ("user token, no org check", "/without", &member, false),
+        ("user token + authorize", "/with", &member, false),
+        ("org API key + authorize", "/with", &key, false),
+        ("full-app, personal space", &personal, &member, true),
+        ("full-app, org space", &in_org, &member, true),
+    ];
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); cases.len()];
     for round in 0..ROUNDS + 100 {
-        for (i, (path, token)) in [("/without", &member), ("/with", &member), ("/with", &key)]
-            .into_iter()
-            .enumerate()
-        {
-            let request = Request::builder()
-                .uri(path)
-                .header("authorization", format!("Bearer {token}"))
-                .body(Body::empty())
-                .unwrap();
+        for (i, (_, path, token, generate)) in cases.iter().enumerate() {
+            let builder = Request::builder()
+                .uri(*path)
+                .header("authorization", format!("Bearer {token}"));
+            let request = if *generate {
+                builder
+                    .method("POST")
+                    .header("content-type", "application/json")
+                    .body(Body::from(r#"{"prompt":"a todo list"}"#))
+                    .unwrap()
+            } else {
+                builder.body(Body::empty()).unwrap()
+            };
             let started = std::time::Instant::now();
-            let response = router.clone().oneshot(request).await.unwrap();
+            let response = if *generate {
+                server.send(request).await
+            } else {
+                router.clone().oneshot(request).await.unwrap()
+            };
             let took = started.elapsed();
-            assert_eq!(response.status(), StatusCode::OK);
+            assert!(
+                response.status().is_success(),
+                "{path}: {}",
+                response.status()
+            );
             // The first rounds warm the pool and caches.
             if round >= 100 {
                 samples[i].push(took);
@@ -1071,25 +1103,19 @@ async fn measure_the_org_check() {
         v[at]
     };
     let mut report = Vec::new();
-    for (name, v) in [
-        "user token, no org check",
-        "user token + authorize",
-        "org API key + authorize",
-    ]
-    .into_iter()
-    .zip(samples.iter_mut())
-    {
+    for ((name, ..), v) in cases.iter().zip(samples.iter_mut()) {
         let (p50, p90) = (quantile(v, 0.5), quantile(v, 0.9));
-        report.push((name, p50, p90));
+        report.push((*name, p50, p90));
     }
     println!("{backend}, {ROUNDS} rounds:");
     for (name, p50, p90) in &report {
         println!("  {name:<28} p50 {p50:>10.1?}  p90 {p90:>10.1?}");
     }
     println!(
-        "  the check adds (p50): {:.1?} for a member, {:.1?} for a key",
+        "  the check adds (p50): {:.1?} for a member, {:.1?} for a key; {:.1?} on a generation request",
         report[1].1.saturating_sub(report[0].1),
-        report[2].1.saturating_sub(report[0].1)
+        report[2].1.saturating_sub(report[0].1),
+        report[4].1.saturating_sub(report[3].1)
     );
     server.stop().await;
 }
