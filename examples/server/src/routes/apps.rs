@@ -9,8 +9,7 @@
 use std::str::FromStr;
 
 use appforge_apps::{
-    App, AppPatch, AppStore, Cursor, DiffLimits, ListApps, PublishedApp, Version, VersionDiff,
-    VersionInfo,
+    App, AppPatch, AppStore, Cursor, DiffLimits, ListApps, Version, VersionDiff, VersionInfo,
 };
 use appforge_core::Owner;
 use axum::Extension;
@@ -460,13 +459,18 @@ pub(crate) async fn unpublish(
 pub(crate) async fn preview(
     State(state): State<AppState>,
     Path(slug): Path<String>,
-) -> Result<axum::Json<PublishedApp>, ApiError> {
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
     let app = state
         .apps()
         .published(&slug)
         .await
         .map_err(|e| apps_error(&e))?;
-    Ok(axum::Json(app))
+    let mut value = serde_json::json!(app);
+    // An app published by an org shows the org's name and logo.
+    if let Some(org) = crate::routes::orgs::branding::published_branding(&state, &slug).await? {
+        value["org"] = org;
+    }
+    Ok(axum::Json(value))
 }
 
 /// The version (`?version=n`, default the current one) as `application/zip`.

@@ -172,6 +172,7 @@ pub(crate) struct IdParam {
 const OTHER_ROUTES: &[(&str, &str)] = &[
     ("get", "/p/{slug}"),
     ("get", "/api/plans"),
+    ("get", "/p/{slug}/logo"),
     ("get", "/api/billing/subscription"),
     ("post", "/api/stripe/checkout"),
     ("post", "/api/stripe/portal"),
@@ -202,6 +203,11 @@ const OTHER_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/orgs/{org}/audit/verify"),
     ("get", "/api/orgs/{org}/audit/export"),
     ("get", "/api/orgs/{org}/billing"),
+    ("get", "/api/orgs/{org}/branding"),
+    ("put", "/api/orgs/{org}/branding"),
+    ("get", "/api/orgs/{org}/branding/logo"),
+    ("put", "/api/orgs/{org}/branding/logo"),
+    ("delete", "/api/orgs/{org}/branding/logo"),
     ("post", "/api/orgs/{org}/billing/checkout"),
     ("post", "/api/orgs/{org}/billing/portal"),
     ("put", "/api/orgs/{org}/seats"),
@@ -244,6 +250,7 @@ pub fn router(state: &AppState) -> Router {
         .route("/api/admin/jobs", get(admin::jobs))
         .route("/api/admin/jobs/{id}/retry", post(admin::retry))
         .route("/api/admin/jobs/{id}/cancel", post(admin::cancel))
+        .route("/p/{slug}/logo", get(orgs::branding::published_logo))
         .route("/api/admin/metrics", get(report::metrics))
         .merge(orgs::router())
         .merge(pages())

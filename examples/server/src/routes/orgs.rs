@@ -12,6 +12,7 @@
 
 mod audit;
 mod billing;
+pub(crate) mod branding;
 mod invitations;
 mod keys;
 mod mail;
@@ -227,6 +228,36 @@ const ADMIN_ROUTES: &[OrgRoute] = &[
         Some("audit.export"),
     ),
     route(
+    route(
+        "get",
+        "/api/orgs/{org}/branding",
+        Access::Org(Permission::ReadApps),
+        None,
+    ),
+    route(
+        "put",
+        "/api/orgs/{org}/branding",
+        Access::Org(Permission::ManageSettings),
+        Some("branding.update"),
+    ),
+    route(
+        "get",
+        "/api/orgs/{org}/branding/logo",
+        Access::Org(Permission::ReadApps),
+        None,
+    ),
+    route(
+        "put",
+        "/api/orgs/{org}/branding/logo",
+        Access::Org(Permission::ManageSettings),
+        Some("branding.logo"),
+    ),
+    route(
+        "delete",
+        "/api/orgs/{org}/branding/logo",
+        Access::Org(Permission::ManageSettings),
+        Some("branding.logo.delete"),
+    ),
         "get",
         "/api/orgs/{org}/billing",
         Access::Org(Permission::ReadApps),
@@ -313,6 +344,16 @@ pub(crate) async fn service(
     }
     .with_clock(clock);
     store
+        .route(
+            "/api/orgs/{org}/branding",
+            get(branding::get).put(branding::put),
+        )
+        .route(
+            "/api/orgs/{org}/branding/logo",
+            get(branding::get_logo)
+                .put(branding::put_logo)
+                .delete(branding::delete_logo),
+        )
         .migrate()
         .await
         .map_err(|e| StartError::setup("orgs", e))?;

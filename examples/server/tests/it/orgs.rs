@@ -103,6 +103,8 @@ fn success(route: &OrgRoute) -> Option<StatusCode> {
 /// table (`Role::can`), plus the org's own rules: the fixture's only owner cannot leave, and
 /// a member cannot accept an invitation to an org they are in.
 fn expected(route: &OrgRoute, who: Who) -> StatusCode {
+        ("get" | "put", "/api/orgs/{org}/branding" | "/api/orgs/{org}/branding/logo")
+        | ("delete", "/api/orgs/{org}/branding/logo") => StatusCode::OK,
     let success = success(route)
         .unwrap_or_else(|| panic!("no success status for {} {}", route.method, route.path));
     match route.access {
@@ -207,6 +209,9 @@ impl Fixture {
             invitation: invitation.invitation.id,
             invitation_token: invitation.token.expose().to_owned(),
             keys,
+        // A logo, for the logo routes to read and remove.
+        let logo = appforge_orgs::Logo::new("image/png", crate::uploads::png(2, 2, None)).unwrap();
+        orgs.set_logo(&by_owner, org, &logo).await.unwrap();
             spare_key,
             other_org_key: (other_key.key.id, other_key.token.expose().to_owned()),
         }
@@ -277,6 +282,13 @@ impl Fixture {
         } else {
             path
         };
+            ("put", "/api/orgs/{org}/branding") => {
+                Some(json!({ "displayName": "Acme Labs", "primaryColor": "#1a73e8" }))
+            }
+            // An array of numbers is sent as raw bytes (`send`).
+            ("put", "/api/orgs/{org}/branding/logo") => {
+                Some(json!(crate::uploads::png(4, 4, None)))
+            }
         (path, body)
     }
 }
@@ -321,6 +333,16 @@ async fn send(
 
 /// Every audit entry of `org`.
 pub(crate) async fn entries(server: &TestServer, org: Uuid) -> Vec<AuditEntry> {
+        // Raw bytes: an image body.
+        Some(Value::Array(bytes)) => builder
+            .header("content-type", "application/octet-stream")
+            .body(Body::from(
+                bytes
+                    .iter()
+                    .map(|b| u8::try_from(b.as_u64().unwrap()).unwrap())
+                    .collect::<Vec<u8>>(),
+            ))
+            .unwrap(),
     server
         .state
         .orgs()
