@@ -171,8 +171,8 @@ pub(crate) struct IdParam {
 /// The routes outside the personal and org spaces.
 const OTHER_ROUTES: &[(&str, &str)] = &[
     ("get", "/p/{slug}"),
-    ("get", "/api/plans"),
     ("get", "/p/{slug}/logo"),
+    ("get", "/api/plans"),
     ("get", "/api/billing/subscription"),
     ("post", "/api/stripe/checkout"),
     ("post", "/api/stripe/portal"),
@@ -202,12 +202,12 @@ const OTHER_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/orgs/{org}/audit"),
     ("get", "/api/orgs/{org}/audit/verify"),
     ("get", "/api/orgs/{org}/audit/export"),
-    ("get", "/api/orgs/{org}/billing"),
     ("get", "/api/orgs/{org}/branding"),
     ("put", "/api/orgs/{org}/branding"),
     ("get", "/api/orgs/{org}/branding/logo"),
     ("put", "/api/orgs/{org}/branding/logo"),
     ("delete", "/api/orgs/{org}/branding/logo"),
+    ("get", "/api/orgs/{org}/billing"),
     ("post", "/api/orgs/{org}/billing/checkout"),
     ("post", "/api/orgs/{org}/billing/portal"),
     ("put", "/api/orgs/{org}/seats"),
@@ -237,6 +237,7 @@ pub fn router(state: &AppState) -> Router {
             )),
         )
         .route("/p/{slug}", get(apps::preview))
+        .route("/p/{slug}/logo", get(orgs::branding::published_logo))
         .route("/api/plans", get(account::plans))
         .route("/api/billing/subscription", get(account::subscription))
         .route("/api/stripe/checkout", post(account::checkout))
@@ -250,7 +251,6 @@ pub fn router(state: &AppState) -> Router {
         .route("/api/admin/jobs", get(admin::jobs))
         .route("/api/admin/jobs/{id}/retry", post(admin::retry))
         .route("/api/admin/jobs/{id}/cancel", post(admin::cancel))
-        .route("/p/{slug}/logo", get(orgs::branding::published_logo))
         .route("/api/admin/metrics", get(report::metrics))
         .merge(orgs::router())
         .merge(pages())

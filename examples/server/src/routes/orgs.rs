@@ -228,7 +228,6 @@ const ADMIN_ROUTES: &[OrgRoute] = &[
         Some("audit.export"),
     ),
     route(
-    route(
         "get",
         "/api/orgs/{org}/branding",
         Access::Org(Permission::ReadApps),
@@ -258,6 +257,7 @@ const ADMIN_ROUTES: &[OrgRoute] = &[
         Access::Org(Permission::ManageSettings),
         Some("branding.logo.delete"),
     ),
+    route(
         "get",
         "/api/orgs/{org}/billing",
         Access::Org(Permission::ReadApps),
@@ -319,6 +319,16 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/orgs/{org}/audit", get(audit::list))
         .route("/api/orgs/{org}/audit/verify", get(audit::verify))
         .route("/api/orgs/{org}/audit/export", get(audit::export))
+        .route(
+            "/api/orgs/{org}/branding",
+            get(branding::get).put(branding::put),
+        )
+        .route(
+            "/api/orgs/{org}/branding/logo",
+            get(branding::get_logo)
+                .put(branding::put_logo)
+                .delete(branding::delete_logo),
+        )
         .route("/api/orgs/{org}/billing", get(billing::get))
         .route("/api/orgs/{org}/billing/checkout", post(billing::checkout))
         .route("/api/orgs/{org}/billing/portal", post(billing::portal))
@@ -344,16 +354,6 @@ pub(crate) async fn service(
     }
     .with_clock(clock);
     store
-        .route(
-            "/api/orgs/{org}/branding",
-            get(branding::get).put(branding::put),
-        )
-        .route(
-            "/api/orgs/{org}/branding/logo",
-            get(branding::get_logo)
-                .put(branding::put_logo)
-                .delete(branding::delete_logo),
-        )
         .migrate()
         .await
         .map_err(|e| StartError::setup("orgs", e))?;

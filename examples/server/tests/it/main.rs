@@ -56,12 +56,12 @@ per_backend!(
 );
 
 per_backend!(
-per_backend!(
     @module branding branding_sqlite branding_postgres
     an_admin_brands_the_org_and_members_see_it,
     an_org_app_page_shows_the_org_name_and_public_logo,
 );
 
+per_backend!(
     @module analytics analytics_sqlite analytics_postgres
     a_generation_is_recorded_and_reported,
     a_quota_denial_is_recorded,

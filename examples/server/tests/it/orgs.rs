@@ -95,6 +95,8 @@ fn success(route: &OrgRoute) -> Option<StatusCode> {
         | ("put", "/api/orgs/{org}/seats")
         | ("delete", "/api/orgs/{org}/invitations/{id}" | "/api/orgs/{org}/api-keys/{id}")
         | ("post", "/api/invitations/{token}/accept") => StatusCode::OK,
+        ("get" | "put", "/api/orgs/{org}/branding" | "/api/orgs/{org}/branding/logo")
+        | ("delete", "/api/orgs/{org}/branding/logo") => StatusCode::OK,
         _ => return None,
     })
 }
@@ -103,8 +105,6 @@ fn success(route: &OrgRoute) -> Option<StatusCode> {
 /// table (`Role::can`), plus the org's own rules: the fixture's only owner cannot leave, and
 /// a member cannot accept an invitation to an org they are in.
 fn expected(route: &OrgRoute, who: Who) -> StatusCode {
-        ("get" | "put", "/api/orgs/{org}/branding" | "/api/orgs/{org}/branding/logo")
-        | ("delete", "/api/orgs/{org}/branding/logo") => StatusCode::OK,
     let success = success(route)
         .unwrap_or_else(|| panic!("no success status for {} {}", route.method, route.path));
     match route.access {
@@ -201,6 +201,9 @@ impl Fixture {
             )
             .await
             .unwrap();
+        // A logo, for the logo routes to read and remove.
+        let logo = appforge_orgs::Logo::new("image/png", crate::uploads::png(2, 2, None)).unwrap();
+        orgs.set_logo(&by_owner, org, &logo).await.unwrap();
         // The org's Stripe customer, for its billing portal (with Stripe configured).
         crate::org_billing::link_customer(server, org).await;
         Self {
@@ -209,9 +212,6 @@ impl Fixture {
             invitation: invitation.invitation.id,
             invitation_token: invitation.token.expose().to_owned(),
             keys,
-        // A logo, for the logo routes to read and remove.
-        let logo = appforge_orgs::Logo::new("image/png", crate::uploads::png(2, 2, None)).unwrap();
-        orgs.set_logo(&by_owner, org, &logo).await.unwrap();
             spare_key,
             other_org_key: (other_key.key.id, other_key.token.expose().to_owned()),
         }
@@ -274,6 +274,13 @@ impl Fixture {
             ("post", "/api/orgs/{org}/billing/checkout") => {
                 Some(json!({ "plan": "team", "interval": "monthly" }))
             }
+            ("put", "/api/orgs/{org}/branding") => {
+                Some(json!({ "displayName": "Acme Labs", "primaryColor": "#1a73e8" }))
+            }
+            // An array of numbers is sent as raw bytes (`send`).
+            ("put", "/api/orgs/{org}/branding/logo") => {
+                Some(json!(crate::uploads::png(4, 4, None)))
+            }
             ("put", "/api/orgs/{org}/seats") => Some(json!({ "seats": 20 })),
             _ => None,
         };
@@ -282,13 +289,6 @@ impl Fixture {
         } else {
             path
         };
-            ("put", "/api/orgs/{org}/branding") => {
-                Some(json!({ "displayName": "Acme Labs", "primaryColor": "#1a73e8" }))
-            }
-            // An array of numbers is sent as raw bytes (`send`).
-            ("put", "/api/orgs/{org}/branding/logo") => {
-                Some(json!(crate::uploads::png(4, 4, None)))
-            }
         (path, body)
     }
 }
@@ -316,6 +316,16 @@ async fn send(
         builder = builder.header("authorization", format!("Bearer {token}"));
     }
     let request = match body {
+        // Raw bytes: an image body.
+        Some(Value::Array(bytes)) => builder
+            .header("content-type", "application/octet-stream")
+            .body(Body::from(
+                bytes
+                    .iter()
+                    .map(|b| u8::try_from(b.as_u64().unwrap()).unwrap())
+                    .collect::<Vec<u8>>(),
+            ))
+            .unwrap(),
         Some(body) => builder
             .header("content-type", "application/json")
             .body(Body::from(body.to_string()))
@@ -333,16 +343,6 @@ async fn send(
 
 /// Every audit entry of `org`.
 pub(crate) async fn entries(server: &TestServer, org: Uuid) -> Vec<AuditEntry> {
-        // Raw bytes: an image body.
-        Some(Value::Array(bytes)) => builder
-            .header("content-type", "application/octet-stream")
-            .body(Body::from(
-                bytes
-                    .iter()
-                    .map(|b| u8::try_from(b.as_u64().unwrap()).unwrap())
-                    .collect::<Vec<u8>>(),
-            ))
-            .unwrap(),
     server
         .state
         .orgs()
