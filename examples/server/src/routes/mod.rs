@@ -31,7 +31,7 @@ use crate::state::AppState;
 const WEBHOOK_BODY_LIMIT: usize = 256 * 1024;
 
 /// One route of a space: served under `/api` for the caller's personal space and under
-/// `/api/orgs/{org}` for an org's ([`space`]).
+/// `/api/orgs/{org}` for an org's (see [`Space`]).
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct SpaceRoute {
