@@ -19,6 +19,12 @@
       if (value) localStorage.setItem(TOKEN_KEY, value); else localStorage.removeItem(TOKEN_KEY);
     } catch (_) { /* storage unavailable: the token lives for this page only */ }
   }
+  // A single sign-on ends on `/#token=<token>` (/auth/sso/callback): keep the token as a
+  // pasted one, and take it out of the address bar and history.
+  if (location.hash.startsWith("#token=")) {
+    setToken(decodeURIComponent(location.hash.slice("#token=".length)));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
   function adminToken() {
     try { return localStorage.getItem(ADMIN_KEY) || ""; } catch (_) { return ""; }
   }

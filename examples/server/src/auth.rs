@@ -48,6 +48,10 @@ pub struct Claims {
     /// A Supabase anonymous sign-in (`is_anonymous: true`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub is_anonymous: bool,
+    /// The org whose single sign-on issued the token (`/auth/sso/callback`); an org
+    /// enforcing its domains accepts its members' tokens only with its own id here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sso_org: Option<Uuid>,
 }
 
 /// Signs and verifies user tokens. Cheap to clone; the secret never reaches `Debug`.
@@ -138,6 +142,33 @@ impl JwtKeys {
     /// Panics only if HS256 signing fails, which it does not for a valid key.
     #[must_use]
     pub fn issue(&self, user: Uuid, email: Option<&str>, ttl: std::time::Duration) -> String {
+        self.issue_with(user, email, None, ttl)
+    }
+
+    /// A token for `user` signed in through `org`'s single sign-on (`sso_org`), valid for
+    /// `ttl` from now.
+    ///
+    /// # Panics
+    ///
+    /// As [`issue`](Self::issue).
+    #[must_use]
+    pub fn issue_sso(
+        &self,
+        user: Uuid,
+        email: &str,
+        org: Uuid,
+        ttl: std::time::Duration,
+    ) -> String {
+        self.issue_with(user, Some(email), Some(org), ttl)
+    }
+
+    fn issue_with(
+        &self,
+        user: Uuid,
+        email: Option<&str>,
+        sso_org: Option<Uuid>,
+        ttl: std::time::Duration,
+    ) -> String {
         let exp = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0) + ttl.as_secs();
         let claims = Claims {
             sub: user,
@@ -147,6 +178,7 @@ impl JwtKeys {
             nbf: None,
             iss: self.inner.issuer.clone(),
             is_anonymous: false,
+            sso_org,
         };
         jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -182,6 +214,8 @@ pub struct AuthUser {
     pub id: Uuid,
     /// The email claim, when present.
     pub email: Option<String>,
+    /// The org whose single sign-on issued the token, if one did.
+    pub sso_org: Option<Uuid>,
 }
 
 impl<S> FromRequestParts<S> for AuthUser
@@ -210,6 +244,7 @@ where
         Ok(Self {
             id: claims.sub,
             email: claims.email,
+            sso_org: claims.sso_org,
         })
     }
 }
@@ -419,6 +454,7 @@ mod tests {
             nbf: None,
             iss: None,
             is_anonymous: false,
+            sso_org: None,
         }
     }
 

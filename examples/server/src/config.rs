@@ -191,6 +191,9 @@ pub struct Config {
     pub uploads: UploadsConfig,
     /// Team workspaces: seats, invitations, audit retention, invitation mail.
     pub orgs: OrgsConfig,
+    /// `APPFORGE_SECRETS_KEY`: 32 bytes in standard base64, the key sealing SSO client
+    /// secrets at rest; unset, the SSO and SCIM routes answer 503 `sso_unavailable`.
+    pub secrets_key: Option<appforge_sso::SecretsKey>,
 }
 
 /// Where uploads are kept and what an upload may be.
@@ -344,6 +347,10 @@ impl Config {
             maintenance: maintenance(&get)?,
             edge: EdgeConfig::from_lookup(&get)?,
             orgs: OrgsConfig::from_lookup(&get)?,
+            secrets_key: get(appforge_sso::SECRETS_KEY_ENV)
+                .map(|text| appforge_sso::SecretsKey::from_base64(&text))
+                .transpose()
+                .map_err(|e| invalid("APPFORGE_SECRETS_KEY", e.to_string()))?,
             uploads: UploadsConfig {
                 storage_url: match get("APPFORGE_STORAGE_URL") {
                     Some(url) => url,

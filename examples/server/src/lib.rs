@@ -50,6 +50,7 @@ pub mod server;
 /// Who pays for a model call: the rules of `appforge::settlement`.
 pub(crate) use appforge::settlement;
 pub mod shutdown;
+pub mod sso;
 mod state;
 pub mod telemetry;
 pub mod work;

@@ -12,6 +12,7 @@ pub(crate) mod orgs;
 pub(crate) mod pages;
 pub(crate) mod report;
 pub(crate) mod space;
+pub(crate) mod sso;
 pub(crate) mod uploads;
 
 use std::sync::LazyLock;
@@ -211,6 +212,18 @@ const OTHER_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/orgs/{org}/billing/checkout"),
     ("post", "/api/orgs/{org}/billing/portal"),
     ("put", "/api/orgs/{org}/seats"),
+    ("put", "/api/orgs/{org}/sso"),
+    ("get", "/api/orgs/{org}/sso"),
+    ("delete", "/api/orgs/{org}/sso"),
+    ("post", "/api/orgs/{org}/scim-token"),
+    ("get", "/auth/sso/start"),
+    ("get", "/auth/sso/callback"),
+    ("post", "/auth/refresh"),
+    ("get", "/scim/v2/Users"),
+    ("post", "/scim/v2/Users"),
+    ("get", "/scim/v2/Users/{id}"),
+    ("patch", "/scim/v2/Users/{id}"),
+    ("delete", "/scim/v2/Users/{id}"),
     ("get", "/"),
     ("get", "/jobs"),
     ("get", "/jobs/{id}"),
@@ -253,6 +266,7 @@ pub fn router(state: &AppState) -> Router {
         .route("/api/admin/jobs/{id}/cancel", post(admin::cancel))
         .route("/api/admin/metrics", get(report::metrics))
         .merge(orgs::router())
+        .merge(sso::router())
         .merge(pages())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

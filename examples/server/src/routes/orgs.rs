@@ -17,6 +17,7 @@ mod invitations;
 mod keys;
 mod mail;
 mod members;
+pub(crate) mod sso;
 mod workspace;
 
 use std::sync::LazyLock;
@@ -281,6 +282,30 @@ const ADMIN_ROUTES: &[OrgRoute] = &[
         Access::OrgUser(Permission::Billing),
         Some("billing.seats"),
     ),
+    route(
+        "put",
+        "/api/orgs/{org}/sso",
+        Access::OrgUser(Permission::ManageSso),
+        Some("sso.configure"),
+    ),
+    route(
+        "get",
+        "/api/orgs/{org}/sso",
+        Access::Org(Permission::ManageSso),
+        None,
+    ),
+    route(
+        "delete",
+        "/api/orgs/{org}/sso",
+        Access::OrgUser(Permission::ManageSso),
+        Some("sso.remove"),
+    ),
+    route(
+        "post",
+        "/api/orgs/{org}/scim-token",
+        Access::OrgUser(Permission::ManageSso),
+        Some("sso.scim_token"),
+    ),
 ];
 
 /// The org routes, in [`ORG_ROUTES`].
@@ -336,6 +361,11 @@ pub(crate) fn router() -> Router<AppState> {
             "/api/orgs/{org}/seats",
             axum::routing::put(billing::set_seats),
         )
+        .route(
+            "/api/orgs/{org}/sso",
+            get(sso::get).put(sso::put).delete(sso::delete),
+        )
+        .route("/api/orgs/{org}/scim-token", post(sso::scim_token))
 }
 
 /// The orgs service over the shared database, migrated.

@@ -16,6 +16,7 @@ mod orgs;
 mod pages;
 mod process;
 mod reads;
+mod sso;
 mod support;
 mod uploads;
 
@@ -143,4 +144,12 @@ per_backend!(
     @module org_billing org_billing_sqlite org_billing_postgres
     an_orgs_checkout_and_subscription_set_its_plan_and_seats,
     changing_an_orgs_seats_changes_its_subscription_once,
+);
+
+per_backend!(
+    @module sso sso_sqlite sso_postgres
+    a_login_provisions_the_member_once,
+    replays_and_foreign_domains_are_refused,
+    scim_provisions_and_deactivates,
+    without_a_secrets_key_sso_is_unavailable,
 );

@@ -73,10 +73,17 @@ impl Who {
 /// `/api/invitations` without an entry here fails the table test.
 fn success(route: &OrgRoute) -> Option<StatusCode> {
     Some(match (route.method, route.path) {
-        ("post", "/api/orgs" | "/api/orgs/{org}/invitations" | "/api/orgs/{org}/api-keys") => {
-            StatusCode::CREATED
-        }
-        ("delete", "/api/orgs/{org}" | "/api/orgs/{org}/members/{user}")
+        (
+            "post",
+            "/api/orgs"
+            | "/api/orgs/{org}/invitations"
+            | "/api/orgs/{org}/api-keys"
+            | "/api/orgs/{org}/scim-token",
+        ) => StatusCode::CREATED,
+        (
+            "delete",
+            "/api/orgs/{org}" | "/api/orgs/{org}/members/{user}" | "/api/orgs/{org}/sso",
+        )
         | ("post", "/api/orgs/{org}/leave") => StatusCode::NO_CONTENT,
         (
             "get",
@@ -88,11 +95,12 @@ fn success(route: &OrgRoute) -> Option<StatusCode> {
             | "/api/orgs/{org}/audit"
             | "/api/orgs/{org}/audit/verify"
             | "/api/orgs/{org}/audit/export"
-            | "/api/orgs/{org}/billing",
+            | "/api/orgs/{org}/billing"
+            | "/api/orgs/{org}/sso",
         )
         | ("patch", "/api/orgs/{org}" | "/api/orgs/{org}/members/{user}")
         | ("post", "/api/orgs/{org}/billing/checkout" | "/api/orgs/{org}/billing/portal")
-        | ("put", "/api/orgs/{org}/seats")
+        | ("put", "/api/orgs/{org}/seats" | "/api/orgs/{org}/sso")
         | ("delete", "/api/orgs/{org}/invitations/{id}" | "/api/orgs/{org}/api-keys/{id}")
         | ("post", "/api/invitations/{token}/accept") => StatusCode::OK,
         ("get" | "put", "/api/orgs/{org}/branding" | "/api/orgs/{org}/branding/logo")
@@ -282,6 +290,15 @@ impl Fixture {
                 Some(json!(crate::uploads::png(4, 4, None)))
             }
             ("put", "/api/orgs/{org}/seats") => Some(json!({ "seats": 20 })),
+            // Validated only: nothing is fetched from the issuer.
+            ("put", "/api/orgs/{org}/sso") => Some(json!({
+                "issuer": "https://login.example.com/realms/acme",
+                "clientId": "appforge",
+                "clientSecret": "s3cret",
+                "allowedDomains": ["example.com"],
+                "defaultRole": "member",
+                "enforceDomain": false,
+            })),
             _ => None,
         };
         let path = if route.path.ends_with("/audit/export") {
@@ -364,7 +381,13 @@ pub(crate) fn in_space(path: &str) -> bool {
 pub(crate) async fn every_org_route_answers_each_caller_as_the_permission_table_says(db: Db) {
     // With a Stripe stand-in: the org's billing routes succeed for an owner.
     let (stripe, _subscription) = crate::org_billing::stripe_stand_in().await;
-    let server = TestServer::start(db, crate::org_billing::with_stripe(&stripe)).await;
+    let mut options = crate::org_billing::with_stripe(&stripe);
+    // SSO on: its settings routes answer (32 bytes of 7, base64).
+    options.env.push((
+        "APPFORGE_SECRETS_KEY",
+        "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=".into(),
+    ));
+    let server = TestServer::start(db, options).await;
     for (method, path) in ROUTES.iter() {
         if (path.starts_with("/api/orgs") || path.starts_with("/api/invitations"))
             && !in_space(path)

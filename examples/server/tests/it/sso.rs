@@ -1,0 +1,595 @@
+//! Single sign-on and SCIM over HTTP against an OpenID provider stand-in on 127.0.0.1 (no
+//! test reaches the internet): a login provisions its user once with the org's default
+//! role, a replayed state and an email outside the org's domains are refused, and SCIM
+//! creates, finds and deactivates users (whose org access ends at once).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use appforge_orgs::{AuditQuery, AuditRange, Caller, NewOrg, OrgStore as _, Role};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use url::Url;
+use uuid::Uuid;
+
+use crate::support::{Db, Options, TestServer};
+
+/// A secrets key (32 bytes of 7, base64).
+const SECRETS_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+const PUBLIC_URL: &str = "https://app.example.com";
+const CLIENT_ID: &str = "appforge";
+const CLIENT_SECRET: &str = "idp-client-secret";
+
+// The signing key of the SSO crate's own tests.
+const RSA1: &str = include_str!("../../../../crates/appforge-sso/tests/fixtures/rsa1.pem");
+const RSA1_JWK: &str = include_str!("../../../../crates/appforge-sso/tests/fixtures/rsa1.jwk.json");
+
+/// Who the provider says signed in, for a code it issued.
+#[derive(Debug, Clone)]
+struct Issued {
+    nonce: String,
+    subject: String,
+    email: String,
+}
+
+#[derive(Clone)]
+struct IdpState {
+    issuer: String,
+    codes: Arc<Mutex<HashMap<String, Issued>>>,
+}
+
+/// The provider stand-in: discovery, its RS256 key, and a token endpoint answering an ID
+/// token for the user the test had it authorize.
+struct Idp {
+    issuer: String,
+    codes: Arc<Mutex<HashMap<String, Issued>>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Idp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl Idp {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        let codes = Arc::new(Mutex::new(HashMap::new()));
+        let state = IdpState {
+            issuer: issuer.clone(),
+            codes: codes.clone(),
+        };
+        let app = Router::new()
+            .route("/.well-known/openid-configuration", get(discovery))
+            .route("/jwks", get(jwks))
+            .route("/token", post(token))
+            .with_state(state);
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self {
+            issuer,
+            codes,
+            server,
+        }
+    }
+
+    /// The provider's side of the browser's visit to `url`: `subject` (with `email`) signs
+    /// in; the code to send back.
+    fn authorize(&self, url: &str, subject: &str, email: &str) -> String {
+        let url = Url::parse(url).unwrap();
+        assert!(
+            url.as_str()
+                .starts_with(&format!("{}/authorize?", self.issuer))
+        );
+        let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        assert_eq!(query["client_id"], CLIENT_ID);
+        assert_eq!(
+            query["redirect_uri"],
+            format!("{PUBLIC_URL}/auth/sso/callback")
+        );
+        let code = format!("code-{}", Uuid::new_v4().simple());
+        self.codes.lock().insert(
+            code.clone(),
+            Issued {
+                nonce: query["nonce"].clone(),
+                subject: subject.into(),
+                email: email.into(),
+            },
+        );
+        code
+    }
+}
+
+async fn discovery(State(state): State<IdpState>) -> Response {
+    let issuer = &state.issuer;
+    axum::Json(json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/token"),
+        "jwks_uri": format!("{issuer}/jwks"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "code_challenge_methods_supported": ["S256"],
+    }))
+    .into_response()
+}
+
+async fn jwks() -> Response {
+    let key: Value = serde_json::from_str(RSA1_JWK).unwrap();
+    axum::Json(json!({ "keys": [key] })).into_response()
+}
+
+async fn token(State(state): State<IdpState>, body: String) -> Response {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let issued = form
+        .get("code")
+        .and_then(|code| state.codes.lock().remove(code));
+    let Some(issued) = issued.filter(|_| form.contains_key("code_verifier")) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({ "error": "invalid_grant" })),
+        )
+            .into_response();
+    };
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({
+        "iss": state.issuer,
+        "sub": issued.subject,
+        "aud": CLIENT_ID,
+        "iat": now,
+        "exp": now + 300,
+        "nonce": issued.nonce,
+        "email": issued.email,
+        "email_verified": true,
+        "name": "Ada Lovelace",
+    });
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("rsa-1".into());
+    let key = EncodingKey::from_rsa_pem(RSA1.as_bytes()).unwrap();
+    let id_token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+    axum::Json(json!({
+        "access_token": "access-token",
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "id_token": id_token,
+    }))
+    .into_response()
+}
+
+/// A server with SSO on, an org (owned by `owner`) whose provider is the stand-in,
+/// allowing `acme.com` only, new users joining as viewers.
+struct Fx {
+    server: TestServer,
+    idp: Idp,
+    org: Uuid,
+    slug: String,
+    owner: Uuid,
+}
+
+async fn fx(db: Db) -> Fx {
+    let idp = Idp::start().await;
+    let server = TestServer::start(
+        db,
+        Options {
+            env: vec![
+                ("APPFORGE_SECRETS_KEY", SECRETS_KEY.into()),
+                ("APPFORGE_PUBLIC_URL", PUBLIC_URL.into()),
+            ],
+            ..Options::api_only()
+        },
+    )
+    .await;
+    let owner = Uuid::new_v4();
+    let slug = format!("acme-{}", &Uuid::new_v4().simple().to_string()[..10]);
+    let org = server
+        .state
+        .orgs()
+        .create_org(&Caller::user(owner), NewOrg::new("Acme", slug.clone()))
+        .await
+        .unwrap()
+        .id;
+    let (status, answer) = send(
+        &server,
+        "PUT",
+        &format!("/api/orgs/{org}/sso"),
+        Some(&server.token(owner)),
+        Some(json!({
+            "issuer": idp.issuer,
+            "clientId": CLIENT_ID,
+            "clientSecret": CLIENT_SECRET,
+            "allowedDomains": ["acme.com"],
+            "defaultRole": "viewer",
+            "enforceDomain": true,
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(!answer.to_string().contains(CLIENT_SECRET), "{answer}");
+    Fx {
+        server,
+        idp,
+        org,
+        slug,
+        owner,
+    }
+}
+
+/// Sends a request (a JSON body as `application/scim+json` on `/scim`); the status and the
+/// body (JSON, or the `Location` header as a string when there is no body).
+async fn send(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let (status, headers, value) = send_full(server, method, path, token, body).await;
+    match headers.get("location") {
+        Some(location) if value.is_null() => {
+            (status, Value::String(location.to_str().unwrap().to_owned()))
+        }
+        _ => (status, value),
+    }
+}
+
+async fn send_full(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, http::HeaderMap, Value) {
+    let mut builder = Request::builder().method(method).uri(path);
+    if let Some(token) = token {
+        builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    let request = match body {
+        Some(body) => {
+            let media = if path.starts_with("/scim") {
+                "application/scim+json"
+            } else {
+                "application/json"
+            };
+            builder
+                .header("content-type", media)
+                .body(Body::from(body.to_string()))
+                .unwrap()
+        }
+        None => builder.body(Body::empty()).unwrap(),
+    };
+    let response = server.send(request).await;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, headers, value)
+}
+
+impl Fx {
+    /// Starts a login, has `subject` (`email`) sign in at the provider, and sends the
+    /// browser back: the callback's status and body (the token on success).
+    async fn login(&self, subject: &str, email: &str) -> (StatusCode, Value) {
+        let (state, code) = self.authorized(subject, email).await;
+        self.callback(&state, &code).await
+    }
+
+    /// Start and the provider's authorization: the state and code for the callback.
+    async fn authorized(&self, subject: &str, email: &str) -> (String, String) {
+        let (status, location) = send(
+            &self.server,
+            "GET",
+            &format!("/auth/sso/start?org={}", self.slug),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::FOUND, "{location}");
+        let url = location.as_str().unwrap();
+        let state = Url::parse(url)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .unwrap()
+            .1
+            .into_owned();
+        (state, self.idp.authorize(url, subject, email))
+    }
+
+    async fn callback(&self, state: &str, code: &str) -> (StatusCode, Value) {
+        let (status, answer) = send(
+            &self.server,
+            "GET",
+            &format!("/auth/sso/callback?state={state}&code={code}"),
+            None,
+            None,
+        )
+        .await;
+        if status != StatusCode::SEE_OTHER {
+            return (status, answer);
+        }
+        let location = answer.as_str().unwrap();
+        let token = location
+            .strip_prefix("/#token=")
+            .unwrap_or_else(|| panic!("redirect to {location}"));
+        (status, Value::String(token.to_owned()))
+    }
+
+    fn user_of(&self, token: &str) -> Uuid {
+        let claims = self.server.state.jwt().verify(token).unwrap();
+        assert_eq!(claims.sso_org, Some(self.org));
+        claims.sub
+    }
+
+    async fn audit_actions(&self) -> Vec<String> {
+        self.server
+            .state
+            .orgs()
+            .store()
+            .audit_page(self.org, &AuditQuery::new(AuditRange::all(), 1000))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|entry| entry.action)
+            .collect()
+    }
+
+    async fn role_of(&self, user: Uuid) -> Option<Role> {
+        self.server
+            .state
+            .orgs()
+            .store()
+            .member(self.org, user)
+            .await
+            .unwrap()
+            .map(|m| m.role)
+    }
+}
+
+/// start → the provider → callback: the token works on the org as a member with the
+/// default role; a second login is the same user and provisions nothing more; the token
+/// renews through `/auth/refresh`.
+pub(crate) async fn a_login_provisions_the_member_once(db: Db) {
+    let fx = fx(db).await;
+    let (status, token) = fx.login("ada-sub", "ada@acme.com").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{token}");
+    let token = token.as_str().unwrap().to_owned();
+    let user = fx.user_of(&token);
+    assert_eq!(fx.role_of(user).await, Some(Role::Viewer));
+
+    let (status, org) = send(
+        &fx.server,
+        "GET",
+        &format!("/api/orgs/{}", fx.org),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{org}");
+    assert_eq!(org["id"], json!(fx.org));
+    // A viewer cannot read the SSO settings.
+    let (status, _) = send(
+        &fx.server,
+        "GET",
+        &format!("/api/orgs/{}/sso", fx.org),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let provisions = |actions: &[String]| actions.iter().filter(|a| *a == "sso.provision").count();
+    assert_eq!(provisions(&fx.audit_actions().await), 1);
+    let (status, again) = fx.login("ada-sub", "ada@acme.com").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(fx.user_of(again.as_str().unwrap()), user);
+    assert_eq!(provisions(&fx.audit_actions().await), 1);
+
+    let (status, renewed) = send(&fx.server, "POST", "/auth/refresh", Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK, "{renewed}");
+    let renewed = renewed["token"].as_str().unwrap();
+    assert_eq!(fx.user_of(renewed), user);
+    // A token not from a single sign-on is not renewed here.
+    let (status, answer) = send(
+        &fx.server,
+        "POST",
+        "/auth/refresh",
+        Some(&fx.server.token(fx.owner)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(answer["error"], "refresh_unavailable");
+}
+
+/// The settings are read without the secret; a callback's state works once; an email
+/// outside the org's domains is refused and joins nothing.
+pub(crate) async fn replays_and_foreign_domains_are_refused(db: Db) {
+    let fx = fx(db).await;
+    let (status, settings) = send(
+        &fx.server,
+        "GET",
+        &format!("/api/orgs/{}/sso", fx.org),
+        Some(&fx.server.token(fx.owner)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(settings["sso"]["issuer"], json!(fx.idp.issuer));
+    assert_eq!(settings["sso"]["enforceDomain"], json!(true));
+    assert!(!settings.to_string().contains(CLIENT_SECRET));
+
+    let (state, code) = fx.authorized("ada-sub", "ada@acme.com").await;
+    assert_eq!(fx.callback(&state, &code).await.0, StatusCode::SEE_OTHER);
+    let (status, answer) = fx.callback(&state, &code).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert_eq!(answer["error"], "sso_refused");
+
+    let (status, answer) = fx.login("eve-sub", "eve@evil.com").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert_eq!(answer["error"], "sso_refused");
+    let eve = appforge_server::sso::user_id(&fx.idp.issuer, "eve-sub");
+    assert_eq!(fx.role_of(eve).await, None);
+}
+
+/// SCIM needs the org's token; creates a member with the default role, finds them by
+/// `userName`; deactivation removes the membership: the user's next org request is 404
+/// and they cannot sign in again.
+pub(crate) async fn scim_provisions_and_deactivates(db: Db) {
+    let fx = fx(db).await;
+    let owner = fx.server.token(fx.owner);
+    let (status, created) = send(
+        &fx.server,
+        "POST",
+        &format!("/api/orgs/{}/scim-token", fx.org),
+        Some(&owner),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let scim = created["token"].as_str().unwrap().to_owned();
+    assert!(scim.starts_with("afs_"));
+
+    let (status, answer) = send(&fx.server, "GET", "/scim/v2/Users", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(answer["status"], "401");
+    let (status, _) = send(&fx.server, "GET", "/scim/v2/Users", Some(&owner), None).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a user token is no SCIM token"
+    );
+
+    let (status, headers, bob) = send_full(
+        &fx.server,
+        "POST",
+        "/scim/v2/Users",
+        Some(&scim),
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "bob@acme.com",
+            "externalId": "00u-bob",
+            "emails": [{ "value": "bob@acme.com", "primary": true }],
+            "active": true,
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{bob}");
+    assert_eq!(headers["content-type"], "application/scim+json");
+    let id: Uuid = bob["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(bob["meta"]["resourceType"], "User");
+    assert_eq!(fx.role_of(id).await, Some(Role::Viewer));
+    let (status, _) = send(
+        &fx.server,
+        "POST",
+        "/scim/v2/Users",
+        Some(&scim),
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "BOB@acme.com",
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    let filter = "/scim/v2/Users?filter=userName%20eq%20%22bob%40acme.com%22";
+    let (status, list) = send(&fx.server, "GET", filter, Some(&scim), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        list["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:ListResponse"])
+    );
+    assert_eq!(list["totalResults"], 1);
+    assert_eq!(list["Resources"][0]["id"], json!(id));
+    let none = "/scim/v2/Users?filter=userName%20eq%20%22nobody%40acme.com%22";
+    let (_, list) = send(&fx.server, "GET", none, Some(&scim), None).await;
+    assert_eq!(list["totalResults"], 0);
+
+    // Bob signs in: he is the SCIM user.
+    let (status, token) = fx.login("bob-sub", "bob@acme.com").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{token}");
+    let token = token.as_str().unwrap().to_owned();
+    assert_eq!(fx.user_of(&token), id);
+    let org_path = format!("/api/orgs/{}", fx.org);
+    let (status, _) = send(&fx.server, "GET", &org_path, Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, patched) = send(
+        &fx.server,
+        "PATCH",
+        &format!("/scim/v2/Users/{id}"),
+        Some(&scim),
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{ "op": "replace", "path": "active", "value": false }],
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["active"], false);
+    // The very next request with the still-unexpired token.
+    let (status, _) = send(&fx.server, "GET", &org_path, Some(&token), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, answer) = send(&fx.server, "POST", "/auth/refresh", Some(&token), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    let (status, answer) = fx.login("bob-sub", "bob@acme.com").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(answer["error"], "sso_deactivated");
+
+    let (status, _) = send(
+        &fx.server,
+        "DELETE",
+        &format!("/scim/v2/Users/{id}"),
+        Some(&scim),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, answer) = send(
+        &fx.server,
+        "GET",
+        &format!("/scim/v2/Users/{id}"),
+        Some(&scim),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(answer["status"], "404");
+}
+
+/// Without `APPFORGE_SECRETS_KEY` the SSO and SCIM routes answer 503.
+pub(crate) async fn without_a_secrets_key_sso_is_unavailable(db: Db) {
+    let server = TestServer::start(db, Options::api_only()).await;
+    let owner = Uuid::new_v4();
+    let org = server
+        .state
+        .orgs()
+        .create_org(&Caller::user(owner), NewOrg::new("Acme", "acme-nokey"))
+        .await
+        .unwrap()
+        .id;
+    let token = server.token(owner);
+    for (method, path) in [
+        ("GET", format!("/api/orgs/{org}/sso")),
+        ("POST", format!("/api/orgs/{org}/scim-token")),
+        ("GET", "/auth/sso/start?org=acme-nokey".to_owned()),
+        ("GET", "/scim/v2/Users".to_owned()),
+    ] {
+        let (status, answer) = send(&server, method, &path, Some(&token), None).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{method} {path}");
+        assert_eq!(answer["error"], "sso_unavailable", "{method} {path}");
+    }
+}
