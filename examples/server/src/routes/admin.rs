@@ -470,9 +470,10 @@ pub(crate) async fn retry(
     let reservation = if query.free {
         None
     } else {
+        // The space's quota pays: the user's, or the org's pool for an org's job.
         let reserved = crate::routes::generate::reserve(
             &state,
-            job.user_id,
+            job.owner().id(),
             appforge_quota::Resource::Generation,
             &job.kind,
         )
@@ -517,7 +518,31 @@ pub(crate) async fn retry(
         reservation = ?reservation.as_ref().map(|r| r.id),
         "operator retried a job"
     );
+    audit_in_org(
+        &state,
+        &retried,
+        "admin.job_retry",
+        json!({ "free": query.free }),
+    )
+    .await;
     Ok(axum::Json(AdminJobView::from(&retried)).into_response())
+}
+
+/// Records an operator's action on an org's job in the org's audit log (as the system: the
+/// operator is not a member); a personal job's is only logged. A failure to record is logged,
+/// the action stands.
+async fn audit_in_org(state: &AppState, job: &Job, action: &str, detail: Value) {
+    let Some(org) = job.org_id else {
+        return;
+    };
+    let caller = appforge_orgs::Caller::system();
+    if let Err(error) = state
+        .orgs()
+        .record(&caller, org, action, Some(job.id.to_string()), detail)
+        .await
+    {
+        tracing::error!(%org, action, %error, "cannot record an operator's action in the org's audit log");
+    }
 }
 
 /// Cancels any user's pending or running job; 409 when it already finished.
@@ -532,6 +557,7 @@ pub(crate) async fn cancel(
         .await
         .map_err(|e| write_error(&e, "cancelled"))?;
     tracing::info!(job = %job.id, "operator cancelled a job");
+    audit_in_org(&state, &job, "admin.job_cancel", json!({})).await;
     Ok(axum::Json(AdminJobView::from(&job)))
 }
 

@@ -128,6 +128,7 @@ per_backend!(
     @module org_space org_space_sqlite org_space_postgres
     every_org_space_route_answers_each_caller_as_the_permission_table_says,
     an_orgs_resources_and_quota_are_the_orgs,
+    operator_actions_on_an_orgs_job_are_in_its_audit_log,
 );
 
 per_backend!(

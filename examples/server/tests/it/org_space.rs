@@ -450,3 +450,76 @@ pub(crate) async fn an_orgs_resources_and_quota_are_the_orgs(db: Db) {
     assert_eq!(body["details"]["permission"], "generate", "{body}");
     server.stop().await;
 }
+
+/// An operator's cancel and retry of an org's job are in the org's audit log (as the system,
+/// naming the job), and a paid retry is charged to the org's pool, not to the submitter.
+pub(crate) async fn operator_actions_on_an_orgs_job_are_in_its_audit_log(db: Db) {
+    use crate::pages::{ADMIN, admin_call, with_admin};
+
+    let server = TestServer::start(db, with_admin(Options::api_only())).await;
+    let base = Fixture::new(&server).await;
+    let org = base.org;
+    let member = base.user("member");
+    let (status, _, body) = call(
+        &server,
+        "POST",
+        &format!("/api/orgs/{org}/ai-builder/full-app"),
+        &server.token(member),
+        Payload::Json(json!({ "prompt": "a todo list" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let job = body["jobId"].as_str().unwrap().to_owned();
+
+    let (status, body) = admin_call(
+        &server,
+        "POST",
+        &format!("/api/admin/jobs/{job}/cancel"),
+        Some(ADMIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = admin_call(
+        &server,
+        "POST",
+        &format!("/api/admin/jobs/{job}/retry"),
+        Some(ADMIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let log = entries(&server, org).await;
+    let operator: Vec<(&str, Option<&str>)> = log
+        .iter()
+        .filter(|e| e.action.starts_with("admin."))
+        .map(|e| (e.action.as_str(), e.target.as_deref()))
+        .collect();
+    assert_eq!(
+        operator,
+        [
+            ("admin.job_cancel", Some(job.as_str())),
+            ("admin.job_retry", Some(job.as_str())),
+        ]
+    );
+    assert!(
+        log.iter()
+            .filter(|e| e.action.starts_with("admin."))
+            .all(|e| e.actor == appforge_orgs::Actor::System)
+    );
+    // The cancelled attempt never started (refunded); the retry is the org's one generation.
+    server
+        .state
+        .flush_settlements(std::time::Duration::from_secs(5))
+        .await;
+    let org_used = server.state.quota().status(org).await.unwrap().daily.used;
+    let member_used = server
+        .state
+        .quota()
+        .status(member)
+        .await
+        .unwrap()
+        .daily
+        .used;
+    assert_eq!((org_used, member_used), (1, 0));
+    server.stop().await;
+}

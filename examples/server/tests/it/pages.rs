@@ -8,16 +8,16 @@ use uuid::Uuid;
 
 use crate::support::{Db, FULL_APP, Options, SseReader, TestServer, eventually};
 
-const ADMIN: &str = "operator-token-for-tests";
+pub(crate) const ADMIN: &str = "operator-token-for-tests";
 
-fn with_admin(options: Options) -> Options {
+pub(crate) fn with_admin(options: Options) -> Options {
     let mut env = options.env;
     env.push(("APPFORGE_ADMIN_TOKEN", ADMIN.to_owned()));
     Options { env, ..options }
 }
 
 /// `method path` with `Authorization: Bearer token` (none when `token` is `None`).
-async fn admin_call(
+pub(crate) async fn admin_call(
     server: &TestServer,
     method: &str,
     path: &str,
