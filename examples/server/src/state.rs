@@ -67,7 +67,6 @@ struct Inner {
     limits: crate::limits::Limits,
     orgs: crate::routes::orgs::OrgsService,
     mailer: Option<crate::routes::orgs::Mailer>,
-    sso: Option<crate::sso::Sso>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -150,10 +149,6 @@ impl AppState {
         let uploads = uploads(&config, &db, clock.clone()).await?;
         let orgs = crate::routes::orgs::service(&config.orgs, &db, clock.clone()).await?;
         let mailer = crate::routes::orgs::Mailer::from_config(&config.orgs)?;
-        let sso = match &config.secrets_key {
-            Some(key) => Some(crate::sso::Sso::build(key.clone(), &db, clock.clone()).await?),
-            None => None,
-        };
         let reporting = Reporting::from_config(&config.reporting)?;
         let analytics = Analytics::start(events, crate::analytics::model_of(&config.provider))
             .map_err(|e| StartError::setup("analytics", e))?;
@@ -172,12 +167,12 @@ impl AppState {
         let metrics = Metrics::new();
         let hook_metrics = metrics.clone();
         let hook_analytics = analytics.clone();
+        let chat_analytics = analytics.clone();
         let hook_reporting = reporting.clone();
         let job_reporting = reporting.clone();
         // The queue settles each job's reservation as it ends (the generation service's
         // hook); these hooks add the analytics event, the error report and the metrics.
         let generation = GenerationService::builder(quota.clone(), jobs, apps, pipelines)
-        let chat_analytics = analytics.clone();
             .provider(provider)
             .clock(clock)
             .attachments(UploadedImages(uploads.clone()))
@@ -185,12 +180,12 @@ impl AppState {
                 finished(&hook_analytics, &hook_reporting, job);
                 job_metrics(&hook_metrics, job);
             })
+            .on_chat_end(move |ended| crate::routes::chat::record(&chat_analytics, ended))
             // A panic or an error report from a handler carries the job's and user's ids.
             .around_job(
                 move |job, run| match job_reporting.job_hub(job.id.into(), job.user_id) {
                     Some(hub) => {
                         let bound: futures::future::BoxFuture<'static, appforge_jobs::Outcome> =
-            .on_chat_end(move |ended| crate::routes::chat::record(&chat_analytics, ended))
                             Box::pin(sentry::SentryFutureExt::bind_hub(run, hub));
                         bound
                     }
@@ -220,7 +215,6 @@ impl AppState {
                 limits,
                 orgs,
                 mailer,
-                sso,
             }),
         })
     }
@@ -329,12 +323,6 @@ impl AppState {
     /// The mailer of invitations, when SMTP is configured.
     pub(crate) fn mailer(&self) -> Option<&crate::routes::orgs::Mailer> {
         self.inner.mailer.as_ref()
-    }
-
-    /// Single sign-on and SCIM, when `APPFORGE_SECRETS_KEY` is set.
-    #[must_use]
-    pub fn sso(&self) -> Option<&crate::sso::Sso> {
-        self.inner.sso.as_ref()
     }
 
     /// Cancelled when the server shuts down: open SSE streams end so that the graceful
