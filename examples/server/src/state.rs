@@ -67,6 +67,7 @@ struct Inner {
     limits: crate::limits::Limits,
     orgs: crate::routes::orgs::OrgsService,
     mailer: Option<crate::routes::orgs::Mailer>,
+    sso: Option<crate::sso::Sso>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -149,6 +150,10 @@ impl AppState {
         let uploads = uploads(&config, &db, clock.clone()).await?;
         let orgs = crate::routes::orgs::service(&config.orgs, &db, clock.clone()).await?;
         let mailer = crate::routes::orgs::Mailer::from_config(&config.orgs)?;
+        let sso = match &config.secrets_key {
+            Some(key) => Some(crate::sso::Sso::build(key.clone(), &db, clock.clone()).await?),
+            None => None,
+        };
         let reporting = Reporting::from_config(&config.reporting)?;
         let analytics = Analytics::start(events, crate::analytics::model_of(&config.provider))
             .map_err(|e| StartError::setup("analytics", e))?;
@@ -215,6 +220,7 @@ impl AppState {
                 limits,
                 orgs,
                 mailer,
+                sso,
             }),
         })
     }
@@ -323,6 +329,12 @@ impl AppState {
     /// The mailer of invitations, when SMTP is configured.
     pub(crate) fn mailer(&self) -> Option<&crate::routes::orgs::Mailer> {
         self.inner.mailer.as_ref()
+    }
+
+    /// Single sign-on and SCIM, when `APPFORGE_SECRETS_KEY` is set.
+    #[must_use]
+    pub fn sso(&self) -> Option<&crate::sso::Sso> {
+        self.inner.sso.as_ref()
     }
 
     /// Cancelled when the server shuts down: open SSE streams end so that the graceful
