@@ -147,6 +147,42 @@
       : used + " used of " + total + " seats";
   }
 
+  // The header in the org's branding (`GET /api/orgs/{id}/branding`): its display name and
+  // logo in the brand link, its primary colour as the `--accent` custom property (set through
+  // the CSSOM, which the pages' CSP allows; no inline style). Personal: appforge's own.
+  async function renderBranding() {
+    const link = document.querySelector(".top .brand");
+    if (!link) return;
+    const root = document.documentElement.style;
+    const plain = () => {
+      root.removeProperty("--accent");
+      clear(link);
+      link.append("appforge");
+    };
+    const current = space();
+    if (current.personal || !token()) { plain(); return; }
+    const answer = await api("GET", current.prefix + "/branding");
+    if (!answer.ok || !answer.data) { plain(); return; }
+    const brand = answer.data;
+    if (brand.primaryColor && /^#[0-9a-f]{6}$/i.test(brand.primaryColor)) root.setProperty("--accent", brand.primaryColor);
+    else root.removeProperty("--accent");
+    const name = brand.displayName || current.name;
+    clear(link);
+    link.append(el("span", { class: "brand-name" }, name));
+    link.setAttribute("data-org", current.id);
+    if (brand.logo && brand.logo.url) {
+      try {
+        const response = await fetch(brand.logo.url, { headers: { authorization: "Bearer " + token() } });
+        if (response.ok) {
+          const url = await dataUrl(await response.blob());
+          link.prepend(el("img", { class: "brand-logo", src: url, alt: "", width: 24, height: 24 }));
+        }
+      } catch (_) { /* the name alone */ }
+    }
+  }
+  document.addEventListener("af:branding", () => renderBranding());
+  document.addEventListener("af:space", () => renderBranding());
+
   // The header's space menu: Personal and the user's orgs.
   async function renderSpaces() {
     const box = document.getElementById("space-switch");
@@ -160,6 +196,7 @@
     if (!current.personal) select.append(el("option", { value: current.id }, current.name + " (" + current.role + ")"));
     select.value = current.personal ? "" : current.id;
     box.append(el("label", { for: "space-select" }, "Space"), select);
+    renderBranding();
     let orgs = current.personal ? [] : [current];
     select.addEventListener("change", () => switchSpace(orgs.find((o) => o.id === select.value) || null));
     const answer = await api("GET", "/api/orgs");

@@ -160,6 +160,62 @@
     }
   }
 
+  // The org's branding, for admins: display name and colour, the logo (raw image body).
+  async function loadBranding() {
+    const answer = await api("GET", view.prefix + "/branding");
+    if (!answer.ok) return;
+    $("#branding-name").value = answer.data.displayName || "";
+    $("#branding-color").value = answer.data.primaryColor || "";
+    $("#logo-remove").hidden = !answer.data.logo;
+  }
+
+  async function saveBranding(event) {
+    event.preventDefault();
+    const body = { displayName: $("#branding-name").value.trim() || null, primaryColor: $("#branding-color").value.trim() || null };
+    const answer = await api("PUT", view.prefix + "/branding", body);
+    if (!answer.ok) {
+      notice($("#branding-notice"), "Could not save the branding: " + errorMessage(answer), "error");
+      return;
+    }
+    notice($("#branding-notice"), "Branding saved.", "ok");
+    document.dispatchEvent(new CustomEvent("af:branding"));
+  }
+
+  async function uploadLogo(event) {
+    event.preventDefault();
+    const file = $("#logo-file").files[0];
+    if (!file) return;
+    let answer;
+    try {
+      const response = await fetch(view.prefix + "/branding/logo", {
+        method: "PUT",
+        headers: { authorization: "Bearer " + token(), "content-type": "application/octet-stream", accept: "application/json" },
+        body: file,
+      });
+      answer = { ok: response.ok, status: response.status, data: await response.json().catch(() => null) };
+    } catch (_) {
+      answer = { ok: false, status: 0, data: null };
+    }
+    if (!answer.ok) {
+      notice($("#branding-notice"), "Could not upload the logo: " + errorMessage(answer), "error");
+      return;
+    }
+    notice($("#branding-notice"), "Logo uploaded.", "ok");
+    $("#logo-remove").hidden = false;
+    document.dispatchEvent(new CustomEvent("af:branding"));
+  }
+
+  async function removeLogo() {
+    const answer = await api("DELETE", view.prefix + "/branding/logo");
+    if (!answer.ok) {
+      notice($("#branding-notice"), "Could not remove the logo: " + errorMessage(answer), "error");
+      return;
+    }
+    notice($("#branding-notice"), "Logo removed.", "ok");
+    $("#logo-remove").hidden = true;
+    document.dispatchEvent(new CustomEvent("af:branding"));
+  }
+
   async function load() {
     const signedIn = !!token();
     $("#signed-out").hidden = signedIn;
@@ -176,13 +232,17 @@
     for (const r of grantable()) select.append(el("option", { value: r, selected: r === "member" }, r));
     const inviter = roleAtLeast(view.role, "admin");
     $("#invite-panel").hidden = !inviter;
+    $("#branding-panel").hidden = !inviter;
     $("#org-page").hidden = false;
-    await Promise.all([loadMembers(), inviter ? loadInvitations() : null]);
+    await Promise.all([loadMembers(), inviter ? loadInvitations() : null, inviter ? loadBranding() : null]);
   }
 
   document.addEventListener("DOMContentLoaded", () => {
     $("#invite-form").addEventListener("submit", invite);
     $("#copy-link").addEventListener("click", copyLink);
+    $("#branding-form").addEventListener("submit", saveBranding);
+    $("#logo-form").addEventListener("submit", uploadLogo);
+    $("#logo-remove").addEventListener("click", removeLogo);
     document.addEventListener("af:session", load);
     document.addEventListener("af:space", load);
     load();
