@@ -448,6 +448,9 @@ impl FromRequestParts<AppState> for OrgCaller {
             AuthPrincipal::User(user) => user.email.clone(),
             AuthPrincipal::ApiKey(_) => None,
         };
+        if let (AuthPrincipal::User(user), Some(org)) = (&principal, org_in_path(&parts.uri)) {
+            sso::enforce(state, org, user).await?;
+        }
         let mut request = RequestInfo::none();
         if let Some(crate::connections::ClientAddr(addr)) = parts.extensions.get() {
             request = request.ip(addr.ip().to_string());
@@ -468,6 +471,16 @@ impl FromRequestParts<AppState> for OrgCaller {
             email,
         })
     }
+}
+
+/// The org id of an `/api/orgs/{org}/...` path, if it is one.
+fn org_in_path(uri: &http::Uri) -> Option<Uuid> {
+    uri.path()
+        .strip_prefix("/api/orgs/")?
+        .split('/')
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// The answer to an error of the orgs service: `404` for an org the caller does not belong

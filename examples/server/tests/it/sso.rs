@@ -360,8 +360,8 @@ impl Fx {
 }
 
 /// start → the provider → callback: the token works on the org as a member with the
-/// default role; a second login is the same user and provisions nothing more; the token
-/// renews through `/auth/refresh`.
+/// default role; a second login is the same user and provisions nothing more; members of
+/// the org's domain need such a token; it renews through `/auth/refresh`.
 pub(crate) async fn a_login_provisions_the_member_once(db: Db) {
     let fx = fx(db).await;
     let (status, token) = fx.login("ada-sub", "ada@acme.com").await;
@@ -397,6 +397,68 @@ pub(crate) async fn a_login_provisions_the_member_once(db: Db) {
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(fx.user_of(again.as_str().unwrap()), user);
     assert_eq!(provisions(&fx.audit_actions().await), 1);
+
+    // The org enforces its domain: a member of acme.com with another token is refused, on
+    // the org's routes and its space; an outsider is still 404, an owner keeps access.
+    let carol = Uuid::new_v4();
+    fx.server
+        .state
+        .orgs()
+        .add_member(&Caller::user(fx.owner), fx.org, carol, Role::Member)
+        .await
+        .unwrap();
+    let acme = |user: Uuid, email: &str| {
+        fx.server
+            .state
+            .jwt()
+            .issue(user, Some(email), std::time::Duration::from_secs(600))
+    };
+    for path in [
+        format!("/api/orgs/{}", fx.org),
+        format!("/api/orgs/{}/apps", fx.org),
+    ] {
+        let (status, answer) = send(
+            &fx.server,
+            "GET",
+            &path,
+            Some(&acme(carol, "carol@acme.com")),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {answer}");
+        assert_eq!(answer["error"], "sso_required");
+        let (status, _) = send(
+            &fx.server,
+            "GET",
+            &path,
+            Some(&acme(carol, "carol@other.com")),
+            None,
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{path}: another domain is not enforced"
+        );
+        let (status, _) = send(
+            &fx.server,
+            "GET",
+            &path,
+            Some(&acme(Uuid::new_v4(), "dan@acme.com")),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        let (status, _) = send(
+            &fx.server,
+            "GET",
+            &path,
+            Some(&acme(fx.owner, "boss@acme.com")),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+    }
 
     let (status, renewed) = send(&fx.server, "POST", "/auth/refresh", Some(&token), None).await;
     assert_eq!(status, StatusCode::OK, "{renewed}");

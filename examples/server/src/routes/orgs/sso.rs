@@ -52,6 +52,45 @@ pub(crate) fn sso_error(error: &appforge_sso::Error) -> ApiError {
     }
 }
 
+/// Domain enforcement: with `enforceDomain`, a member (not an owner) whose token's email is
+/// in the org's domains must use a token the org's single sign-on issued (`sso_org`): any
+/// other is `403 sso_required`. Non-members are left to the route's `404`; owners keep
+/// their access, so that a broken provider can still be fixed or removed.
+pub(crate) async fn enforce(
+    state: &AppState,
+    org: uuid::Uuid,
+    user: &crate::auth::AuthUser,
+) -> Result<(), ApiError> {
+    use appforge_orgs::OrgStore as _;
+
+    let (Some(sso), Some(email)) = (state.sso(), user.email.as_deref()) else {
+        return Ok(());
+    };
+    if user.sso_org == Some(org) {
+        return Ok(());
+    }
+    let Some(config) = sso.service().config(org).await.map_err(|e| sso_error(&e))? else {
+        return Ok(());
+    };
+    if !config.enforce_domain || !config.allows_email(email) {
+        return Ok(());
+    }
+    let member = state
+        .orgs()
+        .store()
+        .member(org, user.id)
+        .await
+        .map_err(api_error)?;
+    match member {
+        Some(member) if member.role != Role::Owner => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "sso_required",
+            "this organization requires signing in through its single sign-on (/auth/sso/start)",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// An org's settings as the API shows them: never the client secret.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
