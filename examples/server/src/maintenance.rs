@@ -75,6 +75,17 @@ pub async fn run(state: &AppState) -> MaintenanceReport {
             report.errors += 1;
         }
     }
+    // SSO logins started and never finished (expired after 10 minutes).
+    if let Some(sso) = state.sso() {
+        match sso.service().purge_expired().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::debug!(purged, "purged expired SSO logins"),
+            Err(error) => {
+                tracing::warn!(%error, "purging expired SSO logins failed");
+                report.errors += 1;
+            }
+        }
+    }
     match state
         .queue()
         .forget_silent_workers(FORGET_SILENT_WORKERS_AFTER)

@@ -505,6 +505,10 @@ pub(crate) async fn replays_and_foreign_domains_are_refused(db: Db) {
     assert_eq!(answer["error"], "sso_refused");
     let eve = appforge_server::sso::user_id(&fx.idp.issuer, "eve-sub");
     assert_eq!(fx.role_of(eve).await, None);
+
+    // The upkeep pass purges expired pending logins without an error.
+    let report = appforge_server::maintenance::run(&fx.server.state).await;
+    assert_eq!(report.errors, 0);
 }
 
 /// SCIM needs the org's token; creates a member with the default role, finds them by
