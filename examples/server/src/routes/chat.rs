@@ -49,7 +49,6 @@ pub(crate) struct ChatBody {
     attachments: Vec<Uuid>,
 }
 
-
 pub(crate) async fn chat(
     State(state): State<AppState>,
     space: Space,
