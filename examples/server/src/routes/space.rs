@@ -36,8 +36,6 @@ pub struct Space {
     /// Who acts: the signed-in user, or the org API key's id. A job records it as its
     /// submitter; the fair share of the workers counts by it.
     pub actor: Uuid,
-    /// The signed-in user; `None` for an org API key.
-    pub user: Option<Uuid>,
 }
 
 impl Space {
@@ -73,7 +71,6 @@ impl FromRequestParts<AppState> for Space {
         Ok(Self {
             owner: Owner::User(user.id),
             actor: user.id,
-            user: Some(user.id),
         })
     }
 }
@@ -102,22 +99,14 @@ pub(crate) async fn authorize(
     if let Err(error) = state.orgs().authorize(&caller, org, permission).await {
         return api_error(error).into_response();
     }
-    let space = match &caller.principal {
-        Principal::User(user) => Space {
-            owner: Owner::Org(org),
-            actor: *user,
-            user: Some(*user),
-        },
-        Principal::ApiKey(key) => Space {
-            owner: Owner::Org(org),
-            actor: key.key_id,
-            user: None,
-        },
-        _ => Space {
-            owner: Owner::Org(org),
-            actor: Uuid::nil(),
-            user: None,
-        },
+    let actor = match &caller.principal {
+        Principal::User(user) => *user,
+        Principal::ApiKey(key) => key.key_id,
+        _ => Uuid::nil(),
+    };
+    let space = Space {
+        owner: Owner::Org(org),
+        actor,
     };
     parts.extensions.insert(space);
     let response = next.run(Request::from_parts(parts, body)).await;
