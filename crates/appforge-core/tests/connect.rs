@@ -58,6 +58,69 @@ async fn postgres_url_opens_a_pool() {
     pool.close().await;
 }
 
+/// The backend process serving the statement.
+async fn backend_pid(pool: &sqlx::PgPool) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(pool)
+        .await
+}
+
+async fn terminate(admin: &sqlx::PgPool, pid: i32) {
+    let done: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1, 5000)")
+        .bind(pid)
+        .fetch_one(admin)
+        .await
+        .unwrap();
+    assert!(done, "backend {pid} terminated");
+}
+
+#[tokio::test]
+async fn a_connection_idle_past_the_threshold_is_tested_and_replaced() {
+    let Some(test_db) = appforge_testing::TestDatabase::create_or_skip().await else {
+        return;
+    };
+    let admin = test_db.pool().await;
+    let pool = Connect::new(test_db.url())
+        .max_connections(1)
+        .test_idle_after(Duration::ZERO)
+        .postgres()
+        .await
+        .unwrap();
+    let first = backend_pid(&pool).await.unwrap();
+    terminate(&admin, first).await;
+    // The ping on acquire finds the connection dead: the pool opens another, and the
+    // statement never sees the broken one.
+    let second = backend_pid(&pool).await.unwrap();
+    assert_ne!(first, second);
+}
+
+#[tokio::test]
+async fn a_connection_used_within_the_threshold_is_handed_out_untested() {
+    let Some(test_db) = appforge_testing::TestDatabase::create_or_skip().await else {
+        return;
+    };
+    let admin = test_db.pool().await;
+    let pool = Connect::new(test_db.url())
+        .max_connections(1)
+        .test_idle_after(Duration::from_secs(3600))
+        .postgres()
+        .await
+        .unwrap();
+    let first = backend_pid(&pool).await.unwrap();
+    // One connection serves every statement.
+    assert_eq!(backend_pid(&pool).await.unwrap(), first);
+    terminate(&admin, first).await;
+    // The price of not testing: the next statement meets the broken connection and fails,
+    // once; the pool closes it when it comes back, and the one after runs on a new one.
+    let error = backend_pid(&pool).await.unwrap_err();
+    assert!(
+        db::is_transient(&error) || error.as_database_error().is_some(),
+        "{error:?}"
+    );
+    let second = backend_pid(&pool).await.unwrap();
+    assert_ne!(first, second);
+}
+
 #[tokio::test]
 async fn other_schemes_are_a_configuration_error() {
     for url in ["memory:", "mysql://localhost/app", "app.db"] {
