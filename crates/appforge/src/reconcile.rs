@@ -21,7 +21,7 @@ use appforge_quota::{AnyUsageStore, HeldReservation, Quota, Settlement, UsageSto
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::settlement::{Settled, reservation_of, settle_job};
+use crate::settlement::{Settled, carries, settle_job};
 
 /// How often a running process reconciles.
 pub const RECONCILE_EVERY: Duration = Duration::from_secs(60);
@@ -181,7 +181,7 @@ impl<S: JobStore, U: UsageStore> Reconciler<S, U> {
             }
         };
         let result = match &job {
-            Some(job) if reservation_of(job) == Some(held.id) => {
+            Some(job) if carries(job, held.id) => {
                 report.scanned += 1;
                 settle_job(quota, job).await.map(|settled| match settled {
                     Some(Settled {

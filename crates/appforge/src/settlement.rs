@@ -41,6 +41,22 @@ pub fn reservation_of(job: &Job) -> Option<ReservationId> {
         .and_then(|v| serde_json::from_value(v.clone()).ok())
 }
 
+/// The payload key under which a generation job in an org's space carries the reservation of
+/// its submitter's daily cap there ([`Submission::member_daily_cap`](crate::generation::Submission::member_daily_cap)).
+pub const MEMBER_RESERVATION_KEY: &str = "memberReservationId";
+
+/// The reservation of the submitter's per-member cap a job carries (`None` without a cap).
+pub fn member_reservation_of(job: &Job) -> Option<ReservationId> {
+    job.payload
+        .get(MEMBER_RESERVATION_KEY)
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+}
+
+/// Whether `reservation` is one of `job`'s: the space's or the member cap's.
+pub fn carries(job: &Job, reservation: ReservationId) -> bool {
+    reservation_of(job) == Some(reservation) || member_reservation_of(job) == Some(reservation)
+}
+
 /// Whether a failed job's error says the request or the user caused it.
 pub fn caused_by_request(job: &Job) -> bool {
     job.error
@@ -78,7 +94,9 @@ pub fn charged(job: &Job) -> Option<bool> {
 
 /// Settles a finished job's reservation by the rules above: commit with its last attempt's
 /// tokens when it counts, else refund with them. `None` for a job without a reservation or
-/// not finished. Idempotent.
+/// not finished. Idempotent. The reservation of a member's cap, when the job carries one,
+/// is settled the same way (committed when the generation counts, else refunded), without
+/// tokens: the space's reservation records them.
 ///
 /// # Errors
 ///
@@ -94,6 +112,17 @@ pub async fn settle_job<U: UsageStore>(
         return Ok(None);
     };
     let tokens = job_tokens(job);
+    if let Some(member) = member_reservation_of(job) {
+        let settled = if charged {
+            quota.commit(member, 0).await
+        } else {
+            quota.refund(member).await
+        };
+        match settled {
+            Ok(_) | Err(appforge_quota::Error::AlreadySettled { .. }) => {}
+            Err(error) => return Err(error),
+        }
+    }
     let settlement = if charged {
         quota.commit(reservation, tokens).await?
     } else {

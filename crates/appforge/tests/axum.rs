@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use appforge::apps::MemoryAppStore;
 use appforge::apps::Owner;
-use appforge::axum::{Action, AuthRejection, Authenticate, SupabaseJwt, router};
+use appforge::axum::{Action, AuthRejection, Authenticate, Space, SupabaseJwt, router};
 use appforge::core::SecretString;
 use appforge::generation::GenerationService;
 use appforge::jobs::{MemoryJobStore, WorkerPool};
@@ -501,6 +501,8 @@ async fn a_host_brings_its_own_authentication() {
 struct Teams {
     org: Uuid,
     members: Vec<(Uuid, &'static str)>,
+    /// The org's daily generations per member.
+    member_daily_cap: Option<u32>,
 }
 
 impl Authenticate for Teams {
@@ -513,9 +515,9 @@ impl Authenticate for Teams {
         request: &http::request::Parts,
         user: Uuid,
         action: Action,
-    ) -> Result<Owner, AuthRejection> {
+    ) -> Result<Space, AuthRejection> {
         let Some(org) = request.headers.get("x-org") else {
-            return Ok(Owner::User(user));
+            return Ok(Owner::User(user).into());
         };
         let role = self
             .members
@@ -527,7 +529,7 @@ impl Authenticate for Teams {
         if role == "viewer" && action != Action::Read {
             return Err(AuthRejection::forbidden("viewers only read"));
         }
-        Ok(Owner::Org(self.org))
+        Ok(Space::new(Owner::Org(self.org)).member_daily_cap(self.member_daily_cap))
     }
 }
 
@@ -575,6 +577,7 @@ async fn a_hosts_spaces_scope_jobs_and_quota_and_its_roles_gate_writes() {
     let teams = Teams {
         org,
         members: vec![(member, "member"), (viewer, "viewer")],
+        member_daily_cap: None,
     };
     let app = Router::new().nest("/builder", router(service.clone(), teams));
     let prompt = json!({ "prompt": "a todo list" });
@@ -632,4 +635,83 @@ async fn a_hosts_spaces_scope_jobs_and_quota_and_its_roles_gate_writes() {
         .await
         .unwrap();
     assert_eq!((stored.owner(), stored.user_id), (Owner::Org(org), member));
+}
+
+/// An org's daily cap per member: a member who started the cap's generations is refused
+/// (`429 member_cap_reached`) while another member and the org's pool go on; a generation
+/// cancelled before it ran is refunded to the member's count as to the org's.
+#[tokio::test]
+async fn an_orgs_cap_per_member_stops_that_member_only() {
+    let provider = ScriptedProvider::new();
+    let service = service(&provider);
+    let (ada, bob, org) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    service
+        .quota()
+        .set_plan(org, &appforge::quota::PlanId::team())
+        .await
+        .unwrap();
+    let teams = Teams {
+        org,
+        members: vec![(ada, "member"), (bob, "member")],
+        member_daily_cap: Some(2),
+    };
+    let app = Router::new().nest("/builder", router(service.clone(), teams));
+    let generate = |user| {
+        let app = app.clone();
+        async move {
+            as_member(
+                &app,
+                "POST",
+                "/builder/ai-builder/full-app",
+                user,
+                Some(org),
+                Some(json!({ "prompt": "a todo list" })),
+            )
+            .await
+        }
+    };
+    let mut jobs = Vec::new();
+    for _ in 0..2 {
+        let (status, body) = generate(ada).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        jobs.push(body["jobId"].as_str().unwrap().to_owned());
+    }
+    let (status, body) = generate(ada).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"], "member_cap_reached", "{body}");
+    assert_eq!(body["details"]["daily"]["limit"], 2, "{body}");
+    let (status, body) = generate(bob).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "another member: {body}");
+    let (_, quota) = as_member(&app, "GET", "/builder/quota", ada, Some(org), None).await;
+    assert_eq!(
+        quota["daily"]["used"], 3,
+        "the refused one is not the org's: {quota}"
+    );
+
+    // Cancelled before it ran: refunded, to the org and to the member.
+    let (status, body) = as_member(
+        &app,
+        "DELETE",
+        &format!("/builder/jobs/{}", jobs[0]),
+        ada,
+        Some(org),
+        None,
+    )
+    .await;
+    assert!(status.is_success(), "{status} {body}");
+    service.flush_settlements(Duration::from_secs(5)).await;
+    let (_, quota) = as_member(&app, "GET", "/builder/quota", ada, Some(org), None).await;
+    assert_eq!(quota["daily"]["used"], 2, "{quota}");
+    let (status, body) = generate(ada).await;
+    assert_eq!(
+        status,
+        StatusCode::ACCEPTED,
+        "the refund gave the member one back: {body}"
+    );
+    let (status, _) = generate(ada).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // The member's cap is their own: their personal space has none.
+    let member = appforge::generation::member_cap_subject(org, ada);
+    assert_eq!(service.quota().status(member).await.unwrap().daily.used, 2);
+    assert_ne!(member, appforge::generation::member_cap_subject(org, bob));
 }

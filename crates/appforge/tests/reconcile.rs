@@ -7,7 +7,7 @@ use std::time::Duration;
 use appforge::jobs::{JobId, JobQueue, JobStatus, MemoryJobStore, NewJob, Outcome, WorkerPool};
 use appforge::quota::{Admission, MemoryUsageStore, Quota, Reservation, Resource};
 use appforge::reconcile::Reconciler;
-use appforge::settlement::{self, ChatEnd, RESERVATION_KEY};
+use appforge::settlement::{self, ChatEnd, MEMBER_RESERVATION_KEY, RESERVATION_KEY};
 use appforge_core::ManualClock;
 use futures::StreamExt;
 use serde_json::json;
@@ -152,6 +152,60 @@ async fn held_reservations_of_live_jobs_stay_and_orphans_are_released() {
     );
     assert_eq!(
         f.queue.get(user, waiting).await.unwrap().status,
+        JobStatus::Pending
+    );
+}
+
+/// A job under an org's cap per member carries two reservations, the org's and the
+/// member's: found by the reconciler long after its process stopped, both are settled by the
+/// job's rule, and a job still waiting keeps both.
+#[tokio::test]
+async fn a_members_cap_reservation_is_settled_with_its_job() {
+    let f = fixture();
+    let (org, member) = (Uuid::new_v4(), Uuid::new_v4());
+    let job = |kind: &'static str| {
+        let f = &f;
+        async move {
+            // The member's first: the reconciler meets it before the org's.
+            let capped = f.reserve(member).await;
+            let pooled = f.reserve(org).await;
+            let payload = json!({ RESERVATION_KEY: pooled.id, MEMBER_RESERVATION_KEY: capped.id });
+            let user = Uuid::new_v4();
+            let new = NewJob::new(kind, user, payload).max_attempts(1);
+            let job = f.queue.enqueue(new).await.unwrap();
+            for id in [pooled.id, capped.id] {
+                f.quota.hold(id, job.id.into()).await.unwrap();
+            }
+            (job.id, user)
+        }
+    };
+    let (completed, by) = job("completes").await;
+    let (failed, failed_by) = job("provider_error").await;
+    f.run(by, &[completed]).await;
+    f.run(failed_by, &[failed]).await;
+    let (waiting, _) = job("completes").await;
+    f.clock.advance(f.quota.reservation_timeout() * 3);
+
+    let report = Reconciler::new(f.quota.clone(), f.queue.clone())
+        .at_start()
+        .await;
+    assert_eq!(
+        (report.committed, report.refunded, report.released),
+        (1, 1, 0),
+        "{report:?}"
+    );
+    assert_eq!(report.errors, 0);
+    // The completed job counts for both, the refunded one for neither, the waiting one
+    // keeps its slot in both.
+    for subject in [org, member] {
+        assert_eq!(
+            f.quota.status(subject).await.unwrap().daily.used,
+            2,
+            "{subject}"
+        );
+    }
+    assert_eq!(
+        f.queue.get_any(waiting).await.unwrap().status,
         JobStatus::Pending
     );
 }

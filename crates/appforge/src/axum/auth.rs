@@ -41,15 +41,53 @@ pub trait Authenticate: Send + Sync + 'static {
     /// router under, a header) and checks the user's role there (`appforge-orgs`'
     /// `Orgs::authorize`): it answers [`Owner::Org`], or rejects with `404` for an org the
     /// user does not belong to and `403` for a role without the permission. The router then
-    /// reads and writes only that space: its jobs, its pooled quota, its apps.
+    /// reads and writes only that space: its jobs, its pooled quota, its apps. An org with a
+    /// daily cap per member (`appforge-orgs`' `Orgs::admit` answers it with the role, in the
+    /// same lookup) passes it with [`Space::member_daily_cap`].
     fn space(
         &self,
         request: &http::request::Parts,
         user: Uuid,
         action: Action,
-    ) -> impl Future<Output = Result<Owner, AuthRejection>> + Send {
+    ) -> impl Future<Output = Result<Space, AuthRejection>> + Send {
         let _ = (request, action);
-        std::future::ready(Ok(Owner::User(user)))
+        std::future::ready(Ok(Space::from(Owner::User(user))))
+    }
+}
+
+/// The space a request acts in ([`Authenticate::space`]): whose jobs, quota and apps it
+/// reads and writes, and, in an org, the daily cap on the member's generations there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Space {
+    /// The user's personal space or the org's.
+    pub owner: Owner,
+    /// In an org, the most generations the member may start there per day; `None`: no
+    /// cap (only the org's pooled quota). Ignored in a personal space.
+    pub member_daily_cap: Option<u32>,
+}
+
+impl Space {
+    /// `owner`'s space, without a cap per member.
+    #[must_use]
+    pub const fn new(owner: Owner) -> Self {
+        Self {
+            owner,
+            member_daily_cap: None,
+        }
+    }
+
+    /// With the org's daily cap per member.
+    #[must_use]
+    pub const fn member_daily_cap(mut self, cap: Option<u32>) -> Self {
+        self.member_daily_cap = cap;
+        self
+    }
+}
+
+impl From<Owner> for Space {
+    fn from(owner: Owner) -> Self {
+        Self::new(owner)
     }
 }
 

@@ -53,7 +53,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-pub use auth::{Action, AuthRejection, Authenticate, SupabaseJwt, bearer};
+pub use auth::{Action, AuthRejection, Authenticate, Space, SupabaseJwt, bearer};
 pub use openapi::openapi;
 
 use crate::generation::limits::{self, LimitError};
@@ -195,19 +195,19 @@ where
     }
 
     /// The user and the space the request acts in, for `action`.
-    async fn acting(&self, request: &Parts, action: Action) -> Result<(Uuid, Owner), ApiError> {
+    async fn acting(&self, request: &Parts, action: Action) -> Result<(Uuid, Space), ApiError> {
         let rejected = |r: AuthRejection| ApiError::new(r.status, status_code(r.status), r.message);
         let user = self
             .auth
             .authenticate(&request.headers)
             .await
             .map_err(rejected)?;
-        let owner = self
+        let space = self
             .auth
             .space(request, user, action)
             .await
             .map_err(rejected)?;
-        Ok((user, owner))
+        Ok((user, space))
     }
 }
 
@@ -266,6 +266,27 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "quota_exceeded",
                 status.denial_message(),
+            )
+        }
+    }
+}
+
+impl ApiError {
+    /// `429 member_cap_reached`: the member's daily generations in the org are used.
+    fn member_cap(status: &QuotaStatus) -> Self {
+        let cap = status
+            .daily
+            .limit
+            .map_or_else(String::new, |n| format!(" ({n})"));
+        Self {
+            details: serde_json::to_value(status).ok(),
+            retry_after: Some(status.retry_after_secs().unwrap_or(60).max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "member_cap_reached",
+                format!(
+                    "you started this organization's daily generations per member{cap}: the org's admins set the cap"
+                ),
             )
         }
     }
@@ -448,15 +469,16 @@ where
         Ok(plan)
     }
 
-    /// Submits as `user` in the space `owner`.
+    /// Submits as `user` in the space `owner`, within the member's daily cap there.
     async fn submit(
         &self,
         user: Uuid,
         owner: Owner,
+        member_daily_cap: Option<u32>,
         submission: Submission,
     ) -> Result<Response, ApiError> {
         let submission = match owner.org() {
-            Some(org) => submission.in_org(org),
+            Some(org) => submission.in_org(org).member_daily_cap(member_daily_cap),
             None => submission,
         };
         match self.service.submit(user, submission).await {
@@ -469,6 +491,7 @@ where
             )
                 .into_response()),
             Err(SubmitError::Denied(status)) => Err(ApiError::denied(&status)),
+            Err(SubmitError::MemberCap(status)) => Err(ApiError::member_cap(&status)),
             Err(error) => Err(ApiError::internal(&error)),
         }
     }
@@ -478,7 +501,13 @@ where
         request: Parts,
         body: Result<Json<FullAppBody>, JsonRejection>,
     ) -> Result<Response, ApiError> {
-        let (user, owner) = self.acting(&request, Action::Generate).await?;
+        let (
+            user,
+            Space {
+                owner,
+                member_daily_cap,
+            },
+        ) = self.acting(&request, Action::Generate).await?;
         let Json(mut body) = body?;
         let plan = self
             .admit(
@@ -515,7 +544,7 @@ where
         if let Some((app, version)) = target {
             submission = submission.save_to(app, version);
         }
-        self.submit(user, owner, submission).await
+        self.submit(user, owner, member_daily_cap, submission).await
     }
 
     async fn modify(
@@ -523,7 +552,13 @@ where
         request: Parts,
         body: Result<Json<ModifyBody>, JsonRejection>,
     ) -> Result<Response, ApiError> {
-        let (user, owner) = self.acting(&request, Action::Modify).await?;
+        let (
+            user,
+            Space {
+                owner,
+                member_daily_cap,
+            },
+        ) = self.acting(&request, Action::Modify).await?;
         let Json(mut body) = body?;
         let plan = self
             .admit(
@@ -566,7 +601,7 @@ where
         if let Some((app, version)) = target {
             submission = submission.save_to(app, version);
         }
-        self.submit(user, owner, submission).await
+        self.submit(user, owner, member_daily_cap, submission).await
     }
 
     async fn plan_phases(
@@ -574,7 +609,13 @@ where
         request: Parts,
         body: Result<Json<PlanBody>, JsonRejection>,
     ) -> Result<Response, ApiError> {
-        let (user, owner) = self.acting(&request, Action::Generate).await?;
+        let (
+            user,
+            Space {
+                owner,
+                member_daily_cap,
+            },
+        ) = self.acting(&request, Action::Generate).await?;
         let Json(body) = body?;
         self.admit(
             owner,
@@ -591,13 +632,14 @@ where
         self.submit(
             user,
             owner,
+            member_daily_cap,
             Submission::plan_phases(request).attachments(body.attachments),
         )
         .await
     }
 
     async fn job(self, request: Parts, Path(id): Path<String>) -> Result<Json<JobView>, ApiError> {
-        let (_, owner) = self.acting(&request, Action::Read).await?;
+        let (_, Space { owner, .. }) = self.acting(&request, Action::Read).await?;
         let job = self
             .service
             .queue()
@@ -612,7 +654,7 @@ where
         request: Parts,
         Path(id): Path<String>,
     ) -> Result<Json<JobView>, ApiError> {
-        let (_, owner) = self.acting(&request, Action::Cancel).await?;
+        let (_, Space { owner, .. }) = self.acting(&request, Action::Cancel).await?;
         let job = self
             .service
             .queue()
@@ -627,7 +669,7 @@ where
         request: Parts,
         Path(id): Path<String>,
     ) -> Result<Sse<impl futures::Stream<Item = Result<Event, Infallible>>>, ApiError> {
-        let (_, owner) = self.acting(&request, Action::Read).await?;
+        let (_, Space { owner, .. }) = self.acting(&request, Action::Read).await?;
         let subscription = self
             .service
             .queue()
@@ -656,7 +698,7 @@ where
     }
 
     async fn quota(self, request: Parts) -> Result<Json<QuotaStatus>, ApiError> {
-        let (_, owner) = self.acting(&request, Action::Read).await?;
+        let (_, Space { owner, .. }) = self.acting(&request, Action::Read).await?;
         let status = self
             .service
             .quota()

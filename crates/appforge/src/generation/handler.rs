@@ -29,7 +29,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::{ATTACHMENT_IDS, AttachmentError, FULL_APP, GenerationService, MODIFY, PLAN_PHASES};
-use crate::settlement::{REQUEST_ERROR, reservation_of};
+use crate::settlement::{REQUEST_ERROR, member_reservation_of, reservation_of};
 
 impl<J, U, A> GenerationService<J, U, A>
 where
@@ -82,10 +82,13 @@ where
     async fn attempt(self, ctx: JobContext) -> Outcome {
         let kind = ctx.job().kind.clone();
         let reservation = reservation_of(ctx.job());
-        if let Some(reservation) = reservation {
-            // Held at enqueue already; again here in case that write was lost, so that the
-            // reservation of a job that waited long is not released under it.
-            if let Err(error) = self.quota().hold(reservation, ctx.job().id.into()).await {
+        // Held at enqueue already; again here in case that write was lost, so that the
+        // reservations of a job that waited long are not released under it.
+        for held in [reservation, member_reservation_of(ctx.job())]
+            .into_iter()
+            .flatten()
+        {
+            if let Err(error) = self.quota().hold(held, ctx.job().id.into()).await {
                 tracing::warn!(job = %ctx.job().id, %error, "the job's reservation cannot be held");
             }
         }

@@ -70,7 +70,7 @@ use crate::settlement::{reservation_of, settle_job};
 
 pub use chat::{ChatChunk, ChatEnded, ChatMessage, ChatReply};
 pub use handler::{camel, camel_case_keys};
-pub use submit::{Submission, SubmitError, Submitted};
+pub use submit::{Submission, SubmitError, Submitted, member_cap_plan, member_cap_subject};
 
 /// The job kind of a whole-app generation.
 pub const FULL_APP: &str = "full_app";

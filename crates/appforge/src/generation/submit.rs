@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{ATTACHMENT_IDS, FULL_APP, GenerationService, MODIFY, PLAN_PHASES};
-use crate::settlement::RESERVATION_KEY;
+use crate::settlement::{MEMBER_RESERVATION_KEY, RESERVATION_KEY};
 
 /// One generation to run: the pipeline's request, the saved app it builds on, and the ids of
 /// the uploads it attaches (loaded by the job when it runs, through the service's
@@ -24,6 +24,7 @@ pub struct Submission {
     target: Option<(Uuid, u32)>,
     attachments: Vec<Uuid>,
     org: Option<Uuid>,
+    member_daily_cap: Option<u32>,
 }
 
 impl Submission {
@@ -35,6 +36,7 @@ impl Submission {
             target: None,
             attachments: Vec::new(),
             org: None,
+            member_daily_cap: None,
         }
     }
 
@@ -78,6 +80,18 @@ impl Submission {
         self
     }
 
+    /// In an org's space, the most generations the submitter may start there per day (the
+    /// org's setting, `appforge-orgs`' `Access::member_daily_cap`); `None`, or a personal
+    /// space, has no cap. The cap is counted by the quota under a subject of its own per org
+    /// and member ([`member_cap_subject`]), reserved before the org's pool and settled with
+    /// the job by the same rules, so a generation refunded to the org is refunded to the
+    /// member's count too.
+    #[must_use]
+    pub fn member_daily_cap(mut self, cap: Option<u32>) -> Self {
+        self.member_daily_cap = cap;
+        self
+    }
+
     /// The space the generation runs in: `user`'s personal one, or the org of
     /// [`in_org`](Self::in_org).
     #[must_use]
@@ -98,8 +112,13 @@ impl Submission {
         self.kind
     }
 
-    /// The job's payload for `reservation` on `plan`.
-    fn payload(self, reservation: ReservationId, plan: &PlanId) -> Value {
+    /// The job's payload for `reservation` on `plan` (and the member cap's `member`).
+    fn payload(
+        self,
+        reservation: ReservationId,
+        plan: &PlanId,
+        member: Option<ReservationId>,
+    ) -> Value {
         let mut request = self.request;
         if !self.attachments.is_empty() {
             request[ATTACHMENT_IDS] = json!(self.attachments);
@@ -110,6 +129,9 @@ impl Submission {
             RESERVATION_KEY: reservation,
             "plan": plan,
         });
+        if let Some(member) = member {
+            payload[MEMBER_RESERVATION_KEY] = json!(member);
+        }
         if let Some((app, version)) = self.target {
             payload["appId"] = json!(app);
             payload["baseVersion"] = json!(version);
@@ -137,6 +159,10 @@ pub enum SubmitError {
     /// The user's quota is spent: every window, and which one refused (`denied_by`).
     #[error("quota exceeded")]
     Denied(Box<QuotaStatus>),
+    /// The submitter reached the org's daily cap per member
+    /// ([`Submission::member_daily_cap`]): the cap's count (`daily`) and when it resets.
+    #[error("the org's daily generations per member are used")]
+    MemberCap(Box<QuotaStatus>),
     /// The quota store failed; nothing was reserved.
     #[error(transparent)]
     Quota(#[from] appforge_quota::Error),
@@ -165,17 +191,29 @@ where
         user: Uuid,
         submission: Submission,
     ) -> Result<Submitted, SubmitError> {
+        let member = match (submission.org, submission.member_daily_cap) {
+            (Some(org), Some(cap)) => Some(self.reserve_member(org, user, cap).await?),
+            _ => None,
+        };
         let reservation = match self
             .quota()
             .reserve_for(submission.owner(user).id(), Resource::Generation, 1)
-            .await?
+            .await
         {
-            Admission::Granted(reservation) => reservation,
-            Admission::Denied(status) => return Err(SubmitError::Denied(Box::new(status))),
+            Ok(Admission::Granted(reservation)) => reservation,
+            refused => {
+                if let Some(member) = member {
+                    self.release(member).await;
+                }
+                return match refused? {
+                    Admission::Denied(status) => Err(SubmitError::Denied(Box::new(status))),
+                    Admission::Granted(_) => unreachable!("matched above"),
+                };
+            }
         };
         let kind = submission.kind;
         let org = submission.org;
-        let payload = submission.payload(reservation.id, &reservation.plan);
+        let payload = submission.payload(reservation.id, &reservation.plan, member);
         let mut job = NewJob::new(kind, user, payload).priority(Priority(reservation.priority));
         if let Some(org) = org {
             job = job.in_org(org);
@@ -183,17 +221,19 @@ where
         let enqueued = match self.queue().enqueue(job).await {
             Ok(enqueued) => enqueued,
             Err(error) => {
-                if let Err(refund) = self.quota().refund(reservation.id).await {
-                    tracing::warn!(error = %refund, "refunding a reservation whose job was not enqueued failed");
+                for unused in std::iter::once(reservation.id).chain(member) {
+                    self.release(unused).await;
                 }
                 return Err(error.into());
             }
         };
-        match self.quota().hold(reservation.id, enqueued.id.into()).await {
-            // A job so quick that it was settled already.
-            Ok(()) | Err(appforge_quota::Error::AlreadySettled { .. }) => {}
-            Err(error) => {
-                tracing::warn!(job = %enqueued.id, %error, "holding the job's reservation failed; the worker holds it when the job starts");
+        for held in std::iter::once(reservation.id).chain(member) {
+            match self.quota().hold(held, enqueued.id.into()).await {
+                // A job so quick that it was settled already.
+                Ok(()) | Err(appforge_quota::Error::AlreadySettled { .. }) => {}
+                Err(error) => {
+                    tracing::warn!(job = %enqueued.id, %error, "holding the job's reservation failed; the worker holds it when the job starts");
+                }
             }
         }
         Ok(Submitted {
@@ -202,4 +242,84 @@ where
             plan: reservation.plan,
         })
     }
+
+    /// Refunds a reservation no job will carry.
+    async fn release(&self, reservation: ReservationId) {
+        if let Err(error) = self.quota().refund(reservation).await {
+            tracing::warn!(%reservation, %error, "refunding a reservation no job carries failed");
+        }
+    }
+
+    /// Reserves one of `user`'s `cap` daily generations in `org`, under the cap's subject
+    /// ([`member_cap_subject`]) on the cap's plan ([`member_cap_plan`]). A subject still on
+    /// another plan (its first generation, or the org changed its cap) is moved to the cap's
+    /// plan first, and the plan is added to the catalogue when it is not there; the day's
+    /// count is kept across a change of the cap.
+    async fn reserve_member(
+        &self,
+        org: Uuid,
+        user: Uuid,
+        cap: u32,
+    ) -> Result<ReservationId, SubmitError> {
+        let quota = self.quota();
+        let subject = member_cap_subject(org, user);
+        let plan = member_cap_plan(cap)?;
+        for _ in 0..2 {
+            match quota.reserve_for(subject, Resource::Generation, 1).await {
+                Ok(Admission::Granted(reservation)) if reservation.plan == plan.id => {
+                    return Ok(reservation.id);
+                }
+                Ok(Admission::Denied(status)) if status.plan == plan.id => {
+                    return Err(SubmitError::MemberCap(Box::new(status)));
+                }
+                // Admitted on the subject's previous plan: not the cap in force.
+                Ok(Admission::Granted(stale)) => self.release(stale.id).await,
+                Ok(Admission::Denied(_)) | Err(appforge_quota::Error::UnknownPlan(_)) => {}
+                Err(error) => return Err(error.into()),
+            }
+            if quota.catalogue().get(&plan.id).is_none() {
+                quota.save_plan(plan.clone()).await?;
+            }
+            quota.set_plan(subject, &plan.id).await?;
+        }
+        Err(appforge_quota::Error::Config(format!(
+            "the member cap's subject {subject} does not take its plan {}",
+            plan.id
+        ))
+        .into())
+    }
+}
+
+/// The quota subject that counts `user`'s generations in `org` against the org's cap per
+/// member: a name-based UUID (v5) of the two, the same on every process.
+#[must_use]
+pub fn member_cap_subject(org: Uuid, user: Uuid) -> Uuid {
+    let mut name = [0_u8; 32];
+    name[..16].copy_from_slice(org.as_bytes());
+    name[16..].copy_from_slice(user.as_bytes());
+    Uuid::new_v5(&MEMBER_CAP_NAMESPACE, &name)
+}
+
+/// The namespace of [`member_cap_subject`]'s names.
+const MEMBER_CAP_NAMESPACE: Uuid = Uuid::from_u128(0x6d65_6d62_6572_2d63_6170_2d61_7070_666f);
+
+/// The plan a member cap of `cap` generations a day puts its subjects on (`member-cap-<cap>`):
+/// only the daily limit, no burst limit, not offered to subscribers (inactive).
+///
+/// # Errors
+///
+/// [`appforge_quota::Error::InvalidArgument`] for a cap of 0.
+pub fn member_cap_plan(cap: u32) -> Result<appforge_quota::Plan, appforge_quota::Error> {
+    if cap == 0 {
+        return Err(appforge_quota::Error::InvalidArgument(
+            "a member cap allows at least one generation a day".into(),
+        ));
+    }
+    let mut plan = appforge_quota::Plan::new(
+        format!("member-cap-{cap}"),
+        format!("{cap} generations a day per member"),
+    );
+    plan.daily_generations = Some(cap);
+    plan.is_active = false;
+    Ok(plan)
 }
