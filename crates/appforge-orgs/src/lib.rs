@@ -58,6 +58,16 @@
 //! lands. An invitation's token (`afi_...`, 32 random bytes) is stored only as its SHA-256
 //! hash, expires after 7 days by default, is used once and can be revoked.
 //!
+//! # Per-member daily cap
+//!
+//! An org may cap how many generations one member starts per day in its space
+//! ([`Organization::member_daily_cap`], set by admins with [`Orgs::set_member_daily_cap`];
+//! `None`, the default, leaves only the org's pooled quota). [`Orgs::admit`] is
+//! [`Orgs::authorize`] answering also the cap that applies ([`Access`]): for a user the role
+//! and the cap come from one store read ([`OrgStore::member_access`], one query joining the
+//! membership and the org on SQL stores); an API key or the host acts as the org, not as a
+//! member, and has no cap. The host counts the generations and enforces the cap.
+//!
 //! # API keys
 //!
 //! `afk_<prefix>_<secret>`: the 12 hex character prefix finds the key, the SHA-256 of the
@@ -132,9 +142,9 @@ pub use branding::{
 pub use error::{Error, Result};
 pub use export::{AuditExport, ExportFormat};
 pub use invitation::{CreatedInvitation, DEFAULT_INVITATION_TTL, Invitation};
-pub use org::{MAX_NAME_CHARS, Member, NewOrg, Organization, Owner, validate_slug};
+pub use org::{MAX_NAME_CHARS, Member, MemberAccess, NewOrg, Organization, Owner, validate_slug};
 pub use role::{PERMISSIONS, Permission, Role};
-pub use service::{Caller, LAST_USED_GRANULARITY, MAX_AUDIT_PAGE, Orgs, Principal};
+pub use service::{Access, Caller, LAST_USED_GRANULARITY, MAX_AUDIT_PAGE, Orgs, Principal};
 pub use store::OrgStore;
 pub use store::any::AnyOrgStore;
 pub use store::memory::MemoryOrgStore;

@@ -30,6 +30,31 @@ pub struct Organization {
     pub created_at: DateTime<Utc>,
     /// How many members plus open invitations it may have; `None` is no limit.
     pub seats: Option<u32>,
+    /// Generations one member may start per day in the org's space; `None`: only the org's
+    /// pooled quota limits them.
+    pub member_daily_cap: Option<u32>,
+}
+
+/// What [`OrgStore::member_access`](crate::OrgStore::member_access) answers in one query: a
+/// member's role and the org's per-member daily cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MemberAccess {
+    /// The member's role.
+    pub role: Role,
+    /// The org's [`Organization::member_daily_cap`].
+    pub member_daily_cap: Option<u32>,
+}
+
+impl MemberAccess {
+    /// A member's role and the org's per-member daily cap (for stores outside this crate).
+    #[must_use]
+    pub fn new(role: Role, member_daily_cap: Option<u32>) -> Self {
+        Self {
+            role,
+            member_daily_cap,
+        }
+    }
 }
 
 /// A user's membership of an organization.

@@ -52,6 +52,19 @@ impl Principal {
     }
 }
 
+/// What [`Orgs::admit`] answers: the caller's role in the org, and the per-member daily
+/// generation cap that applies to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Access {
+    /// The caller's role in the org (an API key's role; [`Role::Owner`] for the host).
+    pub role: Role,
+    /// The org's [`Organization::member_daily_cap`] for a member; `None` for an API key or
+    /// the host, which act as the org rather than as a member (only the org's pooled quota
+    /// limits them), and when the org sets no cap.
+    pub member_daily_cap: Option<u32>,
+}
+
 /// A principal and where its request came from: what every call of [`Orgs`] acts for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -188,6 +201,50 @@ impl<S: OrgStore> Orgs<S> {
             Principal::ApiKey(_) => None,
             Principal::System => self.store().get_org(org).await?.map(|_| Role::Owner),
         };
+        Self::check_permission(org, role, permission)
+    }
+
+    /// What [`authorize`](Self::authorize) checks, answering also the per-member daily
+    /// generation cap that applies to the caller: for a user, the role and the org's
+    /// [`Organization::member_daily_cap`] come from one store read
+    /// ([`OrgStore::member_access`]); an API key has its role and no cap (it acts as the
+    /// org, not as a member); the host is an owner with no cap.
+    ///
+    /// # Errors
+    ///
+    /// As [`authorize`](Self::authorize): [`Error::OrgNotFound`] when the org does not exist
+    /// or the caller does not belong to it; [`Error::Forbidden`] when its role lacks the
+    /// permission; storage errors.
+    pub async fn admit(
+        &self,
+        caller: &Caller,
+        org: Uuid,
+        permission: Permission,
+    ) -> Result<Access> {
+        let access = match &caller.principal {
+            Principal::User(user) => self
+                .store()
+                .member_access(org, *user)
+                .await?
+                .map(|a| (a.role, a.member_daily_cap)),
+            Principal::ApiKey(key) if key.org_id == org => Some((key.role, None)),
+            Principal::ApiKey(_) => None,
+            Principal::System => self
+                .store()
+                .get_org(org)
+                .await?
+                .map(|_| (Role::Owner, None)),
+        };
+        let (role, member_daily_cap) = access.ok_or(Error::OrgNotFound(org))?;
+        let role = Self::check_permission(org, Some(role), permission)?;
+        Ok(Access {
+            role,
+            member_daily_cap,
+        })
+    }
+
+    /// The role if it has `permission`; a missing role is a non-member.
+    fn check_permission(org: Uuid, role: Option<Role>, permission: Permission) -> Result<Role> {
         let role = role.ok_or(Error::OrgNotFound(org))?;
         if role.can(permission) {
             Ok(role)
@@ -222,6 +279,7 @@ impl<S: OrgStore> Orgs<S> {
             created_by: user,
             created_at: self.store().now(),
             seats: new.seats,
+            member_daily_cap: None,
         };
         let audit = caller
             .record("org.create")
@@ -410,6 +468,34 @@ impl<S: OrgStore> Orgs<S> {
             .target(format!("org:{org}"))
             .detail(json!({"seats": seats}));
         self.store().set_seats(org, seats, audit).await
+    }
+
+    /// Sets how many generations one member may start per day in the org's space
+    /// ([`Permission::ManageSettings`]); `None` removes the cap, leaving only the org's
+    /// pooled quota. API keys and the host are not capped (see [`Orgs::admit`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] for a cap of 0 (use `None` for no cap),
+    /// [`Error::OrgNotFound`], [`Error::Forbidden`]; storage errors.
+    pub async fn set_member_daily_cap(
+        &self,
+        caller: &Caller,
+        org: Uuid,
+        cap: Option<u32>,
+    ) -> Result<Organization> {
+        self.authorize(caller, org, Permission::ManageSettings)
+            .await?;
+        if cap == Some(0) {
+            return Err(Error::InvalidArgument(
+                "a member's daily cap must be at least 1 generation (None for no cap)".into(),
+            ));
+        }
+        let audit = caller
+            .record("org.member_cap")
+            .target(format!("org:{org}"))
+            .detail(json!({"dailyGenerations": cap}));
+        self.store().set_member_daily_cap(org, cap, audit).await
     }
 
     /// The org's members, for any member.
@@ -864,5 +950,252 @@ pub(crate) fn check_limit(limit: u32) -> Result<()> {
         Err(Error::InvalidArgument(format!(
             "a page holds 1 to {MAX_AUDIT_PAGE} entries, not {limit}"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+    use crate::audit::AuditHead;
+    use crate::org::MemberAccess;
+
+    /// A store that answers `member_access` for one membership and counts the calls; any
+    /// other read or write panics.
+    #[derive(Debug)]
+    struct OnlyMemberAccess {
+        org: Uuid,
+        user: Uuid,
+        calls: AtomicUsize,
+    }
+
+    #[allow(unused_variables)]
+    impl OrgStore for OnlyMemberAccess {
+        fn now(&self) -> DateTime<Utc> {
+            Utc::now()
+        }
+
+        async fn create_org(&self, org: &Organization, audit: AuditRecord) -> Result<()> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn get_org(&self, org: Uuid) -> Result<Option<Organization>> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn orgs_of(&self, user: Uuid) -> Result<Vec<(Organization, Role)>> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn rename_org(
+            &self,
+            org: Uuid,
+            name: &str,
+            audit: AuditRecord,
+        ) -> Result<Organization> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn set_seats(
+            &self,
+            org: Uuid,
+            seats: Option<u32>,
+            audit: AuditRecord,
+        ) -> Result<Organization> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn set_member_daily_cap(
+            &self,
+            org: Uuid,
+            cap: Option<u32>,
+            audit: AuditRecord,
+        ) -> Result<Organization> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn delete_org(&self, org: Uuid, audit: AuditRecord) -> Result<()> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn member(&self, org: Uuid, user: Uuid) -> Result<Option<Member>> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn member_access(&self, org: Uuid, user: Uuid) -> Result<Option<MemberAccess>> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            Ok(((org, user) == (self.org, self.user))
+                .then(|| MemberAccess::new(Role::Member, Some(7))))
+        }
+
+        async fn members(&self, org: Uuid) -> Result<Vec<Member>> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn seats_used(&self, org: Uuid) -> Result<u32> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn add_member(
+            &self,
+            org: Uuid,
+            user: Uuid,
+            role: Role,
+            audit: AuditRecord,
+        ) -> Result<Member> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn change_role(
+            &self,
+            org: Uuid,
+            user: Uuid,
+            role: Role,
+            audit: AuditRecord,
+        ) -> Result<Member> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn remove_member(&self, org: Uuid, user: Uuid, audit: AuditRecord) -> Result<()> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn transfer_ownership(
+            &self,
+            org: Uuid,
+            from: Uuid,
+            to: Uuid,
+            audit: AuditRecord,
+        ) -> Result<()> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn create_invitation(
+            &self,
+            invitation: &Invitation,
+            audit: AuditRecord,
+        ) -> Result<()> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn invitations(&self, org: Uuid) -> Result<Vec<Invitation>> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn revoke_invitation(
+            &self,
+            org: Uuid,
+            invitation: Uuid,
+            audit: AuditRecord,
+        ) -> Result<Invitation> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn accept_invitation(
+            &self,
+            token_hash: [u8; 32],
+            user: Uuid,
+            audit: AuditRecord,
+        ) -> Result<Member> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn create_api_key(&self, key: &ApiKey, audit: AuditRecord) -> Result<()> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKey>> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn touch_api_key(&self, key: Uuid, at: DateTime<Utc>) -> Result<()> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn api_keys(&self, org: Uuid) -> Result<Vec<ApiKey>> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn revoke_api_key(&self, org: Uuid, key: Uuid, audit: AuditRecord) -> Result<ApiKey> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn branding(&self, org: Uuid) -> Result<Option<Branding>> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn set_branding(
+            &self,
+            org: Uuid,
+            display_name: Option<&str>,
+            primary_color: Option<&str>,
+            audit: AuditRecord,
+        ) -> Result<Branding> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn set_logo(
+            &self,
+            org: Uuid,
+            logo: Option<&Logo>,
+            audit: AuditRecord,
+        ) -> Result<Branding> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn logo(&self, org: Uuid) -> Result<Option<Logo>> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn append_audit(&self, org: Uuid, record: AuditRecord) -> Result<AuditEntry> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn audit_page(&self, org: Uuid, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn audit_head(&self, org: Uuid) -> Result<Option<AuditHead>> {
+            unreachable!("admit reads member_access only")
+        }
+
+        async fn purge_audit(&self, org: Option<Uuid>, before: DateTime<Utc>) -> Result<u64> {
+            unreachable!("admit reads member_access only")
+        }
+    }
+
+    /// For a user, `admit` is one store read: `member_access` answers the role and the cap.
+    #[tokio::test]
+    async fn admit_reads_the_store_once_for_a_user() {
+        let (org, user) = (Uuid::new_v4(), Uuid::new_v4());
+        let orgs = Orgs::new(OnlyMemberAccess {
+            org,
+            user,
+            calls: AtomicUsize::new(0),
+        });
+        let access = orgs
+            .admit(&Caller::user(user), org, Permission::Generate)
+            .await
+            .unwrap();
+        assert_eq!(
+            (access.role, access.member_daily_cap),
+            (Role::Member, Some(7))
+        );
+        assert_eq!(orgs.store().calls.load(Ordering::SeqCst), 1);
+
+        let err = orgs
+            .admit(&Caller::user(user), org, Permission::ManageSettings)
+            .await
+            .unwrap_err();
+        assert!(err.is_forbidden(), "{err}");
+        let outsider = orgs
+            .admit(&Caller::user(Uuid::new_v4()), org, Permission::ReadApps)
+            .await
+            .unwrap_err();
+        assert!(outsider.is_not_found(), "{outsider}");
+        assert_eq!(orgs.store().calls.load(Ordering::SeqCst), 3);
     }
 }

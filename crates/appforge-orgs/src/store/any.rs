@@ -11,7 +11,7 @@ use crate::api_key::ApiKey;
 use crate::audit::{AuditEntry, AuditHead, AuditQuery, AuditRecord};
 use crate::branding::{Branding, Logo};
 use crate::invitation::Invitation;
-use crate::org::{Member, Organization};
+use crate::org::{Member, MemberAccess, Organization};
 use crate::role::Role;
 use crate::{Error, Result};
 
@@ -153,12 +153,25 @@ impl OrgStore for AnyOrgStore {
         dispatch!(self, s => s.set_seats(org, seats, audit).await)
     }
 
+    async fn set_member_daily_cap(
+        &self,
+        org: Uuid,
+        cap: Option<u32>,
+        audit: AuditRecord,
+    ) -> Result<Organization> {
+        dispatch!(self, s => s.set_member_daily_cap(org, cap, audit).await)
+    }
+
     async fn delete_org(&self, org: Uuid, audit: AuditRecord) -> Result<()> {
         dispatch!(self, s => s.delete_org(org, audit).await)
     }
 
     async fn member(&self, org: Uuid, user: Uuid) -> Result<Option<Member>> {
         dispatch!(self, s => s.member(org, user).await)
+    }
+
+    async fn member_access(&self, org: Uuid, user: Uuid) -> Result<Option<MemberAccess>> {
+        dispatch!(self, s => s.member_access(org, user).await)
     }
 
     async fn members(&self, org: Uuid) -> Result<Vec<Member>> {

@@ -11,7 +11,7 @@ use crate::api_key::ApiKey;
 use crate::audit::{AuditEntry, AuditHead, AuditQuery, AuditRecord};
 use crate::branding::{Branding, Logo};
 use crate::invitation::Invitation;
-use crate::org::{Member, Organization};
+use crate::org::{Member, MemberAccess, Organization};
 use crate::role::Role;
 use crate::{Error, Result};
 
@@ -165,6 +165,21 @@ impl OrgStore for MemoryOrgStore {
         Ok(record)
     }
 
+    async fn set_member_daily_cap(
+        &self,
+        org: Uuid,
+        cap: Option<u32>,
+        audit: AuditRecord,
+    ) -> Result<Organization> {
+        let now = self.now();
+        let mut state = self.state.lock();
+        let record = state.orgs.get_mut(&org).ok_or(Error::OrgNotFound(org))?;
+        record.member_daily_cap = cap;
+        let record = record.clone();
+        state.append(org, now, audit);
+        Ok(record)
+    }
+
     async fn delete_org(&self, org: Uuid, audit: AuditRecord) -> Result<()> {
         let now = self.now();
         let mut state = self.state.lock();
@@ -183,6 +198,17 @@ impl OrgStore for MemoryOrgStore {
             .member_index(org, user)
             .ok()
             .map(|i| state.members[i].clone()))
+    }
+
+    async fn member_access(&self, org: Uuid, user: Uuid) -> Result<Option<MemberAccess>> {
+        let state = self.state.lock();
+        let Some(record) = state.orgs.get(&org) else {
+            return Ok(None);
+        };
+        Ok(state
+            .member_index(org, user)
+            .ok()
+            .map(|i| MemberAccess::new(state.members[i].role, record.member_daily_cap)))
     }
 
     async fn members(&self, org: Uuid) -> Result<Vec<Member>> {

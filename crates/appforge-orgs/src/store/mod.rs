@@ -11,7 +11,7 @@ use crate::api_key::ApiKey;
 use crate::audit::{AuditEntry, AuditHead, AuditQuery, AuditRecord};
 use crate::branding::{Branding, Logo};
 use crate::invitation::Invitation;
-use crate::org::{Member, Organization};
+use crate::org::{Member, MemberAccess, Organization};
 use crate::role::Role;
 
 pub(crate) mod any;
@@ -88,6 +88,18 @@ pub trait OrgStore: Send + Sync + fmt::Debug {
         audit: AuditRecord,
     ) -> impl Future<Output = Result<Organization>> + Send;
 
+    /// Sets the org's per-member daily generation cap (`None`: no cap).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OrgNotFound`](crate::Error::OrgNotFound); storage errors.
+    fn set_member_daily_cap(
+        &self,
+        org: Uuid,
+        cap: Option<u32>,
+        audit: AuditRecord,
+    ) -> impl Future<Output = Result<Organization>> + Send;
+
     /// Deletes the org with its memberships, invitations and keys; its audit log stays
     /// (with the deletion as its last entry) until purged.
     ///
@@ -102,6 +114,18 @@ pub trait OrgStore: Send + Sync + fmt::Debug {
     ///
     /// Storage errors.
     fn member(&self, org: Uuid, user: Uuid) -> impl Future<Output = Result<Option<Member>>> + Send;
+
+    /// The user's role in the org and the org's per-member daily cap, in one read (one
+    /// query joining the membership and the org on SQL stores); `None` for a non-member.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    fn member_access(
+        &self,
+        org: Uuid,
+        user: Uuid,
+    ) -> impl Future<Output = Result<Option<MemberAccess>>> + Send;
 
     /// The org's members, by join time.
     ///

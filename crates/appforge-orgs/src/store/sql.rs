@@ -6,7 +6,7 @@ use uuid::Uuid;
 use crate::api_key::ApiKey;
 use crate::audit::{Actor, AuditEntry, AuditHead};
 use crate::invitation::Invitation;
-use crate::org::{Member, Organization};
+use crate::org::{Member, MemberAccess, Organization};
 use crate::role::Role;
 use crate::{Error, Result};
 
@@ -14,7 +14,11 @@ use crate::{Error, Result};
 pub(crate) const MIGRATIONS_TABLE: &str = "_appforge_orgs_migrations";
 
 /// The columns of an org row, in [`OrgRow`]'s order.
-pub(crate) const ORG_COLUMNS: &str = "id, name, slug, created_by, created_at, seats";
+pub(crate) const ORG_COLUMNS: &str =
+    "id, name, slug, created_by, created_at, seats, member_daily_cap";
+/// The columns of an org row with the alias `o`, in [`OrgRow`]'s order (for joins).
+pub(crate) const ORG_COLUMNS_O: &str =
+    "o.id, o.name, o.slug, o.created_by, o.created_at, o.seats, o.member_daily_cap";
 /// The columns of a member row.
 pub(crate) const MEMBER_COLUMNS: &str = "org_id, user_id, role, joined_at";
 /// The columns of an invitation row.
@@ -73,6 +77,18 @@ pub(crate) fn stored_seats(value: Option<u32>) -> Option<i64> {
     value.map(i64::from)
 }
 
+/// A per-member daily cap as stored.
+pub(crate) fn stored_cap(value: Option<u32>) -> Option<i64> {
+    value.map(i64::from)
+}
+
+/// An optional `u32` column (seats, a cap) read back.
+fn opt_u32(column: &str, value: Option<i64>) -> Result<Option<u32>> {
+    value
+        .map(|v| u32::try_from(v).map_err(|_| Error::Corrupt(format!("{column} {v}"))))
+        .transpose()
+}
+
 /// A count read from the database.
 pub(crate) fn count(value: i64) -> u32 {
     u32::try_from(value).unwrap_or(u32::MAX)
@@ -87,6 +103,7 @@ pub(crate) struct OrgRow<T> {
     created_by: Uuid,
     created_at: T,
     seats: Option<i64>,
+    member_daily_cap: Option<i64>,
 }
 
 impl<T: Stamp> OrgRow<T> {
@@ -97,10 +114,8 @@ impl<T: Stamp> OrgRow<T> {
             slug: self.slug,
             created_by: self.created_by,
             created_at: self.created_at.time("created_at")?,
-            seats: self
-                .seats
-                .map(|s| u32::try_from(s).map_err(|_| Error::Corrupt(format!("seats {s}"))))
-                .transpose()?,
+            seats: opt_u32("seats", self.seats)?,
+            member_daily_cap: opt_u32("member_daily_cap", self.member_daily_cap)?,
         })
     }
 }
@@ -136,6 +151,22 @@ pub(crate) struct OrgRoleRow<T> {
 impl<T: Stamp> OrgRoleRow<T> {
     pub(crate) fn into_pair(self) -> Result<(Organization, Role)> {
         Ok((self.org.into_org()?, role(&self.role)?))
+    }
+}
+
+/// A member's role joined with the org's per-member daily cap.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct MemberAccessRow {
+    role: String,
+    member_daily_cap: Option<i64>,
+}
+
+impl MemberAccessRow {
+    pub(crate) fn into_access(self) -> Result<MemberAccess> {
+        Ok(MemberAccess::new(
+            role(&self.role)?,
+            opt_u32("member_daily_cap", self.member_daily_cap)?,
+        ))
     }
 }
 

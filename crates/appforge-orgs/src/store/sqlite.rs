@@ -13,15 +13,16 @@ use uuid::Uuid;
 
 use super::sql::{
     AuditRow, BRANDING_COLUMNS, BrandingRow, HeadRow, INVITATION_COLUMNS, InvitationRow,
-    KEY_COLUMNS, KeyRow, LogoRow, MEMBER_COLUMNS, MIGRATIONS_TABLE, MemberRow, ORG_COLUMNS,
-    OrgRoleRow, OrgRow, count, stored_seats, stored_seq, stored_size,
+    KEY_COLUMNS, KeyRow, LogoRow, MEMBER_COLUMNS, MIGRATIONS_TABLE, MemberAccessRow, MemberRow,
+    ORG_COLUMNS, ORG_COLUMNS_O, OrgRoleRow, OrgRow, count, stored_cap, stored_seats, stored_seq,
+    stored_size,
 };
 use super::{OrgStore, check_seat, clock_setter, millis};
 use crate::api_key::ApiKey;
 use crate::audit::{AuditEntry, AuditHead, AuditQuery, AuditRecord, GENESIS_HASH};
 use crate::branding::{Branding, Logo};
 use crate::invitation::Invitation;
-use crate::org::{Member, Organization};
+use crate::org::{Member, MemberAccess, Organization};
 use crate::role::Role;
 use crate::{Error, Result};
 
@@ -226,8 +227,8 @@ impl OrgStore for SqliteOrgStore {
         let now = self.now();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let inserted = sqlx::query(
-            "INSERT INTO orgs (id, name, slug, created_by, created_at, seats) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO orgs (id, name, slug, created_by, created_at, seats, member_daily_cap) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(org.id)
         .bind(&org.name)
@@ -235,6 +236,7 @@ impl OrgStore for SqliteOrgStore {
         .bind(org.created_by)
         .bind(encode_time(org.created_at))
         .bind(stored_seats(org.seats))
+        .bind(stored_cap(org.member_daily_cap))
         .execute(&mut *tx)
         .await;
         match inserted {
@@ -263,11 +265,11 @@ impl OrgStore for SqliteOrgStore {
     }
 
     async fn orgs_of(&self, user: Uuid) -> Result<Vec<(Organization, Role)>> {
-        let rows: Vec<OrgRoleRow<i64>> = sqlx::query_as(
-            "SELECT o.id, o.name, o.slug, o.created_by, o.created_at, o.seats, m.role \
+        let rows: Vec<OrgRoleRow<i64>> = sqlx::query_as(sql(format!(
+            "SELECT {ORG_COLUMNS_O}, m.role \
              FROM org_members m JOIN orgs o ON o.id = m.org_id WHERE m.user_id = ? \
-             ORDER BY m.joined_at, o.id",
-        )
+             ORDER BY m.joined_at, o.id"
+        )))
         .bind(user)
         .fetch_all(&self.pool)
         .await?;
@@ -309,6 +311,26 @@ impl OrgStore for SqliteOrgStore {
         Ok(record)
     }
 
+    async fn set_member_daily_cap(
+        &self,
+        org: Uuid,
+        cap: Option<u32>,
+        audit: AuditRecord,
+    ) -> Result<Organization> {
+        let now = self.now();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut record = org_row(&mut tx, org).await?;
+        sqlx::query("UPDATE orgs SET member_daily_cap = ? WHERE id = ?")
+            .bind(stored_cap(cap))
+            .bind(org)
+            .execute(&mut *tx)
+            .await?;
+        append(&mut tx, org, now, audit).await?;
+        tx.commit().await?;
+        record.member_daily_cap = cap;
+        Ok(record)
+    }
+
     async fn delete_org(&self, org: Uuid, audit: AuditRecord) -> Result<()> {
         let now = self.now();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -336,6 +358,19 @@ impl OrgStore for SqliteOrgStore {
     async fn member(&self, org: Uuid, user: Uuid) -> Result<Option<Member>> {
         let mut conn = self.pool.acquire().await?;
         member_row(&mut conn, org, user).await
+    }
+
+    async fn member_access(&self, org: Uuid, user: Uuid) -> Result<Option<MemberAccess>> {
+        let row: Option<MemberAccessRow> = sqlx::query_as(
+            "SELECT m.role, o.member_daily_cap \
+             FROM org_members m JOIN orgs o ON o.id = m.org_id \
+             WHERE m.org_id = ? AND m.user_id = ?",
+        )
+        .bind(org)
+        .bind(user)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(MemberAccessRow::into_access).transpose()
     }
 
     async fn members(&self, org: Uuid) -> Result<Vec<Member>> {

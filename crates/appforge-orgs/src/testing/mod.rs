@@ -18,6 +18,7 @@
 mod audit;
 mod branding;
 mod invitations;
+mod member_cap;
 mod membership;
 
 pub use audit::{
@@ -29,6 +30,9 @@ pub use branding::branding_is_set_read_and_cleared;
 pub use invitations::{
     api_keys_authenticate_until_revoked_or_expired, invitations_are_single_use_expire_and_revoke,
     seats_count_members_and_open_invitations, the_last_seat_goes_to_exactly_one_invitation,
+};
+pub use member_cap::{
+    admit_answers_the_role_and_the_cap, the_member_daily_cap_is_set_read_and_cleared,
 };
 pub use membership::{
     orgs_are_created_read_renamed_and_deleted, permissions_follow_the_table,
@@ -92,7 +96,9 @@ macro_rules! org_store_suite {
             concurrent_appends_keep_one_chain,
             purging_keeps_a_verifiable_suffix,
             exports_stream_json_lines_and_csv,
-            branding_is_set_read_and_cleared
+            branding_is_set_read_and_cleared,
+            the_member_daily_cap_is_set_read_and_cleared,
+            admit_answers_the_role_and_the_cap
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
