@@ -83,7 +83,8 @@
 //! # SCIM
 //!
 //! [`scim`] holds the SCIM 2.0 shapes a provisioning endpoint needs (`User`,
-//! `ListResponse`, `PatchOp`, `Error`, the `userName eq "..."` filter) and the org's bearer
+//! `ListResponse`, `PatchOp`, `Error`, the `userName eq "..."` filter), the discovery
+//! resources ([`scim::ServiceProviderConfig`], [`scim::ResourceType`]) and the org's bearer
 //! token ([`scim::ScimToken`]: random, shown once, stored as SHA-256, compared in constant
 //! time). The routes are the host's.
 //!

@@ -396,7 +396,8 @@
     announce("Generation limit reached");
   }
 
-  // The sign-in box in the header: a token field, or who the page acts for.
+  // The sign-in box in the header: a token field and single sign-on through an org, or who
+  // the page acts for.
   function renderSession() {
     const box = document.getElementById("session");
     if (!box) return;
@@ -429,7 +430,24 @@
         renderSession();
         document.dispatchEvent(new CustomEvent("af:session"));
       });
-      box.append(form);
+      // Single sign-on: the org's provider signs the user in and sends them back to
+      // `/#token=<token>` (/auth/sso/start, /auth/sso/callback).
+      const org = el("input", { type: "text", id: "sso-org", name: "org", autocomplete: "organization", placeholder: "your organization's slug" });
+      const sso = el("form", { id: "sso-sign-in", "aria-label": "Sign in with SSO" },
+        el("label", { for: "sso-org" }, "Organization"),
+        org,
+        el("button", { type: "submit" }, "Sign in with SSO"));
+      sso.addEventListener("submit", (event) => {
+        event.preventDefault();
+        const value = org.value.trim();
+        if (!value) {
+          announce("Enter your organization's slug to sign in with SSO");
+          org.setAttribute("aria-invalid", "true");
+          return;
+        }
+        location.assign("/auth/sso/start?org=" + encodeURIComponent(value));
+      });
+      box.append(form, sso);
     }
     renderSpaces();
   }

@@ -178,6 +178,7 @@ pub async fn check_config(
     let (_, provider) = crate::provider::pipelines(&config.provider, config.demo_pace)
         .map_err(|e| CheckError::Provider(e.to_string()))?;
     let _ = writeln!(out, "provider: {provider}");
+    let _ = writeln!(out, "{}", sso_line(&config));
     let shown = format!("{:?}", config.database_url);
     let unreachable = |message: String| CheckError::Database {
         // The URL itself is never repeated (it may hold a password), in case a driver's
@@ -216,6 +217,19 @@ pub async fn check_config(
         ),
     };
     Ok(())
+}
+
+/// What `check-config` says of single sign-on: off without a secrets key; on with the
+/// callback address the org's provider must allow; and when the public URL is missing, that
+/// sign-ins answer `503` (SCIM and the settings routes work without it).
+fn sso_line(config: &Config) -> String {
+    match (&config.secrets_key, config.orgs.public_url.as_deref()) {
+        (None, _) => "sso: off (APPFORGE_SECRETS_KEY is not set)".to_owned(),
+        (Some(_), Some(base)) => format!("sso: on, callback {base}/auth/sso/callback"),
+        (Some(_), None) => "sso: on, but APPFORGE_PUBLIC_URL is not set: sign-ins through \
+                            /auth/sso/start answer 503 until it is (SCIM works)"
+            .to_owned(),
+    }
 }
 
 enum Opened {

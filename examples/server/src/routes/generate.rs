@@ -290,7 +290,9 @@ async fn submit(
         None => submission,
     };
     let submission = match space.owner.org() {
-        Some(org) => submission.in_org(org),
+        Some(org) => submission
+            .in_org(org)
+            .member_daily_cap(space.member_daily_cap),
         None => submission,
     };
     match state.generation().submit(space.actor, submission).await {
@@ -311,6 +313,9 @@ async fn submit(
                 .into_response())
         }
         Err(SubmitError::Denied(status)) => Ok(quota_denied(state, space.actor, kind, &status)),
+        Err(SubmitError::MemberCap(status)) => {
+            Ok(member_cap_reached(state, space.actor, kind, &status))
+        }
         Err(SubmitError::Quota(e)) => Err(ApiError::internal(&e)),
         Err(e) => Err(ApiError::internal(&e)),
     }
@@ -362,6 +367,33 @@ pub(crate) fn quota_denied(
         StatusCode::TOO_MANY_REQUESTS,
         "quota_exceeded",
         format!("your plan's {limit} is reached"),
+    )
+    .with_details(serde_json::to_value(status).unwrap_or(Value::Null));
+    ([(header::RETRY_AFTER, retry.to_string())], error).into_response()
+}
+
+/// `429 member_cap_reached`: the member started the org's daily generations per member (the
+/// org's pool may have more: other members go on). The details are the cap's count, with
+/// `Retry-After` until it resets.
+pub(crate) fn member_cap_reached(
+    state: &AppState,
+    user: Uuid,
+    kind: &str,
+    status: &QuotaStatus,
+) -> Response {
+    state.metrics().quota_denied();
+    state.analytics().quota_denied(user, kind, status);
+    let retry = status.retry_after_secs().unwrap_or(60).max(1);
+    let cap = status
+        .daily
+        .limit
+        .map_or_else(String::new, |n| format!(" ({n})"));
+    let error = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "member_cap_reached",
+        format!(
+            "you started this organization's daily generations per member{cap}; its admins set the cap"
+        ),
     )
     .with_details(serde_json::to_value(status).unwrap_or(Value::Null));
     ([(header::RETRY_AFTER, retry.to_string())], error).into_response()

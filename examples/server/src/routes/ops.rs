@@ -17,7 +17,8 @@ pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready when the database answers and every crate's migrations are applied.
+/// Ready when the database answers and every crate's migrations are applied; the answer
+/// names the backend, the provider and whether single sign-on is on.
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     if let Err(error) = state.db().ping().await {
         tracing::warn!(%error, "readiness: database unreachable");
@@ -45,6 +46,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
         "status": "ready",
         "database": state.db().backend(),
         "provider": state.provider(),
+        "sso": if state.sso().is_some() { "on" } else { "off" },
     }))
     .into_response()
 }

@@ -36,6 +36,9 @@ pub struct Space {
     /// Who acts: the signed-in user, or the org API key's id. A job records it as its
     /// submitter; the fair share of the workers counts by it.
     pub actor: Uuid,
+    /// In an org, the most generations the signed-in member may start there per day (the
+    /// org's setting); `None` for a personal space, an API key or an org without a cap.
+    pub member_daily_cap: Option<u32>,
 }
 
 impl Space {
@@ -71,6 +74,7 @@ impl FromRequestParts<AppState> for Space {
         Ok(Self {
             owner: Owner::User(user.id),
             actor: user.id,
+            member_daily_cap: None,
         })
     }
 }
@@ -96,9 +100,11 @@ pub(crate) async fn authorize(
     let Access::Org(permission) = route.access else {
         return misrouted("an org-space route must have an org permission").into_response();
     };
-    if let Err(error) = state.orgs().authorize(&caller, org, permission).await {
-        return api_error(error).into_response();
-    }
+    // One lookup: the caller's role in the org and the org's daily cap per member.
+    let access = match state.orgs().admit(&caller, org, permission).await {
+        Ok(access) => access,
+        Err(error) => return api_error(error).into_response(),
+    };
     let actor = match &caller.principal {
         Principal::User(user) => *user,
         Principal::ApiKey(key) => key.key_id,
@@ -107,6 +113,7 @@ pub(crate) async fn authorize(
     let space = Space {
         owner: Owner::Org(org),
         actor,
+        member_daily_cap: access.member_daily_cap,
     };
     parts.extensions.insert(space);
     let response = next.run(Request::from_parts(parts, body)).await;

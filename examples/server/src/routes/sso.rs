@@ -1,20 +1,24 @@
 //! Signing in through an org's OpenID provider (`/auth/sso/start`, `/auth/sso/callback`),
 //! renewing the token it gave (`/auth/refresh`), and SCIM 2.0 provisioning
-//! (`/scim/v2/Users`, authenticated by the org's SCIM token).
+//! (`/scim/v2/Users`, authenticated by the org's SCIM token; the discovery resources
+//! `/scim/v2/ServiceProviderConfig` and `/scim/v2/ResourceTypes` without a token).
 //!
 //! A login provisions its user just in time: not yet a member, they are added with the
 //! org's default role by the system (audit `member.add`, then `sso.provision`). The answer
 //! is a redirect to `/#token=<token>`: the pages keep the token as they keep any other
 //! (`common.js`), and the fragment never reaches a server log.
 //!
-//! SCIM deactivation (`PATCH active=false`) and deletion remove the user's membership:
+//! SCIM deactivation (`active: false` by `PATCH` or `PUT`) and deletion remove the user's membership:
 //! every org route checks membership on each request, so the user's next request to the
 //! org is refused (404, as for any non-member) whatever token they hold.
 
 use std::time::Duration;
 
 use appforge_orgs::{Caller, OrgStore as _, Role};
-use appforge_sso::scim::{ListResponse, PatchOp, ScimError, ScimFilter, ScimUser, USER_SCHEMA};
+use appforge_sso::scim::{
+    ListResponse, PatchOp, ResourceType, ScimError, ScimFilter, ScimUser, ServiceProviderConfig,
+    USER_SCHEMA,
+};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -38,16 +42,24 @@ pub(crate) const SSO_TOKEN_TTL: Duration = Duration::from_secs(3600);
 /// The media type of SCIM requests and answers.
 const SCIM_JSON: &str = "application/scim+json";
 
-/// `/auth/sso/*`, `/auth/refresh` and `/scim/v2/Users`.
+/// `/auth/sso/*`, `/auth/refresh` and `/scim/v2/*`.
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/auth/sso/start", get(start))
         .route("/auth/sso/callback", get(callback))
         .route("/auth/refresh", post(refresh))
+        .route(
+            "/scim/v2/ServiceProviderConfig",
+            get(service_provider_config),
+        )
+        .route("/scim/v2/ResourceTypes", get(resource_types))
         .route("/scim/v2/Users", get(list_users).post(create_user))
         .route(
             "/scim/v2/Users/{id}",
-            get(get_user).patch(patch_user).delete(delete_user),
+            get(get_user)
+                .put(put_user)
+                .patch(patch_user)
+                .delete(delete_user),
         )
 }
 
@@ -354,6 +366,26 @@ async fn list_users(
     Ok(scim(StatusCode::OK, &ListResponse::new(page, total, start)))
 }
 
+/// `GET /scim/v2/ServiceProviderConfig` (no token, RFC 7644 section 4): `PATCH` and the
+/// `eq` filter with at most [`MAX_PAGE`] results; no bulk, password change, sorting or
+/// ETags; the org's SCIM token as a bearer token.
+async fn service_provider_config(State(state): State<AppState>) -> Result<Response, ApiError> {
+    require(&state)?;
+    let mut config = ServiceProviderConfig::new(MAX_PAGE);
+    if let Some(meta) = config.meta.as_mut() {
+        meta.location = Some("/scim/v2/ServiceProviderConfig".to_owned());
+    }
+    Ok(scim(StatusCode::OK, &config))
+}
+
+/// `GET /scim/v2/ResourceTypes` (no token): a `ListResponse` of the one resource type
+/// provisioned here, `User` (groups are not).
+async fn resource_types(State(state): State<AppState>) -> Result<Response, ApiError> {
+    require(&state)?;
+    let types = vec![ResourceType::user()];
+    Ok(scim(StatusCode::OK, &ListResponse::new(types, 1, 1)))
+}
+
 fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ScimFailure> {
     serde_json::from_slice(body).map_err(|e| {
         ScimFailure::new(
@@ -415,29 +447,19 @@ async fn create_user(
 ) -> Result<Response, ScimFailure> {
     let sso = require(&state).map_err(|_| ScimFailure::not_found())?;
     let mut user: ScimUser = parse(&body)?;
-    user.user_name = user.user_name.trim().to_owned();
-    if user.user_name.is_empty() {
-        return Err(ScimFailure::new(
-            StatusCode::BAD_REQUEST,
-            Some("invalidValue"),
-            "userName is required",
-        ));
-    }
     let existing = sso
         .scim_users(org)
         .await
         .map_err(|e| ScimFailure::internal(&e))?;
+    check_user_name(&mut user, &existing, None)?;
+    let mut id = crate::sso::scim_user_id(org, &user.user_name);
+    // A user renamed since keeps the id their first userName gave: this user gets another.
     if existing
         .iter()
-        .any(|u| u.user_name.eq_ignore_ascii_case(&user.user_name))
+        .any(|u| u.id.as_deref() == Some(id.to_string().as_str()))
     {
-        return Err(ScimFailure::new(
-            StatusCode::CONFLICT,
-            Some("uniqueness"),
-            "a user with this userName exists",
-        ));
+        id = Uuid::new_v4();
     }
-    let id = crate::sso::scim_user_id(org, &user.user_name);
     user.id = Some(id.to_string());
     user.schemas = vec![USER_SCHEMA.to_owned()];
     user.meta = None;
@@ -453,6 +475,66 @@ async fn create_user(
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
+}
+
+/// Trims `user`'s `userName` and checks it against the org's `users`: `400 invalidValue`
+/// when empty, `409 uniqueness` when a user other than `id` holds it (case-insensitively).
+fn check_user_name(
+    user: &mut ScimUser,
+    users: &[ScimUser],
+    id: Option<Uuid>,
+) -> Result<(), ScimFailure> {
+    user.user_name = user.user_name.trim().to_owned();
+    if user.user_name.is_empty() {
+        return Err(ScimFailure::new(
+            StatusCode::BAD_REQUEST,
+            Some("invalidValue"),
+            "userName is required",
+        ));
+    }
+    let id = id.map(|id| id.to_string());
+    if users
+        .iter()
+        .any(|u| u.id != id && u.user_name.eq_ignore_ascii_case(&user.user_name))
+    {
+        return Err(ScimFailure::new(
+            StatusCode::CONFLICT,
+            Some("uniqueness"),
+            "a user with this userName exists",
+        ));
+    }
+    Ok(())
+}
+
+/// Stores `user` as the new state of the org's user `before` (`PATCH`, `PUT`) and answers
+/// it (`200`): checks its `userName` ([`check_user_name`]), keeps its id and creation time,
+/// and applies the `active` transition: `true` to `false` ends the membership at once,
+/// `false` to `true` restores it with the default role.
+async fn update(
+    state: &AppState,
+    org: Uuid,
+    id: Uuid,
+    before: &ScimUser,
+    mut user: ScimUser,
+) -> Result<Response, ScimFailure> {
+    let sso = require(state).map_err(|_| ScimFailure::not_found())?;
+    let users = sso
+        .scim_users(org)
+        .await
+        .map_err(|e| ScimFailure::internal(&e))?;
+    check_user_name(&mut user, &users, Some(id))?;
+    user.id = Some(id.to_string());
+    user.schemas = vec![USER_SCHEMA.to_owned()];
+    user.meta.clone_from(&before.meta);
+    match (before.active, user.active) {
+        (true, false) => end_membership(state, org, id).await?,
+        (false, true) => ensure_member(state, org, id).await?,
+        _ => {}
+    }
+    sso.put_scim_user(org, &user)
+        .await
+        .map_err(|e| ScimFailure::internal(&e))?;
+    Ok(scim(StatusCode::OK, &stored(sso, org, id).await?))
 }
 
 async fn stored(sso: &crate::sso::Sso, org: Uuid, id: Uuid) -> Result<ScimUser, ScimFailure> {
@@ -478,7 +560,7 @@ async fn get_user(
 }
 
 /// `PATCH /scim/v2/Users/{id}` (a `PatchOp`): `active: false` removes the membership at
-/// once, `active: true` restores it with the default role.
+/// once, `active: true` restores it with the default role ([`update`]).
 async fn patch_user(
     ScimOrg(org): ScimOrg,
     State(state): State<AppState>,
@@ -487,20 +569,27 @@ async fn patch_user(
 ) -> Result<Response, ScimFailure> {
     let sso = require(&state).map_err(|_| ScimFailure::not_found())?;
     let id = user_id(&id)?;
-    let mut user = stored(sso, org, id).await?;
-    let was_active = user.active;
+    let before = stored(sso, org, id).await?;
     let patch: PatchOp = parse(&body)?;
+    let mut user = before.clone();
     patch.apply(&mut user).map_err(|e| ScimFailure::sso(&e))?;
-    user.id = Some(id.to_string());
-    match (was_active, user.active) {
-        (true, false) => end_membership(&state, org, id).await?,
-        (false, true) => ensure_member(&state, org, id).await?,
-        _ => {}
-    }
-    sso.put_scim_user(org, &user)
-        .await
-        .map_err(|e| ScimFailure::internal(&e))?;
-    Ok(scim(StatusCode::OK, &stored(sso, org, id).await?))
+    update(&state, org, id, &before, user).await
+}
+
+/// `PUT /scim/v2/Users/{id}` (a whole `User`): replaces the stored user, keeping its id;
+/// `active` changes the membership as `PATCH` does. `400 invalidValue` for an empty
+/// `userName`, `409 uniqueness` for one another user holds.
+async fn put_user(
+    ScimOrg(org): ScimOrg,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ScimFailure> {
+    let sso = require(&state).map_err(|_| ScimFailure::not_found())?;
+    let id = user_id(&id)?;
+    let before = stored(sso, org, id).await?;
+    let user: ScimUser = parse(&body)?;
+    update(&state, org, id, &before, user).await
 }
 
 /// `DELETE /scim/v2/Users/{id}`: removes the membership and the user (`204`).

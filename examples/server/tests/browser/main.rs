@@ -4,7 +4,10 @@
 //!
 //! `product` walks through the product on the offline provider; `stripe` shows the billing
 //! pages with a Stripe subscription from a Stripe stand-in; `orgs` invites a viewer into an
-//! org, who then cannot generate there. Each page is saved as a screenshot
+//! org, who then cannot generate there; `sso` signs in with single sign-on through an OpenID
+//! provider stand-in's sign-in page (`tests/support/idp.rs`, shared with the API tests);
+//! `branding` shows an org's name, colour and logo in the header and on its published app;
+//! `uploads` attaches a pasted reference image to a generation. Each page is saved as a screenshot
 //! in `target/browser-artifacts/`, and the browser's log must hold no errors beyond the HTTP
 //! answers a step expects (a 429, a 503).
 //!
@@ -12,8 +15,10 @@
 //! script enables it when `/usr/bin/chromedriver` exists or `CHROMEDRIVER` names one.
 #![cfg_attr(not(appforge_browser), allow(dead_code, unused_imports))]
 
+mod branding;
 mod orgs;
 mod product;
+mod sso;
 mod stripe;
 mod support;
 mod uploads;

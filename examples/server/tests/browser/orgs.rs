@@ -25,13 +25,14 @@ async fn an_invited_viewer_joins_an_org_and_cannot_generate_in_chromium() {
 }
 
 /// A user with a token for the pages and the API.
-struct User {
-    id: Uuid,
-    token: String,
+pub(crate) struct User {
+    pub(crate) id: Uuid,
+    pub(crate) token: String,
 }
 
 impl User {
-    fn new(email: &str) -> Self {
+    /// A new user with `email`, signed by the server's secret for an hour.
+    pub(crate) fn new(email: &str) -> Self {
         let id = Uuid::new_v4();
         let token = JwtKeys::new(&SecretString::from(SECRET)).issue(
             id,
@@ -43,7 +44,13 @@ impl User {
 }
 
 /// `method base+path` as `user` with a JSON body: the status and the JSON answer.
-async fn call(base: &str, user: &User, method: &str, path: &str, body: Value) -> (u16, Value) {
+pub(crate) async fn call(
+    base: &str,
+    user: &User,
+    method: &str,
+    path: &str,
+    body: Value,
+) -> (u16, Value) {
     let http = reqwest::Client::new();
     let method = http::Method::from_bytes(method.as_bytes()).unwrap();
     let mut request = http

@@ -206,7 +206,16 @@ pub(crate) async fn start_server(
     dir: &tempfile::TempDir,
     extra: &[(&'static str, String)],
 ) -> (String, tokio_util::sync::CancellationToken) {
-    let port = free_port();
+    start_server_on(free_port(), dir, extra).await
+}
+
+/// [`start_server`] on `port`, for settings that name the server's own address
+/// (`APPFORGE_PUBLIC_URL`).
+pub(crate) async fn start_server_on(
+    port: u16,
+    dir: &tempfile::TempDir,
+    extra: &[(&'static str, String)],
+) -> (String, tokio_util::sync::CancellationToken) {
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("app.db").display());
     let mut env = vec![
         ("DATABASE_URL", url),

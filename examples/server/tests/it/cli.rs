@@ -173,6 +173,7 @@ async fn check_config_prints_the_settings_in_effect_and_never_a_secret() {
         "provider: anthropic",
         "no-reply@example.com",
         "check-config: ok",
+        "sso: off (APPFORGE_SECRETS_KEY is not set)",
     ] {
         assert!(stdout.contains(shown), "{shown:?} in {stdout}");
     }
@@ -189,6 +190,35 @@ async fn check_config_prints_the_settings_in_effect_and_never_a_secret() {
         assert!(!stdout.contains(secret), "{name} in stdout: {stdout}");
         assert!(!stderr.contains(secret), "{name} in stderr: {stderr}");
     }
+}
+
+#[tokio::test]
+async fn check_config_says_whether_single_sign_on_can_work() {
+    let db = appforge_testing::TempSqlite::new();
+    let url = format!("sqlite://{}", db.path().display());
+    // 32 bytes of 7, base64.
+    let key = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+    let base = [
+        ("DATABASE_URL", url.as_str()),
+        ("APPFORGE_SECRETS_KEY", key),
+    ];
+    let output = run(&["check-config"], &base).await;
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("sso: on, but APPFORGE_PUBLIC_URL is not set"),
+        "{stdout}"
+    );
+    let mut env = base.to_vec();
+    env.push(("APPFORGE_PUBLIC_URL", "https://builder.example.com"));
+    let output = run(&["check-config"], &env).await;
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("sso: on, callback https://builder.example.com/auth/sso/callback"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(key) && !stderr.contains(key), "{stdout}");
 }
 
 #[tokio::test]

@@ -423,6 +423,7 @@ pub(crate) async fn ready_once_migrated(db: Db) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "ready");
     assert_eq!(body["provider"], "offline-demo");
+    assert_eq!(body["sso"], "off", "no secrets key: {body}");
     let (status, _, _) = server.call("GET", "/healthz", None, None).await;
     assert_eq!(status, StatusCode::OK);
     server.stop().await;

@@ -129,6 +129,7 @@ per_backend!(
     every_org_space_route_answers_each_caller_as_the_permission_table_says,
     an_orgs_resources_and_quota_are_the_orgs,
     operator_actions_on_an_orgs_job_are_in_its_audit_log,
+    an_orgs_cap_per_member_holds_back_that_member_only,
 );
 
 per_backend!(
@@ -153,4 +154,8 @@ per_backend!(
     replays_and_foreign_domains_are_refused,
     scim_provisions_and_deactivates,
     without_a_secrets_key_sso_is_unavailable,
+    scim_discovery_answers_without_a_token,
+    scim_put_replaces_and_deactivates,
+    scim_put_refuses_a_taken_user_name,
+    scim_put_on_an_unknown_id_is_404,
 );

@@ -523,3 +523,101 @@ pub(crate) async fn operator_actions_on_an_orgs_job_are_in_its_audit_log(db: Db)
     assert_eq!((org_used, member_used), (1, 0));
     server.stop().await;
 }
+
+/// An org's daily cap per member, set by an admin on the org (`PATCH memberDailyCap`, refused
+/// to a member, audited): a member past it is refused with `429 member_cap_reached` while
+/// another member and the org's API keys go on drawing on the org's pool; removing the cap
+/// lets the member generate again.
+pub(crate) async fn an_orgs_cap_per_member_holds_back_that_member_only(db: Db) {
+    let server = TestServer::start(db, Options::api_only()).await;
+    let fixture = Fixture::new(&server).await;
+    let org = fixture.org;
+    server
+        .state
+        .quota()
+        .set_plan(org, &appforge_quota::PlanId::team())
+        .await
+        .unwrap();
+    let admin = fixture.credentials(&server, Who::Admin).0;
+    let member = fixture.credentials(&server, Who::Member).0;
+    let key = fixture.credentials(&server, Who::Key(Role::Admin)).0;
+    let settings = format!("/api/orgs/{org}");
+    let set_cap = |token: String, cap: Value| {
+        let (server, settings) = (&server, settings.clone());
+        async move {
+            call(
+                server,
+                "PATCH",
+                &settings,
+                &token,
+                Payload::Json(json!({ "memberDailyCap": cap })),
+            )
+            .await
+        }
+    };
+    let generate = |token: String| {
+        let server = &server;
+        async move {
+            let path = format!("/api/orgs/{org}/ai-builder/full-app");
+            let (status, headers, body) = call(
+                server,
+                "POST",
+                &path,
+                &token,
+                Payload::Json(json!({ "prompt": "a todo list" })),
+            )
+            .await;
+            (status, headers, body)
+        }
+    };
+
+    let (status, _, body) = set_cap(member.clone(), json!(1)).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a member sets no cap: {body}"
+    );
+    let (status, _, body) = set_cap(admin.clone(), json!(0)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a cap of 0: {body}");
+    let (status, _, body) = set_cap(admin.clone(), json!(1)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["memberDailyCap"], 1, "{body}");
+
+    let (status, _, body) = generate(member.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (status, headers, body) = generate(member.clone()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"], "member_cap_reached", "{body}");
+    assert_eq!(body["details"]["daily"]["limit"], 1, "{body}");
+    assert!(headers.contains_key("retry-after"), "{headers:?}");
+    for (who, token) in [("another member", admin.clone()), ("an org key", key)] {
+        let (status, _, body) = generate(token).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{who}: {body}");
+    }
+    let (_, _, pooled) = call(
+        &server,
+        "GET",
+        &format!("/api/orgs/{org}/quota"),
+        &admin,
+        Payload::None,
+    )
+    .await;
+    assert_eq!(
+        pooled["daily"]["used"], 3,
+        "the refused one is not the org's: {pooled}"
+    );
+
+    let (status, _, body) = set_cap(admin.clone(), Value::Null).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["memberDailyCap"], Value::Null, "{body}");
+    let (status, _, body) = generate(member).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "without the cap: {body}");
+
+    let changes: Vec<_> = entries(&server, org)
+        .await
+        .into_iter()
+        .filter(|e| e.action == "org.member_cap")
+        .collect();
+    assert_eq!(changes.len(), 2, "the cap set and removed: {changes:?}");
+    server.stop().await;
+}

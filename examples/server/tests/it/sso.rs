@@ -3,172 +3,25 @@
 //! role, a replayed state and an email outside the org's domains are refused, and SCIM
 //! creates, finds and deactivates users (whose org access ends at once).
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use appforge_orgs::{AuditQuery, AuditRange, Caller, NewOrg, OrgStore as _, Role};
-use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use parking_lot::Mutex;
 use serde_json::{Value, json};
 use url::Url;
 use uuid::Uuid;
 
 use crate::support::{Db, Options, TestServer};
 
+/// The OpenID provider stand-in, shared with the browser tests.
+#[path = "../support/idp.rs"]
+mod idp;
+
+use idp::{CLIENT_ID, CLIENT_SECRET, Idp};
+
 /// A secrets key (32 bytes of 7, base64).
 const SECRETS_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
 const PUBLIC_URL: &str = "https://app.example.com";
-const CLIENT_ID: &str = "appforge";
-const CLIENT_SECRET: &str = "idp-client-secret";
-
-// The signing key of the SSO crate's own tests.
-const RSA1: &str = include_str!("../../../../crates/appforge-sso/tests/fixtures/rsa1.pem");
-const RSA1_JWK: &str = include_str!("../../../../crates/appforge-sso/tests/fixtures/rsa1.jwk.json");
-
-/// Who the provider says signed in, for a code it issued.
-#[derive(Debug, Clone)]
-struct Issued {
-    nonce: String,
-    subject: String,
-    email: String,
-}
-
-#[derive(Clone)]
-struct IdpState {
-    issuer: String,
-    codes: Arc<Mutex<HashMap<String, Issued>>>,
-}
-
-/// The provider stand-in: discovery, its RS256 key, and a token endpoint answering an ID
-/// token for the user the test had it authorize.
-struct Idp {
-    issuer: String,
-    codes: Arc<Mutex<HashMap<String, Issued>>>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Idp {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-impl Idp {
-    async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let issuer = format!("http://{}", listener.local_addr().unwrap());
-        let codes = Arc::new(Mutex::new(HashMap::new()));
-        let state = IdpState {
-            issuer: issuer.clone(),
-            codes: codes.clone(),
-        };
-        let app = Router::new()
-            .route("/.well-known/openid-configuration", get(discovery))
-            .route("/jwks", get(jwks))
-            .route("/token", post(token))
-            .with_state(state);
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Self {
-            issuer,
-            codes,
-            server,
-        }
-    }
-
-    /// The provider's side of the browser's visit to `url`: `subject` (with `email`) signs
-    /// in; the code to send back.
-    fn authorize(&self, url: &str, subject: &str, email: &str) -> String {
-        let url = Url::parse(url).unwrap();
-        assert!(
-            url.as_str()
-                .starts_with(&format!("{}/authorize?", self.issuer))
-        );
-        let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
-        assert_eq!(query["client_id"], CLIENT_ID);
-        assert_eq!(
-            query["redirect_uri"],
-            format!("{PUBLIC_URL}/auth/sso/callback")
-        );
-        let code = format!("code-{}", Uuid::new_v4().simple());
-        self.codes.lock().insert(
-            code.clone(),
-            Issued {
-                nonce: query["nonce"].clone(),
-                subject: subject.into(),
-                email: email.into(),
-            },
-        );
-        code
-    }
-}
-
-async fn discovery(State(state): State<IdpState>) -> Response {
-    let issuer = &state.issuer;
-    axum::Json(json!({
-        "issuer": issuer,
-        "authorization_endpoint": format!("{issuer}/authorize"),
-        "token_endpoint": format!("{issuer}/token"),
-        "jwks_uri": format!("{issuer}/jwks"),
-        "response_types_supported": ["code"],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-        "code_challenge_methods_supported": ["S256"],
-    }))
-    .into_response()
-}
-
-async fn jwks() -> Response {
-    let key: Value = serde_json::from_str(RSA1_JWK).unwrap();
-    axum::Json(json!({ "keys": [key] })).into_response()
-}
-
-async fn token(State(state): State<IdpState>, body: String) -> Response {
-    let form: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
-        .into_owned()
-        .collect();
-    let issued = form
-        .get("code")
-        .and_then(|code| state.codes.lock().remove(code));
-    let Some(issued) = issued.filter(|_| form.contains_key("code_verifier")) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({ "error": "invalid_grant" })),
-        )
-            .into_response();
-    };
-    let now = chrono::Utc::now().timestamp();
-    let claims = json!({
-        "iss": state.issuer,
-        "sub": issued.subject,
-        "aud": CLIENT_ID,
-        "iat": now,
-        "exp": now + 300,
-        "nonce": issued.nonce,
-        "email": issued.email,
-        "email_verified": true,
-        "name": "Ada Lovelace",
-    });
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some("rsa-1".into());
-    let key = EncodingKey::from_rsa_pem(RSA1.as_bytes()).unwrap();
-    let id_token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
-    axum::Json(json!({
-        "access_token": "access-token",
-        "token_type": "Bearer",
-        "expires_in": 300,
-        "id_token": id_token,
-    }))
-    .into_response()
-}
 
 /// A server with SSO on, an org (owned by `owner`) whose provider is the stand-in,
 /// allowing `acme.com` only, new users joining as viewers.
@@ -181,7 +34,7 @@ struct Fx {
 }
 
 async fn fx(db: Db) -> Fx {
-    let idp = Idp::start().await;
+    let idp = Idp::start(PUBLIC_URL).await;
     let server = TestServer::start(
         db,
         Options {
@@ -653,9 +506,268 @@ pub(crate) async fn without_a_secrets_key_sso_is_unavailable(db: Db) {
         ("POST", format!("/api/orgs/{org}/scim-token")),
         ("GET", "/auth/sso/start?org=acme-nokey".to_owned()),
         ("GET", "/scim/v2/Users".to_owned()),
+        ("GET", "/scim/v2/ServiceProviderConfig".to_owned()),
+        ("GET", "/scim/v2/ResourceTypes".to_owned()),
     ] {
         let (status, answer) = send(&server, method, &path, Some(&token), None).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{method} {path}");
         assert_eq!(answer["error"], "sso_unavailable", "{method} {path}");
     }
+}
+
+/// The org's SCIM token, created by its owner.
+async fn scim_token(fx: &Fx) -> String {
+    let (status, created) = send(
+        &fx.server,
+        "POST",
+        &format!("/api/orgs/{}/scim-token", fx.org),
+        Some(&fx.server.token(fx.owner)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created["token"].as_str().unwrap().to_owned()
+}
+
+/// Provisions an active `user_name` through SCIM: its id.
+async fn provision(fx: &Fx, scim: &str, user_name: &str) -> Uuid {
+    let (status, user) = send(
+        &fx.server,
+        "POST",
+        "/scim/v2/Users",
+        Some(scim),
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": user_name,
+            "externalId": format!("00u-{user_name}"),
+            "emails": [{ "value": user_name, "primary": true }],
+            "active": true,
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    user["id"].as_str().unwrap().parse().unwrap()
+}
+
+/// `ServiceProviderConfig` and `ResourceTypes` answer without a token (as Okta's and
+/// Entra ID's clients read them): `PATCH` supported, the filter's `maxResults` the list's
+/// page size, the SCIM token as the one (OAuth bearer) scheme, `User` the one resource.
+pub(crate) async fn scim_discovery_answers_without_a_token(db: Db) {
+    let fx = fx(db).await;
+    let (status, headers, config) = send_full(
+        &fx.server,
+        "GET",
+        "/scim/v2/ServiceProviderConfig",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{config}");
+    assert_eq!(headers["content-type"], "application/scim+json");
+    assert_eq!(
+        config["schemas"],
+        json!(["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"])
+    );
+    assert_eq!(config["patch"]["supported"], true);
+    assert_eq!(config["bulk"]["supported"], false);
+    assert_eq!(config["filter"]["supported"], true);
+    // The most users `GET /scim/v2/Users` answers in one page.
+    assert_eq!(config["filter"]["maxResults"], 200);
+    for unsupported in ["changePassword", "sort", "etag"] {
+        assert_eq!(config[unsupported]["supported"], false, "{unsupported}");
+    }
+    let schemes = config["authenticationSchemes"].as_array().unwrap();
+    assert_eq!(schemes.len(), 1, "{config}");
+    assert_eq!(schemes[0]["type"], "oauthbearertoken");
+    assert_eq!(schemes[0]["primary"], true);
+    assert!(schemes[0]["name"].as_str().is_some_and(|n| !n.is_empty()));
+    assert!(
+        schemes[0]["description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty())
+    );
+
+    let (status, headers, types) =
+        send_full(&fx.server, "GET", "/scim/v2/ResourceTypes", None, None).await;
+    assert_eq!(status, StatusCode::OK, "{types}");
+    assert_eq!(headers["content-type"], "application/scim+json");
+    assert_eq!(
+        types["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:ListResponse"])
+    );
+    assert_eq!(types["totalResults"], 1);
+    let user = &types["Resources"][0];
+    assert_eq!(
+        user["schemas"],
+        json!(["urn:ietf:params:scim:schemas:core:2.0:ResourceType"])
+    );
+    assert_eq!(user["id"], "User");
+    assert_eq!(user["name"], "User");
+    assert_eq!(user["endpoint"], "/Users");
+    assert_eq!(user["schema"], "urn:ietf:params:scim:schemas:core:2.0:User");
+
+    // The users themselves still need the token.
+    let (status, _) = send(&fx.server, "GET", "/scim/v2/Users", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// `PUT` replaces a user (as Okta sends profile changes) and keeps its id and membership;
+/// a `PUT` with `active: false` ends the membership at once, as `PATCH` does: the user's
+/// next org request is 404. `active: true` restores it with the default role, and the old
+/// `userName` can be provisioned again as another user.
+pub(crate) async fn scim_put_replaces_and_deactivates(db: Db) {
+    let fx = fx(db).await;
+    let scim = scim_token(&fx).await;
+    let id = provision(&fx, &scim, "ada@acme.com").await;
+    let (status, token) = fx.login("ada-sub", "ada@acme.com").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{token}");
+    let token = token.as_str().unwrap().to_owned();
+    assert_eq!(fx.user_of(&token), id);
+    let org_path = format!("/api/orgs/{}", fx.org);
+    let (status, _) = send(&fx.server, "GET", &org_path, Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let user_path = format!("/scim/v2/Users/{id}");
+    let renamed = |active: bool| {
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "id": id,
+            "userName": "ada.lovelace@acme.com",
+            "name": { "givenName": "Ada", "familyName": "Lovelace" },
+            "displayName": "Ada Lovelace",
+            "emails": [{ "value": "ada.lovelace@acme.com", "primary": true, "type": "work" }],
+            "active": active,
+        })
+    };
+    let (status, headers, put) = send_full(
+        &fx.server,
+        "PUT",
+        &user_path,
+        Some(&scim),
+        Some(renamed(true)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{put}");
+    assert_eq!(headers["content-type"], "application/scim+json");
+    assert_eq!(put["id"], json!(id));
+    assert_eq!(put["userName"], "ada.lovelace@acme.com");
+    assert_eq!(put["displayName"], "Ada Lovelace");
+    assert_eq!(put["active"], true);
+    // A replacement: the externalId the body leaves out is gone.
+    assert!(put.get("externalId").is_none(), "{put}");
+    let (status, read) = send(&fx.server, "GET", &user_path, Some(&scim), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(read, put);
+    assert_eq!(fx.role_of(id).await, Some(Role::Viewer));
+    let (status, _) = send(&fx.server, "GET", &org_path, Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK, "a rename keeps the membership");
+
+    let (status, put) = send(
+        &fx.server,
+        "PUT",
+        &user_path,
+        Some(&scim),
+        Some(renamed(false)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{put}");
+    assert_eq!(put["active"], false);
+    // The very next request with the still-unexpired token.
+    let (status, _) = send(&fx.server, "GET", &org_path, Some(&token), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(fx.role_of(id).await, None);
+    let (status, answer) = send(&fx.server, "POST", "/auth/refresh", Some(&token), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+
+    let (status, put) = send(
+        &fx.server,
+        "PUT",
+        &user_path,
+        Some(&scim),
+        Some(renamed(true)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{put}");
+    assert_eq!(put["active"], true);
+    assert_eq!(fx.role_of(id).await, Some(Role::Viewer));
+
+    let again = provision(&fx, &scim, "ada@acme.com").await;
+    assert_ne!(
+        again, id,
+        "the renamed user keeps their id; the new one gets another"
+    );
+    let (_, read) = send(&fx.server, "GET", &user_path, Some(&scim), None).await;
+    assert_eq!(read["userName"], "ada.lovelace@acme.com");
+}
+
+/// `PUT` refuses a `userName` another user of the org has (`409 uniqueness`, in any case)
+/// and an empty one (`400 invalidValue`), leaving the user as it was; the user's own name
+/// in another case is no conflict.
+pub(crate) async fn scim_put_refuses_a_taken_user_name(db: Db) {
+    let fx = fx(db).await;
+    let scim = scim_token(&fx).await;
+    provision(&fx, &scim, "ada@acme.com").await;
+    let bob = provision(&fx, &scim, "bob@acme.com").await;
+    let bob_path = format!("/scim/v2/Users/{bob}");
+    let named = |user_name: &str| {
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": user_name,
+            "active": true,
+        })
+    };
+
+    let (status, answer) = send(
+        &fx.server,
+        "PUT",
+        &bob_path,
+        Some(&scim),
+        Some(named("ADA@acme.com")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(answer["status"], "409");
+    assert_eq!(answer["scimType"], "uniqueness");
+
+    let (status, answer) = send(&fx.server, "PUT", &bob_path, Some(&scim), Some(named("  "))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["scimType"], "invalidValue");
+
+    let (_, read) = send(&fx.server, "GET", &bob_path, Some(&scim), None).await;
+    assert_eq!(read["userName"], "bob@acme.com");
+    assert_eq!(read["externalId"], "00u-bob@acme.com");
+
+    let (status, answer) = send(
+        &fx.server,
+        "PUT",
+        &bob_path,
+        Some(&scim),
+        Some(named("Bob@acme.com")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["userName"], "Bob@acme.com");
+}
+
+/// `PUT` on an id the org does not have is 404 (a SCIM error); without the token, 401.
+pub(crate) async fn scim_put_on_an_unknown_id_is_404(db: Db) {
+    let fx = fx(db).await;
+    let scim = scim_token(&fx).await;
+    let body = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "ghost@acme.com",
+        "active": true,
+    });
+    for id in [Uuid::new_v4().to_string(), "not-an-id".to_owned()] {
+        let path = format!("/scim/v2/Users/{id}");
+        let (status, answer) =
+            send(&fx.server, "PUT", &path, Some(&scim), Some(body.clone())).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{id}: {answer}");
+        assert_eq!(answer["status"], "404");
+    }
+    let (_, list) = send(&fx.server, "GET", "/scim/v2/Users", Some(&scim), None).await;
+    assert_eq!(list["totalResults"], 0, "a PUT creates no user");
+    let path = format!("/scim/v2/Users/{}", Uuid::new_v4());
+    let (status, _) = send(&fx.server, "PUT", &path, None, Some(body)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

@@ -1,4 +1,5 @@
-//! `/api/orgs` and `/api/orgs/{org}`: create, list the caller's, read, rename, delete.
+//! `/api/orgs` and `/api/orgs/{org}`: create, list the caller's, read, rename and set the
+//! daily cap per member, delete.
 
 use appforge_orgs::{NewOrg, OrgStore, Organization, Permission, Principal, Role};
 use axum::extract::{Path, State};
@@ -28,6 +29,8 @@ pub(super) struct OrgView {
     seats_used: u32,
     /// `null`: no limit.
     seats: Option<u32>,
+    /// Generations one member may start per day in the org's space; `null`: no cap.
+    member_daily_cap: Option<u32>,
 }
 
 impl OrgView {
@@ -41,6 +44,7 @@ impl OrgView {
             role,
             seats_used,
             seats: org.seats,
+            member_daily_cap: org.member_daily_cap,
         }
     }
 }
@@ -55,11 +59,25 @@ pub(super) struct CreateOrg {
     slug: Option<String>,
 }
 
-/// The body of `PATCH /api/orgs/{org}`.
+/// The body of `PATCH /api/orgs/{org}`: the fields to change.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RenameOrg {
-    name: String,
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct UpdateOrg {
+    /// A new display name.
+    #[serde(default)]
+    name: Option<String>,
+    /// A new daily cap per member: a number, or `null` to remove it; absent leaves it.
+    #[serde(default, deserialize_with = "present")]
+    member_daily_cap: Option<Option<u32>>,
+}
+
+/// A field that is present (`null` included): `Some` of its value.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// A slug from a name: lowercase ASCII letters and digits, other runs become one `-`, at
@@ -167,19 +185,34 @@ pub(super) async fn get(
         .map(axum::Json)
 }
 
-/// `PATCH /api/orgs/{org}` (`manage_settings`): renames it.
+/// `PATCH /api/orgs/{org}` (`manage_settings`): renames it (`name`) and sets or removes
+/// the daily cap per member (`memberDailyCap`), each audited.
 pub(super) async fn rename(
     caller: OrgCaller,
     State(state): State<AppState>,
     Path(org): Path<String>,
-    Json(body): Json<RenameOrg>,
+    Json(body): Json<UpdateOrg>,
 ) -> Result<axum::Json<OrgView>, ApiError> {
     let org = path_id(&org, "organization")?;
-    state
-        .orgs()
-        .rename_org(&caller.caller, org, &body.name)
-        .await
-        .map_err(api_error)?;
+    if body.name.is_none() && body.member_daily_cap.is_none() {
+        return Err(ApiError::bad_request(
+            "nothing to change: send `name` or `memberDailyCap`",
+        ));
+    }
+    if let Some(name) = &body.name {
+        state
+            .orgs()
+            .rename_org(&caller.caller, org, name)
+            .await
+            .map_err(api_error)?;
+    }
+    if let Some(cap) = body.member_daily_cap {
+        state
+            .orgs()
+            .set_member_daily_cap(&caller.caller, org, cap)
+            .await
+            .map_err(api_error)?;
+    }
     view(&state, &caller, org, Permission::ManageSettings)
         .await
         .map(axum::Json)
