@@ -117,6 +117,7 @@
 mod api_key;
 mod audit;
 mod branding;
+mod cache;
 mod error;
 mod export;
 mod invitation;
@@ -139,18 +140,21 @@ pub use branding::{
     Branding, Color, LOGO_MEDIA_TYPES, Logo, LogoInfo, MAX_DISPLAY_NAME_CHARS, MAX_LOGO_BYTES,
     MIN_CONTRAST,
 };
+pub use cache::{MAX_CACHED_MEMBERSHIPS, MembershipCache};
 pub use error::{Error, Result};
 pub use export::{AuditExport, ExportFormat};
 pub use invitation::{CreatedInvitation, DEFAULT_INVITATION_TTL, Invitation};
 pub use org::{MAX_NAME_CHARS, Member, MemberAccess, NewOrg, Organization, Owner, validate_slug};
 pub use role::{PERMISSIONS, Permission, Role};
-pub use service::{Access, Caller, LAST_USED_GRANULARITY, MAX_AUDIT_PAGE, Orgs, Principal};
+pub use service::{
+    Access, Caller, LAST_USED_GRANULARITY, MAX_AUDIT_PAGE, Orgs, Principal, WatchHandle,
+};
 pub use store::OrgStore;
 pub use store::any::AnyOrgStore;
 pub use store::memory::MemoryOrgStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub use store::postgres::PgOrgStore;
+pub use store::postgres::{CHANGES_CHANNEL, PgOrgStore};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use store::sqlite::SqliteOrgStore;

@@ -12,8 +12,11 @@ use crate::audit::{
     Actor, AuditEntry, AuditQuery, AuditRange, AuditRecord, ChainCheck, RequestInfo,
 };
 use crate::branding::{Branding, Color, Logo, check_display_name};
+use crate::cache::MembershipCache;
 use crate::invitation::{CreatedInvitation, DEFAULT_INVITATION_TTL, Invitation};
-use crate::org::{Member, NewOrg, Organization, check_name, normalize_email, validate_slug};
+use crate::org::{
+    Member, MemberAccess, NewOrg, Organization, check_name, normalize_email, validate_slug,
+};
 use crate::role::{Permission, Role};
 use crate::store::OrgStore;
 use crate::store::any::AnyOrgStore;
@@ -134,6 +137,7 @@ pub struct Orgs<S = AnyOrgStore> {
 struct Inner<S> {
     store: S,
     invitation_ttl: Duration,
+    memberships: Arc<MembershipCache>,
 }
 
 impl<S> Clone for Orgs<S> {
@@ -172,6 +176,7 @@ impl<S: OrgStore> Orgs<S> {
             inner: Arc::new(Inner {
                 store,
                 invitation_ttl: ttl,
+                memberships: Arc::new(MembershipCache::new()),
             }),
         }
     }
@@ -223,7 +228,6 @@ impl<S: OrgStore> Orgs<S> {
     ) -> Result<Access> {
         let access = match &caller.principal {
             Principal::User(user) => self
-                .store()
                 .member_access(org, *user)
                 .await?
                 .map(|a| (a.role, a.member_daily_cap)),
@@ -241,6 +245,30 @@ impl<S: OrgStore> Orgs<S> {
             role,
             member_daily_cap,
         })
+    }
+
+    /// A member's access: from the membership cache while it is live, else from the store
+    /// (kept in the cache unless a change happened meanwhile).
+    async fn member_access(&self, org: Uuid, user: Uuid) -> Result<Option<MemberAccess>> {
+        let cache = &self.inner.memberships;
+        if let Some(access) = cache.get(org, user) {
+            return Ok(Some(access));
+        }
+        let epoch = cache.epoch();
+        let access = self.store().member_access(org, user).await?;
+        if let Some(access) = access {
+            cache.insert(epoch, org, user, access);
+        }
+        Ok(access)
+    }
+
+    /// The membership cache [`admit`](Self::admit) reads: live once a feed of every
+    /// process's changes is connected ([`PgOrgStore::watch`](crate::PgOrgStore::watch), or
+    /// [`Orgs::watch_memberships`] over [`AnyOrgStore`]); until then every check reads the
+    /// store.
+    #[must_use]
+    pub fn membership_cache(&self) -> &Arc<MembershipCache> {
+        &self.inner.memberships
     }
 
     /// The role if it has `permission`; a missing role is a non-member.
@@ -447,7 +475,11 @@ impl<S: OrgStore> Orgs<S> {
     pub async fn delete_org(&self, caller: &Caller, org: Uuid) -> Result<()> {
         self.authorize(caller, org, Permission::DeleteOrg).await?;
         let audit = caller.record("org.delete").target(format!("org:{org}"));
-        self.store().delete_org(org, audit).await
+        {
+            let done = self.store().delete_org(org, audit).await;
+            self.inner.memberships.forget_org(org);
+            done
+        }
     }
 
     /// Sets the org's seats ([`Permission::Billing`]; the billing link calls it as
@@ -495,7 +527,11 @@ impl<S: OrgStore> Orgs<S> {
             .record("org.member_cap")
             .target(format!("org:{org}"))
             .detail(json!({"dailyGenerations": cap}));
-        self.store().set_member_daily_cap(org, cap, audit).await
+        {
+            let done = self.store().set_member_daily_cap(org, cap, audit).await;
+            self.inner.memberships.forget_org(org);
+            done
+        }
     }
 
     /// The org's members, for any member.
@@ -567,7 +603,11 @@ impl<S: OrgStore> Orgs<S> {
             .record("member.role")
             .target(user_target(user))
             .detail(json!({"from": current.role, "to": role}));
-        self.store().change_role(org, user, role, audit).await
+        {
+            let done = self.store().change_role(org, user, role, audit).await;
+            self.inner.memberships.forget_org(org);
+            done
+        }
     }
 
     /// Removes a member ([`Permission::RemoveMember`], the member's role no higher than the
@@ -594,7 +634,11 @@ impl<S: OrgStore> Orgs<S> {
             .record("member.remove")
             .target(user_target(user))
             .detail(json!({"role": current.role}));
-        self.store().remove_member(org, user, audit).await
+        {
+            let done = self.store().remove_member(org, user, audit).await;
+            self.inner.memberships.forget_org(org);
+            done
+        }
     }
 
     /// The calling user leaves the org; the last owner cannot.
@@ -606,7 +650,11 @@ impl<S: OrgStore> Orgs<S> {
         let user = caller.user_id("leave an organization")?;
         self.authorize(caller, org, Permission::ReadApps).await?;
         let audit = caller.record("member.leave").target(user_target(user));
-        self.store().remove_member(org, user, audit).await
+        {
+            let done = self.store().remove_member(org, user, audit).await;
+            self.inner.memberships.forget_org(org);
+            done
+        }
     }
 
     /// Makes member `to` an owner; the calling owner becomes an admin
@@ -621,7 +669,11 @@ impl<S: OrgStore> Orgs<S> {
         self.authorize(caller, org, Permission::TransferOwnership)
             .await?;
         let audit = caller.record("org.transfer").target(user_target(to));
-        self.store().transfer_ownership(org, user, to, audit).await
+        {
+            let done = self.store().transfer_ownership(org, user, to, audit).await;
+            self.inner.memberships.forget_org(org);
+            done
+        }
     }
 
     /// Invites `email` with `role` ([`Permission::Invite`], a role no higher than the
@@ -952,6 +1004,30 @@ pub(crate) fn check_limit(limit: u32) -> Result<()> {
         )))
     }
 }
+
+impl Orgs<AnyOrgStore> {
+    /// Turns the membership cache on over PostgreSQL: starts the store's feed of every
+    /// process's changes ([`PgOrgStore::watch`](crate::PgOrgStore::watch)) and answers its
+    /// task (abort it to stop). On the memory and SQLite stores nothing is started (`None`)
+    /// and every check reads the store, which is local and fast there.
+    #[must_use]
+    pub fn watch_memberships(&self) -> Option<WatchHandle> {
+        match self.store() {
+            #[cfg(feature = "postgres")]
+            AnyOrgStore::Postgres(store) => Some(store.watch(Arc::clone(&self.inner.memberships))),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+}
+
+/// The task that keeps the membership cache in step ([`Orgs::watch_memberships`]).
+#[cfg(feature = "postgres")]
+pub type WatchHandle = tokio::task::JoinHandle<()>;
+/// The task that keeps the membership cache in step ([`Orgs::watch_memberships`]); without
+/// the `postgres` feature there is none.
+#[cfg(not(feature = "postgres"))]
+pub type WatchHandle = std::convert::Infallible;
 
 #[cfg(test)]
 mod tests {

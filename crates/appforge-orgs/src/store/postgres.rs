@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use appforge_core::{SharedClock, SystemClock};
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
@@ -14,6 +16,7 @@ use super::{OrgStore, check_seat, clock_setter, millis};
 use crate::api_key::ApiKey;
 use crate::audit::{AuditEntry, AuditHead, AuditQuery, AuditRecord, GENESIS_HASH};
 use crate::branding::{Branding, Logo};
+use crate::cache::MembershipCache;
 use crate::invitation::Invitation;
 use crate::org::{Member, MemberAccess, Organization};
 use crate::role::Role;
@@ -219,7 +222,66 @@ async fn append(
     .bind(&entry.hash[..])
     .execute(&mut *conn)
     .await?;
+    // Every audited change of the org tells the other processes' membership caches, when
+    // (and only if) the transaction commits.
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANGES_CHANNEL)
+        .bind(org.to_string())
+        .execute(&mut *conn)
+        .await?;
     Ok(entry)
+}
+
+/// The `NOTIFY` channel of the PostgreSQL store: every transaction that appends to an org's
+/// audit log (every membership, role, ownership and settings change, a deletion) notifies
+/// it with the org's id, delivered when the transaction commits.
+pub const CHANGES_CHANNEL: &str = "appforge_orgs_changes";
+
+/// How long the feed waits before connecting again after losing its connection.
+const RECONNECT_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl PgOrgStore {
+    /// Keeps `cache` in step with every process's changes: a task that `LISTEN`s on
+    /// [`CHANGES_CHANNEL`] and drops an org's cached members at each notification. The cache
+    /// is live (its answers used) only while the listening connection is up: losing it turns
+    /// the cache off and empties it until the task has connected and listens again (every
+    /// [`RECONNECT_AFTER`]). Abort the task to stop.
+    pub fn watch(&self, cache: Arc<MembershipCache>) -> tokio::task::JoinHandle<()> {
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            loop {
+                match listen(&pool).await {
+                    Ok(mut listener) => {
+                        cache.set_live(true);
+                        // Until the connection drops (`Ok(None)`, an error): notifications
+                        // may be lost from then on.
+                        while let Ok(Some(note)) = listener.try_recv().await {
+                            match note.payload().parse() {
+                                Ok(org) => cache.forget_org(org),
+                                // Not an org's id: drop everything.
+                                Err(_) => cache.set_live(true),
+                            }
+                        }
+                        cache.set_live(false);
+                        tracing::warn!(
+                            "the membership feed lost its connection; checks read the database until it is back"
+                        );
+                    }
+                    Err(error) => {
+                        cache.set_live(false);
+                        tracing::warn!(%error, "the membership feed cannot listen; checks read the database");
+                    }
+                }
+                tokio::time::sleep(RECONNECT_AFTER).await;
+            }
+        })
+    }
+}
+
+async fn listen(pool: &PgPool) -> Result<sqlx::postgres::PgListener> {
+    let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+    listener.listen(CHANGES_CHANNEL).await?;
+    Ok(listener)
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {

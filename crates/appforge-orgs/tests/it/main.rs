@@ -1,6 +1,7 @@
 //! Integration tests of appforge-orgs: the conformance suite on every backend, and tampering
 //! with each backend's stored audit log.
 
+mod cache;
 mod tamper;
 
 fn clock() -> appforge_core::ManualClock {
