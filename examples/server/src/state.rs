@@ -68,6 +68,9 @@ struct Inner {
     orgs: crate::routes::orgs::OrgsService,
     mailer: Option<crate::routes::orgs::Mailer>,
     sso: Option<crate::sso::Sso>,
+    /// On PostgreSQL, the feed that keeps the org membership cache in step with every
+    /// process's changes (stopped when the state is dropped).
+    _membership_feed: Option<tokio_util::task::AbortOnDropHandle<()>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -218,6 +221,9 @@ impl AppState {
                 reporting,
                 shutdown: tokio_util::sync::CancellationToken::new(),
                 limits,
+                _membership_feed: orgs
+                    .watch_memberships()
+                    .map(tokio_util::task::AbortOnDropHandle::new),
                 orgs,
                 mailer,
                 sso,

@@ -1,6 +1,7 @@
 //! Saved apps: `GET /api/apps` (the library), one app at its latest or a given version, its
 //! versions and diffs, restore, rename, soft delete and undelete, publish / unpublish, the
-//! public preview `GET /p/{slug}` and the zip export. Owner-only except the preview.
+//! public preview `GET /p/{slug}` (a page for browsers, JSON for API clients) and the zip
+//! export. Owner-only except the preview.
 //!
 //! Lists are summaries (no metadata, descriptions and prompts cut short); a diff runs on a
 //! blocking thread within `APPFORGE_DIFF_MAX_BYTES` and `APPFORGE_DIFF_TIMEOUT_MS`, one per
@@ -455,19 +456,40 @@ pub(crate) async fn unpublish(
     Ok(axum::Json(app.into()))
 }
 
-/// The published version of a published app, for anyone with the address.
+/// The published version of a published app, for anyone with the address: its public page
+/// for a browser (an `Accept` that prefers `text/html`; `404` with the page when nothing is
+/// published there), else the version as JSON. Both vary by `Accept`.
 pub(crate) async fn preview(
     State(state): State<AppState>,
     Path(slug): Path<String>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    headers: http::HeaderMap,
+) -> Response {
+    let mut response = if crate::routes::pages::prefers_html(&headers) {
+        // The page reads the app as JSON; here only whether there is one decides the status.
+        let status = match state.apps().published(&slug).await {
+            Ok(_) => StatusCode::OK,
+            Err(e) => apps_error(&e).status(),
+        };
+        crate::routes::pages::public_app(status)
+    } else {
+        published(&state, &slug).await.into_response()
+    };
+    response
+        .headers_mut()
+        .append(header::VARY, http::HeaderValue::from_static("accept"));
+    response
+}
+
+/// The published app at `slug` as JSON, with its org's branding when an org published it.
+async fn published(state: &AppState, slug: &str) -> Result<axum::Json<Value>, ApiError> {
     let app = state
         .apps()
-        .published(&slug)
+        .published(slug)
         .await
         .map_err(|e| apps_error(&e))?;
     let mut value = serde_json::json!(app);
     // An app published by an org shows the org's name and logo.
-    if let Some(org) = crate::routes::orgs::branding::published_branding(&state, &slug).await? {
+    if let Some(org) = crate::routes::orgs::branding::published_branding(state, slug).await? {
         value["org"] = org;
     }
     Ok(axum::Json(value))

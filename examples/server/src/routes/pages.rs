@@ -55,6 +55,7 @@ const ASSETS: &[Asset] = &[
     asset!("org-keys.js", JS),
     asset!("org-audit.js", JS),
     asset!("invitation.js", JS),
+    asset!("public-app.js", JS),
     asset!("favicon.svg", "image/svg+xml"),
 ];
 
@@ -92,10 +93,16 @@ page!(ORG_MEMBERS, "Members", "org-members.js", "org-members.html");
 page!(ORG_KEYS, "API keys", "org-keys.js", "org-keys.html");
 page!(ORG_AUDIT, "Audit log", "org-audit.js", "org-audit.html");
 page!(INVITATION, "Invitation", "invitation.js", "invitation.html");
+page!(
+    PUBLIC_APP,
+    "Published app",
+    "public-app.js",
+    "public-app.html"
+);
 
 /// Every page, for the tests.
 #[cfg(test)]
-fn all_pages() -> [&'static str; 12] {
+fn all_pages() -> [&'static str; 13] {
     [
         &GENERATE,
         &HISTORY,
@@ -109,6 +116,7 @@ fn all_pages() -> [&'static str; 12] {
         &ORG_KEYS,
         &ORG_AUDIT,
         &INVITATION,
+        &PUBLIC_APP,
     ]
     .map(|p| p.html.as_str())
 }
@@ -185,6 +193,63 @@ pub(crate) async fn invitation(Path(_token): Path<String>) -> Response {
     page(&INVITATION)
 }
 
+/// The public page of the app published at `/p/{slug}`, answered with `status` (`404` when
+/// nothing is published there: the page then says so), with the pages' security headers. The
+/// page reads the app from the same address as JSON.
+pub(crate) fn public_app(status: StatusCode) -> Response {
+    let mut response = page(&PUBLIC_APP);
+    *response.status_mut() = status;
+    secure(response.headers_mut());
+    response
+}
+
+/// Whether a request's `Accept` header prefers `text/html` to `application/json`, as a
+/// browser's navigation does (`text/html,...,*/*;q=0.8`). No header, `*/*` alone, a tie and
+/// anything unparsable prefer JSON, so that API clients keep their answer.
+pub(crate) fn prefers_html(headers: &HeaderMap) -> bool {
+    let ranges: Vec<(&str, f32)> = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(media_range)
+        .collect();
+    let quality = |kind: &str| -> f32 {
+        let (top, _) = kind.split_once('/').unwrap_or((kind, ""));
+        let wildcard = format!("{top}/*");
+        // The most specific range that matches decides (RFC 9110, 12.5.1).
+        [kind, wildcard.as_str(), "*/*"]
+            .iter()
+            .find_map(|want| {
+                ranges
+                    .iter()
+                    .find(|(range, _)| range.eq_ignore_ascii_case(want))
+                    .map(|(_, q)| *q)
+            })
+            .unwrap_or(0.0)
+    };
+    let html = quality("text/html");
+    html > 0.0 && html > quality("application/json")
+}
+
+/// One media range of an `Accept` header and its quality (`1` unless `q=` says otherwise).
+fn media_range(part: &str) -> Option<(&str, f32)> {
+    let mut pieces = part.split(';');
+    let range = pieces.next()?.trim();
+    if range.is_empty() {
+        return None;
+    }
+    let mut quality = 1.0;
+    for parameter in pieces {
+        if let Some((name, value)) = parameter.split_once('=')
+            && name.trim().eq_ignore_ascii_case("q")
+        {
+            quality = value.trim().parse::<f32>().ok()?.clamp(0.0, 1.0);
+        }
+    }
+    Some((range, quality))
+}
+
 /// A strong validator for an embedded file: FNV-1a over its bytes, stable across builds
 /// of the same content.
 fn etag(body: &str) -> String {
@@ -232,7 +297,13 @@ pub(crate) async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Respo
 /// Adds the Content-Security-Policy and related headers to the pages' answers.
 pub(crate) async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
-    let headers = response.headers_mut();
+    secure(response.headers_mut());
+    response
+}
+
+/// The pages' security headers: the Content-Security-Policy, `nosniff`, no referrer, no
+/// framing.
+fn secure(headers: &mut HeaderMap) {
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),
@@ -246,7 +317,6 @@ pub(crate) async fn security_headers(request: Request, next: Next) -> Response {
         HeaderValue::from_static("no-referrer"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    response
 }
 
 #[cfg(test)]
@@ -292,6 +362,40 @@ mod tests {
                     "missing asset {name}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn browsers_prefer_the_page_and_api_clients_the_json() {
+        let accept = |value: Option<&str>| {
+            let mut headers = HeaderMap::new();
+            if let Some(value) = value {
+                headers.insert(header::ACCEPT, HeaderValue::from_str(value).unwrap());
+            }
+            prefers_html(&headers)
+        };
+        // Chromium's and Firefox's navigations.
+        assert!(accept(Some(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,\
+             image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7"
+        )));
+        assert!(accept(Some(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        )));
+        assert!(accept(Some("text/html")));
+        assert!(accept(Some("application/json;q=0.5, text/*")));
+        for json in [
+            None,
+            Some(""),
+            Some("*/*"),
+            Some("application/json"),
+            Some("application/json, text/html"),
+            Some("text/html;q=0.4, application/json;q=0.9"),
+            Some("text/html;q=0"),
+            Some("text/html;q=oops"),
+            Some("text/plain, */*;q=0.1"),
+        ] {
+            assert!(!accept(json), "{json:?}");
         }
     }
 

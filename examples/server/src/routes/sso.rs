@@ -263,6 +263,7 @@ impl ScimFailure {
                     "invalidFilter" => "invalidFilter",
                     "invalidPath" => "invalidPath",
                     "noTarget" => "noTarget",
+                    "mutability" => "mutability",
                     _ => "invalidValue",
                 };
                 Self::new(StatusCode::BAD_REQUEST, Some(kind), detail.clone())

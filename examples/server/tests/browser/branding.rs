@@ -1,7 +1,7 @@
 //! An org's branding in the browser: with a display name, a primary colour and a PNG logo
 //! set, a member who switches the header's space to the org sees the org's name and logo in
-//! the header and its colour on the pages; the public address of an app the org published
-//! answers the org's name and a logo anyone can load.
+//! the header and its colour on the pages; the public page of an app the org published
+//! shows the org's name, colour and a logo anyone can load, the app's title and its files.
 
 use serde_json::{Value, json};
 
@@ -29,9 +29,9 @@ async fn a_member_sees_the_org_branding_and_its_published_app_in_chromium() {
     let owner = User::new("owner@example.com");
     let member = User::new("member@example.com");
     let org = branded_org(&base, &owner, &member).await;
-    let preview = published_app(&base, &owner, &org).await;
+    let (preview, title) = published_app(&base, &owner, &org).await;
     in_chromium(&base, async |browser| {
-        scenario(browser, &member, &org, &preview).await;
+        scenario(browser, &member, &org, &preview, &title).await;
     })
     .await;
     stop.cancel();
@@ -85,8 +85,8 @@ async fn branded_org(base: &str, owner: &User, member: &User) -> String {
 }
 
 /// An app generated in the org's space on the offline provider and published; answers its
-/// public path (`/p/{slug}`).
-async fn published_app(base: &str, owner: &User, org: &str) -> String {
+/// public path (`/p/{slug}`) and its title.
+async fn published_app(base: &str, owner: &User, org: &str) -> (String, String) {
     let (status, job) = call(
         base,
         owner,
@@ -129,10 +129,12 @@ async fn published_app(base: &str, owner: &User, org: &str) -> String {
     assert_eq!(status, 200, "{published}");
     let preview = published["previewPath"].as_str().unwrap().to_owned();
     assert!(preview.starts_with("/p/"), "{preview}");
-    preview
+    let title = published["title"].as_str().unwrap().to_owned();
+    assert!(!title.is_empty(), "{published}");
+    (preview, title)
 }
 
-async fn scenario(browser: &Browser, member: &User, org: &str, preview: &str) {
+async fn scenario(browser: &Browser, member: &User, org: &str, preview: &str, title: &str) {
     // In Personal the header is appforge's own.
     browser.goto("/").await;
     browser.sign_in(&member.token).await;
@@ -190,32 +192,62 @@ async fn scenario(browser: &Browser, member: &User, org: &str, preview: &str) {
     browser.screenshot("branded").await;
     browser.assert_clean("branded header", &[]).await;
 
-    // The app's public address, opened by anyone: the org's name and its public logo.
+    // The app's public page, opened by anyone: the org's name, its logo loaded from the
+    // public address, its colour as the page's accent, the app's title and its files.
     browser.goto(preview).await;
-    let page = browser
-        .client
-        .execute("return document.body.innerText", vec![])
-        .await
-        .unwrap();
-    let page: Value = serde_json::from_str(page.as_str().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("{preview} answers JSON: {e}: {page}"));
-    assert_eq!(page["org"]["name"], NAME, "{page}");
-    assert_eq!(page["org"]["primaryColor"], COLOUR, "{page}");
-    let logo_url = page["org"]["logoUrl"].as_str().unwrap().to_owned();
-    assert_eq!(logo_url, format!("{preview}/logo"));
-    browser.screenshot("branded-public-app").await;
-    browser.goto(&logo_url).await;
+    browser.find("#public-app[data-loaded]").await;
+    assert_eq!(
+        browser.find("#public-org-name").await.text().await.unwrap(),
+        NAME
+    );
     browser
         .until(
             "the public logo has loaded",
-            "const img = document.querySelector('img'); \
-             return !!img && img.complete && img.naturalWidth === 24;",
+            "const img = document.querySelector('#public-logo'); \
+             return !!img && img.complete && img.naturalWidth > 0;",
         )
         .await;
-    browser.screenshot("branded-public-logo").await;
-    // A JSON answer and an image name no icon, so Chromium asks for /favicon.ico, which the
-    // server does not serve (its pages link /favicon.svg).
+    let logo = browser.find("#public-logo").await;
+    assert_eq!(
+        logo.attr("src").await.unwrap().as_deref(),
+        Some(format!("{preview}/logo").as_str())
+    );
+    assert_eq!(logo.attr("alt").await.unwrap().as_deref(), Some(NAME));
+    let accent = browser
+        .client
+        .execute(
+            "return document.querySelector('#public-app').style.getPropertyValue('--accent')",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(accent, COLOUR, "the org's colour on the page itself");
+    assert_eq!(
+        browser.find("#public-title").await.text().await.unwrap(),
+        title
+    );
+    assert!(
+        browser.count("#public-files li.public-file pre").await >= 1,
+        "the files are listed"
+    );
+    browser.screenshot("branded-public-app").await;
+    // The page links the favicon like the others, so Chromium asks for nothing missing.
+    browser.assert_clean("public app", &[]).await;
+
+    // Nothing published at an address: the page answers 404 and says so.
+    browser.goto("/p/not-published").await;
+    let missing = browser.find("#public-missing:not([hidden]) h1").await;
+    assert_eq!(missing.text().await.unwrap(), "This app is not published");
+    assert!(
+        browser
+            .find("#public-app")
+            .await
+            .attr("hidden")
+            .await
+            .unwrap()
+            .is_some()
+    );
     browser
-        .assert_clean("public app", &["/favicon.ico", "404"])
+        .assert_clean("unpublished app", &["/p/not-published", "404"])
         .await;
 }

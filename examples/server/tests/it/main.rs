@@ -121,6 +121,7 @@ per_backend!(
     completed_apps_download_as_zip,
     pages_are_html_with_a_content_security_policy,
     org_pages_are_html_with_a_content_security_policy,
+    a_published_app_is_a_page_for_browsers_and_json_for_clients,
     assets_have_types_and_cache_validators,
 );
 

@@ -606,6 +606,23 @@ pub(crate) async fn an_orgs_cap_per_member_holds_back_that_member_only(db: Db) {
         pooled["daily"]["used"], 3,
         "the refused one is not the org's: {pooled}"
     );
+    let (_, _, mine) = call(
+        &server,
+        "GET",
+        &format!("/api/orgs/{org}/quota"),
+        &member,
+        Payload::None,
+    )
+    .await;
+    assert_eq!(
+        (
+            &mine["memberCap"]["limit"],
+            &mine["memberCap"]["used"],
+            &mine["memberCap"]["remaining"]
+        ),
+        (&json!(1), &json!(1), &json!(0)),
+        "the member's own count: {mine}"
+    );
 
     let (status, _, body) = set_cap(admin.clone(), Value::Null).await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -1037,7 +1037,8 @@ mod smtp {
 }
 
 /// What the org permission check adds to a request: two routes behind the same user token,
-/// one answering at once and one calling `Orgs::authorize` first (a member's lookup), and a
+/// one answering at once and one calling `Orgs::admit` first (a member's lookup, from the
+/// membership cache on PostgreSQL once its feed listens), and a
 /// third authenticated by an org API key (its lookup and last-used write); then the whole
 /// server's `POST .../ai-builder/full-app` in the member's personal space and in the org's
 /// space (the org route layer's check included), both on the Team plan without its burst limit. Called in turn in one
@@ -1076,11 +1077,7 @@ async fn measure_the_org_check() {
                     move |principal: AuthPrincipal,
                           State(state): State<appforge_server::AppState>| async move {
                         let caller = Caller::new(principal.principal());
-                        match state
-                            .orgs()
-                            .authorize(&caller, org, Permission::Generate)
-                            .await
-                        {
+                        match state.orgs().admit(&caller, org, Permission::Generate).await {
                             Ok(_) => StatusCode::OK,
                             Err(_) => StatusCode::FORBIDDEN,
                         }

@@ -1,5 +1,8 @@
 //! The web interface's routes and the admin API, in-process.
 
+use appforge_apps::{AppStore, NewApp, NewVersion};
+use appforge_core::Owner;
+use appforge_llm::AppFile;
 use axum::body::Body;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
@@ -400,6 +403,93 @@ pub(crate) async fn pages_are_html_with_a_content_security_policy(db: Db) {
     server.stop().await;
 }
 
+/// The public address of a published app answers a browser's navigation its page (HTML
+/// under the pages' policy, `404` with the page when nothing is published there) and an API
+/// client the JSON, both varying by `Accept`.
+pub(crate) async fn a_published_app_is_a_page_for_browsers_and_json_for_clients(db: Db) {
+    let server = TestServer::start(db, Options::api_only()).await;
+    let apps = server.state.apps();
+    let owner = Owner::User(Uuid::new_v4());
+    let app = apps
+        .create_app(
+            owner,
+            NewApp::new(
+                "Public page",
+                NewVersion::files(vec![AppFile::new("index.html", "<h1>Hi</h1>")]),
+            ),
+        )
+        .await
+        .unwrap()
+        .app;
+    let published = apps.publish(owner, app.id, None).await.unwrap();
+    let path = format!("/p/{}", published.preview_slug.unwrap());
+    let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    // The other pages' policy, to the letter.
+    let (_, headers, _) = get_raw(&server, "/apps", &[]).await;
+    let policy = headers["content-security-policy"].clone();
+
+    for (path, status) in [
+        (path.as_str(), StatusCode::OK),
+        ("/p/not-published", StatusCode::NOT_FOUND),
+    ] {
+        let (got, headers, body) = get_raw(&server, path, &[("accept", browser)]).await;
+        assert_eq!(got, status, "{path}");
+        assert_eq!(
+            headers["content-type"], "text/html; charset=utf-8",
+            "{path}"
+        );
+        assert_eq!(headers["cache-control"], "no-cache");
+        assert_eq!(headers["content-security-policy"], policy, "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert!(vary_accept(&headers), "{path}: {headers:?}");
+        let text = std::str::from_utf8(&body).unwrap();
+        assert!(text.starts_with("<!doctype html>"), "{path}");
+        assert!(text.contains("<script src=\"/assets/public-app.js\" defer>"));
+        assert!(text.contains("id=\"public-missing\""));
+        assert!(
+            !text.contains("<h1>Hi</h1>"),
+            "the page reads the files as JSON"
+        );
+    }
+
+    // API clients keep the JSON: asked for, with no preference, or with anything.
+    for accept in [Some("application/json"), None, Some("*/*")] {
+        let headers: Vec<(&str, &str)> = accept.map(|a| ("accept", a)).into_iter().collect();
+        let (status, response, body) = get_raw(&server, &path, &headers).await;
+        assert_eq!(status, StatusCode::OK, "{accept:?}");
+        assert_eq!(response["content-type"], "application/json", "{accept:?}");
+        assert!(vary_accept(&response), "{accept:?}: {response:?}");
+        let app: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(app["title"], "Public page");
+        assert_eq!(app["files"][0]["content"], "<h1>Hi</h1>");
+    }
+    let (status, headers, body) = get_raw(
+        &server,
+        "/p/not-published",
+        &[("accept", "application/json")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(headers["content-type"], "application/json");
+    assert!(vary_accept(&headers), "{headers:?}");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap()["error"],
+        "not_found"
+    );
+    server.stop().await;
+}
+
+/// Whether the answer varies by `Accept`.
+fn vary_accept(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all("vary")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|v| v.trim().eq_ignore_ascii_case("accept"))
+}
+
 pub(crate) async fn assets_have_types_and_cache_validators(db: Db) {
     let server = TestServer::start(db, Options::api_only()).await;
     for (path, kind) in [
@@ -409,6 +499,7 @@ pub(crate) async fn assets_have_types_and_cache_validators(db: Db) {
         ("/assets/apps.js", "text/javascript; charset=utf-8"),
         ("/assets/app.js", "text/javascript; charset=utf-8"),
         ("/assets/admin.js", "text/javascript; charset=utf-8"),
+        ("/assets/public-app.js", "text/javascript; charset=utf-8"),
         ("/assets/favicon.svg", "image/svg+xml"),
     ] {
         let (status, headers, body) = get_raw(&server, path, &[]).await;
