@@ -68,6 +68,14 @@
 //! membership and the org on SQL stores); an API key or the host acts as the org, not as a
 //! member, and has no cap. The host counts the generations and enforces the cap.
 //!
+//! # The membership cache
+//!
+//! [`Orgs::admit`] answers members from a [`MembershipCache`] while a feed of every
+//! process's changes is connected: on PostgreSQL, [`Orgs::watch_memberships`] (or
+//! [`PgOrgStore::watch`]) listens on [`CHANGES_CHANNEL`], which the store notifies in the
+//! transaction of every audited change of an org. Changes through the service drop the org's
+//! entries before returning. Without a feed every check reads the store.
+//!
 //! # API keys
 //!
 //! `afk_<prefix>_<secret>`: the 12 hex character prefix finds the key, the SHA-256 of the

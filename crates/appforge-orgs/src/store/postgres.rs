@@ -245,10 +245,12 @@ impl PgOrgStore {
     /// [`CHANGES_CHANNEL`] and drops an org's cached members at each notification. The cache
     /// is live (its answers used) only while the listening connection is up: losing it turns
     /// the cache off and empties it until the task has connected and listens again (every
-    /// [`RECONNECT_AFTER`]). Abort the task to stop.
+    /// [`RECONNECT_AFTER`]). Aborting the task stops the feed and turns the cache off.
     pub fn watch(&self, cache: Arc<MembershipCache>) -> tokio::task::JoinHandle<()> {
         let pool = self.pool.clone();
         tokio::spawn(async move {
+            // Aborting the task drops this: the cache is off, not left live without a feed.
+            let _off = OffWhenDropped(Arc::clone(&cache));
             loop {
                 match listen(&pool).await {
                     Ok(mut listener) => {
@@ -275,6 +277,15 @@ impl PgOrgStore {
                 tokio::time::sleep(RECONNECT_AFTER).await;
             }
         })
+    }
+}
+
+/// Turns the cache off when the feed's task ends.
+struct OffWhenDropped(Arc<MembershipCache>);
+
+impl Drop for OffWhenDropped {
+    fn drop(&mut self) {
+        self.0.set_live(false);
     }
 }
 

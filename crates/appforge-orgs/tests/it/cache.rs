@@ -165,4 +165,6 @@ async fn another_processs_changes_reach_the_cache_and_a_lost_feed_turns_it_off()
     })
     .await;
     feed.abort();
+    assert!(feed.await.unwrap_err().is_cancelled());
+    assert!(!cache.is_live(), "a stopped feed leaves the cache off");
 }
