@@ -245,7 +245,7 @@ impl PgOrgStore {
     /// [`CHANGES_CHANNEL`] and drops an org's cached members at each notification. The cache
     /// is live (its answers used) only while the listening connection is up: losing it turns
     /// the cache off and empties it until the task has connected and listens again (every
-    /// [`RECONNECT_AFTER`]). Aborting the task stops the feed and turns the cache off.
+    /// second). Aborting the task stops the feed and turns the cache off.
     pub fn watch(&self, cache: Arc<MembershipCache>) -> tokio::task::JoinHandle<()> {
         let pool = self.pool.clone();
         tokio::spawn(async move {
