@@ -65,6 +65,18 @@ async fn backend_pid(pool: &sqlx::PgPool) -> Result<i32, sqlx::Error> {
         .await
 }
 
+/// Waits until the pool's connection is back in it, idle.
+async fn idle(pool: &sqlx::PgPool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while pool.num_idle() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the connection never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 async fn terminate(admin: &sqlx::PgPool, pid: i32) {
     let done: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1, 5000)")
         .bind(pid)
@@ -75,18 +87,19 @@ async fn terminate(admin: &sqlx::PgPool, pid: i32) {
 }
 
 #[tokio::test]
-async fn a_connection_idle_past_the_threshold_is_tested_and_replaced() {
+async fn by_default_a_connection_the_server_closed_is_replaced_before_use() {
     let Some(test_db) = appforge_testing::TestDatabase::create_or_skip().await else {
         return;
     };
     let admin = test_db.pool().await;
+    assert_eq!(Connect::DEFAULT_TEST_IDLE_AFTER, Duration::ZERO);
     let pool = Connect::new(test_db.url())
         .max_connections(1)
-        .test_idle_after(Duration::ZERO)
         .postgres()
         .await
         .unwrap();
     let first = backend_pid(&pool).await.unwrap();
+    idle(&pool).await;
     terminate(&admin, first).await;
     // The ping on acquire finds the connection dead: the pool opens another, and the
     // statement never sees the broken one.
@@ -109,6 +122,8 @@ async fn a_connection_used_within_the_threshold_is_handed_out_untested() {
     let first = backend_pid(&pool).await.unwrap();
     // One connection serves every statement.
     assert_eq!(backend_pid(&pool).await.unwrap(), first);
+    // Back in the pool (sqlx pings it on the way, on a task of its own) before it is killed.
+    idle(&pool).await;
     terminate(&admin, first).await;
     // The price of not testing: the next statement meets the broken connection and fails,
     // once; the pool closes it when it comes back, and the one after runs on a new one.

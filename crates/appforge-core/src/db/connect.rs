@@ -83,13 +83,14 @@ impl Pool {
 ///   with `synchronous = NORMAL` (durable at each checkpoint, safe in WAL mode) and a busy
 ///   timeout of 10 s, so concurrent writers wait for the lock instead of failing with `BUSY`.
 /// - PostgreSQL: the URL's options (host, user, `sslmode`, ...) as they are.
-/// - Both: a pooled connection is tested (pinged) before it is handed out only when it has
-///   been idle for longer than [`test_idle_after`](Self::test_idle_after) (1 s unless set).
-///   sqlx's default pings on every acquire: one more round trip in front of every query,
-///   about half the time of a small PostgreSQL query on the same host. sqlx also pings every
-///   connection when it is returned to the pool, so a connection handed out without a test
-///   was working when it was last returned; one that broke since (the server restarted
-///   within that second) fails its next statement once and is then closed.
+/// - Both: a pooled connection is tested (pinged) before it is handed out, so that one the
+///   server closed (a restart, a failover, an administrator) is replaced without a failed
+///   statement. That is one more round trip in front of every statement, about half the time
+///   of a small PostgreSQL query on the same host: [`test_idle_after`](Self::test_idle_after)
+///   tests only connections idle for longer than it, at the price of one failed statement per
+///   connection the server closed while it was in use (sqlx also pings every connection when
+///   it is returned to the pool, so an untested connection was working when it was last
+///   returned).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), sqlx::Error> {
@@ -114,8 +115,9 @@ impl Connect {
     pub const DEFAULT_POSTGRES_CONNECTIONS: u32 = 16;
     /// How long a SQLite connection waits for another's write lock before `BUSY`.
     pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-    /// How long a connection may sit idle in the pool before it is tested on acquire.
-    pub const DEFAULT_TEST_IDLE_AFTER: Duration = Duration::from_secs(1);
+    /// How long a connection may sit idle in the pool before it is tested on acquire: zero,
+    /// every acquire is tested (sqlx's own default).
+    pub const DEFAULT_TEST_IDLE_AFTER: Duration = Duration::ZERO;
 
     /// Settings for `url` (`sqlite://...` or `postgres://...`).
     #[must_use]
@@ -143,8 +145,10 @@ impl Connect {
     }
 
     /// A pooled connection idle for longer than `idle` is pinged before it is handed out,
-    /// and replaced when the ping fails; one used more recently is handed out as it is.
-    /// `Duration::ZERO` tests every connection on every acquire (sqlx's own default).
+    /// and replaced when the ping fails; one used more recently is handed out as it is, and
+    /// fails its next statement once if the server closed it meanwhile (a busy service that
+    /// retries transient errors gains a round trip per statement). `Duration::ZERO`, the
+    /// default, tests every connection on every acquire.
     #[must_use]
     pub const fn test_idle_after(mut self, idle: Duration) -> Self {
         self.test_idle_after = idle;

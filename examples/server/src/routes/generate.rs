@@ -353,9 +353,6 @@ pub(crate) fn quota_denied(
     kind: &str,
     status: &QuotaStatus,
 ) -> Response {
-    state.metrics().quota_denied();
-    state.analytics().quota_denied(user, kind, status);
-    let retry = status.retry_after_secs().unwrap_or(60).max(1);
     let limit = match status.denied_by {
         Some(LimitKind::Monthly) => "monthly generation limit",
         Some(LimitKind::Tokens) => "monthly token limit",
@@ -363,13 +360,8 @@ pub(crate) fn quota_denied(
         Some(LimitKind::ChatMessages) => "daily chat message limit",
         _ => "daily generation limit",
     };
-    let error = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "quota_exceeded",
-        format!("your plan's {limit} is reached"),
-    )
-    .with_details(serde_json::to_value(status).unwrap_or(Value::Null));
-    ([(header::RETRY_AFTER, retry.to_string())], error).into_response()
+    let message = format!("your plan's {limit} is reached");
+    too_many(state, user, kind, status, "quota_exceeded", message)
 }
 
 /// `429 member_cap_reached`: the member started the org's daily generations per member (the
@@ -381,21 +373,31 @@ pub(crate) fn member_cap_reached(
     kind: &str,
     status: &QuotaStatus,
 ) -> Response {
-    state.metrics().quota_denied();
-    state.analytics().quota_denied(user, kind, status);
-    let retry = status.retry_after_secs().unwrap_or(60).max(1);
     let cap = status
         .daily
         .limit
         .map_or_else(String::new, |n| format!(" ({n})"));
-    let error = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "member_cap_reached",
-        format!(
-            "you started this organization's daily generations per member{cap}; its admins set the cap"
-        ),
-    )
-    .with_details(serde_json::to_value(status).unwrap_or(Value::Null));
+    let message = format!(
+        "you started this organization's daily generations per member{cap}; its admins set the cap"
+    );
+    too_many(state, user, kind, status, "member_cap_reached", message)
+}
+
+/// A `429` for a quota `status` that refused: counted in metrics and analytics, with
+/// `Retry-After` and the status as `details`.
+fn too_many(
+    state: &AppState,
+    user: Uuid,
+    kind: &str,
+    status: &QuotaStatus,
+    code: &'static str,
+    message: String,
+) -> Response {
+    state.metrics().quota_denied();
+    state.analytics().quota_denied(user, kind, status);
+    let retry = status.retry_after_secs().unwrap_or(60).max(1);
+    let error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+        .with_details(serde_json::to_value(status).unwrap_or(Value::Null));
     ([(header::RETRY_AFTER, retry.to_string())], error).into_response()
 }
 
