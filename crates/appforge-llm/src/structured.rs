@@ -277,8 +277,11 @@ mod tests {
         let plan = <crate::PhasePlan as StructuredOutput>::schema();
         walk(change_set, "ChangeSet");
         walk(plan, "PhasePlan");
-        insta::assert_json_snapshot!("change_set_schema", change_set);
-        insta::assert_json_snapshot!("phase_plan_schema", plan);
+        // Maps sorted: the same snapshot whether or not serde_json keeps insertion order.
+        insta::with_settings!({ sort_maps => true }, {
+            insta::assert_json_snapshot!("change_set_schema", change_set);
+            insta::assert_json_snapshot!("phase_plan_schema", plan);
+        });
     }
 
     #[test]

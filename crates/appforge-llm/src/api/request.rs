@@ -861,7 +861,10 @@ mod tests {
             .effort(Effort::Medium)
             .output_format(OutputFormat::json_schema(schema.clone()));
         let wire = serde_json::to_value(&request).unwrap();
-        insta::assert_json_snapshot!(wire);
+        // Maps sorted: the same snapshot whether or not serde_json keeps insertion order.
+        insta::with_settings!({ sort_maps => true }, {
+            insta::assert_json_snapshot!(wire);
+        });
         assert_eq!(
             wire["output_config"],
             json!({"effort": "medium", "format": {"type": "json_schema", "schema": schema}})

@@ -69,7 +69,9 @@ async fn full_app_clean_run() {
         })
         .collect();
     assert_eq!(started, [("src/App.tsx", 58), ("src/main.tsx", 42)]);
-    insta::assert_yaml_snapshot!(app);
+    insta::with_settings!({ sort_maps => true }, {
+        insta::assert_yaml_snapshot!(app);
+    });
     // The progress a job would publish, with the many small file deltas counted, not listed.
     let mut deltas = 0;
     let mut shown = Vec::new();
@@ -81,7 +83,9 @@ async fn full_app_clean_run() {
         }
     }
     assert!(deltas > 5);
-    insta::assert_json_snapshot!("full_app_clean_run_progress", shown);
+    insta::with_settings!({ sort_maps => true }, {
+        insta::assert_json_snapshot!("full_app_clean_run_progress", shown);
+    });
 }
 
 #[tokio::test]
@@ -109,7 +113,9 @@ async fn full_app_max_tokens_cut_then_continuation_completes() {
     assert!(app.warnings.is_empty(), "{:?}", app.warnings);
     assert_eq!(app.files.len(), 2);
     assert_eq!(app.usage.input_tokens, 20);
-    insta::assert_yaml_snapshot!(app);
+    insta::with_settings!({ sort_maps => true }, {
+        insta::assert_yaml_snapshot!(app);
+    });
 }
 
 #[tokio::test]
@@ -152,7 +158,9 @@ async fn full_app_continuation_that_never_completes() {
             ]
         }]
     );
-    insta::assert_yaml_snapshot!(app);
+    insta::with_settings!({ sort_maps => true }, {
+        insta::assert_yaml_snapshot!(app);
+    });
 }
 
 #[tokio::test]
@@ -307,7 +315,9 @@ async fn modify_returns_an_applicable_change_set() {
     assert_eq!(result.change_set.summary.as_deref(), Some("Sticky header"));
     let updated = result.change_set.apply(&app).unwrap();
     assert_eq!(updated[0].content, "<h1 className=\"sticky\">Todo</h1>\n");
-    insta::assert_yaml_snapshot!(result);
+    insta::with_settings!({ sort_maps => true }, {
+        insta::assert_yaml_snapshot!(result);
+    });
 }
 
 #[tokio::test]
@@ -355,7 +365,9 @@ async fn plan_phases_happy_and_broken() {
         .plan_phases(&request, |_| {}, &CancellationToken::new())
         .await
         .unwrap();
-    insta::assert_yaml_snapshot!(planned);
+    insta::with_settings!({ sort_maps => true }, {
+        insta::assert_yaml_snapshot!(planned);
+    });
     let err = p
         .plan_phases(&request, |_| {}, &CancellationToken::new())
         .await

@@ -60,7 +60,9 @@ async fn anthropic_transcripts_decode_and_accumulate() {
             assert_eq!(chunked, events, "{name} in chunks of {chunk_size}");
         }
         let snapshot = json!({"events": events, "outcome": outcome(events.clone()).await});
-        insta::assert_json_snapshot!(format!("transcript_{name}"), snapshot);
+        insta::with_settings!({ sort_maps => true }, {
+            insta::assert_json_snapshot!(format!("transcript_{name}"), snapshot);
+        });
     }
 }
 
@@ -217,7 +219,9 @@ async fn openai_compatible_streams_map_onto_the_same_events() {
             .map(Result::unwrap)
             .collect();
         let snapshot = json!({"events": events, "outcome": outcome(events.clone()).await});
-        insta::assert_json_snapshot!(format!("transcript_{name}"), snapshot);
+        insta::with_settings!({ sort_maps => true }, {
+            insta::assert_json_snapshot!(format!("transcript_{name}"), snapshot);
+        });
     }
     let sent: Value = server.received_requests().await.unwrap()[0]
         .body_json()
