@@ -715,3 +715,42 @@ async fn an_orgs_cap_per_member_stops_that_member_only() {
     assert_eq!(service.quota().status(member).await.unwrap().daily.used, 2);
     assert_ne!(member, appforge::generation::member_cap_subject(org, bob));
 }
+
+/// The org's pool refusing after the member's cap granted: `429 quota_exceeded`, and the
+/// member's count gives the refused generation back.
+#[tokio::test]
+async fn a_refusal_by_the_orgs_pool_gives_the_members_count_back() {
+    let provider = ScriptedProvider::new();
+    let service = service(&provider);
+    let (ada, org) = (Uuid::new_v4(), Uuid::new_v4());
+    let teams = Teams {
+        org,
+        members: vec![(ada, "member")],
+        member_daily_cap: Some(100),
+    };
+    // The org on Free: 5 generations a day for the whole org.
+    let app = Router::new().nest("/builder", router(service.clone(), teams));
+    let mut refused = None;
+    for _ in 0..6 {
+        let (status, body) = as_member(
+            &app,
+            "POST",
+            "/builder/ai-builder/full-app",
+            ada,
+            Some(org),
+            Some(json!({ "prompt": "a todo list" })),
+        )
+        .await;
+        if status != StatusCode::ACCEPTED {
+            refused = Some((status, body));
+        }
+    }
+    let (status, body) = refused.expect("the sixth is over the org's Free plan");
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(
+        body["error"], "quota_exceeded",
+        "the org's pool, not the cap: {body}"
+    );
+    let member = appforge::generation::member_cap_subject(org, ada);
+    assert_eq!(service.quota().status(member).await.unwrap().daily.used, 5);
+}

@@ -195,20 +195,23 @@ where
             (Some(org), Some(cap)) => Some(self.reserve_member(org, user, cap).await?),
             _ => None,
         };
-        let reservation = match self
+        let admission = self
             .quota()
             .reserve_for(submission.owner(user).id(), Resource::Generation, 1)
-            .await
-        {
-            Ok(Admission::Granted(reservation)) => reservation,
-            refused => {
+            .await;
+        let granted = match admission {
+            Ok(Admission::Granted(reservation)) => Ok(reservation),
+            Ok(Admission::Denied(status)) => Err(SubmitError::Denied(Box::new(status))),
+            Err(error) => Err(error.into()),
+        };
+        let reservation = match granted {
+            Ok(reservation) => reservation,
+            Err(error) => {
+                // The space's pool refused: the member's count gives its generation back.
                 if let Some(member) = member {
                     self.release(member).await;
                 }
-                return match refused? {
-                    Admission::Denied(status) => Err(SubmitError::Denied(Box::new(status))),
-                    Admission::Granted(_) => unreachable!("matched above"),
-                };
+                return Err(error);
             }
         };
         let kind = submission.kind;
