@@ -399,6 +399,18 @@ async fn killed_prefetching_worker_loses_nothing(url: &str) {
             .all(|i| counts.contains_key(&ids[i].id.as_uuid()))
     })
     .await;
+    // With its four slots held for good, the child claims more jobs than it can start: wait
+    // for one of those to be claimed (its claim loop may not have run again yet).
+    wait_until(
+        "the child to hold a prefetched job it cannot start",
+        || async {
+            let started = runs.counts().await;
+            jobs_of(&queue, user).await.iter().any(|j| {
+                j.status == JobStatus::Processing && !started.contains_key(&j.id.as_uuid())
+            })
+        },
+    )
+    .await;
     child.kill();
     let at_kill = jobs_of(&queue, user).await;
     let held: HashSet<JobId> = at_kill
@@ -487,9 +499,6 @@ async fn sqlite_killed_prefetching_worker_loses_nothing() {
 
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "flaky on a loaded machine: the child is sometimes seen holding only its four running \
-            jobs, none prefetched, so the scenario does not arise; the SQLite variant runs \
-            (run with --ignored)"]
 async fn postgres_killed_prefetching_worker_loses_nothing() {
     let Some(db) = appforge_testing::TestDatabase::create_or_skip().await else {
         return;
