@@ -7,6 +7,7 @@ mod http_enqueue;
 mod jobs;
 mod metrics_scrape;
 mod noop;
+mod preview_build;
 mod quota_reserve;
 mod sse_decode;
 mod webhook_e2e;
@@ -29,6 +30,8 @@ pub(crate) enum Scenario {
     AnalyticsIngest(analytics_ingest::Args),
     /// Appends N audit entries to org chains (SHA-256 chain kept), then verifies them.
     AuditAppend(audit_append::Args),
+    /// The demo apps bundled by appforge-preview (cold, warm and cached), beside esbuild and vite.
+    PreviewBuild(preview_build::Args),
     /// Verifies and parses N signed copies of a Stripe event payload.
     WebhookVerify(webhook_verify::Args),
     /// Handles N distinct Stripe events end to end: verify, ledger, upsert, plan change.
@@ -53,6 +56,7 @@ impl Scenario {
             Self::QuotaReserve(args) => quota_reserve::run(&args).await,
             Self::AnalyticsIngest(args) => analytics_ingest::run(args).await,
             Self::AuditAppend(args) => audit_append::run(&args).await,
+            Self::PreviewBuild(args) => preview_build::run(&args).await,
             Self::WebhookVerify(args) => webhook_verify::run(&args),
             Self::WebhookE2e(args) => webhook_e2e::run(&args).await,
             Self::JobsDrain(args) => jobs::drain(&args).await,

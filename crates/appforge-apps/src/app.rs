@@ -152,4 +152,7 @@ pub struct PublishedApp {
     pub files: Vec<AppFile>,
     /// When that version was stored.
     pub created_at: DateTime<Utc>,
+    /// The app's [`App::metadata`] (the dependencies a preview needs, say): the host's to
+    /// show or keep to itself.
+    pub metadata: Value,
 }

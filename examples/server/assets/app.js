@@ -1,6 +1,6 @@
 // One saved app (`/apps/{id}`): its details, rename, publish / unpublish, download, delete and
-// restore; its versions (view one, restore one as a new version); the files of the version
-// being viewed; a per-file diff between two versions; and "change something", which starts a
+// restore; its versions (view one, restore one as a new version); the version being viewed,
+// running in a sandboxed preview or as its files (a Preview / Code switch); a per-file diff between two versions; and "change something", which starts a
 // modification of the current version and follows it on the job page. A version made by a
 // generation with reference images shows their thumbnails.
 "use strict";
@@ -15,6 +15,7 @@
     viewing: null, // the version number whose files are shown
     files: [],
     selected: null,
+    preview: null, // the live preview (AF.preview)
   };
 
   function appIdFromPath() {
@@ -149,6 +150,7 @@
     $("#files-version").textContent = String(version.number);
     showAttachments(version.attachments || []);
     $("#files-panel").hidden = false;
+    view.preview.show(view.id, version.number);
     const keep = view.files.some((f) => f.path === view.selected);
     if (keep) select(view.selected);
     else if (view.files.length) select(view.files[0].path);
@@ -284,6 +286,7 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     view.id = appIdFromPath();
+    view.preview = window.AF.preview($("#app-preview"), $("#app-code"));
     wire();
     load();
   });

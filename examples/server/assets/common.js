@@ -492,11 +492,85 @@
     return list;
   }
 
+
+  // ---- the live preview --------------------------------------------------------------------
+  //
+  // A "Preview / Code" switch over `code` (the file tree and code view), a device-width
+  // switch and the app running in a frame with `sandbox="allow-scripts allow-forms
+  // allow-modals"` (never
+  // allow-same-origin): the frame's address carries a ticket for that one version, never the
+  // user's token, and the document it loads has no network access. Build errors come with
+  // the JSON and show under the frame (the frame shows them as an overlay); runtime errors
+  // are posted by the preview (`appforge:preview-error`) and listed under it too.
+
+  const DEVICES = [["Phone", "375px"], ["Tablet", "768px"], ["Desktop", ""]];
+
+  function preview(container, code) {
+    const frame = el("iframe", { class: "preview-frame", sandbox: "allow-scripts allow-forms allow-modals", title: "Preview of the app", referrerpolicy: "no-referrer" });
+    const status = el("p", { class: "preview-status muted", "aria-live": "polite" });
+    const errors = el("ul", { class: "preview-errors", "aria-label": "Errors of the preview" });
+    const stage = el("div", { class: "preview" }, el("div", { class: "preview-stage" }, frame), status, errors);
+    const toggles = {};
+    const widths = {};
+    function show(which) {
+      stage.hidden = which !== "preview";
+      code.hidden = which !== "code";
+      for (const [name, button] of Object.entries(toggles)) button.setAttribute("aria-pressed", String(name === which));
+      devices.hidden = which !== "preview";
+    }
+    function width(size) {
+      frame.style.width = size || "100%";
+      for (const [value, button] of Object.entries(widths)) button.setAttribute("aria-pressed", String(value === size));
+    }
+    for (const [name, label] of [["preview", "Preview"], ["code", "Code"]]) {
+      toggles[name] = el("button", { type: "button", class: "toggle", "data-view": name, "aria-pressed": "false", onclick: () => show(name) }, label);
+    }
+    const devices = el("span", { class: "devices", role: "group", "aria-label": "Preview width" },
+      DEVICES.map(([label, size]) => (widths[size] = el("button", { type: "button", class: "toggle", "data-width": label.toLowerCase(), "aria-pressed": "false", onclick: () => width(size) }, label))));
+    const bar = el("div", { class: "row view-bar" },
+      el("span", { class: "view-toggle", role: "group", "aria-label": "View" }, toggles.preview, toggles.code),
+      el("span", { class: "grow" }), devices);
+    container.append(bar, stage);
+    width("");
+    show("preview");
+    window.addEventListener("message", (event) => {
+      if (event.source !== frame.contentWindow || !event.data || event.data.type !== "appforge:preview-error") return;
+      errors.append(el("li", { class: "runtime" }, "Runtime error: " + String(event.data.message || "unknown")));
+    });
+    let shown = null;
+    return {
+      // Loads `version` of `appId` in the current space (again, when asked to `refresh`).
+      async show(appId, version, refresh) {
+        const key = spacePrefix() + "|" + appId + "|" + version;
+        if (key === shown && !refresh) return;
+        shown = key;
+        clear(errors);
+        status.textContent = "Building version " + version + "…";
+        const answer = await api("GET", spacePath("/apps/" + encodeURIComponent(appId) + "/versions/" + version + "/preview"));
+        if (shown !== key) return;
+        if (!answer.ok) { status.textContent = "No preview: " + errorMessage(answer); return; }
+        const build = answer.data.build || {};
+        if (build.status === "error") {
+          const e = build.error || {};
+          const place = e.file ? e.file + (e.line ? ":" + e.line + ":" + e.column : "") + ": " : "";
+          status.textContent = "Version " + version + " does not build.";
+          errors.append(el("li", { class: "build" }, "Build error: " + place + (e.message || "")));
+        } else {
+          status.textContent = "Version " + version + " (" + (build.modules || []).length + " modules)";
+        }
+        frame.setAttribute("data-version", String(version));
+        frame.src = answer.data.frameUrl;
+      },
+      view: show,
+    };
+  }
+
   window.AF = {
     token, setToken, adminToken, setAdminToken, claims, api, sse, el, clear, $,
     formatDuration, formatTime, formatNumber, badge, announce, notice, errorMessage, renderSession, showQuota,
     download, dataUrl, thumbnails,
     ROLES, space, setSpace, switchSpace, spacePrefix, spacePath, roleAtLeast, canGenerate, currentOrg, seatsText,
+    preview,
   };
 
   document.addEventListener("DOMContentLoaded", () => {

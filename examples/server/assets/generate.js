@@ -15,6 +15,7 @@
     startedAt: null,
     app: null, // {files, dependencies, setupInstructions, name} of a finished app
     saved: null, // {appId, version}: where the finished app is saved in the library
+    preview: null, // the live preview of the saved version (AF.preview)
     prompt: "",
   };
 
@@ -211,7 +212,9 @@
     $("#result").hidden = true;
     $("#plan-result").hidden = true;
     $("#app-result").hidden = true;
-    $("#workspace").hidden = false;
+    // The files stream in as code; the preview comes back with the saved version.
+    $("#job-preview").hidden = true;
+    view.preview.view("code");
     $("#code-title").textContent = "No file selected";
     $("#code-text").textContent = "";
     $("#tokens").textContent = "–";
@@ -322,6 +325,10 @@
     if (view.saved) {
       open.setAttribute("href", "/apps/" + encodeURIComponent(view.saved.appId));
       open.textContent = "Open in your apps (version " + view.saved.version + ")";
+      // A modification saves the next version: the preview follows it.
+      $("#job-preview").hidden = false;
+      view.preview.view("preview");
+      view.preview.show(view.saved.appId, view.saved.version);
     }
     for (const file of app.files) setFile(file.path, "done", file.content);
     if (app.files.length > 0 && (!view.selected || !view.files.get(view.selected))) select(app.files[0].path);
@@ -461,6 +468,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
+    view.preview = window.AF.preview($("#job-preview"), $("#workspace"));
     wire();
     const signedIn = signedInView();
     const id = jobIdFromPath();

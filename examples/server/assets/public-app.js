@@ -1,6 +1,7 @@
 // The public page of a published app (`/p/{slug}`, which answers this page to a browser and
 // the app as JSON to `Accept: application/json`): the app's title and description, the
-// published version, the files read-only, and, for an app an org published, the org's name,
+// published version running in a sandboxed frame (`/p/{slug}/frame`, no network access, an
+// origin of its own), the files read-only, and, for an app an org published, the org's name,
 // logo and colour. Everything from the answer goes in as text, never as markup.
 "use strict";
 
@@ -59,6 +60,7 @@
     $("#public-version").textContent = "v" + app.version;
     showOrg(app.org);
     showFiles(Array.isArray(app.files) ? app.files : []);
+    if (typeof app.frameUrl === "string") $("#public-frame").src = app.frameUrl;
     const article = $("#public-app");
     article.hidden = false;
     article.setAttribute("data-loaded", "true");
@@ -67,7 +69,7 @@
   async function load() {
     const slug = slugFromPath();
     // The app is public: no token travels with the request.
-    const answer = slug ? await api("GET", "/p/" + slug, undefined, { token: "" }) : { status: 404 };
+    const answer = slug ? await api("GET", "/api/p/" + slug, undefined, { token: "" }) : { status: 404 };
     $("#public-loading").hidden = true;
     if (answer.status === 404) { missing(); return; }
     if (!answer.ok || !answer.data) {
@@ -76,6 +78,12 @@
     }
     show(answer.data);
   }
+
+  // Runtime errors the preview posts (it cannot reach anything else of this page).
+  window.addEventListener("message", (event) => {
+    if (event.source !== $("#public-frame").contentWindow || !event.data || event.data.type !== "appforge:preview-error") return;
+    $("#public-errors").append(el("li", {}, "Runtime error: " + String(event.data.message || "unknown")));
+  });
 
   document.addEventListener("DOMContentLoaded", load);
 })();

@@ -204,6 +204,78 @@ impl JwtKeys {
     }
 }
 
+/// The audience of preview tickets: no user token carries it, and a ticket is never taken
+/// for a user token (whose audience is `authenticated`).
+const PREVIEW_AUDIENCE: &str = "appforge-preview";
+
+/// What a preview ticket grants: showing one version of one app of one owner, until `exp`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviewTicket {
+    /// The app.
+    pub sub: Uuid,
+    /// The version.
+    pub ver: u32,
+    /// The space that owns the app.
+    pub own: appforge_core::Owner,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
+    /// `appforge-preview`.
+    pub aud: String,
+}
+
+impl JwtKeys {
+    /// A ticket for the preview frame of `app` at `version` in `owner`'s space, valid for
+    /// `ttl`: a frame's address cannot carry the user's bearer token, and must not, since
+    /// the preview's scripts can read their own address. The ticket grants that one
+    /// preview and nothing else.
+    ///
+    /// # Panics
+    ///
+    /// As [`issue`](Self::issue).
+    #[must_use]
+    pub fn preview_ticket(
+        &self,
+        app: Uuid,
+        version: u32,
+        owner: appforge_core::Owner,
+        ttl: std::time::Duration,
+    ) -> (String, u64) {
+        let exp = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0) + ttl.as_secs();
+        let ticket = PreviewTicket {
+            sub: app,
+            ver: version,
+            own: owner,
+            exp,
+            aud: PREVIEW_AUDIENCE.to_owned(),
+        };
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &ticket,
+            &self.inner.encoding,
+        )
+        .expect("HS256 signing succeeds");
+        (token, exp)
+    }
+
+    /// The grant of a valid preview ticket.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::unauthorized`] for a malformed, forged or expired ticket, or a user token.
+    pub fn verify_preview_ticket(&self, ticket: &str) -> Result<PreviewTicket, ApiError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&[PREVIEW_AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "sub", "aud"]);
+        validation.leeway = 30;
+        jsonwebtoken::decode::<PreviewTicket>(ticket, &self.inner.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| {
+                tracing::debug!(error = %e, "rejected preview ticket");
+                ApiError::unauthorized("invalid or expired preview ticket")
+            })
+    }
+}
+
 /// The user a request acts for, from its `Authorization: Bearer` token.
 ///
 /// Extracting it also records the user's first request of the UTC day for analytics

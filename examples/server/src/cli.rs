@@ -24,6 +24,10 @@ Usage:
   appforge-server migrate        apply every crate's database migrations, then exit
   appforge-server check-config   check the settings and the database, print the settings
                                  in effect (secrets redacted), then exit
+  appforge-server preview-cache [--import DIR]
+                                 fill the previews' npm cache (APPFORGE_PREVIEW_CACHE) with
+                                 the offline demo apps' dependencies from the registry, or
+                                 with every .tgz in DIR (from `npm pack`), then exit
   appforge-server help           print this text (also -h, --help)
   appforge-server --version      print the version (also -V)
 
@@ -33,7 +37,7 @@ command line, 1 for any other failure (an unreachable database, a failed migrati
 ";
 
 /// What the command line asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Command {
     /// No argument: the API (and in-process workers).
@@ -44,6 +48,11 @@ pub enum Command {
     Migrate,
     /// `check-config`: check and print the settings and exit.
     CheckConfig,
+    /// `preview-cache [--import DIR]`: fill the previews' npm cache and exit.
+    PreviewCache {
+        /// `--import DIR`: the directory of tarballs to import, instead of the registry.
+        import: Option<std::path::PathBuf>,
+    },
     /// `help`, `-h` or `--help`: print [`USAGE`].
     Help,
     /// `--version` or `-V`.
@@ -78,6 +87,18 @@ impl Command {
             "worker" => Self::Worker,
             "migrate" => Self::Migrate,
             "check-config" => Self::CheckConfig,
+            "preview-cache" => {
+                return match rest {
+                    [] => Ok(Self::PreviewCache { import: None }),
+                    ["--import", dir] => Ok(Self::PreviewCache {
+                        import: Some(std::path::PathBuf::from(dir)),
+                    }),
+                    [extra, ..] => Err(UsageError(format!(
+                        "unexpected argument {extra:?} after \"preview-cache\" \
+                         (preview-cache [--import DIR])"
+                    ))),
+                };
+            }
             "help" => Self::Help,
             "-V" | "--version" => Self::Version,
             other => return Err(UsageError(format!("unknown command {other:?}"))),
@@ -89,6 +110,72 @@ impl Command {
             ))),
         }
     }
+}
+
+/// The dependencies of the offline demo apps (`react` and `react-dom`), which
+/// [`preview_cache`] fetches so that they preview without a registry.
+pub const DEMO_DEPENDENCIES: [(&str, &str); 2] = [("react", "^18.3.1"), ("react-dom", "^18.3.1")];
+
+/// Fills the previews' npm cache: with every `.tgz` of `import` (tarballs from `npm pack`,
+/// unpacked with the cache's limits), or, without it, with [`DEMO_DEPENDENCIES`] and what
+/// they need, resolved through the configured registry and checked against their integrity.
+/// Writes one `name@version` line a package to `out` and returns how many there are.
+///
+/// # Errors
+///
+/// [`StartError`] when the cache cannot be opened, a tarball is refused or the registry
+/// fails; what was stored before stays.
+pub async fn preview_cache(
+    config: &Config,
+    import: Option<&std::path::Path>,
+    out: &mut String,
+) -> Result<usize, StartError> {
+    let previews = crate::state::previews(&config.preview)?;
+    let cache = previews.registry().cache();
+    let mut packages = Vec::new();
+    match import {
+        Some(dir) => {
+            let entries = std::fs::read_dir(dir)
+                .map_err(|e| StartError::setup("preview-cache --import", e))?;
+            let mut tarballs: Vec<std::path::PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "tgz"))
+                .collect();
+            tarballs.sort();
+            for path in tarballs {
+                let bytes = std::fs::read(&path)
+                    .map_err(|e| StartError::setup("preview-cache --import", e))?;
+                let (name, version, _) = cache
+                    .import_tarball(&bytes, appforge_preview::TarballLimits::default())
+                    .map_err(|e| StartError::setup("preview-cache --import", e))?;
+                packages.push(format!("{name}@{version}"));
+            }
+        }
+        None => {
+            let wanted = DEMO_DEPENDENCIES
+                .iter()
+                .map(|(name, range)| ((*name).to_owned(), (*range).to_owned()))
+                .collect();
+            let resolved = previews
+                .registry()
+                .resolve(&wanted)
+                .await
+                .map_err(|e| StartError::setup("preview-cache", e))?;
+            for package in resolved.packages() {
+                packages.push(format!("{}@{}", package.name, package.version));
+            }
+        }
+    }
+    for package in &packages {
+        let _ = writeln!(out, "{package}");
+    }
+    let _ = writeln!(
+        out,
+        "{} packages in {}",
+        packages.len(),
+        cache.root().display()
+    );
+    Ok(packages.len())
 }
 
 /// The version line of `appforge-server --version`.
@@ -179,6 +266,7 @@ pub async fn check_config(
         .map_err(|e| CheckError::Provider(e.to_string()))?;
     let _ = writeln!(out, "provider: {provider}");
     let _ = writeln!(out, "{}", sso_line(&config));
+    let _ = writeln!(out, "{}", preview_line(&config.preview));
     let shown = format!("{:?}", config.database_url);
     let unreachable = |message: String| CheckError::Database {
         // The URL itself is never repeated (it may hold a password), in case a driver's
@@ -217,6 +305,25 @@ pub async fn check_config(
         ),
     };
     Ok(())
+}
+
+/// What `check-config` says of previews: the npm cache, where packages come from, and the
+/// origin previews are served from.
+fn preview_line(config: &crate::config::PreviewConfig) -> String {
+    let source = if config.offline {
+        "offline (the cache only)".to_owned()
+    } else {
+        format!("registry {}", config.registry)
+    };
+    let origin = config
+        .origin
+        .as_deref()
+        .unwrap_or("the server's own, sandboxed");
+    format!(
+        "preview: npm cache {} ({} MiB cap), {source}, origin {origin}",
+        config.cache_dir.display(),
+        config.cache_bytes >> 20
+    )
 }
 
 /// What `check-config` says of single sign-on: off without a secrets key; on with the

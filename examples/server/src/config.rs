@@ -194,6 +194,32 @@ pub struct Config {
     /// `APPFORGE_SECRETS_KEY`: 32 bytes in standard base64, the key sealing SSO client
     /// secrets at rest; unset, the SSO and SCIM routes answer 503 `sso_unavailable`.
     pub secrets_key: Option<appforge_sso::SecretsKey>,
+    /// Live previews: the npm dependency cache, the registry and the preview's origin.
+    pub preview: PreviewConfig,
+}
+
+/// Live previews of saved apps (`docs/preview.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviewConfig {
+    /// `APPFORGE_PREVIEW_CACHE`: the npm dependency cache shared by every app (default: a
+    /// `preview-cache` directory next to the SQLite file, or in the working directory).
+    pub cache_dir: std::path::PathBuf,
+    /// `APPFORGE_PREVIEW_CACHE_BYTES`: the cache's size cap (default 2 GiB); the least
+    /// recently used packages are evicted past it.
+    pub cache_bytes: u64,
+    /// `APPFORGE_NPM_REGISTRY`: the npm registry (default `https://registry.npmjs.org`).
+    pub registry: String,
+    /// `APPFORGE_PREVIEW_OFFLINE`: resolve from the cache only, never asking the registry
+    /// (fill it with `appforge-server preview-cache`).
+    pub offline: bool,
+    /// `APPFORGE_PREVIEW_ORIGIN`: the origin previews are served from
+    /// (`https://preview.example.com`, pointing at this server); unset, they are served
+    /// from the server's own origin, sandboxed.
+    pub origin: Option<String>,
+    /// `APPFORGE_PREVIEW_TIMEOUT_MS`: the longest a build may take (default 30 s).
+    pub timeout: Duration,
+    /// `APPFORGE_PREVIEW_BUILDS`: builds run at once (default 2).
+    pub builds: usize,
 }
 
 /// Where uploads are kept and what an upload may be.
@@ -359,6 +385,25 @@ impl Config {
                 max_bytes: positive(&get, "APPFORGE_MAX_UPLOAD_BYTES", "5242880")?,
                 max_side: positive(&get, "APPFORGE_MAX_UPLOAD_SIDE", "8000")?,
             },
+            preview: PreviewConfig {
+                cache_dir: match get("APPFORGE_PREVIEW_CACHE") {
+                    Some(dir) => dir.into(),
+                    None => beside_database(get("DATABASE_URL").as_deref(), "preview-cache"),
+                },
+                cache_bytes: positive(&get, "APPFORGE_PREVIEW_CACHE_BYTES", "2147483648")?,
+                registry: get("APPFORGE_NPM_REGISTRY")
+                    .unwrap_or_else(|| appforge_preview::DEFAULT_REGISTRY.to_owned()),
+                offline: flag(&get, "APPFORGE_PREVIEW_OFFLINE")?,
+                origin: get("APPFORGE_PREVIEW_ORIGIN")
+                    .map(|o| origin(&o).map_err(|e| invalid("APPFORGE_PREVIEW_ORIGIN", e.reason)))
+                    .transpose()?,
+                timeout: Duration::from_millis(positive(
+                    &get,
+                    "APPFORGE_PREVIEW_TIMEOUT_MS",
+                    "30000",
+                )?),
+                builds: positive(&get, "APPFORGE_PREVIEW_BUILDS", "2")?,
+            },
         })
     }
 }
@@ -434,6 +479,14 @@ fn database_url(url: Option<String>) -> Result<DatabaseUrl, ConfigError> {
 /// The default upload storage: an `uploads` directory next to the SQLite file (in the
 /// working directory for an in-memory database or PostgreSQL).
 fn default_storage_url(database_url: Option<&str>) -> String {
+    format!(
+        "file://{}",
+        beside_database(database_url, "uploads").display()
+    )
+}
+
+/// `name` in the directory of the SQLite file, or in the working directory.
+fn beside_database(database_url: Option<&str>, name: &str) -> std::path::PathBuf {
     let cwd = std::env::current_dir().unwrap_or_default();
     let file = database_url
         .unwrap_or("sqlite://appforge.db")
@@ -448,7 +501,7 @@ fn default_storage_url(database_url: Option<&str>) -> String {
         }
         None => cwd,
     };
-    format!("file://{}", dir.join("uploads").display())
+    dir.join(name)
 }
 
 /// An `ALLOWED_ORIGINS` entry: `scheme://host[:port]`, as browsers send it in `Origin`.

@@ -59,7 +59,7 @@ pub use analytics::Analytics;
 pub use auth::{AdminAuth, AdminToken, AuthPrincipal, AuthUser, Claims, JwtKeys, MIN_SECRET_BYTES};
 pub use config::{
     Config, ConfigError, DatabaseUrl, EdgeConfig, LogFormat, MaintenanceConfig, OrgsConfig,
-    ProviderConfig, RELEASE, SmtpConfig, StripeConfig, UploadsConfig,
+    PreviewConfig, ProviderConfig, RELEASE, SmtpConfig, StripeConfig, UploadsConfig,
 };
 pub use connections::ClientAddr;
 pub use db::Database;

@@ -42,6 +42,9 @@ async fn main() -> ExitCode {
     if command == Command::Migrate {
         return migrate(config).await;
     }
+    if let Command::PreviewCache { import } = &command {
+        return preview_cache(&config, import.as_deref()).await;
+    }
     // Error reports (and panics) go to Sentry only when SENTRY_DSN is set; the guard sends
     // what is queued when it drops at exit.
     let _reporting = match config.reporting.init() {
@@ -111,6 +114,20 @@ async fn migrate(config: Config) -> ExitCode {
         }
         Err(error) => {
             eprintln!("appforge-server migrate: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `appforge-server preview-cache [--import DIR]`: the packages stored, then exit.
+async fn preview_cache(config: &Config, import: Option<&std::path::Path>) -> ExitCode {
+    let mut report = String::new();
+    let outcome = cli::preview_cache(config, import, &mut report).await;
+    print!("{report}");
+    match outcome {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("appforge-server preview-cache: {error}");
             ExitCode::FAILURE
         }
     }

@@ -58,6 +58,7 @@ struct Inner {
     jwt: JwtKeys,
     quota: Quota,
     uploads: Uploads,
+    previews: appforge_preview::Previews,
     generation: GenerationService,
     billing: Option<Billing<AnyBillingStore>>,
     metrics: Metrics,
@@ -151,6 +152,7 @@ impl AppState {
             .await
             .map_err(|e| StartError::setup("analytics", e))?;
         let uploads = uploads(&config, &db, clock.clone()).await?;
+        let previews = previews(&config.preview)?;
         let orgs = crate::routes::orgs::service(&config.orgs, &db, clock.clone()).await?;
         let mailer = crate::routes::orgs::Mailer::from_config(&config.orgs)?;
         let sso = match &config.secrets_key {
@@ -214,6 +216,7 @@ impl AppState {
                 jwt,
                 quota,
                 uploads,
+                previews,
                 generation,
                 billing,
                 metrics,
@@ -265,6 +268,12 @@ impl AppState {
     #[must_use]
     pub fn uploads(&self) -> &Uploads {
         &self.inner.uploads
+    }
+
+    /// Live previews: the npm registry, the dependency cache and the build pool.
+    #[must_use]
+    pub fn previews(&self) -> &appforge_preview::Previews {
+        &self.inner.previews
     }
 
     /// The job queue.
@@ -485,4 +494,28 @@ async fn uploads(
     Ok(Uploads::new(storage, store)
         .with_policy(policy)
         .with_clock(clock))
+}
+
+/// The previews of `config`: the dependency cache (created when missing), the registry and
+/// the build pool.
+///
+/// # Errors
+///
+/// [`StartError`] when the cache directory cannot be created or the registry URL is not an
+/// `http(s)` URL.
+pub(crate) fn previews(
+    config: &crate::config::PreviewConfig,
+) -> Result<appforge_preview::Previews, StartError> {
+    let cache = appforge_preview::DepCache::new(&config.cache_dir, config.cache_bytes)
+        .map_err(|e| StartError::setup("preview cache", e))?;
+    let registry = appforge_preview::Registry::builder(cache)
+        .url(config.registry.clone())
+        .offline(config.offline)
+        .build()
+        .map_err(|e| StartError::setup("npm registry", e))?;
+    let previewer = appforge_preview::Previewer::builder()
+        .concurrency(config.builds)
+        .timeout(config.timeout)
+        .build();
+    Ok(appforge_preview::Previews::new(registry, previewer))
 }

@@ -307,6 +307,7 @@ impl AppStore for MemoryAppStore {
             version: number,
             files: version.files.clone(),
             created_at: version.info.created_at,
+            metadata: entry.app.metadata.clone(),
         })
     }
 }

@@ -479,7 +479,7 @@ impl AppStore for PgAppStore {
             return Err(Error::PreviewNotFound);
         }
         let row: Option<PublishedRow<DateTime<Utc>>> = sqlx::query_as(
-            "SELECT a.title, a.description, a.published_version, v.files, v.created_at \
+            "SELECT a.title, a.description, a.published_version, v.files, v.created_at, a.metadata \
              FROM generated_apps a \
              JOIN app_versions v ON v.app_id = a.id AND v.number = a.published_version \
              WHERE a.preview_slug = $1 AND a.preview_enabled AND a.deleted_at IS NULL",

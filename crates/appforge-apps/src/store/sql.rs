@@ -172,6 +172,7 @@ pub(crate) struct PublishedRow<T> {
     published_version: i32,
     files: Json<Vec<AppFile>>,
     created_at: T,
+    metadata: Json<Value>,
 }
 
 impl<T: Stamp> PublishedRow<T> {
@@ -183,6 +184,7 @@ impl<T: Stamp> PublishedRow<T> {
             version: number("published_version", self.published_version)?,
             files: self.files.0,
             created_at: self.created_at.time("created_at")?,
+            metadata: self.metadata.0,
         })
     }
 }

@@ -152,6 +152,11 @@ pub async fn the_preview_serves_the_published_version_only<S: AppStore + 'static
     let public = fx.store.published(&slug).await.unwrap();
     assert_eq!((public.version, public.title.as_str()), (1, "Habits"));
     assert_eq!(public.files, files());
+    let stored = fx.store.get_app(user, app).await.unwrap();
+    assert_eq!(
+        public.metadata, stored.metadata,
+        "the app's metadata, for its preview"
+    );
 
     fx.store.publish(user, app, Some(2)).await.unwrap();
     assert_eq!(fx.store.published(&slug).await.unwrap().version, 2);

@@ -226,7 +226,9 @@ struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
-    details: Option<Value>,
+    /// Boxed: a `Value` is large when a host's tree turns on serde_json's `preserve_order`
+    /// or `arbitrary_precision`, and every handler returns this type.
+    details: Option<Box<Value>>,
     retry_after: Option<u64>,
 }
 
@@ -260,7 +262,7 @@ impl ApiError {
 
     fn denied(status: &QuotaStatus) -> Self {
         Self {
-            details: serde_json::to_value(status).ok(),
+            details: serde_json::to_value(status).ok().map(Box::new),
             retry_after: Some(status.retry_after_secs().unwrap_or(60).max(1)),
             ..Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -279,7 +281,7 @@ impl ApiError {
             .limit
             .map_or_else(String::new, |n| format!(" ({n})"));
         Self {
-            details: serde_json::to_value(status).ok(),
+            details: serde_json::to_value(status).ok().map(Box::new),
             retry_after: Some(status.retry_after_secs().unwrap_or(60).max(1)),
             ..Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -295,7 +297,9 @@ impl ApiError {
 impl From<LimitError> for ApiError {
     fn from(error: LimitError) -> Self {
         Self {
-            details: Some(json!({ "field": error.field, "limit": error.limit, "max": error.max })),
+            details: Some(Box::new(
+                json!({ "field": error.field, "limit": error.limit, "max": error.max }),
+            )),
             ..Self::new(StatusCode::BAD_REQUEST, "invalid_body", error.to_string())
         }
     }
@@ -331,7 +335,7 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             error: self.code.to_owned(),
             message: self.message,
-            details: self.details,
+            details: self.details.map(|details| *details),
         };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after

@@ -190,11 +190,20 @@ pub(crate) fn apps_error(error: &appforge_apps::Error) -> ApiError {
 /// The `{id}` and `{n}` of a version's path.
 #[derive(Debug, Deserialize)]
 pub(crate) struct VersionParam {
-    id: String,
-    n: String,
+    pub(crate) id: String,
+    pub(crate) n: String,
 }
 
-fn app_id(raw: &str) -> Result<Uuid, ApiError> {
+/// The dependencies kept with an app (`metadata.dependencies`, as the generation saves
+/// them), for the project files a version lacks.
+pub(crate) fn dependencies_of_app(metadata: &Value) -> std::collections::BTreeMap<String, String> {
+    metadata
+        .get("dependencies")
+        .and_then(|d| serde_json::from_value(d.clone()).ok())
+        .unwrap_or_default()
+}
+
+pub(crate) fn app_id(raw: &str) -> Result<Uuid, ApiError> {
     // An unparsable id is as unknown as another user's.
     Uuid::from_str(raw).map_err(|_| ApiError::not_found("app"))
 }
@@ -470,7 +479,7 @@ pub(crate) async fn preview(
             Ok(_) => StatusCode::OK,
             Err(e) => apps_error(&e).status(),
         };
-        crate::routes::pages::public_app(status)
+        crate::routes::pages::public_app(status, &state)
     } else {
         published(&state, &slug).await.into_response()
     };
@@ -480,14 +489,29 @@ pub(crate) async fn preview(
     response
 }
 
-/// The published app at `slug` as JSON, with its org's branding when an org published it.
+/// `GET /api/p/{slug}`: the published app at `slug` as JSON, whatever the `Accept`.
+pub(crate) async fn published_json(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    published(&state, &slug).await
+}
+
+/// The published app at `slug` as JSON (without the app's metadata, with the address of its
+/// preview frame), with its org's branding when an org published it.
 async fn published(state: &AppState, slug: &str) -> Result<axum::Json<Value>, ApiError> {
     let app = state
         .apps()
         .published(slug)
         .await
         .map_err(|e| apps_error(&e))?;
+    let frame_url = crate::routes::preview::frame_url(state, &format!("/p/{slug}/frame"));
     let mut value = serde_json::json!(app);
+    // The metadata is the host's; the page shows the running app in a frame.
+    if let Some(object) = value.as_object_mut() {
+        object.remove("metadata");
+        object.insert("frameUrl".into(), Value::String(frame_url));
+    }
     // An app published by an org shows the org's name and logo.
     if let Some(org) = crate::routes::orgs::branding::published_branding(state, slug).await? {
         value["org"] = org;
@@ -516,11 +540,7 @@ pub(crate) async fn zip(
         .map_err(|e| apps_error(&e))?;
     // The project files the version lacks (package.json, ...), from the dependencies kept with
     // the app, so that the archive installs and builds as delivered.
-    let dependencies: std::collections::BTreeMap<String, String> = stored
-        .metadata
-        .get("dependencies")
-        .and_then(|d| serde_json::from_value(d.clone()).ok())
-        .unwrap_or_default();
+    let dependencies = dependencies_of_app(&stored.metadata);
     let scaffold = appforge_llm::protocol::scaffold(&stored.title, &version.files, &dependencies);
     let files = scaffold.complete(&version.files);
     let bytes = appforge_apps::zip_files(

@@ -10,6 +10,7 @@ pub(crate) mod jobs;
 pub(crate) mod ops;
 pub(crate) mod orgs;
 pub(crate) mod pages;
+pub(crate) mod preview;
 pub(crate) mod report;
 pub(crate) mod space;
 pub(crate) mod sso;
@@ -108,6 +109,12 @@ pub const SPACE_ROUTES: &[SpaceRoute] = &[
     ),
     space_route("get", "/apps/{id}/versions", Permission::ReadApps, None),
     space_route("get", "/apps/{id}/versions/{n}", Permission::ReadApps, None),
+    space_route(
+        "get",
+        "/apps/{id}/versions/{n}/preview",
+        Permission::ReadApps,
+        None,
+    ),
     space_route("get", "/apps/{id}/diff", Permission::ReadApps, None),
     space_route(
         "post",
@@ -172,6 +179,9 @@ pub(crate) struct IdParam {
 /// The routes outside the personal and org spaces.
 const OTHER_ROUTES: &[(&str, &str)] = &[
     ("get", "/p/{slug}"),
+    ("get", "/api/p/{slug}"),
+    ("get", "/p/{slug}/frame"),
+    ("get", "/preview/{ticket}"),
     ("get", "/p/{slug}/logo"),
     ("get", "/api/plans"),
     ("get", "/api/billing/subscription"),
@@ -253,6 +263,9 @@ pub fn router(state: &AppState) -> Router {
             )),
         )
         .route("/p/{slug}", get(apps::preview))
+        .route("/api/p/{slug}", get(apps::published_json))
+        .route("/p/{slug}/frame", get(preview::published))
+        .route("/preview/{ticket}", get(preview::ticket))
         .route("/p/{slug}/logo", get(orgs::branding::published_logo))
         .route("/api/plans", get(account::plans))
         .route("/api/billing/subscription", get(account::subscription))
@@ -270,7 +283,7 @@ pub fn router(state: &AppState) -> Router {
         .route("/api/admin/metrics", get(report::metrics))
         .merge(orgs::router())
         .merge(sso::router())
-        .merge(pages())
+        .merge(pages(state))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -311,6 +324,10 @@ fn space(prefix: &str, state: &AppState) -> Router<AppState> {
         )
         .route(&at("/apps/{id}/versions"), get(apps::versions))
         .route(&at("/apps/{id}/versions/{n}"), get(apps::version))
+        .route(
+            &at("/apps/{id}/versions/{n}/preview"),
+            get(preview::version),
+        )
         .route(&at("/apps/{id}/diff"), get(apps::diff))
         .route(&at("/apps/{id}/restore"), post(apps::restore))
         .route(&at("/apps/{id}/undelete"), post(apps::undelete))
@@ -330,7 +347,7 @@ pub fn metrics_router(state: &AppState) -> Router {
 }
 
 /// The web interface's pages and assets, with their security headers.
-fn pages() -> Router<AppState> {
+fn pages(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(pages::generate))
         .route("/jobs", get(pages::history))
@@ -346,5 +363,8 @@ fn pages() -> Router<AppState> {
         .route("/orgs/audit", get(pages::org_audit))
         .route("/invitations/{token}", get(pages::invitation))
         .route("/assets/{file}", get(pages::asset))
-        .route_layer(axum::middleware::from_fn(pages::security_headers))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            pages::security_headers,
+        ))
 }

@@ -6,17 +6,28 @@
 
 use std::sync::LazyLock;
 
-use axum::extract::{Path, Request};
+use axum::extract::{Path, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use crate::error::ApiError;
+use crate::state::AppState;
 
-/// The policy of the pages: this origin only, no inline code, no framing.
+/// The policy of the pages: this origin only, no inline code, no framing of the pages (they
+/// frame previews only: [`content_security_policy`]).
 pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
      style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
      manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The pages' policy: [`CONTENT_SECURITY_POLICY`], and frames of previews only (from the
+/// server's own origin, or from `preview_origin` when previews are served apart).
+pub(crate) fn content_security_policy(preview_origin: Option<&str>) -> String {
+    match preview_origin {
+        Some(origin) => format!("{CONTENT_SECURITY_POLICY}; frame-src {origin}"),
+        None => format!("{CONTENT_SECURITY_POLICY}; frame-src 'self'"),
+    }
+}
 
 /// An embedded file.
 struct Asset {
@@ -196,10 +207,10 @@ pub(crate) async fn invitation(Path(_token): Path<String>) -> Response {
 /// The public page of the app published at `/p/{slug}`, answered with `status` (`404` when
 /// nothing is published there: the page then says so), with the pages' security headers. The
 /// page reads the app from the same address as JSON.
-pub(crate) fn public_app(status: StatusCode) -> Response {
+pub(crate) fn public_app(status: StatusCode, state: &AppState) -> Response {
     let mut response = page(&PUBLIC_APP);
     *response.status_mut() = status;
-    secure(response.headers_mut());
+    secure(response.headers_mut(), state);
     response
 }
 
@@ -295,19 +306,24 @@ pub(crate) async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Respo
 }
 
 /// Adds the Content-Security-Policy and related headers to the pages' answers.
-pub(crate) async fn security_headers(request: Request, next: Next) -> Response {
+pub(crate) async fn security_headers(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let mut response = next.run(request).await;
-    secure(response.headers_mut());
+    secure(response.headers_mut(), &state);
     response
 }
 
 /// The pages' security headers: the Content-Security-Policy, `nosniff`, no referrer, no
 /// framing.
-fn secure(headers: &mut HeaderMap) {
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
+fn secure(headers: &mut HeaderMap, state: &AppState) {
+    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(
+        state.config().preview.origin.as_deref(),
+    )) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

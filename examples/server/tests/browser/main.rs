@@ -7,7 +7,8 @@
 //! org, who then cannot generate there; `sso` signs in with single sign-on through an OpenID
 //! provider stand-in's sign-in page (`tests/support/idp.rs`, shared with the API tests);
 //! `branding` shows an org's name, colour and logo in the header and on its published app;
-//! `uploads` attaches a pasted reference image to a generation. Each page is saved as a screenshot
+//! `uploads` attaches a pasted reference image to a generation; `preview` runs generated apps
+//! in the sandboxed preview frame. Each page is saved as a screenshot
 //! in `target/browser-artifacts/`, and the browser's log must hold no errors beyond the HTTP
 //! answers a step expects (a 429, a 503).
 //!
@@ -17,6 +18,7 @@
 
 mod branding;
 mod orgs;
+mod preview;
 mod product;
 mod sso;
 mod stripe;

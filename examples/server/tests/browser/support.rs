@@ -216,6 +216,21 @@ pub(crate) async fn start_server_on(
     dir: &tempfile::TempDir,
     extra: &[(&'static str, String)],
 ) -> (String, tokio_util::sync::CancellationToken) {
+    let (base, stop, _) = start_server_with_state(port, dir, extra).await;
+    (base, stop)
+}
+
+/// [`start_server_on`], also handing back the server's state (to save an app straight into
+/// its library).
+pub(crate) async fn start_server_with_state(
+    port: u16,
+    dir: &tempfile::TempDir,
+    extra: &[(&'static str, String)],
+) -> (
+    String,
+    tokio_util::sync::CancellationToken,
+    appforge_server::AppState,
+) {
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("app.db").display());
     let mut env = vec![
         ("DATABASE_URL", url),
@@ -224,6 +239,8 @@ pub(crate) async fn start_server_on(
         ("APPFORGE_ADMIN_TOKEN", ADMIN.to_owned()),
         ("APPFORGE_WORKERS", "2".to_owned()),
         ("APPFORGE_DEMO_PACE_MS", "3".to_owned()),
+        // Previews resolve from the cache beside the database, never from a registry.
+        ("APPFORGE_PREVIEW_OFFLINE", "true".to_owned()),
     ];
     env.extend(extra.iter().cloned());
     let config =
@@ -234,12 +251,13 @@ pub(crate) async fn start_server_on(
         .unwrap();
     let stop = tokio_util::sync::CancellationToken::new();
     let signal = stop.clone();
+    let serving = state.clone();
     tokio::spawn(async move {
-        server::serve(state, listener, async move { signal.cancelled().await })
+        server::serve(serving, listener, async move { signal.cancelled().await })
             .await
             .unwrap();
     });
-    (format!("http://127.0.0.1:{port}"), stop)
+    (format!("http://127.0.0.1:{port}"), stop, state)
 }
 
 /// Runs `steps` in a fresh Chromium session, which ends even when a step fails, so that no

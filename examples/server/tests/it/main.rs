@@ -14,6 +14,7 @@ mod org_billing;
 mod org_space;
 mod orgs;
 mod pages;
+mod preview;
 mod process;
 mod reads;
 mod sso;
@@ -54,6 +55,15 @@ per_backend!(
     the_preview_shows_the_published_version_only,
     the_zip_equals_the_version_files,
     delete_then_undelete,
+);
+
+per_backend!(
+    @module preview preview_sqlite preview_postgres
+    a_versions_preview_is_built_and_framed_behind_a_ticket,
+    build_errors_name_their_file_line_and_column,
+    a_published_app_previews_for_anyone,
+    a_preview_origin_serves_the_frames,
+    the_demo_app_previews_offline_with_react,
 );
 
 per_backend!(

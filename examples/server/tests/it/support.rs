@@ -53,6 +53,8 @@ pub(crate) struct TestServer {
     pub(crate) workers: Option<WorkerPool<AnyJobStore>>,
     keys: JwtKeys,
     _db: Db,
+    /// The previews' npm cache (`APPFORGE_PREVIEW_CACHE`), removed with the server.
+    _preview_cache: tempfile::TempDir,
 }
 
 pub(crate) struct Options {
@@ -98,6 +100,13 @@ impl TestServer {
         env.insert("APPFORGE_METRICS_TOKEN", METRICS_TOKEN.to_owned());
         // Uploads in memory: a PostgreSQL run leaves no directory behind.
         env.insert("APPFORGE_STORAGE_URL", "memory://".to_owned());
+        // Previews resolve from a cache of the test's own, never from a registry.
+        let preview_cache = tempfile::tempdir().unwrap();
+        env.insert(
+            "APPFORGE_PREVIEW_CACHE",
+            preview_cache.path().display().to_string(),
+        );
+        env.insert("APPFORGE_PREVIEW_OFFLINE", "true".to_owned());
         // Scenarios poll routes in loops: the request rate is not what they test.
         env.insert(
             "APPFORGE_REQUEST_RATES",
@@ -133,6 +142,7 @@ impl TestServer {
             workers,
             keys,
             _db: db,
+            _preview_cache: preview_cache,
         }
     }
 
