@@ -49,16 +49,21 @@ pub struct BuildOptions {
     pub max_files: usize,
     /// The largest total size of an app's files, in bytes.
     pub max_bytes: usize,
+    /// The most source a build may read, in bytes: the app's modules and every package module
+    /// it imports. The bundler's memory grows with the source it parses, so this bounds a
+    /// build's memory (a few times this figure) whatever the packages hold.
+    pub max_module_bytes: u64,
 }
 
 impl Default for BuildOptions {
-    /// Production, base `/`, 2 000 files, 16 MiB.
+    /// Production, base `/`, 2 000 files, 16 MiB of app files, 64 MiB of source read.
     fn default() -> Self {
         Self {
             mode: Mode::Production,
             base_url: "/".to_owned(),
             max_files: 2_000,
             max_bytes: 16 << 20,
+            max_module_bytes: 64 << 20,
         }
     }
 }
@@ -313,6 +318,7 @@ fn run_rolldown(
             .map(|p| p.name.clone())
             .collect::<HashSet<_>>(),
         Arc::clone(&findings),
+        options.max_module_bytes,
     );
     let bundler_options = bundler_options(root, &entry_path, options);
     // rolldown spawns tokio tasks: it gets a runtime of its own on a thread of its own, so a

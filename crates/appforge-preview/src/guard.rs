@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rolldown_common::{ModuleInfo, ModuleType, NormalModule};
@@ -84,6 +85,9 @@ pub(crate) struct Guard {
     app_files: HashSet<String>,
     packages: HashSet<String>,
     findings: Arc<Mutex<Findings>>,
+    /// The source read so far, and the most a build may read.
+    read: AtomicU64,
+    max_module_bytes: u64,
 }
 
 impl Guard {
@@ -92,6 +96,7 @@ impl Guard {
         app_files: HashSet<String>,
         packages: HashSet<String>,
         findings: Arc<Mutex<Findings>>,
+        max_module_bytes: u64,
     ) -> Self {
         Self {
             node_modules: root.join("node_modules"),
@@ -99,7 +104,33 @@ impl Guard {
             app_files,
             packages,
             findings,
+            read: AtomicU64::new(0),
+            max_module_bytes,
         }
+    }
+
+    /// Counts a module's size against the build's budget of source; past it, the build
+    /// stops with an error saying so.
+    fn count(&self, path: &str) -> anyhow::Result<()> {
+        let size = std::fs::metadata(path).map_or(0, |m| m.len());
+        let read = self.read.fetch_add(size, Ordering::Relaxed) + size;
+        if read <= self.max_module_bytes {
+            return Ok(());
+        }
+        let message = format!(
+            "the build reads more than {} of source (at {}): the app or its packages are too large to preview",
+            if self.max_module_bytes.is_multiple_of(1 << 20) {
+                format!("{} MiB", self.max_module_bytes >> 20)
+            } else {
+                format!("{} bytes", self.max_module_bytes)
+            },
+            Self::relative(&self.root, path)
+        );
+        self.findings().refusals.push(BuildError::new(
+            BuildErrorKind::InvalidInput,
+            message.clone(),
+        ));
+        Err(anyhow::anyhow!(message))
     }
 
     fn findings(&self) -> std::sync::MutexGuard<'_, Findings> {
@@ -256,7 +287,11 @@ impl Plugin for Guard {
             return Ok(Some(js("export default {};\n")));
         }
         let path = id.split('?').next().unwrap_or(id);
-        if !path.ends_with(".css") || id.starts_with('\0') {
+        if id.starts_with('\0') {
+            return Ok(None);
+        }
+        self.count(path)?;
+        if !path.ends_with(".css") {
             return Ok(None);
         }
         let text = std::fs::read_to_string(path)?;

@@ -71,8 +71,8 @@
 //! transformer, resolves `node_modules` like Node and Vite, and takes plugins for what a
 //! preview needs on top (the import guard, CSS as a stylesheet). Writing a module graph over
 //! oxc alone would mean re-doing CommonJS interop, `exports` maps and tree shaking. It is
-//! pinned at 1.1.5, the last release whose oxc (0.139) builds with the workspace's Rust 1.94;
-//! later releases need Rust 1.95 to 1.97.
+//! pinned at 1.1.5, the last release whose oxc (0.139) builds with the workspace's minimum
+//! Rust (1.94); later releases need Rust 1.95 to 1.97.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod bundle;

@@ -21,10 +21,12 @@
 //! # }
 //! ```
 
+mod json;
 mod postgres;
 mod sqlite;
 
 pub use appforge_core::ManualClock;
+pub use json::sorted_json;
 pub use postgres::{TestDatabase, database_url};
 pub use sqlite::TempSqlite;
 

@@ -862,9 +862,7 @@ mod tests {
             .output_format(OutputFormat::json_schema(schema.clone()));
         let wire = serde_json::to_value(&request).unwrap();
         // Maps sorted: the same snapshot whether or not serde_json keeps insertion order.
-        insta::with_settings!({ sort_maps => true }, {
-            insta::assert_json_snapshot!(wire);
-        });
+        insta::assert_snapshot!(appforge_testing::sorted_json(&wire));
         assert_eq!(
             wire["output_config"],
             json!({"effort": "medium", "format": {"type": "json_schema", "schema": schema}})

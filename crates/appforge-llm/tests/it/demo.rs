@@ -50,9 +50,7 @@ async fn each_demo_app_is_a_complete_clean_generation() {
             );
         }
         assert_eq!(app.dependencies["react"], "^18.3.1");
-        insta::with_settings!({ sort_maps => true }, {
-            insta::assert_json_snapshot!(name, outline(&app));
-        });
+        insta::assert_snapshot!(name, appforge_testing::sorted_json(&outline(&app)));
     }
 }
 

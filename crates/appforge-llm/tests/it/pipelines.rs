@@ -83,9 +83,10 @@ async fn full_app_clean_run() {
         }
     }
     assert!(deltas > 5);
-    insta::with_settings!({ sort_maps => true }, {
-        insta::assert_json_snapshot!("full_app_clean_run_progress", shown);
-    });
+    insta::assert_snapshot!(
+        "full_app_clean_run_progress",
+        appforge_testing::sorted_json(&shown)
+    );
 }
 
 #[tokio::test]

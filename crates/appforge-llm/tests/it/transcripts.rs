@@ -60,9 +60,10 @@ async fn anthropic_transcripts_decode_and_accumulate() {
             assert_eq!(chunked, events, "{name} in chunks of {chunk_size}");
         }
         let snapshot = json!({"events": events, "outcome": outcome(events.clone()).await});
-        insta::with_settings!({ sort_maps => true }, {
-            insta::assert_json_snapshot!(format!("transcript_{name}"), snapshot);
-        });
+        insta::assert_snapshot!(
+            format!("transcript_{name}"),
+            appforge_testing::sorted_json(&snapshot)
+        );
     }
 }
 
@@ -219,9 +220,10 @@ async fn openai_compatible_streams_map_onto_the_same_events() {
             .map(Result::unwrap)
             .collect();
         let snapshot = json!({"events": events, "outcome": outcome(events.clone()).await});
-        insta::with_settings!({ sort_maps => true }, {
-            insta::assert_json_snapshot!(format!("transcript_{name}"), snapshot);
-        });
+        insta::assert_snapshot!(
+            format!("transcript_{name}"),
+            appforge_testing::sorted_json(&snapshot)
+        );
     }
     let sent: Value = server.received_requests().await.unwrap()[0]
         .body_json()

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use appforge_preview::{BuildErrorKind, Error, Previewer, ResolvedDeps, build, overlay_html};
+use appforge_preview::{
+    BuildErrorKind, BuildOptions, Error, Previewer, ResolvedDeps, build, build_with, overlay_html,
+};
 
 fn files(entries: &[(&str, &str)]) -> Vec<(String, String)> {
     entries
@@ -95,6 +97,33 @@ fn a_component_module_without_an_entry_is_mounted_into_root() {
 fn no_entry_is_a_named_error() {
     let error = build(&files(&[("README.md", "# hi")]), &ResolvedDeps::empty()).unwrap_err();
     assert_eq!(error.kind, BuildErrorKind::NoEntry);
+}
+
+#[test]
+fn a_build_stops_past_its_budget_of_source() {
+    let big = format!("export const text = {:?};\n", "x".repeat(4_000));
+    let app = files(&[
+        (
+            "src/main.ts",
+            "import { text } from './big';\nconsole.log(text);\n",
+        ),
+        ("src/big.ts", &big),
+    ]);
+    let tight = BuildOptions {
+        max_module_bytes: 1_000,
+        ..BuildOptions::default()
+    };
+    let error = build_with(&app, &ResolvedDeps::empty(), &tight).unwrap_err();
+    assert_eq!(error.kind, BuildErrorKind::InvalidInput, "{error:?}");
+    assert!(
+        error
+            .message
+            .contains("more than 1000 bytes of source (at src/big.ts)"),
+        "{}",
+        error.message
+    );
+    // The same app within the default budget builds.
+    assert!(build(&app, &ResolvedDeps::empty()).is_ok());
 }
 
 #[test]

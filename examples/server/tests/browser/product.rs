@@ -67,6 +67,13 @@ async fn scenario(browser: &Browser, base: &str) {
         files,
         "every file is complete"
     );
+    // The saved version shows as a live preview first; the code is behind the switch.
+    browser
+        .find("#job-preview [data-view=code]")
+        .await
+        .click()
+        .await
+        .unwrap();
     let code = browser.find("#code-text").await.text().await.unwrap();
     assert!(!code.trim().is_empty(), "the selected file's code is shown");
     let tokens = browser.find("#tokens").await.text().await.unwrap();
