@@ -6,9 +6,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rolldown::{Bundler, BundlerOptions, InputItem, Platform, ResolveOptions};
-use rolldown_common::{CodeSplittingMode, ModuleType, Output as RolldownOutput};
+use rolldown_common::{
+    CodeSplittingMode, GlobalsOutputOption, ModuleType, Output as RolldownOutput, OutputFormat,
+};
 use rolldown_error::{BuildDiagnostic, DiagnosticOptions, EventKind};
 use rolldown_utils::indexmap::FxIndexMap;
+use sha2::{Digest, Sha256};
 
 use crate::entry::{self, Entry, GENERATED_ENTRY};
 use crate::error::{BuildError, BuildErrorKind};
@@ -86,6 +89,11 @@ pub struct Bundle {
     pub generated_entry: bool,
     /// Bundler warnings (an import that is never used, a circular dependency...).
     pub warnings: Vec<String>,
+    /// Whether the app's packages came prebuilt from an earlier build (a [`Previewer`]
+    /// keeps them per dependency set), so that only the app's own modules were bundled.
+    ///
+    /// [`Previewer`]: crate::Previewer
+    pub reused_dependencies: bool,
 }
 
 impl Bundle {
@@ -139,6 +147,68 @@ pub fn build_with<P: AsRef<str>, C: AsRef<[u8]>>(
     deps: &ResolvedDeps,
     options: &BuildOptions,
 ) -> Result<Bundle, BuildError> {
+    build_inner(files, deps, options, None)
+}
+
+/// The dependencies of a build, bundled on their own: what the app imports of its packages,
+/// each package module once, published as globals the app's bundle reads.
+#[derive(Debug)]
+pub(crate) struct Vendor {
+    js: String,
+    css: String,
+    modules: Vec<String>,
+    warnings: Vec<String>,
+}
+
+/// Prebuilt dependencies, kept across builds: an app's next version, or another app with the
+/// same packages, bundles only its own modules (as Vite prebundles dependencies once). Keyed
+/// by the resolved dependency set, the imported specifiers and the options.
+#[derive(Debug, Default)]
+pub(crate) struct VendorCache {
+    entries: Mutex<std::collections::VecDeque<([u8; 32], Arc<Vendor>)>>,
+}
+
+/// How many prebuilt dependency sets a cache keeps.
+const VENDORS_KEPT: usize = 16;
+
+impl VendorCache {
+    fn get(&self, key: &[u8; 32]) -> Option<Arc<Vendor>> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| Arc::clone(v))
+    }
+
+    fn put(&self, key: [u8; 32], vendor: Arc<Vendor>) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.retain(|(k, _)| *k != key);
+        entries.push_back((key, vendor));
+        while entries.len() > VENDORS_KEPT {
+            entries.pop_front();
+        }
+    }
+}
+
+/// The generated entry of a dependencies pass.
+const VENDOR_ENTRY: &str = "__appforge_vendor__.js";
+
+/// The global through which the app's bundle reads the package module `specifier`.
+fn global_name(specifier: &str) -> String {
+    let digest = Sha256::digest(specifier.as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("__appforge_dep_{hex}")
+}
+
+/// Builds in two passes when the app has packages: its own modules, with its imports of
+/// packages left external, then the packages it imports (from `vendors` when built before),
+/// which run first and hand their modules to the app through globals.
+pub(crate) fn build_inner<P: AsRef<str>, C: AsRef<[u8]>>(
+    files: &[(P, C)],
+    deps: &ResolvedDeps,
+    options: &BuildOptions,
+    vendors: Option<&VendorCache>,
+) -> Result<Bundle, BuildError> {
     let files = checked_files(files, options)?;
     let entry = entry::find(&files).ok_or_else(|| {
         BuildError::new(
@@ -158,17 +228,54 @@ pub fn build_with<P: AsRef<str>, C: AsRef<[u8]>>(
         .iter()
         .map(|(p, c)| (p.clone(), String::from_utf8_lossy(c).into_owned()))
         .collect();
-    let output = run_rolldown(&root, &files, &entry, deps, options, &sources)?;
+    let entry_path = match &entry {
+        Entry::Module(p) => p.clone(),
+        Entry::Mount(_) => GENERATED_ENTRY.to_owned(),
+    };
+    let pass = Pass {
+        root: &root,
+        files: &files,
+        deps,
+        options,
+        sources: &sources,
+    };
+    let split = !deps.packages().is_empty();
+    let mut output = pass.run(&entry_path, split)?;
+    let mut reused_dependencies = false;
+    if split && !output.externals.is_empty() {
+        let key = vendor_key(deps, &output.externals, options);
+        let vendor = match vendors.and_then(|cache| cache.get(&key)) {
+            Some(vendor) => {
+                reused_dependencies = true;
+                vendor
+            }
+            None => {
+                let vendor = Arc::new(pass.vendor(&output.externals)?);
+                if let Some(cache) = vendors {
+                    cache.put(key, Arc::clone(&vendor));
+                }
+                vendor
+            }
+        };
+        output.js = format!("{}\n{}", vendor.js, output.js);
+        if !vendor.css.is_empty() {
+            output.css = if output.css.is_empty() {
+                vendor.css.clone()
+            } else {
+                format!("{}\n{}", vendor.css, output.css)
+            };
+        }
+        let mut modules = vendor.modules.clone();
+        modules.append(&mut output.modules);
+        output.modules = modules;
+        output.warnings.extend(vendor.warnings.iter().cloned());
+    }
+    let page = files
+        .get("index.html")
+        .map(|h| String::from_utf8_lossy(h).into_owned());
     let template = html::Template::new(
-        files
-            .get("index.html")
-            .map(|h| String::from_utf8_lossy(h).into_owned()),
-        entry::module_script_src(
-            &files
-                .get("index.html")
-                .map(|h| String::from_utf8_lossy(h).into_owned())
-                .unwrap_or_default(),
-        ),
+        page.clone(),
+        entry::module_script_src(&page.unwrap_or_default()),
     );
     Ok(Bundle {
         template,
@@ -178,7 +285,20 @@ pub fn build_with<P: AsRef<str>, C: AsRef<[u8]>>(
         entry: entry.path().to_owned(),
         generated_entry: matches!(entry, Entry::Mount(_)),
         warnings: output.warnings,
+        reused_dependencies,
     })
+}
+
+/// The key of a prebuilt dependency set.
+fn vendor_key(deps: &ResolvedDeps, externals: &[String], options: &BuildOptions) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(deps.fingerprint());
+    for specifier in externals {
+        hasher.update((specifier.len() as u64).to_le_bytes());
+        hasher.update(specifier.as_bytes());
+    }
+    hasher.update(format!("{options:?}").as_bytes());
+    hasher.finalize().into()
 }
 
 fn bundler_error(message: String) -> BuildError {
@@ -294,110 +414,180 @@ struct Output {
     css: String,
     modules: Vec<String>,
     warnings: Vec<String>,
+    /// The package imports left external (an app pass), in the order the app evaluates them.
+    externals: Vec<String>,
 }
 
-fn run_rolldown(
-    root: &Path,
-    files: &BTreeMap<String, &[u8]>,
-    entry: &Entry,
-    deps: &ResolvedDeps,
-    options: &BuildOptions,
-    sources: &BTreeMap<String, String>,
-) -> Result<Output, BuildError> {
-    let entry_path = match entry {
-        Entry::Module(p) => p.clone(),
-        Entry::Mount(_) => GENERATED_ENTRY.to_owned(),
-    };
-    let findings = Arc::new(Mutex::new(Findings::default()));
-    let guard = Guard::new(
-        root.to_path_buf(),
-        files.keys().cloned().collect(),
-        deps.packages()
+/// What every rolldown pass of one build shares.
+struct Pass<'a> {
+    root: &'a Path,
+    files: &'a BTreeMap<String, &'a [u8]>,
+    deps: &'a ResolvedDeps,
+    options: &'a BuildOptions,
+    sources: &'a BTreeMap<String, String>,
+}
+
+impl Pass<'_> {
+    /// The packages the app imports (`externals`), bundled from a generated entry that
+    /// publishes each module's namespace as the global the app's bundle reads.
+    fn vendor(&self, externals: &[String]) -> Result<Vendor, BuildError> {
+        let mut source = String::new();
+        for (i, specifier) in externals.iter().enumerate() {
+            let quoted = serde_json::to_string(specifier).unwrap_or_default();
+            source.push_str(&format!("import * as m{i} from {quoted};\n"));
+        }
+        for (i, specifier) in externals.iter().enumerate() {
+            source.push_str(&format!("globalThis.{} = m{i};\n", global_name(specifier)));
+        }
+        std::fs::write(self.root.join(VENDOR_ENTRY), source)
+            .map_err(|e| bundler_error(format!("cannot write the build directory: {e}")))?;
+        let output = self.run(VENDOR_ENTRY, false)?;
+        Ok(Vendor {
+            js: output.js,
+            css: output.css,
+            modules: output
+                .modules
+                .into_iter()
+                .filter(|m| m != VENDOR_ENTRY)
+                .collect(),
+            warnings: output.warnings,
+        })
+    }
+
+    /// One rolldown run from `entry_path`; with `externalize`, the app's imports of its
+    /// packages are left to the globals of the prebuilt dependencies.
+    fn run(&self, entry_path: &str, externalize: bool) -> Result<Output, BuildError> {
+        let (root, files, deps, options, sources) =
+            (self.root, self.files, self.deps, self.options, self.sources);
+        let findings = Arc::new(Mutex::new(Findings::default()));
+        let guard = Guard::new(
+            root.to_path_buf(),
+            files.keys().cloned().collect(),
+            deps.packages()
+                .iter()
+                .filter(|p| !p.install_path.contains("/node_modules/"))
+                .map(|p| p.name.clone())
+                .collect::<HashSet<_>>(),
+            Arc::clone(&findings),
+            options.max_module_bytes,
+            externalize,
+        );
+        let mut bundler_options = bundler_options(root, entry_path, options);
+        // IIFEs in the document's one script: the dependencies' runs first and sets the globals
+        // the app's reads.
+        bundler_options.format = Some(OutputFormat::Iife);
+        if externalize {
+            bundler_options.globals = Some(GlobalsOutputOption::Fn(Arc::new(|specifier: &str| {
+                let name = global_name(specifier);
+                Box::pin(async move { Ok(name) })
+            })));
+        }
+        // rolldown spawns tokio tasks: it gets a runtime of its own on a thread of its own, so
+        // a build may be started from a blocking pool thread or a plain thread alike.
+        let result = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|e| bundler_error(format!("cannot start the bundler: {e}")))?;
+                    runtime.block_on(async {
+                        let mut bundler =
+                            Bundler::with_plugins(bundler_options, vec![Arc::new(guard)])
+                                .map_err(|e| first_error(&e.into_vec(), root, sources))?;
+                        let result = bundler.generate().await;
+                        let _ = bundler.close().await;
+                        result.map_err(|e| first_error(&e.into_vec(), root, sources))
+                    })
+                })
+                .join()
+        });
+        let findings =
+            std::mem::take(&mut *findings.lock().unwrap_or_else(PoisonError::into_inner));
+        let output = match result {
+            Err(_) => return Err(bundler_error("the bundler stopped unexpectedly".to_owned())),
+            // A refused import fails the build through the plugin: the refusal says why.
+            Ok(Err(error)) => return Err(findings.refusals.into_iter().next().unwrap_or(error)),
+            Ok(Ok(output)) => output,
+        };
+        // A package importing something that is not there would fail in the browser: the
+        // build fails instead, naming it.
+        if let Some(unresolved) = output
+            .warnings
             .iter()
-            .filter(|p| !p.install_path.contains("/node_modules/"))
-            .map(|p| p.name.clone())
-            .collect::<HashSet<_>>(),
-        Arc::clone(&findings),
-        options.max_module_bytes,
-    );
-    let bundler_options = bundler_options(root, &entry_path, options);
-    // rolldown spawns tokio tasks: it gets a runtime of its own on a thread of its own, so a
-    // build may be started from a blocking pool thread or a plain thread alike.
-    let result = std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| bundler_error(format!("cannot start the bundler: {e}")))?;
-                runtime.block_on(async {
-                    let mut bundler = Bundler::with_plugins(bundler_options, vec![Arc::new(guard)])
-                        .map_err(|e| first_error(&e.into_vec(), root, sources))?;
-                    let result = bundler.generate().await;
-                    let _ = bundler.close().await;
-                    result.map_err(|e| first_error(&e.into_vec(), root, sources))
+            .find(|w| matches!(w.kind(), EventKind::UnresolvedImport))
+        {
+            return Err(first_error(std::slice::from_ref(unresolved), root, sources));
+        }
+        let mut js = String::new();
+        for asset in &output.assets {
+            if let RolldownOutput::Chunk(chunk) = asset
+                && chunk.is_entry
+            {
+                js.clone_from(&chunk.code);
+            }
+        }
+        let entry_id = root.join(entry_path).to_string_lossy().into_owned();
+        let order = guard::evaluation_order(&entry_id, &findings.imports);
+        let mut css = String::new();
+        for id in &order {
+            if let Some(text) = findings.css.get(id) {
+                if !css.is_empty() {
+                    css.push('\n');
+                }
+                css.push_str(&format!("/* {} */\n", Guard::relative(root, id)));
+                css.push_str(text);
+            }
+        }
+        // The packages in the order the app imports them: its modules in evaluation order,
+        // each one's imports in source order (an import the JSX transform adds comes first,
+        // where the transform puts it).
+        let mut externals: Vec<String> = Vec::new();
+        for id in &order {
+            let source = sources.get(&Guard::relative(root, id));
+            let mut here: Vec<((u32, u32), &String)> = findings
+                .external_sites
+                .iter()
+                .filter(|(importer, _)| importer == id)
+                .map(|(_, specifier)| {
+                    let place = source
+                        .and_then(|text| guard::locate_specifier(text, specifier))
+                        .unwrap_or((0, 0));
+                    (place, specifier)
+                })
+                .collect();
+            here.sort();
+            for (_, specifier) in here {
+                if !externals.contains(specifier) {
+                    externals.push(specifier.clone());
+                }
+            }
+        }
+        let modules = order
+            .iter()
+            .filter(|id| !findings.externals.contains(id.as_str()))
+            .map(|id| match id.strip_prefix('\0') {
+                Some(virtual_id) => format!("virtual:{virtual_id}"),
+                None => Guard::relative(root, id),
+            })
+            .collect();
+        let warnings = output
+            .warnings
+            .iter()
+            .map(|w| {
+                w.to_message_with(&DiagnosticOptions {
+                    cwd: root.to_path_buf(),
                 })
             })
-            .join()
-    });
-    let findings = std::mem::take(&mut *findings.lock().unwrap_or_else(PoisonError::into_inner));
-    let output = match result {
-        Err(_) => return Err(bundler_error("the bundler stopped unexpectedly".to_owned())),
-        // A refused import fails the build through the plugin: the refusal says why.
-        Ok(Err(error)) => return Err(findings.refusals.into_iter().next().unwrap_or(error)),
-        Ok(Ok(output)) => output,
-    };
-    // A package importing something that is not there would fail in the browser: the build
-    // fails instead, naming it.
-    if let Some(unresolved) = output
-        .warnings
-        .iter()
-        .find(|w| matches!(w.kind(), EventKind::UnresolvedImport))
-    {
-        return Err(first_error(std::slice::from_ref(unresolved), root, sources));
-    }
-    let mut js = String::new();
-    for asset in &output.assets {
-        if let RolldownOutput::Chunk(chunk) = asset
-            && chunk.is_entry
-        {
-            js.clone_from(&chunk.code);
-        }
-    }
-    let entry_id = root.join(&entry_path).to_string_lossy().into_owned();
-    let order = guard::evaluation_order(&entry_id, &findings.imports);
-    let mut css = String::new();
-    for id in &order {
-        if let Some(text) = findings.css.get(id) {
-            if !css.is_empty() {
-                css.push('\n');
-            }
-            css.push_str(&format!("/* {} */\n", Guard::relative(root, id)));
-            css.push_str(text);
-        }
-    }
-    let modules = order
-        .iter()
-        .map(|id| match id.strip_prefix('\0') {
-            Some(virtual_id) => format!("virtual:{virtual_id}"),
-            None => Guard::relative(root, id),
+            .collect();
+        Ok(Output {
+            js,
+            css,
+            modules,
+            warnings,
+            externals,
         })
-        .collect();
-    let warnings = output
-        .warnings
-        .iter()
-        .map(|w| {
-            w.to_message_with(&DiagnosticOptions {
-                cwd: root.to_path_buf(),
-            })
-        })
-        .collect();
-    Ok(Output {
-        js,
-        css,
-        modules,
-        warnings,
-    })
+    }
 }
 
 fn bundler_options(root: &Path, entry: &str, options: &BuildOptions) -> BundlerOptions {

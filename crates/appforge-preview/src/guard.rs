@@ -76,6 +76,11 @@ pub(crate) struct Findings {
     pub(crate) css: HashMap<String, String>,
     /// Static imports by module id, in source order.
     pub(crate) imports: HashMap<String, Vec<String>>,
+    /// The package imports left to the prebuilt dependencies (an app pass only), by their
+    /// specifier (`react`, `react-dom/client`, `react/jsx-runtime`).
+    pub(crate) externals: std::collections::BTreeSet<String>,
+    /// Where each was imported: (importer id, specifier).
+    pub(crate) external_sites: Vec<(String, String)>,
 }
 
 #[derive(Debug)]
@@ -88,6 +93,9 @@ pub(crate) struct Guard {
     /// The source read so far, and the most a build may read.
     read: AtomicU64,
     max_module_bytes: u64,
+    /// Whether the app's imports of its packages are left external (to the prebuilt
+    /// dependencies), not bundled.
+    externalize: bool,
 }
 
 impl Guard {
@@ -97,6 +105,7 @@ impl Guard {
         packages: HashSet<String>,
         findings: Arc<Mutex<Findings>>,
         max_module_bytes: u64,
+        externalize: bool,
     ) -> Self {
         Self {
             node_modules: root.join("node_modules"),
@@ -106,6 +115,7 @@ impl Guard {
             findings,
             read: AtomicU64::new(0),
             max_module_bytes,
+            externalize,
         }
     }
 
@@ -269,6 +279,19 @@ impl Plugin for Guard {
                 );
                 return Err(anyhow::anyhow!(message));
             }
+            if self.externalize && !specifier.starts_with("http") && !specifier.contains(':') {
+                let mut findings = self.findings();
+                findings.externals.insert(specifier.to_owned());
+                findings
+                    .external_sites
+                    .push((importer.to_owned(), specifier.to_owned()));
+                drop(findings);
+                return Ok(Some(HookResolveIdOutput {
+                    id: specifier.into(),
+                    external: Some(true.into()),
+                    ..HookResolveIdOutput::default()
+                }));
+            }
         }
         if relative {
             let base = Path::new(importer).parent().unwrap_or(Path::new("/"));
@@ -365,7 +388,7 @@ fn package_name(specifier: &str) -> &str {
 }
 
 /// The 1-based line and column of the first import of `specifier` in `source`.
-fn locate_specifier(source: &str, specifier: &str) -> Option<(u32, u32)> {
+pub(crate) fn locate_specifier(source: &str, specifier: &str) -> Option<(u32, u32)> {
     let offset = ['\'', '"', '`']
         .iter()
         .filter_map(|q| source.find(&format!("{q}{specifier}{q}")))

@@ -25,6 +25,8 @@ struct Inner {
     timeout: Duration,
     options: BuildOptions,
     cache: Mutex<Lru>,
+    /// Prebuilt dependencies, shared by every build of this previewer.
+    vendors: Arc<bundle::VendorCache>,
 }
 
 /// A build key: a digest of the files, the dependency set and the options.
@@ -122,6 +124,7 @@ impl PreviewerBuilder {
                     capacity: self.cache_entries,
                     ..Lru::default()
                 }),
+                vendors: Arc::default(),
             }),
         }
     }
@@ -205,8 +208,9 @@ impl Previewer {
                 .map_err(|_| Error::Timeout { limit_ms })?
                 .map_err(|_| Error::Timeout { limit_ms })?;
         let options = self.inner.options.clone();
+        let vendors = Arc::clone(&self.inner.vendors);
         let task = tokio::task::spawn_blocking(move || {
-            let result = bundle::build_with(&files, &deps, &options);
+            let result = bundle::build_inner(&files, &deps, &options, Some(&vendors));
             drop(permit);
             result
         });

@@ -128,15 +128,16 @@ impl Previews {
 ///   `allow-forms` a form's `submit` event never fires, and apps handle their forms in script
 ///   (a submission that would navigate is stopped by `form-action 'none'`); modals because
 ///   apps call `confirm()`;
-/// - scripts and styles only inline (the bundle is inlined), images, fonts and media from
-///   the document itself or `https:`;
+/// - scripts and styles inline (the bundle is inlined) or from `https:` (apps load Tailwind's
+///   CDN script, fonts and stylesheets; what such a script can do, the app's own can),
+///   images, fonts and media from the document itself or `https:`;
 /// - `connect-src 'none'`: no `fetch`, XHR or WebSocket, so a preview cannot call the
 ///   product's API or send anything anywhere;
 /// - `frame-ancestors` as given: the origins that may show the preview in a frame.
 #[must_use]
 pub fn frame_csp(frame_ancestors: &str) -> String {
     format!(
-        "sandbox {SANDBOX}; default-src 'none'; script-src 'unsafe-inline'; \
+        "sandbox {SANDBOX}; default-src 'none'; script-src 'unsafe-inline' https:; \
          style-src 'unsafe-inline' https:; img-src data: blob: https:; font-src data: https:; \
          media-src data: blob: https:; connect-src 'none'; base-uri 'none'; \
          form-action 'none'; frame-ancestors {frame_ancestors}"

@@ -22,11 +22,13 @@
 //! ```
 
 mod json;
+mod npm;
 mod postgres;
 mod sqlite;
 
 pub use appforge_core::ManualClock;
 pub use json::sorted_json;
+pub use npm::{NPM_PACK, npm_tarballs};
 pub use postgres::{TestDatabase, database_url};
 pub use sqlite::TempSqlite;
 

@@ -1,7 +1,7 @@
 //! The offline demo's apps bundled with the real React (tarballs from `APPFORGE_NPM_TARBALLS`,
 //! served by a registry stand-in): a snapshot of each module graph.
 
-use appforge_preview::{ResolveLimits, ResolvedDeps, build, dependencies_of};
+use appforge_preview::{Previewer, ResolveLimits, ResolvedDeps, build, dependencies_of};
 
 use crate::support::{demo_app, demo_todo_dark_mode, npm_tarballs, real_registry};
 
@@ -107,4 +107,39 @@ async fn a_bare_app_component_is_mounted_with_react() {
     assert_eq!(bundle.modules.last().unwrap(), "__appforge_entry__.jsx");
     assert!(bundle.js.contains("createRoot"));
     assert!(bundle.html().contains("<div id=\"root\"></div>"));
+}
+
+#[tokio::test]
+async fn a_new_version_reuses_the_prebuilt_dependencies() {
+    let v1 = demo_app("todo-app");
+    let Some((deps, _cache)) = react_deps(&v1).await else {
+        return;
+    };
+    let bytes = |files: Vec<(String, String)>| -> Vec<(String, Vec<u8>)> {
+        files
+            .into_iter()
+            .map(|(p, c)| (p, c.into_bytes()))
+            .collect()
+    };
+    let previewer = Previewer::default();
+    let first = previewer
+        .build(bytes(v1.clone()), deps.clone())
+        .await
+        .unwrap();
+    assert!(!first.reused_dependencies, "nothing was built before");
+    // The dark-mode version has the same packages: only its own modules are bundled.
+    let v2 = previewer
+        .build(bytes(demo_todo_dark_mode()), deps.clone())
+        .await
+        .unwrap();
+    assert!(v2.reused_dependencies);
+    // The same module graph as a build from scratch, and React once in the script.
+    let scratch = build(&demo_todo_dark_mode(), &deps).unwrap();
+    assert!(!scratch.reused_dependencies);
+    assert_eq!(v2.modules, scratch.modules);
+    assert_eq!(v2.js, scratch.js);
+    assert_eq!(
+        v2.js.matches("#region node_modules/react/index.js").count(),
+        1
+    );
 }

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -248,27 +247,9 @@ async fn tarball(
     }
 }
 
-/// The directory of real npm tarballs (`npm pack react@18 react-dom@18 scheduler@0.23
-/// loose-envify js-tokens`), from `APPFORGE_NPM_TARBALLS`. Without it the caller skips, saying
-/// why; with `CI` set it fails: CI must run the React builds.
-pub(crate) fn npm_tarballs() -> Option<PathBuf> {
-    let dir = std::env::var_os("APPFORGE_NPM_TARBALLS").map(PathBuf::from);
-    let present = dir.as_ref().is_some_and(|d| d.join(".").is_dir());
-    if present {
-        return dir;
-    }
-    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
-    assert!(
-        !ci,
-        "CI is set but APPFORGE_NPM_TARBALLS does not name a directory of npm tarballs: \
-         `.ci/run` fetches them with `npm pack react@18 react-dom@18 scheduler@0.23 loose-envify@1 js-tokens@4`"
-    );
-    eprintln!(
-        "skipped: APPFORGE_NPM_TARBALLS is not set to a directory of npm tarballs \
-         (npm pack react@18 react-dom@18 scheduler@0.23 loose-envify@1 js-tokens@4)"
-    );
-    None
-}
+/// The directory of real npm tarballs, from `APPFORGE_NPM_TARBALLS` (skipping, saying why,
+/// without it; failing under `CI`).
+pub(crate) use appforge_testing::npm_tarballs;
 
 /// A stand-in publishing every `.tgz` of the real tarballs directory.
 pub(crate) async fn real_registry(dir: &std::path::Path) -> StandIn {

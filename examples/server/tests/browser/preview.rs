@@ -17,29 +17,13 @@ use uuid::Uuid;
 
 use crate::support::{Browser, SECRET, free_port, in_chromium, start_server_with_state};
 
-/// The npm tarballs, or `None` (the test skips, saying why) outside CI.
-fn npm_tarballs() -> Option<std::path::PathBuf> {
-    let dir = std::env::var_os("APPFORGE_NPM_TARBALLS").map(std::path::PathBuf::from);
-    if dir.as_ref().is_some_and(|d| d.is_dir()) {
-        return dir;
-    }
-    assert!(
-        std::env::var_os("CI").is_none_or(|v| v.is_empty()),
-        "CI is set but APPFORGE_NPM_TARBALLS does not name a directory of npm tarballs"
-    );
-    eprintln!(
-        "skipped: APPFORGE_NPM_TARBALLS is not set (npm pack react@18 react-dom@18 scheduler@0.23 loose-envify@1 js-tokens@4)"
-    );
-    None
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(
     not(appforge_browser),
     ignore = "needs chromium and chromedriver (/usr/bin/chromedriver or CHROMEDRIVER)"
 )]
 async fn previews_run_sandboxed_in_chromium() {
-    let Some(tarballs) = npm_tarballs() else {
+    let Some(tarballs) = appforge_testing::npm_tarballs() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -105,6 +89,22 @@ show();
 setTimeout(() => { throw new Error('boom from the preview'); }, 0);
 ";
 
+/// Waits until the generate page's preview shows `version`, built.
+async fn built(browser: &Browser, version: u32) {
+    browser
+        .until(
+            &format!("the preview of version {version} is built"),
+            &format!(
+                "const f = document.querySelector('#job-preview iframe'); \
+                 const s = document.querySelector('#job-preview .preview-status'); \
+                 return !document.querySelector('#job-preview').hidden && !!f && !!s \
+                 && f.getAttribute('data-version') === '{version}' \
+                 && /^Version {version} \\(\\d+ modules\\)$/.test(s.textContent)"
+            ),
+        )
+        .await;
+}
+
 /// Switches into the preview frame of `container`.
 async fn enter(browser: &Browser, container: &str) {
     browser
@@ -139,13 +139,7 @@ async fn generate_and_click(browser: &Browser, token: &str) {
         .await
         .unwrap();
     browser.find("#generate").await.click().await.unwrap();
-    browser
-        .until(
-            "the habit tracker's preview is built",
-            "const s = document.querySelector('#job-preview .preview-status'); \
-             return !document.querySelector('#job-preview').hidden && !!s && /^Version 1 \\(\\d+ modules\\)$/.test(s.textContent)",
-        )
-        .await;
+    built(browser, 1).await;
     // The code is one click away; the preview is what shows first.
     assert!(
         browser
@@ -239,14 +233,7 @@ async fn generate_and_click(browser: &Browser, token: &str) {
         .await
         .unwrap();
     browser.find("#generate").await.click().await.unwrap();
-    browser
-        .until(
-            "the todo list's preview is built",
-            "const f = document.querySelector('#job-preview iframe'); \
-             return !document.querySelector('#job-preview').hidden && !!f && f.getAttribute('data-version') === '1' \
-             && /^Version 1 /.test(document.querySelector('#job-preview .preview-status').textContent)",
-        )
-        .await;
+    built(browser, 1).await;
     browser
         .find("#modify-prompt")
         .await
@@ -254,14 +241,7 @@ async fn generate_and_click(browser: &Browser, token: &str) {
         .await
         .unwrap();
     browser.find("#modify").await.click().await.unwrap();
-    browser
-        .until(
-            "the preview shows version 2",
-            "const f = document.querySelector('#job-preview iframe'); \
-             return !document.querySelector('#job-preview').hidden && !!f && f.getAttribute('data-version') === '2' \
-             && /^Version 2 /.test(document.querySelector('#job-preview .preview-status').textContent)",
-        )
-        .await;
+    built(browser, 2).await;
     enter(browser, "#job-preview").await;
     let dark = browser
         .client

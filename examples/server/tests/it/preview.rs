@@ -386,28 +386,8 @@ pub(crate) async fn a_preview_origin_serves_the_frames(db: Db) {
     server.stop().await;
 }
 
-/// The directory of real npm tarballs (`npm pack react@18 react-dom@18 scheduler@0.23
-/// loose-envify@1 js-tokens@4`) from `APPFORGE_NPM_TARBALLS`. Without it the caller skips,
-/// saying why; with `CI` set it fails: CI must run the React previews.
-pub(crate) fn npm_tarballs() -> Option<std::path::PathBuf> {
-    let dir = std::env::var_os("APPFORGE_NPM_TARBALLS").map(std::path::PathBuf::from);
-    if dir.as_ref().is_some_and(|d| d.is_dir()) {
-        return dir;
-    }
-    assert!(
-        std::env::var_os("CI").is_none_or(|v| v.is_empty()),
-        "CI is set but APPFORGE_NPM_TARBALLS does not name a directory of npm tarballs: \
-         `.ci/run` packs them with `npm pack react@18 react-dom@18 scheduler@0.23 loose-envify@1 js-tokens@4`"
-    );
-    eprintln!(
-        "skipped: APPFORGE_NPM_TARBALLS is not set to a directory of npm tarballs \
-         (npm pack react@18 react-dom@18 scheduler@0.23 loose-envify@1 js-tokens@4)"
-    );
-    None
-}
-
 pub(crate) async fn the_demo_app_previews_offline_with_react(db: Db) {
-    let Some(tarballs) = npm_tarballs() else {
+    let Some(tarballs) = appforge_testing::npm_tarballs() else {
         return;
     };
     let server = TestServer::start(db, Options::default()).await;
