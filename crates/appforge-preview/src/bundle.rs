@@ -17,6 +17,7 @@ use crate::entry::{self, Entry, GENERATED_ENTRY};
 use crate::error::{BuildError, BuildErrorKind};
 use crate::guard::{self, Findings, Guard};
 use crate::html;
+use crate::lru::Lru;
 use crate::npm::ResolvedDeps;
 
 /// `import.meta.env.MODE` and `process.env.NODE_ENV` of a build.
@@ -163,30 +164,35 @@ pub(crate) struct Vendor {
 /// Prebuilt dependencies, kept across builds: an app's next version, or another app with the
 /// same packages, bundles only its own modules (as Vite prebundles dependencies once). Keyed
 /// by the resolved dependency set, the imported specifiers and the options.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct VendorCache {
-    entries: Mutex<std::collections::VecDeque<([u8; 32], Arc<Vendor>)>>,
+    entries: Mutex<Lru<Arc<Vendor>>>,
 }
 
 /// How many prebuilt dependency sets a cache keeps.
 const VENDORS_KEPT: usize = 16;
 
+impl Default for VendorCache {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::new(Lru::new(VENDORS_KEPT)),
+        }
+    }
+}
+
 impl VendorCache {
     fn get(&self, key: &[u8; 32]) -> Option<Arc<Vendor>> {
-        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| Arc::clone(v))
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
     }
 
     fn put(&self, key: [u8; 32], vendor: Arc<Vendor>) {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries.retain(|(k, _)| *k != key);
-        entries.push_back((key, vendor));
-        while entries.len() > VENDORS_KEPT {
-            entries.pop_front();
-        }
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .put(key, vendor);
     }
 }
 

@@ -80,6 +80,7 @@ mod entry;
 mod error;
 mod guard;
 mod html;
+mod lru;
 mod npm;
 mod previewer;
 #[cfg(feature = "registry")]

@@ -1,7 +1,6 @@
 //! Builds for a server: a cache keyed by the files and the resolved dependency set, and a
 //! bounded pool of blocking threads with a time limit.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -10,6 +9,7 @@ use tokio::sync::Semaphore;
 
 use crate::bundle::{self, BuildOptions, Bundle};
 use crate::error::{Error, Result};
+use crate::lru::Lru;
 use crate::npm::ResolvedDeps;
 
 /// Runs builds on a bounded blocking pool with a time limit and keeps the latest results.
@@ -24,44 +24,13 @@ struct Inner {
     permits: Arc<Semaphore>,
     timeout: Duration,
     options: BuildOptions,
-    cache: Mutex<Lru>,
+    cache: Mutex<Lru<Arc<Bundle>>>,
     /// Prebuilt dependencies, shared by every build of this previewer.
     vendors: Arc<bundle::VendorCache>,
 }
 
 /// A build key: a digest of the files, the dependency set and the options.
 pub type BuildKey = [u8; 32];
-
-#[derive(Debug, Default)]
-struct Lru {
-    capacity: usize,
-    entries: HashMap<BuildKey, Arc<Bundle>>,
-    order: VecDeque<BuildKey>,
-}
-
-impl Lru {
-    fn get(&mut self, key: &BuildKey) -> Option<Arc<Bundle>> {
-        let bundle = self.entries.get(key).cloned()?;
-        self.order.retain(|k| k != key);
-        self.order.push_back(*key);
-        Some(bundle)
-    }
-
-    fn put(&mut self, key: BuildKey, bundle: Arc<Bundle>) {
-        if self.capacity == 0 {
-            return;
-        }
-        if self.entries.insert(key, bundle).is_none() {
-            self.order.push_back(key);
-        }
-        while self.entries.len() > self.capacity {
-            let Some(oldest) = self.order.pop_front() else {
-                break;
-            };
-            self.entries.remove(&oldest);
-        }
-    }
-}
 
 /// Builds a [`Previewer`].
 #[derive(Debug, Clone)]
@@ -120,10 +89,7 @@ impl PreviewerBuilder {
                 permits: Arc::new(Semaphore::new(self.concurrency)),
                 timeout: self.timeout,
                 options: self.options,
-                cache: Mutex::new(Lru {
-                    capacity: self.cache_entries,
-                    ..Lru::default()
-                }),
+                cache: Mutex::new(Lru::new(self.cache_entries)),
                 vendors: Arc::default(),
             }),
         }
@@ -228,7 +194,7 @@ impl Previewer {
         Ok(bundle)
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, Lru> {
+    fn cache(&self) -> std::sync::MutexGuard<'_, Lru<Arc<Bundle>>> {
         self.inner
             .cache
             .lock()

@@ -194,9 +194,20 @@ pub(crate) struct VersionParam {
     pub(crate) n: String,
 }
 
+/// A saved version's files with the project files they lack (`package.json` from the
+/// dependencies kept with the app, `tsconfig.json`, ...), as the zip export and the live
+/// preview deliver the app.
+pub(crate) fn project_files(
+    title: &str,
+    files: &[appforge_llm::AppFile],
+    metadata: &Value,
+) -> Vec<appforge_llm::AppFile> {
+    appforge_llm::protocol::scaffold(title, files, &dependencies_of_app(metadata)).complete(files)
+}
+
 /// The dependencies kept with an app (`metadata.dependencies`, as the generation saves
 /// them), for the project files a version lacks.
-pub(crate) fn dependencies_of_app(metadata: &Value) -> std::collections::BTreeMap<String, String> {
+fn dependencies_of_app(metadata: &Value) -> std::collections::BTreeMap<String, String> {
     metadata
         .get("dependencies")
         .and_then(|d| serde_json::from_value(d.clone()).ok())
@@ -540,9 +551,7 @@ pub(crate) async fn zip(
         .map_err(|e| apps_error(&e))?;
     // The project files the version lacks (package.json, ...), from the dependencies kept with
     // the app, so that the archive installs and builds as delivered.
-    let dependencies = dependencies_of_app(&stored.metadata);
-    let scaffold = appforge_llm::protocol::scaffold(&stored.title, &version.files, &dependencies);
-    let files = scaffold.complete(&version.files);
+    let files = project_files(&stored.title, &version.files, &stored.metadata);
     let bytes = appforge_apps::zip_files(
         files
             .iter()

@@ -30,7 +30,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::apps::{VersionParam, app_id, apps_error, dependencies_of_app};
+use super::apps::{VersionParam, app_id, apps_error, project_files};
 use super::pages::prefers_html;
 use crate::error::ApiError;
 use crate::routes::Space;
@@ -150,12 +150,11 @@ async fn version_files(
         .get_version(owner, app, Some(version))
         .await
         .map_err(|e| apps_error(&e))?;
-    let scaffold = appforge_llm::protocol::scaffold(
+    Ok(project_files(
         &stored.title,
         &version.files,
-        &dependencies_of_app(&stored.metadata),
-    );
-    Ok(scaffold.complete(&version.files))
+        &stored.metadata,
+    ))
 }
 
 /// `GET {space}/apps/{id}/versions/{n}/preview`: the build's outcome and the frame's
@@ -227,12 +226,7 @@ pub(crate) async fn published(State(state): State<AppState>, Path(slug): Path<St
             );
         }
     };
-    let scaffold = appforge_llm::protocol::scaffold(
-        &app.title,
-        &app.files,
-        &dependencies_of_app(&app.metadata),
-    );
-    let files = scaffold.complete(&app.files);
+    let files = project_files(&app.title, &app.files, &app.metadata);
     frame(&state, shown(Built::of(&state, files).await.document()))
 }
 

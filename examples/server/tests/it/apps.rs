@@ -16,7 +16,7 @@ use crate::support::{Db, FULL_APP, Options, TestServer};
 const MODIFY: &str = "/api/ai-builder/modify";
 
 /// Runs a generation to its end and returns the job as the API shows it.
-async fn finished(server: &TestServer, user: Uuid, path: &str, body: Value) -> Value {
+pub(crate) async fn finished(server: &TestServer, user: Uuid, path: &str, body: Value) -> Value {
     let job = server.generate(user, path, body).await;
     server.events(user, &job).await.rest().await;
     let (status, _, view) = server

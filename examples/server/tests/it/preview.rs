@@ -401,17 +401,13 @@ pub(crate) async fn the_demo_app_previews_offline_with_react(db: Db) {
     assert!(report.contains("react-dom@18."), "{report}");
 
     let user = Uuid::new_v4();
-    let job = server
-        .generate(
-            user,
-            FULL_APP,
-            json!({ "prompt": "a habit tracker with streaks" }),
-        )
-        .await;
-    server.events(user, &job).await.rest().await;
-    let (_, _, view) = server
-        .call("GET", &format!("/api/jobs/{job}"), Some(user), None)
-        .await;
+    let view = crate::apps::finished(
+        &server,
+        user,
+        FULL_APP,
+        json!({ "prompt": "a habit tracker with streaks" }),
+    )
+    .await;
     assert_eq!(view["status"], "completed", "{view}");
     let app = view["result"]["appId"].as_str().unwrap();
     let (status, _, preview) = server
