@@ -389,6 +389,56 @@ async fn fetch(conn: &mut PgConnection, id: JobId) -> Result<Option<Job>> {
         .transpose()
 }
 
+/// A claim: `$1` now, `$2` the worker, `$3` the end of the lease, `$4` the kinds (NULL: any),
+/// `$5` how many, `$6` the submitters to skip (NULL: none). Run after [`CLAIM_BEGIN`].
+const CLAIM: &str = "UPDATE generation_jobs SET status = 'processing', attempt = attempt + 1, \
+     started_at = $1, lease_owner = $2, lease_expires_at = $3 \
+     WHERE id = ANY(ARRAY(SELECT id FROM generation_jobs \
+     WHERE status = 'pending' AND run_at <= $1 \
+     AND ($4::text[] IS NULL OR kind = ANY($4)) \
+     AND ($6::uuid[] IS NULL OR NOT (user_id = ANY($6))) \
+     ORDER BY priority DESC, run_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)) \
+     RETURNING *, EXISTS (SELECT 1 FROM generation_job_watches w \
+     WHERE w.job_id = generation_jobs.id AND w.expires_at > now()) AS watched";
+
+/// Attempt endings from parallel arrays (`$1` the ids ... `$15` the status each job must still
+/// have). Run after [`FINISH_BEGIN`].
+const FINISH: &str = "UPDATE generation_jobs j SET status = u.status, \
+     result = COALESCE(u.result, j.result), \
+     input_tokens = COALESCE(u.input_tokens, j.input_tokens), \
+     output_tokens = COALESCE(u.output_tokens, j.output_tokens), \
+     error_message = CASE WHEN u.set_error THEN u.error ELSE j.error_message END, \
+     run_at = COALESCE(u.run_at, j.run_at), attempt = j.attempt - u.attempt_back, \
+     duration_ms = CASE WHEN u.set_duration \
+     THEN GREATEST(0, floor(extract(epoch FROM (u.now - j.started_at)) * 1000))::bigint \
+     ELSE j.duration_ms END, \
+     completed_at = u.completed_at, lease_owner = NULL, lease_expires_at = NULL \
+     FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::jsonb[], \
+     $6::int8[], $7::int8[], $8::bool[], $9::text[], $10::timestamptz[], $11::int4[], \
+     $12::bool[], $13::timestamptz[], $14::timestamptz[], $15::text[]) \
+     AS u(id, owner, attempt, status, result, input_tokens, output_tokens, set_error, \
+     error, run_at, attempt_back, set_duration, completed_at, now, expected) \
+     WHERE j.id = ANY($1) AND j.id = u.id AND j.status = u.expected \
+     AND j.lease_owner = u.owner AND j.attempt = u.attempt \
+     RETURNING j.*, EXISTS (SELECT 1 FROM generation_job_watches w \
+     WHERE w.job_id = j.id AND w.expires_at > now()) AS watched";
+
+/// How a claim's transaction starts. Its commit does not wait for the log flush (a claim lost
+/// in a crash leaves its jobs pending, as if never claimed). The runnable jobs are read in
+/// claim order from `generation_jobs_runnable`, never gathered and sorted: while the table
+/// has no statistics (new, or emptied by `TRUNCATE`, until autovacuum analyzes it) the
+/// planner takes the pending jobs for a handful and would read and sort all of them on every
+/// claim, so that draining a burst would cost the square of its length. With the sort ruled
+/// out the plan no longer depends on the parameters, and each connection plans it once.
+const CLAIM_BEGIN: &str = "BEGIN; SET LOCAL synchronous_commit = off; \
+     SET LOCAL enable_sort = off; SET LOCAL plan_cache_mode = force_generic_plan";
+
+/// How a batch of attempt endings starts its transaction: its jobs are found by primary key,
+/// never by scanning the table, which the planner prices below a few hundred index look-ups
+/// while the table holds a few thousand jobs; each connection plans the statement once.
+const FINISH_BEGIN: &str = "BEGIN; SET LOCAL enable_seqscan = off; \
+     SET LOCAL plan_cache_mode = force_generic_plan";
+
 impl JobStore for PgJobStore {
     async fn insert(&self, jobs: Vec<Job>) -> Result<Vec<Enqueued>> {
         let mut conn = self.pool.acquire().await?;
@@ -423,26 +473,17 @@ impl JobStore for PgJobStore {
     }
 
     async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Job>> {
-        let rows = sqlx::query_as::<_, Row>(
-            "UPDATE generation_jobs SET status = 'processing', attempt = attempt + 1, \
-             started_at = $1, lease_owner = $2, lease_expires_at = $3 \
-             WHERE id = ANY(ARRAY(SELECT id FROM generation_jobs \
-             WHERE status = 'pending' AND run_at <= $1 \
-             AND ($4::text[] IS NULL OR kind = ANY($4)) \
-             AND ($6::uuid[] IS NULL OR NOT (user_id = ANY($6))) \
-             ORDER BY priority DESC, run_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)) \
-             AND set_config('synchronous_commit', 'off', true) IS NOT NULL \
-             RETURNING *, EXISTS (SELECT 1 FROM generation_job_watches w \
-             WHERE w.job_id = generation_jobs.id AND w.expires_at > now()) AS watched",
-        )
-        .bind(request.now)
-        .bind(request.worker.as_uuid())
-        .bind(request.lease_until)
-        .bind(request.kinds.as_deref())
-        .bind(i64::from(request.limit))
-        .bind((!request.exclude_users.is_empty()).then_some(&request.exclude_users))
-        .fetch_all(&self.pool)
-        .await?;
+        let mut tx = self.pool.begin_with(CLAIM_BEGIN).await?;
+        let rows = sqlx::query_as::<_, Row>(CLAIM)
+            .bind(request.now)
+            .bind(request.worker.as_uuid())
+            .bind(request.lease_until)
+            .bind(request.kinds.as_deref())
+            .bind(i64::from(request.limit))
+            .bind((!request.exclude_users.is_empty()).then_some(&request.exclude_users))
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
         self.note_watched(&rows);
         let mut claimed = jobs(rows)?;
         claimed.sort_by_key(|j| (std::cmp::Reverse(j.priority), j.run_at, j.id));
@@ -462,64 +503,46 @@ impl JobStore for PgJobStore {
         // The expected status travels as a column rather than a constant: with a constant,
         // the planner picks the partial lease index, whose dead entries grow with every job
         // that ever ran; by id it touches only the batch's rows.
-        let rows = sqlx::query_as::<_, Row>(
-            "UPDATE generation_jobs j SET status = u.status, \
-             result = COALESCE(u.result, j.result), \
-             input_tokens = COALESCE(u.input_tokens, j.input_tokens), \
-             output_tokens = COALESCE(u.output_tokens, j.output_tokens), \
-             error_message = CASE WHEN u.set_error THEN u.error ELSE j.error_message END, \
-             run_at = COALESCE(u.run_at, j.run_at), attempt = j.attempt - u.attempt_back, \
-             duration_ms = CASE WHEN u.set_duration \
-             THEN GREATEST(0, floor(extract(epoch FROM (u.now - j.started_at)) * 1000))::bigint \
-             ELSE j.duration_ms END, \
-             completed_at = u.completed_at, lease_owner = NULL, lease_expires_at = NULL \
-             FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::jsonb[], \
-             $6::int8[], $7::int8[], $8::bool[], $9::text[], $10::timestamptz[], $11::int4[], \
-             $12::bool[], $13::timestamptz[], $14::timestamptz[], $15::text[]) \
-             AS u(id, owner, attempt, status, result, input_tokens, output_tokens, set_error, \
-             error, run_at, attempt_back, set_duration, completed_at, now, expected) \
-             WHERE j.id = ANY($1) AND j.id = u.id AND j.status = u.expected \
-             AND j.lease_owner = u.owner AND j.attempt = u.attempt \
-             RETURNING j.*, EXISTS (SELECT 1 FROM generation_job_watches w \
-             WHERE w.job_id = j.id AND w.expires_at > now()) AS watched",
-        )
-        .bind(
-            batch
-                .iter()
-                .map(|r| r.lease.job_id.as_uuid())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            batch
-                .iter()
-                .map(|r| r.lease.worker.as_uuid())
-                .collect::<Vec<_>>(),
-        )
-        .bind(attempts)
-        .bind(params.iter().map(|p| p.status).collect::<Vec<_>>())
-        .bind(
-            params
-                .iter()
-                .map(|p| p.result.as_ref().map(Json))
-                .collect::<Vec<_>>(),
-        )
-        .bind(params.iter().map(|p| p.input_tokens).collect::<Vec<_>>())
-        .bind(params.iter().map(|p| p.output_tokens).collect::<Vec<_>>())
-        .bind(params.iter().map(|p| p.set_error).collect::<Vec<_>>())
-        .bind(
-            params
-                .iter()
-                .map(|p| p.error.as_deref())
-                .collect::<Vec<_>>(),
-        )
-        .bind(params.iter().map(|p| p.run_at).collect::<Vec<_>>())
-        .bind(params.iter().map(|p| p.attempt_back).collect::<Vec<_>>())
-        .bind(params.iter().map(|p| p.set_duration).collect::<Vec<_>>())
-        .bind(params.iter().map(|p| p.completed_at).collect::<Vec<_>>())
-        .bind(params.iter().map(|p| p.now).collect::<Vec<_>>())
-        .bind(vec![JobStatus::Processing.as_str(); batch.len()])
-        .fetch_all(&self.pool)
-        .await?;
+        let mut tx = self.pool.begin_with(FINISH_BEGIN).await?;
+        let rows = sqlx::query_as::<_, Row>(FINISH)
+            .bind(
+                batch
+                    .iter()
+                    .map(|r| r.lease.job_id.as_uuid())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                batch
+                    .iter()
+                    .map(|r| r.lease.worker.as_uuid())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(attempts)
+            .bind(params.iter().map(|p| p.status).collect::<Vec<_>>())
+            .bind(
+                params
+                    .iter()
+                    .map(|p| p.result.as_ref().map(Json))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(params.iter().map(|p| p.input_tokens).collect::<Vec<_>>())
+            .bind(params.iter().map(|p| p.output_tokens).collect::<Vec<_>>())
+            .bind(params.iter().map(|p| p.set_error).collect::<Vec<_>>())
+            .bind(
+                params
+                    .iter()
+                    .map(|p| p.error.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(params.iter().map(|p| p.run_at).collect::<Vec<_>>())
+            .bind(params.iter().map(|p| p.attempt_back).collect::<Vec<_>>())
+            .bind(params.iter().map(|p| p.set_duration).collect::<Vec<_>>())
+            .bind(params.iter().map(|p| p.completed_at).collect::<Vec<_>>())
+            .bind(params.iter().map(|p| p.now).collect::<Vec<_>>())
+            .bind(vec![JobStatus::Processing.as_str(); batch.len()])
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
         self.note_watched(&rows);
         let mut done: HashMap<JobId, Job> = HashMap::with_capacity(rows.len());
         for row in rows {
@@ -905,21 +928,40 @@ impl JobStore for PgJobStore {
     }
 }
 
-impl crate::JobQueue<PgJobStore> {
-    /// Enqueues jobs on `conn`, typically inside the caller's transaction: the jobs exist, and
-    /// workers in every process are woken, only if and when it commits. Dedupe applies as in
+impl<S: crate::JobStore> crate::JobQueue<S> {
+    /// The PostgreSQL store's pool, when this queue runs on PostgreSQL (a [`PgJobStore`],
+    /// directly or in an [`AnyJobStore`](crate::AnyJobStore)): where
+    /// [`enqueue_in`](Self::enqueue_in) must be given a connection.
+    #[must_use]
+    pub fn postgres_pool(&self) -> Option<&PgPool> {
+        let store: &dyn std::any::Any = self.store();
+        if let Some(crate::AnyJobStore::Postgres(pg)) = store.downcast_ref::<crate::AnyJobStore>() {
+            return Some(pg.pool());
+        }
+        store.downcast_ref::<PgJobStore>().map(PgJobStore::pool)
+    }
+
+    /// Enqueues jobs on `conn`, a connection to this queue's PostgreSQL database, typically
+    /// inside the caller's transaction: the jobs exist, and workers in every process are
+    /// woken, only if and when it commits. Dedupe applies as in
     /// [`enqueue_many`](Self::enqueue_many).
     ///
     /// No in-process `Enqueued` event is sent (the transaction may still roll back).
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] for a malformed job; database errors.
+    /// [`Error::InvalidInput`] for a malformed job, or when the queue does not run on
+    /// PostgreSQL ([`postgres_pool`](Self::postgres_pool)); database errors.
     pub async fn enqueue_in(
         &self,
         conn: &mut PgConnection,
         jobs: Vec<crate::NewJob>,
     ) -> Result<Vec<Enqueued>> {
+        if self.postgres_pool().is_none() {
+            return Err(Error::InvalidInput(
+                "enqueue_in needs a queue on PostgreSQL".into(),
+            ));
+        }
         let jobs = self.prepare(jobs)?;
         PgJobStore::insert_on(conn, &jobs).await
     }
@@ -1027,5 +1069,113 @@ mod gauge_plans {
             .unwrap();
         // i % 3 == 0 for 1,666 of 1..=5000.
         assert_eq!(stats.count(crate::JobStatus::Completed), 1666);
+    }
+}
+
+#[cfg(test)]
+mod claim_plans {
+    use super::*;
+
+    /// A burst of pending jobs in a table that has never been analyzed (new, or emptied by
+    /// `TRUNCATE`): what the planner sees until autovacuum first analyzes it.
+    async fn burst(pool: &PgPool) {
+        sqlx::query(
+            "INSERT INTO generation_jobs (id, user_id, kind, priority, status, payload, \
+             max_attempts, created_at, run_at) SELECT gen_random_uuid(), \
+             gen_random_uuid(), 'full-app', (i % 3 * 10)::int2, 'pending', '{}', 3, \
+             clock_timestamp(), clock_timestamp() FROM generate_series(1, 5000) AS i",
+        )
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+
+    /// The plan of `EXPLAIN {sql}` in a transaction begun with `begin`, and `$1` ... bound by
+    /// `bind`.
+    async fn plan<'q>(
+        pool: &PgPool,
+        begin: &'static str,
+        sql: &'static str,
+        bind: impl FnOnce(
+            sqlx::query::QueryScalar<'q, sqlx::Postgres, String, sqlx::postgres::PgArguments>,
+        ) -> sqlx::query::QueryScalar<
+            'q,
+            sqlx::Postgres,
+            String,
+            sqlx::postgres::PgArguments,
+        >,
+    ) -> String {
+        let mut tx = pool.begin_with(begin).await.unwrap();
+        let explain = sqlx::AssertSqlSafe(format!("EXPLAIN {sql}"));
+        let lines: Vec<String> = bind(sqlx::query_scalar(explain))
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+        tx.rollback().await.unwrap();
+        lines.join("\n")
+    }
+
+    #[tokio::test]
+    async fn claims_read_runnable_jobs_in_order_without_sorting_them() {
+        let Some(db) = appforge_testing::TestDatabase::create_or_skip().await else {
+            return;
+        };
+        let store = PgJobStore::from_pool(db.pool().await);
+        store.migrate().await.unwrap();
+        burst(store.pool()).await;
+        let now = Utc::now();
+        let plan = plan(store.pool(), CLAIM_BEGIN, CLAIM, |q| {
+            q.bind(now)
+                .bind(Uuid::new_v4())
+                .bind(now + chrono::Duration::seconds(30))
+                .bind(vec!["full-app".to_owned()])
+                .bind(500_i64)
+                .bind(None::<Vec<Uuid>>)
+        })
+        .await;
+        assert!(
+            plan.contains("Index Scan using generation_jobs_runnable") && !plan.contains("Sort"),
+            "a claim sorts the runnable jobs:\n{plan}"
+        );
+    }
+
+    #[tokio::test]
+    async fn attempt_endings_find_their_jobs_by_primary_key() {
+        let Some(db) = appforge_testing::TestDatabase::create_or_skip().await else {
+            return;
+        };
+        let store = PgJobStore::from_pool(db.pool().await);
+        store.migrate().await.unwrap();
+        burst(store.pool()).await;
+        let ids: Vec<Uuid> =
+            sqlx::query_scalar("SELECT id FROM generation_jobs WHERE status = 'pending' LIMIT 500")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        let n = ids.len();
+        let now = Utc::now();
+        let plan = plan(store.pool(), FINISH_BEGIN, FINISH, |q| {
+            q.bind(ids)
+                .bind(vec![Uuid::new_v4(); n])
+                .bind(vec![1_i32; n])
+                .bind(vec!["completed"; n])
+                .bind(vec![None::<Json<Value>>; n])
+                .bind(vec![None::<i64>; n])
+                .bind(vec![None::<i64>; n])
+                .bind(vec![false; n])
+                .bind(vec![None::<String>; n])
+                .bind(vec![None::<DateTime<Utc>>; n])
+                .bind(vec![0_i32; n])
+                .bind(vec![true; n])
+                .bind(vec![Some(now); n])
+                .bind(vec![now; n])
+                .bind(vec!["processing"; n])
+        })
+        .await;
+        assert!(
+            plan.contains("generation_jobs_pkey")
+                && !plan.contains("Seq Scan on generation_jobs j"),
+            "attempt endings scan the table:\n{plan}"
+        );
     }
 }

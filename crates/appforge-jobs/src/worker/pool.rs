@@ -2,12 +2,15 @@ use std::collections::HashMap;
 use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::FutureExt;
+use futures::StreamExt;
 use futures::future::BoxFuture;
+use futures::stream::FuturesOrdered;
 use parking_lot::Mutex;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -38,21 +41,24 @@ type AdmissionHook = Arc<dyn Fn(&Job) -> BoxFuture<'static, Admit> + Send + Sync
 ///
 /// Claiming is a write per statement, so a pool that claims only what its free slots take
 /// spends one statement per job or two once the queue is busy; batching is what lets a pool
-/// drain short jobs at the store's speed. On the `jobs-drain` bench (20,000 no-op jobs,
-/// concurrency 10, 2 cores with the database on the same machine) PostgreSQL drains about
-/// 8,000 jobs a second without prefetch and about 35,000 with 1,000. The gain flattens out
-/// from a few hundred on (one run on a busy machine, jobs a second on PostgreSQL / SQLite:
-/// 0: 570 / 5,600, 100: 4,100 / 14,000, 250: 6,300 / 15,600, 500: 8,200 / 13,500, 1,000:
-/// 8,900 / 13,600), while what a pool holds, and what a crash hands back only after the
-/// lease, grows with the number: 500 keeps about nine tenths of 1,000's rate and holds half
-/// as much.
+/// drain short jobs at the store's speed. A pool claims again once half of what it holds is
+/// free, so the prefetch also sets the size of its claims: on the `jobs-drain` bench (20,000
+/// no-op jobs, concurrency 10, 2 cores shared with the database and other work) PostgreSQL
+/// drains about 3,300 jobs a second without prefetch, 11,000 with 100, 16,000 with 250,
+/// 12,000 to 20,000 with 500 and 21,000 with 1,000, SQLite 4,200, 12,000, 12,000 to 15,000,
+/// 9,000 to 18,000 and 11,000 to 18,000 (a few runs each on a machine busy with other work).
+/// Past a few hundred the gain is in the claims' fixed costs and flattens out.
 ///
-/// What prefetching costs: a prefetched job is claimed (its attempt is counted) before it
-/// starts; it waits under a renewed lease, a graceful shutdown gives it back unspent, but a
-/// worker that dies leaves it to lease expiry like a running job, and the rescue counts that
-/// attempt. Pools next to others whose jobs are long (they would rather be shared out) and
-/// jobs with a single attempt set [`WorkerPoolBuilder::prefetch`] to 0.
-pub const DEFAULT_PREFETCH: u32 = 500;
+/// What a pool holds grows with the number: each prefetched job is in memory with its
+/// payload (a few megabytes for 1,000 jobs of a few kilobytes), it is not available to other
+/// pools, and a job enqueued later at a higher priority waits behind it in this pool (other
+/// pools can take it). A prefetched job is claimed (its attempt is counted) before it starts;
+/// it waits under a renewed lease and a graceful shutdown gives it back unspent, but a worker
+/// that dies leaves it to lease expiry like a running job, and the rescue counts that attempt:
+/// after a crash up to this many jobs start only once their lease has run out. Pools next to
+/// others whose jobs are long (they would rather be shared out) and jobs with a single
+/// attempt set [`WorkerPoolBuilder::prefetch`] to 0.
+pub const DEFAULT_PREFETCH: u32 = 1_000;
 
 /// Builds and starts a [`WorkerPool`].
 pub struct WorkerPoolBuilder<S> {
@@ -278,6 +284,8 @@ impl<S: JobStore> WorkerPoolBuilder<S> {
             done_tx,
             admission: self.admission,
             deferred: Mutex::new(HashMap::new()),
+            waiting: AtomicUsize::new(0),
+            drained: Notify::new(),
         });
         // The claim loop runs on the tracker, so that a shutdown's wait also covers a claim in
         // flight when it began (and the jobs that claim hands out).
@@ -297,8 +305,13 @@ impl<S: JobStore> WorkerPoolBuilder<S> {
 }
 
 /// A running pool of workers over a [`JobQueue`]: claims jobs in batches of its free slots
-/// plus a prefetch ([`DEFAULT_PREFETCH`]), runs their handlers, renews leases by heartbeat, rescues expired leases, and stops
-/// gracefully with [`shutdown`](Self::shutdown).
+/// plus a prefetch ([`DEFAULT_PREFETCH`]), runs their handlers, renews leases by heartbeat,
+/// rescues expired leases, and stops gracefully with [`shutdown`](Self::shutdown).
+///
+/// While claimed jobs still wait for a slot, the pool claims again only once it can take at
+/// least half of what it holds, and it sends the next claim while the last is out (two at
+/// most): many short jobs come in a few large claims, and draining them does not wait for
+/// each claim's round trip. Jobs are handed out in the order their claims were sent.
 ///
 /// Dropping the pool without `shutdown` stops claiming and leaves running jobs' leases to
 /// expire (they are then rescued, as after a crash).
@@ -352,6 +365,20 @@ struct Shared<S> {
     /// Users whose job this pool deferred, until when (the queue's time) it claims none of
     /// theirs.
     deferred: Mutex<HashMap<uuid::Uuid, chrono::DateTime<chrono::Utc>>>,
+    /// Claimed jobs waiting locally for a slot.
+    waiting: AtomicUsize,
+    /// Signalled when the last claimed job waiting locally stops waiting.
+    drained: Notify,
+}
+
+impl<S> Shared<S> {
+    /// A claimed job stopped waiting locally (it took a slot, or went back unstarted): wakes
+    /// the claim loop when none waits any more.
+    fn unqueue(&self) {
+        if self.waiting.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.drained.notify_one();
+        }
+    }
 }
 
 struct Running {
@@ -473,6 +500,21 @@ impl<S> Drop for WorkerPool<S> {
     }
 }
 
+/// Claims one pool has in flight at once: the next is sent while the last is still out, so
+/// that a pool draining short jobs is not idle for the round trip of every claim.
+const CLAIMS_IN_FLIGHT: usize = 2;
+
+/// What the claim loop waits for before it claims again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pause {
+    /// Nothing: it claims as soon as it has free capacity.
+    No,
+    /// The last claim found fewer jobs than it asked for: a wake-up or the poll interval.
+    UntilWake,
+    /// The last claim failed: the poll interval.
+    Backoff,
+}
+
 async fn claim_loop<S: JobStore>(shared: Arc<Shared<S>>) {
     shared.queue.ensure_listening().await;
     let mut wakes = shared.queue.wakes();
@@ -483,93 +525,135 @@ async fn claim_loop<S: JobStore>(shared: Arc<Shared<S>>) {
             .saturating_add(shared.settings.prefetch),
     )
     .unwrap_or(usize::MAX);
+    // Claims in flight, oldest first: their jobs are handed out in the order they were sent.
+    let mut claims: FuturesOrdered<BoxFuture<'static, Claimed>> = FuturesOrdered::new();
+    let mut pause = Pause::No;
     loop {
-        let mut permit = tokio::select! {
+        tokio::select! {
             biased;
-            () = shared.stop.cancelled() => return,
-            permit = Arc::clone(&shared.capacity).acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => return,
-            },
-        };
-        // Let jobs finishing at the same moment free their slots: one claim for all of them.
-        tokio::task::yield_now().await;
-        let extra = shared.capacity.available_permits().min(max - 1);
-        if extra > 0
-            && let Ok(more) = Arc::clone(&shared.capacity)
-                .try_acquire_many_owned(u32::try_from(extra).unwrap_or(0))
-        {
-            permit.merge(more);
-        }
-        let wanted = permit.num_permits();
-        if shared.stop.is_cancelled() {
-            return;
-        }
-        // Mark wake-ups seen before claiming: one arriving during the claim is kept.
-        wakes.borrow_and_update();
-        let excluded: Vec<uuid::Uuid> = {
-            let now = shared.queue.now();
-            let mut deferred = shared.deferred.lock();
-            deferred.retain(|_, until| *until > now);
-            deferred.keys().copied().collect()
-        };
-        let claimed = shared
-            .queue
-            .claim(
-                shared.id,
-                Some(shared.kinds.clone()),
-                u32::try_from(wanted).unwrap_or(u32::MAX),
-                shared.settings.lease,
-                excluded,
-            )
-            .await;
-        let jobs = match claimed {
-            Ok(jobs) => jobs,
-            Err(e) => {
-                tracing::warn!(error = %e, "claim failed; retrying after the poll interval");
-                drop(permit);
-                tokio::select! {
-                    () = shared.stop.cancelled() => return,
-                    () = tokio::time::sleep(shared.settings.poll_interval) => {}
-                }
-                continue;
-            }
-        };
-        if shared.stop.is_cancelled() {
-            // The pool stopped claiming while this claim ran: its jobs go straight back,
-            // unstarted, with their attempts unspent.
-            let now = shared.queue.now();
-            for job in jobs {
-                if let Some(lease) = job.lease() {
-                    let release = FinishRequest {
-                        lease,
-                        finish: Finish::Release,
-                        now,
+            () = shared.stop.cancelled() => break,
+            Some((claimed, permit)) = claims.next(), if !claims.is_empty() => match claimed {
+                Ok(jobs) => {
+                    pause = if jobs.len() < permit.num_permits() {
+                        Pause::UntilWake
+                    } else {
+                        Pause::No
                     };
-                    let _ = shared.done_tx.send(release).await;
+                    hand_out(&shared, jobs, permit);
                 }
+                Err(e) => {
+                    tracing::warn!(error = %e, "claim failed; retrying after the poll interval");
+                    pause = Pause::Backoff;
+                }
+            },
+            permit = free_capacity(&shared, max),
+                if claims.len() < CLAIMS_IN_FLIGHT && pause == Pause::No =>
+            {
+                let Some(permit) = permit else { break };
+                if shared.stop.is_cancelled() {
+                    break;
+                }
+                // Mark wake-ups seen before claiming: one arriving during the claim is kept.
+                wakes.borrow_and_update();
+                claims.push_back(Box::pin(claim(Arc::clone(&shared), permit)));
             }
-            return;
+            _ = wakes.changed(), if pause == Pause::UntilWake => pause = Pause::No,
+            () = tokio::time::sleep(shared.settings.poll_interval), if pause != Pause::No => {
+                pause = Pause::No;
+            }
         }
-        let full = jobs.len() == wanted;
+    }
+    // The pool stopped claiming: the jobs of claims still in flight go straight back,
+    // unstarted, with their attempts unspent.
+    while let Some((claimed, _permit)) = claims.next().await {
+        let Ok(jobs) = claimed else { continue };
+        let now = shared.queue.now();
         for job in jobs {
-            let Some(one) = permit.split(1) else { break };
-            let shared2 = Arc::clone(&shared);
-            shared.tracker.spawn(run_job(shared2, job, one));
-        }
-        drop(permit);
-        if !full {
-            tokio::select! {
-                () = shared.stop.cancelled() => return,
-                _ = wakes.changed() => {}
-                () = tokio::time::sleep(shared.settings.poll_interval) => {}
+            if let Some(lease) = job.lease() {
+                let release = FinishRequest {
+                    lease,
+                    finish: Finish::Release,
+                    now,
+                };
+                let _ = shared.done_tx.send(release).await;
             }
         }
     }
 }
 
+/// The capacity the next claim fills, `None` once the pool is closed. While claimed jobs
+/// still wait locally it waits until it can take half of what the pool holds: short jobs
+/// then come in a few large claims, not in one small claim per job that ends. Once no
+/// claimed job waits, whatever is free is claimed at once.
+async fn free_capacity<S>(shared: &Shared<S>, max: usize) -> Option<OwnedSemaphorePermit> {
+    let batch = max.div_ceil(2);
+    let mut permit = Arc::clone(&shared.capacity).acquire_owned().await.ok()?;
+    while permit.num_permits() < batch && shared.waiting.load(Ordering::Acquire) > 0 {
+        let need = u32::try_from(batch - permit.num_permits()).unwrap_or(u32::MAX);
+        tokio::select! {
+            biased;
+            more = Arc::clone(&shared.capacity).acquire_many_owned(need) => permit.merge(more.ok()?),
+            () = shared.drained.notified() => {}
+        }
+    }
+    // Let jobs finishing at the same moment free their slots: one claim for all of them.
+    tokio::task::yield_now().await;
+    let extra = shared
+        .capacity
+        .available_permits()
+        .min(max.saturating_sub(permit.num_permits()));
+    if extra > 0
+        && let Ok(more) =
+            Arc::clone(&shared.capacity).try_acquire_many_owned(u32::try_from(extra).unwrap_or(0))
+    {
+        permit.merge(more);
+    }
+    Some(permit)
+}
+
+/// What a claim returns: its jobs, and the capacity it was sent for.
+type Claimed = (Result<Vec<Job>>, OwnedSemaphorePermit);
+
+/// Claims as many jobs as `permit` holds; returns them with the permit.
+async fn claim<S: JobStore>(shared: Arc<Shared<S>>, permit: OwnedSemaphorePermit) -> Claimed {
+    let excluded: Vec<uuid::Uuid> = {
+        let now = shared.queue.now();
+        let mut deferred = shared.deferred.lock();
+        deferred.retain(|_, until| *until > now);
+        deferred.keys().copied().collect()
+    };
+    let claimed = shared
+        .queue
+        .claim(
+            shared.id,
+            Some(shared.kinds.clone()),
+            u32::try_from(permit.num_permits()).unwrap_or(u32::MAX),
+            shared.settings.lease,
+            excluded,
+        )
+        .await;
+    (claimed, permit)
+}
+
+/// Starts a task per claimed job, each with its share of the claim's capacity (the rest is
+/// freed).
+fn hand_out<S: JobStore>(
+    shared: &Arc<Shared<S>>,
+    jobs: Vec<Job>,
+    mut permit: OwnedSemaphorePermit,
+) {
+    for job in jobs {
+        let Some(one) = permit.split(1) else { break };
+        shared.waiting.fetch_add(1, Ordering::AcqRel);
+        shared.tracker.spawn(run_job(Arc::clone(shared), job, one));
+    }
+}
+
 async fn run_job<S: JobStore>(shared: Arc<Shared<S>>, job: Job, permit: OwnedSemaphorePermit) {
-    let Some(lease) = job.lease() else { return };
+    let Some(lease) = job.lease() else {
+        shared.unqueue();
+        return;
+    };
     let token = CancellationToken::new();
     shared.running.lock().insert(
         job.id,
@@ -590,6 +674,7 @@ async fn run_job<S: JobStore>(shared: Arc<Shared<S>>, job: Job, permit: OwnedSem
         () = shared.stop.cancelled() => None,
         slot = Arc::clone(&shared.slots).acquire_owned() => slot.ok(),
     };
+    shared.unqueue();
     let Some(slot) = slot else {
         if shared.running.lock().remove(&lease.job_id).is_some() {
             let now = shared.queue.now();
@@ -703,6 +788,8 @@ async fn completer<S: JobStore>(shared: Arc<Shared<S>>, mut rx: mpsc::Receiver<F
         let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
             break;
         };
+        // Let jobs ending at the same moment queue their endings: one statement for all.
+        tokio::task::yield_now().await;
         let mut batch = vec![first];
         while batch.len() < max {
             match rx.try_recv() {
