@@ -83,6 +83,43 @@ fn appforge_llm_providers_bring_the_http_client() {
 }
 
 #[test]
+fn streaming_with_the_client_alone_builds_no_pipelines() {
+    const PIPELINE_STACK: &[&str] = &[
+        "schemars",
+        "schemars_derive",
+        "appforge-files",
+        "rand",
+        "zerocopy",
+    ];
+    let client = tree(
+        "appforge-llm",
+        &["--no-default-features", "--features", "anthropic"],
+    );
+    assert!(client.contains("reqwest"));
+    assert_absent(
+        &client,
+        PIPELINE_STACK,
+        "appforge-llm with only `anthropic`",
+    );
+    // `#[instrument]` is unused; its macro crate would build a second `syn`.
+    assert_absent(
+        &client,
+        &["tracing-attributes"],
+        "appforge-llm with only `anthropic`",
+    );
+    let example = tree("appforge-example-stream-text", &[]);
+    assert_absent(&example, PIPELINE_STACK, "the stream-text example");
+    let pipelines = tree(
+        "appforge-llm",
+        &["--no-default-features", "--features", "pipelines"],
+    );
+    assert!(
+        pipelines.contains("schemars") && pipelines.contains("appforge-files"),
+        "`pipelines` brings the structured-output schemas and the files crate"
+    );
+}
+
+#[test]
 fn the_demo_transcripts_are_off_by_default() {
     let manifest: toml::Table =
         std::fs::read_to_string(root().join("crates/appforge-llm/Cargo.toml"))

@@ -149,6 +149,10 @@ pub struct NewJob {
     pub run_at: Option<DateTime<Utc>>,
     /// While a job with this key is pending or processing, enqueueing another returns it.
     pub dedupe_key: Option<String>,
+    /// The job's id, chosen by the caller (see [`with_id`](Self::with_id)); a new one when
+    /// `None`.
+    #[serde(default)]
+    pub id: Option<JobId>,
 }
 
 impl NewJob {
@@ -164,6 +168,7 @@ impl NewJob {
             max_attempts: None,
             run_at: None,
             dedupe_key: None,
+            id: None,
         }
     }
 
@@ -195,6 +200,15 @@ impl NewJob {
     #[must_use]
     pub fn run_at(mut self, at: DateTime<Utc>) -> Self {
         self.run_at = Some(at);
+        self
+    }
+
+    /// Gives the job the id `id` instead of a new one: for a caller that must name the job
+    /// before it is enqueued (a quota reservation held by it, written in the same
+    /// transaction). Enqueueing a second job with an id already taken fails.
+    #[must_use]
+    pub fn with_id(mut self, id: JobId) -> Self {
+        self.id = Some(id);
         self
     }
 
@@ -244,7 +258,7 @@ impl NewJob {
     /// The stored record of this job, enqueued at `now`.
     pub(crate) fn into_job(self, now: DateTime<Utc>, default_attempts: u32) -> Job {
         Job {
-            id: JobId::new(),
+            id: self.id.unwrap_or_default(),
             user_id: self.user_id,
             org_id: self.org_id,
             kind: self.kind,

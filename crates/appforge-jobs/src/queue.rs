@@ -691,6 +691,14 @@ impl<S: JobStore> JobQueue<S> {
         });
     }
 
+    /// Wakes this process's idle workers to claim at once: after a transaction that
+    /// enqueued jobs on a connection of the caller's
+    /// ([`enqueue_in_sqlite`](Self::enqueue_in_sqlite)) has committed. (On PostgreSQL the
+    /// commit itself wakes the workers of every process.)
+    pub fn wake_workers(&self) {
+        self.wake_local();
+    }
+
     pub(crate) fn wake_local(&self) {
         self.inner.wake.send_modify(|n| *n = n.wrapping_add(1));
     }

@@ -76,15 +76,23 @@ pub enum Error {
     #[error("scripted provider: {0}")]
     Script(String),
     /// A file path from a model was refused.
+    #[cfg(feature = "pipelines")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "pipelines")))]
     #[error(transparent)]
     InvalidPath(#[from] crate::protocol::PathError),
     /// A model's reply is not a usable change set; the raw text is kept.
+    #[cfg(feature = "pipelines")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "pipelines")))]
     #[error(transparent)]
     ChangeSet(#[from] crate::ChangeSetError),
     /// A change set does not fit the app it was applied to; nothing was applied.
+    #[cfg(feature = "pipelines")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "pipelines")))]
     #[error(transparent)]
     Apply(#[from] crate::ApplyError),
     /// A model's output could not be read as the pipeline's result; the raw text is kept.
+    #[cfg(feature = "pipelines")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "pipelines")))]
     #[error(transparent)]
     Parse(#[from] crate::pipeline::ParseError),
     /// The model declined the request (stop reason `refusal`).
@@ -106,6 +114,7 @@ pub enum Error {
     },
 }
 
+#[cfg(feature = "pipelines")]
 impl From<appforge_files::Error> for Error {
     fn from(error: appforge_files::Error) -> Self {
         match error {
@@ -242,12 +251,10 @@ impl Error {
             | Self::Decode { .. }
             | Self::Stream { .. }
             | Self::Script(_)
-            | Self::InvalidPath(_)
-            | Self::ChangeSet(_)
-            | Self::Apply(_)
-            | Self::Parse(_)
             | Self::Refused { .. }
             | Self::Cancelled { .. } => false,
+            #[cfg(feature = "pipelines")]
+            Self::InvalidPath(_) | Self::ChangeSet(_) | Self::Apply(_) | Self::Parse(_) => false,
         }
     }
 

@@ -143,11 +143,14 @@
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
 //! | `anthropic` | yes | [`Client`], the Messages API client (`reqwest` with rustls) |
+//! | `pipelines` | yes | [`Pipelines`], their prompts, [`structured`] outputs (`schemars`) and the files of a generation ([`protocol`], [`AppFile`], [`ChangeSet`], from `appforge-files`) |
 //! | `openai` | no | `OpenAiProvider`, for OpenAI-compatible servers (Ollama, vLLM, ...) |
-//! | `demo` | no | `demo`: recorded generations (about 0.5 MB) and the offline provider that replays them |
+//! | `demo` | no | `demo`: recorded generations (about 0.5 MB) and the offline provider that replays them (turns on `pipelines`) |
 //!
-//! Without features the crate holds the types, the protocol parser, the pipelines, the
-//! [`ScriptedProvider`] and the [`models`] table, and no HTTP client.
+//! Without features the crate holds the message types, the [`Provider`] trait, the
+//! [`ScriptedProvider`], the accumulator, the SSE decoder and the [`models`] table, and no
+//! HTTP client. A host that only streams messages takes `default-features = false,
+//! features = ["anthropic"]`: no `schemars`, `appforge-files` or pipelines.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod accumulate;
@@ -159,13 +162,19 @@ mod client;
 pub mod demo;
 mod error;
 pub mod models;
+#[cfg(feature = "pipelines")]
 mod pipeline;
+#[cfg(feature = "pipelines")]
 mod prompt;
+#[cfg(feature = "pipelines")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pipelines")))]
 pub use appforge_files::protocol;
 mod provider;
 #[cfg(any(feature = "anthropic", feature = "openai"))]
 mod retry;
 mod sse;
+#[cfg(feature = "pipelines")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pipelines")))]
 pub mod structured;
 
 pub use accumulate::{Accumulator, accumulate};
@@ -187,16 +196,24 @@ pub use api::{
     SystemBlock, SystemPrompt, TextEditorResult, Thinking, ThinkingDisplay, Tool, ToolChoice,
     ToolOutcome, Usage, WebFetchResult, WebSearchHit,
 };
+#[cfg(feature = "pipelines")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pipelines")))]
 pub use appforge_files::{ApplyError, ApplyErrorKind, ChangeSet, ChangeSetError, Edit, FileChange};
 pub use error::{ApiError, Error, Result, TimeoutKind};
+#[cfg(feature = "pipelines")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pipelines")))]
 pub use pipeline::{
     ChatReply, GeneratedApp, Modification, ParseError, Phase, PhasePlan, Pipelines, PlannedPhases,
     Progress,
 };
+#[cfg(feature = "pipelines")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pipelines")))]
 pub use prompt::{
     Attachment, ChatMode, ChatRequest, FullAppRequest, HistoryMessage, HistoryRole, ModifyRequest,
     PhaseContext, PlanRequest, PromptSettings, RenderedPrompt, SystemPart,
 };
+#[cfg(feature = "pipelines")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pipelines")))]
 pub use protocol::{AppFile, PathError, Warning, validate_path};
 pub use provider::{EventStream, Fault, Provider, Script, ScriptedProvider};
 #[cfg(feature = "openai")]

@@ -93,7 +93,7 @@ impl RetryPolicy {
         if self.jitter == 0.0 {
             return base;
         }
-        base.mul_f64(1.0 - self.jitter * rand::random::<f64>())
+        base.mul_f64(1.0 - self.jitter * fastrand::f64())
     }
 
     /// Whether to retry after `error` when `retries_done` retries have already been made, and

@@ -339,6 +339,184 @@ impl<S: UsageStore> Quota<S> {
         })
     }
 
+    /// The PostgreSQL store when this quota runs on it (directly or in an
+    /// [`AnyUsageStore`]).
+    #[cfg(feature = "postgres")]
+    fn postgres(&self) -> Option<&crate::PgUsageStore> {
+        let store: &dyn Any = &self.inner.store;
+        if let Some(AnyUsageStore::Postgres(pg)) = store.downcast_ref::<AnyUsageStore>() {
+            return Some(pg);
+        }
+        store.downcast_ref::<crate::PgUsageStore>()
+    }
+
+    /// The PostgreSQL pool of the store, when this quota runs on PostgreSQL: where
+    /// [`reserve_held_on`](Self::reserve_held_on) must be given a connection.
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+    #[must_use]
+    pub fn postgres_pool(&self) -> Option<&sqlx::PgPool> {
+        self.postgres().map(crate::PgUsageStore::pool)
+    }
+
+    /// Reserves one generation for each `(user, holder)` of `asks` on `conn`, a connection to
+    /// this quota's PostgreSQL database, typically inside the caller's transaction: each
+    /// reservation is held by its holder from the start (it does not expire, as after
+    /// [`hold`](Self::hold)) and exists only if that transaction commits. All of them are
+    /// decided in one statement.
+    ///
+    /// The answer has one entry per ask, in order: the reservation, or `None` when this path
+    /// did not admit it (a limit reached, a burst limit, a race with another transaction).
+    /// Ask [`reserve_for`](Self::reserve_for) then: it decides, and says why when it refuses.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the store is not PostgreSQL; [`Error::UnknownPlan`]; database
+    /// errors (the caller's transaction should then roll back: nothing it holds is valid).
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+    pub async fn reserve_held_on(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        asks: &[(Uuid, Uuid)],
+    ) -> Result<Vec<Option<Reservation>>> {
+        let Some(store) = self.postgres() else {
+            return Err(Error::Config(
+                "reserve_held_on needs the PostgreSQL store".into(),
+            ));
+        };
+        let plans = self.plans();
+        let now = self.now();
+        let cx = StoreContext::new(now, self.inner.windows, &plans.catalogue);
+        if self.inner.burst_limits {
+            // The burst limits are per plan: the plans of users this process has not seen
+            // yet, read on the same connection in one statement.
+            let unseen: Vec<Uuid> = asks
+                .iter()
+                .map(|&(user, _)| user)
+                .filter(|user| !self.inner.user_plans.contains_key(user))
+                .collect();
+            if !unseen.is_empty() {
+                let stored = store.plans_on(conn, &unseen).await?;
+                for user in unseen {
+                    let plan = stored
+                        .get(&user)
+                        .unwrap_or(&plans.catalogue.default_plan().id);
+                    self.remember_plan(user, plan);
+                }
+            }
+        }
+        let mut answers: Vec<Option<Reservation>> = asks.iter().map(|_| None).collect();
+        let mut requests = Vec::with_capacity(asks.len());
+        let mut positions = Vec::with_capacity(asks.len());
+        for (i, &(user, holder)) in asks.iter().enumerate() {
+            if self.inner.burst_limits {
+                let cached = self.inner.user_plans.get(&user).map(|p| p.clone());
+                match cached {
+                    Some(plan) if plans.burst.check(&plan, user).is_ok() => {}
+                    _ => continue,
+                }
+            }
+            let id = ReservationId::for_user(user);
+            requests.push(ReserveRequest::new(id, user, 1, now).held_by(holder));
+            positions.push(i);
+        }
+        let granted = store.reserve_held_on(conn, cx, &requests).await?;
+        for ((request, usage), i) in requests.iter().zip(granted).zip(positions) {
+            let Some(usage) = usage else { continue };
+            let plan = plans.catalogue.require(&usage.plan)?;
+            answers[i] = Some(Reservation {
+                id: request.id,
+                user: request.user,
+                resource: Resource::Generation,
+                cost: 1,
+                plan: plan.id.clone(),
+                priority: plan.priority,
+                expires_at: request.expires_at,
+            });
+        }
+        Ok(answers)
+    }
+
+    /// The SQLite store when this quota runs on it (directly or in an [`AnyUsageStore`]).
+    #[cfg(feature = "sqlite")]
+    fn sqlite(&self) -> Option<&crate::SqliteUsageStore> {
+        let store: &dyn Any = &self.inner.store;
+        if let Some(AnyUsageStore::Sqlite(sqlite)) = store.downcast_ref::<AnyUsageStore>() {
+            return Some(sqlite);
+        }
+        store.downcast_ref::<crate::SqliteUsageStore>()
+    }
+
+    /// The SQLite pool of the store, when this quota runs on SQLite: where
+    /// [`reserve_held_on_sqlite`](Self::reserve_held_on_sqlite) must be given a connection.
+    #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+    #[must_use]
+    pub fn sqlite_pool(&self) -> Option<&sqlx::SqlitePool> {
+        self.sqlite().map(crate::SqliteUsageStore::pool)
+    }
+
+    /// Reserves one generation for `user`, held by `holder` from the start, on `conn`: a
+    /// connection to this quota's SQLite database inside the caller's immediate transaction
+    /// (`BEGIN IMMEDIATE`), so that the reservation exists only if that transaction commits.
+    ///
+    /// `None` when it is not admitted here (a limit reached, a burst limit): roll back and ask
+    /// [`reserve_for`](Self::reserve_for), which decides and says why.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the store is not SQLite; [`Error::UnknownPlan`]; database
+    /// errors (roll the transaction back).
+    #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+    pub async fn reserve_held_on_sqlite(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        user: Uuid,
+        holder: Uuid,
+    ) -> Result<Option<Reservation>> {
+        if self.sqlite().is_none() {
+            return Err(Error::Config(
+                "reserve_held_on_sqlite needs the SQLite store".into(),
+            ));
+        }
+        let plans = self.plans();
+        let now = self.now();
+        let cx = StoreContext::new(now, self.inner.windows, &plans.catalogue);
+        if self.inner.burst_limits {
+            let cached = self.inner.user_plans.get(&user).map(|p| p.clone());
+            let plan = match cached {
+                Some(plan) => plan,
+                None => {
+                    let stored = crate::SqliteUsageStore::plan_on(conn, user).await?;
+                    let plan = stored.unwrap_or_else(|| plans.catalogue.default_plan().id.clone());
+                    self.remember_plan(user, &plan);
+                    plan
+                }
+            };
+            if plans.burst.check(&plan, user).is_err() {
+                return Ok(None);
+            }
+        }
+        let id = ReservationId::for_user(user);
+        let request = ReserveRequest::new(id, user, 1, now).held_by(holder);
+        let outcome = crate::SqliteUsageStore::reserve_held_on(conn, cx, request).await?;
+        if outcome.refused_by.is_some() {
+            return Ok(None);
+        }
+        let plan = plans.catalogue.require(&outcome.usage.plan)?;
+        Ok(Some(Reservation {
+            id,
+            user,
+            resource: Resource::Generation,
+            cost: 1,
+            plan: plan.id.clone(),
+            priority: plan.priority,
+            expires_at: request.expires_at,
+        }))
+    }
+
     /// The store's usage of `user`, directly from the memory store.
     async fn usage(&self, cx: StoreContext<'_>, user: Uuid) -> Result<Usage> {
         match self.memory() {
@@ -489,8 +667,18 @@ impl<S: UsageStore> Quota<S> {
     pub async fn plan_of(&self, user: Uuid) -> Result<Plan> {
         let plans = self.plans();
         let cx = StoreContext::new(self.now(), self.inner.windows, &plans.catalogue);
-        let usage = self.usage(cx, user).await?;
-        plans.catalogue.require(&usage.plan).cloned()
+        let stored = match self.memory() {
+            Some(store) => Some(store.usage_now(&cx, user).plan),
+            None => Box::pin(self.inner.store.plan(cx, user)).await?,
+        };
+        let plan = match &stored {
+            Some(id) => plans.catalogue.require(id)?,
+            None => plans.catalogue.default_plan(),
+        };
+        if self.inner.burst_limits {
+            self.remember_plan(user, &plan.id);
+        }
+        Ok(plan.clone())
     }
 
     /// Moves the user to `plan`. Usage in the current windows is kept and counted against the

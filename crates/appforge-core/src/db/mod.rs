@@ -29,6 +29,8 @@
 //! (UTC), written by [`encode_time`] and read by [`decode_time`]; a range is an integer
 //! comparison, and tables of different crates in one file compare directly.
 
+#[cfg(feature = "postgres")]
+pub mod coalesce;
 mod connect;
 mod time;
 mod transient;

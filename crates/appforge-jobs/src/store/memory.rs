@@ -153,6 +153,13 @@ impl State {
 impl JobStore for MemoryJobStore {
     async fn insert(&self, jobs: Vec<Job>) -> Result<Vec<Enqueued>> {
         let mut state = self.state.lock();
+        // As a primary key would: a caller-chosen id already taken refuses the whole batch.
+        if let Some(taken) = jobs.iter().find(|j| state.jobs.contains_key(&j.id)) {
+            return Err(crate::Error::InvalidInput(format!(
+                "a job with id {} exists",
+                taken.id
+            )));
+        }
         let mut out = Vec::with_capacity(jobs.len());
         for job in jobs {
             if let Some(k) = &job.dedupe_key {

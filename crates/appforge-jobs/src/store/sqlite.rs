@@ -329,49 +329,58 @@ async fn finish_many(
     Ok(out)
 }
 
+/// Inserts jobs on `conn`, which may be inside the caller's transaction.
+pub(crate) async fn insert_on(
+    conn: &mut SqliteConnection,
+    jobs: Vec<Job>,
+) -> Result<Vec<Enqueued>> {
+    let mut out = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        if let Some(key) = &job.dedupe_key {
+            let existing: Option<Uuid> = sqlx::query_scalar(
+                "SELECT id FROM generation_jobs WHERE dedupe_key = ?1 \
+                 AND status IN ('pending', 'processing')",
+            )
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if let Some(id) = existing {
+                out.push(Enqueued {
+                    id: JobId::from(id),
+                    deduplicated: true,
+                });
+                continue;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO generation_jobs (id, user_id, kind, priority, status, payload, \
+             attempt, max_attempts, created_at, run_at, dedupe_key, org_id) \
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, 0, ?6, ?7, ?8, ?9, ?10)",
+        )
+        .bind(job.id.as_uuid())
+        .bind(job.user_id)
+        .bind(&job.kind)
+        .bind(job.priority.get())
+        .bind(json_text(&job.payload))
+        .bind(column::<i32>("max_attempts", job.max_attempts)?)
+        .bind(micros(job.created_at))
+        .bind(micros(job.run_at))
+        .bind(&job.dedupe_key)
+        .bind(job.org_id)
+        .execute(&mut *conn)
+        .await?;
+        out.push(Enqueued {
+            id: job.id,
+            deduplicated: false,
+        });
+    }
+    Ok(out)
+}
+
 impl JobStore for SqliteJobStore {
     async fn insert(&self, jobs: Vec<Job>) -> Result<Vec<Enqueued>> {
         let mut tx = self.begin().await?;
-        let mut out = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            if let Some(key) = &job.dedupe_key {
-                let existing: Option<Uuid> = sqlx::query_scalar(
-                    "SELECT id FROM generation_jobs WHERE dedupe_key = ?1 \
-                     AND status IN ('pending', 'processing')",
-                )
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(id) = existing {
-                    out.push(Enqueued {
-                        id: JobId::from(id),
-                        deduplicated: true,
-                    });
-                    continue;
-                }
-            }
-            sqlx::query(
-                "INSERT INTO generation_jobs (id, user_id, kind, priority, status, payload, \
-                 attempt, max_attempts, created_at, run_at, dedupe_key, org_id) \
-                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, 0, ?6, ?7, ?8, ?9, ?10)",
-            )
-            .bind(job.id.as_uuid())
-            .bind(job.user_id)
-            .bind(&job.kind)
-            .bind(job.priority.get())
-            .bind(json_text(&job.payload))
-            .bind(column::<i32>("max_attempts", job.max_attempts)?)
-            .bind(micros(job.created_at))
-            .bind(micros(job.run_at))
-            .bind(&job.dedupe_key)
-            .bind(job.org_id)
-            .execute(&mut *tx)
-            .await?;
-            out.push(Enqueued {
-                id: job.id,
-                deduplicated: false,
-            });
-        }
+        let out = insert_on(&mut tx, jobs).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -733,6 +742,46 @@ impl JobStore for SqliteJobStore {
             .fetch_all(&self.pool)
             .await?;
         Ok(Page::from_overfetch(jobs(rows)?, page.limit))
+    }
+}
+
+impl<S: crate::JobStore> crate::JobQueue<S> {
+    /// The SQLite store's pool, when this queue runs on SQLite (a [`SqliteJobStore`],
+    /// directly or in an [`AnyJobStore`](crate::AnyJobStore)): where
+    /// [`enqueue_in_sqlite`](Self::enqueue_in_sqlite) must be given a connection.
+    #[must_use]
+    pub fn sqlite_pool(&self) -> Option<&SqlitePool> {
+        let store: &dyn std::any::Any = self.store();
+        if let Some(crate::AnyJobStore::Sqlite(sqlite)) = store.downcast_ref::<crate::AnyJobStore>()
+        {
+            return Some(sqlite.pool());
+        }
+        store
+            .downcast_ref::<SqliteJobStore>()
+            .map(SqliteJobStore::pool)
+    }
+
+    /// Enqueues jobs on `conn`, a connection to this queue's SQLite database, typically inside
+    /// the caller's transaction: the jobs exist only if and when it commits. Dedupe applies
+    /// as in [`enqueue_many`](Self::enqueue_many). Call [`wake_workers`](Self::wake_workers)
+    /// once it has committed, so that this process's idle workers look at once.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) for a malformed job, or when the
+    /// queue does not run on SQLite; database errors.
+    pub async fn enqueue_in_sqlite(
+        &self,
+        conn: &mut SqliteConnection,
+        jobs: Vec<crate::NewJob>,
+    ) -> Result<Vec<Enqueued>> {
+        if self.sqlite_pool().is_none() {
+            return Err(crate::Error::InvalidInput(
+                "enqueue_in_sqlite needs a queue on SQLite".into(),
+            ));
+        }
+        let jobs = self.prepare(jobs)?;
+        insert_on(conn, jobs).await
     }
 }
 

@@ -179,6 +179,10 @@ impl UsageStore for AnyUsageStore {
         dispatch!(self, s => s.usage(cx, user).await)
     }
 
+    async fn plan(&self, cx: StoreContext<'_>, user: Uuid) -> Result<Option<PlanId>> {
+        dispatch!(self, s => s.plan(cx, user).await)
+    }
+
     async fn set_plan(&self, cx: StoreContext<'_>, user: Uuid, plan: &PlanId) -> Result<()> {
         dispatch!(self, s => s.set_plan(cx, user, plan).await)
     }

@@ -413,7 +413,7 @@ impl MemoryUsageStore {
                     expires_at: request.expires_at,
                 },
                 stray: usize::from(request.id.route()) % USER_SHARDS != index,
-                holder: None,
+                holder: request.holder,
                 created_at: cx.now,
             };
             let usage = state.usage.clone();

@@ -62,6 +62,9 @@ pub struct ReserveRequest {
     pub cost: u32,
     /// When the reservation is released unless settled first.
     pub expires_at: DateTime<Utc>,
+    /// The work holding it from the start (see [`UsageStore::hold`]), if any: a held
+    /// reservation does not expire.
+    pub holder: Option<Uuid>,
 }
 
 impl ReserveRequest {
@@ -74,7 +77,17 @@ impl ReserveRequest {
             resource: Resource::Generation,
             cost,
             expires_at,
+            holder: None,
         }
+    }
+
+    /// The same request, held by `holder` from the start, as if [`UsageStore::hold`] were
+    /// called in the same step: it does not expire.
+    #[must_use]
+    pub fn held_by(mut self, holder: Uuid) -> Self {
+        self.holder = Some(holder);
+        self.expires_at = crate::reservation::held_until();
+        self
     }
 
     /// The same request for `resource` instead.
@@ -232,6 +245,20 @@ pub trait UsageStore: Send + Sync + fmt::Debug + 'static {
     /// Storage errors.
     fn usage(&self, cx: StoreContext<'_>, user: Uuid)
     -> impl Future<Output = Result<Usage>> + Send;
+
+    /// The user's stored plan, `None` for a user without a row. Provided through
+    /// [`usage`](Self::usage); a store overrides it when it can read the plan alone for less.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    fn plan(
+        &self,
+        cx: StoreContext<'_>,
+        user: Uuid,
+    ) -> impl Future<Output = Result<Option<PlanId>>> + Send {
+        async move { self.usage(cx, user).await.map(|usage| Some(usage.plan)) }
+    }
 
     /// Moves the user to `plan`, keeping the current windows' usage.
     ///

@@ -227,7 +227,70 @@ async fn release_expired(
     Ok(rows.len() as u64)
 }
 
+/// Decides `request` on `conn`, inside the caller's immediate transaction: the outcome, and
+/// whether anything was written (a reservation, released ones, rolled windows).
+async fn reserve_on(
+    conn: &mut SqliteConnection,
+    cx: &StoreContext<'_>,
+    request: ReserveRequest,
+) -> Result<(ReserveOutcome, bool)> {
+    let mut usage = read_or_fresh(conn, cx, request.user).await?;
+    let released = release_expired(conn, cx, &mut usage).await?;
+    let rolled = usage.roll(cx.now, cx.windows);
+    let plan = cx.plans.require(&usage.plan)?;
+    let refused_by = usage.refusal(plan, request.resource, request.cost);
+    if refused_by.is_none() {
+        usage.charge(request.resource, request.cost);
+        sqlx::query(
+            "INSERT INTO quota_reservations (id, user_id, resource, cost, state, day_start, \
+             month_start, created_at, expires_at, holder) \
+             VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+        )
+        .bind(request.id.as_uuid())
+        .bind(request.user)
+        .bind(request.resource.as_str())
+        .bind(i64::from(request.cost))
+        .bind(encode_time(usage.day_start))
+        .bind(encode_time(usage.month_start))
+        .bind(encode_time(cx.now))
+        .bind(encode_time(request.expires_at))
+        .bind(request.holder)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let wrote = refused_by.is_none() || released > 0 || rolled;
+    if wrote {
+        write_usage(conn, &usage, cx.now).await?;
+    }
+    Ok((ReserveOutcome { refused_by, usage }, wrote))
+}
+
 impl SqliteUsageStore {
+    /// Decides `request` on `conn`, inside the caller's immediate transaction (see
+    /// [`Quota::reserve_held_on_sqlite`](crate::Quota::reserve_held_on_sqlite)).
+    pub(crate) async fn reserve_held_on(
+        conn: &mut SqliteConnection,
+        cx: StoreContext<'_>,
+        request: ReserveRequest,
+    ) -> Result<ReserveOutcome> {
+        reserve_on(conn, &cx, request)
+            .await
+            .map(|(outcome, _)| outcome)
+    }
+
+    /// The stored plan of `user`, read on `conn`.
+    pub(crate) async fn plan_on(
+        conn: &mut SqliteConnection,
+        user: Uuid,
+    ) -> Result<Option<crate::PlanId>> {
+        let plan: Option<String> =
+            sqlx::query_scalar("SELECT plan FROM usage_quotas WHERE user_id = ?")
+                .bind(user)
+                .fetch_optional(conn)
+                .await?;
+        Ok(plan.map(crate::PlanId::from))
+    }
+
     /// The reservation `id` in a new immediate transaction.
     async fn find(
         &self,
@@ -346,33 +409,11 @@ impl UsageStore for SqliteUsageStore {
         request: ReserveRequest,
     ) -> Result<ReserveOutcome> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut usage = read_or_fresh(&mut tx, &cx, request.user).await?;
-        let released = release_expired(&mut tx, &cx, &mut usage).await?;
-        let rolled = usage.roll(cx.now, cx.windows);
-        let plan = cx.plans.require(&usage.plan)?;
-        let refused_by = usage.refusal(plan, request.resource, request.cost);
-        if refused_by.is_none() {
-            usage.charge(request.resource, request.cost);
-            sqlx::query(
-                "INSERT INTO quota_reservations (id, user_id, resource, cost, state, day_start, \
-                 month_start, created_at, expires_at) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
-            )
-            .bind(request.id.as_uuid())
-            .bind(request.user)
-            .bind(request.resource.as_str())
-            .bind(i64::from(request.cost))
-            .bind(encode_time(usage.day_start))
-            .bind(encode_time(usage.month_start))
-            .bind(encode_time(cx.now))
-            .bind(encode_time(request.expires_at))
-            .execute(&mut *tx)
-            .await?;
-        }
-        if refused_by.is_none() || released > 0 || rolled {
-            write_usage(&mut tx, &usage, cx.now).await?;
+        let (outcome, wrote) = reserve_on(&mut tx, &cx, request).await?;
+        if wrote {
             tx.commit().await?;
         }
-        Ok(ReserveOutcome { refused_by, usage })
+        Ok(outcome)
     }
 
     async fn commit(
@@ -464,6 +505,15 @@ impl UsageStore for SqliteUsageStore {
         }
         usage.roll(cx.now, cx.windows);
         Ok(usage)
+    }
+
+    async fn plan(&self, _cx: StoreContext<'_>, user: Uuid) -> Result<Option<PlanId>> {
+        let plan: Option<String> =
+            sqlx::query_scalar("SELECT plan FROM usage_quotas WHERE user_id = ?")
+                .bind(user)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(plan.map(PlanId::from))
     }
 
     async fn set_plan(&self, cx: StoreContext<'_>, user: Uuid, plan: &PlanId) -> Result<()> {

@@ -38,7 +38,7 @@ pub use limits::{
 pub use reservations::{
     expired_chat_messages_are_released, expired_reservations_are_released,
     held_reservations_never_expire, refunds_give_back_the_count_and_may_keep_tokens,
-    tokens_of_each_attempt_are_recorded,
+    reservations_can_be_held_from_the_start, tokens_of_each_attempt_are_recorded,
 };
 pub use windows::{
     a_refund_after_rollover_leaves_the_new_window, billing_periods_are_monthly_windows,
@@ -122,6 +122,7 @@ macro_rules! usage_store_suite {
             refunds_give_back_the_count_and_may_keep_tokens,
             tokens_of_each_attempt_are_recorded,
             held_reservations_never_expire,
+            reservations_can_be_held_from_the_start,
             expired_chat_messages_are_released,
         );
         $crate::usage_store_suite!(@cases $make, [$(#[$attr])*],

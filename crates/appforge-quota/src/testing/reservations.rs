@@ -202,6 +202,46 @@ pub async fn held_reservations_never_expire<S: UsageStore>(backend: Backend<S>) 
     );
 }
 
+/// A reservation asked held ([`ReserveRequest::held_by`](crate::ReserveRequest::held_by)) is
+/// held from the start, as if held in the same step: listed with its holder, never released
+/// by the timeout or a sweep, settled as usual when its work ends.
+pub async fn reservations_can_be_held_from_the_start<S: UsageStore>(backend: Backend<S>) {
+    let f = Fixture::new(backend, "2026-03-14T12:00:00Z").await;
+    let (user, job) = (Uuid::new_v4(), Uuid::new_v4());
+    let catalogue = f.quota.catalogue();
+    let now = f.clock.now();
+    let id = ReservationId::for_user(user);
+    let request = crate::ReserveRequest::new(id, user, 1, now).held_by(job);
+    let cx = crate::StoreContext::new(now, crate::Windows::default(), &catalogue);
+    let outcome = f.quota.store().reserve(cx, request).await.unwrap();
+    assert_eq!(outcome.refused_by, None);
+    assert_eq!(outcome.usage.daily_generations, 1);
+
+    f.clock.advance(TIMEOUT * 3);
+    assert_eq!(f.quota.reset_expired().await.unwrap().released, 0);
+    let held: Vec<(ReservationId, Uuid)> = f
+        .quota
+        .held(f.clock.now(), None, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| (h.id, h.holder))
+        .collect();
+    assert_eq!(held, [(id, job)]);
+    assert_eq!(f.quota.status(user).await.unwrap().daily.used, 1);
+
+    assert_eq!(f.quota.commit(id, 30).await.unwrap(), Settlement::Settled);
+    assert!(
+        f.quota
+            .held(f.clock.now(), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let status = f.quota.status(user).await.unwrap();
+    assert_eq!((status.daily.used, status.tokens.used), (1, 30));
+}
+
 /// An expired chat reservation gives back a chat message, not a generation.
 pub async fn expired_chat_messages_are_released<S: UsageStore>(backend: Backend<S>) {
     let f = Fixture::new(backend, "2026-03-14T12:00:00Z").await;

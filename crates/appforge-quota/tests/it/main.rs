@@ -114,6 +114,67 @@ mod postgres {
         assert_eq!(quotas[2].status(pro).await.unwrap().daily.used, 50);
     }
 
+    /// Reservations decided on the caller's transaction are held by their holders and exist
+    /// only if it commits: a rolled-back transaction leaves no reservation and no count, a
+    /// committed one leaves them held; a user at the limit is not admitted there (`None`).
+    #[tokio::test]
+    async fn reservations_on_a_transaction_are_held_and_commit_with_it() {
+        use appforge_core::Clock as _;
+        use sqlx::Connection;
+
+        let Some(db) = TestDatabase::create_or_skip().await else {
+            return;
+        };
+        let clock = appforge_testing::ManualClock::at(appforge_testing::fixed_now());
+        let quota = quota(migrated(&db, 2).await, &clock);
+        let pool = quota.postgres_pool().expect("a PostgreSQL quota").clone();
+        let (user, spent) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        for _ in 0..5 {
+            assert!(quota.reserve(spent, 1).await.unwrap().is_granted());
+        }
+        let (first, second, third) = (
+            uuid::Uuid::new_v4(),
+            uuid::Uuid::new_v4(),
+            uuid::Uuid::new_v4(),
+        );
+        let mut conn = pool.acquire().await.unwrap();
+
+        let mut tx = conn.begin().await.unwrap();
+        let rolled_back = quota
+            .reserve_held_on(&mut tx, &[(user, first)])
+            .await
+            .unwrap();
+        assert!(rolled_back[0].is_some());
+        tx.rollback().await.unwrap();
+        assert_eq!(quota.status(user).await.unwrap().daily.used, 0);
+        assert!(quota.held(clock.now(), None, 10).await.unwrap().is_empty());
+
+        let mut tx = conn.begin().await.unwrap();
+        let answers = quota
+            .reserve_held_on(&mut tx, &[(user, second), (spent, third), (user, third)])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert!(answers[0].is_some() && answers[2].is_some());
+        assert!(answers[1].is_none(), "the spent user is at the Free limit");
+        assert_eq!(quota.status(user).await.unwrap().daily.used, 2);
+        let mut held: Vec<(uuid::Uuid, uuid::Uuid)> = quota
+            .held(clock.now() + chrono::Duration::seconds(1), None, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|h| (h.user, h.holder))
+            .collect();
+        held.sort_unstable();
+        let mut expected = vec![(user, second), (user, third)];
+        expected.sort_unstable();
+        assert_eq!(held, expected);
+        // Held: the timeout does not release them.
+        clock.advance(std::time::Duration::from_secs(3_600));
+        assert_eq!(quota.reset_expired().await.unwrap().released, 5);
+        assert_eq!(quota.status(user).await.unwrap().daily.used, 2);
+    }
+
     /// The server closes every connection of the store (its batch connections and its pool's)
     /// between two bursts of calls: the second burst is answered in full, with nothing
     /// granted twice or lost.

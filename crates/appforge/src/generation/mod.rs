@@ -48,6 +48,8 @@
 
 mod chat;
 mod handler;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod joint;
 pub mod limits;
 mod submit;
 
@@ -140,6 +142,13 @@ struct Inner<J, U, A> {
     fair_share_delay: Duration,
     settlements: TaskTracker,
     chat_hooks: Arc<[ChatHook]>,
+    /// Submissions in one transaction with their jobs, when the quota and the queue share a
+    /// PostgreSQL database.
+    #[cfg(feature = "postgres")]
+    joint: Option<Arc<joint::postgres::Joint<J, U>>>,
+    /// The SQLite pool the quota and the queue share, when they are on one file.
+    #[cfg(feature = "sqlite")]
+    sqlite: Option<sqlx::SqlitePool>,
 }
 
 impl<J, U, A> Clone for GenerationService<J, U, A> {
@@ -279,10 +288,19 @@ where
         if let Some(retry) = self.retry {
             queue = queue.retry_policy(retry);
         }
+        let queue = queue.build()?;
+        #[cfg(feature = "postgres")]
+        let joint = joint::postgres::joint(&self.quota, &queue);
+        #[cfg(feature = "sqlite")]
+        let sqlite = joint::sqlite::shared(&self.quota, &queue);
         Ok(GenerationService {
             inner: Arc::new(Inner {
+                #[cfg(feature = "postgres")]
+                joint,
+                #[cfg(feature = "sqlite")]
+                sqlite,
                 quota: self.quota,
-                queue: queue.build()?,
+                queue,
                 apps: self.apps,
                 pipelines: self.pipelines,
                 provider: self.provider,
@@ -353,6 +371,34 @@ where
     #[must_use]
     pub fn queue(&self) -> &JobQueue<J> {
         &self.inner.queue
+    }
+
+    /// Whether a submission's reservation and job commit in one transaction: the quota and
+    /// the queue are on the same PostgreSQL database or the same SQLite file (see
+    /// [`submit`](Self::submit)).
+    #[must_use]
+    pub fn submits_in_one_transaction(&self) -> bool {
+        #[allow(unused_mut)] // without the SQL features
+        let mut one = false;
+        #[cfg(feature = "postgres")]
+        {
+            one |= self.inner.joint.is_some();
+        }
+        #[cfg(feature = "sqlite")]
+        {
+            one |= self.inner.sqlite.is_some();
+        }
+        one
+    }
+
+    #[cfg(feature = "postgres")]
+    fn joint(&self) -> Option<&Arc<joint::postgres::Joint<J, U>>> {
+        self.inner.joint.as_ref()
+    }
+
+    #[cfg(feature = "sqlite")]
+    fn shared_sqlite(&self) -> Option<&sqlx::SqlitePool> {
+        self.inner.sqlite.as_ref()
     }
 
     /// The saved apps.

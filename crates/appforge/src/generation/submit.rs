@@ -112,8 +112,18 @@ impl Submission {
         self.kind
     }
 
+    /// The org of [`in_org`](Self::in_org).
+    pub(super) fn org(&self) -> Option<Uuid> {
+        self.org
+    }
+
+    /// Whether a member cap applies (an org's space with a cap).
+    pub(super) fn capped(&self) -> bool {
+        self.org.is_some() && self.member_daily_cap.is_some()
+    }
+
     /// The job's payload for `reservation` on `plan` (and the member cap's `member`).
-    fn payload(
+    pub(super) fn payload(
         self,
         reservation: ReservationId,
         plan: &PlanId,
@@ -191,6 +201,27 @@ where
         user: Uuid,
         submission: Submission,
     ) -> Result<Submitted, SubmitError> {
+        #[cfg(feature = "postgres")]
+        let submission = match self.joint() {
+            Some(joint) if !submission.capped() => {
+                match super::joint::postgres::submit(joint, user, submission).await? {
+                    Ok(submitted) => return Ok(submitted),
+                    Err(not_admitted) => not_admitted,
+                }
+            }
+            _ => submission,
+        };
+        #[cfg(feature = "sqlite")]
+        let submission = match self.shared_sqlite() {
+            Some(pool) if !submission.capped() => {
+                let (quota, queue) = (self.quota(), self.queue());
+                match super::joint::sqlite::submit(pool, quota, queue, user, submission).await? {
+                    Ok(submitted) => return Ok(submitted),
+                    Err(not_admitted) => not_admitted,
+                }
+            }
+            _ => submission,
+        };
         let member = match (submission.org, submission.member_daily_cap) {
             (Some(org), Some(cap)) => Some(self.reserve_member(org, user, cap).await?),
             _ => None,

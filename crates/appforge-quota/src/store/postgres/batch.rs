@@ -4,12 +4,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use appforge_core::db::coalesce::{Call, Coalescer, Lease};
 use chrono::{DateTime, Utc};
-use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgPool;
+use sqlx::{AssertSqlSafe, PgConnection};
 use uuid::Uuid;
 
-use super::coalesce::{Call, Coalescer, Lease};
 use super::statements::*;
 use crate::Error;
 use crate::reservation::ReservationId;
@@ -23,20 +23,22 @@ pub(super) const MAX_BATCH: usize = 256;
 /// The two queues of a batching store.
 #[derive(Debug)]
 pub(super) struct Batches {
-    pub(super) reserve: Arc<Coalescer<ReserveAsk, Option<UsageRow>>>,
-    pub(super) commit: Arc<Coalescer<CommitAsk, bool>>,
+    pub(super) reserve: Arc<Coalescer<(), ReserveAsk, Answer<Option<UsageRow>>>>,
+    pub(super) commit: Arc<Coalescer<(), CommitAsk, Answer<bool>>>,
 }
 
 impl Batches {
     pub(super) fn new(pool: &PgPool, statements: usize) -> Self {
         Self {
             reserve: Arc::new(Coalescer::new(
+                (),
                 pool.clone(),
                 statements,
                 MAX_BATCH,
                 run_reserves,
             )),
             commit: Arc::new(Coalescer::new(
+                (),
                 pool.clone(),
                 statements,
                 MAX_BATCH,
@@ -45,6 +47,14 @@ impl Batches {
         }
     }
 }
+
+/// The error of a call whose batch stopped before answering it.
+pub(super) fn unanswered(e: appforge_core::db::coalesce::Unanswered) -> Error {
+    Error::Busy(e.to_string())
+}
+
+/// A batched call's answer.
+pub(super) type Answer<A> = crate::Result<A>;
 
 /// One reservation waiting for a batch.
 pub(super) struct ReserveAsk {
@@ -64,10 +74,11 @@ pub(super) struct CommitAsk {
 
 /// Runs a batch of reservations: one statement for each group of calls that share windows
 /// and a catalogue (normally all of them), evaluated at the latest of their times.
-pub(super) fn run_reserves(
-    lease: &mut Lease,
-    calls: Vec<Call<ReserveAsk, Option<UsageRow>>>,
-) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+pub(super) fn run_reserves<'l>(
+    _: &'l (),
+    lease: &'l mut Lease,
+    calls: Vec<Call<ReserveAsk, Answer<Option<UsageRow>>>>,
+) -> Pin<Box<dyn Future<Output = ()> + Send + 'l>> {
     Box::pin(async move {
         let mut rest = calls;
         while let Some(first) = rest.first() {
@@ -83,54 +94,18 @@ pub(super) fn run_reserves(
 
 pub(super) async fn reserve_group(
     lease: &mut Lease,
-    calls: Vec<Call<ReserveAsk, Option<UsageRow>>>,
+    calls: Vec<Call<ReserveAsk, Answer<Option<UsageRow>>>>,
     windows: Windows,
     limits: &Limits,
 ) {
-    let Some(now) = calls.iter().map(|c| c.ask.now).max() else {
-        return;
-    };
     let conn = match lease.conn().await {
         Ok(conn) => conn,
         Err(e) => return batch_failed(lease, calls, &e, || None, "reservations"),
     };
-    let (day, cal) = starts(windows, now);
-    let positions: Vec<i32> = (0..).take(calls.len()).collect();
-    let users: Vec<Uuid> = calls.iter().map(|c| c.ask.request.user).collect();
-    let costs: Vec<i64> = calls
-        .iter()
-        .map(|c| i64::from(c.ask.request.cost))
-        .collect();
-    let ids: Vec<Uuid> = calls.iter().map(|c| c.ask.request.id.as_uuid()).collect();
-    let expiries: Vec<DateTime<Utc>> = calls.iter().map(|c| c.ask.request.expires_at).collect();
-    let rows: std::result::Result<Vec<BatchedRow>, sqlx::Error> =
-        sqlx::query_as(AssertSqlSafe(RESERVE_MANY.as_str()))
-            .bind(now)
-            .bind(day)
-            .bind(cal)
-            .bind(&positions)
-            .bind(&users)
-            .bind(&costs)
-            .bind(&ids)
-            .bind(&expiries)
-            .bind(&limits.ids)
-            .bind(&limits.daily)
-            .bind(&limits.monthly)
-            .bind(&limits.tokens)
-            .bind(&limits.default_plan)
-            .fetch_all(&mut *conn)
-            .await;
-    match rows {
-        Ok(rows) => {
-            let mut granted: Vec<Option<UsageRow>> = calls.iter().map(|_| None).collect();
-            for row in rows {
-                if let Some(slot) = usize::try_from(row.idx)
-                    .ok()
-                    .and_then(|i| granted.get_mut(i))
-                {
-                    *slot = Some(row.usage);
-                }
-            }
+    let requests: Vec<(ReserveRequest, DateTime<Utc>)> =
+        calls.iter().map(|c| (c.ask.request, c.ask.now)).collect();
+    match reserve_rows_on(conn, &requests, windows, limits).await {
+        Ok(granted) => {
             for (call, answer) in calls.into_iter().zip(granted) {
                 call.answer(Ok(answer));
             }
@@ -139,13 +114,63 @@ pub(super) async fn reserve_group(
     }
 }
 
+/// Runs [`RESERVE_MANY`] for `requests` (each with the time it was asked at) on `conn`,
+/// evaluated at the latest of their times: for each request, the usage after it when it was
+/// admitted, `None` when it was not (a limit reached, a new user's row inserted meanwhile by
+/// another transaction), to be retried on the single-call path.
+pub(super) async fn reserve_rows_on(
+    conn: &mut PgConnection,
+    requests: &[(ReserveRequest, DateTime<Utc>)],
+    windows: Windows,
+    limits: &Limits,
+) -> std::result::Result<Vec<Option<UsageRow>>, sqlx::Error> {
+    let Some(now) = requests.iter().map(|(_, at)| *at).max() else {
+        return Ok(Vec::new());
+    };
+    let (day, cal) = starts(windows, now);
+    let positions: Vec<i32> = (0..).take(requests.len()).collect();
+    let users: Vec<Uuid> = requests.iter().map(|(r, _)| r.user).collect();
+    let costs: Vec<i64> = requests.iter().map(|(r, _)| i64::from(r.cost)).collect();
+    let ids: Vec<Uuid> = requests.iter().map(|(r, _)| r.id.as_uuid()).collect();
+    let expiries: Vec<DateTime<Utc>> = requests.iter().map(|(r, _)| r.expires_at).collect();
+    let holders: Vec<Option<Uuid>> = requests.iter().map(|(r, _)| r.holder).collect();
+    let rows: Vec<BatchedRow> = sqlx::query_as(AssertSqlSafe(RESERVE_MANY.as_str()))
+        .bind(now)
+        .bind(day)
+        .bind(cal)
+        .bind(&positions)
+        .bind(&users)
+        .bind(&costs)
+        .bind(&ids)
+        .bind(&expiries)
+        .bind(&limits.ids)
+        .bind(&limits.daily)
+        .bind(&limits.monthly)
+        .bind(&limits.tokens)
+        .bind(&limits.default_plan)
+        .bind(&holders)
+        .fetch_all(conn)
+        .await?;
+    let mut granted: Vec<Option<UsageRow>> = requests.iter().map(|_| None).collect();
+    for row in rows {
+        if let Some(slot) = usize::try_from(row.idx)
+            .ok()
+            .and_then(|i| granted.get_mut(i))
+        {
+            *slot = Some(row.usage);
+        }
+    }
+    Ok(granted)
+}
+
 /// Runs a batch of commits: one statement for each group of calls that share windows,
 /// evaluated at the latest of their times. A repeated id is left to the single-call path, so
 /// that exactly one call settles it and with its own tokens.
-pub(super) fn run_commits(
-    lease: &mut Lease,
-    calls: Vec<Call<CommitAsk, bool>>,
-) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+pub(super) fn run_commits<'l>(
+    _: &'l (),
+    lease: &'l mut Lease,
+    calls: Vec<Call<CommitAsk, Answer<bool>>>,
+) -> Pin<Box<dyn Future<Output = ()> + Send + 'l>> {
     Box::pin(async move {
         let mut seen = std::collections::HashSet::with_capacity(calls.len());
         let mut rest = Vec::with_capacity(calls.len());
@@ -168,7 +193,7 @@ pub(super) fn run_commits(
 
 pub(super) async fn commit_group(
     lease: &mut Lease,
-    calls: Vec<Call<CommitAsk, bool>>,
+    calls: Vec<Call<CommitAsk, Answer<bool>>>,
     windows: Windows,
 ) {
     let Some(now) = calls.iter().map(|c| c.ask.now).max() else {
@@ -208,7 +233,7 @@ pub(super) async fn commit_group(
 /// path; any other failure (a lost connection) is each call's error.
 pub(super) fn batch_failed<T, A>(
     lease: &mut Lease,
-    calls: Vec<Call<T, A>>,
+    calls: Vec<Call<T, Answer<A>>>,
     e: &sqlx::Error,
     not_done: fn() -> A,
     kind: &str,

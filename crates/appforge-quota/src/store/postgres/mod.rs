@@ -18,7 +18,6 @@ use crate::window::BillingPeriod;
 use crate::{Error, Result};
 
 mod batch;
-mod coalesce;
 mod single;
 mod statements;
 
@@ -79,7 +78,7 @@ impl UsageStore for PgUsageStore {
                 windows: cx.windows,
                 limits: Arc::clone(&limits),
             };
-            batched = Some(batches.reserve.submit(ask).await?);
+            batched = Some(batches.reserve.submit(ask).await.map_err(unanswered)??);
         }
         let mut last = None;
         for _ in 0..MAX_ATTEMPTS {
@@ -100,6 +99,7 @@ impl UsageStore for PgUsageStore {
                             .bind(&limits.daily)
                             .bind(&limits.monthly)
                             .bind(&limits.tokens)
+                            .bind(request.holder)
                             .fetch_optional(&self.pool)
                             .await?
                     }
@@ -115,6 +115,7 @@ impl UsageStore for PgUsageStore {
                             .bind(&limits.ids)
                             .bind(&limits.chat)
                             .bind(&limits.tokens)
+                            .bind(request.holder)
                             .fetch_optional(&self.pool)
                             .await?
                     }
@@ -237,6 +238,15 @@ impl UsageStore for PgUsageStore {
         };
         usage.roll(cx.now, cx.windows);
         Ok(usage)
+    }
+
+    async fn plan(&self, _cx: StoreContext<'_>, user: Uuid) -> Result<Option<PlanId>> {
+        let plan: Option<String> =
+            sqlx::query_scalar("SELECT plan FROM usage_quotas WHERE user_id = $1")
+                .bind(user)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(plan.map(PlanId::from))
     }
 
     async fn set_plan(&self, cx: StoreContext<'_>, user: Uuid, plan: &PlanId) -> Result<()> {

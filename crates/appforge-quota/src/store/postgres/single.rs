@@ -67,6 +67,42 @@ impl PgUsageStore {
         Ok(())
     }
 
+    /// Decides `requests` (generations) in one statement on `conn`: the usage after each one
+    /// admitted, `None` for one not admitted (see [`Quota::reserve_held_on`](crate::Quota::reserve_held_on)).
+    pub(crate) async fn reserve_held_on(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        cx: StoreContext<'_>,
+        requests: &[crate::store::ReserveRequest],
+    ) -> Result<Vec<Option<Usage>>> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let limits = Limits::of(cx.plans);
+        let asked: Vec<_> = requests.iter().map(|r| (*r, cx.now)).collect();
+        let rows = reserve_rows_on(conn, &asked, cx.windows, &limits).await?;
+        rows.into_iter()
+            .map(|row| row.map(UsageRow::into_usage).transpose())
+            .collect()
+    }
+
+    /// The stored plans of `users` (a user without a row is left out), read on `conn`.
+    pub(crate) async fn plans_on(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        users: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, crate::PlanId>> {
+        let rows: Vec<(Uuid, String)> =
+            sqlx::query_as("SELECT user_id, plan FROM usage_quotas WHERE user_id = ANY($1)")
+                .bind(users)
+                .fetch_all(conn)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(user, plan)| (user, crate::PlanId::from(plan)))
+            .collect())
+    }
+
     pub(super) async fn read_usage(&self, user: Uuid) -> Result<Option<Usage>> {
         let row: Option<UsageRow> = sqlx::query_as(
             "SELECT user_id, plan, daily_generations, monthly_generations, daily_chat_messages, \
@@ -121,7 +157,7 @@ impl PgUsageStore {
                 now: cx.now,
                 windows: cx.windows,
             };
-            if batches.commit.submit(ask).await? {
+            if batches.commit.submit(ask).await.map_err(unanswered)?? {
                 return Ok(Settlement::Settled);
             }
             batched = true;

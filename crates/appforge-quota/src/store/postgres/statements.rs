@@ -76,7 +76,8 @@ pub(super) const CHAT_ROLLED: &str = "daily_chat_messages = CASE WHEN u.last_res
      ELSE u.daily_chat_messages END";
 
 /// `$1` user, `$2` now, `$3` cost, `$4` reservation id, `$5` expiry, `$6` day start, `$7`
-/// calendar month start, `$8..$11` the catalogue's plan ids and limits.
+/// calendar month start, `$8..$11` the catalogue's plan ids and limits, `$12` the holder (or
+/// `NULL`).
 pub(super) static RESERVE: LazyLock<String> = LazyLock::new(|| {
     sql(
         &format!(
@@ -105,10 +106,10 @@ pub(super) static RESERVE: LazyLock<String> = LazyLock::new(|| {
                         ELSE u.monthly_tokens_used END) < l.tokens) \
                 RETURNING {USAGE_RETURNING} \
              ), held AS ( \
-                INSERT INTO quota_reservations \
-                    (id, user_id, cost, state, day_start, month_start, created_at, expires_at) \
+                INSERT INTO quota_reservations (id, user_id, cost, state, day_start, \
+                    month_start, created_at, expires_at, holder) \
                 SELECT $4, g.user_id, $3, 'pending', g.last_reset_daily, g.last_reset_monthly, \
-                    $NOW, $5 FROM granted g \
+                    $NOW, $5, $12::uuid FROM granted g \
              ) SELECT * FROM granted"
         ),
         "$2",
@@ -119,7 +120,7 @@ pub(super) static RESERVE: LazyLock<String> = LazyLock::new(|| {
 
 /// A chat-message reservation: `$1` user, `$2` now, `$3` cost, `$4` reservation id, `$5`
 /// expiry, `$6` day start, `$7` calendar month start, `$8..$10` the catalogue's plan ids, daily
-/// chat limits and token limits. Chat messages have their own daily counter; the windows roll
+/// chat limits and token limits, `$11` the holder (or `NULL`). Chat messages have their own daily counter; the windows roll
 /// as for a generation.
 pub(super) static RESERVE_CHAT: LazyLock<String> = LazyLock::new(|| {
     sql(
@@ -148,9 +149,9 @@ pub(super) static RESERVE_CHAT: LazyLock<String> = LazyLock::new(|| {
                 RETURNING {USAGE_RETURNING} \
              ), held AS ( \
                 INSERT INTO quota_reservations (id, user_id, resource, cost, state, day_start, \
-                    month_start, created_at, expires_at) \
+                    month_start, created_at, expires_at, holder) \
                 SELECT $4, g.user_id, 'chat_message', $3, 'pending', g.last_reset_daily, \
-                    g.last_reset_monthly, $NOW, $5 FROM granted g \
+                    g.last_reset_monthly, $NOW, $5, $11::uuid FROM granted g \
              ) SELECT * FROM granted"
         ),
         "$2",
@@ -161,7 +162,8 @@ pub(super) static RESERVE_CHAT: LazyLock<String> = LazyLock::new(|| {
 
 /// Many reservations in one statement: `$1` now, `$2` day start, `$3` calendar month start,
 /// `$4..$8` the calls (position, user, cost, reservation id, expiry), `$9..$12` the
-/// catalogue's plan ids and limits, `$13` the default plan.
+/// catalogue's plan ids and limits, `$13` the default plan, `$14` the calls' holders (`NULL`
+/// for none).
 ///
 /// The users' rows are locked in user order (so that two batches cannot deadlock); a user
 /// without a row starts from a fresh one on the default plan, inserted by this statement
@@ -173,7 +175,7 @@ pub(super) static RESERVE_MANY: LazyLock<String> = LazyLock::new(|| {
     sql(
         "WITH calls AS ( \
             SELECT * FROM unnest($4::int4[], $5::uuid[], $6::int8[], $7::uuid[], \
-                $8::timestamptz[]) AS c(idx, user_id, cost, id, expires_at) \
+                $8::timestamptz[], $14::uuid[]) AS c(idx, user_id, cost, id, expires_at, holder) \
          ), limits AS ( \
             SELECT * FROM unnest($9::text[], $10::int8[], $11::int8[], $12::int8[]) \
             AS l(plan, daily, monthly, tokens) \
@@ -191,7 +193,8 @@ pub(super) static RESERVE_MANY: LazyLock<String> = LazyLock::new(|| {
                 $2::timestamptz, $3::timestamptz, NULL::timestamptz, NULL::timestamptz, true \
             FROM calls c WHERE NOT EXISTS (SELECT 1 FROM locked l WHERE l.user_id = c.user_id) \
          ), rolled AS ( \
-            SELECT c.idx, c.user_id, c.cost, c.id, c.expires_at, u.plan, u.total_tokens_used, \
+            SELECT c.idx, c.user_id, c.cost, c.id, c.expires_at, c.holder, u.plan, \
+                u.total_tokens_used, \
                 u.period_start, u.period_end, u.is_new, l.daily, l.monthly, l.tokens, \
                 CASE WHEN u.last_reset_daily < $DAY THEN 0 ELSE u.daily_generations END \
                     AS daily_used, \
@@ -234,10 +237,10 @@ pub(super) static RESERVE_MANY: LazyLock<String> = LazyLock::new(|| {
             FROM totals t WHERE u.user_id = t.user_id AND NOT t.is_new \
             RETURNING u.user_id \
          ), held AS ( \
-            INSERT INTO quota_reservations \
-                (id, user_id, cost, state, day_start, month_start, created_at, expires_at) \
+            INSERT INTO quota_reservations (id, user_id, cost, state, day_start, month_start, \
+                created_at, expires_at, holder) \
             SELECT a.id, a.user_id, a.cost, 'pending', a.day_start, a.month_start, $NOW, \
-                a.expires_at FROM kept a \
+                a.expires_at, a.holder FROM kept a \
          ) SELECT a.idx, a.user_id, a.plan, a.daily_used + a.spent AS daily_generations, \
             a.monthly_used + a.spent AS monthly_generations, \
             a.chat_used AS daily_chat_messages, \

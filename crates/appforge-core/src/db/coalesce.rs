@@ -1,4 +1,8 @@
-//! Coalescing concurrent calls into one statement.
+//! Coalescing concurrent calls into one statement (or one transaction) on PostgreSQL.
+//!
+//! Behind the `postgres` feature. The quota store batches its reservations and commits with
+//! it, and `appforge`'s generation service commits a batch of reservations and their jobs in
+//! one transaction.
 //!
 //! Written here rather than taken from a crate: what is needed is small (a queue, a bound on
 //! statements in flight, one reply per call), and a lone call must not wait on a timer.
@@ -29,20 +33,45 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Connection, PgConnection, PgPool, Postgres};
 use tokio::sync::{Semaphore, oneshot};
 
-use crate::{Error, Result};
-
 /// One queued call: what it asks and where its answer goes.
-pub(super) struct Call<T, A> {
-    pub(super) ask: T,
-    reply: oneshot::Sender<Result<A>>,
+pub struct Call<T, A> {
+    /// What the caller asked.
+    pub ask: T,
+    reply: oneshot::Sender<A>,
 }
 
 impl<T, A> Call<T, A> {
     /// Answers the call (a caller that went away is not an error).
-    pub(super) fn answer(self, answer: Result<A>) {
+    pub fn answer(self, answer: A) {
         let _ = self.reply.send(answer);
     }
+
+    /// Answers the call with what `answer` makes of its ask (handing the ask back, say).
+    pub fn answer_with(self, answer: impl FnOnce(T) -> A) {
+        let _ = self.reply.send(answer(self.ask));
+    }
 }
+
+impl<T: std::fmt::Debug, A> std::fmt::Debug for Call<T, A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("ask", &self.ask)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The batch carrying a call stopped before answering it (its runtime shut down, or it
+/// panicked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unanswered;
+
+impl std::fmt::Display for Unanswered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the batch carrying this call stopped before answering")
+    }
+}
+
+impl std::error::Error for Unanswered {}
 
 /// The queued calls, and whether a batch has been started that has not yet taken its calls.
 struct Queue<T, A> {
@@ -50,9 +79,13 @@ struct Queue<T, A> {
     starting: bool,
 }
 
-/// Runs one batch, answering every call in it, on the connection the lease gives.
-pub(super) type RunBatch<T, A> =
-    for<'l> fn(&'l mut Lease, Vec<Call<T, A>>) -> Pin<Box<dyn Future<Output = ()> + Send + 'l>>;
+/// Runs one batch, answering every call in it, on the connection the lease gives; `C` is
+/// the coalescer's context (the store or service that owns it), shared by every batch.
+pub type RunBatch<C, T, A> = for<'l> fn(
+    &'l C,
+    &'l mut Lease,
+    Vec<Call<T, A>>,
+) -> Pin<Box<dyn Future<Output = ()> + Send + 'l>>;
 
 /// How long a kept connection may sit idle before it is pinged ahead of a batch.
 const IDLE_CHECK: Duration = Duration::from_secs(10);
@@ -91,16 +124,30 @@ impl Connections {
 /// A batch's connection, opened when the batch first asks for it, kept for the next batch
 /// when the batch has run to its end and found it fit. (A batch cut short, its task dropped
 /// by a runtime shutting down, may leave a statement half-read: that connection is closed.)
-pub(super) struct Lease {
+pub struct Lease {
     from: Arc<Connections>,
     conn: Option<Conn>,
     fit: bool,
     ran: bool,
 }
 
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease")
+            .field("connected", &self.conn.is_some())
+            .field("fit", &self.fit)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Lease {
-    /// The connection (see [`Connections::open`]).
-    pub(super) async fn conn(&mut self) -> std::result::Result<&mut PgConnection, sqlx::Error> {
+    /// The batch's connection: one the coalescer kept from an earlier batch (pinged first
+    /// when it sat idle a while), else a new one, else one from the pool.
+    ///
+    /// # Errors
+    ///
+    /// When no connection can be opened, nor one taken from the pool.
+    pub async fn conn(&mut self) -> std::result::Result<&mut PgConnection, sqlx::Error> {
         let conn = match self.conn.take() {
             Some(conn) => conn,
             None => self.from.open().await?,
@@ -111,7 +158,7 @@ impl Lease {
     /// Marks the connection unfit for another batch, after a statement on it failed: the
     /// failure may be the server closing it (a `FATAL` error arrives as a database error), and
     /// a fresh connection is cheap next to a batch of calls failing on a dead one.
-    pub(super) fn unfit(&mut self) {
+    pub fn unfit(&mut self) {
         self.fit = false;
     }
 }
@@ -153,18 +200,23 @@ impl DerefMut for Conn {
 }
 
 /// A queue of calls of one kind, run as batches of at most `max` calls, at most `slots` at a
-/// time.
-pub(super) struct Coalescer<T, A> {
+/// time, each batch by `run` with the context `C`.
+pub struct Coalescer<C, T, A> {
+    context: C,
     connections: Arc<Connections>,
     queue: Mutex<Queue<T, A>>,
     slots: Arc<Semaphore>,
     max: usize,
-    run: RunBatch<T, A>,
+    run: RunBatch<C, T, A>,
 }
 
-impl<T: Send + 'static, A: Send + 'static> Coalescer<T, A> {
-    pub(super) fn new(pool: PgPool, slots: usize, max: usize, run: RunBatch<T, A>) -> Self {
+impl<C: Send + Sync + 'static, T: Send + 'static, A: Send + 'static> Coalescer<C, T, A> {
+    /// A queue whose batches run `run` with `context`, on connections opened with `pool`'s
+    /// connect options (or taken from `pool`), at most `slots` batches at a time, each with at
+    /// most `max` calls.
+    pub fn new(context: C, pool: PgPool, slots: usize, max: usize, run: RunBatch<C, T, A>) -> Self {
         Self {
+            context,
             connections: Arc::new(Connections {
                 pool,
                 idle: Mutex::new(Vec::new()),
@@ -180,15 +232,15 @@ impl<T: Send + 'static, A: Send + 'static> Coalescer<T, A> {
     }
 
     /// Queues `ask` and waits for its answer.
-    pub(super) async fn submit(self: &Arc<Self>, ask: T) -> Result<A> {
+    ///
+    /// # Errors
+    ///
+    /// [`Unanswered`] when the batch carrying the call stopped before answering it.
+    pub async fn submit(self: &Arc<Self>, ask: T) -> Result<A, Unanswered> {
         let (reply, answer) = oneshot::channel();
         self.queue.lock().calls.push(Call { ask, reply });
         self.pump();
-        answer.await.unwrap_or_else(|_| {
-            Err(Error::Busy(
-                "the batch carrying this call stopped before answering".into(),
-            ))
-        })
+        answer.await.map_err(|_| Unanswered)
     }
 
     /// Starts a batch when calls are queued, a slot is free and no started batch is still
@@ -233,7 +285,8 @@ impl<T: Send + 'static, A: Send + 'static> Coalescer<T, A> {
                     fit: true,
                     ran: false,
                 };
-                (done.coalescer.run)(&mut lease, batch).await;
+                let coalescer = Arc::clone(&done.coalescer);
+                (coalescer.run)(&coalescer.context, &mut lease, batch).await;
                 lease.ran = true;
             }
             done.ended = true;
@@ -242,7 +295,7 @@ impl<T: Send + 'static, A: Send + 'static> Coalescer<T, A> {
     }
 }
 
-impl<T, A> Coalescer<T, A> {
+impl<C, T, A> Coalescer<C, T, A> {
     /// Yields to the scheduler until a yield brings no new call (or a batch is full): callers
     /// woken together, on any worker thread, join the batch about to start.
     async fn settle(&self) {
@@ -262,8 +315,8 @@ impl<T, A> Coalescer<T, A> {
 /// dropped unfinished (its runtime shutting down) starts none: spawning there would drop the
 /// new task at once, and its drop would spawn again. Calls still queued then go with the next
 /// call's batch.
-struct Finished<T: Send + 'static, A: Send + 'static> {
-    coalescer: Arc<Coalescer<T, A>>,
+struct Finished<C: Send + Sync + 'static, T: Send + 'static, A: Send + 'static> {
+    coalescer: Arc<Coalescer<C, T, A>>,
     slot: Option<tokio::sync::OwnedSemaphorePermit>,
     /// Whether the batch took its calls from the queue (and so cleared `starting`). A batch
     /// task dropped before that (its runtime shutting down while it yielded) clears it here,
@@ -273,7 +326,7 @@ struct Finished<T: Send + 'static, A: Send + 'static> {
     ended: bool,
 }
 
-impl<T: Send + 'static, A: Send + 'static> Drop for Finished<T, A> {
+impl<C: Send + Sync + 'static, T: Send + 'static, A: Send + 'static> Drop for Finished<C, T, A> {
     fn drop(&mut self) {
         if !self.took {
             self.coalescer.queue.lock().starting = false;
@@ -285,7 +338,7 @@ impl<T: Send + 'static, A: Send + 'static> Drop for Finished<T, A> {
     }
 }
 
-impl<T, A> std::fmt::Debug for Coalescer<T, A> {
+impl<C, T, A> std::fmt::Debug for Coalescer<C, T, A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Coalescer")
             .field("queued", &self.queue.lock().calls.len())
@@ -301,29 +354,30 @@ mod tests {
     use super::*;
 
     /// Each batch answers its calls with the batch's size (and never asks for a connection).
-    fn sizes(
-        _lease: &mut Lease,
+    fn sizes<'l>(
+        _context: &'l (),
+        _lease: &'l mut Lease,
         calls: Vec<Call<(), usize>>,
-    ) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'l>> {
         Box::pin(async move {
             let n = calls.len();
             for call in calls {
-                call.answer(Ok(n));
+                call.answer(n);
             }
         })
     }
 
-    fn coalescer(max: usize) -> Arc<Coalescer<(), usize>> {
+    fn coalescer(max: usize) -> Arc<Coalescer<(), (), usize>> {
         // Never connects: the batches here do not use it.
         let pool = sqlx::postgres::PgPoolOptions::new()
             .connect_lazy("postgres://nobody@127.0.0.1:1/none")
             .unwrap();
-        Arc::new(Coalescer::new(pool, 1, max, sizes))
+        Arc::new(Coalescer::new((), pool, 1, max, sizes))
     }
 
     /// Submits `n` calls from tasks that all become ready at once (spawned by one task on a
     /// worker thread before any of them runs), and returns the size of each one's batch.
-    async fn ready_together(queue: &Arc<Coalescer<(), usize>>, n: usize) -> Vec<usize> {
+    async fn ready_together(queue: &Arc<Coalescer<(), (), usize>>, n: usize) -> Vec<usize> {
         let queue = Arc::clone(queue);
         let tasks = tokio::spawn(async move {
             (0..n)
