@@ -324,15 +324,7 @@ impl<S: UsageStore> Quota<S> {
             self.remember_plan(user, &plan.id);
         }
         Ok(match outcome.refused_by {
-            None => Admission::Granted(Reservation {
-                id,
-                user,
-                resource,
-                cost,
-                plan: plan.id.clone(),
-                priority: plan.priority,
-                expires_at,
-            }),
+            None => Admission::Granted(granted(&request, plan)),
             Some(kind) => {
                 Admission::Denied(outcome.usage.status(plan, now, cx.windows, Some(kind)))
             }
@@ -421,19 +413,11 @@ impl<S: UsageStore> Quota<S> {
             requests.push(ReserveRequest::new(id, user, 1, now).held_by(holder));
             positions.push(i);
         }
-        let granted = store.reserve_held_on(conn, cx, &requests).await?;
-        for ((request, usage), i) in requests.iter().zip(granted).zip(positions) {
+        let decided = store.reserve_held_on(conn, cx, &requests).await?;
+        for ((request, usage), i) in requests.iter().zip(decided).zip(positions) {
             let Some(usage) = usage else { continue };
             let plan = plans.catalogue.require(&usage.plan)?;
-            answers[i] = Some(Reservation {
-                id: request.id,
-                user: request.user,
-                resource: Resource::Generation,
-                cost: 1,
-                plan: plan.id.clone(),
-                priority: plan.priority,
-                expires_at: request.expires_at,
-            });
+            answers[i] = Some(granted(request, plan));
         }
         Ok(answers)
     }
@@ -506,15 +490,7 @@ impl<S: UsageStore> Quota<S> {
             return Ok(None);
         }
         let plan = plans.catalogue.require(&outcome.usage.plan)?;
-        Ok(Some(Reservation {
-            id,
-            user,
-            resource: Resource::Generation,
-            cost: 1,
-            plan: plan.id.clone(),
-            priority: plan.priority,
-            expires_at: request.expires_at,
-        }))
+        Ok(Some(granted(&request, plan)))
     }
 
     /// The store's usage of `user`, directly from the memory store.
@@ -835,5 +811,19 @@ impl<S: UsageStore> Quota<S> {
             .timeout
             .to_std()
             .unwrap_or(DEFAULT_RESERVATION_TIMEOUT)
+    }
+}
+
+/// The reservation a store granted for `request`, on `plan` (the user's plan it was decided
+/// on).
+fn granted(request: &ReserveRequest, plan: &Plan) -> Reservation {
+    Reservation {
+        id: request.id,
+        user: request.user,
+        resource: request.resource,
+        cost: request.cost,
+        plan: plan.id.clone(),
+        priority: plan.priority,
+        expires_at: request.expires_at,
     }
 }
