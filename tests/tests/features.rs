@@ -291,3 +291,17 @@ fn billing_never_depends_on_the_quota_crate() {
         "the defaults are the Stripe calls and the SQLite store"
     );
 }
+
+#[test]
+fn the_worker_and_the_command_line_are_built_from_the_library_crates_alone() {
+    for binary in ["appforge-worker", "appforge-generate"] {
+        let tree = tree(binary, &[]);
+        assert_absent(&tree, &["appforge-server"], binary);
+    }
+    let generate = tree("appforge-generate", &[]);
+    assert_absent(
+        &generate,
+        &["sqlx", "appforge-jobs", "appforge-quota", "axum"],
+        "appforge-generate (a model call and files)",
+    );
+}

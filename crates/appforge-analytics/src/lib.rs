@@ -73,7 +73,7 @@ pub use recorder::{Recorder, RecorderBuilder, RecorderStats};
 #[cfg_attr(docsrs, doc(cfg(feature = "sentry")))]
 pub use reporting::{
     ReportingConfig, ReportingGuard, scrub_event, scrub_text, tag_job_id, tag_request_id,
-    tag_user_id,
+    tag_user_id, tracing_layers,
 };
 #[cfg(feature = "postgres")]
 pub use store::PgEventStore;

@@ -11,6 +11,12 @@ use appforge_core::{ExposeSecret, SecretString};
 use sentry::protocol::{Event, Map, Value};
 use uuid::Uuid;
 
+use sentry::integrations::tracing::{BreadcrumbLayer, ErrorLayer};
+use tracing::{Level, Subscriber};
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::layer::Layer;
+use tracing_subscriber::registry::LookupSpan;
+
 use crate::{Error, Result};
 
 const REDACTED: &str = "[redacted]";
@@ -339,6 +345,24 @@ pub fn scrub_event(mut event: Event<'static>) -> Event<'static> {
     event
 }
 
+/// `sentry`'s `tracing` layers for a process's subscriber: warnings become breadcrumbs of the
+/// next report, errors become reports, except those with a `reported` field (the code that
+/// logs it captures the error itself, with its source chain) or a `panic` field (a job pool's
+/// log of a handler panic, which the panic integration reports). While no client is bound
+/// they do nothing; reports pass the scrub of [`ReportingConfig`] like every other event.
+pub fn tracing_layers<S>() -> impl Layer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    BreadcrumbLayer::new()
+        .with_filter(filter_fn(|m| *m.level() == Level::WARN))
+        .and_then(ErrorLayer::new().with_filter(filter_fn(|m| {
+            *m.level() == Level::ERROR
+                && m.fields().field("reported").is_none()
+                && m.fields().field("panic").is_none()
+        })))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,5 +413,69 @@ mod tests {
         let err = config.client_options().unwrap_err();
         assert!(!err.to_string().contains("sk-live-secret"), "{err}");
         assert!(!format!("{config:?}").contains("sk-live-secret"));
+    }
+}
+
+#[cfg(test)]
+mod layer_tests {
+    use std::sync::{Arc, Mutex};
+
+    use sentry::{ClientOptions, Envelope, Hub, Transport};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::tracing_layers;
+
+    /// Keeps what the client would send.
+    #[derive(Default)]
+    struct Captured(Mutex<Vec<Envelope>>);
+
+    impl Transport for Captured {
+        fn send_envelope(&self, envelope: Envelope) {
+            self.0.lock().unwrap().push(envelope);
+        }
+    }
+
+    #[test]
+    fn error_logs_are_reported_with_warnings_as_breadcrumbs() {
+        let captured = Arc::new(Captured::default());
+        let transport = captured.clone();
+        let mut options = ClientOptions::default();
+        options.dsn = Some("http://key@127.0.0.1:9/1".parse().unwrap());
+        options.transport = Some(Arc::new(move |_: &ClientOptions| {
+            transport.clone() as Arc<dyn Transport>
+        }));
+        let client = sentry::Client::from(options);
+        let hub = Arc::new(Hub::new(
+            Some(Arc::new(client)),
+            Arc::new(sentry::Scope::default()),
+        ));
+        let subscriber = tracing_subscriber::registry().with(tracing_layers());
+        Hub::run(hub, || {
+            tracing::subscriber::with_default(subscriber, || {
+                tracing::info!("not a breadcrumb");
+                tracing::warn!("the provider answered slowly");
+                tracing::error!(reported = true, "captured by its own code");
+                tracing::error!(panic = "parser bug", "job handler panicked");
+                tracing::error!(job = "j-1", "the settlement failed");
+            });
+        });
+        let events: Vec<_> = captured
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e.event().cloned())
+            .collect();
+        assert_eq!(events.len(), 1, "{events:#?}");
+        let event = &events[0];
+        assert_eq!(event.level, sentry::Level::Error);
+        let text = format!("{event:?}");
+        assert!(text.contains("the settlement failed"), "{text}");
+        let crumbs: Vec<_> = event
+            .breadcrumbs
+            .iter()
+            .filter_map(|b| b.message.clone())
+            .collect();
+        assert_eq!(crumbs, ["the provider answered slowly"]);
     }
 }

@@ -172,6 +172,9 @@ pub use appforge_files::protocol;
 mod provider;
 #[cfg(any(feature = "anthropic", feature = "openai"))]
 mod retry;
+#[cfg(feature = "pipelines")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pipelines")))]
+pub mod settings;
 mod sse;
 #[cfg(feature = "pipelines")]
 #[cfg_attr(docsrs, doc(cfg(feature = "pipelines")))]
@@ -218,4 +221,7 @@ pub use protocol::{AppFile, PathError, Warning, validate_path};
 pub use provider::{EventStream, Fault, Provider, Script, ScriptedProvider};
 #[cfg(feature = "openai")]
 pub use provider::{OpenAiProvider, OpenAiProviderBuilder};
+#[cfg(feature = "pipelines")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pipelines")))]
+pub use settings::{ProviderConfig, SettingError};
 pub use sse::{SseDecoder, SseFrame};

@@ -61,7 +61,9 @@
 //! | `files` | no | `files`: `appforge-files` |
 //! | `apps` | no | `apps`: `appforge-apps` |
 //! | `billing` | no | `billing`: `appforge-billing` |
-//! | `analytics` | no | `analytics`: `appforge-analytics` |
+//! | `analytics` | no | `analytics`: `appforge-analytics`; with `generation`, `generation::analytics` (a job's end as an event) |
+//! | `sentry` | no | `generation::reports`: generation jobs' error reports to Sentry, scrubbed |
+//! | `uploads` | no | `uploads`: `appforge-uploads`; with `generation`, `generation::UploadedImages` (attachments from uploads) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use appforge_core as core;
@@ -80,6 +82,8 @@ pub use appforge_jobs as jobs;
 pub use appforge_llm as llm;
 #[cfg(feature = "quota")]
 pub use appforge_quota as quota;
+#[cfg(feature = "uploads")]
+pub use appforge_uploads as uploads;
 
 #[cfg(feature = "axum")]
 pub mod axum;

@@ -5,7 +5,8 @@
 //! ```
 //!
 //! The provider comes from the same settings as the server (`ANTHROPIC_API_KEY`,
-//! `OPENAI_BASE_URL`, ...); with none, the offline demo transcripts play, no key needed.
+//! `OPENAI_BASE_URL`, `APPFORGE_MODEL`, ...: [`appforge_llm::settings`]); with none, the
+//! offline demo transcripts play, no key needed.
 
 // A command-line program: progress goes to stdout, problems to stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -17,8 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use appforge_llm::{FullAppRequest, Progress, demo};
-use appforge_server::{Config, ProviderConfig};
+use appforge_llm::{FullAppRequest, Progress, ProviderConfig};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
@@ -39,32 +39,25 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let config = match Config::from_env() {
-        Ok(config) => config,
+    let provider = match ProviderConfig::from_env() {
+        Ok(provider) => provider,
         Err(error) => {
-            eprintln!("appforge-generate: {error}");
+            eprintln!("appforge-generate: invalid setting {error}");
             return ExitCode::from(2);
         }
     };
-    let pipelines = match &config.provider {
-        ProviderConfig::OfflineDemo => {
-            println!(
-                "No ANTHROPIC_API_KEY or OPENAI_BASE_URL: replaying the offline demo generation."
-            );
-            appforge_llm::Pipelines::new(
-                demo::offline_provider().pace(Duration::from_millis(args.pace_ms)),
-            )
+    if matches!(provider, ProviderConfig::OfflineDemo) {
+        println!("No ANTHROPIC_API_KEY or OPENAI_BASE_URL: replaying the offline demo generation.");
+    }
+    let pipelines = match provider.pipelines(Duration::from_millis(args.pace_ms)) {
+        Ok((pipelines, name)) => {
+            println!("Generating with {name}.");
+            pipelines
         }
-        other => match appforge_server::pipelines(other, Duration::ZERO) {
-            Ok((pipelines, name)) => {
-                println!("Generating with {name}.");
-                pipelines
-            }
-            Err(error) => {
-                eprintln!("appforge-generate: {error}");
-                return ExitCode::FAILURE;
-            }
-        },
+        Err(error) => {
+            eprintln!("appforge-generate: {error}");
+            return ExitCode::FAILURE;
+        }
     };
     let cancel = CancellationToken::new();
     let on_ctrl_c = cancel.clone();

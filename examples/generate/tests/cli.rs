@@ -61,3 +61,23 @@ fn the_folder_holds_the_project_files_and_the_printed_commands_match_its_readme(
     let in_readme: Vec<&str> = readme.lines().filter(|l| l.starts_with("npm ")).collect();
     assert_eq!(in_readme, printed);
 }
+
+/// A provider setting that cannot be used stops the command before anything is written,
+/// with status 2 and the variable's name.
+#[test]
+fn a_bad_provider_setting_exits_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("app");
+    let output = Command::new(env!("CARGO_BIN_EXE_appforge-generate"))
+        .arg("a todo list")
+        .arg("--out")
+        .arg(&out)
+        .env_remove("ANTHROPIC_API_KEY")
+        .env("OPENAI_BASE_URL", "localhost:11434")
+        .output()
+        .expect("the CLI runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("OPENAI_BASE_URL"), "{stderr}");
+    assert!(!out.exists());
+}

@@ -11,7 +11,7 @@ use appforge_analytics::{
     AnalyticsEvent, AnyEventStore, EventStore, EventType, GenerationFacts, Recorder, RecorderStats,
     RevenueFacts,
 };
-use appforge_jobs::{Job, JobStatus};
+use appforge_jobs::Job;
 use chrono::{NaiveDate, Utc};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
@@ -178,20 +178,9 @@ impl Analytics {
     /// Records a generation job's end (completed, failed or cancelled); other statuses are
     /// ignored.
     pub(crate) fn finished(&self, job: &Job) {
-        let event_type = match job.status {
-            JobStatus::Completed => EventType::GenerationCompleted,
-            JobStatus::Failed => EventType::GenerationFailed,
-            JobStatus::Cancelled => EventType::GenerationCancelled,
-            _ => return,
-        };
-        let facts = generation_facts(job, &self.inner.model);
-        let at = job.completed_at.unwrap_or_else(Utc::now);
-        self.inner.recorder.record(AnalyticsEvent::generation(
-            job.user_id,
-            event_type,
-            &facts,
-            at,
-        ));
+        if let Some(event) = appforge::generation::analytics::finished(job, &self.inner.model) {
+            self.inner.recorder.record(event);
+        }
     }
 
     /// Records `quota_denied` for a generation of `kind` the quota refused.
@@ -314,86 +303,6 @@ fn summarize(events: &[AnalyticsEvent]) -> Today {
     today
 }
 
-/// Kind, plan, duration, model, tokens and (for a failure) the error category of a finished
-/// job. Tokens come from the result's usage when it has them (cache tokens included), else
-/// from the job's counters.
-pub(crate) fn generation_facts(job: &Job, model: &str) -> GenerationFacts {
-    let plan = job.payload.get("plan").and_then(Value::as_str).map_or_else(
-        || crate::routes::admin::plan_label(job.priority.0),
-        str::to_owned,
-    );
-    let mut facts = GenerationFacts::new(job.kind.clone(), plan).job_id(job.id.into());
-    if let Some(ms) = job.duration_ms {
-        facts = facts.duration_ms(ms);
-    }
-    let usage = job.result.as_ref().and_then(|r| r.get("usage"));
-    let number = |key: &str| usage.and_then(|u| u.get(key)).and_then(Value::as_u64);
-    let input = number("inputTokens").or(job.input_tokens);
-    let output = number("outputTokens").or(job.output_tokens);
-    if input.is_some() || output.is_some() {
-        facts = facts.usage(
-            model,
-            input.unwrap_or(0),
-            output.unwrap_or(0),
-            number("cacheCreationInputTokens").unwrap_or(0),
-            number("cacheReadInputTokens").unwrap_or(0),
-        );
-        // The split of cache writes keeps the API's own keys inside `cacheCreation`.
-        let write_1h = usage
-            .and_then(|u| u.get("cacheCreation"))
-            .and_then(|split| split.get("ephemeral_1h_input_tokens"))
-            .and_then(Value::as_u64);
-        if let Some(tokens) = write_1h {
-            facts = facts.cache_write_1h(tokens);
-        }
-    }
-    if job.status == JobStatus::Failed {
-        facts = facts.error_category(error_category(job.error.as_deref().unwrap_or_default()));
-    }
-    facts
-}
-
-/// A short category for a job's error message: never the message itself, which may quote
-/// user or model text.
-pub(crate) fn error_category(message: &str) -> &'static str {
-    let m = message.to_ascii_lowercase();
-    let has = |words: &[&str]| words.iter().any(|w| m.contains(w));
-    if has(&["invalid job payload", "no handler for job kind"]) {
-        "invalid_input"
-    } else if has(&["timed out", "timeout", "deadline"]) {
-        "timeout"
-    } else if has(&["overloaded", "529"]) {
-        "overloaded"
-    } else if has(&["rate limit", "rate_limit", "429"]) {
-        "rate_limited"
-    } else if has(&["lease"]) {
-        "worker_lost"
-    } else if has(&["no longer takes the change", "cannot be saved"]) {
-        "save_failed"
-    } else if has(&["truncated", "parse", "protocol", "invalid path", "anchor"]) {
-        "bad_output"
-    } else if has(&["connect", "network", "interrupted", "stream"]) {
-        "network"
-    } else if has(&["unauthorized", "authentication", "401", "403", "permission"]) {
-        "provider_auth"
-    } else {
-        "other"
-    }
-}
-
-/// The model generations are priced by: the configured model, the pipelines' default for a
-/// real provider, `offline-demo` for the demo transcripts (priced at zero on purpose).
-pub(crate) fn model_of(config: &crate::config::ProviderConfig) -> String {
-    use crate::config::ProviderConfig;
-    match config {
-        ProviderConfig::Anthropic { model, .. }
-        | ProviderConfig::OpenAiCompatible { model, .. } => model
-            .clone()
-            .unwrap_or_else(|| appforge_llm::Pipelines::DEFAULT_MODEL.to_owned()),
-        ProviderConfig::OfflineDemo => "offline-demo".to_owned(),
-    }
-}
-
 /// What a processed Stripe webhook body means for analytics: the change and the user it
 /// concerns (from the object's metadata, the checkout's client reference, or the customer
 /// link billing stored).
@@ -505,20 +414,6 @@ mod tests {
             seen.first_today(Uuid::new_v4(), day);
         }
         assert!(seen.users.len() <= SEEN_CAPACITY);
-    }
-
-    #[test]
-    fn error_categories_never_carry_the_message() {
-        assert_eq!(
-            error_category("invalid job payload: appId: bad uuid"),
-            "invalid_input"
-        );
-        assert_eq!(
-            error_category("provider request timed out after 30s"),
-            "timeout"
-        );
-        assert_eq!(error_category("overloaded_error: Overloaded"), "overloaded");
-        assert_eq!(error_category("a diary for my secret notes"), "other");
     }
 
     #[test]

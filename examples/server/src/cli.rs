@@ -196,9 +196,9 @@ pub fn version() -> String {
 /// [`StartError`] when the database cannot be opened or a crate's migrations fail.
 pub async fn migrate(config: Config) -> Result<&'static str, StartError> {
     // The provider plays no part in migrating: the offline one needs no network.
-    let (pipelines, provider) =
-        crate::provider::pipelines(&ProviderConfig::OfflineDemo, Duration::ZERO)
-            .map_err(|e| StartError::setup("provider", e))?;
+    let (pipelines, provider) = ProviderConfig::OfflineDemo
+        .pipelines(Duration::ZERO)
+        .map_err(|e| StartError::setup("provider", e))?;
     let state = AppState::build(config, pipelines, provider, JwtKeys::random()).await?;
     let applied = state.db().migrated().await;
     state.analytics().shutdown().await;
@@ -262,7 +262,9 @@ pub async fn check_config(
 ) -> Result<(), CheckError> {
     let config = settings?;
     let _ = writeln!(out, "settings: valid\n{config:#?}");
-    let (_, provider) = crate::provider::pipelines(&config.provider, config.demo_pace)
+    let (_, provider) = config
+        .provider
+        .pipelines(config.demo_pace)
         .map_err(|e| CheckError::Provider(e.to_string()))?;
     let _ = writeln!(out, "provider: {provider}");
     let _ = writeln!(out, "{}", sso_line(&config));

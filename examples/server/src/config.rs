@@ -27,32 +27,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// Where generations come from.
-#[derive(Debug, Clone)]
-pub enum ProviderConfig {
-    /// The Anthropic Messages API (`ANTHROPIC_API_KEY`).
-    Anthropic {
-        /// The API key.
-        api_key: SecretString,
-        /// `ANTHROPIC_BASE_URL`, when set.
-        base_url: Option<String>,
-        /// `APPFORGE_MODEL`, when set.
-        model: Option<String>,
-        /// `APPFORGE_EFFORT`, when set: `output_config.effort` of every generation.
-        effort: Option<appforge_llm::Effort>,
-    },
-    /// An OpenAI-compatible chat-completions server (`OPENAI_BASE_URL`).
-    OpenAiCompatible {
-        /// The server's base URL.
-        base_url: String,
-        /// `OPENAI_API_KEY`, when set.
-        api_key: Option<SecretString>,
-        /// `APPFORGE_MODEL`, when set.
-        model: Option<String>,
-    },
-    /// Recorded demo generations: no key, no network.
-    OfflineDemo,
-}
+pub use appforge_llm::ProviderConfig;
 
 /// Stripe settings; billing routes answer 503 without them.
 #[derive(Debug, Clone)]
@@ -272,30 +247,7 @@ impl Config {
         };
         let secret = |name: &str| get(name).map(SecretString::from);
         let http_url = |name: &'static str| get(name).map(|url| http_url(name, url)).transpose();
-        let model = get("APPFORGE_MODEL");
-        let provider = if let Some(api_key) = secret("ANTHROPIC_API_KEY") {
-            let effort = get("APPFORGE_EFFORT").map(|e| appforge_llm::Effort::parse(&e));
-            check_anthropic_model(
-                model.as_deref(),
-                effort.as_ref(),
-                flag(&get, "APPFORGE_ALLOW_RETIRED_MODEL")?,
-                chrono::Utc::now().date_naive(),
-            )?;
-            ProviderConfig::Anthropic {
-                api_key,
-                base_url: http_url("ANTHROPIC_BASE_URL")?,
-                model,
-                effort,
-            }
-        } else if let Some(base_url) = http_url("OPENAI_BASE_URL")? {
-            ProviderConfig::OpenAiCompatible {
-                base_url,
-                api_key: secret("OPENAI_API_KEY"),
-                model,
-            }
-        } else {
-            ProviderConfig::OfflineDemo
-        };
+        let provider = ProviderConfig::from_lookup(get).map_err(|e| invalid(e.name, e.reason))?;
         let stripe = match secret("STRIPE_SECRET_KEY") {
             Some(secret_key) => Some(StripeConfig {
                 secret_key,
@@ -424,46 +376,12 @@ fn flag(get: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<boo
     }
 }
 
-/// The Anthropic model and effort against the model table: a model past its end of life is
-/// refused (with its replacement named) unless `allow_retired` (a proxy that maps the name to
-/// a current model); an effort the model does not take is refused.
-pub(crate) fn check_anthropic_model(
-    model: Option<&str>,
-    effort: Option<&appforge_llm::Effort>,
-    allow_retired: bool,
-    today: chrono::NaiveDate,
-) -> Result<(), ConfigError> {
-    use appforge_llm::models;
-    let id = model.unwrap_or(appforge_llm::Pipelines::DEFAULT_MODEL);
-    let check = models::check_model(id, today);
-    if check.is_retired() && !allow_retired {
-        return Err(invalid(
-            "APPFORGE_MODEL",
-            format!(
-                "{check} Set APPFORGE_ALLOW_RETIRED_MODEL=true only if a proxy maps this name to \
-                 a current model"
-            ),
-        ));
-    }
-    if let (Some(effort), Some(info)) = (effort, models::find(id))
-        && !info.accepts_effort(effort.as_str())
-    {
-        let accepted = if info.effort.is_empty() {
-            "it has no effort setting".to_owned()
-        } else {
-            format!("it takes {}", info.effort.join(", "))
-        };
-        return Err(invalid(
-            "APPFORGE_EFFORT",
-            format!("model `{id}` does not take effort `{effort}`: {accepted}"),
-        ));
-    }
-    Ok(())
-}
+/// `DATABASE_URL` when unset: a SQLite file in the working directory.
+pub(crate) const DEFAULT_DATABASE_URL: &str = "sqlite://appforge.db";
 
 /// `DATABASE_URL`: SQLite or PostgreSQL, named by its scheme.
 fn database_url(url: Option<String>) -> Result<DatabaseUrl, ConfigError> {
-    let url = url.unwrap_or_else(|| "sqlite://appforge.db".into());
+    let url = url.unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
     let scheme = url.split_once(':').map(|(scheme, _)| scheme);
     if matches!(scheme, Some("sqlite" | "postgres" | "postgresql")) {
         Ok(DatabaseUrl(url))
@@ -476,32 +394,17 @@ fn database_url(url: Option<String>) -> Result<DatabaseUrl, ConfigError> {
     }
 }
 
-/// The default upload storage: an `uploads` directory next to the SQLite file (in the
-/// working directory for an in-memory database or PostgreSQL).
+/// `name` beside the SQLite file of `DATABASE_URL` (its default when unset).
+fn beside_database(database_url: Option<&str>, name: &str) -> std::path::PathBuf {
+    appforge_core::db::beside_database(database_url.unwrap_or(DEFAULT_DATABASE_URL), name)
+}
+
+/// `APPFORGE_STORAGE_URL` when unset: `uploads/` beside the database.
 fn default_storage_url(database_url: Option<&str>) -> String {
     format!(
         "file://{}",
         beside_database(database_url, "uploads").display()
     )
-}
-
-/// `name` in the directory of the SQLite file, or in the working directory.
-fn beside_database(database_url: Option<&str>, name: &str) -> std::path::PathBuf {
-    let cwd = std::env::current_dir().unwrap_or_default();
-    let file = database_url
-        .unwrap_or("sqlite://appforge.db")
-        .strip_prefix("sqlite:")
-        .map(|rest| rest.trim_start_matches("//"))
-        .map(|rest| rest.split('?').next().unwrap_or_default())
-        .filter(|path| !path.is_empty() && !path.starts_with(':'));
-    let dir = match file {
-        Some(path) => {
-            let path = cwd.join(path);
-            path.parent().map_or(cwd, std::path::Path::to_path_buf)
-        }
-        None => cwd,
-    };
-    dir.join(name)
 }
 
 /// An `ALLOWED_ORIGINS` entry: `scheme://host[:port]`, as browsers send it in `Origin`.
@@ -675,64 +578,24 @@ mod tests {
             .to_string()
     }
 
+    /// The provider's own checks (`appforge_llm::ProviderConfig`, tested there) stop the
+    /// settings, naming the variable.
     #[test]
-    fn a_model_past_its_end_of_life_is_refused_at_start_with_its_replacement() {
+    fn a_refused_provider_setting_stops_the_settings_by_name() {
         let message = refused_setting(&[
             ("ANTHROPIC_API_KEY", "sk-ant-x"),
             ("APPFORGE_MODEL", "claude-sonnet-4-5"),
         ]);
-        assert!(message.contains("APPFORGE_MODEL"), "{message}");
         assert!(
-            message.contains("reached its end of life on 2026-11-30"),
+            message.starts_with("invalid setting APPFORGE_MODEL: "),
             "{message}"
         );
+        assert!(message.contains("claude-sonnet-5-5"), "{message}");
+        let message = refused_setting(&[("OPENAI_BASE_URL", "localhost:11434")]);
         assert!(
-            message.contains("Use `claude-sonnet-5-5` instead"),
+            message.starts_with("invalid setting OPENAI_BASE_URL: "),
             "{message}"
         );
-        // A proxy that maps the old name may keep it.
-        config(&[
-            ("ANTHROPIC_API_KEY", "sk-ant-x"),
-            ("APPFORGE_MODEL", "claude-sonnet-4-5"),
-            ("APPFORGE_ALLOW_RETIRED_MODEL", "true"),
-        ])
-        .unwrap();
-        // The default model is current; a deprecated one still starts (with a warning).
-        config(&[("ANTHROPIC_API_KEY", "sk-ant-x")]).unwrap();
-        let december = chrono::NaiveDate::from_ymd_opt(2026, 12, 2).unwrap();
-        check_anthropic_model(Some("claude-opus-4-5"), None, false, december).unwrap();
-        let february = chrono::NaiveDate::from_ymd_opt(2027, 2, 1).unwrap();
-        assert!(check_anthropic_model(Some("claude-opus-4-5"), None, false, february).is_err());
-    }
-
-    #[test]
-    fn an_effort_the_model_does_not_take_is_refused_by_name() {
-        let message = refused_setting(&[
-            ("ANTHROPIC_API_KEY", "sk-ant-x"),
-            ("APPFORGE_MODEL", "claude-sonnet-4-6"),
-            ("APPFORGE_EFFORT", "xhigh"),
-        ]);
-        assert!(message.contains("APPFORGE_EFFORT"), "{message}");
-        assert!(
-            message.contains("it takes low, medium, high, max"),
-            "{message}"
-        );
-        let config = config(&[
-            ("ANTHROPIC_API_KEY", "sk-ant-x"),
-            ("APPFORGE_EFFORT", "max"),
-        ])
-        .unwrap();
-        match config.provider {
-            ProviderConfig::Anthropic { effort, .. } => {
-                assert_eq!(effort, Some(appforge_llm::Effort::Max));
-            }
-            other => panic!("{other:?}"),
-        }
-        let flag = refused_setting(&[
-            ("ANTHROPIC_API_KEY", "sk-ant-x"),
-            ("APPFORGE_ALLOW_RETIRED_MODEL", "maybe"),
-        ]);
-        assert!(flag.contains("APPFORGE_ALLOW_RETIRED_MODEL"), "{flag}");
     }
 
     #[test]

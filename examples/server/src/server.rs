@@ -23,7 +23,9 @@ pub const DEMO_USER: Uuid = Uuid::from_u128(0x0000_0000_0000_4000_8000_00de_0000
 /// [`StartError`] when the provider, database or a crate's set-up fails, or when
 /// `APPFORGE_ANONYMOUS_PLAN` names a plan the catalogue does not have.
 pub async fn assemble(config: Config) -> Result<(AppState, Option<String>), StartError> {
-    let (pipelines, provider) = crate::provider::pipelines(&config.provider, config.demo_pace)
+    let (pipelines, provider) = config
+        .provider
+        .pipelines(config.demo_pace)
         .map_err(|e| StartError::setup("provider", e))?;
     let keys = |keys: JwtKeys| {
         keys.issuer(config.jwt_issuer.clone())

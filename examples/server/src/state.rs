@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use appforge::generation::{AttachmentError, AttachmentLoader, GenerationService};
+use appforge::generation::GenerationService;
 use appforge_analytics::AnyEventStore;
 use appforge_apps::AnyAppStore;
 use appforge_billing::{AnyBillingStore, Billing, StripeApi, WebhookVerifier};
 use appforge_jobs::{AnyJobStore, Job, JobQueue, JobStatus};
-use appforge_llm::{Attachment, Pipelines};
+use appforge_llm::Pipelines;
 use appforge_quota::{AnyUsageStore, Quota};
 use appforge_uploads::{AnyUploadStore, ImagePolicy, Storage, Uploads};
 use axum::extract::FromRef;
@@ -86,7 +86,7 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     /// Opens the database, migrates every crate's tables and assembles the state over the
-    /// given pipelines (see [`crate::provider::pipelines`]) and token keys.
+    /// given pipelines (see [`appforge_llm::ProviderConfig::pipelines`]) and token keys.
     ///
     /// # Errors
     ///
@@ -159,8 +159,9 @@ impl AppState {
             Some(key) => Some(crate::sso::Sso::build(key.clone(), &db, clock.clone()).await?),
             None => None,
         };
-        let reporting = Reporting::from_config(&config.reporting)?;
-        let analytics = Analytics::start(events, crate::analytics::model_of(&config.provider))
+        let reporting = Reporting::from_config(&config.reporting)
+            .map_err(|e| StartError::setup("error reporting", e))?;
+        let analytics = Analytics::start(events, config.provider.model())
             .map_err(|e| StartError::setup("analytics", e))?;
 
         let quota = Quota::builder(usage)
@@ -185,23 +186,14 @@ impl AppState {
         let generation = GenerationService::builder(quota.clone(), jobs, apps, pipelines)
             .provider(provider)
             .clock(clock)
-            .attachments(UploadedImages(uploads.clone()))
+            .attachments(appforge::generation::UploadedImages(uploads.clone()))
             .on_job_end(move |job| {
                 finished(&hook_analytics, &hook_reporting, job);
                 job_metrics(&hook_metrics, job);
             })
             .on_chat_end(move |ended| crate::routes::chat::record(&chat_analytics, ended))
             // A panic or an error report from a handler carries the job's and user's ids.
-            .around_job(
-                move |job, run| match job_reporting.job_hub(job.id.into(), job.user_id) {
-                    Some(hub) => {
-                        let bound: futures::future::BoxFuture<'static, appforge_jobs::Outcome> =
-                            Box::pin(sentry::SentryFutureExt::bind_hub(run, hub));
-                        bound
-                    }
-                    None => run,
-                },
-            )
+            .around_job(job_reporting.around_job())
             .build()
             .map_err(|e| StartError::setup("jobs", e))?;
         let billing = match &config.stripe {
@@ -435,9 +427,7 @@ fn billing(
 /// recorded once.
 fn finished(analytics: &Analytics, reporting: &Reporting, job: &Job) {
     analytics.finished(job);
-    if job.status == JobStatus::Failed {
-        reporting.job_failed(job);
-    }
+    reporting.job_failed(job);
 }
 
 /// A generation that completed with a reservation: its duration and tokens in the metrics.
@@ -449,26 +439,6 @@ fn job_metrics(metrics: &Metrics, job: &Job) {
     let output = job.output_tokens.unwrap_or(0);
     let seconds = std::time::Duration::from_millis(job.duration_ms.unwrap_or(0)).as_secs_f64();
     metrics.job_finished(&job.kind, seconds, input, output);
-}
-
-/// The images a job's request attached, read from the uploads of the job's space.
-struct UploadedImages(Uploads);
-
-impl AttachmentLoader for UploadedImages {
-    fn load<'a>(
-        &'a self,
-        owner: appforge_core::Owner,
-        ids: &'a [uuid::Uuid],
-    ) -> futures::future::BoxFuture<'a, Result<Vec<Attachment>, AttachmentError>> {
-        Box::pin(async move {
-            crate::routes::uploads::load_attachments(&self.0, owner.id(), ids)
-                .await
-                .map_err(|e| match e {
-                    appforge_uploads::Error::NotFound(id) => AttachmentError::Gone(id),
-                    e => AttachmentError::Unavailable(e.to_string()),
-                })
-        })
-    }
 }
 
 /// Uploads in the storage `APPFORGE_STORAGE_URL` names, their metadata in the shared

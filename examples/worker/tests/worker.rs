@@ -1,10 +1,12 @@
 //! The `appforge-worker` binary as a process, on the SQLite database it shares with the API
-//! (the test enqueues through the queue, as the API does): it runs jobs, two of them share the
-//! work, and SIGTERM stops it cleanly.
+//! (the test enqueues through the queue, as the API does): it runs jobs, records their end in
+//! analytics, two of them share the work, a bad setting stops it before it starts, and SIGTERM
+//! stops it cleanly.
 
 use std::process::Stdio;
 use std::time::Duration;
 
+use appforge_analytics::{AnyEventStore, EventStore, EventType};
 use appforge_jobs::{AnyJobStore, Job, JobId, JobQueue, JobStatus, JobStore, NewJob};
 use serde_json::json;
 use tokio::process::{Child, Command};
@@ -115,6 +117,50 @@ async fn the_worker_binary_runs_a_job_and_stops_on_sigterm() {
     assert!(!result["files"].as_array().unwrap().is_empty(), "{result}");
     assert!(job.output_tokens.unwrap() > 0);
     worker.terminate().await;
+
+    // The job's end is an analytics event in the shared database (flushed at shutdown).
+    let events = AnyEventStore::connect(&db.url()).await.unwrap();
+    let now = chrono::Utc::now();
+    let recorded = events
+        .events_between(now - chrono::Duration::hours(1), now)
+        .await
+        .unwrap();
+    let completed: Vec<_> = recorded
+        .iter()
+        .filter(|e| e.event_type == EventType::GenerationCompleted && e.user_id == user)
+        .collect();
+    assert_eq!(completed.len(), 1, "{recorded:?}");
+    let facts = completed[0].generation_facts();
+    assert_eq!(facts.job_id, Some(id.into()));
+    assert_eq!(facts.kind.as_deref(), Some("full_app"));
+    assert_eq!(facts.model.as_deref(), Some("offline-demo"));
+}
+
+/// A setting that cannot be used stops the worker before it opens anything: status 2, the
+/// variable named, the secret not repeated.
+#[tokio::test]
+async fn a_bad_setting_exits_2_naming_it() {
+    let db = appforge_testing::TempSqlite::new();
+    let key = ("ANTHROPIC_API_KEY", "sk-ant-never-printed");
+    for (name, value, with) in [
+        ("APPFORGE_WORKERS", "many", key),
+        ("OPENAI_BASE_URL", "localhost:11434", ("RUST_LOG", "warn")),
+        ("APPFORGE_MODEL", "claude-sonnet-4-5", key),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_appforge-worker"))
+            .env_clear()
+            .env("DATABASE_URL", db.url())
+            .env(with.0, with.1)
+            .env(name, value)
+            .kill_on_drop(true)
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{name}: {stderr}");
+        assert!(stderr.contains(name), "{stderr}");
+        assert!(!stderr.contains("sk-ant-never-printed"), "{stderr}");
+    }
 }
 
 /// Two workers of one slot each: the second job is enqueued while the first runs, so only the

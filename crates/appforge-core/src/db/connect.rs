@@ -40,6 +40,37 @@ impl Backend {
     }
 }
 
+/// The path `name` next to the SQLite file `url` names (relative paths from the working
+/// directory), or in the working directory for any other database (PostgreSQL, an in-memory
+/// SQLite). Where a process keeps its files by default, so that every process reading the
+/// same `DATABASE_URL` finds the same ones (uploads, caches).
+///
+/// ```
+/// use appforge_core::db::beside_database;
+/// let cwd = std::env::current_dir().unwrap();
+/// assert_eq!(beside_database("sqlite:///srv/app/app.db?mode=rwc", "uploads"), std::path::Path::new("/srv/app/uploads"));
+/// assert_eq!(beside_database("sqlite://data/app.db", "uploads"), cwd.join("data/uploads"));
+/// assert_eq!(beside_database("postgres://db/app", "uploads"), cwd.join("uploads"));
+/// assert_eq!(beside_database("sqlite::memory:", "uploads"), cwd.join("uploads"));
+/// ```
+#[must_use]
+pub fn beside_database(url: &str, name: &str) -> std::path::PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let file = url
+        .strip_prefix("sqlite:")
+        .map(|rest| rest.trim_start_matches("//"))
+        .map(|rest| rest.split('?').next().unwrap_or_default())
+        .filter(|path| !path.is_empty() && !path.starts_with(':'));
+    let dir = match file {
+        Some(path) => {
+            let path = cwd.join(path);
+            path.parent().map_or(cwd, std::path::Path::to_path_buf)
+        }
+        None => cwd,
+    };
+    dir.join(name)
+}
+
 /// A pool over the database a URL names.
 #[derive(Debug, Clone)]
 #[non_exhaustive]

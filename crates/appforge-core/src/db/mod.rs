@@ -35,7 +35,7 @@ mod connect;
 mod time;
 mod transient;
 
-pub use connect::{Backend, Connect, Pool};
+pub use connect::{Backend, Connect, Pool, beside_database};
 pub use time::{TimeOutOfRange, decode_time, encode_time};
 pub use transient::{is_transient, is_transient_code};
 

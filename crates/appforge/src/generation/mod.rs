@@ -46,12 +46,20 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "analytics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "analytics")))]
+pub mod analytics;
 mod chat;
 mod handler;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod joint;
 pub mod limits;
+#[cfg(feature = "sentry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sentry")))]
+pub mod reports;
 mod submit;
+#[cfg(feature = "uploads")]
+mod uploads;
 
 use std::fmt;
 use std::sync::Arc;
@@ -73,6 +81,9 @@ use crate::settlement::{reservation_of, settle_job};
 pub use chat::{ChatChunk, ChatEnded, ChatMessage, ChatReply};
 pub use handler::{camel, camel_case_keys};
 pub use submit::{Submission, SubmitError, Submitted, member_cap_plan, member_cap_subject};
+#[cfg(feature = "uploads")]
+#[cfg_attr(docsrs, doc(cfg(feature = "uploads")))]
+pub use uploads::{UploadedImages, load_attachments};
 
 /// The job kind of a whole-app generation.
 pub const FULL_APP: &str = "full_app";

@@ -10,6 +10,7 @@ use std::convert::Infallible;
 use std::str::FromStr;
 use std::time::Duration;
 
+use appforge::generation::analytics::priority_label;
 use appforge_jobs::{
     Alert, AlertPolicy, Job, JobFilter, JobId, JobStatus, JobStore, PageRequest, QueueStats,
     WorkerInfo,
@@ -123,16 +124,6 @@ struct Point {
     failed: u64,
 }
 
-/// `free`, `pro`, `team` for the plans' priorities, the number otherwise.
-pub(crate) fn plan_label(priority: i16) -> String {
-    match priority {
-        0 => "free".into(),
-        10 => "pro".into(),
-        20 => "team".into(),
-        other => other.to_string(),
-    }
-}
-
 fn window_of(query: &StatsQuery) -> Result<Duration, ApiError> {
     match query.window {
         None => Ok(DEFAULT_WINDOW),
@@ -198,7 +189,7 @@ pub(crate) async fn report(state: &AppState, window: Duration) -> Result<QueueRe
             .map(|d| DepthRow {
                 status: d.status,
                 priority: d.priority.0,
-                plan: plan_label(d.priority.0),
+                plan: priority_label(d.priority.0),
                 count: d.count,
             })
             .collect(),
@@ -582,12 +573,5 @@ mod tests {
             window_of(&StatsQuery { window: Some(60) }).unwrap(),
             Duration::from_secs(60)
         );
-    }
-
-    #[test]
-    fn plans_are_named_by_priority() {
-        assert_eq!(plan_label(0), "free");
-        assert_eq!(plan_label(20), "team");
-        assert_eq!(plan_label(7), "7");
     }
 }

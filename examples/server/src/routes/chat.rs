@@ -27,9 +27,7 @@ use crate::routes::Space;
 use crate::routes::generate::{
     CurrentApp, check_files, check_history, check_prompt, plan_of, quota_denied,
 };
-use crate::routes::uploads::{
-    check_attachments, check_request_tokens, load_attachments, text_bytes,
-};
+use crate::routes::uploads::{check_attachments, check_request_tokens, text_bytes};
 use crate::state::AppState;
 
 /// The job kind chat messages are recorded under (analytics, quota denials).
@@ -68,12 +66,16 @@ pub(crate) async fn chat(
         None,
     );
     check_request_tokens(&state, &plan, text, &uploads)?;
-    let attachments = load_attachments(state.uploads(), space.owner.id(), &body.attachments)
-        .await
-        .map_err(|e| match e {
-            appforge_uploads::Error::NotFound(_) => ApiError::not_found("attachment"),
-            e => ApiError::internal(&e),
-        })?;
+    let attachments = appforge::generation::load_attachments(
+        state.uploads(),
+        space.owner.id(),
+        &body.attachments,
+    )
+    .await
+    .map_err(|e| match e {
+        appforge_uploads::Error::NotFound(_) => ApiError::not_found("attachment"),
+        e => ApiError::internal(&e),
+    })?;
     let message = ChatMessage::new(ChatRequest {
         mode: body.mode,
         message: body.prompt,

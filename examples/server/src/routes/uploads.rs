@@ -10,7 +10,7 @@
 //! The images a request attaches also count against the plan's request size
 //! ([`check_request_tokens`]); a saved version records the images its generation attached.
 
-use appforge_llm::{AppFile, Attachment, HistoryMessage, PhaseContext};
+use appforge_llm::{AppFile, HistoryMessage, PhaseContext};
 use appforge_quota::Plan;
 use appforge_uploads::{Error as UploadError, Upload};
 use axum::extract::multipart::{Multipart, MultipartError};
@@ -401,28 +401,4 @@ pub(crate) fn check_request_tokens(
         "estimatedTokens": estimated,
         "imageTokens": images,
     })))
-}
-
-/// The images of `ids` as the pipelines take them, read for `owner`.
-///
-/// # Errors
-///
-/// The upload error (an upload deleted since the request was accepted is
-/// [`UploadError::NotFound`]).
-pub(crate) async fn load_attachments(
-    uploads: &appforge_uploads::Uploads,
-    owner: Uuid,
-    ids: &[Uuid],
-) -> Result<Vec<Attachment>, UploadError> {
-    let mut attachments = Vec::with_capacity(ids.len());
-    for id in ids {
-        let (upload, bytes) = uploads.read(owner, *id).await?;
-        attachments.push(Attachment::new(
-            upload.media_type.as_str(),
-            bytes.to_vec(),
-            upload.width,
-            upload.height,
-        ));
-    }
-    Ok(attachments)
 }
