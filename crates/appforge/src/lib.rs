@@ -62,6 +62,7 @@
 //! | `apps` | no | `apps`: `appforge-apps` |
 //! | `billing` | no | `billing`: `appforge-billing` |
 //! | `analytics` | no | `analytics`: `appforge-analytics`; with `generation`, `generation::analytics` (a job's end as an event) |
+//! | `orgs` | no | `orgs`: `appforge-orgs`; with `axum`, `axum::OrgSpaces` (the router in an org's space, by the member's role) |
 //! | `sentry` | no | `generation::reports`: generation jobs' error reports to Sentry, scrubbed |
 //! | `uploads` | no | `uploads`: `appforge-uploads`; with `generation`, `generation::UploadedImages` (attachments from uploads) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -80,6 +81,8 @@ pub use appforge_files as files;
 pub use appforge_jobs as jobs;
 #[cfg(any(feature = "llm", feature = "generation"))]
 pub use appforge_llm as llm;
+#[cfg(feature = "orgs")]
+pub use appforge_orgs as orgs;
 #[cfg(feature = "quota")]
 pub use appforge_quota as quota;
 #[cfg(feature = "uploads")]

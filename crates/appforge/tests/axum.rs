@@ -754,3 +754,147 @@ async fn a_refusal_by_the_orgs_pool_gives_the_members_count_back() {
     let member = appforge::generation::member_cap_subject(org, ada);
     assert_eq!(service.quota().status(member).await.unwrap().daily.used, 5);
 }
+
+/// `OrgSpaces`: the router mounted for personal spaces and under `/orgs/{org}`, where the
+/// org's members act in its space by their roles (appforge-orgs), with the org's cap per
+/// member; an outsider and an unknown org get `404`, a viewer `403` for a write.
+#[cfg(feature = "orgs")]
+#[tokio::test]
+async fn org_spaces_from_appforge_orgs_scope_the_router_by_role() {
+    use appforge::axum::OrgSpaces;
+    use appforge::orgs::{Caller, MemoryOrgStore, NewOrg, Orgs, Role};
+
+    let provider = ScriptedProvider::new();
+    let service = service(&provider);
+    let orgs = Orgs::new(MemoryOrgStore::new());
+    let (owner, viewer, outsider) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let org = orgs
+        .create_org(&Caller::user(owner), NewOrg::new("Acme", "acme"))
+        .await
+        .unwrap()
+        .id;
+    orgs.add_member(&Caller::user(owner), org, viewer, Role::Viewer)
+        .await
+        .unwrap();
+    orgs.set_member_daily_cap(&Caller::user(owner), org, Some(1))
+        .await
+        .unwrap();
+    let api = router(service.clone(), OrgSpaces::new(HeaderKeys, orgs.clone()));
+    let app = Router::new()
+        .nest("/builder", api.clone())
+        .nest("/builder/orgs/{org}", api);
+    let in_org = |path: &str| format!("/builder/orgs/{org}{path}");
+    let prompt = json!({ "prompt": "a todo list" });
+    let send = |method: &'static str, uri: String, user: Uuid, body: Option<Value>| {
+        let app = app.clone();
+        async move {
+            let mut request = Request::builder()
+                .method(method)
+                .uri(&uri)
+                .header("x-user", user.to_string());
+            let request = match body {
+                Some(body) => {
+                    request = request.header(header::CONTENT_TYPE, "application/json");
+                    request.body(Body::from(body.to_string()))
+                }
+                None => request.body(Body::empty()),
+            }
+            .unwrap();
+            let response = app.oneshot(request).await.unwrap();
+            let status = response.status();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (
+                status,
+                serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+            )
+        }
+    };
+
+    // The owner generates in the org: the org's job, the org's pooled quota.
+    let (status, body) = send(
+        "POST",
+        in_org("/ai-builder/full-app"),
+        owner,
+        Some(prompt.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let job: appforge::jobs::JobId = body["jobId"].as_str().unwrap().parse().unwrap();
+    let stored = service.queue().get(Owner::Org(org), job).await.unwrap();
+    assert_eq!((stored.owner(), stored.user_id), (Owner::Org(org), owner));
+    let (_, quota) = send("GET", in_org("/quota"), viewer, None).await;
+    assert_eq!(quota["daily"]["used"], 1, "{quota}");
+    let (_, quota) = send("GET", "/builder/quota".into(), owner, None).await;
+    assert_eq!(
+        quota["daily"]["used"], 0,
+        "the personal space is another: {quota}"
+    );
+
+    // The cap per member: the owner's second generation there is refused, not the personal one.
+    let (status, body) = send(
+        "POST",
+        in_org("/ai-builder/full-app"),
+        owner,
+        Some(prompt.clone()),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("member_cap_reached")),
+        "{body}"
+    );
+    let (status, _) = send(
+        "POST",
+        "/builder/ai-builder/full-app".into(),
+        owner,
+        Some(prompt.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+
+    // A viewer reads the org's job but neither generates nor cancels.
+    let (status, _) = send("GET", in_org(&format!("/jobs/{job}")), viewer, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = send(
+        "POST",
+        in_org("/ai-builder/full-app"),
+        viewer,
+        Some(prompt.clone()),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden")),
+        "{body}"
+    );
+    let (status, _) = send("DELETE", in_org(&format!("/jobs/{job}")), viewer, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // An outsider, an unknown org and a malformed id: 404, whatever exists.
+    let (status, _) = send("GET", in_org(&format!("/jobs/{job}")), outsider, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let unknown = format!("/builder/orgs/{}/quota", Uuid::new_v4());
+    assert_eq!(
+        send("GET", unknown, owner, None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send("GET", "/builder/orgs/acme/quota".into(), owner, None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+
+    // A change of role takes effect at once.
+    orgs.change_role(&Caller::user(owner), org, viewer, Role::Member)
+        .await
+        .unwrap();
+    let (status, body) = send(
+        "POST",
+        in_org("/ai-builder/plan-phases"),
+        viewer,
+        Some(prompt),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}

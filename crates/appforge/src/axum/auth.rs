@@ -119,6 +119,15 @@ impl AuthRejection {
         }
     }
 
+    /// `500 Internal Server Error`: the check could not be made (a store that failed).
+    #[must_use]
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: message.into(),
+        }
+    }
+
     /// `404 Not Found`: for a space the user does not belong to, so that outsiders cannot
     /// tell it exists.
     #[must_use]

@@ -30,6 +30,8 @@
 
 mod auth;
 mod openapi;
+#[cfg(feature = "orgs")]
+mod orgs;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -55,6 +57,9 @@ use uuid::Uuid;
 
 pub use auth::{Action, AuthRejection, Authenticate, Space, SupabaseJwt, bearer};
 pub use openapi::openapi;
+#[cfg(feature = "orgs")]
+#[cfg_attr(docsrs, doc(cfg(feature = "orgs")))]
+pub use orgs::{DEFAULT_ORG_PARAM, OrgSpaces, permission_of};
 
 use crate::generation::limits::{self, LimitError};
 use crate::generation::{GenerationService, Submission, SubmitError};
@@ -216,6 +221,7 @@ fn status_code(status: StatusCode) -> &'static str {
         StatusCode::UNAUTHORIZED => "unauthorized",
         StatusCode::FORBIDDEN => "forbidden",
         StatusCode::NOT_FOUND => "not_found",
+        StatusCode::INTERNAL_SERVER_ERROR => "internal",
         _ => "rejected",
     }
 }
@@ -642,7 +648,7 @@ where
         .await
     }
 
-    async fn job(self, request: Parts, Path(id): Path<String>) -> Result<Json<JobView>, ApiError> {
+    async fn job(self, request: Parts, Path(JobPath { id }): Path<JobPath>) -> Result<Json<JobView>, ApiError> {
         let (_, Space { owner, .. }) = self.acting(&request, Action::Read).await?;
         let job = self
             .service
@@ -656,7 +662,7 @@ where
     async fn cancel(
         self,
         request: Parts,
-        Path(id): Path<String>,
+        Path(JobPath { id }): Path<JobPath>,
     ) -> Result<Json<JobView>, ApiError> {
         let (_, Space { owner, .. }) = self.acting(&request, Action::Cancel).await?;
         let job = self
@@ -671,7 +677,7 @@ where
     async fn events(
         self,
         request: Parts,
-        Path(id): Path<String>,
+        Path(JobPath { id }): Path<JobPath>,
     ) -> Result<Sse<impl futures::Stream<Item = Result<Event, Infallible>>>, ApiError> {
         let (_, Space { owner, .. }) = self.acting(&request, Action::Read).await?;
         let subscription = self
@@ -756,6 +762,13 @@ impl From<Job> for JobView {
             completed_at: job.completed_at,
         }
     }
+}
+
+/// A job route's path parameters, by name: a host may nest the router under a path with
+/// parameters of its own (`/orgs/{org}`).
+#[derive(Debug, Deserialize)]
+struct JobPath {
+    id: String,
 }
 
 fn job_id(raw: &str) -> Result<JobId, ApiError> {
