@@ -223,8 +223,26 @@ async fn a_generation_is_accepted_followed_and_kept_private() {
             .to_vec(),
     )
     .unwrap();
-    assert!(text.starts_with("event: snapshot"), "{text}");
-    assert!(text.contains("event: completed"), "{text}");
+    assert!(text.starts_with("event: state"), "{text}");
+    // Progress in camelCase, then exactly one terminal event, last.
+    assert!(text.contains("\"type\":\"fileStarted\""), "{text}");
+    assert!(!text.contains("file_started"), "{text}");
+    let names: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("event: "))
+        .collect();
+    assert_eq!(
+        names.iter().filter(|n| **n == "completed").count(),
+        1,
+        "{names:?}"
+    );
+    assert_eq!(names.last(), Some(&"completed"), "{names:?}");
+    assert!(
+        !names
+            .iter()
+            .any(|n| ["failed", "cancelled", "snapshot"].contains(n)),
+        "{names:?}"
+    );
     assert!(
         !text.contains("reservationId"),
         "the payload is not shown: {text}"

@@ -40,7 +40,7 @@ mod layers;
 mod limits;
 pub mod maintenance;
 mod metrics;
-mod openapi;
+pub mod openapi;
 pub mod reconcile;
 mod reporting;
 mod request_id;

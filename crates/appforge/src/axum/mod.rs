@@ -7,7 +7,7 @@
 //! | `POST /ai-builder/modify` | a change to an app (`currentAppState` or a saved `appId`) |
 //! | `POST /ai-builder/plan-phases` | a phase plan |
 //! | `GET /jobs/{id}` | the job: status, progress, result or error |
-//! | `GET /jobs/{id}/events` | the job's events as Server-Sent Events, ending after the last |
+//! | `GET /jobs/{id}/events` | the job's events as Server-Sent Events ([`job_events`]): `state`, `progress`, then `completed`, `failed` or `cancelled` |
 //! | `DELETE /jobs/{id}` | cancels the job |
 //! | `GET /quota` | the user's windows and limits |
 //! | `GET /openapi.json` | the OpenAPI 3.1 document of these routes, schemas from the types ([`openapi`]) |
@@ -39,7 +39,7 @@ use std::sync::Arc;
 use appforge_apps::AppStore;
 use appforge_core::Owner;
 use appforge_files::AppFile;
-use appforge_jobs::{Job, JobId, JobStatus, JobStore};
+use appforge_jobs::{Job, JobEventKind, JobId, JobQueue, JobStatus, JobStore};
 use appforge_llm::{FullAppRequest, HistoryMessage, ModifyRequest, PhaseContext, PlanRequest};
 use appforge_quota::{QuotaStatus, UsageStore};
 use axum::extract::rejection::JsonRejection;
@@ -648,7 +648,11 @@ where
         .await
     }
 
-    async fn job(self, request: Parts, Path(JobPath { id }): Path<JobPath>) -> Result<Json<JobView>, ApiError> {
+    async fn job(
+        self,
+        request: Parts,
+        Path(JobPath { id }): Path<JobPath>,
+    ) -> Result<Json<JobView>, ApiError> {
         let (_, Space { owner, .. }) = self.acting(&request, Action::Read).await?;
         let job = self
             .service
@@ -659,18 +663,23 @@ where
         Ok(Json(job.into()))
     }
 
+    /// Cancels a pending job at once, or asks a running one to stop. Cancelling a job that
+    /// ended answers it as it is: the call is idempotent.
     async fn cancel(
         self,
         request: Parts,
         Path(JobPath { id }): Path<JobPath>,
     ) -> Result<Json<JobView>, ApiError> {
         let (_, Space { owner, .. }) = self.acting(&request, Action::Cancel).await?;
-        let job = self
-            .service
-            .queue()
-            .cancel(owner, job_id(&id)?)
-            .await
-            .map_err(|e| jobs_error(&e))?;
+        let id = job_id(&id)?;
+        let queue = self.service.queue();
+        let job = match queue.cancel(owner, id).await {
+            Ok(job) => job,
+            Err(e) if e.is_illegal_transition() => {
+                queue.get(owner, id).await.map_err(|e| jobs_error(&e))?
+            }
+            Err(e) => return Err(jobs_error(&e)),
+        };
         Ok(Json(job.into()))
     }
 
@@ -680,31 +689,10 @@ where
         Path(JobPath { id }): Path<JobPath>,
     ) -> Result<Sse<impl futures::Stream<Item = Result<Event, Infallible>>>, ApiError> {
         let (_, Space { owner, .. }) = self.acting(&request, Action::Read).await?;
-        let subscription = self
-            .service
-            .queue()
-            .subscribe(owner, job_id(&id)?)
+        let stream = job_events(self.service.queue(), owner, job_id(&id)?)
             .await
             .map_err(|e| jobs_error(&e))?;
-        let stream = subscription.map(|event| {
-            let mut data = serde_json::to_value(&event).unwrap_or(Value::Null);
-            // The snapshot's job is shown as the API shows jobs, without its payload.
-            if let appforge_jobs::JobEventKind::Snapshot { job } = &event.kind
-                && let Value::Object(map) = &mut data
-            {
-                map.insert(
-                    "job".into(),
-                    serde_json::to_value(JobView::from((**job).clone())).unwrap_or(Value::Null),
-                );
-            }
-            let name = data
-                .get("type")
-                .and_then(Value::as_str)
-                .unwrap_or("event")
-                .to_owned();
-            Ok(Event::default().event(name).data(data.to_string()))
-        });
-        Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+        Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(SSE_KEEP_ALIVE)))
     }
 
     async fn quota(self, request: Parts) -> Result<Json<QuotaStatus>, ApiError> {
@@ -719,49 +707,165 @@ where
     }
 }
 
-/// A job as the API shows it (camelCase; the payload, which holds the reservation and the
-/// request, is not shown).
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+/// How often an idle job event stream sends a comment, so that proxies keep it open.
+pub const SSE_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A job as the API shows it (camelCase). The payload, which holds the reservation and the
+/// whole request, is not shown: only its prompt and the ids of the uploads it attached.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct JobView {
-    id: String,
-    kind: String,
+#[non_exhaustive]
+pub struct JobView {
+    /// The job's id.
+    pub id: String,
+    /// `full_app`, `modify`, `plan_phases`, ...
+    pub kind: String,
     /// `pending`, `processing`, `completed`, `failed` or `cancelled`.
     #[schemars(with = "String")]
-    status: JobStatus,
-    attempt: u32,
-    max_attempts: u32,
-    progress: Option<Value>,
-    result: Option<Value>,
-    error: Option<String>,
-    input_tokens: Option<u64>,
-    output_tokens: Option<u64>,
+    pub status: JobStatus,
+    /// Its queue priority: the plan's (larger runs first).
+    pub priority: i16,
+    /// The prompt it was submitted with.
+    pub prompt: Option<String>,
+    /// The last progress it reported, while it runs.
+    pub progress: Option<Value>,
+    /// What it produced (a generation's app, files and usage), once completed.
+    pub result: Option<Value>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The attempt it is on (from 1).
+    pub attempt: u32,
+    /// The attempts it may take.
+    pub max_attempts: u32,
+    /// The model's input tokens, once known.
+    pub input_tokens: Option<u64>,
+    /// The model's output tokens, once known.
+    pub output_tokens: Option<u64>,
+    /// How long its last attempt ran, in milliseconds.
+    pub duration_ms: Option<u64>,
+    /// When it was submitted.
     #[schemars(with = "String", extend("format" = "date-time"))]
-    created_at: chrono::DateTime<chrono::Utc>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When its last attempt started.
     #[schemars(with = "Option<String>", extend("format" = "date-time"))]
-    started_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When it ended.
     #[schemars(with = "Option<String>", extend("format" = "date-time"))]
-    completed_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub completed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The ids of the uploads the request attached (left out when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<String>,
+}
+
+impl From<&Job> for JobView {
+    fn from(job: &Job) -> Self {
+        Self {
+            id: job.id.to_string(),
+            kind: job.kind.clone(),
+            status: job.status,
+            priority: job.priority.0,
+            prompt: job
+                .payload
+                .get("prompt")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            progress: job.progress.clone(),
+            result: job.result.clone(),
+            error: job.error.clone(),
+            attempt: job.attempt,
+            max_attempts: job.max_attempts,
+            input_tokens: job.input_tokens,
+            output_tokens: job.output_tokens,
+            duration_ms: job.duration_ms,
+            created_at: job.created_at,
+            started_at: job.started_at,
+            completed_at: job.completed_at,
+            attachments: attachment_ids(job),
+        }
+    }
 }
 
 impl From<Job> for JobView {
     fn from(job: Job) -> Self {
-        Self {
-            id: job.id.to_string(),
-            kind: job.kind,
-            status: job.status,
-            attempt: job.attempt,
-            max_attempts: job.max_attempts,
-            progress: job.progress,
-            result: job.result,
-            error: job.error,
-            input_tokens: job.input_tokens,
-            output_tokens: job.output_tokens,
-            created_at: job.created_at,
-            started_at: job.started_at,
-            completed_at: job.completed_at,
-        }
+        Self::from(&job)
     }
+}
+
+/// The ids of the uploads a job's request attached ([`JobView::attachments`]).
+#[must_use]
+pub fn attachment_ids(job: &Job) -> Vec<String> {
+    job.payload
+        .get("request")
+        .and_then(|r| r.get(crate::generation::ATTACHMENT_IDS))
+        .and_then(Value::as_array)
+        .map(|ids| {
+            ids.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A job's events as the API streams them (Server-Sent Events), to its end:
+///
+/// - `state`: the job as it is when the stream starts ([`JobView`]);
+/// - `progress`: each progress event the handler reports while it runs (its `type` in
+///   camelCase: `fileStarted`, `fileCompleted`, `usage`, ...);
+/// - then exactly one terminal event, `completed` (the job), `failed` (`{error, job}`) or
+///   `cancelled` (the job), and the stream ends. A job that had ended gets its `state` and its
+///   terminal event at once.
+///
+/// # Errors
+///
+/// The queue's error: [`appforge_jobs::Error::NotFound`] for a job that is not in `owner`'s
+/// space.
+pub async fn job_events<J: JobStore>(
+    queue: &JobQueue<J>,
+    owner: Owner,
+    id: JobId,
+) -> appforge_jobs::Result<impl futures::Stream<Item = Result<Event, Infallible>> + Send + use<J>> {
+    let mut subscription = queue.subscribe(owner, id).await?;
+    let queue = queue.clone();
+    Ok(async_stream::stream! {
+        let mut started = false;
+        while let Some(event) = subscription.next().await {
+            let finished = event.is_terminal();
+            let terminal = match event.kind {
+                JobEventKind::Snapshot { job } => {
+                    if !started {
+                        started = true;
+                        yield Ok(sse("state", &json!(JobView::from(job.as_ref()))));
+                    }
+                    job.status.is_terminal().then_some(*job)
+                }
+                JobEventKind::Progress { mut progress } => {
+                    if let Some(Value::String(kind)) = progress.get_mut("type") {
+                        *kind = crate::generation::camel(kind);
+                    }
+                    yield Ok(sse("progress", &progress));
+                    None
+                }
+                _ if finished => queue.get(owner, id).await.ok(),
+                _ => None,
+            };
+            if let Some(job) = terminal {
+                let (name, body) = match job.status {
+                    JobStatus::Completed => ("completed", json!(JobView::from(&job))),
+                    JobStatus::Failed => {
+                        ("failed", json!({ "error": job.error, "job": JobView::from(&job) }))
+                    }
+                    _ => ("cancelled", json!(JobView::from(&job))),
+                };
+                yield Ok(sse(name, &body));
+                break;
+            }
+        }
+    })
+}
+
+fn sse(name: &str, data: &Value) -> Event {
+    Event::default().event(name).data(data.to_string())
 }
 
 /// A job route's path parameters, by name: a host may nest the router under a path with

@@ -112,7 +112,7 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
     out.push(Operation {
         method: "get",
         path: "/jobs/{id}/events",
-        summary: "A job's events as Server-Sent Events (a snapshot first), ending after the last",
+        summary: "A job's events as Server-Sent Events: `state`, `progress`, then one of `completed`, `failed`, `cancelled`",
         body: None,
         answers: vec![
             (200, "`text/event-stream`", None),

@@ -247,10 +247,6 @@ pub(crate) async fn plan_phases(
     submit(&state, &space, submission, None).await
 }
 
-/// The key of a job request's attached upload ids: the job loads their bytes when it runs,
-/// so the queue holds ids, not images.
-pub(crate) use appforge::generation::ATTACHMENT_IDS;
-
 /// An empty or oversized prompt is a field-level 400.
 pub(crate) fn check_prompt(state: &AppState, prompt: &str) -> Result<(), ApiError> {
     let max = state.config().max_prompt_bytes;

@@ -5,88 +5,49 @@
 
 use std::convert::Infallible;
 use std::str::FromStr;
-use std::time::Duration;
 
-use appforge_jobs::{Cursor, Job, JobEventKind, JobFilter, JobId, JobStatus, PageRequest};
+use appforge_jobs::{Cursor, Job, JobFilter, JobId, JobStatus, PageRequest};
 use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::routes::{IdParam, Space};
 use crate::state::AppState;
 
-/// A job as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct JobView {
-    id: String,
-    kind: String,
-    status: JobStatus,
-    priority: i16,
-    prompt: Option<String>,
-    result: Option<Value>,
-    error: Option<String>,
-    attempt: u32,
-    input_tokens: Option<u64>,
-    output_tokens: Option<u64>,
-    duration_ms: Option<u64>,
-    created_at: chrono::DateTime<chrono::Utc>,
-    started_at: Option<chrono::DateTime<chrono::Utc>>,
-    completed_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// The ids of the uploads the request attached (`/api/uploads/{id}`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    attachments: Vec<String>,
-}
-
-impl From<&Job> for JobView {
-    fn from(job: &Job) -> Self {
-        Self {
-            id: job.id.to_string(),
-            kind: job.kind.clone(),
-            status: job.status,
-            priority: job.priority.0,
-            prompt: job
-                .payload
-                .get("prompt")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            result: job.result.clone(),
-            error: job.error.clone(),
-            attempt: job.attempt,
-            input_tokens: job.input_tokens,
-            output_tokens: job.output_tokens,
-            duration_ms: job.duration_ms,
-            created_at: job.created_at,
-            started_at: job.started_at,
-            completed_at: job.completed_at,
-            attachments: attachments_of(job),
-        }
-    }
-}
+pub(crate) use appforge::axum::JobView;
+use appforge::axum::attachment_ids;
 
 /// A job as a list shows it: no `result` (a whole app), the prompt and the error cut to
 /// [`SUMMARY_CHARS`](crate::routes::apps::SUMMARY_CHARS) characters.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct JobSummary {
     id: String,
+    /// `full_app`, `modify`, `plan_phases`, ...
     kind: String,
+    /// `pending`, `processing`, `completed`, `failed` or `cancelled`.
+    #[schemars(with = "String")]
     status: JobStatus,
     priority: i16,
+    /// The prompt, cut to 280 characters (with an ellipsis).
     prompt: Option<String>,
+    /// The error, cut to 280 characters (with an ellipsis).
     error: Option<String>,
     attempt: u32,
     input_tokens: Option<u64>,
     output_tokens: Option<u64>,
     duration_ms: Option<u64>,
+    #[schemars(with = "String", extend("format" = "date-time"))]
     created_at: chrono::DateTime<chrono::Utc>,
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
     started_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
     completed_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The ids of the uploads the request attached (`/api/uploads/{id}`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     attachments: Vec<String>,
 }
 
@@ -111,7 +72,7 @@ impl From<&Job> for JobSummary {
             created_at: job.created_at,
             started_at: job.started_at,
             completed_at: job.completed_at,
-            attachments: attachments_of(job),
+            attachments: attachment_ids(job),
         }
     }
 }
@@ -154,10 +115,13 @@ pub(crate) fn filter_and_page(
     Ok((filter, page))
 }
 
-#[derive(Debug, Serialize)]
+/// A page of jobs, newest first.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct JobList {
+    /// The page's jobs.
     items: Vec<JobSummary>,
+    /// The cursor of the next page (`?cursor=`), `null` on the last.
     next_cursor: Option<String>,
 }
 
@@ -225,82 +189,24 @@ pub(crate) async fn cancel(
     Ok(axum::Json(JobView::from(&job)))
 }
 
-/// `state`, then `progress` events, then exactly one terminal event; the stream then ends.
+/// The job's events ([`appforge::axum::job_events`]): `state`, then `progress` events, then
+/// exactly one terminal event; the stream then ends, or when the server shuts down.
 pub(crate) async fn events(
     State(state): State<AppState>,
     space: Space,
     Path(IdParam { id }): Path<IdParam>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let id = job_id(&id)?;
-    let mut subscription = state
-        .queue()
-        .subscribe(space.owner, id)
+    let stream = appforge::axum::job_events(state.queue(), space.owner, job_id(&id)?)
         .await
         .map_err(|e| jobs_error(&e))?;
-    let queue = state.queue().clone();
-    let stream = async_stream::stream! {
-        let mut started = false;
-        while let Some(event) = subscription.next().await {
-            let finished = event.is_terminal();
-            let terminal = match event.kind {
-                JobEventKind::Snapshot { job } => {
-                    if !started {
-                        started = true;
-                        yield Ok(sse("state", &json!(JobView::from(job.as_ref()))));
-                    }
-                    job.status.is_terminal().then_some(*job)
-                }
-                JobEventKind::Progress { progress } => {
-                    yield Ok(sse("progress", &camel_progress(progress)));
-                    None
-                }
-                _ if finished => queue.get(space.owner, id).await.ok(),
-                _ => None,
-            };
-            if let Some(job) = terminal {
-                let (name, body) = match job.status {
-                    JobStatus::Completed => ("completed", json!(JobView::from(&job))),
-                    JobStatus::Failed => ("failed", json!({ "error": job.error, "job": JobView::from(&job) })),
-                    _ => ("cancelled", json!(JobView::from(&job))),
-                };
-                yield Ok(sse(name, &body));
-                break;
-            }
-        }
-    };
     let stream = stream.take_until(state.shutdown_token().clone().cancelled_owned());
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
-}
-
-fn sse(name: &str, data: &Value) -> Event {
-    Event::default().event(name).data(data.to_string())
-}
-
-/// `{"type":"file_started","path":..}` becomes `{"type":"fileStarted","path":..}`.
-fn camel_progress(mut progress: Value) -> Value {
-    if let Some(Value::String(kind)) = progress.get_mut("type") {
-        *kind = crate::work::camel(kind);
-    }
-    progress
-}
-
-/// The ids of the uploads a job's request attached.
-fn attachments_of(job: &Job) -> Vec<String> {
-    job.payload
-        .get("request")
-        .and_then(|r| r.get(crate::routes::generate::ATTACHMENT_IDS))
-        .and_then(Value::as_array)
-        .map(|ids| {
-            ids.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(appforge::axum::SSE_KEEP_ALIVE)))
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -335,11 +241,5 @@ mod tests {
         let whole = serde_json::to_value(JobView::from(&job)).unwrap();
         assert_eq!(whole["prompt"].as_str().unwrap().len(), 10_000);
         assert!(whole["result"]["files"].is_array());
-    }
-
-    #[test]
-    fn progress_types_are_camel_case() {
-        let v = camel_progress(json!({"type": "file_completed", "path": "a"}));
-        assert_eq!(v, json!({"type": "fileCompleted", "path": "a"}));
     }
 }

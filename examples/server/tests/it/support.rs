@@ -151,8 +151,24 @@ impl TestServer {
             .issue(user, Some("someone@example.com"), Duration::from_secs(3600))
     }
 
+    /// Sends `request` through the server's router. A JSON answer is checked against the
+    /// OpenAPI document ([`conforms`]) on its way back.
     pub(crate) async fn send(&self, request: Request<Body>) -> http::Response<Body> {
-        routes::router(&self.state).oneshot(request).await.unwrap()
+        let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+        let response = routes::router(&self.state).oneshot(request).await.unwrap();
+        let json = response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+        if !json {
+            return response;
+        }
+        let (parts, body) = response.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        if let Ok(value) = serde_json::from_slice::<Value>(&bytes) {
+            conforms(method.as_str(), &path, parts.status, &value);
+        }
+        http::Response::from_parts(parts, Body::from(bytes))
     }
 
     pub(crate) async fn call(
@@ -321,4 +337,65 @@ pub(crate) async fn metrics_text(server: &TestServer) -> String {
     assert_eq!(response.status(), StatusCode::OK);
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+/// The server's OpenAPI document, parsed once.
+fn document() -> &'static Value {
+    static DOCUMENT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| serde_json::from_str(&appforge_server::openapi::DOCUMENT).unwrap())
+}
+
+/// The document's path template for a request path: the one whose literal segments all match,
+/// preferring the most literal segments (`/api/apps/trash` over `/api/apps/{id}`).
+fn template_of(path: &str) -> Option<&'static str> {
+    let segments: Vec<&str> = path.split('?').next()?.split('/').collect();
+    document()["paths"]
+        .as_object()?
+        .keys()
+        .filter_map(|template| {
+            let parts: Vec<&str> = template.split('/').collect();
+            if parts.len() != segments.len() {
+                return None;
+            }
+            let mut literal = 0;
+            for (part, segment) in parts.iter().zip(&segments) {
+                if part.starts_with('{') {
+                    continue;
+                }
+                if part != segment {
+                    return None;
+                }
+                literal += 1;
+            }
+            Some((literal, template.as_str()))
+        })
+        .max()
+        .map(|(_, template)| template)
+}
+
+/// A JSON answer the document describes (its route, method and status) validates against the
+/// schema the document gives it: what the integration tests receive is what the document says.
+/// An answer of a status the document does not list for the route fails the test.
+pub(crate) fn conforms(method: &str, path: &str, status: StatusCode, body: &Value) {
+    let Some(template) = template_of(path) else {
+        return;
+    };
+    let operation = &document()["paths"][template][method.to_lowercase()];
+    if !operation.is_object() {
+        return;
+    }
+    let answer = &operation["responses"][status.as_str()];
+    assert!(
+        answer.is_object(),
+        "{method} {template} answered {status}, which the document does not list: {body}"
+    );
+    let Some(schema) = answer["content"]["application/json"]["schema"].as_object() else {
+        return;
+    };
+    let mut schema = schema.clone();
+    schema.insert("components".into(), document()["components"].clone());
+    let validator = jsonschema::validator_for(&Value::Object(schema)).unwrap();
+    if let Err(error) = validator.validate(body) {
+        panic!("{method} {template} {status}: the body does not match its schema: {error}\n{body}");
+    }
 }
