@@ -916,3 +916,94 @@ async fn org_spaces_from_appforge_orgs_scope_the_router_by_role() {
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
 }
+
+/// Attached images, with the service's loader over `appforge-uploads`: an upload of another
+/// space is `404` naming it, images past the plan's request tokens are `400 request_tokens`
+/// with the estimate, and neither costs a generation; an image within them is accepted.
+#[cfg(feature = "uploads")]
+#[tokio::test]
+async fn attached_images_are_the_spaces_and_count_against_the_request_tokens() {
+    use appforge::generation::UploadedImages;
+    use appforge::uploads::{AnyUploadStore, Storage, Uploads};
+
+    fn png(width: u32, height: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        image::DynamicImage::new_rgba8(width, height)
+            .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+            .unwrap();
+        out
+    }
+
+    let provider = ScriptedProvider::new();
+    let uploads = Uploads::new(Storage::in_memory(), AnyUploadStore::default());
+    // A Free plan with 3 KiB of request text and a 1 KiB prompt: (3 + 1) KiB / 4 = 1,024
+    // input tokens a request.
+    let catalogue = appforge::quota::PlanCatalogue::default();
+    let mut free = catalogue.default_plan().clone();
+    free.request_limits.history_bytes = 1024;
+    free.request_limits.app_bytes = 1024;
+    free.request_limits.phase_context_bytes = 1024;
+    let quota = Quota::builder(MemoryUsageStore::new())
+        .catalogue(catalogue.with_plan(free).unwrap())
+        .build()
+        .unwrap();
+    let service: Service = GenerationService::builder(
+        quota,
+        MemoryJobStore::new(),
+        MemoryAppStore::new(),
+        Pipelines::new(provider.clone()),
+    )
+    .attachments(UploadedImages(uploads.clone()))
+    .build()
+    .unwrap();
+    let api = appforge::axum::Api::new(
+        service.clone(),
+        SupabaseJwt::new(&SecretString::from(SECRET)),
+    )
+    .max_prompt_bytes(1024)
+    .router();
+    let app = Router::new().nest("/builder", api);
+    let (ada, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let small = uploads.upload(ada, &png(40, 30), 1 << 20).await.unwrap();
+    // 1,000 x 1,000 / 750 = 1,333 tokens: past the 1,024 alone.
+    let huge = uploads
+        .upload(ada, &png(1000, 1000), 50 << 20)
+        .await
+        .unwrap();
+    let bobs = uploads.upload(bob, &png(4, 4), 1 << 20).await.unwrap();
+    let generate = |user: Uuid, attachments: Vec<Uuid>| {
+        let app = app.clone();
+        async move {
+            call(
+                &app,
+                "POST",
+                "/builder/ai-builder/full-app",
+                Some(&token(user, false)),
+                Some(json!({ "prompt": "an app like this", "attachments": attachments })),
+            )
+            .await
+        }
+    };
+
+    let (status, _, body) = generate(ada, vec![small.id, bobs.id]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["details"]["uploadId"], bobs.id.to_string(), "{body}");
+
+    let (status, _, body) = generate(ada, vec![huge.id]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["details"]["limit"], "request_tokens", "{body}");
+    assert_eq!(body["details"]["imageTokens"], 1_333, "{body}");
+    assert_eq!(body["details"]["max"], 1_024, "{body}");
+    assert_eq!(
+        service.quota().status(ada).await.unwrap().daily.used,
+        0,
+        "nothing was reserved"
+    );
+
+    let (status, _, body) = generate(ada, vec![small.id]).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let job: appforge::jobs::JobId = body["jobId"].as_str().unwrap().parse().unwrap();
+    let stored = service.queue().get(ada, job).await.unwrap();
+    let view = serde_json::to_value(appforge::axum::JobView::from(&stored)).unwrap();
+    assert_eq!(view["attachments"], json!([small.id.to_string()]), "{view}");
+}

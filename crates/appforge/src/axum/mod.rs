@@ -62,7 +62,7 @@ pub use openapi::openapi;
 pub use orgs::{DEFAULT_ORG_PARAM, OrgSpaces, permission_of};
 
 use crate::generation::limits::{self, LimitError};
-use crate::generation::{GenerationService, Submission, SubmitError};
+use crate::generation::{AttachmentError, GenerationService, Submission, SubmitError};
 
 /// The longest prompt the router accepts by default, in bytes.
 pub const DEFAULT_MAX_PROMPT_BYTES: usize = 32 * 1024;
@@ -302,10 +302,13 @@ impl ApiError {
 
 impl From<LimitError> for ApiError {
     fn from(error: LimitError) -> Self {
+        let mut details = json!({ "field": error.field, "limit": error.limit, "max": error.max });
+        if let Some((estimated, images)) = error.estimated_tokens {
+            details["estimatedTokens"] = json!(estimated);
+            details["imageTokens"] = json!(images);
+        }
         Self {
-            details: Some(Box::new(
-                json!({ "field": error.field, "limit": error.limit, "max": error.max }),
-            )),
+            details: Some(Box::new(details)),
             ..Self::new(StatusCode::BAD_REQUEST, "invalid_body", error.to_string())
         }
     }
@@ -458,6 +461,34 @@ where
         Ok(Some((app, stored.info.number, stored.files)))
     }
 
+    /// The images a request attaches: each an upload of the space (`404` naming it
+    /// otherwise), and the request within the plan's input tokens with them
+    /// ([`limits::check_request_tokens`]).
+    async fn check_images(
+        &self,
+        owner: Owner,
+        plan: &appforge_quota::Plan,
+        ids: &[Uuid],
+        text_bytes: u64,
+    ) -> Result<(), ApiError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let sizes = self
+            .service
+            .attachment_dimensions(owner, ids)
+            .await
+            .map_err(|e| match e {
+                AttachmentError::Gone(id) => ApiError {
+                    details: Some(Box::new(json!({ "field": "attachments", "uploadId": id }))),
+                    ..ApiError::not_found("attachment")
+                },
+                e => ApiError::internal(&e),
+            })?;
+        limits::check_request_tokens(text_bytes, &sizes, plan, self.max_prompt_bytes)?;
+        Ok(())
+    }
+
     /// Checks what every generation request carries, then the plan of the space (the
     /// user's, or the org's).
     async fn admit(
@@ -550,6 +581,14 @@ where
         request.history = body.conversation_history;
         request.current_app = current_app;
         request.phase = body.phase_context;
+        let text = limits::text_bytes(
+            &request.prompt,
+            &request.history,
+            request.current_app.as_deref(),
+            request.phase.as_ref(),
+        );
+        self.check_images(owner, &plan, &body.attachments, text)
+            .await?;
         let mut submission = Submission::full_app(request).attachments(body.attachments);
         if let Some((app, version)) = target {
             submission = submission.save_to(app, version);
@@ -607,6 +646,9 @@ where
             app: files,
             attachments: Vec::new(),
         };
+        let text = limits::text_bytes(&request.request, &request.history, Some(&request.app), None);
+        self.check_images(owner, &plan, &body.attachments, text)
+            .await?;
         let mut submission = Submission::modify(request).attachments(body.attachments);
         if let Some((app, version)) = target {
             submission = submission.save_to(app, version);
@@ -627,18 +669,22 @@ where
             },
         ) = self.acting(&request, Action::Generate).await?;
         let Json(body) = body?;
-        self.admit(
-            owner,
-            &body.prompt,
-            &body.conversation_history,
-            body.attachments.len(),
-        )
-        .await?;
+        let plan = self
+            .admit(
+                owner,
+                &body.prompt,
+                &body.conversation_history,
+                body.attachments.len(),
+            )
+            .await?;
         let request = PlanRequest {
             prompt: body.prompt,
             history: body.conversation_history,
             attachments: Vec::new(),
         };
+        let text = limits::text_bytes(&request.prompt, &request.history, None, None);
+        self.check_images(owner, &plan, &body.attachments, text)
+            .await?;
         self.submit(
             user,
             owner,

@@ -40,7 +40,7 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             error(
                 g,
                 400,
-                "a field over its plan limit, or invalid (`details.field`, `details.limit`)",
+                "a field over its plan limit, or invalid (`details.field`, `details.limit`); with images attached, the request's estimated input tokens over `request_tokens` (`details.estimatedTokens`, `details.imageTokens`)",
             ),
             error(g, 401, "no or invalid credentials"),
             error(g, 403, "the authentication refused the user"),
@@ -52,9 +52,15 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
                 "the quota is spent: `details` holds every window; `Retry-After` says when",
             ),
         ];
-        if with_app {
-            answers.push(error(g, 404, "`appId` names no app of the user"));
-        }
+        answers.push(error(
+            g,
+            404,
+            if with_app {
+                "`appId` names no app of the space, or an attachment no upload of it (`details.uploadId`)"
+            } else {
+                "an attachment names no upload of the space (`details.uploadId`)"
+            },
+        ));
         (body, summary, answers)
     };
     let mut out = Vec::new();
@@ -156,6 +162,11 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
                 op.answers.push(error(g, status, what));
             }
         }
+        op.answers.push(error(
+            g,
+            500,
+            "an internal error (`internal`): a store or the host's check failed",
+        ));
         op.answers.sort_by_key(|answer| answer.0);
     }
     out

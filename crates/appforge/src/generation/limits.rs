@@ -20,6 +20,9 @@ pub struct LimitError {
     pub max: Option<u64>,
     /// What is wrong.
     pub message: String,
+    /// For the request-token limit: the request's estimated input tokens, and those of its
+    /// images ([`check_request_tokens`]).
+    pub estimated_tokens: Option<(u64, u64)>,
 }
 
 impl LimitError {
@@ -31,6 +34,7 @@ impl LimitError {
             limit: None,
             max: None,
             message: message.into(),
+            estimated_tokens: None,
         }
     }
 
@@ -43,6 +47,7 @@ impl LimitError {
                 "{what}, at most {max} allowed on the {} plan (limit `{limit}`)",
                 plan.id
             ),
+            estimated_tokens: None,
         }
     }
 }
@@ -195,6 +200,99 @@ pub fn check_attachment_count(count: usize, plan: &Plan) -> Result<(), LimitErro
     Ok(())
 }
 
+/// Bytes of text a token is taken to be, as `RenderedPrompt::estimated_input_tokens` counts.
+pub const BYTES_PER_TOKEN: u64 = 4;
+
+/// The bytes of text a request sends the model: the prompt, the history's messages, the
+/// app's files (paths and contents) and the phase context (as JSON).
+#[must_use]
+pub fn text_bytes(
+    prompt: &str,
+    history: &[HistoryMessage],
+    files: Option<&[AppFile]>,
+    phase: Option<&PhaseContext>,
+) -> u64 {
+    let history: u64 = history.iter().map(|m| len_u64(m.content.len())).sum();
+    let files: u64 = files
+        .unwrap_or_default()
+        .iter()
+        .map(|f| len_u64(f.path.len()).saturating_add(len_u64(f.content.len())))
+        .sum();
+    let phase = phase.map_or(0, |p| len_u64(serde_json::to_vec(p).map_or(0, |v| v.len())));
+    len_u64(prompt.len())
+        .saturating_add(history)
+        .saturating_add(files)
+        .saturating_add(phase)
+}
+
+/// The input tokens an image of `width` x `height` costs a model: width x height / 750, as
+/// the Messages API documents.
+#[must_use]
+pub fn image_tokens(width: u32, height: u32) -> u64 {
+    u64::from(width) * u64::from(height) / 750
+}
+
+/// The input tokens the plan lets one request send: the text its request limits allow
+/// (`history_bytes`, `app_bytes`, `phase_context_bytes`, and the host's prompt limit
+/// `max_prompt_bytes`) at [`BYTES_PER_TOKEN`]. A request of text alone within each limit is
+/// within this one; images take their share of it.
+#[must_use]
+pub fn request_token_limit(plan: &Plan, max_prompt_bytes: usize) -> u64 {
+    let limits = &plan.request_limits;
+    limits
+        .history_bytes
+        .saturating_add(limits.app_bytes)
+        .saturating_add(limits.phase_context_bytes)
+        .saturating_add(len_u64(max_prompt_bytes))
+        / BYTES_PER_TOKEN
+}
+
+/// A request's estimated input tokens against the plan's limit ([`request_token_limit`]):
+/// its `text_bytes` ([`text_bytes`]) at [`BYTES_PER_TOKEN`] and each attached image of
+/// `images` (width, height) at [`image_tokens`]. Text alone is bounded by the other request
+/// limits, so a request without images always passes.
+///
+/// # Errors
+///
+/// A [`LimitError`] naming `attachments` and the limit `request_tokens`, with the estimate
+/// ([`LimitError::estimated_tokens`]).
+pub fn check_request_tokens(
+    text_bytes: u64,
+    images: &[(u32, u32)],
+    plan: &Plan,
+    max_prompt_bytes: usize,
+) -> Result<(), LimitError> {
+    if images.is_empty() {
+        return Ok(());
+    }
+    let max = request_token_limit(plan, max_prompt_bytes);
+    let text = text_bytes / BYTES_PER_TOKEN;
+    let image = images
+        .iter()
+        .map(|&(w, h)| image_tokens(w, h))
+        .fold(0u64, u64::saturating_add);
+    let estimated = text.saturating_add(image);
+    if estimated <= max {
+        return Ok(());
+    }
+    let count = match images.len() {
+        1 => "1 image".to_owned(),
+        n => format!("{n} images"),
+    };
+    Err(LimitError {
+        field: "attachments".to_owned(),
+        limit: Some("request_tokens"),
+        max: Some(max),
+        message: format!(
+            "the request comes to about {estimated} input tokens ({text} of text and {image} for \
+             {count} at width x height / 750), at most {max} allowed on the {} plan (limit \
+             `request_tokens`)",
+            plan.id
+        ),
+        estimated_tokens: Some((estimated, image)),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,6 +321,32 @@ mod tests {
         let error = check_attachment_count(over, &plan).unwrap_err();
         assert_eq!(error.limit, Some("attachments"));
         assert!(check_attachment_count(over - 1, &plan).is_ok());
+    }
+
+    #[test]
+    fn images_count_against_the_request_tokens_and_text_alone_never_does() {
+        let plan = free();
+        let max = request_token_limit(&plan, 32 * 1024);
+        let text = text_bytes("a todo list", &[HistoryMessage::user("hi")], None, None);
+        assert_eq!(text, 13);
+        assert!(check_request_tokens(u64::MAX, &[], &plan, 32 * 1024).is_ok());
+        // One image of exactly the room left passes; one pixel row more does not.
+        let room = max - text / BYTES_PER_TOKEN;
+        let side = 750;
+        let rows = u32::try_from(room).unwrap();
+        assert_eq!(image_tokens(side, rows), room);
+        check_request_tokens(text, &[(side, rows)], &plan, 32 * 1024).unwrap();
+        let error = check_request_tokens(text, &[(side, rows + 1)], &plan, 32 * 1024).unwrap_err();
+        assert_eq!(
+            (error.field.as_str(), error.limit, error.max),
+            ("attachments", Some("request_tokens"), Some(max))
+        );
+        assert_eq!(error.estimated_tokens, Some((max + 1, room + 1)));
+        assert!(
+            error.message.contains("1 image at width x height / 750"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]

@@ -120,6 +120,25 @@ pub trait AttachmentLoader: Send + Sync + 'static {
         owner: Owner,
         ids: &'a [Uuid],
     ) -> BoxFuture<'a, Result<Vec<Attachment>, AttachmentError>>;
+
+    /// The size in pixels (width, height) of each image of `ids`, in order, read in `owner`'s
+    /// space: what a request's images cost a model is checked with it before anything is
+    /// reserved ([`limits::check_request_tokens`]). By default the images are loaded; a
+    /// loader that keeps their sizes apart answers without reading them.
+    fn dimensions<'a>(
+        &'a self,
+        owner: Owner,
+        ids: &'a [Uuid],
+    ) -> BoxFuture<'a, Result<Vec<(u32, u32)>, AttachmentError>> {
+        Box::pin(async move {
+            Ok(self
+                .load(owner, ids)
+                .await?
+                .iter()
+                .map(|image| (image.width, image.height))
+                .collect())
+        })
+    }
 }
 
 /// Wraps each job's run: the host binds an error-reporting scope or a tracing span to it.
@@ -416,6 +435,27 @@ where
     #[must_use]
     pub fn apps(&self) -> &A {
         &self.inner.apps
+    }
+
+    /// The size of each image of `ids` in `owner`'s space, from the attachment loader
+    /// ([`AttachmentLoader::dimensions`]), for checking a request before it is submitted.
+    ///
+    /// # Errors
+    ///
+    /// [`AttachmentError::Gone`] for an id that is not an image of `owner`'s (always, without
+    /// a loader); [`AttachmentError::Unavailable`] when the loader cannot answer now.
+    pub async fn attachment_dimensions(
+        &self,
+        owner: Owner,
+        ids: &[Uuid],
+    ) -> Result<Vec<(u32, u32)>, AttachmentError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        match &self.inner.attachments {
+            Some(loader) => loader.dimensions(owner, ids).await,
+            None => Err(AttachmentError::Gone(ids[0])),
+        }
     }
 
     /// The pipelines, before a plan's output cap.

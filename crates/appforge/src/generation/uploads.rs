@@ -48,11 +48,35 @@ impl<S: UploadStore + 'static> AttachmentLoader for UploadedImages<S> {
         Box::pin(async move {
             load_attachments(&self.0, owner.id(), ids)
                 .await
-                .map_err(|e| match e {
-                    appforge_uploads::Error::NotFound(id) => AttachmentError::Gone(id),
-                    e => AttachmentError::Unavailable(e.to_string()),
-                })
+                .map_err(attachment_error)
         })
+    }
+
+    /// From the uploads' metadata: the images are not read.
+    fn dimensions<'a>(
+        &'a self,
+        owner: Owner,
+        ids: &'a [Uuid],
+    ) -> BoxFuture<'a, Result<Vec<(u32, u32)>, AttachmentError>> {
+        Box::pin(async move {
+            let mut sizes = Vec::with_capacity(ids.len());
+            for id in ids {
+                let upload = self
+                    .0
+                    .get(owner.id(), *id)
+                    .await
+                    .map_err(attachment_error)?;
+                sizes.push((upload.width, upload.height));
+            }
+            Ok(sizes)
+        })
+    }
+}
+
+fn attachment_error(error: appforge_uploads::Error) -> AttachmentError {
+    match error {
+        appforge_uploads::Error::NotFound(id) => AttachmentError::Gone(id),
+        e => AttachmentError::Unavailable(e.to_string()),
     }
 }
 
@@ -88,9 +112,20 @@ mod tests {
             .unwrap();
         let sizes: Vec<_> = images.iter().map(|a| (a.width, a.height)).collect();
         assert_eq!(sizes, [(1, 4), (3, 2)], "in the order asked");
+        let owner = Owner::User(ada);
+        let read = loader.dimensions(owner, &[tall.id, wide.id]).await.unwrap();
+        assert_eq!(
+            read, sizes,
+            "the sizes from the metadata, in the order asked"
+        );
 
         // Another space never reads them: to its job they are gone.
         let refused = loader.load(Owner::User(bob), &[wide.id]).await.unwrap_err();
+        assert_eq!(refused, AttachmentError::Gone(wide.id));
+        let refused = loader
+            .dimensions(Owner::User(bob), &[wide.id])
+            .await
+            .unwrap_err();
         assert_eq!(refused, AttachmentError::Gone(wide.id));
 
         uploads.delete(ada, tall.id).await.unwrap();

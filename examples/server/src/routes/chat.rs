@@ -27,7 +27,9 @@ use crate::routes::Space;
 use crate::routes::generate::{
     CurrentApp, check_files, check_history, check_prompt, plan_of, quota_denied,
 };
-use crate::routes::uploads::{check_attachments, check_request_tokens, text_bytes};
+use appforge::generation::limits::text_bytes;
+
+use crate::routes::uploads::{check_attachments, check_request_tokens};
 use crate::state::AppState;
 
 /// The job kind chat messages are recorded under (analytics, quota denials).

@@ -6,7 +6,7 @@
 //! `currentAppState`, the conversation's length, the saved app's existence and ownership):
 //! such a request is a `400` naming the field and the limit, and nothing is reserved.
 
-use appforge::generation::limits::{self, LimitError};
+use appforge::generation::limits::{self, LimitError, text_bytes};
 use appforge::generation::{Submission, SubmitError};
 use appforge_apps::AppStore;
 use appforge_llm::{
@@ -23,7 +23,7 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::extract::Json;
 use crate::routes::Space;
-use crate::routes::uploads::{check_attachments, check_request_tokens, text_bytes};
+use crate::routes::uploads::{check_attachments, check_request_tokens};
 use crate::state::AppState;
 
 /// The app a request builds on.
@@ -414,10 +414,14 @@ pub(crate) async fn plan_of(state: &AppState, subject: Uuid) -> Result<Plan, Api
 /// A request over one of the plan's request limits (or an invalid field): a field-level
 /// `400` naming the field, and the limit and its value when it is a plan limit.
 pub(crate) fn limit_error(error: &LimitError) -> ApiError {
-    let details = match (error.limit, error.max) {
+    let mut details = match (error.limit, error.max) {
         (Some(limit), Some(max)) => json!({ "field": error.field, "limit": limit, "max": max }),
         _ => json!({ "field": error.field }),
     };
+    if let Some((estimated, images)) = error.estimated_tokens {
+        details["estimatedTokens"] = json!(estimated);
+        details["imageTokens"] = json!(images);
+    }
     ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", error.to_string()).with_details(details)
 }
 

@@ -10,7 +10,7 @@
 //! The images a request attaches also count against the plan's request size
 //! ([`check_request_tokens`]); a saved version records the images its generation attached.
 
-use appforge_llm::{AppFile, HistoryMessage, PhaseContext};
+use appforge::generation::limits;
 use appforge_quota::Plan;
 use appforge_uploads::{Error as UploadError, Upload};
 use axum::extract::multipart::{Multipart, MultipartError};
@@ -22,7 +22,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::routes::generate::plan_of;
+use crate::routes::generate::{limit_error, plan_of};
 use crate::routes::{IdParam, Space};
 use crate::state::AppState;
 
@@ -270,8 +270,9 @@ fn upload_error(error: &UploadError, plan: &Plan) -> ApiError {
     }
 }
 
-/// Checks a request's `attachments`: at most the plan's `request_limits.attachments`, each a
-/// live upload of the space (another space's, a deleted one or a made-up id is a `404`).
+/// Checks a request's `attachments`: at most the plan's `attachments`
+/// ([`limits::check_attachment_count`]), each a live upload of the space (another space's, a
+/// deleted one or a made-up id is a `404`).
 ///
 /// # Errors
 ///
@@ -282,20 +283,7 @@ pub(crate) async fn check_attachments(
     plan: &Plan,
     ids: &[Uuid],
 ) -> Result<Vec<Upload>, ApiError> {
-    let max = plan.request_limits.attachments;
-    if ids.len() > usize::try_from(max).unwrap_or(usize::MAX) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            format!(
-                "invalid field `attachments`: {} images attached, at most {max} allowed on the {} plan \
-                 (limit `request_limits.attachments`)",
-                ids.len(),
-                plan.id
-            ),
-        )
-        .with_details(json!({ "field": "attachments", "limit": "request_limits.attachments", "max": max })));
-    }
+    limits::check_attachment_count(ids.len(), plan).map_err(|e| limit_error(&e))?;
     let mut uploads = Vec::with_capacity(ids.len());
     for id in ids {
         let upload = state
@@ -312,93 +300,21 @@ pub(crate) async fn check_attachments(
     Ok(uploads)
 }
 
-/// Bytes of text a token is taken to be, as `RenderedPrompt::estimated_input_tokens` counts.
-const BYTES_PER_TOKEN: u64 = 4;
-
-/// The bytes of text a request sends the model: the prompt, the history's messages, the
-/// app's files (paths and contents) and the phase context (as JSON), as the plan's request
-/// limits measure each.
-pub(crate) fn text_bytes(
-    prompt: &str,
-    history: &[HistoryMessage],
-    files: Option<&[AppFile]>,
-    phase: Option<&PhaseContext>,
-) -> u64 {
-    let len = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
-    let history: u64 = history.iter().map(|m| len(m.content.len())).sum();
-    let files: u64 = files
-        .unwrap_or_default()
-        .iter()
-        .map(|f| len(f.path.len()).saturating_add(len(f.content.len())))
-        .sum();
-    let phase = phase.map_or(0, |p| len(serde_json::to_vec(p).map_or(0, |v| v.len())));
-    len(prompt.len())
-        .saturating_add(history)
-        .saturating_add(files)
-        .saturating_add(phase)
-}
-
-/// The input tokens the plan lets one request send: the text its request limits allow
-/// (`history_bytes`, `app_bytes`, `phase_context_bytes`, and the server's prompt limit
-/// `APPFORGE_MAX_PROMPT_BYTES`) at four bytes a token. A request of text alone within each
-/// limit is within this one; images take their share of it.
-pub(crate) fn request_token_limit(plan: &Plan, max_prompt_bytes: usize) -> u64 {
-    let limits = &plan.request_limits;
-    limits
-        .history_bytes
-        .saturating_add(limits.app_bytes)
-        .saturating_add(limits.phase_context_bytes)
-        .saturating_add(u64::try_from(max_prompt_bytes).unwrap_or(u64::MAX))
-        / BYTES_PER_TOKEN
-}
-
-/// Checks a request's estimated input tokens against the plan's limit
-/// ([`request_token_limit`]): its text at four bytes a token and each attached image at
-/// width x height / 750 tokens (the Messages API's rule, [`Upload::estimated_tokens`]).
-/// Called before anything is reserved or sent to a model.
+/// Checks a request's estimated input tokens, its `text_bytes` ([`limits::text_bytes`]) and
+/// its images, against the plan's limit ([`limits::check_request_tokens`]), before anything is
+/// reserved or sent to a model.
 ///
 /// # Errors
 ///
-/// A `400` naming `attachments` and the limit `request_tokens`, with the estimate.
+/// A `400` naming `attachments` and `request_tokens`, with `estimatedTokens` and
+/// `imageTokens`.
 pub(crate) fn check_request_tokens(
     state: &AppState,
     plan: &Plan,
     text_bytes: u64,
     uploads: &[Upload],
 ) -> Result<(), ApiError> {
-    if uploads.is_empty() {
-        // Text alone is bounded by the plan's other request limits.
-        return Ok(());
-    }
-    let max = request_token_limit(plan, state.config().max_prompt_bytes);
-    let text = text_bytes / BYTES_PER_TOKEN;
-    let images = uploads
-        .iter()
-        .map(Upload::estimated_tokens)
-        .fold(0u64, u64::saturating_add);
-    let estimated = text.saturating_add(images);
-    if estimated <= max {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_body",
-        format!(
-            "invalid field `attachments`: the request comes to about {estimated} input tokens \
-             ({text} of text and {images} for {} at width x height / 750), at most {max} \
-             allowed on the {} plan (limit `request_tokens`)",
-            match uploads.len() {
-                1 => "1 image".to_owned(),
-                n => format!("{n} images"),
-            },
-            plan.id
-        ),
-    )
-    .with_details(json!({
-        "field": "attachments",
-        "limit": "request_tokens",
-        "max": max,
-        "estimatedTokens": estimated,
-        "imageTokens": images,
-    })))
+    let sizes: Vec<(u32, u32)> = uploads.iter().map(|u| (u.width, u.height)).collect();
+    limits::check_request_tokens(text_bytes, &sizes, plan, state.config().max_prompt_bytes)
+        .map_err(|e| limit_error(&e))
 }

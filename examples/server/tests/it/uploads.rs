@@ -282,7 +282,7 @@ async fn attachments_reach_the_job_and_bad_ones_are_refused() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["details"]["field"], "attachments");
-    assert_eq!(body["details"]["limit"], "request_limits.attachments");
+    assert_eq!(body["details"]["limit"], "attachments");
     assert_eq!(body["details"]["max"], 4);
 
     // A deleted upload is not found either.
