@@ -411,8 +411,34 @@ async fn bad_requests_name_the_field_and_cost_nothing() {
         Some(json!({ "prompt": "x", "unknown": 1 })),
     )
     .await;
-    assert!(status.is_client_error(), "{status}");
-    assert_eq!(body["error"], "invalid_body");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_body"))
+    );
+    // A field of the wrong type is named by its path.
+    let (status, _, body) = call(
+        &app,
+        "POST",
+        url,
+        Some(&alice),
+        Some(json!({ "prompt": "x", "conversationHistory": [{ "role": "user", "content": 7 }] })),
+    )
+    .await;
+    assert_eq!(
+        (status, body["details"]["field"].as_str()),
+        (
+            StatusCode::BAD_REQUEST,
+            Some("conversationHistory[0].content")
+        ),
+        "{body}"
+    );
+    // Not JSON at all: 415.
+    let request = Request::post(url)
+        .header(header::AUTHORIZATION, format!("Bearer {alice}"))
+        .body(Body::from("prompt=x"))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let (status, _, body) = call(
         &app,
         "POST",

@@ -1,15 +1,14 @@
-//! A JSON body extractor whose rejections are [`ApiError`]s naming the offending field.
+//! The JSON body extractor of the routes: `appforge::axum::JsonBody` (a bad body is a
+//! `400 invalid_body` naming the field at fault in `details.field`), answered as an
+//! [`ApiError`] so that the request id is added to it.
 
 use axum::extract::{FromRequest, Request};
-use bytes::Bytes;
-use http::header;
 use serde::de::DeserializeOwned;
-use serde_json::json;
 
 use crate::error::ApiError;
 
 /// Like `axum::Json`, but a bad body is a `400 invalid_body` with the serde path of the field
-/// at fault in `details.field`.
+/// at fault in `details.field` ([`appforge::axum::JsonBody`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
@@ -21,77 +20,24 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        if !is_json {
-            return Err(ApiError::new(
-                http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "expected a JSON body with Content-Type: application/json",
-            ));
-        }
-        let body = Bytes::from_request(request, state).await.map_err(|e| {
-            if e.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    http::StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    "the request body is larger than the server accepts",
-                )
-            } else {
-                ApiError::bad_request(format!("cannot read the body: {e}"))
-            }
-        })?;
-        parse(&body).map(Self)
+        appforge::axum::JsonBody::from_request(request, state)
+            .await
+            .map(|appforge::axum::JsonBody(body)| Self(body))
+            .map_err(ApiError::from)
     }
 }
 
 /// Parses `body` as `T`, naming the field at fault.
 pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let field = e.path().to_string();
-        let inner = e.into_inner();
-        let message = if field == "." {
-            format!("invalid JSON body: {inner}")
-        } else {
-            format!("invalid field `{field}`: {inner}")
-        };
-        ApiError::new(http::StatusCode::BAD_REQUEST, "invalid_body", message)
-            .with_details(json!({ "field": field }))
-    })
+    appforge::axum::parse_json(body).map_err(ApiError::from)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(Debug, serde::Deserialize)]
-    #[allow(dead_code)]
-    struct Body {
-        prompt: String,
-        nested: Option<Inner>,
-    }
-
-    #[derive(Debug, serde::Deserialize)]
-    #[allow(dead_code)]
-    struct Inner {
-        count: u32,
-    }
-
-    #[test]
-    fn names_the_field_at_fault() {
-        let error = parse::<Body>(br#"{"prompt":"x","nested":{"count":"many"}}"#).unwrap_err();
-        assert_eq!(error.status(), http::StatusCode::BAD_REQUEST);
-        let text = format!("{error:?}");
-        assert!(text.contains("nested.count"), "{text}");
-    }
-
-    #[test]
-    fn a_missing_field_is_named() {
-        let error = parse::<Body>(br"{}").unwrap_err();
-        assert!(format!("{error:?}").contains("prompt"));
+impl From<appforge::axum::BodyRejection> for ApiError {
+    fn from(rejection: appforge::axum::BodyRejection) -> Self {
+        let error = Self::new(rejection.status, rejection.code, rejection.message.clone());
+        match rejection.details() {
+            Some(details) => error.with_details(details),
+            None => error,
+        }
     }
 }

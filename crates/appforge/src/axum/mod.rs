@@ -29,6 +29,7 @@
 //! ```
 
 mod auth;
+mod body;
 mod openapi;
 #[cfg(feature = "orgs")]
 mod orgs;
@@ -42,7 +43,6 @@ use appforge_files::AppFile;
 use appforge_jobs::{Job, JobEventKind, JobId, JobQueue, JobStatus, JobStore};
 use appforge_llm::{FullAppRequest, HistoryMessage, ModifyRequest, PhaseContext, PlanRequest};
 use appforge_quota::{QuotaStatus, UsageStore};
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -56,6 +56,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 pub use auth::{Action, AuthRejection, Authenticate, Space, SupabaseJwt, bearer};
+pub use body::{BodyRejection, JsonBody, parse_json};
 pub use openapi::openapi;
 #[cfg(feature = "orgs")]
 #[cfg_attr(docsrs, doc(cfg(feature = "orgs")))]
@@ -314,15 +315,12 @@ impl From<LimitError> for ApiError {
     }
 }
 
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> Self {
-        let status = rejection.status();
-        let code = if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
-            "unsupported_media_type"
-        } else {
-            "invalid_body"
-        };
-        Self::new(status, code, rejection.body_text())
+impl From<BodyRejection> for ApiError {
+    fn from(rejection: BodyRejection) -> Self {
+        Self {
+            details: rejection.details().map(Box::new),
+            ..Self::new(rejection.status, rejection.code, rejection.message)
+        }
     }
 }
 
@@ -330,7 +328,8 @@ impl From<JsonRejection> for ApiError {
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 struct ErrorBody {
     /// A stable code: `invalid_body`, `unauthorized`, `forbidden`, `not_found`,
-    /// `quota_exceeded`, `unsupported_media_type`, `internal`.
+    /// `quota_exceeded`, `member_cap_reached`, `unsupported_media_type`, `body_too_large`,
+    /// `internal`.
     error: String,
     /// What went wrong, for people.
     message: String,
@@ -540,7 +539,7 @@ where
     async fn full_app(
         self,
         request: Parts,
-        body: Result<Json<FullAppBody>, JsonRejection>,
+        body: Result<JsonBody<FullAppBody>, BodyRejection>,
     ) -> Result<Response, ApiError> {
         let (
             user,
@@ -549,7 +548,7 @@ where
                 member_daily_cap,
             },
         ) = self.acting(&request, Action::Generate).await?;
-        let Json(mut body) = body?;
+        let JsonBody(mut body) = body?;
         let plan = self
             .admit(
                 owner,
@@ -599,7 +598,7 @@ where
     async fn modify(
         self,
         request: Parts,
-        body: Result<Json<ModifyBody>, JsonRejection>,
+        body: Result<JsonBody<ModifyBody>, BodyRejection>,
     ) -> Result<Response, ApiError> {
         let (
             user,
@@ -608,7 +607,7 @@ where
                 member_daily_cap,
             },
         ) = self.acting(&request, Action::Modify).await?;
-        let Json(mut body) = body?;
+        let JsonBody(mut body) = body?;
         let plan = self
             .admit(
                 owner,
@@ -659,7 +658,7 @@ where
     async fn plan_phases(
         self,
         request: Parts,
-        body: Result<Json<PlanBody>, JsonRejection>,
+        body: Result<JsonBody<PlanBody>, BodyRejection>,
     ) -> Result<Response, ApiError> {
         let (
             user,
@@ -668,7 +667,7 @@ where
                 member_daily_cap,
             },
         ) = self.acting(&request, Action::Generate).await?;
-        let Json(body) = body?;
+        let JsonBody(body) = body?;
         let plan = self
             .admit(
                 owner,

@@ -40,12 +40,16 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             error(
                 g,
                 400,
-                "a field over its plan limit, or invalid (`details.field`, `details.limit`); with images attached, the request's estimated input tokens over `request_tokens` (`details.estimatedTokens`, `details.imageTokens`)",
+                "a body that does not match the schema, a field over its plan limit, or invalid (`details.field`: its path; `details.limit`); with images attached, the request's estimated input tokens over `request_tokens` (`details.estimatedTokens`, `details.imageTokens`)",
             ),
             error(g, 401, "no or invalid credentials"),
             error(g, 403, "the authentication refused the user"),
             error(g, 415, "not `application/json`"),
-            error(g, 422, "a body that does not match the schema"),
+            error(
+                g,
+                413,
+                "a body larger than the host accepts (`body_too_large`)",
+            ),
             error(
                 g,
                 429,
