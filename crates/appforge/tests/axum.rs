@@ -467,7 +467,15 @@ async fn bad_requests_name_the_field_and_cost_nothing() {
 #[tokio::test]
 async fn a_spent_quota_answers_429_with_retry_after_and_the_windows() {
     let service = service(&ScriptedProvider::new());
-    let app = app(&service);
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let api = appforge::axum::Api::new(
+        service.clone(),
+        SupabaseJwt::new(&SecretString::from(SECRET)),
+    )
+    .on_event(move |event| seen.lock().unwrap().push(event.clone()))
+    .router();
+    let app = Router::new().nest("/builder", api);
     let user = Uuid::new_v4();
     let alice = token(user, false);
     let daily = service
@@ -505,6 +513,75 @@ async fn a_spent_quota_answers_429_with_retry_after_and_the_windows() {
         .unwrap();
     assert!(retry >= 1);
     assert!(body["details"]["deniedBy"].is_string(), "{body}");
+
+    // The host heard of each accepted generation and of the refusal.
+    let events = events.lock().unwrap();
+    let accepted = events
+        .iter()
+        .filter(|e| matches!(e, appforge::axum::ApiEvent::Accepted { user: u, kind: "plan_phases", .. } if *u == user))
+        .count();
+    assert_eq!(u64::from(daily), u64::try_from(accepted).unwrap());
+    assert!(
+        matches!(
+            events.last(),
+            Some(appforge::axum::ApiEvent::Refused {
+                code: "quota_exceeded",
+                kind: "plan_phases",
+                ..
+            })
+        ),
+        "{events:?}"
+    );
+}
+
+/// A host that decides who acts and where in one pass (`act`), answering with its own error
+/// code, details and `Retry-After`.
+struct OnePass;
+
+impl Authenticate for OnePass {
+    async fn authenticate(&self, _: &HeaderMap) -> Result<Uuid, AuthRejection> {
+        unreachable!("the router calls act")
+    }
+
+    async fn act(
+        &self,
+        request: &http::request::Parts,
+        _: Action,
+    ) -> Result<(Uuid, Space), AuthRejection> {
+        match request.headers.get("x-user").and_then(|v| v.to_str().ok()) {
+            Some(user) => {
+                let user: Uuid = user.parse().unwrap();
+                Ok((user, Owner::User(user).into()))
+            }
+            None => Err(
+                AuthRejection::forbidden("sign in through your organization")
+                    .code("sso_required")
+                    .details(json!({ "org": "acme" }))
+                    .retry_after(7),
+            ),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_host_may_decide_in_one_pass_with_its_own_codes() {
+    let service = service(&ScriptedProvider::new());
+    let app = Router::new().nest("/builder", router(service.clone(), OnePass));
+    let (status, headers, body) = call(&app, "GET", "/builder/quota", None, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("sso_required")),
+        "{body}"
+    );
+    assert_eq!(body["details"]["org"], "acme");
+    assert_eq!(headers[header::RETRY_AFTER], "7");
+    let user = Uuid::new_v4();
+    let request = Request::get("/builder/quota")
+        .header("x-user", user.to_string())
+        .body(Body::empty())
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
 }
 
 /// A host's own authentication: an API key header naming the user.

@@ -20,7 +20,7 @@ pub struct ApiError {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ErrorBody {
-    pub(crate) error: &'static str,
+    pub(crate) error: std::borrow::Cow<'static, str>,
     pub(crate) message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) details: Option<serde_json::Value>,
@@ -92,7 +92,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
-            error: self.code,
+            error: self.code.into(),
             message: self.message,
             details: self.details,
             request_id: None,
@@ -100,6 +100,28 @@ impl IntoResponse for ApiError {
         let mut response = (self.status, Json(body.clone())).into_response();
         response.extensions_mut().insert(body);
         response
+    }
+}
+
+impl From<ApiError> for appforge::axum::AuthRejection {
+    /// The same answer, through the library's router (the server's `SpaceAuth`).
+    fn from(error: ApiError) -> Self {
+        let rejection = Self::new(error.status, error.message).code(error.code);
+        match error.details {
+            Some(details) => rejection.details(details),
+            None => rejection,
+        }
+    }
+}
+
+impl From<appforge::axum::ErrorBody> for ErrorBody {
+    fn from(body: appforge::axum::ErrorBody) -> Self {
+        Self {
+            error: body.error.into(),
+            message: body.message,
+            details: body.details,
+            request_id: None,
+        }
     }
 }
 

@@ -50,7 +50,12 @@ pub(crate) async fn layer(mut request: Request, next: Next) -> Response {
     );
     let mut response = next.run(request).instrument(span.clone()).await;
     span.record("status", response.status().as_u16());
-    if let Some(mut body) = response.extensions_mut().remove::<ErrorBody>() {
+    // An error of the library's router carries its own body; it is answered as the server's.
+    let library = response
+        .extensions_mut()
+        .remove::<appforge::axum::ErrorBody>()
+        .map(ErrorBody::from);
+    if let Some(mut body) = response.extensions_mut().remove::<ErrorBody>().or(library) {
         body.request_id = Some(id.clone());
         let (mut parts, _) = response.into_parts();
         parts.headers.remove(http::header::CONTENT_LENGTH);

@@ -53,6 +53,22 @@ pub trait Authenticate: Send + Sync + 'static {
         let _ = (request, action);
         std::future::ready(Ok(Space::from(Owner::User(user))))
     }
+
+    /// Who acts and in which space, in one pass: by default [`authenticate`](Self::authenticate)
+    /// then [`space`](Self::space). A host whose own check answers both at once (or finds
+    /// what an outer layer decided in the request's extensions) overrides it; the router calls
+    /// only this.
+    fn act(
+        &self,
+        request: &http::request::Parts,
+        action: Action,
+    ) -> impl Future<Output = Result<(Uuid, Space), AuthRejection>> + Send {
+        async move {
+            let user = self.authenticate(&request.headers).await?;
+            let space = self.space(request, user, action).await?;
+            Ok((user, space))
+        }
+    }
 }
 
 /// The space a request acts in ([`Authenticate::space`]): whose jobs, quota and apps it
@@ -98,44 +114,72 @@ pub struct AuthRejection {
     pub status: StatusCode,
     /// Why, for the client (never the credential itself).
     pub message: String,
+    /// The error code of the answer; by default the status's (`unauthorized`, `forbidden`,
+    /// `not_found`, `internal`).
+    pub code: Option<&'static str>,
+    /// The answer's `details` (boxed: a `Value` is large with some of serde_json's features).
+    pub details: Option<Box<serde_json::Value>>,
+    /// Seconds for a `Retry-After` header (a rate limit).
+    pub retry_after: Option<u64>,
 }
 
 impl AuthRejection {
+    /// A rejection with `status` and `message`.
+    #[must_use]
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            code: None,
+            details: None,
+            retry_after: None,
+        }
+    }
+
     /// `401 Unauthorized`.
     #[must_use]
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::UNAUTHORIZED,
-            message: message.into(),
-        }
+        Self::new(StatusCode::UNAUTHORIZED, message)
     }
 
     /// `403 Forbidden`.
     #[must_use]
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::FORBIDDEN,
-            message: message.into(),
-        }
+        Self::new(StatusCode::FORBIDDEN, message)
     }
 
     /// `500 Internal Server Error`: the check could not be made (a store that failed).
     #[must_use]
     pub fn internal(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: message.into(),
-        }
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
 
     /// `404 Not Found`: for a space the user does not belong to, so that outsiders cannot
     /// tell it exists.
     #[must_use]
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::NOT_FOUND,
-            message: message.into(),
-        }
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// With the host's error code (`sso_required`, `rate_limited`, ...).
+    #[must_use]
+    pub fn code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
+    }
+
+    /// With `details`.
+    #[must_use]
+    pub fn details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(Box::new(details));
+        self
+    }
+
+    /// With a `Retry-After` of `seconds`.
+    #[must_use]
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 }
 

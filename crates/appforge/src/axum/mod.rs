@@ -86,6 +86,45 @@ pub struct Api<J, U, A, Au> {
     auth: Arc<Au>,
     max_prompt_bytes: usize,
     mounted_at: String,
+    on_event: Option<EventHook>,
+    shutdown: Option<tokio_util::sync::CancellationToken>,
+    skipped: Vec<&'static str>,
+}
+
+type EventHook = Arc<dyn Fn(&ApiEvent) + Send + Sync>;
+
+/// What the router did with a generation request, for a host's analytics and metrics
+/// ([`Api::on_event`]).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ApiEvent {
+    /// A generation was accepted, as `job`.
+    Accepted {
+        /// Who submitted it.
+        user: Uuid,
+        /// The space it runs in.
+        owner: Owner,
+        /// Its job.
+        job: JobId,
+        /// `full_app`, `modify` or `plan_phases`.
+        kind: &'static str,
+        /// The plan it was admitted on.
+        plan: appforge_quota::PlanId,
+    },
+    /// The space's quota refused it (`quota_exceeded`), or the member's daily cap in an org
+    /// (`member_cap_reached`).
+    Refused {
+        /// Who asked.
+        user: Uuid,
+        /// The space it would have run in.
+        owner: Owner,
+        /// `full_app`, `modify` or `plan_phases`.
+        kind: &'static str,
+        /// The answer's code.
+        code: &'static str,
+        /// The windows that refused it.
+        status: Box<QuotaStatus>,
+    },
 }
 
 impl<J, U, A, Au> Clone for Api<J, U, A, Au> {
@@ -95,6 +134,9 @@ impl<J, U, A, Au> Clone for Api<J, U, A, Au> {
             auth: Arc::clone(&self.auth),
             max_prompt_bytes: self.max_prompt_bytes,
             mounted_at: self.mounted_at.clone(),
+            on_event: self.on_event.clone(),
+            shutdown: self.shutdown.clone(),
+            skipped: self.skipped.clone(),
         }
     }
 }
@@ -122,6 +164,39 @@ where
             auth: Arc::new(auth),
             max_prompt_bytes: DEFAULT_MAX_PROMPT_BYTES,
             mounted_at: "/".to_owned(),
+            on_event: None,
+            shutdown: None,
+            skipped: Vec::new(),
+        }
+    }
+
+    /// Ends the open job event streams when `token` is cancelled (the host's shutdown), so
+    /// that a graceful stop does not wait for them.
+    #[must_use]
+    pub fn shutdown(mut self, token: tokio_util::sync::CancellationToken) -> Self {
+        self.shutdown = Some(token);
+        self
+    }
+
+    /// Leaves `/quota` or `/openapi.json` out of the router, for a host that serves its own
+    /// (other paths are ignored).
+    #[must_use]
+    pub fn without(mut self, path: &'static str) -> Self {
+        self.skipped.push(path);
+        self
+    }
+
+    /// Calls `hook` with each generation request the router accepts or the quota refuses
+    /// (after the answer is decided, before it is sent).
+    #[must_use]
+    pub fn on_event(mut self, hook: impl Fn(&ApiEvent) + Send + Sync + 'static) -> Self {
+        self.on_event = Some(Arc::new(hook));
+        self
+    }
+
+    fn emit(&self, event: &ApiEvent) {
+        if let Some(hook) = &self.on_event {
+            hook(event);
         }
     }
 
@@ -141,38 +216,30 @@ where
 
     /// The router.
     pub fn router(self) -> Router {
-        Router::new()
+        let router = Router::new()
             .route(
                 "/ai-builder/full-app",
-                post(
-                    |State(api): State<Self>, request: Parts, body| async move {
-                        api.full_app(request, body).await
-                    },
-                ),
+                post(|State(api): State<Self>, request: Parts, body| async move {
+                    api.full_app(request, body).await
+                }),
             )
             .route(
                 "/ai-builder/modify",
-                post(
-                    |State(api): State<Self>, request: Parts, body| async move {
-                        api.modify(request, body).await
-                    },
-                ),
+                post(|State(api): State<Self>, request: Parts, body| async move {
+                    api.modify(request, body).await
+                }),
             )
             .route(
                 "/ai-builder/plan-phases",
-                post(
-                    |State(api): State<Self>, request: Parts, body| async move {
-                        api.plan_phases(request, body).await
-                    },
-                ),
+                post(|State(api): State<Self>, request: Parts, body| async move {
+                    api.plan_phases(request, body).await
+                }),
             )
             .route(
                 "/jobs/{id}",
-                get(
-                    |State(api): State<Self>, request: Parts, id| async move {
-                        api.job(request, id).await
-                    },
-                )
+                get(|State(api): State<Self>, request: Parts, id| async move {
+                    api.job(request, id).await
+                })
                 .delete(
                     |State(api): State<Self>, request: Parts, id| async move {
                         api.cancel(request, id).await
@@ -181,39 +248,38 @@ where
             )
             .route(
                 "/jobs/{id}/events",
-                get(
-                    |State(api): State<Self>, request: Parts, id| async move {
-                        api.events(request, id).await
-                    },
-                ),
-            )
-            .route(
+                get(|State(api): State<Self>, request: Parts, id| async move {
+                    api.events(request, id).await
+                }),
+            );
+        let router = if self.skipped.contains(&"/quota") {
+            router
+        } else {
+            router.route(
                 "/quota",
                 get(|State(api): State<Self>, request: Parts| async move {
                     api.quota(request).await
                 }),
             )
-            .route(
+        };
+        let router = if self.skipped.contains(&"/openapi.json") {
+            router
+        } else {
+            router.route(
                 "/openapi.json",
                 get(|State(api): State<Self>| async move { Json(openapi(&api.mounted_at)) }),
             )
-            .with_state(self)
+        };
+        router.with_state(self)
     }
 
     /// The user and the space the request acts in, for `action`.
     async fn acting(&self, request: &Parts, action: Action) -> Result<(Uuid, Space), ApiError> {
-        let rejected = |r: AuthRejection| ApiError::new(r.status, status_code(r.status), r.message);
-        let user = self
-            .auth
-            .authenticate(&request.headers)
-            .await
-            .map_err(rejected)?;
-        let space = self
-            .auth
-            .space(request, user, action)
-            .await
-            .map_err(rejected)?;
-        Ok((user, space))
+        self.auth.act(request, action).await.map_err(|r| ApiError {
+            details: r.details,
+            retry_after: r.retry_after,
+            ..ApiError::new(r.status, r.code.unwrap_or(status_code(r.status)), r.message)
+        })
     }
 }
 
@@ -324,18 +390,20 @@ impl From<BodyRejection> for ApiError {
     }
 }
 
-/// The body of every error answer.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-struct ErrorBody {
+/// The body of every error answer. It also rides on the response as an extension, so that a
+/// host's middleware can rewrite it (add a request id) without parsing the body.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[non_exhaustive]
+pub struct ErrorBody {
     /// A stable code: `invalid_body`, `unauthorized`, `forbidden`, `not_found`,
     /// `quota_exceeded`, `member_cap_reached`, `unsupported_media_type`, `body_too_large`,
     /// `internal`.
-    error: String,
+    pub error: String,
     /// What went wrong, for people.
-    message: String,
+    pub message: String,
     /// The field and limit of a `400`; the quota status of a `429`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    details: Option<Value>,
+    pub details: Option<Value>,
 }
 
 impl IntoResponse for ApiError {
@@ -345,7 +413,8 @@ impl IntoResponse for ApiError {
             message: self.message,
             details: self.details.map(|details| *details),
         };
-        let mut response = (self.status, Json(body)).into_response();
+        let mut response = (self.status, Json(body.clone())).into_response();
+        response.extensions_mut().insert(body);
         if let Some(secs) = self.retry_after
             && let Ok(value) = secs.to_string().parse()
         {
@@ -517,21 +586,44 @@ where
         member_daily_cap: Option<u32>,
         submission: Submission,
     ) -> Result<Response, ApiError> {
+        let kind = submission.kind();
         let submission = match owner.org() {
             Some(org) => submission.in_org(org).member_daily_cap(member_daily_cap),
             None => submission,
         };
+        let refused = |code: &'static str, status: &QuotaStatus| ApiEvent::Refused {
+            user,
+            owner,
+            kind,
+            code,
+            status: Box::new(status.clone()),
+        };
         match self.service.submit(user, submission).await {
-            Ok(submitted) => Ok((
-                StatusCode::ACCEPTED,
-                Json(Accepted {
-                    job_id: submitted.job.to_string(),
-                    status: JobStatus::Pending,
-                }),
-            )
-                .into_response()),
-            Err(SubmitError::Denied(status)) => Err(ApiError::denied(&status)),
-            Err(SubmitError::MemberCap(status)) => Err(ApiError::member_cap(&status)),
+            Ok(submitted) => {
+                self.emit(&ApiEvent::Accepted {
+                    user,
+                    owner,
+                    job: submitted.job,
+                    kind,
+                    plan: submitted.plan,
+                });
+                Ok((
+                    StatusCode::ACCEPTED,
+                    Json(Accepted {
+                        job_id: submitted.job.to_string(),
+                        status: JobStatus::Pending,
+                    }),
+                )
+                    .into_response())
+            }
+            Err(SubmitError::Denied(status)) => {
+                self.emit(&refused("quota_exceeded", &status));
+                Err(ApiError::denied(&status))
+            }
+            Err(SubmitError::MemberCap(status)) => {
+                self.emit(&refused("member_cap_reached", &status));
+                Err(ApiError::member_cap(&status))
+            }
             Err(error) => Err(ApiError::internal(&error)),
         }
     }
@@ -737,6 +829,13 @@ where
         let stream = job_events(self.service.queue(), owner, job_id(&id)?)
             .await
             .map_err(|e| jobs_error(&e))?;
+        let shutdown = self.shutdown.clone();
+        let stream = stream.take_until(async move {
+            match shutdown {
+                Some(token) => token.cancelled_owned().await,
+                None => std::future::pending().await,
+            }
+        });
         Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(SSE_KEEP_ALIVE)))
     }
 

@@ -1,20 +1,16 @@
-//! `GET /api/jobs`, `GET|DELETE /api/jobs/{id}` and the job's live events as SSE.
-//!
-//! The list is of summaries ([`JobSummary`]: no result, the prompt and error cut short); one
-//! job's route gives it whole.
+//! `GET /api/jobs`: the space's jobs as summaries ([`JobSummary`]: no result, the prompt and
+//! error cut short). One job's routes (`GET|DELETE /api/jobs/{id}`, its events as SSE) are the
+//! library's router's ([`super::generate::router`]), which gives it whole ([`JobView`]).
 
-use std::convert::Infallible;
 use std::str::FromStr;
 
-use appforge_jobs::{Cursor, Job, JobFilter, JobId, JobStatus, PageRequest};
-use axum::extract::{Path, Query, State};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use futures::{Stream, StreamExt};
+use appforge_jobs::{Cursor, Job, JobFilter, JobStatus, PageRequest};
+use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::ApiError;
-use crate::routes::{IdParam, Space};
+use crate::routes::Space;
 use crate::state::AppState;
 
 pub(crate) use appforge::axum::JobView;
@@ -125,19 +121,6 @@ pub(crate) struct JobList {
     next_cursor: Option<String>,
 }
 
-fn job_id(raw: &str) -> Result<JobId, ApiError> {
-    // An unparsable id is as unknown as another user's.
-    JobId::from_str(raw).map_err(|_| ApiError::not_found("job"))
-}
-
-fn jobs_error(error: &appforge_jobs::Error) -> ApiError {
-    if error.is_not_found() {
-        ApiError::not_found("job")
-    } else {
-        ApiError::internal(error)
-    }
-}
-
 pub(crate) async fn list(
     State(state): State<AppState>,
     space: Space,
@@ -156,53 +139,6 @@ pub(crate) async fn list(
     }))
 }
 
-pub(crate) async fn get(
-    State(state): State<AppState>,
-    space: Space,
-    Path(IdParam { id }): Path<IdParam>,
-) -> Result<axum::Json<JobView>, ApiError> {
-    let job = state
-        .queue()
-        .get(space.owner, job_id(&id)?)
-        .await
-        .map_err(|e| jobs_error(&e))?;
-    Ok(axum::Json(JobView::from(&job)))
-}
-
-/// Cancels a pending job at once, or asks a running one to stop. Cancelling a finished job
-/// answers it as it is: the call is idempotent.
-pub(crate) async fn cancel(
-    State(state): State<AppState>,
-    space: Space,
-    Path(IdParam { id }): Path<IdParam>,
-) -> Result<axum::Json<JobView>, ApiError> {
-    let id = job_id(&id)?;
-    let job = match state.queue().cancel(space.owner, id).await {
-        Ok(job) => job,
-        Err(e) if e.is_illegal_transition() => state
-            .queue()
-            .get(space.owner, id)
-            .await
-            .map_err(|e| jobs_error(&e))?,
-        Err(e) => return Err(jobs_error(&e)),
-    };
-    Ok(axum::Json(JobView::from(&job)))
-}
-
-/// The job's events ([`appforge::axum::job_events`]): `state`, then `progress` events, then
-/// exactly one terminal event; the stream then ends, or when the server shuts down.
-pub(crate) async fn events(
-    State(state): State<AppState>,
-    space: Space,
-    Path(IdParam { id }): Path<IdParam>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let stream = appforge::axum::job_events(state.queue(), space.owner, job_id(&id)?)
-        .await
-        .map_err(|e| jobs_error(&e))?;
-    let stream = stream.take_until(state.shutdown_token().clone().cancelled_owned());
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(appforge::axum::SSE_KEEP_ALIVE)))
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -213,7 +149,7 @@ mod tests {
     fn a_summary_has_no_result_and_a_short_prompt() {
         let prompt = "p".repeat(10_000);
         let job: Job = serde_json::from_value(json!({
-            "id": JobId::new(),
+            "id": appforge_jobs::JobId::new(),
             "user_id": uuid::Uuid::new_v4(),
             "kind": "full_app",
             "status": "completed",

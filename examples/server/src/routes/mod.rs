@@ -300,9 +300,7 @@ pub fn router(state: &AppState) -> Router {
 fn space(prefix: &str, state: &AppState) -> Router<AppState> {
     let at = |path: &str| format!("{prefix}{path}");
     Router::new()
-        .route(&at("/ai-builder/full-app"), post(generate::full_app))
-        .route(&at("/ai-builder/modify"), post(generate::modify))
-        .route(&at("/ai-builder/plan-phases"), post(generate::plan_phases))
+        .nest(prefix, generate::router(prefix, state))
         .route(&at("/chat"), post(chat::chat))
         .route(
             &at("/uploads"),
@@ -313,8 +311,6 @@ fn space(prefix: &str, state: &AppState) -> Router<AppState> {
             get(uploads::get).delete(uploads::delete),
         )
         .route(&at("/jobs"), get(jobs::list))
-        .route(&at("/jobs/{id}"), get(jobs::get).delete(jobs::cancel))
-        .route(&at("/jobs/{id}/events"), get(jobs::events))
         .route(&at("/jobs/{id}/app"), get(download::app))
         .route(&at("/jobs/{id}/zip"), get(download::zip))
         .route(&at("/apps"), get(apps::list))

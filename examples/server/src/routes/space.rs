@@ -180,3 +180,37 @@ async fn record(
 fn misrouted(message: impl Into<String>) -> ApiError {
     ApiError::internal(&std::io::Error::other(message.into()))
 }
+
+/// The server's authentication for the library's generation router (`appforge::axum`): the
+/// same [`Space`] every space route reads, in one pass (an org route's layer has put it in
+/// the request's extensions; a personal route checks the bearer token), with the server's
+/// own error answers.
+#[derive(Clone)]
+pub(crate) struct SpaceAuth(pub(crate) AppState);
+
+impl appforge::axum::Authenticate for SpaceAuth {
+    async fn authenticate(
+        &self,
+        headers: &http::HeaderMap,
+    ) -> Result<Uuid, appforge::axum::AuthRejection> {
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        parts.headers = headers.clone();
+        AuthUser::from_request_parts(&mut parts, &self.0)
+            .await
+            .map(|user| user.id)
+            .map_err(Into::into)
+    }
+
+    async fn act(
+        &self,
+        request: &Parts,
+        _: appforge::axum::Action,
+    ) -> Result<(Uuid, appforge::axum::Space), appforge::axum::AuthRejection> {
+        let mut parts = request.clone();
+        let space = Space::from_request_parts(&mut parts, &self.0).await?;
+        Ok((
+            space.actor,
+            appforge::axum::Space::new(space.owner).member_daily_cap(space.member_daily_cap),
+        ))
+    }
+}

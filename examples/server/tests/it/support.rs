@@ -89,8 +89,23 @@ impl Options {
     }
 }
 
+/// The error-report routing of the server's subscriber (`telemetry::init`), without its log
+/// output: an `error!` line becomes a report on the hub the request or job runs on (when
+/// reporting is on), as in production.
+fn route_errors_to_reports() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::registry()
+            .with(appforge_analytics::tracing_layers())
+            .try_init();
+    });
+}
+
 impl TestServer {
     pub(crate) async fn start(db: Db, options: Options) -> Self {
+        route_errors_to_reports();
         let mut env: HashMap<&str, String> = HashMap::new();
         env.insert("DATABASE_URL", db.url());
         env.insert("APPFORGE_WORKERS", options.workers.to_string());
