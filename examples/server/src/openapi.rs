@@ -1,6 +1,8 @@
-//! The OpenAPI document: the personal space and the other routes are kept by hand in
-//! `openapi.json`, with the schemas of the types shared with the library's router generated
-//! from them (`Job`); each route of an org's space (`/api/orgs/{org}/...`) is derived from its
+//! The OpenAPI document: the operations the library's router serves (the generation routes,
+//! a job's get, cancel and events) and the schemas of the types behind them come from its
+//! generated document (`appforge::axum::openapi`, `schemars`), as do the job list's; the
+//! other routes are kept by hand in `openapi.json`, which also holds the server's wording of
+//! the router's operations; each route of an org's space (`/api/orgs/{org}/...`) is derived from its
 //! personal twin with the `org` parameter, its permission (`x-permission`), the org API key
 //! scheme and the org's `403`/`404`; every route under `/api/orgs/{org}` also lists the
 //! `403 sso_required` of an org that enforces its single sign-on. A test checks that the
@@ -37,6 +39,7 @@ fn add_generated_schemas(doc: &mut Value) {
     doc["paths"]["/api/jobs"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] =
         serde_json::to_value(page).unwrap_or_default();
     let router = appforge::axum::openapi("/api");
+    merge_router_operations(doc, &router);
     let mut generated = generator.take_definitions(true);
     if let Some(from) = router["components"]["schemas"].as_object() {
         generated.extend(from.clone());
@@ -46,6 +49,46 @@ fn add_generated_schemas(doc: &mut Value) {
         schemas[&name] = schema;
     }
     schemas["Job"] = json!({ "$ref": "#/components/schemas/JobView" });
+}
+
+/// The operations the library's router serves in the server's spaces (the generation routes,
+/// a job's get, cancel and events) come from its generated document: their bodies, answers
+/// and schemas. `openapi.json` keeps only the server's wording for them (summaries and each
+/// answer's description), which replaces the router's where it has one.
+fn merge_router_operations(doc: &mut Value, router: &Value) {
+    let Some(paths) = router["paths"].as_object() else {
+        return;
+    };
+    for (path, item) in paths {
+        if matches!(path.as_str(), "/quota" | "/openapi.json") {
+            continue;
+        }
+        let Some(operations) = item.as_object() else {
+            continue;
+        };
+        let served = format!("{PERSONAL}{path}");
+        for (method, generated) in operations {
+            let kept = doc["paths"][&served][method].take();
+            let mut operation = generated.clone();
+            if let Some(summary) = kept.get("summary") {
+                operation["summary"] = summary.clone();
+            }
+            if let Some(security) = kept.get("security") {
+                operation["security"] = security.clone();
+            }
+            if let Some(answers) = kept["responses"].as_object() {
+                for (status, answer) in answers {
+                    let merged = &mut operation["responses"][status];
+                    if merged.is_null() {
+                        *merged = answer.clone();
+                    } else if let Some(description) = answer.get("description") {
+                        merged["description"] = description.clone();
+                    }
+                }
+            }
+            doc["paths"][&served][method] = operation;
+        }
+    }
 }
 
 /// What the server's layers may answer on many operations, added to each: `500 internal`
@@ -187,6 +230,36 @@ mod tests {
             .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
             .collect();
         assert_eq!(described, served);
+    }
+
+    /// The generation routes and a job's routes are the library router's: their body and
+    /// answer schemas come from its types, in both spaces, with the server's wording.
+    #[test]
+    fn the_routers_operations_are_generated_from_its_types() {
+        let doc: serde_json::Value = serde_json::from_str(&DOCUMENT).unwrap();
+        for path in [
+            "/api/ai-builder/full-app",
+            "/api/orgs/{org}/ai-builder/full-app",
+        ] {
+            let operation = &doc["paths"][path]["post"];
+            let body = &operation["requestBody"]["content"]["application/json"]["schema"];
+            assert_eq!(
+                body["$ref"], "#/components/schemas/FullAppBody",
+                "{path}: {operation}"
+            );
+            let accepted = &operation["responses"]["202"]["content"]["application/json"]["schema"];
+            assert_eq!(accepted["$ref"], "#/components/schemas/Accepted", "{path}");
+        }
+        let kept: serde_json::Value = serde_json::from_str(super::KEPT).unwrap();
+        let summary = &kept["paths"]["/api/jobs/{id}"]["get"]["summary"];
+        assert!(summary.is_string());
+        assert_eq!(&doc["paths"]["/api/jobs/{id}"]["get"]["summary"], summary);
+        let job = &doc["paths"]["/api/jobs/{id}"]["get"]["responses"]["200"]["content"]["application/json"]
+            ["schema"];
+        assert_eq!(job["$ref"], "#/components/schemas/JobView");
+        assert!(
+            doc["components"]["schemas"]["FullAppBody"]["properties"]["attachments"].is_object()
+        );
     }
 
     #[test]
