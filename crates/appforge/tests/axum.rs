@@ -158,7 +158,9 @@ async fn the_document_lists_every_route_with_generated_schemas() {
         assert!(body[field].is_object(), "FullAppBody.{field}: {body}");
     }
     assert_eq!(schemas["FullAppBody"]["additionalProperties"], false);
-    assert!(schemas["QuotaStatus"]["properties"]["retryAfterSeconds"].is_object());
+    let quota = &schemas["QuotaView"]["properties"];
+    assert!(quota["retryAfterSeconds"].is_object(), "{quota}");
+    assert!(quota["memberCap"].is_object(), "{quota}");
     assert!(schemas["AppFile"]["properties"]["path"].is_object());
 
     // The router serves the same document.
@@ -945,6 +947,17 @@ async fn org_spaces_from_appforge_orgs_scope_the_router_by_role() {
     assert_eq!((stored.owner(), stored.user_id), (Owner::Org(org), owner));
     let (_, quota) = send("GET", in_org("/quota"), viewer, None).await;
     assert_eq!(quota["daily"]["used"], 1, "{quota}");
+    // The owner's own count against the cap per member rides along, in the org only.
+    let (_, quota) = send("GET", in_org("/quota"), owner, None).await;
+    assert_eq!(
+        (
+            &quota["memberCap"]["limit"],
+            &quota["memberCap"]["used"],
+            &quota["memberCap"]["remaining"]
+        ),
+        (&json!(1), &json!(1), &json!(0)),
+        "{quota}"
+    );
     let (_, quota) = send("GET", "/builder/quota".into(), owner, None).await;
     assert_eq!(
         quota["daily"]["used"], 0,

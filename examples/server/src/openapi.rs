@@ -60,7 +60,7 @@ fn merge_router_operations(doc: &mut Value, router: &Value) {
         return;
     };
     for (path, item) in paths {
-        if matches!(path.as_str(), "/quota" | "/openapi.json") {
+        if path == "/openapi.json" {
             continue;
         }
         let Some(operations) = item.as_object() else {

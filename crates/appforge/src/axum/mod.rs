@@ -839,16 +839,69 @@ where
         Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(SSE_KEEP_ALIVE)))
     }
 
-    async fn quota(self, request: Parts) -> Result<Json<QuotaStatus>, ApiError> {
-        let (_, Space { owner, .. }) = self.acting(&request, Action::Read).await?;
-        let status = self
-            .service
-            .quota()
+    async fn quota(self, request: Parts) -> Result<Json<QuotaView>, ApiError> {
+        let (
+            user,
+            Space {
+                owner,
+                member_daily_cap,
+            },
+        ) = self.acting(&request, Action::Read).await?;
+        let quota = self.service.quota();
+        let status = quota
             .status(owner.id())
             .await
             .map_err(|e| ApiError::internal(&e))?;
-        Ok(Json(status))
+        let member_cap = match (owner.org(), member_daily_cap) {
+            (Some(org), Some(limit)) => {
+                let subject = crate::generation::member_cap_subject(org, user);
+                let day = quota
+                    .status(subject)
+                    .await
+                    .map_err(|e| ApiError::internal(&e))?
+                    .daily;
+                Some(MemberCap {
+                    limit,
+                    used: day.used,
+                    remaining: u64::from(limit).saturating_sub(day.used),
+                    resets_at: day.resets_at,
+                })
+            }
+            _ => None,
+        };
+        Ok(Json(QuotaView { status, member_cap }))
     }
+}
+
+/// The quota of the request's space (`GET /quota`) and, in an org with a daily cap per
+/// member, the member's own count against it.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct QuotaView {
+    /// The space's plan and windows (the org's pooled quota in an org).
+    #[serde(flatten)]
+    pub status: QuotaStatus,
+    /// The member's generations today against the org's cap per member; left out without
+    /// one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member_cap: Option<MemberCap>,
+}
+
+/// A member's generations today in an org against its daily cap per member.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct MemberCap {
+    /// The org's cap.
+    pub limit: u32,
+    /// The member's generations today.
+    pub used: u64,
+    /// What is left of the cap.
+    pub remaining: u64,
+    /// When the count starts over.
+    #[schemars(with = "String", extend("format" = "date-time"))]
+    pub resets_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// How often an idle job event stream sends a comment, so that proxies keep it open.

@@ -5,7 +5,6 @@
 //! `schemars` rather than `utoipa` or `aide`: the family already derives JSON schemas with it
 //! (structured model outputs), and aide's `schemars` 1.x support is not released yet.
 
-use appforge_quota::QuotaStatus;
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use schemars::{JsonSchema, Schema};
 use serde_json::{Map, Value, json};
@@ -137,7 +136,11 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
         summary: "The user's plan, windows and limits",
         body: None,
         answers: vec![
-            (200, "the quota status", schema::<QuotaStatus>(g)),
+            (
+                200,
+                "the quota status (and the member's own count against the org's cap per member)",
+                schema::<super::QuotaView>(g),
+            ),
             error(g, 401, "no or invalid credentials"),
         ],
         authenticated: true,

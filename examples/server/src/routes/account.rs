@@ -1,4 +1,4 @@
-//! Quota, plans and billing: `GET /api/quota`, `GET /api/plans`,
+//! Plans and billing: `GET /api/plans`,
 //! `GET /api/billing/subscription`, `POST /api/stripe/{checkout,portal,webhook}`.
 
 use appforge_billing::{
@@ -15,38 +15,6 @@ use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::extract::Json;
 use crate::state::AppState;
-
-/// The quota of the space: the user's own, or the org's pooled one.
-/// `GET .../quota`: the space's quota status; in an org with a daily cap per member, also
-/// the signed-in member's count against it (`memberCap`: `limit`, `used`, `remaining`,
-/// `resetsAt`).
-pub(crate) async fn quota(
-    State(state): State<AppState>,
-    space: crate::routes::Space,
-) -> Result<axum::Json<Value>, ApiError> {
-    let status = state
-        .quota()
-        .status(space.quota_subject())
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    let mut answer = serde_json::to_value(&status).map_err(|e| ApiError::internal(&e))?;
-    if let (Some(org), Some(cap)) = (space.owner.org(), space.member_daily_cap) {
-        let subject = appforge::generation::member_cap_subject(org, space.actor);
-        let day = state
-            .quota()
-            .status(subject)
-            .await
-            .map_err(|e| ApiError::internal(&e))?
-            .daily;
-        answer["memberCap"] = json!({
-            "limit": cap,
-            "used": day.used,
-            "remaining": u64::from(cap).saturating_sub(day.used),
-            "resetsAt": day.resets_at,
-        });
-    }
-    Ok(axum::Json(answer))
-}
 
 pub(crate) async fn plans(State(state): State<AppState>) -> axum::Json<Value> {
     let catalogue = state.quota().catalogue();

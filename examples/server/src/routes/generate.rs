@@ -1,5 +1,6 @@
-//! `POST /api/ai-builder/{full-app,modify,plan-phases}` and a job's own routes
-//! (`GET|DELETE /api/jobs/{id}`, `GET /api/jobs/{id}/events`), in each space: the library's
+//! `POST /api/ai-builder/{full-app,modify,plan-phases}`, a job's own routes
+//! (`GET|DELETE /api/jobs/{id}`, `GET /api/jobs/{id}/events`) and `GET /api/quota` (with the
+//! member's own count against an org's cap per member), in each space: the library's
 //! router (`appforge::axum`), mounted with the server's authentication
 //! ([`SpaceAuth`](super::space::SpaceAuth)), its prompt limit, its analytics and metrics.
 //! It checks a request against the plan's limits (a `400` naming the field and the limit,
@@ -32,15 +33,13 @@ pub(crate) struct CurrentApp {
 }
 
 /// The library's generation router for the space under `prefix` (`/api` or
-/// `/api/orgs/{org}`), without the routes the server serves itself (`/quota`, its own
-/// document): accepted generations go to analytics, refusals to the metrics and analytics.
+/// `/api/orgs/{org}`), without its own document (the server serves one for all): accepted generations go to analytics, refusals to the metrics and analytics.
 pub(crate) fn router(prefix: &str, state: &AppState) -> Router<AppState> {
     let events = state.clone();
     Api::new(state.generation().clone(), SpaceAuth(state.clone()))
         .mounted_at(prefix)
         .max_prompt_bytes(state.config().max_prompt_bytes)
         .shutdown(state.shutdown_token().clone())
-        .without("/quota")
         .without("/openapi.json")
         .on_event(move |event| match event {
             ApiEvent::Accepted {

@@ -332,7 +332,6 @@ fn space(prefix: &str, state: &AppState) -> Router<AppState> {
             post(apps::publish).delete(apps::unpublish),
         )
         .route(&at("/apps/{id}/zip"), get(apps::zip))
-        .route(&at("/quota"), get(account::quota))
 }
 
 /// `GET /metrics` alone, for `APPFORGE_METRICS_ADDR`.
