@@ -132,6 +132,7 @@ async fn the_document_lists_every_route_with_generated_schemas() {
         ("/ai-builder/full-app", "post"),
         ("/ai-builder/modify", "post"),
         ("/ai-builder/plan-phases", "post"),
+        ("/chat", "post"),
         ("/jobs/{id}", "get"),
         ("/jobs/{id}", "delete"),
         ("/jobs/{id}/events", "get"),
@@ -1122,4 +1123,65 @@ async fn attached_images_are_the_spaces_and_count_against_the_request_tokens() {
     let stored = service.queue().get(ada, job).await.unwrap();
     let view = serde_json::to_value(appforge::axum::JobView::from(&stored)).unwrap();
     assert_eq!(view["attachments"], json!([small.id.to_string()]), "{view}");
+}
+
+/// `POST /chat`: the reply streams as `delta` events then `done`, and one of the space's chat
+/// messages is counted; a bad body costs nothing.
+#[tokio::test]
+async fn a_chat_message_streams_its_reply_and_counts_one_message() {
+    let provider = ScriptedProvider::new().with(ScriptedProvider::text_transcript(
+        ["Start with ", "a list."],
+        &StopReason::EndTurn,
+    ));
+    let service = service(&provider);
+    let app = app(&service);
+    let user = Uuid::new_v4();
+    let alice = token(user, false);
+    let (status, _, body) = call(
+        &app,
+        "POST",
+        "/builder/chat",
+        Some(&alice),
+        Some(json!({ "prompt": "x", "mode": "shout" })),
+    )
+    .await;
+    assert_eq!(
+        (status, body["details"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("mode")),
+        "{body}"
+    );
+    let request = Request::post("/builder/chat")
+        .header(header::AUTHORIZATION, format!("Bearer {alice}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            json!({ "prompt": "How should I start?", "mode": "plan" }).to_string(),
+        ))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    let names: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("event: "))
+        .collect();
+    assert_eq!(names.last(), Some(&"done"), "{text}");
+    assert!(
+        names.iter().filter(|n| **n == "delta").count() >= 1,
+        "{text}"
+    );
+    assert!(text.contains("a list."), "{text}");
+    assert!(text.contains("\"stopReason\":\"end_turn\""), "{text}");
+    service.flush_settlements(Duration::from_secs(5)).await;
+    let quota = service.quota().status(user).await.unwrap();
+    assert_eq!(quota.chat.used, 1, "{quota:?}");
+    assert_eq!(quota.daily.used, 0, "a chat message is not a generation");
 }

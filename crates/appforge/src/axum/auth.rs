@@ -23,6 +23,8 @@ pub enum Action {
     Modify,
     /// Cancel a job.
     Cancel,
+    /// Chat about an app.
+    Chat,
 }
 
 /// Who a request acts for, as the host's authentication decides. Implemented by the host (its

@@ -6,6 +6,7 @@
 //! | `POST /ai-builder/full-app` | a whole app: `202 {jobId, status}` |
 //! | `POST /ai-builder/modify` | a change to an app (`currentAppState` or a saved `appId`) |
 //! | `POST /ai-builder/plan-phases` | a phase plan |
+//! | `POST /chat` | a chat message, answered at once as Server-Sent Events (`delta`, then `done` or `error`) |
 //! | `GET /jobs/{id}` | the job: status, progress, result or error |
 //! | `GET /jobs/{id}/events` | the job's events as Server-Sent Events ([`job_events`]): `state`, `progress`, then `completed`, `failed` or `cancelled` |
 //! | `DELETE /jobs/{id}` | cancels the job |
@@ -41,7 +42,9 @@ use appforge_apps::AppStore;
 use appforge_core::Owner;
 use appforge_files::AppFile;
 use appforge_jobs::{Job, JobEventKind, JobId, JobQueue, JobStatus, JobStore};
-use appforge_llm::{FullAppRequest, HistoryMessage, ModifyRequest, PhaseContext, PlanRequest};
+use appforge_llm::{
+    ChatMode, ChatRequest, FullAppRequest, HistoryMessage, ModifyRequest, PhaseContext, PlanRequest,
+};
 use appforge_quota::{QuotaStatus, UsageStore};
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -63,7 +66,9 @@ pub use openapi::openapi;
 pub use orgs::{DEFAULT_ORG_PARAM, OrgSpaces, permission_of};
 
 use crate::generation::limits::{self, LimitError};
-use crate::generation::{AttachmentError, GenerationService, Submission, SubmitError};
+use crate::generation::{
+    AttachmentError, ChatChunk, ChatMessage, GenerationService, Submission, SubmitError,
+};
 
 /// The longest prompt the router accepts by default, in bytes.
 pub const DEFAULT_MAX_PROMPT_BYTES: usize = 32 * 1024;
@@ -233,6 +238,12 @@ where
                 "/ai-builder/plan-phases",
                 post(|State(api): State<Self>, request: Parts, body| async move {
                     api.plan_phases(request, body).await
+                }),
+            )
+            .route(
+                "/chat",
+                post(|State(api): State<Self>, request: Parts, body| async move {
+                    api.chat(request, body).await
                 }),
             )
             .route(
@@ -457,6 +468,22 @@ struct ModifyBody {
     #[schemars(with = "Option<String>", extend("format" = "uuid"))]
     app_id: Option<Uuid>,
     base_version: Option<u32>,
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    attachments: Vec<Uuid>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ChatBody {
+    prompt: String,
+    /// `plan` (discuss and plan, no code; the default) or `act` (concrete changes with code).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    mode: ChatMode,
+    #[serde(default)]
+    conversation_history: Vec<HistoryMessage>,
+    current_app_state: Option<CurrentApp>,
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     attachments: Vec<Uuid>,
@@ -783,6 +810,105 @@ where
             Submission::plan_phases(request).attachments(body.attachments),
         )
         .await
+    }
+
+    /// `POST /chat`: a chat message about an app, answered at once as Server-Sent Events
+    /// (`delta` events with text, then `done` with the usage or `error`); one of the space's
+    /// chat messages is reserved first and settled by how the reply ended.
+    async fn chat(
+        self,
+        request: Parts,
+        body: Result<JsonBody<ChatBody>, BodyRejection>,
+    ) -> Result<Response, ApiError> {
+        let (user, Space { owner, .. }) = self.acting(&request, Action::Chat).await?;
+        let JsonBody(mut body) = body?;
+        let plan = self
+            .admit(
+                owner,
+                &body.prompt,
+                &body.conversation_history,
+                body.attachments.len(),
+            )
+            .await?;
+        if let Some(current) = &mut body.current_app_state {
+            limits::check_files("currentAppState.files", &mut current.files, &plan)?;
+        }
+        let text = limits::text_bytes(
+            &body.prompt,
+            &body.conversation_history,
+            body.current_app_state.as_ref().map(|a| a.files.as_slice()),
+            None,
+        );
+        self.check_images(owner, &plan, &body.attachments, text)
+            .await?;
+        let attachments = self
+            .service
+            .load_attachments(owner, &body.attachments)
+            .await
+            .map_err(|e| match e {
+                AttachmentError::Gone(_) => ApiError::not_found("attachment"),
+                e => ApiError::internal(&e),
+            })?;
+        let message = ChatMessage::new(ChatRequest {
+            mode: body.mode,
+            message: body.prompt,
+            history: body.conversation_history,
+            current_app: body.current_app_state.map(|a| a.files),
+            attachments,
+        });
+        let message = match owner.org() {
+            Some(org) => message.in_org(org),
+            None => message,
+        };
+        let mut reply = match self.service.chat(user, message).await {
+            Ok(reply) => reply,
+            Err(SubmitError::Denied(status)) => {
+                self.emit(&ApiEvent::Refused {
+                    user,
+                    owner,
+                    kind: "chat",
+                    code: "quota_exceeded",
+                    status: status.clone(),
+                });
+                return Err(ApiError::denied(&status));
+            }
+            Err(error) => return Err(ApiError::internal(&error)),
+        };
+        let provider = self.service.provider().to_owned();
+        let stream = async_stream::stream! {
+            // Dropping the stream (the client went away) drops the reply, which stops the
+            // model call; the service still settles what it spent.
+            while let Some(chunk) = reply.next().await {
+                match chunk {
+                    ChatChunk::Text(text) => {
+                        yield Ok::<_, Infallible>(sse("delta", &json!({ "text": text })));
+                    }
+                    ChatChunk::Done { usage, stop_reason } => {
+                        let done = json!({
+                            "usage": crate::generation::camel_case_keys(json!(usage)),
+                            "stopReason": stop_reason,
+                            "provider": provider,
+                        });
+                        yield Ok(sse("done", &done));
+                        break;
+                    }
+                    ChatChunk::Failed { message, .. } => {
+                        yield Ok(sse("error", &json!({ "message": message })));
+                        break;
+                    }
+                }
+            }
+        };
+        let shutdown = self.shutdown.clone();
+        let stream = stream.take_until(async move {
+            match shutdown {
+                Some(token) => token.cancelled_owned().await,
+                None => std::future::pending().await,
+            }
+        });
+        Ok(Sse::new(stream)
+            .keep_alive(KeepAlive::new().interval(SSE_KEEP_ALIVE))
+            .into_response())
     }
 
     async fn job(

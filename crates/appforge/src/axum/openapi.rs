@@ -9,7 +9,7 @@ use schemars::generate::{SchemaGenerator, SchemaSettings};
 use schemars::{JsonSchema, Schema};
 use serde_json::{Map, Value, json};
 
-use super::{Accepted, ErrorBody, FullAppBody, JobView, ModifyBody, PlanBody};
+use super::{Accepted, ChatBody, ErrorBody, FullAppBody, JobView, ModifyBody, PlanBody};
 
 /// One response of an operation: its status, what it means and its JSON body's schema
 /// (`None`: not JSON).
@@ -95,6 +95,27 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             authenticated: true,
         });
     }
+    let (body, _, mut answers) = {
+        let body = schema::<ChatBody>(g);
+        submit(g, body, "", false)
+    };
+    answers.retain(|answer| answer.0 != 202);
+    answers.insert(
+        0,
+        (
+            200,
+            "`text/event-stream`: `delta` events (`{text}`), then `done` (`{usage, stopReason, provider}`) or `error` (`{message}`)",
+            None,
+        ),
+    );
+    out.push(Operation {
+        method: "post",
+        path: "/chat",
+        summary: "A chat message about an app, answered at once as Server-Sent Events (one of the space's chat messages)",
+        body,
+        answers,
+        authenticated: true,
+    });
     let job_answers = |g: &mut SchemaGenerator| {
         vec![
             (200, "the job", schema::<JobView>(g)),
@@ -193,7 +214,7 @@ pub fn openapi(server_url: &str) -> Value {
             let mut answer = json!({ "description": description });
             if let Some(schema) = schema {
                 answer["content"] = json!({ "application/json": { "schema": schema } });
-            } else if op.path.ends_with("/events") && status == 200 {
+            } else if (op.path.ends_with("/events") || op.path == "/chat") && status == 200 {
                 answer["content"] =
                     json!({ "text/event-stream": { "schema": { "type": "string" } } });
             }

@@ -94,6 +94,7 @@ pub fn permission_of(action: Action) -> Permission {
     match action {
         Action::Read => Permission::ReadApps,
         Action::Modify => Permission::Modify,
+        Action::Chat => Permission::Chat,
         Action::Generate | Action::Cancel => Permission::Generate,
     }
 }

@@ -437,6 +437,26 @@ where
         &self.inner.apps
     }
 
+    /// The images of `ids` in `owner`'s space, from the attachment loader
+    /// ([`AttachmentLoader::load`]), for a request answered at once (a chat message).
+    ///
+    /// # Errors
+    ///
+    /// As [`attachment_dimensions`](Self::attachment_dimensions).
+    pub async fn load_attachments(
+        &self,
+        owner: Owner,
+        ids: &[Uuid],
+    ) -> Result<Vec<Attachment>, AttachmentError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        match &self.inner.attachments {
+            Some(loader) => loader.load(owner, ids).await,
+            None => Err(AttachmentError::Gone(ids[0])),
+        }
+    }
+
     /// The size of each image of `ids` in `owner`'s space, from the attachment loader
     /// ([`AttachmentLoader::dimensions`]), for checking a request before it is submitted.
     ///

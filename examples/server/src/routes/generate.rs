@@ -10,27 +10,16 @@
 //! The helpers below serve the other routes that reserve (chat, the admin's retries).
 
 use appforge::axum::{Api, ApiEvent};
-use appforge::generation::limits::{self, LimitError};
-use appforge_llm::{AppFile, HistoryMessage};
 use appforge_quota::{Admission, LimitKind, Plan, QuotaStatus, Reservation, Resource};
 use axum::Router;
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::routes::space::SpaceAuth;
 use crate::state::AppState;
-
-/// The app a request builds on.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct CurrentApp {
-    /// The app's files.
-    pub(crate) files: Vec<AppFile>,
-}
 
 /// The library's generation router for the space under `prefix` (`/api` or
 /// `/api/orgs/{org}`), without its own document (the server serves one for all): accepted generations go to analytics, refusals to the metrics and analytics.
@@ -61,31 +50,6 @@ pub(crate) fn router(prefix: &str, state: &AppState) -> Router<AppState> {
         })
         .router()
         .with_state(())
-}
-
-/// An empty or oversized prompt is a field-level 400.
-pub(crate) fn check_prompt(state: &AppState, prompt: &str) -> Result<(), ApiError> {
-    let max = state.config().max_prompt_bytes;
-    if prompt.trim().is_empty() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            "invalid field `prompt`: must not be empty",
-        )
-        .with_details(json!({ "field": "prompt" })));
-    }
-    if prompt.len() > max {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            format!(
-                "invalid field `prompt`: {} bytes, at most {max} allowed",
-                prompt.len()
-            ),
-        )
-        .with_details(json!({ "field": "prompt" })));
-    }
-    Ok(())
 }
 
 /// Reserves one `resource` for the user: the reservation, or the `429` to answer (see
@@ -161,37 +125,4 @@ pub(crate) async fn plan_of(state: &AppState, subject: Uuid) -> Result<Plan, Api
         .plan_of(subject)
         .await
         .map_err(|e| ApiError::internal(&e))
-}
-
-/// A request over one of the plan's request limits (or an invalid field): a field-level
-/// `400` naming the field, and the limit and its value when it is a plan limit.
-pub(crate) fn limit_error(error: &LimitError) -> ApiError {
-    let mut details = match (error.limit, error.max) {
-        (Some(limit), Some(max)) => json!({ "field": error.field, "limit": limit, "max": max }),
-        _ => json!({ "field": error.field }),
-    };
-    if let Some((estimated, images)) = error.estimated_tokens {
-        details["estimatedTokens"] = json!(estimated);
-        details["imageTokens"] = json!(images);
-    }
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", error.to_string()).with_details(details)
-}
-
-/// The conversation history: at most the plan's messages and bytes.
-///
-/// # Errors
-///
-/// A `400` naming `conversationHistory` and the limit.
-pub(crate) fn check_history(history: &[HistoryMessage], plan: &Plan) -> Result<(), ApiError> {
-    limits::check_history(history, plan).map_err(|e| limit_error(&e))
-}
-
-/// The files of an app a request carries: every path valid (as the job would save it, so
-/// written back normalised), none twice, at most the plan's files and bytes.
-///
-/// # Errors
-///
-/// A `400` naming the file's path field, or `field` and the limit.
-pub(crate) fn check_files(field: &str, files: &mut [AppFile], plan: &Plan) -> Result<(), ApiError> {
-    limits::check_files(field, files, plan).map_err(|e| limit_error(&e))
 }

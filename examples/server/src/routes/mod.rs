@@ -301,7 +301,6 @@ fn space(prefix: &str, state: &AppState) -> Router<AppState> {
     let at = |path: &str| format!("{prefix}{path}");
     Router::new()
         .nest(prefix, generate::router(prefix, state))
-        .route(&at("/chat"), post(chat::chat))
         .route(
             &at("/uploads"),
             post(uploads::create).layer(DefaultBodyLimit::max(uploads::body_limit(state))),

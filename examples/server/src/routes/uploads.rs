@@ -10,7 +10,6 @@
 //! The images a request attaches also count against the plan's request size
 //! ([`check_request_tokens`]); a saved version records the images its generation attached.
 
-use appforge::generation::limits;
 use appforge_quota::Plan;
 use appforge_uploads::{Error as UploadError, Upload};
 use axum::extract::multipart::{Multipart, MultipartError};
@@ -22,7 +21,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::routes::generate::{limit_error, plan_of};
+use crate::routes::generate::plan_of;
 use crate::routes::{IdParam, Space};
 use crate::state::AppState;
 
@@ -268,53 +267,4 @@ fn upload_error(error: &UploadError, plan: &Plan) -> ApiError {
         ),
         e => ApiError::internal(e),
     }
-}
-
-/// Checks a request's `attachments`: at most the plan's `attachments`
-/// ([`limits::check_attachment_count`]), each a live upload of the space (another space's, a
-/// deleted one or a made-up id is a `404`).
-///
-/// # Errors
-///
-/// A `400` naming `attachments` and the limit, a `404`, or an internal error.
-pub(crate) async fn check_attachments(
-    state: &AppState,
-    space: &Space,
-    plan: &Plan,
-    ids: &[Uuid],
-) -> Result<Vec<Upload>, ApiError> {
-    limits::check_attachment_count(ids.len(), plan).map_err(|e| limit_error(&e))?;
-    let mut uploads = Vec::with_capacity(ids.len());
-    for id in ids {
-        let upload = state
-            .uploads()
-            .get(space.owner.id(), *id)
-            .await
-            .map_err(|e| match e {
-                UploadError::NotFound(_) => ApiError::not_found("attachment")
-                    .with_details(json!({ "field": "attachments", "uploadId": id })),
-                e => ApiError::internal(&e),
-            })?;
-        uploads.push(upload);
-    }
-    Ok(uploads)
-}
-
-/// Checks a request's estimated input tokens, its `text_bytes` ([`limits::text_bytes`]) and
-/// its images, against the plan's limit ([`limits::check_request_tokens`]), before anything is
-/// reserved or sent to a model.
-///
-/// # Errors
-///
-/// A `400` naming `attachments` and `request_tokens`, with `estimatedTokens` and
-/// `imageTokens`.
-pub(crate) fn check_request_tokens(
-    state: &AppState,
-    plan: &Plan,
-    text_bytes: u64,
-    uploads: &[Upload],
-) -> Result<(), ApiError> {
-    let sizes: Vec<(u32, u32)> = uploads.iter().map(|u| (u.width, u.height)).collect();
-    limits::check_request_tokens(text_bytes, &sizes, plan, state.config().max_prompt_bytes)
-        .map_err(|e| limit_error(&e))
 }
