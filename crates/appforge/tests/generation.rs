@@ -543,3 +543,88 @@ async fn a_chat_message_streams_and_is_settled_by_how_it_ended() {
     );
     assert!(ended[0].usage.output_tokens > 0, "{:?}", ended[0].usage);
 }
+
+/// Purging an org's app deleted past the retention: its files leave the org's job that made
+/// it (the job keeps its record, marked `filesPurged`), the app is gone, and a job of another
+/// app keeps its files.
+#[tokio::test]
+async fn purging_an_orgs_expired_app_erases_its_files_from_the_orgs_jobs() {
+    let provider = ScriptedProvider::new();
+    let apps = MemoryAppStore::new().with_retention(Duration::ZERO);
+    let service: Service = GenerationService::builder(
+        Quota::new(MemoryUsageStore::new()),
+        MemoryJobStore::new(),
+        apps.clone(),
+        Pipelines::new(provider.clone()),
+    )
+    .build()
+    .unwrap();
+    let (member, org) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut jobs = Vec::new();
+    for _ in 0..2 {
+        provider.push(answer(APP));
+        let submitted = service
+            .submit(
+                member,
+                Submission::full_app(FullAppRequest::new("a todo list")).in_org(org),
+            )
+            .await
+            .unwrap();
+        let workers: WorkerPool<MemoryJobStore> = service.start_workers(1).unwrap();
+        let mut events = service
+            .queue()
+            .subscribe(Owner::Org(org), submitted.job)
+            .await
+            .unwrap();
+        while events.next().await.is_some() {}
+        workers.shutdown(Duration::from_secs(5)).await;
+        jobs.push(
+            service
+                .queue()
+                .get(Owner::Org(org), submitted.job)
+                .await
+                .unwrap(),
+        );
+    }
+    let app_of = |job: &Job| -> Uuid {
+        serde_json::from_value(job.result.as_ref().unwrap()["appId"].clone()).unwrap()
+    };
+    let (gone, kept) = (app_of(&jobs[0]), app_of(&jobs[1]));
+    assert!(jobs[0].result.as_ref().unwrap()["files"].is_array());
+    apps.delete_app(Owner::Org(org), gone).await.unwrap();
+
+    let report = service.purge_expired_apps().await;
+    assert_eq!(
+        (report.purged_apps, report.redacted_jobs, report.errors),
+        (1, 1, 0)
+    );
+    let erased = service
+        .queue()
+        .get(Owner::Org(org), jobs[0].id)
+        .await
+        .unwrap();
+    let result = erased.result.unwrap();
+    assert!(result.get("files").is_none(), "{result}");
+    assert_eq!(result["filesPurged"], true);
+    let other = service
+        .queue()
+        .get(Owner::Org(org), jobs[1].id)
+        .await
+        .unwrap();
+    assert!(
+        other.result.unwrap()["files"].is_array(),
+        "another app's job keeps its files"
+    );
+    assert!(
+        apps.get_app(Owner::Org(org), gone)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    assert!(apps.get_app(Owner::Org(org), kept).await.is_ok());
+    // A second pass finds nothing more.
+    assert_eq!(
+        service.purge_expired_apps().await,
+        appforge::generation::PurgeReport::default()
+    );
+}

@@ -54,6 +54,7 @@ mod handler;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod joint;
 pub mod limits;
+mod purge;
 #[cfg(feature = "sentry")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sentry")))]
 pub mod reports;
@@ -80,6 +81,7 @@ use crate::settlement::{reservation_of, settle_job};
 
 pub use chat::{ChatChunk, ChatEnded, ChatMessage, ChatReply};
 pub use handler::{camel, camel_case_keys};
+pub use purge::PurgeReport;
 pub use submit::{Submission, SubmitError, Submitted, member_cap_plan, member_cap_subject};
 #[cfg(feature = "uploads")]
 #[cfg_attr(docsrs, doc(cfg(feature = "uploads")))]
