@@ -199,6 +199,17 @@ where
         self
     }
 
+    /// Resolves when the host shuts down ([`Api::shutdown`]); never without a token.
+    fn shut_down(&self) -> impl std::future::Future<Output = ()> + Send + use<J, U, A, Au> {
+        let token = self.shutdown.clone();
+        async move {
+            match token {
+                Some(token) => token.cancelled_owned().await,
+                None => std::future::pending().await,
+            }
+        }
+    }
+
     fn emit(&self, event: &ApiEvent) {
         if let Some(hook) = &self.on_event {
             hook(event);
@@ -899,13 +910,7 @@ where
                 }
             }
         };
-        let shutdown = self.shutdown.clone();
-        let stream = stream.take_until(async move {
-            match shutdown {
-                Some(token) => token.cancelled_owned().await,
-                None => std::future::pending().await,
-            }
-        });
+        let stream = stream.take_until(self.shut_down());
         Ok(Sse::new(stream)
             .keep_alive(KeepAlive::new().interval(SSE_KEEP_ALIVE))
             .into_response())
@@ -955,13 +960,7 @@ where
         let stream = job_events(self.service.queue(), owner, job_id(&id)?)
             .await
             .map_err(|e| jobs_error(&e))?;
-        let shutdown = self.shutdown.clone();
-        let stream = stream.take_until(async move {
-            match shutdown {
-                Some(token) => token.cancelled_owned().await,
-                None => std::future::pending().await,
-            }
-        });
+        let stream = stream.take_until(self.shut_down());
         Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(SSE_KEEP_ALIVE)))
     }
 
