@@ -7,7 +7,8 @@
 //! nothing reserved), reserves quota, enqueues at the plan's priority and answers
 //! `202 {jobId, status}`.
 //!
-//! The helpers below serve the other routes that reserve (chat, the admin's retries).
+//! The helpers below serve the server's own routes: the admin's retries reserve through them,
+//! and the uploads read the plan.
 
 use appforge::axum::{Api, ApiEvent};
 use appforge_quota::{Admission, LimitKind, Plan, QuotaStatus, Reservation, Resource};
