@@ -132,6 +132,24 @@ pub enum ApiEvent {
     },
 }
 
+impl ApiEvent {
+    fn refused(
+        user: Uuid,
+        owner: Owner,
+        kind: &'static str,
+        code: &'static str,
+        status: &QuotaStatus,
+    ) -> Self {
+        Self::Refused {
+            user,
+            owner,
+            kind,
+            code,
+            status: Box::new(status.clone()),
+        }
+    }
+}
+
 impl<J, U, A, Au> Clone for Api<J, U, A, Au> {
     fn clone(&self) -> Self {
         Self {
@@ -584,13 +602,7 @@ where
             .service
             .attachment_dimensions(owner, ids)
             .await
-            .map_err(|e| match e {
-                AttachmentError::Gone(id) => ApiError {
-                    details: Some(Box::new(json!({ "field": "attachments", "uploadId": id }))),
-                    ..ApiError::not_found("attachment")
-                },
-                e => ApiError::internal(&e),
-            })?;
+            .map_err(attachment_error)?;
         limits::check_request_tokens(text_bytes, &sizes, plan, self.max_prompt_bytes)?;
         Ok(())
     }
@@ -629,13 +641,8 @@ where
             Some(org) => submission.in_org(org).member_daily_cap(member_daily_cap),
             None => submission,
         };
-        let refused = |code: &'static str, status: &QuotaStatus| ApiEvent::Refused {
-            user,
-            owner,
-            kind,
-            code,
-            status: Box::new(status.clone()),
-        };
+        let refused =
+            |code, status: &QuotaStatus| ApiEvent::refused(user, owner, kind, code, status);
         match self.service.submit(user, submission).await {
             Ok(submitted) => {
                 self.emit(&ApiEvent::Accepted {
@@ -850,16 +857,15 @@ where
             body.current_app_state.as_ref().map(|a| a.files.as_slice()),
             None,
         );
-        self.check_images(owner, &plan, &body.attachments, text)
-            .await?;
+        // The images are sent at once: loaded here (each read once), then checked by their
+        // sizes.
         let attachments = self
             .service
             .load_attachments(owner, &body.attachments)
             .await
-            .map_err(|e| match e {
-                AttachmentError::Gone(_) => ApiError::not_found("attachment"),
-                e => ApiError::internal(&e),
-            })?;
+            .map_err(attachment_error)?;
+        let sizes: Vec<(u32, u32)> = attachments.iter().map(|a| (a.width, a.height)).collect();
+        limits::check_request_tokens(text, &sizes, &plan, self.max_prompt_bytes)?;
         let message = ChatMessage::new(ChatRequest {
             mode: body.mode,
             message: body.prompt,
@@ -874,13 +880,13 @@ where
         let mut reply = match self.service.chat(user, message).await {
             Ok(reply) => reply,
             Err(SubmitError::Denied(status)) => {
-                self.emit(&ApiEvent::Refused {
+                self.emit(&ApiEvent::refused(
                     user,
                     owner,
-                    kind: "chat",
-                    code: "quota_exceeded",
-                    status: status.clone(),
-                });
+                    "chat",
+                    "quota_exceeded",
+                    &status,
+                ));
                 return Err(ApiError::denied(&status));
             }
             Err(error) => return Err(ApiError::internal(&error)),
@@ -1188,6 +1194,18 @@ pub async fn job_events<J: JobStore>(
 
 fn sse(name: &str, data: &Value) -> Event {
     Event::default().event(name).data(data.to_string())
+}
+
+/// `404` naming an attachment that is no upload of the space (`details.uploadId`), `500` for
+/// a loader that could not answer.
+fn attachment_error(error: AttachmentError) -> ApiError {
+    match error {
+        AttachmentError::Gone(id) => ApiError {
+            details: Some(Box::new(json!({ "field": "attachments", "uploadId": id }))),
+            ..ApiError::not_found("attachment")
+        },
+        e => ApiError::internal(&e),
+    }
 }
 
 /// A job route's path parameters, by name: a host may nest the router under a path with
