@@ -52,7 +52,7 @@ fn add_generated_schemas(doc: &mut Value) {
 }
 
 /// The operations the library's router serves in the server's spaces (the generation routes,
-/// a job's get, cancel and events) come from its generated document: their bodies, answers
+/// chat, a job's get, cancel and events, the quota) come from its generated document: their bodies, answers
 /// and schemas. `openapi.json` keeps only the server's wording for them (summaries and each
 /// answer's description), which replaces the router's where it has one.
 fn merge_router_operations(doc: &mut Value, router: &Value) {
